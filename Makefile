@@ -1,0 +1,48 @@
+# Jobline developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Prefer python3.11 (the version CI pins); any python3 >= 3.11 works.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Touched after a successful install; depending on pyproject.toml re-installs when deps change.
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv run test lint typecheck check migrate worker clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "need Python >= 3.11, got " + sys.version)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+.venv: $(STAMP) ## Create/refresh the virtualenv (re-installs when pyproject.toml changes)
+venv: $(STAMP) ## Alias for .venv
+
+run: $(STAMP) ## Run everything locally (embedded PostgreSQL + Valkey unless DATABASE_URL/REDIS_URL)
+	$(BIN)/jobline run
+
+test: $(STAMP) ## Run the test suite (real embedded PostgreSQL + Valkey)
+	$(BIN)/pytest -q
+
+lint: $(STAMP) ## Ruff lint
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP) ## Mypy
+	$(BIN)/mypy
+
+check: lint typecheck test ## Lint + typecheck + tests
+
+migrate: $(STAMP) ## Apply database migrations
+	$(BIN)/jobline migrate
+
+worker: $(STAMP) ## Start a worker for the demo app
+	$(BIN)/jobline worker --app jobline.demo
+
+clean: ## Remove the virtualenv and local state (.jobline)
+	rm -rf $(VENV) .jobline

@@ -1,0 +1,16 @@
+"""Jobline: durable distributed background jobs (PostgreSQL for truth, Redis/Valkey for dispatch)."""
+
+from jobline.shared.errors import JobError, Retry, Unrecoverable
+from jobline.worker.registry import JobContext, job
+
+__all__ = ["Client", "JobContext", "JobError", "Retry", "Unrecoverable", "job"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The client pulls in asyncpg/redis; keep `import jobline` cheap for handler modules.
+    if name == "Client":
+        from jobline.client import Client
+
+        return Client
+    raise AttributeError(name)

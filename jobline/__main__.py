@@ -1,0 +1,5 @@
+import sys
+
+from jobline.cli import main
+
+sys.exit(main())

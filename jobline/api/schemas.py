@@ -1,0 +1,275 @@
+"""Request and response models of the REST API (camelCase on the wire), and their conversions.
+
+Requests are validated with these models (``extra="forbid"`` so a misspelt field is rejected by
+name, strict types so ``"5"`` is not a priority); the bounds repeat the core's so they appear in
+the OpenAPI document, while :func:`jobline.shared.validation.check_spec` stays the authority.
+
+Responses are built by the ``*_json`` functions below as plain dicts (one orjson call per
+response, no model round trip); the response models exist to describe them in the OpenAPI
+document, and the tests validate real responses against them so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from jobline.shared.clock import from_dt
+from jobline.shared.jobs import SubmitResult
+from jobline.shared.models import (
+    PRIORITY_DEFAULT,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    Attempt,
+    Job,
+    JobSpec,
+    Status,
+)
+from jobline.shared.validation import MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS
+
+#: Patterns in Rust-regex syntax (pydantic-core) matching the core's ``QUEUE_NAME``/``JOB_TYPE``;
+#: ``$`` there is a true end of string, unlike Python's, so no trailing newline slips through.
+QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+JOB_TYPE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
+#: Postgres text cannot hold NUL.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+#: Ten years: a later delay is almost certainly a unit mistake (seconds vs ms).
+MAX_DELAY_MS = 10 * 365 * 24 * 3_600_000
+
+StatusName = Literal["waiting", "pending", "scheduled", "processing", "completed", "failed",
+                     "dead_letter", "cancelled"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              strict=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+class BackoffIn(_In):
+    """Per-job retry policy: delay(n) = uniform(0, min(capMs, baseMs * factor**(n-1)))."""
+
+    base_ms: Annotated[int, Field(ge=0, le=MAX_TIMEOUT_MS)] | None = None
+    factor: Annotated[float, Field(ge=1, le=100)] | None = None
+    cap_ms: Annotated[int, Field(ge=0, le=MAX_DELAY_MS)] | None = None
+    jitter: bool | None = None
+
+
+def _check_no_nul(value: Any, path: str = "payload") -> None:
+    """Postgres ``jsonb`` rejects ``\\u0000`` in any string; refuse it up front with a 422."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{path}: strings must not contain NUL (\\u0000)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if "\x00" in k:
+                raise ValueError(f"{path}: keys must not contain NUL (\\u0000)")
+            _check_no_nul(v, path)
+    elif isinstance(value, list):
+        for v in value:
+            _check_no_nul(v, path)
+
+
+class SubmitJobIn(_In):
+    """One job to submit (``POST /api/v1/jobs`` body and each item of a bulk submission)."""
+
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)] = "default"
+    job_type: Annotated[str, Field(pattern=JOB_TYPE_PATTERN)]
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: Annotated[int, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] = PRIORITY_DEFAULT
+    max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT)] | None = None
+    #: ISO 8601 with a timezone offset; when to run at the earliest.
+    scheduled_for: Annotated[AwareDatetime, Field(strict=False)] | None = None
+    delay_ms: Annotated[int, Field(ge=0, le=MAX_DELAY_MS)] | None = None
+    timeout_ms: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_MS)] | None = None
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=255,
+                                          pattern=NO_NUL_PATTERN)] | None = None
+    backoff: BackoffIn | None = None
+
+    @field_validator("payload")
+    @classmethod
+    def _payload_storable(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _check_no_nul(v)
+        return v
+
+    @field_validator("delay_ms")
+    @classmethod
+    def _one_start_time(cls, v: int | None, info: Any) -> int | None:
+        # Fields validate in declaration order, so scheduledFor is already in info.data.
+        if v is not None and info.data.get("scheduled_for") is not None:
+            raise ValueError("give either scheduledFor or delayMs, not both")
+        return v
+
+    def to_spec(self, now_ms: int) -> JobSpec:
+        due: int | None = None
+        if self.scheduled_for is not None:
+            due = from_dt(self.scheduled_for)
+        elif self.delay_ms:
+            due = now_ms + self.delay_ms
+        backoff = (self.backoff.model_dump(by_alias=True, exclude_none=True)
+                   if self.backoff is not None else None)
+        return JobSpec(queue=self.queue, job_type=self.job_type, payload=self.payload,
+                       priority=self.priority, max_attempts=self.max_attempts,
+                       scheduled_for_ms=due, timeout_ms=self.timeout_ms,
+                       idempotency_key=self.idempotency_key, backoff=backoff or None)
+
+
+class BulkSubmitIn(_In):
+    """``POST /api/v1/jobs/bulk``: all items are validated before any is stored."""
+
+    jobs: Annotated[list[SubmitJobIn], Field(min_length=1)]
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+class SubmittedOut(_Out):
+    job_id: uuid.UUID
+    status: StatusName
+    #: 1-based position in the ready queue; null when delayed or a duplicate.
+    queue_position: int | None
+    duplicate: bool = False
+
+
+class BulkSubmittedOut(_Out):
+    jobs: list[SubmittedOut]
+
+
+class TransitionOut(_Out):
+    job_id: uuid.UUID
+    status: StatusName
+
+
+class AttemptOut(_Out):
+    attempt: int
+    worker_id: str | None
+    started_at: str
+    finished_at: str
+    outcome: str
+    error_type: str | None
+    error: str | None
+    duration_ms: int
+
+
+class JobSummaryOut(_Out):
+    id: uuid.UUID
+    queue: str
+    job_type: str
+    payload: dict[str, Any]
+    status: StatusName
+    priority: int
+    attempts: int
+    max_attempts: int
+    result: Any = None
+    error: str | None
+    error_type: str | None
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    scheduled_for: str
+    timeout_ms: int | None
+    idempotency_key: str | None
+    worker_id: str | None
+
+
+class JobOut(JobSummaryOut):
+    attempt_history: list[AttemptOut]
+
+
+class JobListOut(_Out):
+    jobs: list[JobSummaryOut]
+    page: int
+    page_size: int
+    total: int | None
+    #: Pass as ``cursor`` to fetch the next page (keyset paging); null on the last page.
+    next_cursor: str | None
+
+
+class QueueOut(_Out):
+    name: str
+    pending: int
+    scheduled: int
+    waiting: int
+    processing: int
+    completed: int
+    failed: int
+    dead_letter: int
+    cancelled: int
+    ready: int
+    delayed: int
+    leased: int
+
+
+class QueuesOut(_Out):
+    queues: list[QueueOut]
+
+
+class HealthOut(_Out):
+    status: Literal["ok", "unavailable"]
+    postgres: str | None = None
+    redis: str | None = None
+
+
+class ErrorBody(_Out):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(_Out):
+    error: ErrorBody
+
+
+# --- serialisation -----------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_ms(ms: int | None) -> str | None:
+    """``2026-01-01T00:00:00.000Z``; integer arithmetic, so no float rounding of the ms."""
+    if ms is None:
+        return None
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def submitted_json(r: SubmitResult) -> dict[str, Any]:
+    s = r.submitted
+    return {"jobId": str(s.id), "status": s.status.value,
+            "queuePosition": None if s.duplicate else r.queue_position,
+            "duplicate": s.duplicate}
+
+
+def attempt_json(a: Attempt) -> dict[str, Any]:
+    return {"attempt": a.attempt, "workerId": a.worker_id, "startedAt": iso_ms(a.started_ms),
+            "finishedAt": iso_ms(a.finished_ms), "outcome": a.outcome, "errorType": a.error_type,
+            "error": a.error, "durationMs": a.duration_ms}
+
+
+def job_json(job: Job, *, history: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(job.id), "queue": job.queue, "jobType": job.job_type, "payload": job.payload,
+        "status": job.status.value, "priority": job.priority, "attempts": job.attempts,
+        "maxAttempts": job.max_attempts, "result": job.result, "error": job.error,
+        "errorType": job.error_type, "createdAt": iso_ms(job.created_ms),
+        "startedAt": iso_ms(job.started_ms), "completedAt": iso_ms(job.completed_ms),
+        "scheduledFor": iso_ms(job.scheduled_for_ms), "timeoutMs": job.timeout_ms,
+        "idempotencyKey": job.idempotency_key, "workerId": job.worker_id,
+    }
+    if history:
+        out["attemptHistory"] = [attempt_json(a) for a in job.attempts_history]
+    return out
+
+
+def transition_json(job_id: uuid.UUID, status: Status) -> dict[str, Any]:
+    return {"jobId": str(job_id), "status": status.value}

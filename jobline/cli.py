@@ -1,0 +1,300 @@
+"""``jobline`` command line: run, api, worker, scheduler, migrate, reconcile.
+
+Every command finds its services the same way: ``DATABASE_URL``/``REDIS_URL`` if set, else the
+``services.json`` that ``jobline run`` writes into ``JOBLINE_HOME`` (default ``.jobline``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from jobline.shared.config import Settings
+from jobline.shared.errors import ConfigError
+
+log = logging.getLogger("jobline.cli")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s[%(process)d]: %(message)s",
+    )
+
+
+def services_file(home: Path) -> Path:
+    return home / "services.json"
+
+
+def resolve_settings() -> Settings:
+    """Settings with database/redis URLs from the environment or from ``jobline run``."""
+    s = Settings()
+    db, rd = s.database_url, s.redis_url
+    f = services_file(s.home)
+    if (db is None or rd is None) and f.exists():
+        data = json.loads(f.read_text())
+        db = db or data.get("database_url")
+        rd = rd or data.get("redis_url")
+    if db is None or rd is None:
+        raise ConfigError(
+            f"no database/redis configured: set DATABASE_URL and REDIS_URL, or start the local "
+            f"services with `make run` (looked for {f})")
+    return s.with_(database_url=db, redis_url=rd)
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; keep plain asyncio usable
+        pass
+
+
+def _load_apps(apps: list[str]) -> None:
+    for app in apps:
+        for mod in app.split(","):
+            if mod.strip():
+                importlib.import_module(mod.strip())
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from jobline.shared.migrate import migrate
+
+    s = resolve_settings()
+    assert s.database_url
+    applied = asyncio.run(migrate(s.database_url))
+    print(f"applied migrations: {', '.join(applied) if applied else 'none (up to date)'}")
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from jobline.shared.deps import connect
+    from jobline.shared.maintenance import reconcile
+
+    async def go() -> None:
+        deps = await connect(resolve_settings())
+        try:
+            rep = await reconcile(deps)
+            print(f"reconcile: scanned {rep.scanned} jobs, restored {rep.added} dispatch entries")
+        finally:
+            await deps.close()
+
+    asyncio.run(go())
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from jobline.api.app import serve
+
+    s = resolve_settings()
+    if args.port:
+        s = s.with_(api_port=args.port)
+    serve(s)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from jobline.schedulers.runner import Scheduler
+    from jobline.shared.deps import connect
+
+    _install_uvloop()
+
+    async def go() -> None:
+        deps = await connect(resolve_settings(), pool_size=4)
+        sched = Scheduler(deps)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, sched.request_stop)
+        try:
+            await sched.run()
+        finally:
+            await deps.close()
+
+    asyncio.run(go())
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _load_apps(args.app)
+    if args.processes > 1:
+        from jobline.worker.pool import run_pool
+
+        child = [sys.executable, "-m", "jobline", "worker", "--processes", "1",
+                 "--concurrency", str(args.concurrency)]
+        for a in args.app:
+            child += ["--app", a]
+        if args.queues:
+            child += ["--queues", args.queues]
+        return run_pool(child, args.processes)
+
+    from jobline.shared.deps import connect
+    from jobline.worker.runtime import Worker
+
+    _install_uvloop()
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    cold_exit = False
+
+    async def go() -> None:
+        nonlocal cold_exit
+        s = resolve_settings()
+        deps = await connect(s, pool_size=min(max(4, args.concurrency // 5), 20))
+        worker = Worker(deps, queues=queues, concurrency=args.concurrency)
+        loop = asyncio.get_running_loop()
+        signals = {"n": 0}
+
+        def on_signal() -> None:
+            signals["n"] += 1
+            cold = signals["n"] > 1
+            log.info("%s shutdown requested", "cold" if cold else "warm")
+            worker.request_stop(cold=cold)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            await worker.run()
+        finally:
+            cold_exit = signals["n"] > 1
+            await deps.close()
+
+    asyncio.run(go())
+    if cold_exit:
+        # Threads running sync handlers cannot be interrupted; do not wait for them.
+        os._exit(0)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start everything locally in the foreground; Ctrl-C stops it all gracefully."""
+    from jobline.embedded import LocalServices
+    from jobline.shared.migrate import migrate
+
+    s = Settings()
+    s.home.mkdir(parents=True, exist_ok=True)
+    services = LocalServices(s.home, database_url=s.database_url, redis_url=s.redis_url).start()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        applied = asyncio.run(migrate(services.database_url))
+        services_file(s.home).write_text(json.dumps(
+            {"database_url": services.database_url, "redis_url": services.redis_url}, indent=2))
+        env = dict(os.environ, DATABASE_URL=services.database_url, REDIS_URL=services.redis_url,
+                   JOBLINE_HOME=str(s.home))
+        commands = {
+            "api": [sys.executable, "-m", "jobline", "api"],
+            "scheduler": [sys.executable, "-m", "jobline", "scheduler"],
+            "workers": [sys.executable, "-m", "jobline", "worker", "--app", args.app,
+                        "--processes", str(args.processes), "--concurrency",
+                        str(args.concurrency)],
+        }
+
+        def spawn(name: str) -> None:
+            # Children get their own process group so the terminal's Ctrl-C reaches only us;
+            # we then stop them in order (workers drain first).
+            procs[name] = subprocess.Popen(commands[name], env=env, start_new_session=True)
+
+        for name in commands:
+            spawn(name)
+        print("\nJobline is running:", flush=True)
+        for line in services.describe():
+            print(f"  {line}")
+        print(f"  api:       http://{s.api_host}:{s.api_port}  (REST /api/v1, OpenAPI "
+              f"/api/v1/openapi.json) pid {procs['api'].pid}")
+        print(f"  workers:   {args.processes} processes x {args.concurrency} concurrency, "
+              f"app {args.app}, every queue, pid {procs['workers'].pid}")
+        print(f"  scheduler: delayed jobs, lease reaper, reconcile, pid {procs['scheduler'].pid}")
+        print(f"  data:      {s.home}  (migrations applied now: {', '.join(applied) or 'none'})")
+        print("Press Ctrl-C to stop.\n", flush=True)
+        restarts: dict[str, float] = {}
+        while not stopping:
+            time.sleep(0.2)  # supervising loop of a foreground CLI, not a state wait in tests
+            for name, p in list(procs.items()):
+                if p.poll() is not None and not stopping:
+                    last = restarts.get(name, 0.0)
+                    log.warning("%s exited with %s; restarting", name, p.returncode)
+                    if time.monotonic() - last < 5:
+                        time.sleep(2)
+                    restarts[name] = time.monotonic()
+                    spawn(name)
+    finally:
+        print("\nstopping: workers (warm shutdown), scheduler, api ...", flush=True)
+        for name in ("workers", "scheduler", "api"):
+            child = procs.get(name)
+            if child is not None and child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for name in ("workers", "scheduler", "api"):
+            child = procs.get(name)
+            if child is None:
+                continue
+            try:
+                child.wait(timeout=s.shutdown_grace_s + 10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        services.stop()
+        print("stopped; data kept in", s.home, flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jobline", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("run", help="start embedded PostgreSQL + Valkey, API, workers, scheduler")
+    p.add_argument("--app", default="jobline.demo")
+    p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--concurrency", type=int, default=20)
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("api", help="run the HTTP API")
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(fn=cmd_api)
+
+    p = sub.add_parser("worker", help="run workers")
+    p.add_argument("--app", action="append", default=[],
+                   help="module(s) registering handlers with @job (repeatable)")
+    p.add_argument("--queues", default=None, help="comma-separated; default: every queue")
+    p.add_argument("--concurrency", type=int, default=10)
+    p.add_argument("--processes", type=int, default=1)
+    p.set_defaults(fn=cmd_worker)
+
+    p = sub.add_parser("scheduler", help="run the delayed-job timer, reaper and reconciler")
+    p.set_defaults(fn=cmd_scheduler)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.set_defaults(fn=cmd_migrate)
+
+    p = sub.add_parser("reconcile", help="rebuild Redis dispatch state from PostgreSQL")
+    p.set_defaults(fn=cmd_reconcile)
+
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.fn(args))
+    except ConfigError as e:
+        print(f"jobline: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

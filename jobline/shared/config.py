@@ -1,0 +1,53 @@
+"""Configuration from the environment, read once per process.
+
+Every field has a default that works for a local ``make run``; production sets ``DATABASE_URL`` and
+``REDIS_URL`` to real servers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(os.environ.get("JOBLINE_HOME", ".jobline")).resolve())
+    database_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
+    redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
+    #: Prepended to every Redis key; lets tests and tenants share one server.
+    redis_prefix: str = field(default_factory=lambda: os.environ.get("JOBLINE_REDIS_PREFIX", "jl"))
+    api_host: str = field(default_factory=lambda: os.environ.get("JOBLINE_HOST", "127.0.0.1"))
+    api_port: int = field(default_factory=lambda: _int("JOBLINE_PORT", 8000))
+    #: How long a claim is valid without a heartbeat.
+    lease_ms: int = field(default_factory=lambda: _int("JOBLINE_LEASE_MS", 30_000))
+    #: How often the scheduler reaps expired leases.
+    sweep_ms: int = field(default_factory=lambda: _int("JOBLINE_SWEEP_MS", 2_000))
+    max_payload_bytes: int = field(default_factory=lambda: _int("JOBLINE_MAX_PAYLOAD_BYTES", 262_144))
+    max_bulk_jobs: int = field(default_factory=lambda: _int("JOBLINE_MAX_BULK", 10_000))
+    max_page_size: int = field(default_factory=lambda: _int("JOBLINE_MAX_PAGE_SIZE", 500))
+    default_max_attempts: int = field(default_factory=lambda: _int("JOBLINE_MAX_ATTEMPTS", 3))
+    backoff_base_ms: int = field(default_factory=lambda: _int("JOBLINE_BACKOFF_BASE_MS", 1_000))
+    backoff_factor: float = field(default_factory=lambda: _float("JOBLINE_BACKOFF_FACTOR", 2.0))
+    backoff_cap_ms: int = field(default_factory=lambda: _int("JOBLINE_BACKOFF_CAP_MS", 3_600_000))
+    #: Seconds a SIGTERMed worker waits for in-flight jobs before releasing them.
+    shutdown_grace_s: float = field(default_factory=lambda: _float("JOBLINE_SHUTDOWN_GRACE_S", 25.0))
+    pg_pool_size: int = field(default_factory=lambda: _int("JOBLINE_PG_POOL", 10))
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load() -> Settings:
+    return Settings()

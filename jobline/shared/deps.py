@@ -1,0 +1,82 @@
+"""The explicit dependencies every core operation takes, and how to build them.
+
+``Deps`` is a bundle of handles (pool, Redis dispatch, clock, settings, randomness); it carries no
+job state, so the same operation can run in a worker, an API process or a Lambda invocation.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+
+from jobline.shared.clock import SYSTEM_CLOCK, Clock
+from jobline.shared.config import Settings
+from jobline.shared.dispatch import Dispatch
+from jobline.shared.errors import ConfigError
+
+
+@dataclass
+class Deps:
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    dispatch: Dispatch
+    clock: Clock
+    settings: Settings
+    rng: random.Random = field(default_factory=random.Random)
+    #: Queue names known to exist in the ``queues`` table (a cache that only saves an upsert).
+    known_queues: set[str] = field(default_factory=set)
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await self.redis.aclose()
+
+
+async def _init_conn(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=lambda v: orjson.dumps(v).decode(),
+                              decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=lambda v: orjson.dumps(v).decode(),
+                              decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_conn,
+                                     command_timeout=60)
+    assert pool is not None
+    return pool
+
+
+def create_redis(url: str, **kw: Any) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, health_check_interval=10, socket_keepalive=True, **kw)
+
+
+async def connect(settings: Settings, clock: Clock = SYSTEM_CLOCK, *, pool_size: int | None = None,
+                  check_redis_policy: bool = True) -> Deps:
+    """Open a pool and a Redis client for ``settings``.
+
+    Refuses a Redis whose ``maxmemory-policy`` is not ``noeviction``: an evicting Redis would drop
+    dispatch entries silently, which reconcile could only repair late.
+    """
+    if not settings.database_url or not settings.redis_url:
+        raise ConfigError("DATABASE_URL and REDIS_URL must be set (or use `jobline run`)")
+    r = create_redis(settings.redis_url)
+    if check_redis_policy:
+        try:
+            cfg = await r.config_get("maxmemory-policy")
+        except Exception:  # managed Redis may forbid CONFIG; nothing to check then
+            cfg = {}
+        policy = cfg.get("maxmemory-policy") or cfg.get(b"maxmemory-policy")  # type: ignore[call-overload]
+        if isinstance(policy, bytes):
+            policy = policy.decode()
+        if policy and policy != "noeviction":
+            await r.aclose()
+            raise ConfigError(
+                f"Redis maxmemory-policy is {policy!r}; Jobline needs 'noeviction' "
+                "(an evicting Redis silently drops queued jobs)")
+    pool = await create_pool(settings.database_url, max_size=pool_size or settings.pg_pool_size)
+    return Deps(pool=pool, redis=r, dispatch=Dispatch(r, settings.redis_prefix), clock=clock,
+                settings=settings)

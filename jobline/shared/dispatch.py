@@ -1,0 +1,251 @@
+"""Redis (Valkey) dispatch state: ready queues, delayed sets, leases and wake-ups.
+
+Redis holds no truth. Everything here can be rebuilt from Postgres by ``reconcile``; every state
+change is one Lua script (files in ``lua/``, each stating its guarantees and KEYS/ARGV) or a single
+atomic command. Key layout is documented in ``docs/redis-keys.md``; per-queue keys carry the queue
+name as a ``{hash tag}`` so one queue's keys live in one Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from jobline.shared.models import PRIORITY_MAX
+
+#: Ready score = (PRIORITY_MAX - priority) * PRIO_SPAN + seq. A double holds integers exactly up to
+#: 2**53; 11 priority levels * 2**49 < 2**53, so scores are exact while seq < 2**49 (5.6e14 jobs).
+#: ZPOPMIN therefore yields higher priority first and, within a priority, submission order.
+PRIO_SPAN = 2**49
+
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+def ready_score(priority: int, seq: int) -> int:
+    return (PRIORITY_MAX - priority) * PRIO_SPAN + seq
+
+
+def _script(name: str) -> str:
+    return resources.files("jobline.shared.lua").joinpath(f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchEntry:
+    """Where one job belongs in Redis: ready now, or delayed until ``due_ms``."""
+
+    id: uuid.UUID
+    priority: int
+    seq: int
+    due_ms: int
+
+
+class QueueKeys:
+    __slots__ = ("delayed", "dprio", "leases", "meta", "name", "ready", "wake")
+
+    def __init__(self, prefix: str, name: str) -> None:
+        base = f"{prefix}:{{{name}}}"
+        self.name = name
+        self.ready = f"{base}:ready"
+        self.delayed = f"{base}:delayed"
+        self.dprio = f"{base}:dprio"
+        self.leases = f"{base}:leases"
+        self.wake = f"{base}:wake"
+        self.meta = f"{base}:meta"
+
+
+class Dispatch:
+    """Typed access to the dispatch keys under one prefix. Holds a client, no job state."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "jl") -> None:
+        self.r = client
+        self.prefix = prefix
+        self.queues_key = f"{prefix}:queues"
+        self.wake_all = f"{prefix}:wake"
+        self.timer_wake = f"{prefix}:timer"
+        self.epoch_key = f"{prefix}:epoch"
+        self._enqueue = client.register_script(_script("enqueue"))
+        self._claim = client.register_script(_script("claim"))
+        self._promote = client.register_script(_script("promote"))
+        self._remove = client.register_script(_script("remove"))
+        self._reconcile = client.register_script(_script("reconcile"))
+        self._keys: dict[str, QueueKeys] = {}
+
+    def keys(self, queue: str) -> QueueKeys:
+        k = self._keys.get(queue)
+        if k is None:
+            k = self._keys[queue] = QueueKeys(self.prefix, queue)
+        return k
+
+    # --- transitions -----------------------------------------------------------------------
+
+    async def enqueue(
+        self, queue: str, entries: Sequence[DispatchEntry], now_ms: int, *, positions: bool = False
+    ) -> list[int]:
+        """Put jobs into ready/delayed (and out of leases). Returns ready ranks if ``positions``."""
+        if not entries:
+            return []
+        k = self.keys(queue)
+        args: list[Any] = [now_ms, queue, "1" if positions else "0"]
+        for e in entries:
+            args += [str(e.id), ready_score(e.priority, e.seq), e.due_ms]
+        res = await self._enqueue(
+            keys=[k.ready, k.delayed, k.dprio, k.leases, k.wake, self.wake_all, self.queues_key,
+                  self.timer_wake],
+            args=args,
+        )
+        return [int(x) for x in res] if positions else []
+
+    async def enqueue_many(
+        self, by_queue: dict[str, list[DispatchEntry]], now_ms: int, *, positions: bool = False
+    ) -> dict[str, list[int]]:
+        """``enqueue`` for several queues in one round trip (pipeline of one script per queue)."""
+        if len(by_queue) == 1:
+            (q, entries), = by_queue.items()
+            return {q: await self.enqueue(q, entries, now_ms, positions=positions)}
+        async with self.r.pipeline(transaction=False) as pipe:
+            for q, entries in by_queue.items():
+                k = self.keys(q)
+                args: list[Any] = [now_ms, q, "1" if positions else "0"]
+                for e in entries:
+                    args += [str(e.id), ready_score(e.priority, e.seq), e.due_ms]
+                await self._enqueue(
+                    keys=[k.ready, k.delayed, k.dprio, k.leases, k.wake, self.wake_all,
+                          self.queues_key, self.timer_wake],
+                    args=args, client=pipe)
+            res = await pipe.execute()
+        return {q: ([int(x) for x in r] if positions else [])
+                for q, r in zip(by_queue, res, strict=True)}
+
+    async def claim(
+        self, queues: Sequence[str], n: int, now_ms: int, lease_deadline_ms: int, rotate: int = 0
+    ) -> list[tuple[str, uuid.UUID]]:
+        """Lease up to ``n`` ready jobs from ``queues`` (promoting due delayed jobs first)."""
+        if not queues or n <= 0:
+            return []
+        keys: list[str] = []
+        for q in queues:
+            k = self.keys(q)
+            keys += [k.ready, k.leases, k.delayed, k.dprio, k.wake, k.meta]
+        keys.append(self.wake_all)
+        res = cast(list[Any], await self._claim(
+            keys=keys, args=[now_ms, lease_deadline_ms, n, rotate % len(queues), 1000]))
+        out = []
+        for i in range(0, len(res), 2):
+            out.append((queues[int(res[i])], uuid.UUID(_s(res[i + 1]))))
+        return out
+
+    async def promote(self, queues: Sequence[str], now_ms: int, limit: int = 5000) -> tuple[int, int | None]:
+        """Move due delayed jobs to ready. Returns (moved, next due ms or None)."""
+        if not queues:
+            return 0, None
+        keys: list[str] = []
+        for q in queues:
+            k = self.keys(q)
+            keys += [k.ready, k.delayed, k.dprio, k.wake, k.meta]
+        keys.append(self.wake_all)
+        moved, nxt = await self._promote(keys=keys, args=[now_ms, limit])
+        return int(moved), (int(nxt) if int(nxt) >= 0 else None)
+
+    async def remove(self, items: Iterable[tuple[str, uuid.UUID]]) -> int:
+        """Remove jobs from every dispatch structure of their queue."""
+        by_q: dict[str, list[str]] = {}
+        for q, job_id in items:
+            by_q.setdefault(q, []).append(str(job_id))
+        if not by_q:
+            return 0
+        async with self.r.pipeline(transaction=False) as pipe:
+            for q, ids in by_q.items():
+                k = self.keys(q)
+                await self._remove(keys=[k.ready, k.delayed, k.dprio, k.leases], args=ids,
+                                   client=pipe)
+            res = await pipe.execute()
+        return sum(int(x) for x in res)
+
+    async def release_leases(self, items: Iterable[tuple[str, uuid.UUID]]) -> None:
+        """Drop lease entries of finished attempts (one ZREM per queue, pipelined)."""
+        by_q: dict[str, list[str]] = {}
+        for q, job_id in items:
+            by_q.setdefault(q, []).append(str(job_id))
+        if not by_q:
+            return
+        async with self.r.pipeline(transaction=False) as pipe:
+            for q, ids in by_q.items():
+                pipe.zrem(self.keys(q).leases, *ids)
+            await pipe.execute()
+
+    async def extend_leases(self, items: Iterable[tuple[str, uuid.UUID]], deadline_ms: int) -> None:
+        by_q: dict[str, list[str]] = {}
+        for q, job_id in items:
+            by_q.setdefault(q, []).append(str(job_id))
+        if not by_q:
+            return
+        async with self.r.pipeline(transaction=False) as pipe:
+            for q, ids in by_q.items():
+                # XX: only refresh existing leases; a lease the reaper removed must stay removed.
+                pipe.zadd(self.keys(q).leases, dict.fromkeys(ids, deadline_ms), xx=True)
+            await pipe.execute()
+
+    async def reconcile_entries(self, queue: str, quads: list[tuple[str, str, int, int]]) -> int:
+        if not quads:
+            return 0
+        k = self.keys(queue)
+        args: list[Any] = [queue]
+        for job_id, kind, score, rscore in quads:
+            args += [job_id, kind, score, rscore]
+        return int(await self._reconcile(
+            keys=[k.ready, k.delayed, k.dprio, k.leases, k.wake, self.wake_all, self.queues_key,
+                  self.timer_wake],
+            args=args))
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def known_queues(self) -> list[str]:
+        members = await self.r.smembers(self.queues_key)
+        return sorted(_s(m) for m in members)
+
+    async def expired_leases(self, queue: str, now_ms: int, limit: int = 1000) -> list[uuid.UUID]:
+        ids = await self.r.zrangebyscore(self.keys(queue).leases, "-inf", now_ms, start=0, num=limit)
+        return [uuid.UUID(_s(i)) for i in ids]
+
+    async def depth(self, queues: Sequence[str]) -> dict[str, dict[str, int]]:
+        async with self.r.pipeline(transaction=False) as pipe:
+            for q in queues:
+                k = self.keys(q)
+                pipe.zcard(k.ready)
+                pipe.zcard(k.delayed)
+                pipe.zcard(k.leases)
+            res = await pipe.execute()
+        return {q: {"ready": int(res[i * 3]), "delayed": int(res[i * 3 + 1]),
+                    "leased": int(res[i * 3 + 2])} for i, q in enumerate(queues)}
+
+    async def wait_for_work(self, queues: Sequence[str] | None, timeout_s: float) -> bool:
+        """Block until a wake-up for ``queues`` (None = any queue) or ``timeout_s``.
+
+        Must be called on a client whose connection may block (BLPOP holds it).
+        """
+        keys = [self.wake_all] if queues is None else [self.keys(q).wake for q in queues]
+        res = await self.r.blpop(keys, timeout=timeout_s)
+        return res is not None
+
+    async def wait_for_timer(self, timeout_s: float) -> bool:
+        res = await self.r.blpop([self.timer_wake], timeout=max(timeout_s, 0.001))
+        return res is not None
+
+    # --- epoch: detects a flushed/restarted-empty Redis --------------------------------------
+
+    async def epoch(self) -> str | None:
+        v = await self.r.get(self.epoch_key)
+        return _s(v) if v is not None else None
+
+    async def set_epoch(self, value: str) -> None:
+        await self.r.set(self.epoch_key, value)
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

@@ -1,0 +1,101 @@
+"""One exception tree for Jobline; driver errors are translated into it at the store boundary.
+
+Handler-facing control results (:class:`Retry`, :class:`Unrecoverable`) live here too, so a job
+handler only imports ``jobline``.
+"""
+
+from __future__ import annotations
+
+
+class JoblineError(Exception):
+    """Root of every error Jobline raises on purpose."""
+
+    code = "internal"
+    http_status = 500
+
+
+class ValidationFailed(JoblineError):
+    """Input that cannot be accepted; ``field`` names the offending field (dotted path)."""
+
+    code = "validation_error"
+    http_status = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PayloadTooLarge(ValidationFailed):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class NotFound(JoblineError):
+    code = "not_found"
+    http_status = 404
+
+
+class IllegalTransition(JoblineError):
+    """The job is in a state from which the requested transition is not allowed."""
+
+    code = "conflict"
+    http_status = 409
+
+    def __init__(self, job_id: str, status: str, action: str) -> None:
+        super().__init__(f"cannot {action} job {job_id} in status {status!r}")
+        self.job_id = job_id
+        self.status = status
+        self.action = action
+
+
+class Unavailable(JoblineError):
+    """A backing store is unreachable; the caller should retry later (HTTP 503 + Retry-After)."""
+
+    code = "unavailable"
+    http_status = 503
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ConfigError(JoblineError):
+    code = "config_error"
+
+
+# --- control results a handler may raise -------------------------------------------------------
+
+
+class JobControl(Exception):
+    """Base for exceptions that steer the job's next transition instead of reporting a bug."""
+
+
+class Retry(JobControl):
+    """Retry the job after ``after`` seconds. With ``burn_attempt=False`` (e.g. rate limited),
+    the attempt does not count against ``max_attempts``."""
+
+    def __init__(self, after: float = 0.0, reason: str = "retry requested", *,
+                 burn_attempt: bool = True, error_type: str = "retry") -> None:
+        super().__init__(reason)
+        self.after = after
+        self.reason = reason
+        self.burn_attempt = burn_attempt
+        self.error_type = error_type
+
+
+class Unrecoverable(JobControl):
+    """Fail the job now, without further retries."""
+
+    def __init__(self, reason: str, error_type: str = "unrecoverable") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_type = error_type
+
+
+class JobError(Exception):
+    """A handler failure with an explicit error type (``timeout``, ``connection_refused``, ...)."""
+
+    def __init__(self, message: str, error_type: str = "error") -> None:
+        super().__init__(message)
+        self.error_type = error_type

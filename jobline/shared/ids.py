@@ -1,0 +1,48 @@
+"""Time-ordered UUIDv7 job ids.
+
+The jobs table is range-partitioned on ``id``; because a UUIDv7 starts with its creation time in
+milliseconds, the partition of a job follows from its id and an id lookup prunes to one partition.
+Hand-rolled because the standard library only gains ``uuid.uuid7`` in Python 3.14.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+_lock = threading.Lock()
+_last_ms = 0
+_counter = 0
+
+
+def uuid7(now_ms: int) -> uuid.UUID:
+    """A UUIDv7 for ``now_ms``; monotonic within a process (12-bit counter in rand_a)."""
+    global _last_ms, _counter
+    with _lock:
+        if now_ms <= _last_ms:
+            _counter += 1
+            if _counter > 0xFFF:
+                _last_ms += 1
+                _counter = 0
+            now_ms = _last_ms
+        else:
+            _last_ms = now_ms
+            _counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+        counter = _counter
+    rand_b = int.from_bytes(os.urandom(8), "big") & 0x3FFF_FFFF_FFFF_FFFF
+    value = (now_ms & 0xFFFF_FFFF_FFFF) << 80
+    value |= 0x7 << 76
+    value |= counter << 64
+    value |= 0b10 << 62
+    value |= rand_b
+    return uuid.UUID(int=value)
+
+
+def uuid7_floor(ms: int) -> uuid.UUID:
+    """The smallest UUIDv7 of millisecond ``ms`` (a partition bound)."""
+    return uuid.UUID(int=(ms & 0xFFFF_FFFF_FFFF) << 80)
+
+
+def uuid7_ms(value: uuid.UUID) -> int:
+    return value.int >> 80

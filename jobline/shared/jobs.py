@@ -1,0 +1,492 @@
+"""The job operations: every state change of a job goes through exactly one function here.
+
+Each takes :class:`~jobline.shared.deps.Deps` explicitly and keeps nothing between calls. The
+order inside every operation is the same: commit the transition in Postgres (the truth), then
+mirror it into Redis (dispatch). A crash between the two leaves Redis behind Postgres, never
+ahead, and ``reconcile``/the lease sweep bring it back in line; Redis entries for jobs that are
+no longer dispatchable are harmless because every Postgres write is guarded by status and lease
+token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import asyncpg
+import orjson
+import redis.exceptions
+
+from jobline.shared import sql
+from jobline.shared.backoff import Backoff
+from jobline.shared.clock import from_dt, to_dt
+from jobline.shared.deps import Deps
+from jobline.shared.dispatch import DispatchEntry
+from jobline.shared.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
+from jobline.shared.ids import uuid7
+from jobline.shared.models import (
+    Attempt,
+    ClaimedJob,
+    Job,
+    JobSpec,
+    Outcome,
+    Status,
+    Submitted,
+)
+from jobline.shared.validation import check_spec
+
+log = logging.getLogger("jobline.core")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Idempotency keys are honoured for this long after the first submission.
+IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000
+
+
+def translate_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn driver connection failures into :class:`Unavailable` at the core's boundary."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError,
+                asyncpg.InterfaceError, ConnectionError, OSError, TimeoutError) as e:
+            raise Unavailable(f"database unavailable: {type(e).__name__}") from e
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+            raise Unavailable(f"redis unavailable: {type(e).__name__}") from e
+
+    return wrapper
+
+
+def _entry(row: Any) -> DispatchEntry:
+    return DispatchEntry(row["id"], row["priority"], row["seq"], from_dt(row["scheduled_for"]))
+
+
+# --- submit ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    submitted: Submitted
+    #: 1-based position in the ready queue right after submission; None when delayed/duplicate.
+    queue_position: int | None
+
+
+@translate_errors
+async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
+                      positions: bool = False) -> list[SubmitResult]:
+    """Insert jobs and make them dispatchable. All-or-nothing: one invalid spec rejects the batch.
+
+    Returns one result per spec, in order. A spec whose ``idempotency_key`` is live returns the
+    existing job with ``duplicate=True`` and inserts nothing.
+    """
+    s = deps.settings
+    where = len(specs) > 1
+    payloads = [check_spec(spec, s, f"jobs[{i}]." if where else "") for i, spec in enumerate(specs)]
+    if not specs:
+        return []
+    if any(spec.depends_on for spec in specs):
+        raise ValidationFailed("dependsOn", "job dependencies are not supported yet")
+    now = deps.clock.now_ms()
+    now_dt = to_dt(now)
+    ids = [uuid7(now) for _ in specs]
+    # Within one batch, a repeated idempotency key maps to its first occurrence.
+    first_of_key: dict[str, int] = {}
+    alias: dict[int, int] = {}
+    for i, spec in enumerate(specs):
+        k = spec.idempotency_key
+        if k is None:
+            continue
+        if k in first_of_key:
+            alias[i] = first_of_key[k]
+        else:
+            first_of_key[k] = i
+
+    results: list[SubmitResult | None] = [None] * len(specs)
+    dispatch: dict[str, list[DispatchEntry]] = {}
+    order: dict[uuid.UUID, int] = {}
+    async with deps.pool.acquire() as conn, conn.transaction():
+        duplicate_idx: set[int] = set(alias)
+        if first_of_key:
+            keys = list(first_of_key)
+            won = {r["key"] for r in await conn.fetch(
+                sql.CLAIM_IDEMPOTENCY_KEYS, keys, [ids[first_of_key[k]] for k in keys], now_dt,
+                to_dt(now + IDEMPOTENCY_RETENTION_MS))}
+            lost = [k for k in keys if k not in won]
+            if lost:
+                existing = {r["key"]: r for r in await conn.fetch(
+                    sql.EXISTING_IDEMPOTENCY_JOBS, lost)}
+                for k in lost:
+                    i = first_of_key[k]
+                    row = existing.get(k)
+                    if row is None:  # key row points at a job that no longer exists
+                        raise Unavailable("idempotency key race; retry", retry_after_s=1)
+                    duplicate_idx.add(i)
+                    results[i] = SubmitResult(
+                        Submitted(row["id"], Status(row["status"]), row["queue_name"], row["seq"],
+                                  duplicate=True), None)
+        fresh = [i for i in range(len(specs)) if i not in duplicate_idx]
+        if fresh:
+            cols: list[list[Any]] = [[] for _ in range(12)]
+            for i in fresh:
+                spec = specs[i]
+                due = spec.scheduled_for_ms if spec.scheduled_for_ms is not None else now
+                status = Status.PENDING if due <= now else Status.SCHEDULED
+                values = (ids[i], spec.queue, spec.job_type, payloads[i], status.value,
+                          spec.priority, spec.max_attempts or s.default_max_attempts,
+                          to_dt(max(due, 0)), spec.timeout_ms, spec.idempotency_key,
+                          spec.batch_id,
+                          orjson.dumps(spec.backoff).decode() if spec.backoff else None)
+                for c, v in zip(cols, values, strict=True):
+                    c.append(v)
+            new_queues = {specs[i].queue for i in fresh} - deps.known_queues
+            if new_queues:
+                await conn.execute(sql.UPSERT_QUEUES, sorted(new_queues), now_dt)
+            rows = await conn.fetch(sql.INSERT_JOBS, *cols, now_dt)
+            seqs = {r["id"]: r["seq"] for r in rows}
+            for i in fresh:
+                spec = specs[i]
+                due = spec.scheduled_for_ms if spec.scheduled_for_ms is not None else now
+                status = Status.PENDING if due <= now else Status.SCHEDULED
+                sub = Submitted(ids[i], status, spec.queue, seqs[ids[i]])
+                results[i] = SubmitResult(sub, None)
+                order[ids[i]] = i
+                dispatch.setdefault(spec.queue, []).append(
+                    DispatchEntry(ids[i], spec.priority, sub.seq, due))
+    deps.known_queues.update(dispatch)
+    # Committed: from here on the jobs exist. If Redis fails now, reconcile re-dispatches them.
+    try:
+        ranks = await deps.dispatch.enqueue_many(dispatch, now, positions=positions)
+        for q, entries in dispatch.items():
+            for e, rank in zip(entries, ranks.get(q) or [], strict=False):
+                i = order[e.id]
+                prev = results[i]
+                assert prev is not None
+                results[i] = SubmitResult(prev.submitted, rank if rank > 0 else None)
+    except redis.exceptions.RedisError as e:
+        # Any Redis failure here (also OOM/ResponseError, not only connection loss) must not
+        # surface as a failed submit: the rows are committed and reconcile dispatches them.
+        log.warning("submitted %d jobs but could not dispatch them yet (%s); reconcile will",
+                    len(order), type(e).__name__)
+    for i, j in alias.items():
+        first = results[j]
+        assert first is not None
+        sub = first.submitted
+        results[i] = SubmitResult(Submitted(sub.id, sub.status, sub.queue, sub.seq, True), None)
+    return [r for r in results if r is not None]
+
+
+async def submit(deps: Deps, spec: JobSpec, *, positions: bool = True) -> SubmitResult:
+    return (await submit_many(deps, [spec], positions=positions))[0]
+
+
+# --- claim -----------------------------------------------------------------------------------
+
+
+@translate_errors
+async def claim(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
+                rotate: int = 0) -> list[ClaimedJob]:
+    """Lease up to ``n`` jobs. Each returned job carries a fresh fencing ``token``.
+
+    Redis picks the jobs (priority, then FIFO) and records leases first; Postgres then flips them
+    to ``processing`` only if they are still pending/scheduled, so a job cancelled or claimed by
+    someone else in between is skipped, never run twice concurrently.
+    """
+    now = deps.clock.now_ms()
+    deadline = now + deps.settings.lease_ms
+    popped = await deps.dispatch.claim(queues, n, now, deadline, rotate)
+    if not popped:
+        return []
+    rows = await deps.pool.fetch(sql.CLAIM_JOBS, [job_id for _, job_id in popped], to_dt(now),
+                                 to_dt(deadline), worker_id)
+    # UPDATE ... RETURNING has no order; hand jobs out in the order Redis popped them.
+    rank = {job_id: i for i, (_, job_id) in enumerate(popped)}
+    out = []
+    for r in sorted(rows, key=lambda row: rank[row["id"]]):
+        out.append(ClaimedJob(
+            id=r["id"], queue=r["queue_name"], job_type=r["job_type"],
+            payload=orjson.loads(r["payload"]), attempt=r["attempts"],
+            max_attempts=r["max_attempts"], token=r["lease_token"], timeout_ms=r["timeout_ms"],
+            lease_expires_ms=deadline, started_ms=now, backoff=r["backoff"]))
+    return out
+
+
+# --- finish: complete / fail -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FinishReport:
+    accepted: list[uuid.UUID]
+    #: Outcomes whose token was stale (job reaped, re-run or cancelled meanwhile): not recorded.
+    rejected: list[uuid.UUID]
+    #: The status each accepted job moved to.
+    statuses: dict[uuid.UUID, Status]
+
+
+@translate_errors
+async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
+    """Record successful attempts in one statement; stale tokens are rejected (fencing)."""
+    if not outcomes:
+        return FinishReport([], [], {})
+    now = deps.clock.now_ms()
+    rows = await deps.pool.fetch(
+        sql.COMPLETE_JOBS,
+        [o.id for o in outcomes], [o.token for o in outcomes],
+        [orjson.dumps(o.result).decode() for o in outcomes],
+        [to_dt(o.finished_ms or now) for o in outcomes])
+    done = {r["id"]: r["queue_name"] for r in rows}
+    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        # A lease left behind only costs the sweep a lookup; the record is already final.
+        await deps.dispatch.release_leases([(q, i) for i, q in done.items()])
+    return FinishReport(list(done), [o.id for o in outcomes if o.id not in done],
+                        dict.fromkeys(done, Status.COMPLETED))
+
+
+def retry_at_ms(deps: Deps, o: Outcome, attempt: int, backoff: dict[str, Any] | None,
+                now: int) -> int:
+    if o.retry_after_ms is not None:
+        return now + max(o.retry_after_ms, 0)
+    s = deps.settings
+    default = Backoff(s.backoff_base_ms, s.backoff_factor, s.backoff_cap_ms)
+    return now + Backoff.from_json(backoff, default).delay_ms(attempt, deps.rng)
+
+
+@translate_errors
+async def fail(deps: Deps, outcomes: Sequence[Outcome], attempts: Sequence[int] = (),
+               backoffs: Sequence[dict[str, Any] | None] = (), *,
+               conn: Any = None, outcome_label: str | None = None
+               ) -> FinishReport:
+    """Record failed attempts: retry with backoff (full jitter), or terminal ``failed``.
+
+    ``attempts[i]`` is the attempt number that failed (for the backoff exponent). The terminal
+    decision is made in SQL from the row itself, so it holds even if the caller's view is stale.
+    """
+    if not outcomes:
+        return FinishReport([], [], {})
+    now = deps.clock.now_ms()
+    retry_at = []
+    for i, o in enumerate(outcomes):
+        attempt = attempts[i] if i < len(attempts) else 1
+        backoff = backoffs[i] if i < len(backoffs) else None
+        retry_at.append(to_dt(retry_at_ms(deps, o, attempt, backoff, o.finished_ms or now)))
+    labels = [outcome_label or ("timeout" if o.error_type == "timeout"
+                                else "retry" if not o.burn_attempt else "failed")
+              for o in outcomes]
+    args = ([o.id for o in outcomes], [o.token for o in outcomes],
+            [o.error for o in outcomes], [o.error_type for o in outcomes], retry_at,
+            [o.burn_attempt for o in outcomes], [o.final for o in outcomes], labels,
+            [to_dt(o.finished_ms or now) for o in outcomes], Status.FAILED.value)
+    if conn is None:
+        rows = await deps.pool.fetch(sql.FAIL_JOBS, *args)
+    else:
+        rows = await conn.fetch(sql.FAIL_JOBS, *args)
+    await _mirror_after_fail(deps, rows, now)
+    statuses = {r["id"]: Status(r["status"]) for r in rows}
+    return FinishReport(list(statuses), [o.id for o in outcomes if o.id not in statuses], statuses)
+
+
+async def _mirror_after_fail(deps: Deps, rows: Sequence[Any], now: int) -> None:
+    requeue: dict[str, list[DispatchEntry]] = {}
+    gone: list[tuple[str, uuid.UUID]] = []
+    for r in rows:
+        if r["status"] in (Status.PENDING, Status.SCHEDULED):
+            requeue.setdefault(r["queue_name"], []).append(_entry(r))
+        else:
+            gone.append((r["queue_name"], r["id"]))
+    try:
+        await deps.dispatch.enqueue_many(requeue, now)
+        await deps.dispatch.release_leases(gone)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        log.warning("retry of %d jobs recorded; Redis unavailable, the lease sweep will requeue",
+                    len(rows))
+
+
+@translate_errors
+async def release(deps: Deps, jobs: Sequence[tuple[uuid.UUID, int]],
+                  reason: str = "worker shutdown") -> FinishReport:
+    """Give leased jobs back at once (warm shutdown): back to pending, attempt not counted."""
+    now = deps.clock.now_ms()
+    outcomes = [Outcome(id=i, token=t, ok=False, error=None, error_type=None,
+                        retry_after_ms=0, burn_attempt=False, finished_ms=now) for i, t in jobs]
+    return await fail(deps, outcomes, outcome_label="released")
+
+
+@translate_errors
+async def extend_leases(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) -> list[uuid.UUID]:
+    """Heartbeat: push the lease deadline of running jobs. Returns the ids this worker no longer
+    owns (reaped, cancelled or re-run elsewhere) so it can stop them."""
+    if not jobs:
+        return []
+    deadline = deps.clock.now_ms() + deps.settings.lease_ms
+    rows = await deps.pool.fetch(sql.EXTEND_LEASES, [j[1] for j in jobs], [j[2] for j in jobs],
+                                 to_dt(deadline))
+    kept = {r["id"] for r in rows}
+    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        await deps.dispatch.extend_leases([(q, i) for q, i, _ in jobs if i in kept], deadline)
+    return [i for _, i, _ in jobs if i not in kept]
+
+
+# --- manual transitions --------------------------------------------------------------------
+
+
+@translate_errors
+async def cancel(deps: Deps, job_id: uuid.UUID, reason: str | None = None) -> Status:
+    """Cancel a job that has not started (waiting, pending or scheduled)."""
+    now = deps.clock.now_ms()
+    row = await deps.pool.fetchrow(sql.CANCEL_JOB, job_id, to_dt(now), reason)
+    if row is None:
+        cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
+        if cur is None:
+            raise NotFound(f"job {job_id} not found")
+        raise IllegalTransition(str(job_id), cur["status"], "cancel")
+    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        await deps.dispatch.remove([(row["queue_name"], job_id)])
+    return Status.CANCELLED
+
+
+@translate_errors
+async def retry_now(deps: Deps, job_id: uuid.UUID) -> Status:
+    """Send a failed (or dead-lettered) job back to pending with a fresh set of attempts."""
+    now = deps.clock.now_ms()
+    row = await deps.pool.fetchrow(sql.RETRY_JOB_NOW, job_id, to_dt(now))
+    if row is None:
+        cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
+        if cur is None:
+            raise NotFound(f"job {job_id} not found")
+        raise IllegalTransition(str(job_id), cur["status"], "retry")
+    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        await deps.dispatch.enqueue(row["queue_name"],
+                                    [DispatchEntry(job_id, row["priority"], row["seq"], now)], now)
+    return Status.PENDING
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def _ms(v: datetime | None) -> int | None:
+    return from_dt(v) if v is not None else None
+
+
+@translate_errors
+async def get_job(deps: Deps, job_id: uuid.UUID, *, history: bool = True) -> Job:
+    r = await deps.pool.fetchrow(sql.GET_JOB, job_id)
+    if r is None:
+        raise NotFound(f"job {job_id} not found")
+    job = _job_from_row(r)
+    if history:
+        job.attempts_history = [
+            Attempt(attempt=a["attempt"], worker_id=a["worker_id"],
+                    started_ms=from_dt(a["started_at"]), finished_ms=from_dt(a["finished_at"]),
+                    outcome=a["outcome"], error_type=a["error_type"], error=a["error"],
+                    duration_ms=a["duration_ms"])
+            for a in await deps.pool.fetch(sql.GET_ATTEMPTS, job_id)]
+    return job
+
+
+def _job_from_row(r: Any) -> Job:
+    return Job(
+        id=r["id"], queue=r["queue_name"], job_type=r["job_type"], payload=r["payload"],
+        status=Status(r["status"]), priority=r["priority"], attempts=r["attempts"],
+        max_attempts=r["max_attempts"], result=r["result"], error=r["error"],
+        error_type=r["error_type"], created_ms=from_dt(r["created_at"]),
+        started_ms=_ms(r["started_at"]), completed_ms=_ms(r["completed_at"]),
+        scheduled_for_ms=from_dt(r["scheduled_for"]), timeout_ms=r["timeout_ms"],
+        idempotency_key=r["idempotency_key"], worker_id=r["worker_id"], batch_id=r["batch_id"],
+        seq=r["seq"])
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: list[Job]
+    total: int | None
+    next_cursor: str | None
+
+
+@translate_errors
+async def list_jobs(deps: Deps, *, queue: str | None = None, status: str | None = None,
+                    job_type: str | None = None, page: int = 1, page_size: int = 50,
+                    cursor: str | None = None, with_total: bool = True) -> JobPage:
+    """Newest first. ``cursor`` (the last id of the previous page) gives O(page) deep paging;
+    ``page`` is offset paging for the first few pages."""
+    where: list[str] = []
+    args: list[Any] = []
+    if queue is not None:
+        args.append(queue)
+        where.append(f"queue_name = ${len(args)}")
+    if status is not None:
+        if status not in Status.__members__.values():
+            raise ValidationFailed("status", f"unknown status {status!r}")
+        args.append(status)
+        where.append(f"status = ${len(args)}")
+    if job_type is not None:
+        args.append(job_type)
+        where.append(f"job_type = ${len(args)}")
+    filt = " AND ".join(where) or "TRUE"
+    total = None
+    if with_total:
+        total = await deps.pool.fetchval(f"SELECT count(*) FROM jobs WHERE {filt}", *args)
+    page_args: list[Any] = list(args)
+    page_where = filt
+    if cursor:
+        try:
+            cur_id = uuid.UUID(cursor)
+        except ValueError:
+            raise ValidationFailed("cursor", "invalid cursor") from None
+        page_args.append(cur_id)
+        page_where += f" AND id < ${len(page_args)}"
+        offset = 0
+    else:
+        offset = (page - 1) * page_size
+    page_args += [page_size, offset]
+    rows = await deps.pool.fetch(
+        f"""SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts,
+                   result, error, error_type, created_at, started_at, completed_at,
+                   scheduled_for, timeout_ms, idempotency_key, worker_id, batch_id, seq
+              FROM jobs WHERE {page_where}
+             ORDER BY id DESC LIMIT ${len(page_args) - 1} OFFSET ${len(page_args)}""",
+        *page_args)
+    jobs = [_job_from_row(r) for r in rows]
+    nxt = str(jobs[-1].id) if len(jobs) == page_size else None
+    return JobPage(jobs, total, nxt)
+
+
+@translate_errors
+async def queue_stats(deps: Deps) -> list[dict[str, Any]]:
+    """Per-queue counts by status (Postgres) plus live dispatch depth (Redis)."""
+    names = {r["name"] for r in await deps.pool.fetch(sql.QUEUE_NAMES)}
+    counts: dict[str, dict[str, int]] = {}
+    for r in await deps.pool.fetch(sql.QUEUE_COUNTS):
+        counts.setdefault(r["queue_name"], {})[r["status"]] = r["n"]
+    names |= set(counts)
+    try:
+        names |= set(await deps.dispatch.known_queues())
+        depth = await deps.dispatch.depth(sorted(names))
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        depth = {}
+    out = []
+    for q in sorted(names):
+        c = counts.get(q, {})
+        d = depth.get(q, {})
+        out.append({
+            "name": q,
+            "pending": c.get("pending", 0),
+            "scheduled": c.get("scheduled", 0),
+            "waiting": c.get("waiting", 0),
+            "processing": c.get("processing", 0),
+            "completed": c.get("completed", 0),
+            "failed": c.get("failed", 0),
+            "deadLetter": c.get("dead_letter", 0),
+            "cancelled": c.get("cancelled", 0),
+            "ready": d.get("ready", 0),
+            "delayed": d.get("delayed", 0),
+            "leased": d.get("leased", 0),
+        })
+    return out

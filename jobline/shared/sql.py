@@ -1,0 +1,172 @@
+"""Every SQL statement the core runs, named after the transition it performs.
+
+Conventions: times arrive as parameters from the injected clock (never ``now()``); batch
+statements take parallel arrays and ``unnest`` them, so a batch of any size is one round trip;
+every write to a running job is fenced by ``lease_token`` and ``status = 'processing'``.
+"""
+
+INSERT_JOBS = """
+INSERT INTO jobs (id, queue_name, job_type, payload, status, priority, max_attempts, created_at,
+                  scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff)
+SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, u.ma, $13, u.due, $13, u.tmo, u.ik, u.bid, u.bo::jsonb
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
+            $7::int[], $8::timestamptz[], $9::int[], $10::text[], $11::uuid[], $12::text[])
+     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo)
+RETURNING id, seq
+"""
+
+UPSERT_QUEUES = """
+INSERT INTO queues (name, created_at) SELECT unnest($1::text[]), $2 ON CONFLICT (name) DO NOTHING
+"""
+
+# A key whose previous holder expired is taken over; a live key is left alone and reported absent
+# from RETURNING, which is how the caller learns it is a duplicate. Concurrent inserts of the
+# same key serialise on the unique index, so exactly one submitter wins.
+CLAIM_IDEMPOTENCY_KEYS = """
+INSERT INTO idempotency_keys (key, job_id, created_at, expires_at)
+SELECT k, j, $3, $4 FROM unnest($1::text[], $2::uuid[]) AS u(k, j)
+ON CONFLICT (key) DO UPDATE
+   SET job_id = EXCLUDED.job_id, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+ WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
+RETURNING key
+"""
+
+EXISTING_IDEMPOTENCY_JOBS = """
+SELECT k.key, j.id, j.status, j.queue_name, j.seq
+FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id
+WHERE k.key = ANY($1::text[])
+"""
+
+CLAIM_JOBS = """
+UPDATE jobs
+   SET status = 'processing', attempts = attempts + 1, lease_token = lease_token + 1,
+       started_at = $2, lease_expires_at = $3, worker_id = $4, updated_at = $2
+ WHERE id = ANY($1::uuid[]) AND status IN ('pending', 'scheduled')
+RETURNING id, queue_name, job_type, payload::text AS payload, attempts, max_attempts, lease_token,
+          timeout_ms, backoff
+"""
+
+COMPLETE_JOBS = """
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[])
+             AS u(id, token, res, finished)
+), done AS (
+    UPDATE jobs j
+       SET status = 'completed', result = u.res::jsonb, completed_at = u.finished,
+           updated_at = u.finished, lease_expires_at = NULL, error = NULL, error_type = NULL
+      FROM u
+     WHERE j.id = u.id AND j.lease_token = u.token AND j.status = 'processing'
+    RETURNING j.id, j.queue_name, j.attempts, j.worker_id, j.started_at, j.lease_token, u.finished
+), hist AS (
+    INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
+                              outcome, duration_ms)
+    SELECT id, lease_token, attempts, worker_id, started_at, finished, 'completed',
+           greatest(0, (extract(epoch FROM finished - started_at) * 1000)::int)
+      FROM done
+)
+SELECT id, queue_name FROM done
+"""
+
+# One statement decides each failed attempt's fate: terminal when the handler said so (final) or
+# when a counted attempt was the last one; otherwise back to pending/scheduled at retry_at.
+# burn = false (snooze, rate limit, warm-shutdown release) gives the attempt back.
+FAIL_JOBS = """
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
+                         $6::bool[], $7::bool[], $8::text[], $9::timestamptz[])
+             AS u(id, token, err, etype, retry_at, burn, final, outcome, finished)
+), cur AS (
+    SELECT j.id, j.attempts, j.max_attempts, u.token, u.err, u.etype, u.retry_at, u.burn,
+           u.final, u.outcome, u.finished,
+           (u.final OR (u.burn AND j.attempts >= j.max_attempts)) AS terminal
+      FROM jobs j JOIN u ON j.id = u.id AND j.lease_token = u.token
+     WHERE j.status = 'processing'
+), upd AS (
+    UPDATE jobs j
+       SET attempts = CASE WHEN c.burn THEN j.attempts ELSE j.attempts - 1 END,
+           status = CASE WHEN c.terminal THEN $10
+                         WHEN c.retry_at <= c.finished THEN 'pending'
+                         ELSE 'scheduled' END,
+           error = coalesce(c.err, j.error), error_type = coalesce(c.etype, j.error_type),
+           scheduled_for = CASE WHEN c.terminal THEN j.scheduled_for ELSE c.retry_at END,
+           completed_at = CASE WHEN c.terminal THEN c.finished END,
+           lease_expires_at = NULL, updated_at = c.finished
+      FROM cur c
+     WHERE j.id = c.id AND j.lease_token = c.token AND j.status = 'processing'
+    RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for, j.lease_token,
+              c.attempts AS attempt, j.worker_id, j.started_at, c.outcome, c.err, c.etype,
+              c.finished
+), hist AS (
+    INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
+                              outcome, error_type, error, duration_ms)
+    SELECT id, lease_token, attempt, worker_id, started_at, finished, outcome, etype, err,
+           greatest(0, (extract(epoch FROM finished - started_at) * 1000)::int)
+      FROM upd
+)
+SELECT id, queue_name, status, priority, seq, scheduled_for FROM upd
+"""
+
+EXTEND_LEASES = """
+UPDATE jobs j SET lease_expires_at = $3
+  FROM unnest($1::uuid[], $2::bigint[]) AS u(id, token)
+ WHERE j.id = u.id AND j.lease_token = u.token AND j.status = 'processing'
+RETURNING j.id
+"""
+
+CANCEL_JOB = """
+UPDATE jobs SET status = 'cancelled', completed_at = $2, updated_at = $2,
+       error = coalesce($3, error)
+ WHERE id = $1 AND status IN ('waiting', 'pending', 'scheduled')
+RETURNING id, queue_name
+"""
+
+RETRY_JOB_NOW = """
+UPDATE jobs SET status = 'pending', attempts = 0, scheduled_for = $2, updated_at = $2,
+       completed_at = NULL
+ WHERE id = $1 AND status IN ('failed', 'dead_letter')
+RETURNING id, queue_name, priority, seq
+"""
+
+JOB_STATUS = "SELECT id, status, queue_name FROM jobs WHERE id = $1"
+
+JOB_STATUSES = """
+SELECT id, status, queue_name, priority, seq, scheduled_for, lease_expires_at
+  FROM jobs WHERE id = ANY($1::uuid[])
+"""
+
+GET_JOB = """
+SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts, result, error,
+       error_type, created_at, started_at, completed_at, scheduled_for, timeout_ms,
+       idempotency_key, worker_id, batch_id, seq
+  FROM jobs WHERE id = $1
+"""
+
+GET_ATTEMPTS = """
+SELECT attempt, worker_id, started_at, finished_at, outcome, error_type, error, duration_ms,
+       lease_token
+  FROM job_attempts WHERE job_id = $1 ORDER BY lease_token
+"""
+
+EXPIRED_LEASES = """
+SELECT id, queue_name, lease_token, attempts, max_attempts, backoff
+  FROM jobs
+ WHERE status = 'processing' AND lease_expires_at < $1
+ ORDER BY lease_expires_at
+ LIMIT $2
+   FOR UPDATE SKIP LOCKED
+"""
+
+# Keyset scan used by reconcile; ordered by id so it can resume after each page.
+DISPATCHABLE_PAGE = """
+SELECT id, queue_name, status, priority, seq, scheduled_for, lease_expires_at
+  FROM jobs
+ WHERE status = $3 AND id > $1
+ ORDER BY id
+ LIMIT $2
+"""
+
+QUEUE_NAMES = "SELECT name FROM queues ORDER BY name"
+
+QUEUE_COUNTS = """
+SELECT queue_name, status, count(*) AS n FROM jobs GROUP BY queue_name, status
+"""

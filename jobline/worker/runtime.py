@@ -1,0 +1,445 @@
+"""The long-running worker: claims jobs in batches, runs handlers, records outcomes in batches.
+
+Invariants:
+  * never more than ``concurrency`` handlers in flight in this process;
+  * every claimed job ends in exactly one of: an outcome written (complete/fail), a release at
+    shutdown, or — if the process dies — lease expiry, after which the reaper re-dispatches it;
+  * outcomes are written with the claim's fencing token, so a late write after this worker lost
+    its lease is rejected by Postgres, never recorded twice;
+  * idle workers block on a Redis wake-up list (BLPOP), they do not poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from jobline.shared import jobs
+from jobline.shared.deps import Deps, create_redis
+from jobline.shared.dispatch import Dispatch
+from jobline.shared.errors import JobError, Retry, Unavailable, Unrecoverable
+from jobline.shared.models import ClaimedJob, Outcome
+from jobline.worker.registry import HandlerSpec, JobContext, Registry, default_registry
+
+log = logging.getLogger("jobline.worker")
+
+#: Error types assigned to common Python exceptions raised by handlers.
+_EXC_TYPES: dict[type[BaseException], str] = {
+    TimeoutError: "timeout",
+    ConnectionRefusedError: "connection_refused",
+    ConnectionError: "connection_error",
+    ValueError: "validation_error",
+}
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class _Running:
+    job: ClaimedJob
+    ctx: JobContext
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class WorkerStats:
+    started_ms: int = 0
+    processed: int = 0
+    failed: int = 0
+    rejected: int = 0
+    claimed: int = 0
+
+
+@dataclass
+class _Pending:
+    outcome: Outcome
+    job: ClaimedJob
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class Completer:
+    """Batches outcomes into one ``complete`` and one ``fail`` statement per flush.
+
+    No linger: a flush takes everything queued; outcomes arriving during a flush form the next
+    batch, so batch size grows with load by itself. A flush that hits an unavailable database is
+    retried until it is recorded (or the lease is lost, in which case Postgres rejects it).
+    """
+
+    def __init__(self, deps: Deps, stats: WorkerStats, max_batch: int = 1000) -> None:
+        self.deps = deps
+        self.stats = stats
+        self.max_batch = max_batch
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="jobline-completer")
+
+    def add(self, outcome: Outcome, job: ClaimedJob) -> _Pending:
+        p = _Pending(outcome, job)
+        self._queue.append(p)
+        self._wake.set()
+        return p
+
+    @property
+    def pending(self) -> list[ClaimedJob]:
+        return [p.job for p in self._queue]
+
+    async def _loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            await self._flush(batch)
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                oks = [p for p in batch if p.outcome.ok]
+                bad = [p for p in batch if not p.outcome.ok]
+                if oks:
+                    rep = await jobs.complete(self.deps, [p.outcome for p in oks])
+                    self.stats.processed += len(rep.accepted)
+                    self.stats.rejected += len(rep.rejected)
+                    if rep.rejected:
+                        log.warning("completion of %d jobs rejected (lease lost): %s",
+                                    len(rep.rejected), rep.rejected[:5])
+                if bad:
+                    rep = await jobs.fail(self.deps, [p.outcome for p in bad],
+                                          [p.job.attempt for p in bad],
+                                          [p.job.backoff for p in bad])
+                    self.stats.failed += len(rep.accepted)
+                    self.stats.rejected += len(rep.rejected)
+                break
+            except Unavailable as e:
+                log.warning("recording %d outcomes failed (%s); retrying in %.2fs",
+                            len(batch), e, delay)
+                await asyncio.sleep(delay)  # backoff while a store is down, not a state wait
+                delay = min(delay * 2, 2.0)
+            except Exception:
+                # A bug here must not kill the worker silently; the leases will expire and the
+                # reaper will re-run these jobs.
+                log.exception("recording outcomes failed permanently")
+                break
+        for p in batch:
+            if not p.done.done():
+                p.done.set_result(None)
+
+    async def aclose(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+
+class Worker:
+    def __init__(
+        self,
+        deps: Deps,
+        registry: Registry | None = None,
+        *,
+        queues: list[str] | None = None,
+        concurrency: int = 10,
+        worker_id: str | None = None,
+        prefetch: int | None = None,
+        heartbeat_ms: int | None = None,
+    ) -> None:
+        self.deps = deps
+        self.registry = registry or default_registry
+        self.queues = queues or None  # None: every queue
+        self.concurrency = max(1, concurrency)
+        self.worker_id = worker_id or new_worker_id()
+        self.prefetch = prefetch or self.concurrency
+        self.heartbeat_ms = heartbeat_ms or max(deps.settings.lease_ms // 3, 100)
+        self.stats = WorkerStats()
+        self.running: dict[uuid.UUID, _Running] = {}
+        self.completer = Completer(deps, self.stats)
+        self._slot = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._cold = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=self.concurrency,
+                                            thread_name_prefix="jobline-job")
+        self._block: Dispatch | None = None
+        self._rotate = 0
+        self._known: list[str] = []
+        self._known_at = 0.0
+        self.started = asyncio.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def request_stop(self, *, cold: bool = False) -> None:
+        """First call: warm shutdown. ``cold=True`` (or a second call): abandon running jobs now."""
+        if self._stop.is_set() or cold:
+            self._cold.set()
+        self._stop.set()
+        self._slot.set()
+
+    async def run(self) -> WorkerStats:
+        s = self.deps.settings
+        assert s.redis_url
+        # BLPOP holds its connection, so waiting uses a client of its own.
+        block_client = create_redis(s.redis_url)
+        self._block = Dispatch(block_client, s.redis_prefix)
+        self.stats.started_ms = self.deps.clock.now_ms()
+        self.completer.start()
+        hb = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
+        await self._register()
+        self.started.set()
+        log.info("worker %s started: queues=%s concurrency=%d", self.worker_id,
+                 ",".join(self.queues) if self.queues else "*", self.concurrency)
+        try:
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            hb.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hb
+            await self.completer.aclose()
+            with contextlib.suppress(Exception):
+                await self._deregister()
+            await block_client.aclose()
+            self._executor.shutdown(wait=not self._cold.is_set(), cancel_futures=True)
+        log.info("worker %s stopped: processed=%d failed=%d rejected=%d", self.worker_id,
+                 self.stats.processed, self.stats.failed, self.stats.rejected)
+        return self.stats
+
+    async def _drain(self) -> None:
+        """Warm shutdown: wait for running handlers up to the grace period, then give the rest
+        back (their attempt is not counted) so another worker can start them at once."""
+        if self.running and not self._cold.is_set():
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.deps.settings.shutdown_grace_s
+            cold = asyncio.create_task(self._cold.wait())
+            while self.running and not self._cold.is_set():
+                remaining = deadline - loop.time()
+                pending = [r.task for r in self.running.values() if r.task is not None]
+                if remaining <= 0 or not pending:
+                    break
+                await asyncio.wait([*pending, cold], timeout=remaining,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            cold.cancel()
+        leftover = list(self.running.values())
+        for r in leftover:
+            if r.task is not None:
+                r.task.cancel()
+        if leftover:
+            await asyncio.gather(*(r.task for r in leftover if r.task is not None),
+                                 return_exceptions=True)
+            try:
+                rep = await jobs.release(self.deps, [(r.job.id, r.job.token) for r in leftover])
+                log.info("released %d unfinished jobs", len(rep.accepted))
+            except Unavailable:
+                log.warning("could not release %d jobs; their leases will expire",
+                            len(leftover))
+
+    # --- claiming ----------------------------------------------------------------------------
+
+    async def _queues(self) -> list[str]:
+        if self.queues is not None:
+            return self.queues
+        now = time.monotonic()
+        if now - self._known_at > 1.0 or not self._known:
+            self._known = await self.deps.dispatch.known_queues()
+            self._known_at = now
+        return self._known
+
+    async def _claim_loop(self) -> None:
+        backoff = 0.05
+        while not self._stop.is_set():
+            free = self.concurrency - len(self.running)
+            if free <= 0:
+                self._slot.clear()
+                await self._slot.wait()
+                continue
+            try:
+                queues = await self._queues()
+                claimed = await jobs.claim(self.deps, self.worker_id, queues,
+                                           min(free, self.prefetch), self._rotate)
+                self._rotate += 1
+                backoff = 0.05
+            except Unavailable as e:
+                log.warning("claim failed (%s); retrying in %.2fs", e, backoff)
+                await self._wait_stop(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if not claimed:
+                await self._wait_for_work(queues)
+                continue
+            self.stats.claimed += len(claimed)
+            for job in claimed:
+                self._start(job)
+
+    async def _wait_stop(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def _wait_for_work(self, queues: list[str]) -> None:
+        assert self._block is not None
+        # The 5 s cap only bounds how long a lost wake-up could delay us; wake-ups normally
+        # arrive with the submit that makes work available.
+        waiter = asyncio.create_task(
+            self._block.wait_for_work(self.queues if self.queues is not None else None, 5.0))
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)
+            if waiter in done:
+                exc = waiter.exception()
+                if exc is not None:
+                    log.warning("waiting for work failed (%s); retrying", exc)
+                    await self._wait_stop(0.5)
+        finally:
+            stop.cancel()
+            if not waiter.done():
+                waiter.cancel()
+                with contextlib.suppress(BaseException):
+                    await waiter
+
+    # --- running -----------------------------------------------------------------------------
+
+    def _start(self, job: ClaimedJob) -> None:
+        ctx = JobContext(id=job.id, queue=job.queue, job_type=job.job_type, attempt=job.attempt,
+                         max_attempts=job.max_attempts, worker_id=self.worker_id,
+                         execution=job.token)
+        r = _Running(job, ctx)
+        self.running[job.id] = r
+        r.task = asyncio.create_task(self._run(r), name=f"job-{job.id}")
+
+    async def _run(self, r: _Running) -> None:
+        job = r.job
+        spec = self.registry.get(job.job_type)
+        try:
+            outcome = await self._execute(job, r.ctx, spec)
+        except asyncio.CancelledError:
+            # Cold shutdown: the caller releases this job's lease.
+            raise
+        finally:
+            self.running.pop(job.id, None)
+            self._slot.set()
+        self.completer.add(outcome, job)
+
+    async def _execute(self, job: ClaimedJob, ctx: JobContext, spec: HandlerSpec | None) -> Outcome:
+        clock = self.deps.clock
+        if spec is None:
+            return Outcome(job.id, job.token, ok=False, final=True, error_type="unknown_job_type",
+                           error=f"no handler registered for job type {job.job_type!r}",
+                           finished_ms=clock.now_ms())
+        timeout_ms = job.timeout_ms or spec.timeout_ms
+        try:
+            if spec.is_async:
+                coro = spec.func(job.payload, ctx) if spec.wants_context else spec.func(job.payload)
+            else:
+                call = (functools.partial(spec.func, job.payload, ctx) if spec.wants_context
+                        else functools.partial(spec.func, job.payload))
+                coro = asyncio.get_running_loop().run_in_executor(self._executor, call)
+            if timeout_ms:
+                result = await asyncio.wait_for(coro, timeout_ms / 1000)
+            else:
+                result = await coro
+            try:
+                orjson.dumps(result)
+            except TypeError as e:
+                return Outcome(job.id, job.token, ok=False, final=True,
+                               error_type="serialization_error",
+                               error=f"result is not JSON-serialisable: {e}",
+                               finished_ms=clock.now_ms())
+            return Outcome(job.id, job.token, ok=True, result=result, finished_ms=clock.now_ms())
+        except TimeoutError:
+            return Outcome(job.id, job.token, ok=False, error_type="timeout",
+                           error=f"timed out after {timeout_ms} ms", finished_ms=clock.now_ms(),
+                           final="timeout" in spec.non_retryable)
+        except Retry as e:
+            return Outcome(job.id, job.token, ok=False, error_type=e.error_type, error=e.reason,
+                           retry_after_ms=int(e.after * 1000), burn_attempt=e.burn_attempt,
+                           finished_ms=clock.now_ms())
+        except Unrecoverable as e:
+            return Outcome(job.id, job.token, ok=False, final=True, error_type=e.error_type,
+                           error=e.reason, finished_ms=clock.now_ms())
+        except JobError as e:
+            return Outcome(job.id, job.token, ok=False, error_type=e.error_type, error=str(e),
+                           final=e.error_type in spec.non_retryable, finished_ms=clock.now_ms())
+        except Exception as e:
+            etype = next((t for c, t in _EXC_TYPES.items() if isinstance(e, c)), "error")
+            return Outcome(job.id, job.token, ok=False, error_type=etype,
+                           error=f"{type(e).__name__}: {e}"[:4000],
+                           final=etype in spec.non_retryable, finished_ms=clock.now_ms())
+
+    # --- heartbeats --------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_ms / 1000)  # a period, not a wait for state
+            held = [(r.job.queue, r.job.id, r.job.token) for r in self.running.values()]
+            held += [(j.queue, j.id, j.token) for j in self.completer.pending]
+            try:
+                lost = await jobs.extend_leases(self.deps, held)
+                for job_id in lost:
+                    r = self.running.get(job_id)
+                    if r is not None:
+                        log.warning("lease of job %s lost (cancelled or reaped)", job_id)
+                        r.ctx.cancelled.set()
+                await self._register()
+            except Unavailable as e:
+                log.warning("heartbeat failed: %s", e)
+            except Exception:
+                log.exception("heartbeat failed")
+
+    async def _register(self) -> None:
+        d = self.deps.dispatch
+        info = {
+            "id": self.worker_id, "queues": self.queues or ["*"], "concurrency": self.concurrency,
+            "pid": os.getpid(), "host": socket.gethostname(), "startedMs": self.stats.started_ms,
+            "lastSeenMs": self.deps.clock.now_ms(), "running": len(self.running),
+            "currentJobs": [str(i) for i in list(self.running)[:20]],
+            "processed": self.stats.processed, "failed": self.stats.failed,
+        }
+        ttl = max(3 * self.heartbeat_ms, 1000)
+        async with d.r.pipeline(transaction=False) as p:
+            p.set(f"{d.prefix}:worker:{self.worker_id}", orjson.dumps(info), px=ttl)
+            p.sadd(f"{d.prefix}:workers", self.worker_id)
+            await p.execute()
+
+    async def _deregister(self) -> None:
+        d = self.deps.dispatch
+        async with d.r.pipeline(transaction=False) as p:
+            p.delete(f"{d.prefix}:worker:{self.worker_id}")
+            p.srem(f"{d.prefix}:workers", self.worker_id)
+            await p.execute()
+
+
+async def list_workers(deps: Deps) -> list[dict[str, Any]]:
+    """Live workers (those whose heartbeat key has not expired)."""
+    d = deps.dispatch
+    ids = [m.decode() if isinstance(m, bytes) else m
+           for m in await d.r.smembers(f"{d.prefix}:workers")]
+    if not ids:
+        return []
+    vals = await d.r.mget([f"{d.prefix}:worker:{i}" for i in ids])
+    out, dead = [], []
+    for i, v in zip(ids, vals, strict=True):
+        if v is None:
+            dead.append(i)
+        else:
+            out.append(orjson.loads(v))
+    if dead:
+        await d.r.srem(f"{d.prefix}:workers", *dead)
+    return sorted(out, key=lambda w: w["id"])

@@ -1,0 +1,182 @@
+"""Shared fixtures: real PostgreSQL and Valkey, one fresh database and Redis key prefix per test.
+
+Without ``DATABASE_URL`` / ``REDIS_URL`` in the environment the session starts embedded servers
+(jobline.embedded) under pytest's tmp dir. Per-test isolation is a real database cloned from a
+migrated template (cheap: a file copy), plus a unique Redis key prefix that is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import psutil
+import pytest
+import redis.asyncio as aioredis
+
+from jobline.embedded import EmbeddedPostgres, EmbeddedValkey
+from jobline.shared.config import Settings
+
+TEMPLATE_DB = "jobline_template"
+_db_counter = itertools.count(1)
+_prefix_counter = itertools.count(1)
+
+
+@dataclass
+class Services:
+    database_url: str
+    redis_url: str
+    postgres: EmbeddedPostgres | None
+    valkey: EmbeddedValkey | None
+
+
+def with_database(dsn: str, database: str) -> str:
+    """``dsn`` pointing at another database on the same server."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    database_url = os.environ.get("DATABASE_URL") or None
+    redis_url = os.environ.get("REDIS_URL") or None
+    postgres: EmbeddedPostgres | None = None
+    valkey: EmbeddedValkey | None = None
+    base = tmp_path_factory.mktemp("services")
+    pg_dir: Path | None = None
+    try:
+        if database_url is None:
+            pg_dir = _postgres_dir(base)
+            postgres = EmbeddedPostgres(pg_dir, fast=True)
+            database_url = postgres.start()
+        if redis_url is None:
+            # In-memory only: tests simulate Redis data loss with valkey.restart(wipe=True).
+            valkey = EmbeddedValkey(base / "valkey", persist=False)
+            redis_url = valkey.start()
+        yield Services(database_url, redis_url, postgres, valkey)
+    finally:
+        if valkey is not None:
+            valkey.stop()
+        if postgres is not None:
+            postgres.stop()
+        if pg_dir is not None and pg_dir.parent != base:
+            shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+_PG_TMP_PREFIX = "jobline-test-pg-"
+
+
+def _postgres_dir(base: Path) -> Path:
+    """Where the session's PostgreSQL cluster lives.
+
+    As root, PostgreSQL runs as a system user that needs search permission on every ancestor of
+    its data dir for its whole life. pytest resets /tmp/pytest-of-root to 0700 whenever another
+    session starts, which makes a running server PANIC; so root puts the cluster directly in /tmp.
+    """
+    if os.geteuid() != 0:
+        return base / "postgres"
+    for stale in Path(tempfile.gettempdir()).glob(f"{_PG_TMP_PREFIX}*"):
+        # Left behind by a killed session (its pid is in the name); never touch a live one.
+        owner = stale.name.removeprefix(_PG_TMP_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not psutil.pid_exists(int(owner)):
+            EmbeddedPostgres(stale).stop()
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_PG_TMP_PREFIX}{os.getpid()}-"))
+
+
+@pytest.fixture(scope="session")
+async def admin_conn(services: Services) -> AsyncIterator[asyncpg.Connection]:
+    """One long-lived connection to the maintenance DB for CREATE/DROP DATABASE."""
+    conn = await asyncpg.connect(with_database(services.database_url, "postgres"))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def template_db(services: Services, admin_conn: asyncpg.Connection) -> str:
+    """DSN of ``jobline_template``: a freshly migrated database every test DB is cloned from."""
+    from jobline.shared.migrate import migrate
+
+    await admin_conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+    await admin_conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    dsn = with_database(services.database_url, TEMPLATE_DB)
+    await migrate(dsn)
+    # is_template lets non-superusers clone it on external servers and marks it as not-for-use.
+    await admin_conn.execute(f'ALTER DATABASE "{TEMPLATE_DB}" WITH is_template true')
+    return dsn
+
+
+@pytest.fixture
+async def database_url(
+    services: Services, template_db: str, admin_conn: asyncpg.Connection
+) -> AsyncIterator[str]:
+    # The pid keeps names distinct when several pytest processes share one external server.
+    name = f"t_{os.getpid()}_{next(_db_counter)}"
+    t0 = time.perf_counter()
+    # FILE_COPY copies files and forces a checkpoint: a bit faster than the default WAL_LOG on our
+    # fsync=off server, but a checkpoint per test would hurt a real (external) server.
+    strategy = "FILE_COPY" if services.postgres is not None else "WAL_LOG"
+    await admin_conn.execute(
+        f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}" STRATEGY {strategy}'
+    )
+    clone_timings.append(time.perf_counter() - t0)
+    try:
+        yield with_database(services.database_url, name)
+    finally:
+        # FORCE: a test that leaked a pool must not break the next test's setup.
+        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+#: Seconds per CREATE DATABASE ... TEMPLATE; printed in the terminal summary.
+clone_timings: list[float] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if clone_timings:
+        ms = sorted(t * 1000 for t in clone_timings)
+        terminalreporter.write_line(
+            f"per-test database clone: {len(ms)} clones, median {ms[len(ms) // 2]:.1f} ms, "
+            f"max {ms[-1]:.1f} ms"
+        )
+
+
+@pytest.fixture
+def redis_url(services: Services) -> str:
+    return services.redis_url
+
+
+@pytest.fixture
+async def redis_prefix(services: Services) -> AsyncIterator[str]:
+    prefix = f"t{os.getpid()}x{next(_prefix_counter)}"
+    yield prefix
+    client = aioredis.Redis.from_url(services.redis_url)
+    try:
+        # Keys may be hash-tagged ("{prefix}:...") for cluster slots, so match both spellings.
+        for pattern in (f"{prefix}*", f"{{{prefix}}}*"):
+            batch: list[bytes] = []
+            async for key in client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    await client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                await client.unlink(*batch)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> Settings:
+    return Settings().with_(
+        database_url=database_url, redis_url=redis_url, redis_prefix=redis_prefix, home=tmp_path
+    )

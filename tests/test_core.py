@@ -1,0 +1,320 @@
+"""The core operations against real PostgreSQL + Valkey, with an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from jobline.shared import jobs, maintenance
+from jobline.shared.clock import FakeClock, from_dt
+from jobline.shared.config import Settings
+from jobline.shared.deps import Deps, connect
+from jobline.shared.errors import IllegalTransition, NotFound, ValidationFailed
+from jobline.shared.models import JobSpec, Outcome, Status
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
+    d = await connect(settings.with_(lease_ms=10_000, backoff_base_ms=1_000,
+                                     backoff_cap_ms=60_000), clock)
+    d.rng = random.Random(7)
+    yield d
+    await d.close()
+
+
+def spec(queue: str = "q", job_type: str = "t", **kw: object) -> JobSpec:
+    return JobSpec(queue=queue, job_type=job_type, payload=kw.pop("payload", {"n": 1}),  # type: ignore[arg-type]
+                   **kw)  # type: ignore[arg-type]
+
+
+async def status_of(deps: Deps, job_id: uuid.UUID) -> str:
+    return str(await deps.pool.fetchval("SELECT status FROM jobs WHERE id = $1", job_id))
+
+
+async def test_lifecycle_submit_claim_complete(deps: Deps, clock: FakeClock) -> None:
+    res = await jobs.submit(deps, spec(payload={"email": "a@b.c"}))
+    job_id = res.submitted.id
+    assert res.submitted.status == Status.PENDING
+    assert res.queue_position == 1
+    job = await jobs.get_job(deps, job_id)
+    assert job.status == Status.PENDING and job.attempts == 0 and job.payload == {"email": "a@b.c"}
+
+    clock.advance(5)
+    [c] = await jobs.claim(deps, "w1", ["q"], 10)
+    assert c.id == job_id and c.attempt == 1 and c.token == 1 and c.payload == {"email": "a@b.c"}
+    job = await jobs.get_job(deps, job_id)
+    assert job.status == Status.PROCESSING and job.started_ms == clock.now_ms()
+    assert job.worker_id == "w1"
+
+    clock.advance(20)
+    rep = await jobs.complete(deps, [Outcome(c.id, c.token, ok=True, result={"sent": True})])
+    assert rep.accepted == [job_id] and rep.rejected == []
+    job = await jobs.get_job(deps, job_id)
+    assert job.status == Status.COMPLETED and job.result == {"sent": True}
+    assert job.completed_ms == clock.now_ms()
+    assert [(a.attempt, a.outcome, a.duration_ms) for a in job.attempts_history] == [
+        (1, "completed", 20)]
+    # nothing left to dispatch
+    assert await jobs.claim(deps, "w1", ["q"], 10) == []
+    depth = await deps.dispatch.depth(["q"])
+    assert depth["q"] == {"ready": 0, "delayed": 0, "leased": 0}
+
+
+async def test_claim_batch_respects_n_and_priority_fifo(deps: Deps) -> None:
+    prios = [5, 9, 5, 0, 9, 10, 5]
+    subs = await jobs.submit_many(deps, [spec(priority=p) for p in prios])
+    expected = [s.submitted.id for _, _, s in sorted(
+        ((-p, i, s) for i, (p, s) in enumerate(zip(prios, subs, strict=True))),
+        key=lambda t: (t[0], t[1]))]
+    got = await jobs.claim(deps, "w", ["q"], 3)
+    assert len(got) == 3
+    got += await jobs.claim(deps, "w", ["q"], 10)
+    assert [c.id for c in got] == expected
+
+
+async def test_retry_uses_exponential_backoff_with_full_jitter(deps: Deps, clock: FakeClock) -> None:
+    [s] = await jobs.submit_many(deps, [spec(max_attempts=4)])
+    job_id = s.submitted.id
+    ceilings = []
+    for attempt in (1, 2, 3):
+        [c] = await jobs.claim(deps, "w", ["q"], 1)
+        assert c.attempt == attempt
+        now = clock.now_ms()
+        rep = await jobs.fail(deps, [Outcome(c.id, c.token, ok=False, error="boom",
+                                             error_type="connection_refused")], [c.attempt])
+        assert rep.accepted == [job_id]
+        job = await jobs.get_job(deps, job_id)
+        delay = job.scheduled_for_ms - now
+        ceiling = 1_000 * 2 ** (attempt - 1)
+        ceilings.append(ceiling)
+        assert 0 <= delay <= ceiling, (attempt, delay)
+        assert job.status in (Status.SCHEDULED, Status.PENDING)
+        assert job.error == "boom" and job.error_type == "connection_refused"
+        # not claimable before it is due (unless jitter picked 0)
+        if delay > 0:
+            assert await jobs.claim(deps, "w", ["q"], 1) == []
+        clock.advance(delay)
+    [c] = await jobs.claim(deps, "w", ["q"], 1)
+    assert c.attempt == 4
+    rep = await jobs.fail(deps, [Outcome(c.id, c.token, ok=False, error="boom4",
+                                         error_type="connection_refused")], [c.attempt])
+    assert rep.statuses[job_id] == Status.FAILED
+    job = await jobs.get_job(deps, job_id)
+    assert job.status == Status.FAILED and job.attempts == 4 and job.completed_ms is not None
+    assert [a.attempt for a in job.attempts_history] == [1, 2, 3, 4]
+    assert await jobs.claim(deps, "w", ["q"], 1) == []
+
+
+async def test_backoff_delays_are_deterministic_with_a_seeded_rng(settings: Settings) -> None:
+    from jobline.shared.backoff import Backoff
+
+    b = Backoff(base_ms=100, factor=3, cap_ms=1_000)
+    assert [b.ceiling_ms(n) for n in (1, 2, 3, 4)] == [100, 300, 900, 1_000]
+    r1, r2 = random.Random(1), random.Random(1)
+    assert [b.delay_ms(n, r1) for n in range(1, 6)] == [b.delay_ms(n, r2) for n in range(1, 6)]
+    assert Backoff(100, 2, 1_000, jitter=False).delay_ms(3, random.Random()) == 400
+
+
+async def test_non_burning_retry_and_final_failure(deps: Deps, clock: FakeClock) -> None:
+    [s] = await jobs.submit_many(deps, [spec(max_attempts=2)])
+    [c] = await jobs.claim(deps, "w", ["q"], 1)
+    await jobs.fail(deps, [Outcome(c.id, c.token, ok=False, error="slow down",
+                                   error_type="rate_limited", retry_after_ms=0,
+                                   burn_attempt=False)], [c.attempt])
+    job = await jobs.get_job(deps, s.submitted.id)
+    assert job.status == Status.PENDING and job.attempts == 0
+    [c] = await jobs.claim(deps, "w", ["q"], 1)
+    assert c.attempt == 1 and c.token == 2
+    await jobs.fail(deps, [Outcome(c.id, c.token, ok=False, error="bad input",
+                                   error_type="validation_error", final=True)], [c.attempt])
+    job = await jobs.get_job(deps, s.submitted.id)
+    assert job.status == Status.FAILED and job.attempts == 1
+
+
+async def test_fencing_rejects_stale_token(deps: Deps, clock: FakeClock) -> None:
+    [s] = await jobs.submit_many(deps, [spec()])
+    [c1] = await jobs.claim(deps, "w1", ["q"], 1)
+    clock.advance(11_000)  # past the 10 s lease
+    rep = await maintenance.reap_expired_leases(deps)
+    assert rep.expired == 1
+    job = await jobs.get_job(deps, s.submitted.id)
+    assert job.attempts_history[0].outcome == "lease_expired"
+    clock.advance(job.scheduled_for_ms - clock.now_ms())
+    [c2] = await jobs.claim(deps, "w2", ["q"], 1)
+    assert c2.token == c1.token + 1 and c2.attempt == 2
+    late = await jobs.complete(deps, [Outcome(c1.id, c1.token, ok=True, result={"who": "w1"})])
+    assert late.rejected == [c1.id] and late.accepted == []
+    ok = await jobs.complete(deps, [Outcome(c2.id, c2.token, ok=True, result={"who": "w2"})])
+    assert ok.accepted == [c2.id]
+    again = await jobs.complete(deps, [Outcome(c2.id, c2.token, ok=True, result={"who": "x"})])
+    assert again.rejected == [c2.id]
+    job = await jobs.get_job(deps, s.submitted.id)
+    assert job.result == {"who": "w2"}
+    n = await deps.pool.fetchval(
+        "SELECT count(*) FROM job_attempts WHERE job_id = $1 AND outcome = 'completed'", c2.id)
+    assert n == 1
+
+
+async def test_heartbeat_extends_lease_and_reports_lost_jobs(deps: Deps, clock: FakeClock) -> None:
+    subs = await jobs.submit_many(deps, [spec(), spec()])
+    c1, c2 = await jobs.claim(deps, "w", ["q"], 2)
+    clock.advance(8_000)
+    lost = await jobs.extend_leases(deps, [("q", c1.id, c1.token), ("q", c2.id, c2.token + 5)])
+    assert lost == [c2.id]
+    clock.advance(3_000)  # c2's lease (10 s) expired, c1's was extended to 18 s
+    rep = await maintenance.reap_expired_leases(deps)
+    assert rep.expired == 1
+    assert await status_of(deps, c1.id) == "processing"
+    assert await status_of(deps, subs[1].submitted.id) in ("pending", "scheduled")
+
+
+async def test_crash_between_redis_pop_and_postgres_claim_is_recovered(
+        deps: Deps, clock: FakeClock) -> None:
+    [s] = await jobs.submit_many(deps, [spec()])
+    now = clock.now_ms()
+    popped = await deps.dispatch.claim(["q"], 1, now, now + 10_000)
+    assert [i for _, i in popped] == [s.submitted.id]  # then the "worker" dies
+    assert await jobs.claim(deps, "w", ["q"], 1) == []
+    clock.advance(10_001)
+    rep = await maintenance.reap_expired_leases(deps)
+    assert rep.stale_redis_leases == 1
+    [c] = await jobs.claim(deps, "w", ["q"], 1)
+    assert c.id == s.submitted.id and c.attempt == 1
+
+
+async def test_flushall_then_reconcile_loses_nothing(deps: Deps, clock: FakeClock) -> None:
+    subs = await jobs.submit_many(deps, [spec(priority=i % 11) for i in range(50)])
+    delayed = await jobs.submit(deps, spec(scheduled_for_ms=clock.now_ms() + 60_000))
+    running = await jobs.claim(deps, "w", ["q"], 5)
+    await deps.redis.flushall()
+    assert await deps.dispatch.epoch() is None
+    rep = await maintenance.ensure_dispatch_state(deps)
+    assert rep is not None and rep.scanned == 51 and rep.added == 51
+    depth = (await deps.dispatch.depth(["q"]))["q"]
+    assert depth == {"ready": 45, "delayed": 1, "leased": 5}
+    # a second reconcile is a no-op
+    assert (await maintenance.reconcile(deps)).added == 0
+    # everything still completes exactly once, in priority order
+    rest = await jobs.claim(deps, "w", ["q"], 100)
+    assert len(rest) == 45
+    assert [c.id for c in rest] == [
+        s.submitted.id for s in sorted(subs, key=lambda s: -(subs.index(s) % 11) * 10**6
+                                       + subs.index(s))
+        if s.submitted.id not in {r.id for r in running}]
+    await jobs.complete(deps, [Outcome(c.id, c.token, ok=True) for c in running + rest])
+    clock.advance(60_000)
+    [d] = await jobs.claim(deps, "w", ["q"], 10)
+    assert d.id == delayed.submitted.id
+    await jobs.complete(deps, [Outcome(d.id, d.token, ok=True)])
+    counts = dict(await deps.pool.fetch("SELECT status, count(*) FROM jobs GROUP BY status"))
+    assert counts == {"completed": 51}
+
+
+async def test_delayed_job_is_promoted_when_due(deps: Deps, clock: FakeClock) -> None:
+    res = await jobs.submit(deps, spec(scheduled_for_ms=clock.now_ms() + 5_000))
+    assert res.submitted.status == Status.SCHEDULED and res.queue_position is None
+    assert await jobs.claim(deps, "w", ["q"], 1) == []
+    moved, nxt = await maintenance.promote_due(deps)
+    assert moved == 0 and nxt == clock.now_ms() + 5_000
+    clock.advance(5_000)
+    moved, nxt = await maintenance.promote_due(deps)
+    assert moved == 1 and nxt is None
+    [c] = await jobs.claim(deps, "w", ["q"], 1)
+    assert c.id == res.submitted.id
+
+
+async def test_cancel_and_retry_now(deps: Deps) -> None:
+    a, b = await jobs.submit_many(deps, [spec(), spec(max_attempts=1)])
+    assert await jobs.cancel(deps, a.submitted.id) == Status.CANCELLED
+    with pytest.raises(IllegalTransition):
+        await jobs.cancel(deps, a.submitted.id)
+    [c] = await jobs.claim(deps, "w", ["q"], 5)  # only b: a was removed from dispatch
+    assert c.id == b.submitted.id
+    with pytest.raises(IllegalTransition):
+        await jobs.cancel(deps, c.id)  # processing
+    with pytest.raises(IllegalTransition):
+        await jobs.retry_now(deps, c.id)
+    await jobs.fail(deps, [Outcome(c.id, c.token, ok=False, error="x", error_type="error")], [1])
+    assert await status_of(deps, c.id) == "failed"
+    assert await jobs.retry_now(deps, c.id) == Status.PENDING
+    [c2] = await jobs.claim(deps, "w", ["q"], 5)
+    assert c2.id == c.id and c2.attempt == 1
+    with pytest.raises(NotFound):
+        await jobs.cancel(deps, uuid.uuid4())
+    with pytest.raises(NotFound):
+        await jobs.retry_now(deps, uuid.uuid4())
+
+
+async def test_idempotency_key_dedupes_concurrent_and_in_batch(deps: Deps) -> None:
+    results = await asyncio.gather(*[
+        jobs.submit(deps, spec(idempotency_key="order-42")) for _ in range(10)])
+    ids = {r.submitted.id for r in results}
+    assert len(ids) == 1
+    assert sum(1 for r in results if not r.submitted.duplicate) == 1
+    batch = await jobs.submit_many(deps, [spec(idempotency_key="k2"), spec(idempotency_key="k2"),
+                                          spec(idempotency_key="order-42")])
+    assert batch[0].submitted.id == batch[1].submitted.id and batch[1].submitted.duplicate
+    assert batch[2].submitted.id in ids and batch[2].submitted.duplicate
+    assert await deps.pool.fetchval("SELECT count(*) FROM jobs") == 2
+
+
+async def test_bulk_submit_is_all_or_nothing(deps: Deps) -> None:
+    with pytest.raises(ValidationFailed) as e:
+        await jobs.submit_many(deps, [spec(), spec(priority=11), spec()])
+    assert e.value.field == "jobs[1].priority"
+    with pytest.raises(ValidationFailed) as e:
+        await jobs.submit_many(deps, [spec(queue="bad queue!")])
+    assert e.value.field == "queue"
+    assert await deps.pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+async def test_payload_too_large_is_rejected(deps: Deps) -> None:
+    from jobline.shared.errors import PayloadTooLarge
+
+    with pytest.raises(PayloadTooLarge):
+        await jobs.submit(deps, spec(payload={"blob": "x" * 300_000}))
+    assert await deps.pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+async def test_release_gives_the_attempt_back(deps: Deps) -> None:
+    [s] = await jobs.submit_many(deps, [spec()])
+    [c] = await jobs.claim(deps, "w", ["q"], 1)
+    rep = await jobs.release(deps, [(c.id, c.token)])
+    assert rep.statuses[c.id] == Status.PENDING
+    job = await jobs.get_job(deps, s.submitted.id)
+    assert job.attempts == 0 and job.attempts_history[0].outcome == "released"
+    [c2] = await jobs.claim(deps, "w", ["q"], 1)
+    assert c2.attempt == 1
+
+
+async def test_jobs_land_in_time_partitions(deps: Deps, clock: FakeClock) -> None:
+    from jobline.shared.ids import uuid7_ms
+
+    [s] = await jobs.submit_many(deps, [spec()])
+    assert uuid7_ms(s.submitted.id) == clock.now_ms()
+    await deps.pool.execute("SELECT jobline_ensure_partitions($1, 1)",
+                            __import__("jobline.shared.clock", fromlist=["to_dt"]).to_dt(
+                                clock.now_ms() + 40 * 86_400_000))
+    part = await deps.pool.fetchval(
+        "SELECT tableoid::regclass::text FROM jobs WHERE id = $1", s.submitted.id)
+    assert part in ("jobs_p202601", "jobs_default")
+    # a job created "now" (system time) goes into the current month's partition
+    from jobline.shared.clock import SYSTEM_CLOCK
+
+    d2 = Deps(deps.pool, deps.redis, deps.dispatch, SYSTEM_CLOCK, deps.settings)
+    [s2] = await jobs.submit_many(d2, [spec()])
+    part2 = await deps.pool.fetchval(
+        "SELECT tableoid::regclass::text FROM jobs WHERE id = $1", s2.submitted.id)
+    created = await deps.pool.fetchval("SELECT created_at FROM jobs WHERE id = $1",
+                                       s2.submitted.id)
+    assert part2 == f"jobs_p{created.strftime('%Y%m')}"
+    assert from_dt(created) == uuid7_ms(s2.submitted.id)
