@@ -219,6 +219,7 @@ class EmbeddedPostgres:
                 "reusing running postgres pid=%d port=%d in %s", running[0], running[1], self.pgdata
             )
         else:
+            self._clear_zombie_pidfile()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
             self._port = _choose_port(self.data_dir, self._requested_port)
@@ -338,10 +339,14 @@ class EmbeddedPostgres:
             ) from exc
         log.info("initdb %s took %.2fs", self.pgdata, time.monotonic() - t0)
 
+    def _socket_dir(self) -> Path:
+        # "/.s.PGSQL.65535.lock" is 21 bytes; deep data dirs fall back to /tmp like libpq's default.
+        if len(str(self.data_dir)) + 21 <= _MAX_SOCKET_PATH:
+            return self.data_dir
+        return Path("/tmp")
+
     def _server_options(self, port: int) -> list[str]:
-        socket_dir = (
-            self.data_dir if len(str(self.data_dir)) + 20 <= _MAX_SOCKET_PATH else Path("/tmp")
-        )
+        socket_dir = self._socket_dir()
         opts = {
             "port": str(port),
             "listen_addresses": HOST,
@@ -376,6 +381,30 @@ class EmbeddedPostgres:
         except (OSError, IndexError, ValueError):
             return None
         return (pid, port) if _process_alive(pid, "postgres") else None
+
+    def _clear_zombie_pidfile(self) -> None:
+        """Remove postmaster.pid if it names a postmaster that died but was never reaped.
+
+        PostgreSQL's own stale-lock check uses kill(pid, 0), which succeeds on a zombie, so a
+        SIGKILLed postmaster whose parent (often PID 1 in containers/VMs) does not reap it would
+        block every restart. Safe: the postmaster also refuses to start while any old backend
+        still holds the shared memory segment.
+        """
+        pidfile = self.pgdata / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+            zombie = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except (OSError, IndexError, ValueError, psutil.Error):
+            return
+        if not zombie:
+            return
+        log.warning(
+            "removing lock files left by dead (zombie) postmaster %d in %s", pid, self.pgdata
+        )
+        for lock in [pidfile, *self._socket_dir().glob(".s.PGSQL.*.lock")]:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int(lock.read_text().splitlines()[0]) == pid:
+                    lock.unlink()
 
     def _ensure_database(self, name: str) -> None:
         exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")

@@ -38,19 +38,19 @@ async def wait_until(predicate: Callable[[], Awaitable[T]], *, timeout: float = 
 
 async def drain(deps: Deps, registry: Registry | None = None, *, queues: list[str] | None = None,
                 concurrency: int = 10, timeout: float = 30.0) -> WorkerStats:
-    """Run a worker until no job of ``queues`` is pending, scheduled or processing."""
+    """Run a worker until no job of ``queues`` is pending, scheduled or processing (so a job
+    delayed far into the future makes this time out: drain is for retries and short delays)."""
     worker = Worker(deps, registry, queues=queues, concurrency=concurrency)
     task = asyncio.create_task(worker.run())
 
     async def idle() -> bool:
         q = "" if queues is None else "AND queue_name = ANY($1::text[])"
         args: list[Any] = [] if queues is None else [queues]
+        # scheduled jobs count as work left: drain waits for retries and delayed jobs too
         n = await deps.pool.fetchval(
-            f"SELECT count(*) FROM jobs WHERE status IN ('pending', 'processing') {q}", *args)
-        due = await deps.pool.fetchval(
-            f"SELECT count(*) FROM jobs WHERE status = 'scheduled' AND scheduled_for <= now() {q}",
-            *args)
-        return n == 0 and due == 0 and not worker.running
+            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'scheduled', 'processing') "
+            f"{q}", *args)
+        return n == 0 and not worker.running
 
     try:
         await wait_until(idle, timeout=timeout, message="queues drained")

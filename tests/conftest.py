@@ -7,6 +7,7 @@ migrated template (cheap: a file copy), plus a unique Redis key prefix that is d
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -67,7 +68,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             valkey.stop()
         if postgres is not None:
             postgres.stop()
-        if pg_dir is not None and pg_dir.parent != base:
+        if pg_dir is not None:
             shutil.rmtree(pg_dir, ignore_errors=True)
 
 
@@ -75,21 +76,33 @@ _PG_TMP_PREFIX = "jobline-test-pg-"
 
 
 def _postgres_dir(base: Path) -> Path:
-    """Where the session's PostgreSQL cluster lives.
+    """Where the session's throwaway PostgreSQL cluster lives (outside pytest's tmp tree).
 
-    As root, PostgreSQL runs as a system user that needs search permission on every ancestor of
-    its data dir for its whole life. pytest resets /tmp/pytest-of-root to 0700 whenever another
-    session starts, which makes a running server PANIC; so root puts the cluster directly in /tmp.
+    - Speed: CREATE DATABASE per test creates ~300 files. On tmpfs (/dev/shm) a clone takes ~8 ms;
+      on this machine class /tmp is ~40x slower at file creation (~360 ms per clone).
+    - Root: PostgreSQL then runs as a system user that needs search permission on every ancestor
+      of its data dir for its whole life, but pytest resets /tmp/pytest-of-root to 0700 whenever
+      another session starts, and the running server PANICs.
+    ``JOBLINE_TEST_PG_DIR`` overrides the parent directory.
     """
-    if os.geteuid() != 0:
-        return base / "postgres"
-    for stale in Path(tempfile.gettempdir()).glob(f"{_PG_TMP_PREFIX}*"):
+    parent = Path(os.environ.get("JOBLINE_TEST_PG_DIR") or _fast_tmp_dir())
+    for stale in parent.glob(f"{_PG_TMP_PREFIX}*"):
         # Left behind by a killed session (its pid is in the name); never touch a live one.
         owner = stale.name.removeprefix(_PG_TMP_PREFIX).split("-", 1)[0]
         if owner.isdigit() and not psutil.pid_exists(int(owner)):
-            EmbeddedPostgres(stale).stop()
+            with contextlib.suppress(Exception):
+                EmbeddedPostgres(stale).stop()
             shutil.rmtree(stale, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{_PG_TMP_PREFIX}{os.getpid()}-"))
+    return Path(tempfile.mkdtemp(prefix=f"{_PG_TMP_PREFIX}{os.getpid()}-", dir=parent))
+
+
+def _fast_tmp_dir() -> str:
+    shm = Path("/dev/shm")
+    with contextlib.suppress(OSError):
+        # 1 GiB leaves room for the cluster (~40 MB) plus many per-test clones (~8 MB each).
+        if os.access(shm, os.W_OK) and shutil.disk_usage(shm).free >= 1 << 30:
+            return str(shm)
+    return tempfile.gettempdir()
 
 
 @pytest.fixture(scope="session")

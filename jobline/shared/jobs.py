@@ -191,9 +191,16 @@ async def submit(deps: Deps, spec: JobSpec, *, positions: bool = True) -> Submit
 # --- claim -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    jobs: list[ClaimedJob]
+    #: When nothing was claimable: the earliest due time of a delayed job in these queues.
+    next_due_ms: int | None = None
+
+
 @translate_errors
-async def claim(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
-                rotate: int = 0) -> list[ClaimedJob]:
+async def claim_batch(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
+                      rotate: int = 0) -> ClaimResult:
     """Lease up to ``n`` jobs. Each returned job carries a fresh fencing ``token``.
 
     Redis picks the jobs (priority, then FIFO) and records leases first; Postgres then flips them
@@ -202,9 +209,9 @@ async def claim(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
     """
     now = deps.clock.now_ms()
     deadline = now + deps.settings.lease_ms
-    popped = await deps.dispatch.claim(queues, n, now, deadline, rotate)
+    popped, next_due = await deps.dispatch.claim(queues, n, now, deadline, rotate)
     if not popped:
-        return []
+        return ClaimResult([], next_due)
     rows = await deps.pool.fetch(sql.CLAIM_JOBS, [job_id for _, job_id in popped], to_dt(now),
                                  to_dt(deadline), worker_id)
     # UPDATE ... RETURNING has no order; hand jobs out in the order Redis popped them.
@@ -216,7 +223,13 @@ async def claim(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
             payload=orjson.loads(r["payload"]), attempt=r["attempts"],
             max_attempts=r["max_attempts"], token=r["lease_token"], timeout_ms=r["timeout_ms"],
             lease_expires_ms=deadline, started_ms=now, backoff=r["backoff"]))
-    return out
+    return ClaimResult(out)
+
+
+async def claim(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
+                rotate: int = 0) -> list[ClaimedJob]:
+    """``claim_batch`` returning just the jobs."""
+    return (await claim_batch(deps, worker_id, queues, n, rotate)).jobs
 
 
 # --- finish: complete / fail -------------------------------------------------------------------

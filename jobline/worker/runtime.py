@@ -184,6 +184,7 @@ class Worker:
         self._known: list[str] = []
         self._known_at = 0.0
         self.started = asyncio.Event()
+        self._interrupt_task: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -193,6 +194,12 @@ class Worker:
             self._cold.set()
         self._stop.set()
         self._slot.set()
+        with contextlib.suppress(RuntimeError):
+            self._interrupt_task = asyncio.get_running_loop().create_task(self._interrupt())
+
+    async def _interrupt(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.deps.dispatch.interrupt(self.worker_id)
 
     async def run(self) -> WorkerStats:
         s = self.deps.settings
@@ -273,8 +280,9 @@ class Worker:
                 continue
             try:
                 queues = await self._queues()
-                claimed = await jobs.claim(self.deps, self.worker_id, queues,
-                                           min(free, self.prefetch), self._rotate)
+                res = await jobs.claim_batch(self.deps, self.worker_id, queues,
+                                             min(free, self.prefetch), self._rotate)
+                claimed = res.jobs
                 self._rotate += 1
                 backoff = 0.05
             except Unavailable as e:
@@ -283,7 +291,12 @@ class Worker:
                 backoff = min(backoff * 2, 2.0)
                 continue
             if not claimed:
-                await self._wait_for_work(queues)
+                timeout = 5.0
+                if res.next_due_ms is not None:
+                    timeout = min(timeout, max(res.next_due_ms - self.deps.clock.now_ms(), 1) / 1000)
+                await self._wait_for_work(timeout)
+                if self.queues is None:
+                    self._known_at = 0.0  # a wake-up may be for a queue we have not seen yet
                 continue
             self.stats.claimed += len(claimed)
             for job in claimed:
@@ -293,12 +306,15 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
 
-    async def _wait_for_work(self, queues: list[str]) -> None:
+    async def _wait_for_work(self, timeout: float) -> None:
+        """Block until a submit wakes us, the next delayed job is due, or stop.
+
+        The 5 s cap only bounds how long a lost wake-up could delay us; wake-ups normally arrive
+        with the submit that makes work available.
+        """
         assert self._block is not None
-        # The 5 s cap only bounds how long a lost wake-up could delay us; wake-ups normally
-        # arrive with the submit that makes work available.
         waiter = asyncio.create_task(
-            self._block.wait_for_work(self.queues if self.queues is not None else None, 5.0))
+            self._block.wait_for_work(self.queues, timeout, owner=self.worker_id))
         stop = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)

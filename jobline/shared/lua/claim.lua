@@ -14,7 +14,9 @@ KEYS: per queue, 6 keys: ready, leases, delayed, dprio, queue wake LIST, meta HA
       last key: all-queues wake LIST.
 ARGV[1] now ms   ARGV[2] lease deadline ms   ARGV[3] max jobs   ARGV[4] first queue index (0-based,
 rotates for fairness)   ARGV[5] max promotions per queue
-Returns: flat array  queue_index(0-based), job id, queue_index, job id, ...
+Returns: flat array  queue_index(0-based), job id, queue_index, job id, ..., then one last
+element: when nothing was claimed, the earliest due time (ms) among the queues' delayed jobs, so an
+idle worker can block exactly until then; otherwise (or with no delayed jobs) -1.
 ]]
 local now = tonumber(ARGV[1])
 local deadline = tonumber(ARGV[2])
@@ -59,4 +61,15 @@ for step = 0, nq - 1 do
     end
   end
 end
+local next_due = -1
+if #out == 0 then
+  for qi = 0, nq - 1 do
+    local head = redis.call("ZRANGE", KEYS[qi * 6 + 3], 0, 0, "WITHSCORES")
+    if head[2] then
+      local d = tonumber(head[2])
+      if next_due < 0 or d < next_due then next_due = d end
+    end
+  end
+end
+out[#out + 1] = next_due
 return out

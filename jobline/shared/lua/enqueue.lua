@@ -3,7 +3,8 @@
 Guarantees, in one atomic step:
   * each job ends up in exactly one of ready / delayed and is removed from leases;
   * re-running with the same arguments leaves the same state (idempotent, safe to replay);
-  * one idle worker of the queue and one all-queue worker are woken if anything became ready;
+  * one idle worker of the queue and one all-queue worker are woken if anything became ready
+    or delayed (so they can re-arm their wait for the earliest due time);
   * the delayed-job timer is woken if anything was delayed, so it can re-arm for an earlier due time.
 
 KEYS[1] ready ZSET (score = ready score)   KEYS[2] delayed ZSET (score = due ms)
@@ -35,7 +36,8 @@ for i = 4, #ARGV, 3 do
   n = n + 1
 end
 redis.call("SADD", KEYS[7], ARGV[2])
-if became_ready then
+if became_ready or became_delayed then
+  -- a delayed job wakes idle workers too: they re-read the earliest due time and block until it
   redis.call("LPUSH", KEYS[5], 1); redis.call("LTRIM", KEYS[5], 0, 0)
   redis.call("LPUSH", KEYS[6], 1); redis.call("LTRIM", KEYS[6], 0, 0)
 end
