@@ -205,3 +205,36 @@ async def test_scheduler_fires_delayed_jobs_on_time(deps: Deps, procs: Procs) ->
         assert j.started_ms is not None
         lateness = j.started_ms - j.scheduled_for_ms
         assert 0 <= lateness < 1_000, lateness
+
+
+async def test_valkey_restarted_empty_under_load_loses_nothing(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    from jobline.embedded import EmbeddedValkey
+
+    # A private Valkey, so wiping it cannot disturb other tests.
+    valkey = EmbeddedValkey(tmp_path / "valkey", persist=False)
+    url = valkey.start()
+    s = settings.with_(redis_url=url)
+    deps = await connect(s)
+    p = Procs(s, tmp_path)
+    try:
+        await jobs.submit_many(deps, [sleep_job(100) for _ in range(40)])
+        p.start("scheduler")
+        p.worker("--concurrency", "4")
+
+        async def some_done() -> bool:
+            return (await counts(deps)).get("completed", 0) >= 4
+
+        await wait_until(some_done, timeout=20, message="first completions")
+        valkey.restart(wipe=True)  # every ready queue, lease and marker is gone
+
+        async def all_done() -> bool:
+            return (await counts(deps)) == {"completed": 40}
+
+        await wait_until(all_done, timeout=40, message="all 40 completed after the wipe")
+        await assert_each_completed_once(deps, 40)
+        assert await deps.dispatch.epoch() is not None  # the scheduler reconciled
+    finally:
+        p.stop_all()
+        await deps.close()
+        valkey.stop()

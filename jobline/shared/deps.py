@@ -13,6 +13,9 @@ from typing import Any
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from jobline.shared.clock import SYSTEM_CLOCK, Clock
 from jobline.shared.config import Settings
@@ -51,7 +54,12 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 def create_redis(url: str, **kw: Any) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, health_check_interval=10, socket_keepalive=True, **kw)
+    # A few quick retries ride over a dropped connection (Valkey restart, failover); a longer
+    # outage surfaces as Unavailable and the caller's loop decides what to do.
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.02), 3)
+    return aioredis.Redis.from_url(
+        url, health_check_interval=10, socket_keepalive=True, retry=retry,
+        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError], **kw)
 
 
 async def connect(settings: Settings, clock: Clock = SYSTEM_CLOCK, *, pool_size: int | None = None,

@@ -3,7 +3,8 @@ cross the core's boundary.
 
 The state machine (see ``docs/state-machine.md``)::
 
-    waiting -> pending <-> scheduled -> processing -> completed | scheduled (retry) | failed
+    waiting -> pending <-> scheduled -> processing -> completed | scheduled/pending (retry) | failed
+    scheduled -> processing (claimed when due)
     any non-terminal -> cancelled;  failed/dead_letter -> pending (manual retry)
 """
 
@@ -41,6 +42,9 @@ TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset(
         (Status.PENDING, Status.PROCESSING),
         (Status.PENDING, Status.CANCELLED),
         (Status.SCHEDULED, Status.PENDING),
+        # a due scheduled job is claimed directly: Redis promotes it, Postgres never needs the
+        # intermediate write
+        (Status.SCHEDULED, Status.PROCESSING),
         (Status.SCHEDULED, Status.CANCELLED),
         (Status.PROCESSING, Status.COMPLETED),
         (Status.PROCESSING, Status.SCHEDULED),

@@ -1,0 +1,171 @@
+CREATE FUNCTION public.jobline_ensure_partitions(from_ts timestamp with time zone, months integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    m        timestamptz := date_trunc('month', from_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    next_m   timestamptz;
+    lo       uuid;
+    hi       uuid;
+    created  integer := 0;
+    parent   text;
+    name     text;
+BEGIN
+    FOR i IN 1..months LOOP
+        next_m := ((m AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+        lo := jobline_uuid7_floor((extract(epoch FROM m) * 1000)::bigint);
+        hi := jobline_uuid7_floor((extract(epoch FROM next_m) * 1000)::bigint);
+        FOREACH parent IN ARRAY ARRAY['jobs', 'job_attempts'] LOOP
+            name := parent || '_p' || to_char(m AT TIME ZONE 'UTC', 'YYYYMM');
+            IF to_regclass(name) IS NULL THEN
+                BEGIN
+                    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                                   name, parent, lo, hi);
+                    created := created + 1;
+                EXCEPTION WHEN check_violation THEN
+                    RAISE NOTICE 'partition % skipped: rows for it are in the default partition', name;
+                END;
+            END IF;
+        END LOOP;
+        m := next_m;
+    END LOOP;
+    RETURN created;
+END
+$$;
+CREATE FUNCTION public.jobline_uuid7_floor(ms bigint) RETURNS uuid
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT (substr(lpad(to_hex(ms), 12, '0'), 1, 8) || '-' || substr(lpad(to_hex(ms), 12, '0'), 9, 4)
+            || '-0000-0000-000000000000')::uuid
+$$;
+CREATE TABLE public.idempotency_keys (
+    key text NOT NULL,
+    job_id uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+CREATE TABLE public.job_attempts (
+    job_id uuid NOT NULL,
+    lease_token bigint NOT NULL,
+    attempt integer NOT NULL,
+    worker_id text,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone NOT NULL,
+    outcome text NOT NULL,
+    error_type text,
+    error text,
+    duration_ms integer NOT NULL,
+    CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'retry'::text, 'timeout'::text, 'lease_expired'::text, 'released'::text, 'cancelled'::text])))
+)
+PARTITION BY RANGE (job_id);
+CREATE TABLE public.job_attempts_default (
+    job_id uuid CONSTRAINT job_attempts_job_id_not_null NOT NULL,
+    lease_token bigint CONSTRAINT job_attempts_lease_token_not_null NOT NULL,
+    attempt integer CONSTRAINT job_attempts_attempt_not_null NOT NULL,
+    worker_id text,
+    started_at timestamp with time zone CONSTRAINT job_attempts_started_at_not_null NOT NULL,
+    finished_at timestamp with time zone CONSTRAINT job_attempts_finished_at_not_null NOT NULL,
+    outcome text CONSTRAINT job_attempts_outcome_not_null NOT NULL,
+    error_type text,
+    error text,
+    duration_ms integer CONSTRAINT job_attempts_duration_ms_not_null NOT NULL,
+    CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'retry'::text, 'timeout'::text, 'lease_expired'::text, 'released'::text, 'cancelled'::text])))
+);
+CREATE SEQUENCE public.jobs_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+CREATE TABLE public.jobs (
+    id uuid NOT NULL,
+    seq bigint DEFAULT nextval('public.jobs_seq'::regclass) NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    payload jsonb NOT NULL,
+    status text NOT NULL,
+    priority smallint DEFAULT 5 NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    result jsonb,
+    error text,
+    error_type text,
+    created_at timestamp with time zone NOT NULL,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    scheduled_for timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    timeout_ms integer,
+    idempotency_key text,
+    lease_token bigint DEFAULT 0 NOT NULL,
+    lease_expires_at timestamp with time zone,
+    worker_id text,
+    batch_id uuid,
+    backoff jsonb,
+    CONSTRAINT jobs_attempts_check CHECK (((attempts >= 0) AND (max_attempts >= 1))),
+    CONSTRAINT jobs_lease_check CHECK (((status <> 'processing'::text) OR (lease_expires_at IS NOT NULL))),
+    CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 10))),
+    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'pending'::text, 'scheduled'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'dead_letter'::text, 'cancelled'::text])))
+)
+PARTITION BY RANGE (id);
+CREATE TABLE public.jobs_default (
+    id uuid CONSTRAINT jobs_id_not_null NOT NULL,
+    seq bigint DEFAULT nextval('public.jobs_seq'::regclass) CONSTRAINT jobs_seq_not_null NOT NULL,
+    queue_name text CONSTRAINT jobs_queue_name_not_null NOT NULL,
+    job_type text CONSTRAINT jobs_job_type_not_null NOT NULL,
+    payload jsonb CONSTRAINT jobs_payload_not_null NOT NULL,
+    status text CONSTRAINT jobs_status_not_null NOT NULL,
+    priority smallint DEFAULT 5 CONSTRAINT jobs_priority_not_null NOT NULL,
+    attempts integer DEFAULT 0 CONSTRAINT jobs_attempts_not_null NOT NULL,
+    max_attempts integer DEFAULT 3 CONSTRAINT jobs_max_attempts_not_null NOT NULL,
+    result jsonb,
+    error text,
+    error_type text,
+    created_at timestamp with time zone CONSTRAINT jobs_created_at_not_null NOT NULL,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    scheduled_for timestamp with time zone CONSTRAINT jobs_scheduled_for_not_null NOT NULL,
+    updated_at timestamp with time zone CONSTRAINT jobs_updated_at_not_null NOT NULL,
+    timeout_ms integer,
+    idempotency_key text,
+    lease_token bigint DEFAULT 0 CONSTRAINT jobs_lease_token_not_null NOT NULL,
+    lease_expires_at timestamp with time zone,
+    worker_id text,
+    batch_id uuid,
+    backoff jsonb,
+    CONSTRAINT jobs_attempts_check CHECK (((attempts >= 0) AND (max_attempts >= 1))),
+    CONSTRAINT jobs_lease_check CHECK (((status <> 'processing'::text) OR (lease_expires_at IS NOT NULL))),
+    CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 10))),
+    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'pending'::text, 'scheduled'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'dead_letter'::text, 'cancelled'::text])))
+);
+CREATE TABLE public.queues (
+    name text NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
+ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
+ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
+ALTER TABLE ONLY public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (key);
+ALTER TABLE ONLY public.job_attempts
+    ADD CONSTRAINT job_attempts_pkey PRIMARY KEY (job_id, lease_token);
+ALTER TABLE ONLY public.job_attempts_default
+    ADD CONSTRAINT job_attempts_default_pkey PRIMARY KEY (job_id, lease_token);
+ALTER TABLE ONLY public.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.jobs_default
+    ADD CONSTRAINT jobs_default_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.queues
+    ADD CONSTRAINT queues_pkey PRIMARY KEY (name);
+CREATE INDEX jobs_type_id ON ONLY public.jobs USING btree (job_type, id);
+CREATE INDEX jobs_default_job_type_id_idx ON public.jobs_default USING btree (job_type, id);
+CREATE INDEX jobs_lease_expiry ON ONLY public.jobs USING btree (lease_expires_at) WHERE (status = 'processing'::text);
+CREATE INDEX jobs_default_lease_expires_at_idx ON public.jobs_default USING btree (lease_expires_at) WHERE (status = 'processing'::text);
+CREATE INDEX jobs_queue_status_sched ON ONLY public.jobs USING btree (queue_name, status, scheduled_for);
+CREATE INDEX jobs_default_queue_name_status_scheduled_for_idx ON public.jobs_default USING btree (queue_name, status, scheduled_for);
+CREATE INDEX jobs_status_id ON ONLY public.jobs USING btree (status, id);
+CREATE INDEX jobs_default_status_id_idx ON public.jobs_default USING btree (status, id);
+ALTER INDEX public.job_attempts_pkey ATTACH PARTITION public.job_attempts_default_pkey;
+ALTER INDEX public.jobs_type_id ATTACH PARTITION public.jobs_default_job_type_id_idx;
+ALTER INDEX public.jobs_lease_expiry ATTACH PARTITION public.jobs_default_lease_expires_at_idx;
+ALTER INDEX public.jobs_pkey ATTACH PARTITION public.jobs_default_pkey;
+ALTER INDEX public.jobs_queue_status_sched ATTACH PARTITION public.jobs_default_queue_name_status_scheduled_for_idx;
+ALTER INDEX public.jobs_status_id ATTACH PARTITION public.jobs_default_status_id_idx;
