@@ -98,7 +98,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    from jobline.api.app import serve
+    from jobline.api.server import serve
 
     s = resolve_settings()
     if args.port:

@@ -318,3 +318,14 @@ async def test_jobs_land_in_time_partitions(deps: Deps, clock: FakeClock) -> Non
                                        s2.submitted.id)
     assert part2 == f"jobs_p{created.strftime('%Y%m')}"
     assert from_dt(created) == uuid7_ms(s2.submitted.id)
+
+
+async def test_core_validation_names_fields_and_refuses_nul(deps: Deps) -> None:
+    cases = [(spec(payload={"k": "a\x00b"}), "payload"), (spec(queue="q\n"), "queue"),
+             (spec(job_type="t\n"), "jobType"), (spec(idempotency_key="a\x00"), "idempotencyKey"),
+             (spec(max_attempts=0), "maxAttempts"), (spec(backoff={"baseMs": -1}), "backoff.baseMs")]
+    for bad, field in cases:
+        with pytest.raises(ValidationFailed) as e:
+            await jobs.submit(deps, bad)
+        assert e.value.field == field
+    assert await deps.pool.fetchval("SELECT count(*) FROM jobs") == 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +17,7 @@ import pydantic
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from jobline.shared.errors import JoblineError, Unavailable, ValidationFailed
 
@@ -41,7 +42,7 @@ class BadRequest(JoblineError):
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
@@ -111,6 +112,16 @@ def endpoint(fn: Endpoint) -> Endpoint:
             return error_response(500, "internal", "internal error")
 
     return wrapper
+
+
+def by_method(path: str, handlers: dict[str, Endpoint], name: str) -> Route:
+    """One route serving several methods (HEAD follows GET)."""
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)  # the Route already refused other methods
+
+    return Route(path, dispatch, methods=list(handlers), name=name)
 
 
 #: For errors raised outside endpoints (router 404/405).

@@ -96,6 +96,15 @@ class SubmitJobIn(_In):
                                           pattern=NO_NUL_PATTERN)] | None = None
     backoff: BackoffIn | None = None
 
+    @field_validator("scheduled_for", mode="before")
+    @classmethod
+    def _iso_string_only(cls, v: Any) -> Any:
+        # Lax datetime parsing would also take a number as a Unix timestamp; the contract is an
+        # ISO 8601 string, and a bare number is ambiguous (seconds or ms?).
+        if v is not None and not isinstance(v, str):
+            raise ValueError("must be an ISO 8601 date-time string with a timezone")
+        return v
+
     @field_validator("payload")
     @classmethod
     def _payload_storable(cls, v: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +139,29 @@ class BulkSubmitIn(_In):
     jobs: Annotated[list[SubmitJobIn], Field(min_length=1)]
 
 
+class ListJobsQuery(BaseModel):
+    """Query string of ``GET /api/v1/jobs`` (lax types: everything arrives as a string)."""
+
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+    queue: Annotated[str, Field(max_length=64)] | None = None
+    status: StatusName | None = None
+    job_type: Annotated[str, Field(max_length=128)] | None = None
+    #: Offset paging for the first pages; use ``cursor`` to go deep.
+    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    #: Upper bound is ``settings.max_page_size``, checked by the endpoint.
+    page_size: Annotated[int, Field(ge=1)] = 50
+    #: ``nextCursor`` of the previous page.
+    cursor: uuid.UUID | None = None
+
+    @field_validator("queue", "job_type")
+    @classmethod
+    def _no_nul(cls, v: str | None) -> str | None:
+        if v is not None and "\x00" in v:
+            raise ValueError("must not contain NUL")
+        return v
+
+
 # --- responses ---------------------------------------------------------------------------------
 
 
@@ -153,8 +185,8 @@ class TransitionOut(_Out):
 class AttemptOut(_Out):
     attempt: int
     worker_id: str | None
-    started_at: str
-    finished_at: str
+    started_at: datetime
+    finished_at: datetime
     outcome: str
     error_type: str | None
     error: str | None
@@ -173,10 +205,10 @@ class JobSummaryOut(_Out):
     result: Any = None
     error: str | None
     error_type: str | None
-    created_at: str
-    started_at: str | None
-    completed_at: str | None
-    scheduled_for: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    scheduled_for: datetime
     timeout_ms: int | None
     idempotency_key: str | None
     worker_id: str | None

@@ -29,6 +29,9 @@ def encode_payload(payload: Any, settings: Settings, field: str = "payload") -> 
         text = orjson.dumps(payload).decode()
     except TypeError as e:
         raise ValidationFailed(field, f"not JSON-serialisable: {e}") from None
+    # PostgreSQL's jsonb cannot store U+0000; refuse it here instead of failing at INSERT.
+    if "\\u0000" in text:
+        raise ValidationFailed(field, "must not contain the NUL character (\\u0000)")
     if len(text) > settings.max_payload_bytes:
         raise PayloadTooLarge(
             field, f"{len(text)} bytes exceeds the limit of {settings.max_payload_bytes} bytes")
@@ -38,10 +41,10 @@ def encode_payload(payload: Any, settings: Settings, field: str = "payload") -> 
 def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
     """Validate ``spec``; returns its payload encoded as JSON text. ``where`` prefixes field names
     (e.g. ``jobs[3].``) for bulk submissions."""
-    if not isinstance(spec.queue, str) or not QUEUE_NAME.match(spec.queue):
+    if not isinstance(spec.queue, str) or not QUEUE_NAME.fullmatch(spec.queue):
         raise ValidationFailed(f"{where}queue",
                                "must be 1-64 characters of letters, digits, '.', '_', ':', '-'")
-    if not isinstance(spec.job_type, str) or not JOB_TYPE.match(spec.job_type):
+    if not isinstance(spec.job_type, str) or not JOB_TYPE.fullmatch(spec.job_type):
         raise ValidationFailed(f"{where}jobType",
                                "must start with a letter or '_' and use letters, digits, '._:-'")
     if not isinstance(spec.priority, int) or not PRIORITY_MIN <= spec.priority <= PRIORITY_MAX:
@@ -50,7 +53,8 @@ def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
         raise ValidationFailed(f"{where}maxAttempts", f"must be 1-{MAX_ATTEMPTS_LIMIT}")
     if spec.timeout_ms is not None and not 1 <= spec.timeout_ms <= MAX_TIMEOUT_MS:
         raise ValidationFailed(f"{where}timeoutMs", f"must be 1-{MAX_TIMEOUT_MS}")
-    if spec.idempotency_key is not None and not 1 <= len(spec.idempotency_key) <= 255:
+    if spec.idempotency_key is not None and (not 1 <= len(spec.idempotency_key) <= 255
+                                             or "\x00" in spec.idempotency_key):
         raise ValidationFailed(f"{where}idempotencyKey", "must be 1-255 characters")
     if spec.backoff is not None:
         b = spec.backoff

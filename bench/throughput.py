@@ -1,0 +1,204 @@
+"""Throughput benchmark: durable submit (in-process) and processing of no-op jobs.
+
+Every figure is durable: a submit counts once its row is committed in PostgreSQL, a job counts
+once its completion is committed. Results go to ``bench/results/throughput.{json,md}`` with the
+median and spread of ``--runs`` runs (the machines are shared and noisy).
+
+    python bench/throughput.py --jobs 20000 --runs 3            # full
+    python bench/throughput.py --jobs 500 --runs 1 --quick       # smoke (run by make test)
+
+Uses DATABASE_URL/REDIS_URL if set, else starts embedded PostgreSQL + Valkey in a temp dir.
+PostgreSQL runs with its durable defaults (fsync on, synchronous_commit on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from jobline.embedded import LocalServices
+from jobline.shared import jobs
+from jobline.shared.batching import GroupCommitter
+from jobline.shared.config import Settings
+from jobline.shared.deps import connect
+from jobline.shared.migrate import migrate
+from jobline.shared.models import JobSpec
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def noop(i: int) -> JobSpec:
+    return JobSpec(queue="bench", job_type="demo.noop", payload={"i": i})
+
+
+async def reset(dsn: str, settings: Settings) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("TRUNCATE jobs, job_attempts, idempotency_keys, queues")
+    finally:
+        await conn.close()
+    deps = await connect(settings)
+    try:
+        await deps.redis.flushdb()
+    finally:
+        await deps.close()
+
+
+async def bench_submit_sequential(settings: Settings, n: int) -> float:
+    deps = await connect(settings)
+    try:
+        t0 = time.perf_counter()
+        for i in range(n):
+            await jobs.submit(deps, noop(i), positions=False)
+        return n / (time.perf_counter() - t0)
+    finally:
+        await deps.close()
+
+
+async def bench_submit_concurrent(settings: Settings, n: int, clients: int = 200) -> float:
+    deps = await connect(settings, pool_size=8)
+    try:
+        async with GroupCommitter(deps) as gc:
+            it = iter(range(n))
+
+            async def client() -> None:
+                for i in it:
+                    await gc.submit(noop(i))
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client() for _ in range(clients)))
+            return n / (time.perf_counter() - t0)
+    finally:
+        await deps.close()
+
+
+async def bench_submit_bulk(settings: Settings, n: int, batch: int = 5000) -> float:
+    deps = await connect(settings)
+    try:
+        t0 = time.perf_counter()
+        for start in range(0, n, batch):
+            await jobs.submit_many(deps, [noop(i) for i in range(start, min(n, start + batch))])
+        return n / (time.perf_counter() - t0)
+    finally:
+        await deps.close()
+
+
+async def bench_process(settings: Settings, n: int, processes: int, concurrency: int) -> float:
+    """Pre-submit n jobs, start worker processes, time first claim -> last completion commit."""
+    deps = await connect(settings)
+    try:
+        for start in range(0, n, 5000):
+            await jobs.submit_many(deps, [noop(i) for i in range(start, min(n, start + 5000))])
+        env = dict(os.environ, DATABASE_URL=settings.database_url or "",
+                   REDIS_URL=settings.redis_url or "", JOBLINE_REDIS_PREFIX=settings.redis_prefix)
+        workers = [subprocess.Popen(
+            [sys.executable, "-m", "jobline", "worker", "--app", "jobline.demo", "--queues",
+             "bench", "--concurrency", str(concurrency)], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(processes)]
+        try:
+            deadline = time.monotonic() + 600
+            while True:
+                done = await deps.pool.fetchval(
+                    "SELECT count(*) FROM jobs WHERE status = 'completed'")
+                if done >= n or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)  # benchmark progress probe, not a test wait
+            row = await deps.pool.fetchrow(
+                "SELECT min(started_at) AS a, max(completed_at) AS b, count(*) AS n FROM jobs "
+                "WHERE status = 'completed'")
+            if row["n"] < n:
+                raise RuntimeError(f"only {row['n']} of {n} jobs completed")
+            return float(n / (row["b"] - row["a"]).total_seconds())
+        finally:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait(30)
+    finally:
+        await deps.close()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    # /dev/shm: file creation in /tmp is slow on these machines, and PostgreSQL (running as its
+    # own user) must be able to traverse the path.
+    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    home = Path(tempfile.mkdtemp(prefix="jobline-bench-", dir=base))
+    home.chmod(0o755)
+    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
+                             redis_url=os.environ.get("REDIS_URL")).start()
+    try:
+        await migrate(services.database_url)
+        settings = Settings().with_(database_url=services.database_url,
+                                    redis_url=services.redis_url, redis_prefix="bench")
+        scenarios: dict[str, list[float]] = {}
+        n = args.jobs
+        for _ in range(args.runs):
+            plan = [
+                ("submit_sequential_jobs_per_s", lambda: bench_submit_sequential(
+                    settings, min(n, 2000))),
+                ("submit_concurrent_single_jobs_per_s", lambda: bench_submit_concurrent(
+                    settings, n)),
+                ("submit_bulk_jobs_per_s", lambda: bench_submit_bulk(settings, n)),
+                (f"process_noop_jobs_per_s_{args.processes}x{args.concurrency}",
+                 lambda: bench_process(settings, n, args.processes, args.concurrency)),
+            ]
+            for name, fn in plan:
+                await reset(services.database_url, settings)
+                scenarios.setdefault(name, []).append(await fn())
+        return {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "platform": platform.platform()},
+            "settings": {"jobs": n, "runs": args.runs, "processes": args.processes,
+                         "concurrency": args.concurrency, "durable": True},
+            "results": {k: {"median": statistics.median(v), "min": min(v), "max": max(v),
+                            "runs": v} for k, v in scenarios.items()},
+        }
+    finally:
+        services.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def write(report: dict[str, Any], name: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
+    lines = [f"# {name}", "", f"settings: {report['settings']}", "",
+             "| scenario | median | min | max |", "|---|---:|---:|---:|"]
+    for k, v in report["results"].items():
+        lines.append(f"| {k} | {v['median']:,.0f} | {v['min']:,.0f} | {v['max']:,.0f} |")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=20_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=25)
+    ap.add_argument("--quick", action="store_true", help="write results as throughput-smoke")
+    ap.add_argument("--out", default=None, help="results directory (default bench/results)")
+    args = ap.parse_args()
+    import uvloop
+
+    report = uvloop.run(run(args))
+    global RESULTS
+    if args.out:
+        RESULTS = Path(args.out)
+    write(report, "throughput-smoke" if args.quick else "throughput")
+    print(json.dumps(report["results"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

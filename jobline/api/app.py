@@ -1,0 +1,56 @@
+"""The Starlette application factory for the REST API (the seed's contract).
+
+``create_app(settings)`` owns its connections: the lifespan opens them and closes them. Given
+``deps`` the caller owns them (tests, or an embedding process) and the app only borrows them.
+Either way the app starts one :class:`GroupCommitter` so concurrent ``POST /api/v1/jobs``
+requests share INSERTs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from jobline.api import health, jobs, openapi, queues
+from jobline.api.context import ApiContext
+from jobline.api.errors import EXCEPTION_HANDLERS
+from jobline.shared.batching import GroupCommitter
+from jobline.shared.clock import SYSTEM_CLOCK, Clock
+from jobline.shared.config import Settings, load
+from jobline.shared.deps import Deps, connect
+
+
+def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
+               clock: Clock | None = None) -> Starlette:
+    """``clock`` is used only when the app connects its own ``deps`` (theirs carry a clock)."""
+    if settings is None:
+        settings = deps.settings if deps is not None else load()
+    context = ApiContext(settings, deps)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = context.deps is None
+        if owned:
+            context.deps = await connect(settings, clock or SYSTEM_CLOCK)
+        assert context.deps is not None
+        context.committer = GroupCommitter(context.deps)
+        context.committer.start()
+        try:
+            yield
+        finally:
+            # Flush queued submissions before the connections they need go away.
+            await context.committer.aclose()
+            context.committer = None
+            if owned:
+                await context.deps.close()
+                context.deps = None
+
+    app = Starlette(
+        routes=[*jobs.routes, *queues.routes, *health.routes, *openapi.routes(settings)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.jobline = context
+    return app

@@ -1,0 +1,54 @@
+"""Reading request bodies: size-capped before parsing, then parsed with orjson.
+
+The cap is enforced while streaming (and up front from ``Content-Length``), so an oversized body
+is refused with 413 without ever being held in memory in full or parsed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from jobline.api.errors import BadRequest
+from jobline.shared.config import Settings
+from jobline.shared.errors import PayloadTooLarge
+
+_MIB = 1024 * 1024
+#: Per-item allowance of a bulk body on top of the payloads: the item's other fields.
+_BULK_ITEM_OVERHEAD = 1024
+
+
+def single_body_limit(settings: Settings) -> int:
+    """Room for one max-size payload (escaping can double it) plus the envelope; >= 1 MiB."""
+    return max(settings.max_payload_bytes * 2, _MIB)
+
+
+def bulk_body_limit(settings: Settings) -> int:
+    """Bulk bodies may be larger, but stay bounded: at most 64 MiB or max_bulk_jobs small items."""
+    return max(single_body_limit(settings),
+               min(64 * _MIB, settings.max_bulk_jobs * (_BULK_ITEM_OVERHEAD + 4096)))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge("body", f"request body exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("body", f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        raise BadRequest("request body must be a JSON document")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"malformed JSON: {e}") from None

@@ -1,0 +1,63 @@
+"""``/healthz`` (the process is up) and ``/readyz`` (it can reach Postgres and Redis).
+
+Liveness deliberately checks nothing external: restarting an API process cannot fix a database
+outage, so a down database must make it unready (taken out of rotation), never "dead".
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobline.api.context import ctx
+from jobline.api.errors import JSONResponse, endpoint
+from jobline.shared.deps import Deps
+
+#: A readiness probe must answer fast even when a store hangs rather than refuses.
+PROBE_TIMEOUT_S = 2.0
+
+
+@endpoint
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _check_postgres(deps: Deps) -> str:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            await deps.pool.fetchval("SELECT 1")
+    except Exception as e:
+        return f"down: {type(e).__name__}"
+    return "ok"
+
+
+async def _check_redis(deps: Deps) -> str:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            await deps.redis.ping()
+    except Exception as e:
+        return f"down: {type(e).__name__}"
+    return "ok"
+
+
+@endpoint
+async def readyz(request: Request) -> Response:
+    deps = ctx(request).deps
+    if deps is None:
+        return JSONResponse({"status": "unavailable", "postgres": "not connected",
+                             "redis": "not connected"}, status_code=503,
+                            headers={"Retry-After": "1"})
+    pg, rd = await asyncio.gather(_check_postgres(deps), _check_redis(deps))
+    ok = pg == "ok" and rd == "ok"
+    return JSONResponse({"status": "ok" if ok else "unavailable", "postgres": pg, "redis": rd},
+                        status_code=200 if ok else 503,
+                        headers=None if ok else {"Retry-After": "1"})
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"], name="healthz"),
+    Route("/readyz", readyz, methods=["GET"], name="readyz"),
+]

@@ -1,0 +1,118 @@
+"""``/api/v1/jobs``: submit, bulk submit, read, list, cancel, retry.
+
+Every handler is the same three steps: validate (nothing is stored on a rejected request), one
+core operation, serialise.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+import pydantic
+from starlette.requests import Request
+from starlette.responses import Response
+
+from jobline.api.body import bulk_body_limit, parse_json, read_body, single_body_limit
+from jobline.api.context import ctx
+from jobline.api.errors import JSONResponse, by_method, endpoint, validation_failed
+from jobline.api.schemas import (
+    BulkSubmitIn,
+    ListJobsQuery,
+    SubmitJobIn,
+    job_json,
+    submitted_json,
+    transition_json,
+)
+from jobline.shared import jobs as core
+from jobline.shared.errors import ValidationFailed
+from jobline.shared.validation import check_spec
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as e:
+        raise validation_failed(e) from None
+
+
+def job_id_param(request: Request) -> uuid.UUID:
+    # The route's ``uuid`` convertor already refused malformed ids with a 404.
+    job_id: uuid.UUID = request.path_params["jobId"]
+    return job_id
+
+
+@endpoint
+async def submit_job(request: Request) -> Response:
+    c = ctx(request)
+    raw = await read_body(request, single_body_limit(c.settings))
+    item = validate(SubmitJobIn, parse_json(raw))
+    committer = c.require_committer()
+    res = await committer.submit(item.to_spec(committer.deps.clock.now_ms()))
+    return JSONResponse(submitted_json(res), status_code=200 if res.submitted.duplicate else 201)
+
+
+@endpoint
+async def submit_bulk(request: Request) -> Response:
+    c = ctx(request)
+    deps = c.require_deps()
+    limit = c.settings.max_bulk_jobs
+    data = parse_json(await read_body(request, bulk_body_limit(c.settings)))
+    # Count before validating items: an oversized batch is refused without the per-item work.
+    # 422 rather than 413: the document declares maxItems, so this is a schema violation.
+    if isinstance(data, dict) and isinstance(data.get("jobs"), list) and len(data["jobs"]) > limit:
+        raise ValidationFailed("jobs", f"{len(data['jobs'])} jobs exceeds the limit of {limit}")
+    body = validate(BulkSubmitIn, data)
+    now = deps.clock.now_ms()
+    specs = [item.to_spec(now) for item in body.jobs]
+    # All items are checked before anything is stored; submit_many is one transaction.
+    for i, spec in enumerate(specs):
+        check_spec(spec, deps.settings, f"jobs[{i}].")
+    results = await core.submit_many(deps, specs, positions=True)
+    return JSONResponse({"jobs": [submitted_json(r) for r in results]}, status_code=201)
+
+
+@endpoint
+async def get_job(request: Request) -> Response:
+    job = await core.get_job(ctx(request).require_deps(), job_id_param(request))
+    return JSONResponse(job_json(job))
+
+
+@endpoint
+async def list_jobs(request: Request) -> Response:
+    c = ctx(request)
+    q = validate(ListJobsQuery, dict(request.query_params))
+    if q.page_size > c.settings.max_page_size:
+        raise ValidationFailed("pageSize", f"must be at most {c.settings.max_page_size}")
+    page = await core.list_jobs(c.require_deps(), queue=q.queue, status=q.status,
+                                job_type=q.job_type, page=q.page, page_size=q.page_size,
+                                cursor=str(q.cursor) if q.cursor else None)
+    return JSONResponse({"jobs": [job_json(j, history=False) for j in page.jobs],
+                         "page": q.page, "pageSize": q.page_size, "total": page.total,
+                         "nextCursor": page.next_cursor})
+
+
+@endpoint
+async def cancel_job(request: Request) -> Response:
+    job_id = job_id_param(request)
+    status = await core.cancel(ctx(request).require_deps(), job_id)
+    return JSONResponse(transition_json(job_id, status))
+
+
+@endpoint
+async def retry_job(request: Request) -> Response:
+    job_id = job_id_param(request)
+    status = await core.retry_now(ctx(request).require_deps(), job_id)
+    return JSONResponse(transition_json(job_id, status))
+
+
+# One Route per path, so a 405 lists every method the path supports in ``Allow``. The uuid
+# convertor makes a malformed id a plain 404 and keeps "/jobs/bulk" from reading as an id.
+routes = [
+    by_method("/api/v1/jobs", {"GET": list_jobs, "POST": submit_job}, name="jobs"),
+    by_method("/api/v1/jobs/bulk", {"POST": submit_bulk}, name="jobs_bulk"),
+    by_method("/api/v1/jobs/{jobId:uuid}", {"GET": get_job, "DELETE": cancel_job}, name="job"),
+    by_method("/api/v1/jobs/{jobId:uuid}/retry", {"POST": retry_job}, name="job_retry"),
+]

@@ -1,0 +1,188 @@
+"""The OpenAPI 3.1 document, generated from the pydantic models in :mod:`jobline.api.schemas`.
+
+Schemas come from ``models_json_schema`` with refs pointing into ``components/schemas`` (pydantic's
+``$defs`` hoisted there), so the document and the validators cannot disagree. Limits that come from
+settings (bulk size, page size) are written in per app. A test checks every route is covered.
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobline.api import schemas as s
+from jobline.api.errors import JSONResponse, endpoint
+from jobline.shared.config import Settings
+
+_REF = "#/components/schemas/{model}"
+
+_MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+    (s.SubmitJobIn, "validation"),
+    (s.BulkSubmitIn, "validation"),
+    (s.SubmittedOut, "serialization"),
+    (s.BulkSubmittedOut, "serialization"),
+    (s.TransitionOut, "serialization"),
+    (s.JobOut, "serialization"),
+    (s.JobListOut, "serialization"),
+    (s.QueuesOut, "serialization"),
+    (s.HealthOut, "serialization"),
+    (s.ErrorOut, "serialization"),
+]
+
+_ERROR_TEXT = {
+    400: "Malformed JSON body",
+    404: "Unknown (or malformed) job id",
+    409: "The job's status does not allow this transition",
+    413: "Body, payload or batch too large",
+    422: "Validation failed; `error.field` names the field",
+    500: "Internal error (details only in the server log)",
+    503: "A backing store is unavailable; retry after `Retry-After` seconds",
+}
+
+
+def build_openapi(settings: Settings) -> dict[str, Any]:
+    refs, top = models_json_schema(_MODELS, ref_template=_REF, by_alias=True)
+    components: dict[str, Any] = dict(top.get("$defs", {}))
+
+    def ref(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        return dict(refs[(model, mode)])
+
+    # Settings-dependent bounds, so generated clients and fuzzers respect this deployment.
+    bulk = components[ref(s.BulkSubmitIn, "validation")["$ref"].rsplit("/", 1)[-1]]
+    bulk["properties"]["jobs"]["maxItems"] = settings.max_bulk_jobs
+
+    def body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+    def ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    error_schema = ref(s.ErrorOut, "serialization")
+
+    def errors(*codes: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for code in (*codes, 500):
+            resp = ok(_ERROR_TEXT[code], error_schema)
+            if code == 503:
+                resp["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                                   "description": "Seconds to wait"}}
+            out[str(code)] = resp
+        return out
+
+    job_id = {"name": "jobId", "in": "path", "required": True,
+              "schema": {"type": "string", "format": "uuid"}}
+    statuses = list(get_args(s.StatusName))
+    list_params = [
+        {"name": "queue", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+        {"name": "status", "in": "query", "schema": {"type": "string", "enum": statuses}},
+        {"name": "jobType", "in": "query", "schema": {"type": "string", "maxLength": 128}},
+        {"name": "page", "in": "query",
+         "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}},
+        {"name": "pageSize", "in": "query",
+         "schema": {"type": "integer", "minimum": 1, "maximum": settings.max_page_size,
+                    "default": 50}},
+        {"name": "cursor", "in": "query", "description": "nextCursor of the previous page",
+         "schema": {"type": "string", "format": "uuid"}},
+    ]
+    health = ref(s.HealthOut, "serialization")
+    # Links let stateful testers (and readers) follow a submitted job to what can be done to it.
+    links = {op: {"operationId": op, "parameters": {"jobId": "$response.body#/jobId"}}
+             for op in ("getJob", "cancelJob", "retryJob")}
+    created = ok("Stored and dispatched", ref(s.SubmittedOut, "serialization"))
+    created["links"] = {"GetJob": links["getJob"], "CancelJob": links["cancelJob"],
+                        "RetryJob": links["retryJob"]}
+    paths: dict[str, Any] = {
+        "/api/v1/jobs": {
+            "post": {
+                "operationId": "submitJob", "summary": "Submit a job",
+                "requestBody": body(ref(s.SubmitJobIn, "validation")),
+                "responses": {
+                    "201": created,
+                    "200": ok("Idempotency key already used: the existing job, duplicate=true",
+                              ref(s.SubmittedOut, "serialization")),
+                    **errors(400, 413, 422, 503)},
+            },
+            "get": {
+                "operationId": "listJobs", "summary": "List jobs, newest first",
+                "parameters": list_params,
+                "responses": {"200": ok("A page of jobs", ref(s.JobListOut, "serialization")),
+                              **errors(422, 503)},
+            },
+        },
+        "/api/v1/jobs/bulk": {
+            "post": {
+                "operationId": "submitJobs", "summary": "Submit many jobs, all or nothing",
+                "requestBody": body(ref(s.BulkSubmitIn, "validation")),
+                "responses": {
+                    "201": ok("All stored", ref(s.BulkSubmittedOut, "serialization")),
+                    **errors(400, 413, 422, 503)},
+            },
+        },
+        "/api/v1/jobs/{jobId}": {
+            "get": {
+                "operationId": "getJob", "summary": "A job with its attempt history",
+                "parameters": [job_id],
+                "responses": {"200": ok("The job", ref(s.JobOut, "serialization")),
+                              **errors(404, 503)},
+            },
+            "delete": {
+                "operationId": "cancelJob", "summary": "Cancel a job that has not started",
+                "parameters": [job_id],
+                "responses": {"200": ok("Cancelled", ref(s.TransitionOut, "serialization")),
+                              **errors(404, 409, 503)},
+            },
+        },
+        "/api/v1/jobs/{jobId}/retry": {
+            "post": {
+                "operationId": "retryJob", "summary": "Send a failed job back to pending",
+                "parameters": [job_id],
+                "responses": {"200": ok("Pending again", ref(s.TransitionOut, "serialization")),
+                              **errors(404, 409, 503)},
+            },
+        },
+        "/api/v1/queues": {
+            "get": {
+                "operationId": "listQueues", "summary": "Per-queue counts",
+                "responses": {"200": ok("Queues", ref(s.QueuesOut, "serialization")),
+                              **errors(503)},
+            },
+        },
+        "/healthz": {
+            "get": {"operationId": "healthz", "summary": "Liveness",
+                    "responses": {"200": ok("Alive", health)}},
+        },
+        "/readyz": {
+            "get": {"operationId": "readyz", "summary": "Readiness (Postgres and Redis reachable)",
+                    "responses": {"200": ok("Ready", health),
+                                  "503": {**ok("Not ready; names what is down", health),
+                                          "headers": {"Retry-After": {
+                                              "schema": {"type": "integer"}}}}}},
+        },
+        "/api/v1/openapi.json": {
+            "get": {"operationId": "openapi", "summary": "This document",
+                    "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})}},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Jobline", "version": "1", "description":
+                 "Durable background jobs: PostgreSQL is the truth, Redis dispatches."},
+        "paths": paths,
+        "components": {"schemas": components},
+    }
+
+
+def routes(settings: Settings) -> list[Route]:
+    # Built once per app: the document only depends on settings.
+    doc = JSONResponse(build_openapi(settings)).body
+
+    @endpoint
+    async def openapi(request: Request) -> Response:
+        return Response(doc, media_type="application/json")
+
+    return [Route("/api/v1/openapi.json", openapi, methods=["GET"], name="openapi")]

@@ -1,0 +1,258 @@
+"""The in-process Python client: the core operations behind a small, typed facade (no HTTP).
+
+    async with jobline.Client.connect() as client:
+        sub = await client.submit("send_welcome_email", {"userId": 123}, priority=7)
+        job = await client.wait(sub.id)
+
+Single submissions go through a :class:`GroupCommitter`, so many concurrent ``submit`` calls in
+one process share INSERTs exactly like concurrent API requests do. Defaults for ``queue``,
+``max_attempts`` and ``timeout`` come from the handler registered with ``@job`` when the job type
+is known in this process, so a producer and its worker agree without repeating themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import uuid
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobline.shared import jobs as core
+from jobline.shared.batching import GroupCommitter
+from jobline.shared.clock import Clock, from_dt
+from jobline.shared.config import Settings, load
+from jobline.shared.deps import Deps, connect
+from jobline.shared.errors import ValidationFailed
+from jobline.shared.jobs import JobPage, SubmitResult
+from jobline.shared.models import PRIORITY_DEFAULT, TERMINAL, Job, JobSpec, Status
+from jobline.shared.validation import check_spec
+from jobline.worker.registry import Registry, default_registry, parse_duration_ms
+
+Seconds = float | int | timedelta
+
+#: ``wait`` polls with exponential backoff between these bounds (seconds).
+_WAIT_MIN_S = 0.005
+_WAIT_MAX_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedJob:
+    id: uuid.UUID
+    status: Status
+    queue: str
+    #: 1-based position in the ready queue right after submission; None when delayed/duplicate.
+    queue_position: int | None
+    #: True when the idempotency key was already used: ``id`` is the existing job.
+    duplicate: bool = False
+
+    @classmethod
+    def of(cls, r: SubmitResult) -> SubmittedJob:
+        s = r.submitted
+        return cls(s.id, s.status, s.queue, None if s.duplicate else r.queue_position,
+                   s.duplicate)
+
+
+def _ms(value: Seconds | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return int(value.total_seconds() * 1000)
+    return int(value * 1000)
+
+
+def _job_id(job_id: uuid.UUID | str) -> uuid.UUID:
+    return job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
+
+
+class _Connecting:
+    """What :meth:`Client.connect` returns: awaitable (``await Client.connect()``) and an async
+    context manager (``async with Client.connect() as c``) that closes the client on exit."""
+
+    def __init__(self, settings: Settings | None, clock: Clock | None) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._client: Client | None = None
+
+    async def _open(self) -> Client:
+        settings = self._settings or load()
+        deps = await (connect(settings, self._clock) if self._clock is not None
+                      else connect(settings))
+        return Client(deps, owns_deps=True)
+
+    def __await__(self) -> Generator[Any, None, Client]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Client:
+        self._client = await self._open()
+        return self._client
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+class Client:
+    """Submit, inspect and steer jobs from Python code in the same process as the core."""
+
+    def __init__(self, deps: Deps, *, owns_deps: bool = False,
+                 registry: Registry | None = None) -> None:
+        self.deps = deps
+        self._owns_deps = owns_deps
+        self._registry = registry if registry is not None else default_registry
+        #: Coalesces concurrent ``submit`` calls (its ``flushes`` counts INSERT round trips).
+        self.committer = GroupCommitter(deps)
+        self._closed = False
+
+    @classmethod
+    def connect(cls, settings: Settings | None = None, *, clock: Clock | None = None
+                ) -> _Connecting:
+        """Open connections for ``settings`` (default: from the environment).
+
+        Use as ``client = await Client.connect()`` (then ``await client.close()``) or as
+        ``async with Client.connect() as client``.
+        """
+        return _Connecting(settings, clock)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Flush pending submissions, then close the connections if this client opened them."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.committer.aclose()
+        if self._owns_deps:
+            await self.deps.close()
+
+    # --- submission -----------------------------------------------------------------------
+
+    def spec(self, job_type: str, payload: Mapping[str, Any] | None = None, *,
+             queue: str | None = None, priority: int = PRIORITY_DEFAULT,
+             max_attempts: int | None = None, delay: Seconds | None = None,
+             scheduled_for: datetime | None = None, timeout: Seconds | str | None = None,
+             idempotency_key: str | None = None,
+             backoff: Mapping[str, Any] | None = None) -> JobSpec:
+        """Build the :class:`JobSpec` ``submit`` would store (handler defaults applied).
+
+        A naive ``scheduled_for`` is taken as UTC.
+        """
+        if delay is not None and scheduled_for is not None:
+            raise ValidationFailed("delay", "give either delay or scheduled_for, not both")
+        handler = self._registry.get(job_type)
+        if queue is None:
+            queue = handler.queue if handler is not None else "default"
+        if max_attempts is None and handler is not None:
+            max_attempts = handler.max_attempts
+        timeout_ms = (parse_duration_ms(timeout) if isinstance(timeout, str | int | float)
+                      else _ms(timeout))
+        if timeout_ms is None and handler is not None:
+            timeout_ms = handler.timeout_ms
+        due: int | None = None
+        if scheduled_for is not None:
+            due = from_dt(scheduled_for)
+        elif delay is not None:
+            delay_ms = _ms(delay)
+            if delay_ms is not None and delay_ms < 0:
+                raise ValidationFailed("delay", "must be >= 0")
+            due = self.deps.clock.now_ms() + (delay_ms or 0)
+        return JobSpec(queue=queue, job_type=job_type, payload=dict(payload or {}),
+                       priority=priority, max_attempts=max_attempts, scheduled_for_ms=due,
+                       timeout_ms=timeout_ms, idempotency_key=idempotency_key,
+                       backoff=dict(backoff) if backoff else None)
+
+    async def submit(self, job_type: str, payload: Mapping[str, Any] | None = None, *,
+                     queue: str | None = None, priority: int = PRIORITY_DEFAULT,
+                     max_attempts: int | None = None, delay: Seconds | None = None,
+                     scheduled_for: datetime | None = None,
+                     # the job's run-time limit, not this call's
+                     timeout: Seconds | str | None = None,
+                     idempotency_key: str | None = None,
+                     backoff: Mapping[str, Any] | None = None) -> SubmittedJob:
+        """Submit one job; returns after it is committed. ``delay``/``timeout`` are seconds
+        (or a ``timedelta``; ``timeout`` also takes ``"30s"``-style strings)."""
+        spec = self.spec(job_type, payload, queue=queue, priority=priority,
+                         max_attempts=max_attempts, delay=delay, scheduled_for=scheduled_for,
+                         timeout=timeout, idempotency_key=idempotency_key, backoff=backoff)
+        return SubmittedJob.of(await self.committer.submit(spec))
+
+    async def submit_many(self, items: Sequence[JobSpec | Mapping[str, Any]]
+                          ) -> list[SubmittedJob]:
+        """Submit a batch in one transaction, all or nothing.
+
+        Each item is a :class:`JobSpec` or a dict of :meth:`submit`'s arguments
+        (``{"job_type": ..., "payload": ..., "priority": ...}``). Errors name ``jobs[i].field``.
+        """
+        specs: list[JobSpec] = []
+        for i, item in enumerate(items):
+            if isinstance(item, JobSpec):
+                spec = item
+            else:
+                args = dict(item)
+                try:
+                    job_type = args.pop("job_type")
+                except KeyError:
+                    raise ValidationFailed(f"jobs[{i}].jobType", "is required") from None
+                try:
+                    spec = self.spec(job_type, args.pop("payload", None), **args)
+                except TypeError as e:  # an unknown keyword
+                    raise ValidationFailed(f"jobs[{i}]", str(e)) from None
+                except ValidationFailed as e:
+                    raise ValidationFailed(f"jobs[{i}].{e.field}", e.message) from None
+            check_spec(spec, self.deps.settings, f"jobs[{i}].")
+            specs.append(spec)
+        return [SubmittedJob.of(r) for r in
+                await core.submit_many(self.deps, specs, positions=True)]
+
+    # --- reads and manual transitions ----------------------------------------------------
+
+    async def get(self, job_id: uuid.UUID | str) -> Job:
+        return await core.get_job(self.deps, _job_id(job_id))
+
+    async def list(self, *, queue: str | None = None, status: Status | str | None = None,
+                   job_type: str | None = None, page: int = 1, page_size: int = 50,
+                   cursor: str | None = None) -> JobPage:
+        return await core.list_jobs(
+            self.deps, queue=queue, status=str(status) if status is not None else None,
+            job_type=job_type, page=page, page_size=page_size, cursor=cursor)
+
+    async def cancel(self, job_id: uuid.UUID | str) -> Status:
+        return await core.cancel(self.deps, _job_id(job_id))
+
+    async def retry(self, job_id: uuid.UUID | str) -> Status:
+        return await core.retry_now(self.deps, _job_id(job_id))
+
+    async def queues(self) -> builtins.list[dict[str, Any]]:
+        return await core.queue_stats(self.deps)
+
+    async def wait(self, job_id: uuid.UUID | str, timeout: float = 30.0) -> Job:
+        """Wait until the job is terminal (completed, failed, dead-lettered, cancelled).
+
+        Polls Postgres with exponential backoff from 5 ms up to 200 ms: a short job is seen
+        within milliseconds while a long wait costs at most five cheap primary-key reads a
+        second. (A push channel would avoid polling; this is a convenience for scripts and
+        tests, not the hot path.) Raises :class:`TimeoutError` after ``timeout`` seconds.
+        """
+        jid = _job_id(job_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = _WAIT_MIN_S
+        while True:
+            job = await core.get_job(self.deps, jid, history=False)
+            if job.status in TERMINAL:
+                return await core.get_job(self.deps, jid)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"job {jid} still {job.status.value} after {timeout}s")
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, _WAIT_MAX_S)
+
+
+__all__ = ["Client", "SubmittedJob"]

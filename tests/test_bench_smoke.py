@@ -1,0 +1,26 @@
+"""The benchmark suite runs small in every test run so it never rots."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+BENCH = Path(__file__).parent.parent / "bench" / "throughput.py"
+
+
+def test_throughput_bench_runs_and_reports(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    subprocess.run([sys.executable, str(BENCH), "--jobs", "300", "--runs", "1", "--quick",
+                    "--out", str(tmp_path)], env=env, check=True, timeout=300,
+                   capture_output=True)
+    report = json.loads((tmp_path / "throughput-smoke.json").read_text())
+    assert report["settings"]["durable"] is True
+    for name, r in report["results"].items():
+        assert r["median"] > 0, name
+    assert (tmp_path / "throughput-smoke.md").read_text().startswith("# throughput-smoke")

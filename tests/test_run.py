@@ -1,0 +1,94 @@
+"""`make run` end to end: `jobline run` on embedded PostgreSQL + Valkey, a job submitted with HTTP
+completes, Ctrl-C stops everything, and a second start resumes with the data intact."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jobline.testing import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    # Not pytest's tmp dir: PostgreSQL runs as another user and needs to traverse the path.
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    d = Path(tempfile.mkdtemp(prefix="jobline-run-", dir=base))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def start(home: Path, port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(JOBLINE_HOME=str(home), JOBLINE_PORT=str(port), JOBLINE_SHUTDOWN_GRACE_S="5")
+    return subprocess.Popen([sys.executable, "-m", "jobline", "run", "--processes", "1"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+async def ready(base: str) -> bool:
+    try:
+        async with httpx.AsyncClient() as c:
+            return (await c.get(f"{base}/readyz")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def stop(p: subprocess.Popen[str]) -> str:
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=90)
+    assert p.returncode == 0, out
+    return out
+
+
+async def test_run_serves_processes_stops_and_resumes(home: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    p = start(home, port)
+    try:
+        await wait_until(lambda: ready(base), timeout=90, message="API ready")
+        async with httpx.AsyncClient(base_url=base) as c:
+            r = await c.post("/api/v1/jobs", json={
+                "queue": "email", "jobType": "send_welcome_email",
+                "payload": {"userId": 123, "email": "user@example.com"}})
+            assert r.status_code == 201, r.text
+            job_id = r.json()["jobId"]
+
+            async def completed() -> dict[str, object] | None:
+                body = (await c.get(f"/api/v1/jobs/{job_id}")).json()
+                return body if body["status"] == "completed" else None
+
+            job = await wait_until(completed, timeout=30, message="email job completed")
+            assert job["result"]["delivery"] == "file"  # type: ignore[index]
+            assert list((home / "outbox").glob("*.eml"))
+    finally:
+        out = stop(p)
+    assert "Jobline is running" in out and "stopped" in out
+    assert (home / "services.json").exists()
+
+    p = start(home, port)
+    try:
+        await wait_until(lambda: ready(base), timeout=90, message="API ready again")
+        async with httpx.AsyncClient(base_url=base) as c:
+            r = await c.get(f"/api/v1/jobs/{job_id}")
+            assert r.status_code == 200 and r.json()["status"] == "completed"
+    finally:
+        stop(p)
