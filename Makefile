@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install; depending on pyproject.toml re-installs when deps change.
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run test lint typecheck check migrate worker clean
+.PHONY: help venv run test lint typecheck check migrate worker bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,9 @@ typecheck: $(STAMP) ## Mypy
 	$(BIN)/mypy
 
 check: lint typecheck test ## Lint + typecheck + tests
+
+bench: $(STAMP) ## Throughput benchmark (durable submit + processing), results in bench/results/
+	$(BIN)/python bench/throughput.py --jobs 20000 --runs 3
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/jobline migrate

@@ -16,10 +16,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from jobline.shared.config import Settings
+from jobline.shared.config import Settings, load, services_file
 from jobline.shared.errors import ConfigError
 
 log = logging.getLogger("jobline.cli")
@@ -32,24 +31,14 @@ def _setup_logging(verbose: bool = False) -> None:
     )
 
 
-def services_file(home: Path) -> Path:
-    return home / "services.json"
-
-
 def resolve_settings() -> Settings:
     """Settings with database/redis URLs from the environment or from ``jobline run``."""
-    s = Settings()
-    db, rd = s.database_url, s.redis_url
-    f = services_file(s.home)
-    if (db is None or rd is None) and f.exists():
-        data = json.loads(f.read_text())
-        db = db or data.get("database_url")
-        rd = rd or data.get("redis_url")
-    if db is None or rd is None:
+    s = load()
+    if s.database_url is None or s.redis_url is None:
         raise ConfigError(
             f"no database/redis configured: set DATABASE_URL and REDIS_URL, or start the local "
-            f"services with `make run` (looked for {f})")
-    return s.with_(database_url=db, redis_url=rd)
+            f"services with `make run` (looked for {services_file(s.home)})")
+    return s
 
 
 def _install_uvloop() -> None:
@@ -62,6 +51,10 @@ def _install_uvloop() -> None:
 
 
 def _load_apps(apps: list[str]) -> None:
+    # Like `python -m`, let `--app myapp.jobs` find modules in the current directory (the
+    # console-script entry point does not put it on sys.path).
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     for app in apps:
         for mod in app.split(","):
             if mod.strip():

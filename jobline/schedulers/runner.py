@@ -47,7 +47,7 @@ class Scheduler:
     async def run(self) -> None:
         s = self.deps.settings
         assert s.redis_url
-        block = create_redis(s.redis_url)
+        block = create_redis(s.redis_url, blocking=True)
         try:
             with contextlib.suppress(Unavailable):
                 await maintenance.ensure_dispatch_state(self.deps)

@@ -6,6 +6,7 @@ Every field has a default that works for a local ``make run``; production sets `
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,5 +50,18 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def services_file(home: Path) -> Path:
+    """Where ``jobline run`` records the URLs of the services it started."""
+    return home / "services.json"
+
+
 def load() -> Settings:
-    return Settings()
+    """Settings from the environment; database/Redis URLs fall back to the ``services.json`` of a
+    running ``jobline run`` in ``JOBLINE_HOME``, so every tool finds the local services."""
+    s = Settings()
+    f = services_file(s.home)
+    if (s.database_url is None or s.redis_url is None) and f.exists():
+        data = json.loads(f.read_text())
+        s = s.with_(database_url=s.database_url or data.get("database_url"),
+                    redis_url=s.redis_url or data.get("redis_url"))
+    return s

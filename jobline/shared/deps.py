@@ -53,13 +53,22 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     return pool
 
 
-def create_redis(url: str, **kw: Any) -> aioredis.Redis:
-    # A few quick retries ride over a dropped connection (Valkey restart, failover); a longer
-    # outage surfaces as Unavailable and the caller's loop decides what to do.
+def create_redis(url: str, *, blocking: bool = False, **kw: Any) -> aioredis.Redis:
+    """A Redis client. ``blocking=True`` for the connection that waits in BLPOP: no socket
+    timeout (the command's own timeout bounds the wait).
+
+    A few quick retries ride over a dropped connection (Valkey restart, failover); a longer
+    outage surfaces as Unavailable and the caller's loop decides. Timeouts are not retried: a
+    timed-out script may have run, and re-sending a claim would lease jobs twice.
+    """
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.02), 3)
+    if blocking:
+        kw.setdefault("socket_timeout", None)
+    else:
+        kw.setdefault("socket_timeout", 30)
     return aioredis.Redis.from_url(
-        url, health_check_interval=10, socket_keepalive=True, retry=retry,
-        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError], **kw)
+        url, health_check_interval=10, socket_keepalive=True, socket_connect_timeout=5,
+        retry=retry, retry_on_error=[redis.exceptions.ConnectionError], **kw)
 
 
 async def connect(settings: Settings, clock: Clock = SYSTEM_CLOCK, *, pool_size: int | None = None,

@@ -317,7 +317,7 @@ async def _mirror_after_fail(deps: Deps, rows: Sequence[Any], now: int) -> None:
     try:
         await deps.dispatch.enqueue_many(requeue, now)
         await deps.dispatch.release_leases(gone)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    except redis.exceptions.RedisError:
         log.warning("retry of %d jobs recorded; Redis unavailable, the lease sweep will requeue",
                     len(rows))
 

@@ -39,7 +39,6 @@ _EXC_TYPES: dict[type[BaseException], str] = {
     TimeoutError: "timeout",
     ConnectionRefusedError: "connection_refused",
     ConnectionError: "connection_error",
-    ValueError: "validation_error",
 }
 
 
@@ -205,7 +204,7 @@ class Worker:
         s = self.deps.settings
         assert s.redis_url
         # BLPOP holds its connection, so waiting uses a client of its own.
-        block_client = create_redis(s.redis_url)
+        block_client = create_redis(s.redis_url, blocking=True)
         self._block = Dispatch(block_client, s.redis_prefix)
         self.stats.started_ms = self.deps.clock.now_ms()
         self.completer.start()
@@ -356,7 +355,9 @@ class Worker:
     async def _execute(self, job: ClaimedJob, ctx: JobContext, spec: HandlerSpec | None) -> Outcome:
         clock = self.deps.clock
         if spec is None:
-            return Outcome(job.id, job.token, ok=False, final=True, error_type="unknown_job_type",
+            # Retryable, not final: a worker of another pool that has the handler may pick the
+            # retry up; after max_attempts the job fails with this error for a human to see.
+            return Outcome(job.id, job.token, ok=False, error_type="unknown_job_type",
                            error=f"no handler registered for job type {job.job_type!r}",
                            finished_ms=clock.now_ms())
         timeout_ms = job.timeout_ms or spec.timeout_ms
