@@ -21,10 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobline.shared import jobs as core
+from jobline.shared import queues as qcore
 from jobline.shared.batching import GroupCommitter
 from jobline.shared.clock import Clock, from_dt
 from jobline.shared.config import Settings, load
 from jobline.shared.deps import Deps, connect
+from jobline.shared.dispatch import QueueControls
 from jobline.shared.errors import ValidationFailed
 from jobline.shared.jobs import JobPage, SubmitResult
 from jobline.shared.models import PRIORITY_DEFAULT, TERMINAL, Job, JobSpec, Status
@@ -231,6 +233,17 @@ class Client:
 
     async def queues(self) -> builtins.list[dict[str, Any]]:
         return await core.queue_stats(self.deps)
+
+    async def pause_queue(self, queue: str) -> QueueControls:
+        """Stop claims from ``queue``; running jobs finish normally."""
+        return await qcore.pause_queue(self.deps, queue)
+
+    async def resume_queue(self, queue: str) -> QueueControls:
+        return await qcore.resume_queue(self.deps, queue)
+
+    async def set_queue_limits(self, queue: str, *, max_in_flight: int | None) -> QueueControls:
+        """Cap ``queue``'s jobs in flight across all workers (None removes the cap)."""
+        return await qcore.set_queue_limits(self.deps, queue, max_in_flight=max_in_flight)
 
     async def wait(self, job_id: uuid.UUID | str, timeout: float = 30.0) -> Job:
         """Wait until the job is terminal (completed, failed, dead-lettered, cancelled).

@@ -30,6 +30,8 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (s.JobOut, "serialization"),
     (s.JobListOut, "serialization"),
     (s.QueuesOut, "serialization"),
+    (s.ConcurrencyIn, "validation"),
+    (s.QueueControlsOut, "serialization"),
     (s.HealthOut, "serialization"),
     (s.ErrorOut, "serialization"),
 ]
@@ -90,6 +92,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
          "schema": {"type": "string", "format": "uuid"}},
     ]
     health = ref(s.HealthOut, "serialization")
+    queue_name = {"name": "name", "in": "path", "required": True,
+                  "schema": {"type": "string", "pattern": s.QUEUE_PATTERN}}
+    controls = ref(s.QueueControlsOut, "serialization")
     # Links let stateful testers (and readers) follow a submitted job to what can be done to it.
     links = {op: {"operationId": op, "parameters": {"jobId": "$response.body#/jobId"}}
              for op in ("getJob", "cancelJob", "retryJob")}
@@ -150,6 +155,30 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "operationId": "listQueues", "summary": "Per-queue counts",
                 "responses": {"200": ok("Queues", ref(s.QueuesOut, "serialization")),
                               **errors(503)},
+            },
+        },
+        "/api/v1/queues/{name}/pause": {
+            "post": {
+                "operationId": "pauseQueue",
+                "summary": "Stop claims from a queue (running jobs are not touched)",
+                "parameters": [queue_name],
+                "responses": {"200": ok("Paused", controls), **errors(422, 503)},
+            },
+        },
+        "/api/v1/queues/{name}/resume": {
+            "post": {
+                "operationId": "resumeQueue", "summary": "Allow claims again; wakes idle workers",
+                "parameters": [queue_name],
+                "responses": {"200": ok("Resumed", controls), **errors(422, 503)},
+            },
+        },
+        "/api/v1/queues/{name}/concurrency": {
+            "put": {
+                "operationId": "setQueueConcurrency",
+                "summary": "Cap the queue's jobs in flight across all workers (null = no cap)",
+                "parameters": [queue_name],
+                "requestBody": body(ref(s.ConcurrencyIn, "validation")),
+                "responses": {"200": ok("Cap set", controls), **errors(400, 413, 422, 503)},
             },
         },
         "/healthz": {

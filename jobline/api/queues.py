@@ -1,4 +1,4 @@
-"""``/api/v1/queues``: per-queue counts by status (Postgres) and live dispatch depth (Redis)."""
+"""``/api/v1/queues``: per-queue counts and controls; pause, resume and the in-flight cap."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from jobline.api.body import parse_json, read_body
 from jobline.api.context import ctx
-from jobline.api.errors import JSONResponse, endpoint
+from jobline.api.errors import JSONResponse, by_method, endpoint
+from jobline.api.jobs import validate
+from jobline.api.schemas import ConcurrencyIn, queue_controls_json
 from jobline.shared import jobs as core
+from jobline.shared import queues as qcore
+
+#: A concurrency body is a few bytes; anything large is not one.
+_SMALL_BODY = 4096
 
 
 @endpoint
@@ -16,4 +23,37 @@ async def list_queues(request: Request) -> Response:
     return JSONResponse({"queues": await core.queue_stats(ctx(request).require_deps())})
 
 
-routes = [Route("/api/v1/queues", list_queues, methods=["GET"], name="list_queues")]
+def _name(request: Request) -> str:
+    name: str = request.path_params["name"]
+    qcore.check_queue_name(name)
+    return name
+
+
+@endpoint
+async def pause_queue(request: Request) -> Response:
+    c = await qcore.pause_queue(ctx(request).require_deps(), _name(request))
+    return JSONResponse(queue_controls_json(c))
+
+
+@endpoint
+async def resume_queue(request: Request) -> Response:
+    c = await qcore.resume_queue(ctx(request).require_deps(), _name(request))
+    return JSONResponse(queue_controls_json(c))
+
+
+@endpoint
+async def set_concurrency(request: Request) -> Response:
+    name = _name(request)
+    body = validate(ConcurrencyIn, parse_json(await read_body(request, _SMALL_BODY)))
+    c = await qcore.set_queue_limits(ctx(request).require_deps(), name,
+                                     max_in_flight=body.max_in_flight)
+    return JSONResponse(queue_controls_json(c))
+
+
+routes = [
+    Route("/api/v1/queues", list_queues, methods=["GET"], name="list_queues"),
+    by_method("/api/v1/queues/{name}/pause", {"POST": pause_queue}, name="queue_pause"),
+    by_method("/api/v1/queues/{name}/resume", {"POST": resume_queue}, name="queue_resume"),
+    by_method("/api/v1/queues/{name}/concurrency", {"PUT": set_concurrency},
+              name="queue_concurrency"),
+]

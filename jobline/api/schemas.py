@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from pydantic.alias_generators import to_camel
 
 from jobline.shared.clock import from_dt
+from jobline.shared.dispatch import QueueControls
 from jobline.shared.jobs import SubmitResult
 from jobline.shared.models import (
     PRIORITY_DEFAULT,
@@ -29,6 +30,7 @@ from jobline.shared.models import (
     JobSpec,
     Status,
 )
+from jobline.shared.queues import MAX_IN_FLIGHT_LIMIT
 from jobline.shared.validation import MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS
 
 #: Patterns in Rust-regex syntax (pydantic-core) matching the core's ``QUEUE_NAME``/``JOB_TYPE``;
@@ -162,6 +164,13 @@ class ListJobsQuery(BaseModel):
         return v
 
 
+class ConcurrencyIn(_In):
+    """``PUT /api/v1/queues/{name}/concurrency``: jobs of the queue leased at once across all
+    workers; ``null`` removes the cap. Required, so an empty body is not read as "no cap"."""
+
+    max_in_flight: Annotated[int, Field(ge=0, le=MAX_IN_FLIGHT_LIMIT)] | None
+
+
 # --- responses ---------------------------------------------------------------------------------
 
 
@@ -240,6 +249,14 @@ class QueueOut(_Out):
     ready: int
     delayed: int
     leased: int
+    paused: bool
+    max_in_flight: int | None
+
+
+class QueueControlsOut(_Out):
+    name: str
+    paused: bool
+    max_in_flight: int | None
 
 
 class QueuesOut(_Out):
@@ -301,6 +318,10 @@ def job_json(job: Job, *, history: bool = True) -> dict[str, Any]:
     if history:
         out["attemptHistory"] = [attempt_json(a) for a in job.attempts_history]
     return out
+
+
+def queue_controls_json(c: QueueControls) -> dict[str, Any]:
+    return {"name": c.name, "paused": c.paused, "maxInFlight": c.max_in_flight}
 
 
 def transition_json(job_id: uuid.UUID, status: Status) -> dict[str, Any]:

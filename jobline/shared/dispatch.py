@@ -45,6 +45,18 @@ class DispatchEntry:
     due_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class QueueControls:
+    """A queue's operator controls as stored in Postgres (``queues`` row)."""
+
+    name: str
+    paused: bool = False
+    #: Jobs of this queue leased at once across all workers; None = unlimited.
+    max_in_flight: int | None = None
+    #: Increases with every change; orders racing Redis mirrors.
+    version: int = 0
+
+
 class QueueKeys:
     __slots__ = ("delayed", "dprio", "leases", "meta", "name", "ready", "wake")
 
@@ -74,6 +86,8 @@ class Dispatch:
         self._promote = client.register_script(_script("promote"))
         self._remove = client.register_script(_script("remove"))
         self._reconcile = client.register_script(_script("reconcile"))
+        self._queue_meta = client.register_script(_script("queue_meta"))
+        self._release = client.register_script(_script("release"))
         self._keys: dict[str, QueueKeys] = {}
 
     def keys(self, queue: str) -> QueueKeys:
@@ -172,7 +186,8 @@ class Dispatch:
         return sum(int(x) for x in res)
 
     async def release_leases(self, items: Iterable[tuple[str, uuid.UUID]]) -> None:
-        """Drop lease entries of finished attempts (one ZREM per queue, pipelined)."""
+        """Drop lease entries of finished attempts (one script per queue, pipelined); wakes
+        workers of a capped queue, since a freed slot is what they wait for."""
         by_q: dict[str, list[str]] = {}
         for q, job_id in items:
             by_q.setdefault(q, []).append(str(job_id))
@@ -180,7 +195,11 @@ class Dispatch:
             return
         async with self.r.pipeline(transaction=False) as pipe:
             for q, ids in by_q.items():
-                pipe.zrem(self.keys(q).leases, *ids)
+                k = self.keys(q)
+                # unpack() in Lua is bounded by the C stack: chunk very large batches
+                for i in range(0, len(ids), 5000):
+                    await self._release(keys=[k.leases, k.meta, k.ready, k.wake, self.wake_all],
+                                        args=ids[i:i + 5000], client=pipe)
             await pipe.execute()
 
     async def extend_leases(self, items: Iterable[tuple[str, uuid.UUID]], deadline_ms: int) -> None:
@@ -194,6 +213,29 @@ class Dispatch:
                 # XX: only refresh existing leases; a lease the reaper removed must stay removed.
                 pipe.zadd(self.keys(q).leases, dict.fromkeys(ids, deadline_ms), xx=True)
             await pipe.execute()
+
+    async def set_queue_meta(self, controls: Iterable[QueueControls]) -> int:
+        """Mirror queue controls into each queue's meta hash (one script per queue, pipelined).
+
+        Returns how many were applied (a newer version already in Redis wins).
+        """
+        items = list(controls)
+        if not items:
+            return 0
+        async with self.r.pipeline(transaction=False) as pipe:
+            for c in items:
+                k = self.keys(c.name)
+                await self._queue_meta(
+                    keys=[k.meta, k.ready, k.wake, self.wake_all, self.queues_key],
+                    args=[c.name, c.version, "1" if c.paused else "0",
+                          "" if c.max_in_flight is None else c.max_in_flight],
+                    client=pipe)
+            res = await pipe.execute()
+        return sum(int(x) for x in res)
+
+    async def queue_meta(self, queue: str) -> dict[str, str]:
+        raw = await self.r.hgetall(self.keys(queue).meta)
+        return {_s(k): _s(v) for k, v in raw.items()}
 
     async def reconcile_entries(self, queue: str, quads: list[tuple[str, str, int, int]]) -> int:
         if not quads:

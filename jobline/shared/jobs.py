@@ -474,7 +474,8 @@ async def list_jobs(deps: Deps, *, queue: str | None = None, status: str | None 
 @translate_errors
 async def queue_stats(deps: Deps) -> list[dict[str, Any]]:
     """Per-queue counts by status (Postgres) plus live dispatch depth (Redis)."""
-    names = {r["name"] for r in await deps.pool.fetch(sql.QUEUE_NAMES)}
+    controls = {r["name"]: r for r in await deps.pool.fetch(sql.QUEUE_CONTROLS)}
+    names = set(controls)
     counts: dict[str, dict[str, int]] = {}
     for r in await deps.pool.fetch(sql.QUEUE_COUNTS):
         counts.setdefault(r["queue_name"], {})[r["status"]] = r["n"]
@@ -501,5 +502,7 @@ async def queue_stats(deps: Deps) -> list[dict[str, Any]]:
             "ready": d.get("ready", 0),
             "delayed": d.get("delayed", 0),
             "leased": d.get("leased", 0),
+            "paused": bool(controls[q]["paused"]) if q in controls else False,
+            "maxInFlight": controls[q]["max_in_flight"] if q in controls else None,
         })
     return out

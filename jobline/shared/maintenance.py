@@ -15,7 +15,7 @@ import orjson
 from jobline.shared import sql
 from jobline.shared.clock import from_dt, to_dt
 from jobline.shared.deps import Deps
-from jobline.shared.dispatch import DispatchEntry, ready_score
+from jobline.shared.dispatch import DispatchEntry, QueueControls, ready_score
 from jobline.shared.jobs import fail, translate_errors
 from jobline.shared.models import Outcome, Status
 
@@ -105,6 +105,11 @@ async def reconcile(deps: Deps) -> ReconcileReport:
     FLUSHALL it restores everything. Sets the epoch marker whose absence signals lost state."""
     now = deps.clock.now_ms()
     scanned = added = 0
+    # Queue controls first: after a flush a paused queue must be paused (and a cap in place)
+    # before its jobs are back in ready for any worker to claim. Also registers every queue name.
+    await deps.dispatch.set_queue_meta(
+        QueueControls(r["name"], r["paused"], r["max_in_flight"], r["controls_version"])
+        for r in await deps.pool.fetch(sql.QUEUE_CONTROLS))
     for status in (Status.PROCESSING, Status.PENDING, Status.SCHEDULED):
         last = uuid.UUID(int=0)
         while True:
@@ -127,8 +132,6 @@ async def reconcile(deps: Deps) -> ReconcileReport:
                 added += await deps.dispatch.reconcile_entries(q, quads)
             if len(rows) < PAGE:
                 break
-    for r in await deps.pool.fetch(sql.QUEUE_NAMES):
-        await deps.dispatch.r.sadd(deps.dispatch.queues_key, r["name"])
     await deps.dispatch.set_epoch(str(now))
     if added:
         log.warning("reconcile restored %d dispatch entries (scanned %d jobs)", added, scanned)

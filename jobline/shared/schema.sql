@@ -139,7 +139,11 @@ CREATE TABLE public.jobs_default (
 );
 CREATE TABLE public.queues (
     name text NOT NULL,
-    created_at timestamp with time zone NOT NULL
+    created_at timestamp with time zone NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    max_in_flight integer,
+    controls_version bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT queues_max_in_flight_check CHECK (((max_in_flight IS NULL) OR (max_in_flight >= 0)))
 );
 ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;

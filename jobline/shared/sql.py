@@ -165,7 +165,22 @@ SELECT id, queue_name, status, priority, seq, scheduled_for, lease_expires_at
  LIMIT $2
 """
 
-QUEUE_NAMES = "SELECT name FROM queues ORDER BY name"
+QUEUE_CONTROLS = """
+SELECT name, paused, max_in_flight, controls_version FROM queues ORDER BY name
+"""
+
+# Upserts so a queue can be paused (or capped) before its first job arrives: a paused queue is
+# how a backlog is staged. $3 true = set max_in_flight to $4 (NULL = no cap), else keep it; $2
+# NULL keeps paused. The version bump orders the Redis mirrors of racing changes.
+SET_QUEUE_CONTROLS = """
+INSERT INTO queues AS q (name, created_at, paused, max_in_flight, controls_version)
+VALUES ($1, $5, coalesce($2, false), CASE WHEN $3 THEN $4::int END, 1)
+ON CONFLICT (name) DO UPDATE
+   SET paused = coalesce($2, q.paused),
+       max_in_flight = CASE WHEN $3 THEN $4::int ELSE q.max_in_flight END,
+       controls_version = q.controls_version + 1
+RETURNING name, paused, max_in_flight, controls_version
+"""
 
 QUEUE_COUNTS = """
 SELECT queue_name, status, count(*) AS n FROM jobs GROUP BY queue_name, status
