@@ -1,10 +1,12 @@
 """Queue controls against real PostgreSQL + Valkey: pause/resume, the global in-flight cap, their
-REST endpoints and client methods."""
+REST endpoints and client methods, and exact priority order after a resume."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -239,3 +241,38 @@ async def test_client_queue_controls(settings: Settings) -> None:
         assert not (await client.resume_queue("q")).paused
         [q] = await client.queues()
         assert (q["paused"], q["maxInFlight"]) == (False, 2)
+
+
+# --- exact priority order ----------------------------------------------------------------------
+
+
+async def test_10k_random_priorities_start_in_exact_order_after_resume(deps: Deps) -> None:
+    """Seed criterion: a paused backlog of 10,000 jobs with random priorities is started by one
+    worker in exact (priority desc, submit order) order once the queue resumes."""
+    n = 10_000
+    rng = random.Random(42)
+    prios = [rng.randint(0, 10) for _ in range(n)]
+    started: list[int] = []
+    reg = Registry()
+
+    @reg.job("t", queue="q")
+    async def t(payload: dict[str, Any]) -> None:
+        started.append(payload["i"])  # first statement: records the start order
+
+    await queues.pause_queue(deps, "q")
+    ids: list[uuid.UUID] = []
+    for lo in range(0, n, 1000):  # several submissions, in order: "submit order" spans them
+        subs = await jobs.submit_many(deps, [spec(payload={"i": i}, priority=prios[i])
+                                             for i in range(lo, lo + 1000)])
+        ids += [s.submitted.id for s in subs]
+    worker = Worker(deps, reg, queues=["q"], concurrency=50)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(worker.started.wait(), 10)
+        assert started == []
+        await queues.resume_queue(deps, "q")
+        await wait_until(lambda: _stat(len(started) == n), timeout=60, message="all started")
+    finally:
+        worker.request_stop()
+        await task
+    assert started == sorted(range(n), key=lambda i: (-prios[i], i))
