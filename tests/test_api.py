@@ -273,7 +273,7 @@ async def test_retry_failed_job(http: httpx.AsyncClient, deps: Deps) -> None:
                                    error_type="connection_refused", final=True)], [1])
     failed = (await http.get(f"/api/v1/jobs/{job_id}")).json()
     assert (failed["status"], failed["error"], failed["errorType"]) == (
-        "failed", "smtp down", "connection_refused")
+        "dead_letter", "smtp down", "connection_refused")
     resp = await http.post(f"/api/v1/jobs/{job_id}/retry")
     assert resp.status_code == 200
     assert resp.json() == {"jobId": str(job_id), "status": "pending"}

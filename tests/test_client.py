@@ -84,7 +84,7 @@ async def test_retry_after_failure(client: Client) -> None:
     (claimed,) = await jobs.claim(client.deps, "w", ["default"], 1)
     await jobs.fail(client.deps, [Outcome(id=claimed.id, token=claimed.token, ok=False,
                                           error="boom", final=True)], [1])
-    assert (await client.wait(sub.id)).status is Status.FAILED
+    assert (await client.wait(sub.id)).status is Status.DEAD_LETTER
     assert await client.retry(sub.id) is Status.PENDING
     assert (await client.get(sub.id)).status is Status.PENDING
 

@@ -107,9 +107,9 @@ async def test_retry_uses_exponential_backoff_with_full_jitter(deps: Deps, clock
     assert c.attempt == 4
     rep = await jobs.fail(deps, [Outcome(c.id, c.token, ok=False, error="boom4",
                                          error_type="connection_refused")], [c.attempt])
-    assert rep.statuses[job_id] == Status.FAILED
+    assert rep.statuses[job_id] == Status.DEAD_LETTER
     job = await jobs.get_job(deps, job_id)
-    assert job.status == Status.FAILED and job.attempts == 4 and job.completed_ms is not None
+    assert job.status == Status.DEAD_LETTER and job.attempts == 4 and job.completed_ms is not None
     assert [a.attempt for a in job.attempts_history] == [1, 2, 3, 4]
     assert await jobs.claim(deps, "w", ["q"], 1) == []
 
@@ -137,7 +137,7 @@ async def test_non_burning_retry_and_final_failure(deps: Deps, clock: FakeClock)
     await jobs.fail(deps, [Outcome(c.id, c.token, ok=False, error="bad input",
                                    error_type="validation_error", final=True)], [c.attempt])
     job = await jobs.get_job(deps, s.submitted.id)
-    assert job.status == Status.FAILED and job.attempts == 1
+    assert job.status == Status.DEAD_LETTER and job.attempts == 1
 
 
 async def test_fencing_rejects_stale_token(deps: Deps, clock: FakeClock) -> None:
@@ -244,7 +244,7 @@ async def test_cancel_and_retry_now(deps: Deps) -> None:
     with pytest.raises(IllegalTransition):
         await jobs.retry_now(deps, c.id)
     await jobs.fail(deps, [Outcome(c.id, c.token, ok=False, error="x", error_type="error")], [1])
-    assert await status_of(deps, c.id) == "failed"
+    assert await status_of(deps, c.id) == "dead_letter"
     assert await jobs.retry_now(deps, c.id) == Status.PENDING
     [c2] = await jobs.claim(deps, "w", ["q"], 5)
     assert c2.id == c.id and c2.attempt == 1

@@ -128,7 +128,7 @@ async def test_sync_handlers_run_in_threads_and_respect_concurrency(deps: Deps) 
     assert gauge.peak == 3 and main_thread not in seen_threads
 
 
-async def test_failures_retry_then_succeed_or_fail_terminally(deps: Deps) -> None:
+async def test_failures_retry_then_succeed_or_dead_letter(deps: Deps) -> None:
     reg = Registry()
 
     @reg.job("flaky", queue="work")
@@ -154,13 +154,13 @@ async def test_failures_retry_then_succeed_or_fail_terminally(deps: Deps) -> Non
     assert [a.outcome for a in j.attempts_history] == ["failed", "failed", "completed"]
     assert all(a.error_type == "connection_refused" for a in j.attempts_history[:2])
     j = await jobs.get_job(deps, exhausted.submitted.id)
-    assert j.status == "failed" and j.attempts == 3 and j.error_type == "connection_refused"
+    assert j.status == "dead_letter" and j.attempts == 3 and j.error_type == "connection_refused"
     j = await jobs.get_job(deps, unrec.submitted.id)
-    assert j.status == "failed" and j.attempts == 1 and j.error == "no such user"
+    assert j.status == "dead_letter" and j.attempts == 1 and j.error == "no such user"
     j = await jobs.get_job(deps, bug.submitted.id)
-    assert j.status == "failed" and j.attempts == 2 and "KeyError" in (j.error or "")
+    assert j.status == "dead_letter" and j.attempts == 2 and "KeyError" in (j.error or "")
     j = await jobs.get_job(deps, unknown.submitted.id)
-    assert j.status == "failed" and j.error_type == "unknown_job_type"
+    assert j.status == "dead_letter" and j.error_type == "unknown_job_type"
 
 
 async def test_timeout_fails_the_attempt_with_error_type_timeout(deps: Deps) -> None:
@@ -173,7 +173,7 @@ async def test_timeout_fails_the_attempt_with_error_type_timeout(deps: Deps) -> 
     [s] = await jobs.submit_many(deps, [spec("slow", max_attempts=2)])
     await drain(deps, reg, queues=["work"])
     j = await jobs.get_job(deps, s.submitted.id)
-    assert j.status == "failed" and j.error_type == "timeout"
+    assert j.status == "dead_letter" and j.error_type == "timeout"
     assert [a.outcome for a in j.attempts_history] == ["timeout", "timeout"]
 
 

@@ -277,7 +277,8 @@ async def fail(deps: Deps, outcomes: Sequence[Outcome], attempts: Sequence[int] 
                backoffs: Sequence[dict[str, Any] | None] = (), *,
                conn: Any = None, outcome_label: str | None = None
                ) -> FinishReport:
-    """Record failed attempts: retry with backoff (full jitter), or terminal ``failed``.
+    """Record failed attempts: retry with backoff (full jitter), or terminal ``dead_letter``
+    (out of attempts, or ``final``: unrecoverable).
 
     ``attempts[i]`` is the attempt number that failed (for the backoff exponent). The terminal
     decision is made in SQL from the row itself, so it holds even if the caller's view is stale.
@@ -296,7 +297,7 @@ async def fail(deps: Deps, outcomes: Sequence[Outcome], attempts: Sequence[int] 
     args = ([o.id for o in outcomes], [o.token for o in outcomes],
             [o.error for o in outcomes], [o.error_type for o in outcomes], retry_at,
             [o.burn_attempt for o in outcomes], [o.final for o in outcomes], labels,
-            [to_dt(o.finished_ms or now) for o in outcomes], Status.FAILED.value)
+            [to_dt(o.finished_ms or now) for o in outcomes], Status.DEAD_LETTER.value)
     if conn is None:
         rows = await deps.pool.fetch(sql.FAIL_JOBS, *args)
     else:

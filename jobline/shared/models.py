@@ -3,9 +3,16 @@ cross the core's boundary.
 
 The state machine (see ``docs/state-machine.md``)::
 
-    waiting -> pending <-> scheduled -> processing -> completed | scheduled/pending (retry) | failed
+    waiting -> pending <-> scheduled -> processing -> completed | scheduled/pending (retry)
+                                                      | dead_letter
     scheduled -> processing (claimed when due)
-    any non-terminal -> cancelled;  failed/dead_letter -> pending (manual retry)
+    any non-terminal -> cancelled;  dead_letter (and legacy failed) -> pending (manual retry)
+
+Every terminal failure ends in ``dead_letter``: retries exhausted *and* ``Unrecoverable`` /
+non-retryable error types. One place for an operator to look, filter by error type and retry
+from: an "unrecoverable" verdict is the handler's view of the input at the time, and a fixed bug
+or corrected data makes it worth retrying. ``failed`` has no incoming edge any more; it stays a
+valid status (schema CHECK, manual retry) only for rows written before the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ class Status(StrEnum):
     SCHEDULED = "scheduled"  # due later (delayed submit or retry backoff)
     PROCESSING = "processing"  # leased by a worker
     COMPLETED = "completed"
-    FAILED = "failed"  # out of attempts (or unrecoverable)
+    #: Legacy terminal failure (before the dead-letter queue); nothing enters it now.
+    FAILED = "failed"
+    #: Out of attempts or unrecoverable: parked for an operator (``jobline.shared.dlq``).
     DEAD_LETTER = "dead_letter"
     CANCELLED = "cancelled"
 
@@ -49,7 +58,6 @@ TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset(
         (Status.PROCESSING, Status.COMPLETED),
         (Status.PROCESSING, Status.SCHEDULED),
         (Status.PROCESSING, Status.PENDING),
-        (Status.PROCESSING, Status.FAILED),
         (Status.PROCESSING, Status.DEAD_LETTER),
         (Status.FAILED, Status.PENDING),
         (Status.DEAD_LETTER, Status.PENDING),
