@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobline.shared import dlq
 from jobline.shared import jobs as core
 from jobline.shared import queues as qcore
 from jobline.shared.batching import GroupCommitter
@@ -27,6 +28,7 @@ from jobline.shared.clock import Clock, from_dt
 from jobline.shared.config import Settings, load
 from jobline.shared.deps import Deps, connect
 from jobline.shared.dispatch import QueueControls
+from jobline.shared.dlq import DlqFilter
 from jobline.shared.errors import ValidationFailed
 from jobline.shared.jobs import JobPage, SubmitResult
 from jobline.shared.models import PRIORITY_DEFAULT, TERMINAL, Job, JobSpec, Status
@@ -244,6 +246,45 @@ class Client:
     async def set_queue_limits(self, queue: str, *, max_in_flight: int | None) -> QueueControls:
         """Cap ``queue``'s jobs in flight across all workers (None removes the cap)."""
         return await qcore.set_queue_limits(self.deps, queue, max_in_flight=max_in_flight)
+
+    # --- dead-letter queue ---------------------------------------------------------------
+
+    async def dead_letters(self, *, queue: str | None = None, job_type: str | None = None,
+                           error_type: str | None = None, since: datetime | None = None,
+                           until: datetime | None = None, cursor: str | None = None,
+                           page_size: int = 50) -> JobPage:
+        """Dead-lettered jobs, newest first; ``since``/``until`` bound when they died."""
+        f = self._dlq_filter(None, queue, job_type, error_type, since, until)
+        return await dlq.list_dead_letters(self.deps, f, limit=page_size,
+                                           cursor=_job_id(cursor) if cursor else None)
+
+    async def retry_from_dlq(self, job_id: uuid.UUID | str) -> Status:
+        return await dlq.retry_from_dlq(self.deps, _job_id(job_id))
+
+    async def retry_dead_letters(self, ids: Sequence[uuid.UUID | str] | None = None, *,
+                                 queue: str | None = None, job_type: str | None = None,
+                                 error_type: str | None = None, since: datetime | None = None,
+                                 until: datetime | None = None) -> builtins.list[uuid.UUID]:
+        """Retry by ids, or every dead-lettered job matching the filter (one set-based update).
+        With neither, every dead-lettered job is retried."""
+        f = self._dlq_filter(ids, queue, job_type, error_type, since, until)
+        return await dlq.retry_dead_letters(self.deps, f)
+
+    async def delete_dead_letters(self, ids: Sequence[uuid.UUID | str] | None = None, *,
+                                  queue: str | None = None, job_type: str | None = None,
+                                  error_type: str | None = None, since: datetime | None = None,
+                                  until: datetime | None = None) -> builtins.list[uuid.UUID]:
+        f = self._dlq_filter(ids, queue, job_type, error_type, since, until)
+        return await dlq.delete_dead_letters(self.deps, f)
+
+    @staticmethod
+    def _dlq_filter(ids: Sequence[uuid.UUID | str] | None, queue: str | None,
+                    job_type: str | None, error_type: str | None, since: datetime | None,
+                    until: datetime | None) -> DlqFilter:
+        return DlqFilter(ids=tuple(_job_id(i) for i in ids) if ids is not None else None,
+                         queue=queue, job_type=job_type, error_type=error_type,
+                         from_ms=from_dt(since) if since is not None else None,
+                         to_ms=from_dt(until) if until is not None else None)
 
     async def wait(self, job_id: uuid.UUID | str, timeout: float = 30.0) -> Job:
         """Wait until the job is terminal (completed, failed, dead-lettered, cancelled).

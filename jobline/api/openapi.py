@@ -32,6 +32,9 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (s.QueuesOut, "serialization"),
     (s.ConcurrencyIn, "validation"),
     (s.QueueControlsOut, "serialization"),
+    (s.DlqSelectIn, "validation"),
+    (s.DlqListOut, "serialization"),
+    (s.DlqBulkOut, "serialization"),
     (s.HealthOut, "serialization"),
     (s.ErrorOut, "serialization"),
 ]
@@ -95,6 +98,21 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     queue_name = {"name": "name", "in": "path", "required": True,
                   "schema": {"type": "string", "pattern": s.QUEUE_PATTERN}}
     controls = ref(s.QueueControlsOut, "serialization")
+    bulk_out = ref(s.DlqBulkOut, "serialization")
+    when = {"type": "string", "format": "date-time"}
+    dlq_params = [
+        {"name": "queue", "in": "query", "schema": {"type": "string", "pattern": s.QUEUE_PATTERN}},
+        {"name": "jobType", "in": "query",
+         "schema": {"type": "string", "pattern": s.JOB_TYPE_PATTERN}},
+        {"name": "errorType", "in": "query", "schema": {"type": "string", "maxLength": 255}},
+        {"name": "from", "in": "query", "description": "dead-lettered at or after", "schema": when},
+        {"name": "to", "in": "query", "description": "dead-lettered before", "schema": when},
+    ]
+    dlq_cursor = {"name": "cursor", "in": "query", "description": "nextCursor of the previous page",
+                  "schema": {"type": "string", "format": "uuid"}}
+    dlq_page_size = {"name": "pageSize", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1,
+                                "maximum": settings.max_page_size, "default": 50}}
     # Links let stateful testers (and readers) follow a submitted job to what can be done to it.
     links = {op: {"operationId": op, "parameters": {"jobId": "$response.body#/jobId"}}
              for op in ("getJob", "cancelJob", "retryJob")}
@@ -179,6 +197,49 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "parameters": [queue_name],
                 "requestBody": body(ref(s.ConcurrencyIn, "validation")),
                 "responses": {"200": ok("Cap set", controls), **errors(400, 413, 422, 503)},
+            },
+        },
+        "/api/v1/admin/dlq": {
+            "get": {
+                "operationId": "listDeadLetters", "summary": "Dead-lettered jobs, newest first",
+                "parameters": [*dlq_params, dlq_cursor, dlq_page_size],
+                "responses": {"200": ok("A page", ref(s.DlqListOut, "serialization")),
+                              **errors(422, 503)},
+            },
+        },
+        "/api/v1/admin/dlq.csv": {
+            "get": {
+                "operationId": "exportDeadLetters",
+                "summary": "Every matching dead-lettered job as CSV (streamed)",
+                "parameters": dlq_params,
+                "responses": {"200": {"description": "CSV with a header row",
+                                      "content": {"text/csv": {"schema": {"type": "string"}}}},
+                              **errors(422, 503)},
+            },
+        },
+        "/api/v1/admin/dlq/retry": {
+            "post": {
+                "operationId": "retryDeadLetters",
+                "summary": "Retry dead-lettered jobs by ids or filter (one set-based update)",
+                "requestBody": body(ref(s.DlqSelectIn, "validation")),
+                "responses": {"200": ok("Back to pending", bulk_out),
+                              **errors(400, 413, 422, 503)},
+            },
+        },
+        "/api/v1/admin/dlq/delete": {
+            "post": {
+                "operationId": "deleteDeadLetters",
+                "summary": "Delete dead-lettered jobs by ids or filter, with their history",
+                "requestBody": body(ref(s.DlqSelectIn, "validation")),
+                "responses": {"200": ok("Deleted", bulk_out), **errors(400, 413, 422, 503)},
+            },
+        },
+        "/api/v1/admin/jobs/{jobId}/retry-from-dlq": {
+            "post": {
+                "operationId": "retryFromDlq", "summary": "Retry one dead-lettered job",
+                "parameters": [job_id],
+                "responses": {"200": ok("Pending again", ref(s.TransitionOut, "serialization")),
+                              **errors(404, 409, 503)},
             },
         },
         "/healthz": {

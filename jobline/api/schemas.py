@@ -20,6 +20,9 @@ from pydantic.alias_generators import to_camel
 
 from jobline.shared.clock import from_dt
 from jobline.shared.dispatch import QueueControls
+from jobline.shared.dlq import MAX_IDS as DLQ_MAX_IDS
+from jobline.shared.dlq import DlqFilter
+from jobline.shared.errors import ValidationFailed
 from jobline.shared.jobs import SubmitResult
 from jobline.shared.models import (
     PRIORITY_DEFAULT,
@@ -171,6 +174,70 @@ class ConcurrencyIn(_In):
     max_in_flight: Annotated[int, Field(ge=0, le=MAX_IN_FLIGHT_LIMIT)] | None
 
 
+class DlqFilterIn(_In):
+    """Selects dead-lettered jobs; every field is optional and an absent one matches anything.
+    ``from``/``to`` bound when the job was dead-lettered, as [from, to)."""
+
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)] | None = None
+    job_type: Annotated[str, Field(pattern=JOB_TYPE_PATTERN)] | None = None
+    error_type: Annotated[str, Field(min_length=1, max_length=255,
+                                     pattern=NO_NUL_PATTERN)] | None = None
+    from_: Annotated[AwareDatetime | None, Field(strict=False, alias="from")] = None
+    to: Annotated[AwareDatetime, Field(strict=False)] | None = None
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _iso_string_only(cls, v: Any) -> Any:
+        # As for scheduledFor: a bare number would be read as a Unix timestamp (s or ms?).
+        if v is not None and not isinstance(v, str):
+            raise ValueError("must be an ISO 8601 date-time string with a timezone")
+        return v
+
+    def to_filter(self, ids: tuple[uuid.UUID, ...] | None = None) -> DlqFilter:
+        return DlqFilter(ids=ids, queue=self.queue, job_type=self.job_type,
+                         error_type=self.error_type,
+                         from_ms=from_dt(self.from_) if self.from_ is not None else None,
+                         to_ms=from_dt(self.to) if self.to is not None else None)
+
+
+class DlqSelectIn(_In):
+    """Body of bulk retry/delete: exactly one of ``ids`` or ``filter`` (``{}`` = every
+    dead-lettered job, spelled out on purpose)."""
+
+    ids: Annotated[list[Annotated[uuid.UUID, Field(strict=False)]],
+                   Field(min_length=1, max_length=DLQ_MAX_IDS)] | None = None
+    filter: DlqFilterIn | None = None
+
+    def to_filter(self) -> DlqFilter:
+        if (self.ids is None) == (self.filter is None):
+            raise ValidationFailed("ids", "give exactly one of ids or filter")
+        if self.ids is not None:
+            return DlqFilter(ids=tuple(self.ids))
+        assert self.filter is not None
+        return self.filter.to_filter()
+
+
+class DlqQuery(BaseModel):
+    """Query string of ``GET /api/v1/admin/dlq`` and ``dlq.csv`` (lax: all strings)."""
+
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)] | None = None
+    job_type: Annotated[str, Field(pattern=JOB_TYPE_PATTERN)] | None = None
+    error_type: Annotated[str, Field(min_length=1, max_length=255,
+                                     pattern=NO_NUL_PATTERN)] | None = None
+    from_: Annotated[AwareDatetime | None, Field(alias="from")] = None
+    to: AwareDatetime | None = None
+    cursor: uuid.UUID | None = None
+    #: Upper bound is ``settings.max_page_size``, checked by the endpoint.
+    page_size: Annotated[int, Field(ge=1)] = 50
+
+    def to_filter(self) -> DlqFilter:
+        return DlqFilter(queue=self.queue, job_type=self.job_type, error_type=self.error_type,
+                         from_ms=from_dt(self.from_) if self.from_ is not None else None,
+                         to_ms=from_dt(self.to) if self.to is not None else None)
+
+
 # --- responses ---------------------------------------------------------------------------------
 
 
@@ -251,6 +318,19 @@ class QueueOut(_Out):
     leased: int
     paused: bool
     max_in_flight: int | None
+
+
+class DlqListOut(_Out):
+    jobs: list[JobSummaryOut]
+    page_size: int
+    #: Pass as ``cursor`` for the next page; null on the last page.
+    next_cursor: str | None
+
+
+class DlqBulkOut(_Out):
+    #: How many jobs the operation applied to.
+    count: int
+    job_ids: list[uuid.UUID]
 
 
 class QueueControlsOut(_Out):

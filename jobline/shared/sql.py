@@ -185,3 +185,50 @@ RETURNING name, paused, max_in_flight, controls_version
 QUEUE_COUNTS = """
 SELECT queue_name, status, count(*) AS n FROM jobs GROUP BY queue_name, status
 """
+
+# --- dead-letter queue -----------------------------------------------------------------------
+# One filter for every DLQ statement, so listing, export, retry and delete select the same set.
+# A NULL parameter means "any". $1 ids, $2 queue, $3 job type, $4 error type, $5/$6 the
+# dead-lettered-at range [from, to) on completed_at. Set-based: each statement touches the whole
+# selection at once, however large (10k jobs retried is one UPDATE, not 10k).
+_DLQ_WHERE = """
+status = 'dead_letter'
+AND ($1::uuid[] IS NULL OR id = ANY($1::uuid[]))
+AND ($2::text IS NULL OR queue_name = $2)
+AND ($3::text IS NULL OR job_type = $3)
+AND ($4::text IS NULL OR error_type = $4)
+AND ($5::timestamptz IS NULL OR completed_at >= $5)
+AND ($6::timestamptz IS NULL OR completed_at < $6)
+"""
+
+# Keyset page, newest first: $7 the last id of the previous page (NULL = first page), $8 size.
+LIST_DEAD_LETTERS = f"""
+SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts, result, error,
+       error_type, created_at, started_at, completed_at, scheduled_for, timeout_ms,
+       idempotency_key, worker_id, batch_id, seq
+  FROM jobs
+ WHERE {_DLQ_WHERE} AND ($7::uuid IS NULL OR id < $7)
+ ORDER BY id DESC
+ LIMIT $8
+"""
+
+# Back to pending with a fresh set of attempts; the last error stays for reference. $7 = now.
+RETRY_DEAD_LETTERS = f"""
+UPDATE jobs SET status = 'pending', attempts = 0, scheduled_for = $7, updated_at = $7,
+       completed_at = NULL
+ WHERE {_DLQ_WHERE}
+RETURNING id, queue_name, priority, seq
+"""
+
+# Deletes the jobs with their attempt history and idempotency keys: a key left pointing at a
+# deleted job would make every later submit with that key fail instead of creating a new job.
+DELETE_DEAD_LETTERS = f"""
+WITH gone AS (
+    DELETE FROM jobs WHERE {_DLQ_WHERE} RETURNING id, queue_name
+), hist AS (
+    DELETE FROM job_attempts a USING gone WHERE a.job_id = gone.id
+), keys AS (
+    DELETE FROM idempotency_keys k USING gone WHERE k.job_id = gone.id
+)
+SELECT id, queue_name FROM gone
+"""
