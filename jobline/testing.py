@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from jobline.shared.deps import Deps
@@ -72,3 +72,14 @@ async def assert_enqueued(deps: Deps, job_type: str, *, queue: str | None = None
         sql += f" AND payload @> ${len(args)}::jsonb"
     n = await deps.pool.fetchval(sql, *args)
     assert n, f"no {job_type!r} job was enqueued"
+
+
+async def serve_app(app: Any) -> AsyncIterator[Any]:
+    """An ``httpx.AsyncClient`` talking to ``app`` in-process, with the app's lifespan running
+    (httpx's ASGI transport sends no lifespan events), so startup/shutdown work as under uvicorn."""
+    import httpx
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://jobline") as client:
+            yield client

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -193,3 +194,14 @@ def settings(database_url: str, redis_url: str, redis_prefix: str, tmp_path: Pat
     return Settings().with_(
         database_url=database_url, redis_url=redis_url, redis_prefix=redis_prefix, home=tmp_path
     )
+
+
+
+@pytest.fixture
+async def http(deps: Any) -> AsyncIterator[Any]:
+    """The REST app over the requesting module's ``deps`` fixture."""
+    from jobline.api.app import create_app
+    from jobline.testing import serve_app
+
+    async for client in serve_app(create_app(deps.settings, deps=deps)):
+        yield client

@@ -30,6 +30,7 @@ from jobline.shared.deps import Deps, connect, create_pool, create_redis
 from jobline.shared.dispatch import Dispatch
 from jobline.shared.errors import Unavailable, ValidationFailed
 from jobline.shared.models import JobSpec, Outcome, Status
+from jobline.testing import serve_app
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -44,21 +45,6 @@ async def deps(settings: Settings) -> AsyncIterator[Deps]:
         yield d
     finally:
         await d.close()
-
-
-async def _serve(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    # httpx's ASGI transport does not send lifespan events; drive the app's lifespan ourselves so
-    # the group committer is started and flushed/closed exactly as under uvicorn.
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://jobline") as client:
-            yield client
-
-
-@pytest.fixture
-async def http(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _serve(create_app(deps.settings, deps=deps)):
-        yield client
 
 
 async def count_jobs(deps: Deps) -> int:
@@ -335,7 +321,7 @@ async def test_bulk_is_all_or_nothing(http: httpx.AsyncClient, deps: Deps) -> No
 async def test_bulk_payload_too_large_names_item(deps: Deps) -> None:
     small = deps.settings.with_(max_payload_bytes=100, max_bulk_jobs=3)
     # Same connections, smaller limits (the core reads its limits from deps.settings).
-    async for http in _serve(create_app(small, deps=dataclasses.replace(deps, settings=small))):
+    async for http in serve_app(create_app(small, deps=dataclasses.replace(deps, settings=small))):
         good = {"jobType": "t", "payload": {}}
         big = {"jobType": "t", "payload": {"blob": "x" * 200}}
         assert_error(await http.post("/api/v1/jobs/bulk", json={"jobs": [good, big]}),
@@ -453,7 +439,7 @@ async def test_unreachable_stores_give_503(settings: Settings) -> None:
     dead = await _deps_at(settings, pg_dsn=f"postgresql://x@127.0.0.1:{free_port()}/x",
                           redis_url=f"redis://127.0.0.1:{free_port()}/0")
     try:
-        async for http in _serve(create_app(settings, deps=dead)):
+        async for http in serve_app(create_app(settings, deps=dead)):
             resp = await http.get(f"/api/v1/jobs/{uuid.uuid4()}")
             assert_error(resp, 503, "unavailable")
             assert int(resp.headers["retry-after"]) >= 1
@@ -476,7 +462,7 @@ async def test_readiness_names_redis_when_only_redis_is_down(settings: Settings)
     half = await _deps_at(settings, pg_dsn=settings.database_url,
                           redis_url=f"redis://127.0.0.1:{free_port()}/0")
     try:
-        async for http in _serve(create_app(settings, deps=half)):
+        async for http in serve_app(create_app(settings, deps=half)):
             body = (await http.get("/readyz")).json()
             assert (body["postgres"], body["redis"][:4]) == ("ok", "down")
             # Postgres is the truth: a submit still succeeds and reconcile dispatches later.

@@ -18,7 +18,6 @@ import pytest
 
 from jobline.api import schemas
 from jobline.api.admin import CSV_COLUMNS
-from jobline.api.app import create_app
 from jobline.client import Client
 from jobline.shared import dlq, jobs
 from jobline.shared.clock import FakeClock, to_dt
@@ -40,15 +39,6 @@ async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
     d = await connect(settings.with_(backoff_base_ms=1, backoff_cap_ms=1), clock)
     yield d
     await d.close()
-
-
-@pytest.fixture
-async def http(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(deps.settings, deps=deps)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://jobline") as c:
-            yield c
 
 
 def spec(queue: str = "q", job_type: str = "t", **kw: Any) -> JobSpec:

@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from jobline.api import schemas
-from jobline.api.app import create_app
 from jobline.client import Client
 from jobline.shared import jobs, maintenance, queues
 from jobline.shared.clock import FakeClock
@@ -41,15 +40,6 @@ async def fdeps(settings: Settings) -> AsyncIterator[Deps]:
     d = await connect(settings.with_(lease_ms=10_000), FakeClock())
     yield d
     await d.close()
-
-
-@pytest.fixture
-async def http(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(deps.settings, deps=deps)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://jobline") as c:
-            yield c
 
 
 def spec(queue: str = "q", job_type: str = "t", **kw: Any) -> JobSpec:
@@ -124,13 +114,16 @@ async def _stat(value: bool) -> bool:
 async def test_cap_holds_across_two_workers(deps: Deps) -> None:
     reg = Registry()
     now = peak = done = 0
+    full = asyncio.Event()
 
     @reg.job("t", queue="q")
     async def t(payload: dict[str, Any]) -> None:
         nonlocal now, peak, done
         now += 1
         peak = max(peak, now)
-        await asyncio.sleep(0.005)  # the job's "work", so runs overlap
+        if now == 3:
+            full.set()  # the cap is reached: from here on runs may finish
+        await full.wait()  # hold each run until three overlap, so the cap is really tested
         now -= 1
         done += 1
 
