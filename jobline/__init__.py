@@ -1,9 +1,9 @@
 """Jobline: durable distributed background jobs (PostgreSQL for truth, Redis/Valkey for dispatch)."""
 
-from jobline.shared.errors import JobError, Retry, Unrecoverable
+from jobline.shared.errors import Cancelled, JobError, Retry, Unrecoverable
 from jobline.worker.registry import JobContext, job
 
-__all__ = ["Client", "JobContext", "JobError", "Retry", "Unrecoverable", "job"]
+__all__ = ["Cancelled", "Client", "JobContext", "JobError", "Retry", "Unrecoverable", "job"]
 __version__ = "0.1.0"
 
 

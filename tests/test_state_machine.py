@@ -39,11 +39,18 @@ async def job_in(deps: Deps, status: Status) -> uuid.UUID:
 
 
 async def op_cancel(deps: Deps, job_id: uuid.UUID) -> bool:
+    """Cancels a job that has not started; on a running job it only records the request (the job
+    stays processing: not a transition), which ``fail_cancelled`` then carries out."""
     try:
-        await jobs.cancel(deps, job_id)
-        return True
+        return await jobs.cancel(deps, job_id) == Status.CANCELLED
     except IllegalTransition:
         return False
+
+
+async def op_fail_cancelled(deps: Deps, job_id: uuid.UUID) -> bool:
+    rep = await jobs.fail(deps, [Outcome(job_id, 1, ok=False, error="stop", error_type="cancelled",
+                                         cancelled=True)], [1])
+    return rep.accepted == [job_id]
 
 
 async def op_retry_now(deps: Deps, job_id: uuid.UUID) -> bool:
@@ -86,17 +93,19 @@ OPS: dict[str, tuple[Callable[[Deps, uuid.UUID], Awaitable[bool]], Status]] = {
     "fail_retry": (op_fail_retry, Status.SCHEDULED),
     "fail_final": (op_fail_final, Status.DEAD_LETTER),
     "release": (op_release, Status.PENDING),
+    "fail_cancelled": (op_fail_cancelled, Status.CANCELLED),
 }
 
 #: Which operation performs which edge; every legal edge must be covered by some operation.
 EDGE_OPS = {
-    "cancel": {s for s, t in TRANSITIONS if t == Status.CANCELLED},
+    "cancel": {s for s, t in TRANSITIONS if t == Status.CANCELLED} - {Status.PROCESSING},
     "retry_now": {Status.FAILED, Status.DEAD_LETTER},
     "claim": {Status.PENDING, Status.SCHEDULED},
     "complete": {Status.PROCESSING},
     "fail_retry": {Status.PROCESSING},
     "fail_final": {Status.PROCESSING},
     "release": {Status.PROCESSING},
+    "fail_cancelled": {Status.PROCESSING},
 }
 
 

@@ -22,6 +22,13 @@ def _float(name: str, default: float) -> float:
     return float(raw) if raw not in (None, "") else default
 
 
+def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return tuple(x.strip() for x in raw.split(",") if x.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: Path(os.environ.get("JOBLINE_HOME", ".jobline")).resolve())
@@ -42,6 +49,9 @@ class Settings:
     backoff_base_ms: int = field(default_factory=lambda: _int("JOBLINE_BACKOFF_BASE_MS", 1_000))
     backoff_factor: float = field(default_factory=lambda: _float("JOBLINE_BACKOFF_FACTOR", 2.0))
     backoff_cap_ms: int = field(default_factory=lambda: _int("JOBLINE_BACKOFF_CAP_MS", 3_600_000))
+    #: Error types never retried unless a job, its type's policy or its handler says otherwise.
+    non_retryable: tuple[str, ...] = field(default_factory=lambda: _list(
+        "JOBLINE_NON_RETRYABLE", ("validation_error",)))
     #: Seconds a SIGTERMed worker waits for in-flight jobs before releasing them.
     shutdown_grace_s: float = field(default_factory=lambda: _float("JOBLINE_SHUTDOWN_GRACE_S", 25.0))
     pg_pool_size: int = field(default_factory=lambda: _int("JOBLINE_PG_POOL", 10))

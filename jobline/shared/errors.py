@@ -93,6 +93,15 @@ class Unrecoverable(JobControl):
         self.error_type = error_type
 
 
+class Cancelled(JobControl):
+    """End the job as ``cancelled`` now: raise it after observing ``ctx.cancelled`` (or to give up
+    on a job that should not run any more). Never retried, never dead-lettered."""
+
+    def __init__(self, reason: str = "cancelled") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class JobError(Exception):
     """A handler failure with an explicit error type (``timeout``, ``connection_refused``, ...)."""
 

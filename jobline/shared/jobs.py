@@ -23,7 +23,7 @@ import asyncpg
 import orjson
 import redis.exceptions
 
-from jobline.shared import sql
+from jobline.shared import cancellation, sql
 from jobline.shared.backoff import Backoff
 from jobline.shared.clock import from_dt, to_dt
 from jobline.shared.deps import Deps
@@ -39,6 +39,7 @@ from jobline.shared.models import (
     Status,
     Submitted,
 )
+from jobline.shared.retry_policy import RetryPolicy, merge_backoff, policies_for
 from jobline.shared.validation import check_spec
 
 log = logging.getLogger("jobline.core")
@@ -135,16 +136,25 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                                   duplicate=True), None)
         fresh = [i for i in range(len(specs)) if i not in duplicate_idx]
         if fresh:
-            cols: list[list[Any]] = [[] for _ in range(12)]
+            # Resolved now, in the submitting transaction: submission > stored per-type policy >
+            # handler decorator (when the submitter knows it) > global (docs/retry-policy.md).
+            policies = await policies_for(conn, (specs[i].job_type for i in fresh))
+            cols: list[list[Any]] = [[] for _ in range(13)]
             for i in fresh:
                 spec = specs[i]
                 due = spec.scheduled_for_ms if spec.scheduled_for_ms is not None else now
                 status = Status.PENDING if due <= now else Status.SCHEDULED
+                pol = policies.get(spec.job_type) or RetryPolicy()
+                backoff = merge_backoff(spec.backoff, pol.backoff)
                 values = (ids[i], spec.queue, spec.job_type, payloads[i], status.value,
-                          spec.priority, spec.max_attempts or s.default_max_attempts,
+                          spec.priority,
+                          spec.max_attempts or pol.max_attempts or spec.handler_max_attempts
+                          or s.default_max_attempts,
                           to_dt(max(due, 0)), spec.timeout_ms, spec.idempotency_key,
                           spec.batch_id,
-                          orjson.dumps(spec.backoff).decode() if spec.backoff else None)
+                          orjson.dumps(backoff).decode() if backoff else None,
+                          orjson.dumps(list(spec.non_retryable)).decode()
+                          if spec.non_retryable is not None else None)
                 for c, v in zip(cols, values, strict=True):
                     c.append(v)
             new_queues = {specs[i].queue for i in fresh} - deps.known_queues
@@ -265,6 +275,8 @@ async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
 
 def retry_at_ms(deps: Deps, o: Outcome, attempt: int, backoff: dict[str, Any] | None,
                 now: int) -> int:
+    """When to retry: the handler's ``Retry(after=...)``, else the job's backoff (already
+    merged across levels) over the global settings, with ``deps.rng`` for the jitter."""
     if o.retry_after_ms is not None:
         return now + max(o.retry_after_ms, 0)
     s = deps.settings
@@ -275,29 +287,42 @@ def retry_at_ms(deps: Deps, o: Outcome, attempt: int, backoff: dict[str, Any] | 
 @translate_errors
 async def fail(deps: Deps, outcomes: Sequence[Outcome], attempts: Sequence[int] = (),
                backoffs: Sequence[dict[str, Any] | None] = (), *,
-               conn: Any = None, outcome_label: str | None = None
+               conn: Any = None, outcome_label: str | None = None,
+               handler_policies: Sequence[RetryPolicy | None] = ()
                ) -> FinishReport:
-    """Record failed attempts: retry with backoff (full jitter), or terminal ``dead_letter``
-    (out of attempts, or ``final``: unrecoverable).
+    """Record failed attempts: retry with backoff (full jitter), terminal ``dead_letter`` (out
+    of attempts, ``final``, or a non-retryable error type), or ``cancelled`` (the outcome says so,
+    or a cancel was requested while the job ran).
 
-    ``attempts[i]`` is the attempt number that failed (for the backoff exponent). The terminal
-    decision is made in SQL from the row itself, so it holds even if the caller's view is stale.
+    ``attempts[i]`` is the attempt number that failed (for the backoff exponent), ``backoffs[i]``
+    the job's own backoff and ``handler_policies[i]`` its handler's decorator settings (the third
+    precedence level; only a worker knows them). The terminal decision is made in SQL from the
+    row and the stored policy, so it holds even if the caller's view is stale and whichever
+    worker ran the job.
     """
     if not outcomes:
         return FinishReport([], [], {})
     now = deps.clock.now_ms()
     retry_at = []
+    handler_nr: list[str | None] = []
     for i, o in enumerate(outcomes):
         attempt = attempts[i] if i < len(attempts) else 1
-        backoff = backoffs[i] if i < len(backoffs) else None
+        hp = handler_policies[i] if i < len(handler_policies) else None
+        backoff = merge_backoff(backoffs[i] if i < len(backoffs) else None,
+                                hp.backoff if hp is not None else None)
         retry_at.append(to_dt(retry_at_ms(deps, o, attempt, backoff, o.finished_ms or now)))
+        handler_nr.append(orjson.dumps(list(hp.non_retryable)).decode()
+                          if hp is not None and hp.non_retryable is not None else None)
     labels = [outcome_label or ("timeout" if o.error_type == "timeout"
                                 else "retry" if not o.burn_attempt else "failed")
               for o in outcomes]
     args = ([o.id for o in outcomes], [o.token for o in outcomes],
             [o.error for o in outcomes], [o.error_type for o in outcomes], retry_at,
             [o.burn_attempt for o in outcomes], [o.final for o in outcomes], labels,
-            [to_dt(o.finished_ms or now) for o in outcomes], Status.DEAD_LETTER.value)
+            [to_dt(o.finished_ms or now) for o in outcomes], Status.DEAD_LETTER.value,
+            # an explicit Retry (or a release) is the handler's own decision: not reclassified
+            [o.retry_after_ms is None for o in outcomes], [o.cancelled for o in outcomes],
+            handler_nr, list(deps.settings.non_retryable))
     if conn is None:
         rows = await deps.pool.fetch(sql.FAIL_JOBS, *args)
     else:
@@ -333,19 +358,33 @@ async def release(deps: Deps, jobs: Sequence[tuple[uuid.UUID, int]],
     return await fail(deps, outcomes, outcome_label="released")
 
 
+@dataclass(frozen=True, slots=True)
+class HeartbeatReport:
+    #: Jobs this worker no longer owns (reaped or re-run elsewhere): stop them.
+    lost: list[uuid.UUID]
+    #: Jobs still owned whose cancel was requested: signal their handlers.
+    cancel_requested: list[uuid.UUID]
+
+
 @translate_errors
-async def extend_leases(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) -> list[uuid.UUID]:
-    """Heartbeat: push the lease deadline of running jobs. Returns the ids this worker no longer
-    owns (reaped, cancelled or re-run elsewhere) so it can stop them."""
+async def heartbeat(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) -> HeartbeatReport:
+    """Push the lease deadline of running jobs, and report lost leases and pending cancel
+    requests (the fallback for a cancel signal lost on its way, see ``cancellation``)."""
     if not jobs:
-        return []
+        return HeartbeatReport([], [])
     deadline = deps.clock.now_ms() + deps.settings.lease_ms
     rows = await deps.pool.fetch(sql.EXTEND_LEASES, [j[1] for j in jobs], [j[2] for j in jobs],
                                  to_dt(deadline))
     kept = {r["id"] for r in rows}
     with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
         await deps.dispatch.extend_leases([(q, i) for q, i, _ in jobs if i in kept], deadline)
-    return [i for _, i, _ in jobs if i not in kept]
+    return HeartbeatReport([i for _, i, _ in jobs if i not in kept],
+                           [r["id"] for r in rows if r["cancel_requested"]])
+
+
+async def extend_leases(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) -> list[uuid.UUID]:
+    """``heartbeat`` returning only the ids this worker no longer owns."""
+    return (await heartbeat(deps, jobs)).lost
 
 
 # --- manual transitions --------------------------------------------------------------------
@@ -353,14 +392,21 @@ async def extend_leases(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) 
 
 @translate_errors
 async def cancel(deps: Deps, job_id: uuid.UUID, reason: str | None = None) -> Status:
-    """Cancel a job that has not started (waiting, pending or scheduled)."""
+    """Cancel a job. Waiting, pending or scheduled: cancelled now (returns ``CANCELLED``).
+    Processing: a cancel request is recorded and the worker holding the lease is signalled; the
+    job ends ``cancelled`` when its attempt ends (returns ``PROCESSING``; see
+    ``docs/state-machine.md`` for what each outcome then records). One statement decides which,
+    so a job that starts or finishes meanwhile is never missed nor cancelled twice."""
     now = deps.clock.now_ms()
-    row = await deps.pool.fetchrow(sql.CANCEL_JOB, job_id, to_dt(now), reason)
+    row = await deps.pool.fetchrow(sql.CANCEL_OR_REQUEST, job_id, to_dt(now), reason)
     if row is None:
         cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
         if cur is None:
             raise NotFound(f"job {job_id} not found")
         raise IllegalTransition(str(job_id), cur["status"], "cancel")
+    if row["status"] == Status.PROCESSING:
+        await cancellation.signal(deps, row["worker_id"], job_id)
+        return Status.PROCESSING
     with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
         await deps.dispatch.remove([(row["queue_name"], job_id)])
     return Status.CANCELLED

@@ -6,7 +6,8 @@ The state machine (see ``docs/state-machine.md``)::
     waiting -> pending <-> scheduled -> processing -> completed | scheduled/pending (retry)
                                                       | dead_letter
     scheduled -> processing (claimed when due)
-    any non-terminal -> cancelled;  dead_letter (and legacy failed) -> pending (manual retry)
+    any non-terminal -> cancelled (a running job: cooperatively, once its attempt ends);
+    dead_letter (and legacy failed) -> pending (manual retry)
 
 Every terminal failure ends in ``dead_letter``: retries exhausted *and* ``Unrecoverable`` /
 non-retryable error types. One place for an operator to look, filter by error type and retry
@@ -59,6 +60,9 @@ TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset(
         (Status.PROCESSING, Status.SCHEDULED),
         (Status.PROCESSING, Status.PENDING),
         (Status.PROCESSING, Status.DEAD_LETTER),
+        # a running job whose cancel was requested (or whose handler raised Cancelled) ends
+        # cancelled when its attempt ends, whatever the outcome but a plain success
+        (Status.PROCESSING, Status.CANCELLED),
         (Status.FAILED, Status.PENDING),
         (Status.DEAD_LETTER, Status.PENDING),
     }
@@ -85,6 +89,11 @@ class JobSpec:
     batch_id: uuid.UUID | None = None
     #: Per-submission retry policy override: {"baseMs", "factor", "capMs", "jitter"}.
     backoff: dict[str, Any] | None = None
+    #: Per-submission non-retryable error types; None defers to the job type's policy.
+    non_retryable: tuple[str, ...] | None = None
+    #: The handler decorator's max_attempts, known to an in-process submitter: used only when
+    #: neither ``max_attempts`` nor the stored per-type policy sets one.
+    handler_max_attempts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +137,13 @@ class Outcome:
     retry_after_ms: int | None = None
     #: False: the attempt does not count against max_attempts (snooze / rate limit).
     burn_attempt: bool = True
-    #: True: never retry (Unrecoverable / non-retryable error type).
+    #: True: never retry (Unrecoverable, serialization error). Non-retryable error types are
+    #: decided by the core from the job's policy, not here.
     final: bool = False
     finished_ms: int | None = None
+    #: True: the attempt ended because of a cancel (the handler raised ``Cancelled`` or returned
+    #: after observing ``ctx.cancelled``): the job ends ``cancelled``.
+    cancelled: bool = False
 
 
 @dataclass(slots=True)

@@ -101,6 +101,8 @@ CREATE TABLE public.jobs (
     worker_id text,
     batch_id uuid,
     backoff jsonb,
+    non_retryable text[],
+    cancel_requested_at timestamp with time zone,
     CONSTRAINT jobs_attempts_check CHECK (((attempts >= 0) AND (max_attempts >= 1))),
     CONSTRAINT jobs_lease_check CHECK (((status <> 'processing'::text) OR (lease_expires_at IS NOT NULL))),
     CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 10))),
@@ -132,6 +134,8 @@ CREATE TABLE public.jobs_default (
     worker_id text,
     batch_id uuid,
     backoff jsonb,
+    non_retryable text[],
+    cancel_requested_at timestamp with time zone,
     CONSTRAINT jobs_attempts_check CHECK (((attempts >= 0) AND (max_attempts >= 1))),
     CONSTRAINT jobs_lease_check CHECK (((status <> 'processing'::text) OR (lease_expires_at IS NOT NULL))),
     CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 10))),
@@ -144,6 +148,19 @@ CREATE TABLE public.queues (
     max_in_flight integer,
     controls_version bigint DEFAULT 0 NOT NULL,
     CONSTRAINT queues_max_in_flight_check CHECK (((max_in_flight IS NULL) OR (max_in_flight >= 0)))
+);
+CREATE TABLE public.retry_policies (
+    job_type text NOT NULL,
+    max_attempts integer,
+    base_ms bigint,
+    factor double precision,
+    cap_ms bigint,
+    jitter boolean,
+    non_retryable text[],
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT retry_policies_backoff_check CHECK (((base_ms >= 0) AND (cap_ms >= 0) AND (factor >= (1)::double precision))),
+    CONSTRAINT retry_policies_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
 );
 ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
@@ -159,6 +176,8 @@ ALTER TABLE ONLY public.jobs_default
     ADD CONSTRAINT jobs_default_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.queues
     ADD CONSTRAINT queues_pkey PRIMARY KEY (name);
+ALTER TABLE ONLY public.retry_policies
+    ADD CONSTRAINT retry_policies_pkey PRIMARY KEY (job_type);
 CREATE INDEX jobs_type_id ON ONLY public.jobs USING btree (job_type, id);
 CREATE INDEX jobs_default_job_type_id_idx ON public.jobs_default USING btree (job_type, id);
 CREATE INDEX jobs_lease_expiry ON ONLY public.jobs USING btree (lease_expires_at) WHERE (status = 'processing'::text);

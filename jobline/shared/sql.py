@@ -7,11 +7,15 @@ every write to a running job is fenced by ``lease_token`` and ``status = 'proces
 
 INSERT_JOBS = """
 INSERT INTO jobs (id, queue_name, job_type, payload, status, priority, max_attempts, created_at,
-                  scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff)
-SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, u.ma, $13, u.due, $13, u.tmo, u.ik, u.bid, u.bo::jsonb
+                  scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff,
+                  non_retryable)
+SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, u.ma, $14, u.due, $14, u.tmo, u.ik, u.bid, u.bo::jsonb,
+       -- a ragged list per row cannot be a 2-D array, so each arrives as a JSON array text
+       CASE WHEN u.nr IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(u.nr::jsonb)) END
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
-            $7::int[], $8::timestamptz[], $9::int[], $10::text[], $11::uuid[], $12::text[])
-     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo)
+            $7::int[], $8::timestamptz[], $9::int[], $10::text[], $11::uuid[], $12::text[],
+            $13::text[])
+     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, nr)
 RETURNING id, seq
 """
 
@@ -67,35 +71,53 @@ WITH u AS (
 SELECT id, queue_name FROM done
 """
 
-# One statement decides each failed attempt's fate: terminal when the handler said so (final) or
-# when a counted attempt was the last one; otherwise back to pending/scheduled at retry_at.
+# One statement decides each failed attempt's fate:
+#   cancelled   when the outcome is a cancel, or a cancel was requested while the job ran;
+#   terminal    (dead letter) when the handler said so (final), when a counted attempt was the
+#               last one, or when the error type is non-retryable for this job;
+#   otherwise   back to pending/scheduled at retry_at.
+# Non-retryable types come from the first level that sets them: the job's own list, the stored
+# policy of its type, the handler's list ($13, from the worker), the global setting ($14). Only
+# classified outcomes ($11) are checked: an explicit Retry or a release is the handler's call.
 # burn = false (snooze, rate limit, warm-shutdown release) gives the attempt back.
 FAIL_JOBS = """
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
-                         $6::bool[], $7::bool[], $8::text[], $9::timestamptz[])
-             AS u(id, token, err, etype, retry_at, burn, final, outcome, finished)
+                         $6::bool[], $7::bool[], $8::text[], $9::timestamptz[], $11::bool[],
+                         $12::bool[], $13::text[])
+             AS u(id, token, err, etype, retry_at, burn, final, outcome, finished, classify,
+                  cancel, hnr)
 ), cur AS (
     SELECT j.id, j.attempts, j.max_attempts, u.token, u.err, u.etype, u.retry_at, u.burn,
            u.final, u.outcome, u.finished,
-           (u.final OR (u.burn AND j.attempts >= j.max_attempts)) AS terminal
+           (u.cancel OR j.cancel_requested_at IS NOT NULL) AS cancelled,
+           (u.final OR (u.burn AND j.attempts >= j.max_attempts)
+            OR coalesce(u.classify AND u.etype = ANY(coalesce(
+                   j.non_retryable, p.non_retryable,
+                   CASE WHEN u.hnr IS NOT NULL
+                        THEN ARRAY(SELECT jsonb_array_elements_text(u.hnr::jsonb)) END,
+                   $14::text[])), false)) AS terminal
       FROM jobs j JOIN u ON j.id = u.id AND j.lease_token = u.token
+      LEFT JOIN retry_policies p ON p.job_type = j.job_type
      WHERE j.status = 'processing'
 ), upd AS (
     UPDATE jobs j
        SET attempts = CASE WHEN c.burn THEN j.attempts ELSE j.attempts - 1 END,
-           status = CASE WHEN c.terminal THEN $10
+           status = CASE WHEN c.cancelled THEN 'cancelled'
+                         WHEN c.terminal THEN $10
                          WHEN c.retry_at <= c.finished THEN 'pending'
                          ELSE 'scheduled' END,
            error = coalesce(c.err, j.error), error_type = coalesce(c.etype, j.error_type),
-           scheduled_for = CASE WHEN c.terminal THEN j.scheduled_for ELSE c.retry_at END,
-           completed_at = CASE WHEN c.terminal THEN c.finished END,
+           scheduled_for = CASE WHEN c.terminal OR c.cancelled THEN j.scheduled_for
+                                ELSE c.retry_at END,
+           completed_at = CASE WHEN c.terminal OR c.cancelled THEN c.finished END,
            lease_expires_at = NULL, updated_at = c.finished
       FROM cur c
      WHERE j.id = c.id AND j.lease_token = c.token AND j.status = 'processing'
     RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for, j.lease_token,
-              c.attempts AS attempt, j.worker_id, j.started_at, c.outcome, c.err, c.etype,
-              c.finished
+              c.attempts AS attempt, j.worker_id, j.started_at,
+              CASE WHEN c.cancelled THEN 'cancelled' ELSE c.outcome END AS outcome, c.err,
+              c.etype, c.finished
 ), hist AS (
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
                               outcome, error_type, error, duration_ms)
@@ -110,14 +132,22 @@ EXTEND_LEASES = """
 UPDATE jobs j SET lease_expires_at = $3
   FROM unnest($1::uuid[], $2::bigint[]) AS u(id, token)
  WHERE j.id = u.id AND j.lease_token = u.token AND j.status = 'processing'
-RETURNING j.id
+RETURNING j.id, j.cancel_requested_at IS NOT NULL AS cancel_requested
 """
 
-CANCEL_JOB = """
-UPDATE jobs SET status = 'cancelled', completed_at = $2, updated_at = $2,
-       error = coalesce($3, error)
- WHERE id = $1 AND status IN ('waiting', 'pending', 'scheduled')
-RETURNING id, queue_name
+# Not started: cancelled now. Running: only the request is recorded (first time kept), the
+# attempt's end makes it cancelled (FAIL_JOBS). One statement, so a job that is claimed or
+# finishes concurrently is handled by whichever state it is in when the row lock is taken.
+CANCEL_OR_REQUEST = """
+UPDATE jobs
+   SET status = CASE WHEN status = 'processing' THEN status ELSE 'cancelled' END,
+       completed_at = CASE WHEN status = 'processing' THEN completed_at ELSE $2 END,
+       cancel_requested_at = CASE WHEN status = 'processing'
+                                  THEN coalesce(cancel_requested_at, $2) END,
+       error = CASE WHEN status = 'processing' THEN error ELSE coalesce($3, error) END,
+       updated_at = $2
+ WHERE id = $1 AND status IN ('waiting', 'pending', 'scheduled', 'processing')
+RETURNING id, queue_name, status, worker_id
 """
 
 RETRY_JOB_NOW = """

@@ -6,7 +6,6 @@ rejection names the offending field.
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -17,9 +16,12 @@ from jobline.shared.dispatch import QUEUE_NAME
 from jobline.shared.errors import PayloadTooLarge, ValidationFailed
 from jobline.shared.models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, JobSpec
 
-JOB_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
-MAX_ATTEMPTS_LIMIT = 100
-MAX_TIMEOUT_MS = 7 * 24 * 3_600_000
+# Defined with the retry policy (see there why); re-exported, the shells import them from here.
+from jobline.shared.retry_policy import JOB_TYPE as JOB_TYPE
+from jobline.shared.retry_policy import MAX_ATTEMPTS_LIMIT as MAX_ATTEMPTS_LIMIT
+from jobline.shared.retry_policy import MAX_ERROR_TYPES as MAX_ERROR_TYPES
+from jobline.shared.retry_policy import MAX_TIMEOUT_MS as MAX_TIMEOUT_MS
+from jobline.shared.retry_policy import check_error_types
 
 
 def encode_payload(payload: Any, settings: Settings, field: str = "payload") -> str:
@@ -64,6 +66,7 @@ def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
             v = b.get(key)
             if v is not None and (not isinstance(v, int | float) or isinstance(v, bool) or v < lo):
                 raise ValidationFailed(f"{where}backoff.{key}", f"must be a number >= {lo}")
+    check_error_types(spec.non_retryable, f"{where}nonRetryable")
     for i, dep in enumerate(spec.depends_on):
         if not isinstance(dep, uuid.UUID):
             raise ValidationFailed(f"{where}dependsOn[{i}]", "must be a job id (UUID)")

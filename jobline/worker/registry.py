@@ -11,9 +11,12 @@ import asyncio
 import inspect
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from jobline.shared.errors import ValidationFailed
+from jobline.shared.retry_policy import RetryPolicy, check_policy
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, None: 1000}
@@ -31,6 +34,27 @@ def parse_duration_ms(value: str | float | int | None) -> int | None:
     return int(float(m.group(1)) * _UNIT_MS[m.group(2)])
 
 
+class CancelSignal(asyncio.Event):
+    """``JobContext.cancelled``: an :class:`asyncio.Event` that remembers whether the handler saw
+    it set. A handler that observed the cancel (``is_set()`` returned True, or ``wait()``
+    returned) and then returns ends the job ``cancelled``; one that never looked finishes
+    normally. Reading it from a sync handler's thread is safe (a plain flag read).
+    """
+
+    observed = False
+
+    def is_set(self) -> bool:
+        value = super().is_set()
+        if value:
+            self.observed = True
+        return value
+
+    async def wait(self) -> Literal[True]:
+        await super().wait()
+        self.observed = True
+        return True
+
+
 @dataclass
 class JobContext:
     """What a running handler may know about its job."""
@@ -44,8 +68,9 @@ class JobContext:
     #: How many times this job has been started in total (the fencing token). Unlike ``attempt``
     #: it also counts runs that did not use up an attempt (rate-limited retries, releases).
     execution: int = 1
-    #: Set when the job was cancelled while running; handlers may check it cooperatively.
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set when a cancel of this running job was requested (or its lease was lost). Handlers
+    #: check it cooperatively: stop, then return or raise ``Cancelled`` (docs/state-machine.md).
+    cancelled: CancelSignal = field(default_factory=CancelSignal)
 
 
 @dataclass(frozen=True)
@@ -57,8 +82,17 @@ class HandlerSpec:
     timeout_ms: int | None
     is_async: bool
     wants_context: bool
-    #: Error types that are never retried.
-    non_retryable: frozenset[str] = frozenset({"validation_error"})
+    #: Error types that are never retried; None defers to the global setting.
+    non_retryable: frozenset[str] | None = None
+    #: Backoff settings (``baseMs``, ``factor``, ``capMs``, ``jitter``); None = not set.
+    backoff: dict[str, Any] | None = None
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """This handler's level of the retry policy (below the submission and stored policy)."""
+        return RetryPolicy(self.max_attempts, self.backoff,
+                           tuple(sorted(self.non_retryable))
+                           if self.non_retryable is not None else None)
 
 
 class Registry:
@@ -72,8 +106,19 @@ class Registry:
         queue: str = "default",
         max_attempts: int | None = None,
         timeout: str | float | None = None,
-        non_retryable: tuple[str, ...] = ("validation_error",),
+        non_retryable: tuple[str, ...] | list[str] | None = None,
+        backoff: Mapping[str, Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a handler. ``max_attempts``, ``backoff`` and ``non_retryable`` are this
+        handler's retry policy: they apply where neither the submission nor a stored per-type
+        policy sets them (``non_retryable`` None = the global default, ``validation_error``)."""
+        try:
+            policy = check_policy(RetryPolicy(
+                max_attempts, dict(backoff) if backoff is not None else None,
+                tuple(non_retryable) if non_retryable is not None else None))
+        except ValidationFailed as e:
+            raise ValueError(f"@job({name!r}): {e}") from None
+
         def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
             params = list(inspect.signature(func).parameters)
             self._handlers[name] = HandlerSpec(
@@ -84,7 +129,9 @@ class Registry:
                 timeout_ms=parse_duration_ms(timeout),
                 is_async=inspect.iscoroutinefunction(func),
                 wants_context=len(params) >= 2,
-                non_retryable=frozenset(non_retryable),
+                non_retryable=frozenset(policy.non_retryable)
+                if policy.non_retryable is not None else None,
+                backoff=policy.backoff,
             )
             return func
 

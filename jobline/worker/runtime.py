@@ -25,11 +25,12 @@ from typing import Any
 
 import orjson
 
-from jobline.shared import jobs
+from jobline.shared import cancellation, jobs
 from jobline.shared.deps import Deps, create_redis
 from jobline.shared.dispatch import Dispatch
-from jobline.shared.errors import JobError, Retry, Unavailable, Unrecoverable
+from jobline.shared.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
 from jobline.shared.models import ClaimedJob, Outcome
+from jobline.shared.retry_policy import RetryPolicy
 from jobline.worker.registry import HandlerSpec, JobContext, Registry, default_registry
 
 log = logging.getLogger("jobline.worker")
@@ -66,6 +67,8 @@ class WorkerStats:
 class _Pending:
     outcome: Outcome
     job: ClaimedJob
+    #: The handler's level of the retry policy, for the core's fail decision.
+    policy: RetryPolicy | None
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -89,8 +92,9 @@ class Completer:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="jobline-completer")
 
-    def add(self, outcome: Outcome, job: ClaimedJob) -> _Pending:
-        p = _Pending(outcome, job)
+    def add(self, outcome: Outcome, job: ClaimedJob,
+            policy: RetryPolicy | None = None) -> _Pending:
+        p = _Pending(outcome, job, policy)
         self._queue.append(p)
         self._wake.set()
         return p
@@ -126,7 +130,8 @@ class Completer:
                 if bad:
                     rep = await jobs.fail(self.deps, [p.outcome for p in bad],
                                           [p.job.attempt for p in bad],
-                                          [p.job.backoff for p in bad])
+                                          [p.job.backoff for p in bad],
+                                          handler_policies=[p.policy for p in bad])
                     self.stats.failed += len(rep.accepted)
                     self.stats.rejected += len(rep.rejected)
                 break
@@ -184,6 +189,10 @@ class Worker:
         self._known_at = 0.0
         self.started = asyncio.Event()
         self._interrupt_task: asyncio.Task[None] | None = None
+        #: Cancel signals that arrived before their job was in ``running`` (the publish can beat
+        #: ``claim_batch`` returning): job id -> monotonic arrival time.
+        self._early_cancels: dict[uuid.UUID, float] = {}
+        self.cancel_listening = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -209,6 +218,7 @@ class Worker:
         self.stats.started_ms = self.deps.clock.now_ms()
         self.completer.start()
         hb = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
+        cl = asyncio.create_task(self._cancel_listener(), name="jobline-cancel-listener")
         await self._register()
         self.started.set()
         log.info("worker %s started: queues=%s concurrency=%d", self.worker_id,
@@ -217,9 +227,10 @@ class Worker:
             await self._claim_loop()
             await self._drain()
         finally:
-            hb.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await hb
+            for t in (hb, cl):
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
             await self.completer.aclose()
             with contextlib.suppress(Exception):
                 await self._deregister()
@@ -337,6 +348,8 @@ class Worker:
                          execution=job.token)
         r = _Running(job, ctx)
         self.running[job.id] = r
+        if self._early_cancels.pop(job.id, None) is not None:
+            ctx.cancelled.set()
         r.task = asyncio.create_task(self._run(r), name=f"job-{job.id}")
 
     async def _run(self, r: _Running) -> None:
@@ -350,7 +363,7 @@ class Worker:
         finally:
             self.running.pop(job.id, None)
             self._slot.set()
-        self.completer.add(outcome, job)
+        self.completer.add(outcome, job, spec.retry_policy if spec is not None else None)
 
     async def _execute(self, job: ClaimedJob, ctx: JobContext, spec: HandlerSpec | None) -> Outcome:
         clock = self.deps.clock
@@ -372,6 +385,11 @@ class Worker:
                 result = await asyncio.wait_for(coro, timeout_ms / 1000)
             else:
                 result = await coro
+            if ctx.cancelled.observed:
+                # The handler saw the cancel and returned: it stopped early, so the job is
+                # cancelled, not completed (a handler that never looked completes normally).
+                return Outcome(job.id, job.token, ok=False, cancelled=True, error_type="cancelled",
+                               error="cancelled while running", finished_ms=clock.now_ms())
             try:
                 orjson.dumps(result)
             except TypeError as e:
@@ -380,10 +398,15 @@ class Worker:
                                error=f"result is not JSON-serialisable: {e}",
                                finished_ms=clock.now_ms())
             return Outcome(job.id, job.token, ok=True, result=result, finished_ms=clock.now_ms())
+        # Retryable or not is decided by the core from the job's policy (FAIL_JOBS), so it is
+        # the same whichever worker ran the job; the handler's own settings go along with the
+        # outcome as the policy's third level.
         except TimeoutError:
             return Outcome(job.id, job.token, ok=False, error_type="timeout",
-                           error=f"timed out after {timeout_ms} ms", finished_ms=clock.now_ms(),
-                           final="timeout" in spec.non_retryable)
+                           error=f"timed out after {timeout_ms} ms", finished_ms=clock.now_ms())
+        except Cancelled as e:
+            return Outcome(job.id, job.token, ok=False, cancelled=True, error_type="cancelled",
+                           error=e.reason, finished_ms=clock.now_ms())
         except Retry as e:
             return Outcome(job.id, job.token, ok=False, error_type=e.error_type, error=e.reason,
                            retry_after_ms=int(e.after * 1000), burn_attempt=e.burn_attempt,
@@ -393,12 +416,11 @@ class Worker:
                            error=e.reason, finished_ms=clock.now_ms())
         except JobError as e:
             return Outcome(job.id, job.token, ok=False, error_type=e.error_type, error=str(e),
-                           final=e.error_type in spec.non_retryable, finished_ms=clock.now_ms())
+                           finished_ms=clock.now_ms())
         except Exception as e:
             etype = next((t for c, t in _EXC_TYPES.items() if isinstance(e, c)), "error")
             return Outcome(job.id, job.token, ok=False, error_type=etype,
-                           error=f"{type(e).__name__}: {e}"[:4000],
-                           final=etype in spec.non_retryable, finished_ms=clock.now_ms())
+                           error=f"{type(e).__name__}: {e}"[:4000], finished_ms=clock.now_ms())
 
     # --- heartbeats --------------------------------------------------------------------------
 
@@ -408,17 +430,68 @@ class Worker:
             held = [(r.job.queue, r.job.id, r.job.token) for r in self.running.values()]
             held += [(j.queue, j.id, j.token) for j in self.completer.pending]
             try:
-                lost = await jobs.extend_leases(self.deps, held)
-                for job_id in lost:
+                rep = await jobs.heartbeat(self.deps, held)
+                for job_id in rep.lost:
                     r = self.running.get(job_id)
                     if r is not None:
                         log.warning("lease of job %s lost (cancelled or reaped)", job_id)
                         r.ctx.cancelled.set()
+                for job_id in rep.cancel_requested:
+                    # the fallback for a cancel signal lost on its way (see cancellation.py)
+                    self._cancel_running(job_id)
+                horizon = time.monotonic() - 60.0
+                for job_id, at in list(self._early_cancels.items()):
+                    if at < horizon:  # its job finished before it ever reached running
+                        del self._early_cancels[job_id]
                 await self._register()
             except Unavailable as e:
                 log.warning("heartbeat failed: %s", e)
             except Exception:
                 log.exception("heartbeat failed")
+
+    def _cancel_running(self, job_id: uuid.UUID) -> None:
+        r = self.running.get(job_id)
+        if r is None:
+            self._early_cancels[job_id] = time.monotonic()
+        elif not r.ctx.cancelled.is_set():
+            log.info("cancel requested for running job %s", job_id)
+            r.ctx.cancelled.set()
+            r.ctx.cancelled.observed = False  # the worker's own look does not count
+
+    async def _cancel_listener(self) -> None:
+        """Receive cancel signals for this worker's jobs (``cancellation.channel``).
+
+        Subscribes on a connection of its own; after a Redis outage it resubscribes, and
+        anything missed meanwhile reaches the handlers through the heartbeat instead.
+        """
+        d = self.deps.dispatch
+        name = cancellation.channel(d.prefix, self.worker_id)
+        delay = 0.05
+        while True:
+            pubsub = d.r.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(name)
+                self.cancel_listening.set()
+                delay = 0.05
+                async for msg in pubsub.listen():
+                    if msg.get("type") != "message":
+                        continue
+                    data = msg["data"]
+                    try:
+                        job_id = uuid.UUID(data.decode() if isinstance(data, bytes) else data)
+                    except ValueError:
+                        continue
+                    self._cancel_running(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.cancel_listening.clear()
+                log.warning("cancel channel lost (%s); resubscribing in %.2fs", e, delay)
+                await asyncio.sleep(delay)  # backoff while Redis is down, not a state wait
+                delay = min(delay * 2, 2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _register(self) -> None:
         d = self.deps.dispatch
