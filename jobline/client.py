@@ -7,7 +7,8 @@
 Single submissions go through a :class:`GroupCommitter`, so many concurrent ``submit`` calls in
 one process share INSERTs exactly like concurrent API requests do. Defaults for ``queue``,
 ``max_attempts`` and ``timeout`` come from the handler registered with ``@job`` when the job type
-is known in this process, so a producer and its worker agree without repeating themselves.
+is known in this process, so a producer and its worker agree without repeating themselves
+(``max_attempts`` ranks below a stored per-type retry policy: docs/retry-policy.md).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from jobline.shared import dlq
 from jobline.shared import jobs as core
 from jobline.shared import queues as qcore
+from jobline.shared import retry_policy_store as policies
 from jobline.shared.batching import GroupCommitter
 from jobline.shared.clock import Clock, from_dt
 from jobline.shared.config import Settings, load
@@ -32,6 +34,7 @@ from jobline.shared.dlq import DlqFilter
 from jobline.shared.errors import ValidationFailed
 from jobline.shared.jobs import JobPage, SubmitResult
 from jobline.shared.models import PRIORITY_DEFAULT, TERMINAL, Job, JobSpec, Status
+from jobline.shared.retry_policy import RetryPolicy, StoredRetryPolicy
 from jobline.shared.validation import check_spec
 from jobline.worker.registry import Registry, default_registry, parse_duration_ms
 
@@ -143,7 +146,8 @@ class Client:
              max_attempts: int | None = None, delay: Seconds | None = None,
              scheduled_for: datetime | None = None, timeout: Seconds | str | None = None,
              idempotency_key: str | None = None,
-             backoff: Mapping[str, Any] | None = None) -> JobSpec:
+             backoff: Mapping[str, Any] | None = None,
+             non_retryable: Sequence[str] | None = None) -> JobSpec:
         """Build the :class:`JobSpec` ``submit`` would store (handler defaults applied).
 
         A naive ``scheduled_for`` is taken as UTC.
@@ -153,8 +157,6 @@ class Client:
         handler = self._registry.get(job_type)
         if queue is None:
             queue = handler.queue if handler is not None else "default"
-        if max_attempts is None and handler is not None:
-            max_attempts = handler.max_attempts
         timeout_ms = (parse_duration_ms(timeout) if isinstance(timeout, str | int | float)
                       else _ms(timeout))
         if timeout_ms is None and handler is not None:
@@ -170,7 +172,10 @@ class Client:
         return JobSpec(queue=queue, job_type=job_type, payload=dict(payload or {}),
                        priority=priority, max_attempts=max_attempts, scheduled_for_ms=due,
                        timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                       backoff=dict(backoff) if backoff else None)
+                       backoff=dict(backoff) if backoff else None,
+                       non_retryable=tuple(non_retryable) if non_retryable is not None else None,
+                       # below the stored per-type policy, unlike an explicit max_attempts
+                       handler_max_attempts=handler.max_attempts if handler is not None else None)
 
     async def submit(self, job_type: str, payload: Mapping[str, Any] | None = None, *,
                      queue: str | None = None, priority: int = PRIORITY_DEFAULT,
@@ -179,12 +184,14 @@ class Client:
                      # the job's run-time limit, not this call's
                      timeout: Seconds | str | None = None,
                      idempotency_key: str | None = None,
-                     backoff: Mapping[str, Any] | None = None) -> SubmittedJob:
+                     backoff: Mapping[str, Any] | None = None,
+                     non_retryable: Sequence[str] | None = None) -> SubmittedJob:
         """Submit one job; returns after it is committed. ``delay``/``timeout`` are seconds
         (or a ``timedelta``; ``timeout`` also takes ``"30s"``-style strings)."""
         spec = self.spec(job_type, payload, queue=queue, priority=priority,
                          max_attempts=max_attempts, delay=delay, scheduled_for=scheduled_for,
-                         timeout=timeout, idempotency_key=idempotency_key, backoff=backoff)
+                         timeout=timeout, idempotency_key=idempotency_key, backoff=backoff,
+                         non_retryable=non_retryable)
         return SubmittedJob.of(await self.committer.submit(spec))
 
     async def submit_many(self, items: Sequence[JobSpec | Mapping[str, Any]]
@@ -228,7 +235,29 @@ class Client:
             job_type=job_type, page=page, page_size=page_size, cursor=cursor)
 
     async def cancel(self, job_id: uuid.UUID | str) -> Status:
+        """``CANCELLED``, or ``PROCESSING`` for a running job: its handler was asked to stop
+        (``ctx.cancelled``) and the job ends cancelled once it does."""
         return await core.cancel(self.deps, _job_id(job_id))
+
+    # --- retry policies ------------------------------------------------------------------
+
+    async def set_retry_policy(self, job_type: str, *, max_attempts: int | None = None,
+                               backoff: Mapping[str, Any] | None = None,
+                               non_retryable: Sequence[str] | None = None) -> StoredRetryPolicy:
+        """Store (replace) ``job_type``'s policy; unset fields fall through to the handler
+        decorator and the global settings."""
+        return await policies.put_retry_policy(self.deps, job_type, RetryPolicy(
+            max_attempts, dict(backoff) if backoff is not None else None,
+            tuple(non_retryable) if non_retryable is not None else None))
+
+    async def retry_policy(self, job_type: str) -> StoredRetryPolicy:
+        return await policies.get_retry_policy(self.deps, job_type)
+
+    async def retry_policies(self) -> builtins.list[StoredRetryPolicy]:
+        return await policies.list_retry_policies(self.deps)
+
+    async def delete_retry_policy(self, job_type: str) -> None:
+        await policies.delete_retry_policy(self.deps, job_type)
 
     async def retry(self, job_id: uuid.UUID | str) -> Status:
         return await core.retry_now(self.deps, _job_id(job_id))

@@ -26,6 +26,7 @@ from jobline.api.schemas import (
 )
 from jobline.shared import jobs as core
 from jobline.shared.errors import ValidationFailed
+from jobline.shared.models import Status
 from jobline.shared.validation import check_spec
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -98,6 +99,10 @@ async def list_jobs(request: Request) -> Response:
 async def cancel_job(request: Request) -> Response:
     job_id = job_id_param(request)
     status = await core.cancel(ctx(request).require_deps(), job_id)
+    if status == Status.PROCESSING:
+        # accepted, not done: the running handler was asked to stop
+        return JSONResponse({**transition_json(job_id, status), "cancelRequested": True},
+                            status_code=202)
     return JSONResponse(transition_json(job_id, status))
 
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from jobline.api import retry_policies as rp
 from jobline.api import schemas as s
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.shared.config import Settings
@@ -27,6 +28,10 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (s.SubmittedOut, "serialization"),
     (s.BulkSubmittedOut, "serialization"),
     (s.TransitionOut, "serialization"),
+    (s.CancelRequestedOut, "serialization"),
+    (rp.RetryPolicyIn, "validation"),
+    (rp.RetryPolicyOut, "serialization"),
+    (rp.RetryPolicyListOut, "serialization"),
     (s.JobOut, "serialization"),
     (s.JobListOut, "serialization"),
     (s.QueuesOut, "serialization"),
@@ -113,6 +118,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     dlq_page_size = {"name": "pageSize", "in": "query",
                      "schema": {"type": "integer", "minimum": 1,
                                 "maximum": settings.max_page_size, "default": 50}}
+    job_type = {"name": "jobType", "in": "path", "required": True,
+                "schema": {"type": "string", "pattern": s.JOB_TYPE_PATTERN}}
+    policy_out = ref(rp.RetryPolicyOut, "serialization")
     # Links let stateful testers (and readers) follow a submitted job to what can be done to it.
     links = {op: {"operationId": op, "parameters": {"jobId": "$response.body#/jobId"}}
              for op in ("getJob", "cancelJob", "retryJob")}
@@ -154,9 +162,12 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                               **errors(404, 503)},
             },
             "delete": {
-                "operationId": "cancelJob", "summary": "Cancel a job that has not started",
+                "operationId": "cancelJob",
+                "summary": "Cancel a job; a running one is asked to stop (cooperative)",
                 "parameters": [job_id],
                 "responses": {"200": ok("Cancelled", ref(s.TransitionOut, "serialization")),
+                              "202": ok("Running: cancel requested, handler signalled",
+                                        ref(s.CancelRequestedOut, "serialization")),
                               **errors(404, 409, 503)},
             },
         },
@@ -240,6 +251,33 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "parameters": [job_id],
                 "responses": {"200": ok("Pending again", ref(s.TransitionOut, "serialization")),
                               **errors(404, 409, 503)},
+            },
+        },
+        "/api/v1/retry-policies": {
+            "get": {
+                "operationId": "listRetryPolicies", "summary": "Stored per-job-type policies",
+                "responses": {"200": ok("Policies", ref(rp.RetryPolicyListOut, "serialization")),
+                              **errors(503)},
+            },
+        },
+        "/api/v1/retry-policies/{jobType}": {
+            "get": {
+                "operationId": "getRetryPolicy", "summary": "A job type's stored retry policy",
+                "parameters": [job_type],
+                "responses": {"200": ok("The policy", policy_out), **errors(404, 422, 503)},
+            },
+            "put": {
+                "operationId": "putRetryPolicy",
+                "summary": "Create or replace a job type's retry policy",
+                "parameters": [job_type],
+                "requestBody": body(ref(rp.RetryPolicyIn, "validation")),
+                "responses": {"200": ok("Stored", policy_out), **errors(400, 413, 422, 503)},
+            },
+            "delete": {
+                "operationId": "deleteRetryPolicy",
+                "summary": "Remove it (handler and global settings apply again)",
+                "parameters": [job_type],
+                "responses": {"204": {"description": "Deleted"}, **errors(404, 422, 503)},
             },
         },
         "/healthz": {

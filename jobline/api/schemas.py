@@ -34,7 +34,7 @@ from jobline.shared.models import (
     Status,
 )
 from jobline.shared.queues import MAX_IN_FLIGHT_LIMIT
-from jobline.shared.validation import MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS
+from jobline.shared.validation import MAX_ATTEMPTS_LIMIT, MAX_ERROR_TYPES, MAX_TIMEOUT_MS
 
 #: Patterns in Rust-regex syntax (pydantic-core) matching the core's ``QUEUE_NAME``/``JOB_TYPE``;
 #: ``$`` there is a true end of string, unlike Python's, so no trailing newline slips through.
@@ -100,6 +100,11 @@ class SubmitJobIn(_In):
     idempotency_key: Annotated[str, Field(min_length=1, max_length=255,
                                           pattern=NO_NUL_PATTERN)] | None = None
     backoff: BackoffIn | None = None
+    #: Error types that go straight to the dead-letter queue for this job (overrides the job
+    #: type's policy; ``[]`` retries everything).
+    non_retryable: Annotated[list[Annotated[str, Field(min_length=1, max_length=255,
+                                                       pattern=NO_NUL_PATTERN)]],
+                             Field(max_length=MAX_ERROR_TYPES)] | None = None
 
     @field_validator("scheduled_for", mode="before")
     @classmethod
@@ -135,7 +140,9 @@ class SubmitJobIn(_In):
         return JobSpec(queue=self.queue, job_type=self.job_type, payload=self.payload,
                        priority=self.priority, max_attempts=self.max_attempts,
                        scheduled_for_ms=due, timeout_ms=self.timeout_ms,
-                       idempotency_key=self.idempotency_key, backoff=backoff or None)
+                       idempotency_key=self.idempotency_key, backoff=backoff or None,
+                       non_retryable=tuple(self.non_retryable)
+                       if self.non_retryable is not None else None)
 
 
 class BulkSubmitIn(_In):
@@ -256,6 +263,15 @@ class BulkSubmittedOut(_Out):
 class TransitionOut(_Out):
     job_id: uuid.UUID
     status: StatusName
+
+
+class CancelRequestedOut(_Out):
+    """``DELETE`` of a running job: the request is recorded and the handler signalled; the job
+    ends ``cancelled`` when its handler stops (docs/state-machine.md)."""
+
+    job_id: uuid.UUID
+    status: Literal["processing"]
+    cancel_requested: Literal[True]
 
 
 class AttemptOut(_Out):
