@@ -154,7 +154,7 @@ class ScheduleRun:
 UPDATABLE = frozenset(ScheduleSpec.__dataclass_fields__)
 
 
-def _check(spec: ScheduleSpec, deps: Deps) -> tuple[CronSchedule, str]:
+def _check(spec: ScheduleSpec, deps: Deps) -> CronSchedule:
     if not isinstance(spec.name, str) or not 1 <= len(spec.name) <= MAX_NAME or "\x00" in spec.name:
         raise ValidationFailed("name", f"must be 1-{MAX_NAME} characters")
     if spec.overlap_policy not in OVERLAP_POLICIES:
@@ -163,8 +163,8 @@ def _check(spec: ScheduleSpec, deps: Deps) -> tuple[CronSchedule, str]:
         raise ValidationFailed("catchUp", "must be 'skip' or 'run_once'")
     if not isinstance(spec.enabled, bool):
         raise ValidationFailed("enabled", "must be a boolean")
-    payload = check_spec(_job_spec(spec), deps.settings)
-    return CronSchedule.parse(spec.schedule, spec.timezone), payload
+    check_spec(_job_spec(spec), deps.settings)
+    return CronSchedule.parse(spec.schedule, spec.timezone)
 
 
 def _job_spec(spec: ScheduleSpec, due_ms: int | None = None, key: str | None = None) -> JobSpec:
@@ -208,11 +208,11 @@ async def _wake(deps: Deps) -> None:
 
 @translate_errors
 async def create_schedule(deps: Deps, spec: ScheduleSpec) -> Schedule:
-    cron, payload = _check(spec, deps)
+    cron = _check(spec, deps)
     now = deps.clock.now_ms()
     nxt = cron.next_after(now) if spec.enabled else None
     row = await deps.pool.fetchrow(
-        INSERT_SCHEDULE, uuid7(now), spec.name, spec.queue, spec.job_type, payload,
+        INSERT_SCHEDULE, uuid7(now), spec.name, spec.queue, spec.job_type, spec.payload,
         spec.schedule, spec.timezone, spec.enabled, spec.overlap_policy, spec.catch_up,
         spec.priority, spec.max_attempts, spec.timeout_ms,
         to_dt(nxt) if nxt is not None else None, to_dt(now))
@@ -255,13 +255,13 @@ async def update_schedule(deps: Deps, schedule_id: uuid.UUID,
             raise NotFound(f"schedule {schedule_id} not found")
         old = _spec_of(cur)
         spec = replace(old, **changes)
-        cron, payload = _check(spec, deps)
+        cron = _check(spec, deps)
         nxt = _ms(cur["next_run_at"])
         if (spec.schedule, spec.timezone) != (old.schedule, old.timezone) or (
                 spec.enabled and not old.enabled) or nxt is None:
             nxt = cron.next_after(now)
         row = await conn.fetchrow(
-            UPDATE_SCHEDULE, schedule_id, spec.name, spec.queue, spec.job_type, payload,
+            UPDATE_SCHEDULE, schedule_id, spec.name, spec.queue, spec.job_type, spec.payload,
             spec.schedule, spec.timezone, spec.enabled, spec.overlap_policy, spec.catch_up,
             spec.priority, spec.max_attempts, spec.timeout_ms,
             to_dt(nxt) if nxt is not None else None, to_dt(now))
