@@ -164,7 +164,8 @@ class Scheduler:
                     # <= 0: a peer scheduler is handling that schedule right now
                     timeout = min(timeout, wait_ms / 1000 if wait_ms > 0 else CRON_PEER_BACKOFF_S)
                 if waker is None:
-                    waker = asyncio.create_task(block.wait_for_cron(CRON_MAX_SLEEP_S, self.cron_owner))
+                    waker = asyncio.create_task(
+                        block.wait_for_cron(CRON_MAX_SLEEP_S, self.cron_owner))
                 done, _ = await asyncio.wait([waker, stop], timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if waker in done:
