@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobline.shared import dlq
+from jobline.shared import dlq, rate_limits
 from jobline.shared import jobs as core
 from jobline.shared import queues as qcore
 from jobline.shared import retry_policy_store as policies
+from jobline.shared import schedules as sched
 from jobline.shared.batching import GroupCommitter
 from jobline.shared.clock import Clock, from_dt
 from jobline.shared.config import Settings, load
@@ -275,6 +276,48 @@ class Client:
     async def set_queue_limits(self, queue: str, *, max_in_flight: int | None) -> QueueControls:
         """Cap ``queue``'s jobs in flight across all workers (None removes the cap)."""
         return await qcore.set_queue_limits(self.deps, queue, max_in_flight=max_in_flight)
+
+    async def set_rate_limit(self, queue: str, *, limit: int, window_ms: int) -> QueueControls:
+        """At most ``limit`` job starts from ``queue`` in any ``window_ms``, across all workers."""
+        return await rate_limits.set_rate_limit(self.deps, queue, limit=limit,
+                                                window_ms=window_ms)
+
+    async def clear_rate_limit(self, queue: str) -> QueueControls:
+        return await rate_limits.clear_rate_limit(self.deps, queue)
+
+    # --- cron schedules ------------------------------------------------------------------
+
+    async def create_schedule(self, name: str, job_type: str, schedule: str,
+                              payload: Mapping[str, Any] | None = None, *,
+                              queue: str | None = None, timezone: str = "UTC",
+                              enabled: bool = True, overlap_policy: str = "allow",
+                              catch_up: str = "run_once", priority: int = PRIORITY_DEFAULT,
+                              max_attempts: int | None = None,
+                              timeout_ms: int | None = None) -> sched.Schedule:
+        """Submit ``job_type`` on a cron ``schedule`` (5 fields, or 6 with seconds first) in
+        ``timezone``. The queue defaults to the one the handler is registered for."""
+        if queue is None:
+            handler = self._registry.get(job_type)
+            queue = handler.queue if handler is not None else "default"
+        return await sched.create_schedule(self.deps, sched.ScheduleSpec(
+            name=name, queue=queue, job_type=job_type, payload=dict(payload or {}),
+            schedule=schedule, timezone=timezone, enabled=enabled,
+            overlap_policy=overlap_policy, catch_up=catch_up, priority=priority,
+            max_attempts=max_attempts, timeout_ms=timeout_ms))
+
+    async def schedules(self) -> builtins.list[sched.Schedule]:
+        return await sched.list_schedules(self.deps)
+
+    async def get_schedule(self, schedule_id: uuid.UUID | str) -> sched.Schedule:
+        return await sched.get_schedule(self.deps, _job_id(schedule_id))
+
+    async def update_schedule(self, schedule_id: uuid.UUID | str,
+                              **changes: Any) -> sched.Schedule:
+        """Change fields by their ``create_schedule`` names (``enabled=False``, ...)."""
+        return await sched.update_schedule(self.deps, _job_id(schedule_id), changes)
+
+    async def delete_schedule(self, schedule_id: uuid.UUID | str) -> None:
+        await sched.delete_schedule(self.deps, _job_id(schedule_id))
 
     # --- dead-letter queue ---------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobline.api import retry_policies as rp
+from jobline.api import schedule_schemas as ss
 from jobline.api import schemas as s
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.shared.config import Settings
@@ -40,13 +41,19 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (s.DlqSelectIn, "validation"),
     (s.DlqListOut, "serialization"),
     (s.DlqBulkOut, "serialization"),
+    (ss.ScheduleIn, "validation"),
+    (ss.SchedulePatchIn, "validation"),
+    (ss.ScheduleOut, "serialization"),
+    (ss.ScheduleListOut, "serialization"),
+    (ss.RateLimitIn, "validation"),
+    (ss.QueueRateLimitOut, "serialization"),
     (s.HealthOut, "serialization"),
     (s.ErrorOut, "serialization"),
 ]
 
 _ERROR_TEXT = {
     400: "Malformed JSON body",
-    404: "Unknown (or malformed) job id",
+    404: "Unknown (or malformed) id",
     409: "The job's status does not allow this transition",
     413: "Body, payload or batch too large",
     422: "Validation failed; `error.field` names the field",
@@ -103,6 +110,10 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     queue_name = {"name": "name", "in": "path", "required": True,
                   "schema": {"type": "string", "pattern": s.QUEUE_PATTERN}}
     controls = ref(s.QueueControlsOut, "serialization")
+    rate_out = ref(ss.QueueRateLimitOut, "serialization")
+    schedule_out = ref(ss.ScheduleOut, "serialization")
+    schedule_id = {"name": "scheduleId", "in": "path", "required": True,
+                   "schema": {"type": "string", "format": "uuid"}}
     bulk_out = ref(s.DlqBulkOut, "serialization")
     when = {"type": "string", "format": "date-time"}
     dlq_params = [
@@ -208,6 +219,54 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "parameters": [queue_name],
                 "requestBody": body(ref(s.ConcurrencyIn, "validation")),
                 "responses": {"200": ok("Cap set", controls), **errors(400, 413, 422, 503)},
+            },
+        },
+        "/api/v1/queues/{name}/rate-limit": {
+            "put": {
+                "operationId": "setQueueRateLimit",
+                "summary": "Allow at most `limit` job starts per `windowMs`, across all workers",
+                "parameters": [queue_name],
+                "requestBody": body(ref(ss.RateLimitIn, "validation")),
+                "responses": {"200": ok("Rate limit set", rate_out), **errors(400, 413, 422, 503)},
+            },
+            "delete": {
+                "operationId": "clearQueueRateLimit", "summary": "Remove the queue's rate limit",
+                "parameters": [queue_name],
+                "responses": {"200": ok("Rate limit removed", rate_out), **errors(422, 503)},
+            },
+        },
+        "/api/v1/scheduled-jobs": {
+            "post": {
+                "operationId": "createSchedule", "summary": "Create a cron schedule",
+                "requestBody": body(ref(ss.ScheduleIn, "validation")),
+                "responses": {"201": ok("Created; nextRuns lists the next 5 fire times",
+                                        schedule_out), **errors(400, 413, 422, 503)},
+            },
+            "get": {
+                "operationId": "listSchedules", "summary": "Every cron schedule",
+                "responses": {"200": ok("Schedules", ref(ss.ScheduleListOut, "serialization")),
+                              **errors(503)},
+            },
+        },
+        "/api/v1/scheduled-jobs/{scheduleId}": {
+            "get": {
+                "operationId": "getSchedule", "summary": "One cron schedule",
+                "parameters": [schedule_id],
+                "responses": {"200": ok("The schedule", schedule_out), **errors(404, 503)},
+            },
+            "patch": {
+                "operationId": "updateSchedule",
+                "summary": "Change some fields; a new expression starts from the next fire time",
+                "parameters": [schedule_id],
+                "requestBody": body(ref(ss.SchedulePatchIn, "validation")),
+                "responses": {"200": ok("Changed", schedule_out),
+                              **errors(400, 404, 413, 422, 503)},
+            },
+            "delete": {
+                "operationId": "deleteSchedule",
+                "summary": "Delete a schedule (jobs it submitted are kept)",
+                "parameters": [schedule_id],
+                "responses": {"204": {"description": "Deleted"}, **errors(404, 503)},
             },
         },
         "/api/v1/admin/dlq": {

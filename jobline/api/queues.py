@@ -1,4 +1,5 @@
-"""``/api/v1/queues``: per-queue counts and controls; pause, resume and the in-flight cap."""
+"""``/api/v1/queues``: per-queue counts and controls; pause, resume, the in-flight cap and the
+rate limit."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from jobline.api.body import parse_json, read_body
 from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
+from jobline.api.schedule_schemas import RateLimitIn
 from jobline.api.schemas import ConcurrencyIn, queue_controls_json
 from jobline.shared import jobs as core
 from jobline.shared import queues as qcore
+from jobline.shared import rate_limits
+from jobline.shared.dispatch import QueueControls
 
 #: A concurrency body is a few bytes; anything large is not one.
 _SMALL_BODY = 4096
@@ -50,10 +54,33 @@ async def set_concurrency(request: Request) -> Response:
     return JSONResponse(queue_controls_json(c))
 
 
+def _with_rate_limit(c: QueueControls) -> dict[str, object]:
+    rate = (None if c.rate_limit is None
+            else {"limit": c.rate_limit, "windowMs": c.rate_window_ms})
+    return {**queue_controls_json(c), "rateLimit": rate}
+
+
+@endpoint
+async def set_rate_limit(request: Request) -> Response:
+    name = _name(request)
+    body = validate(RateLimitIn, parse_json(await read_body(request, _SMALL_BODY)))
+    c = await rate_limits.set_rate_limit(ctx(request).require_deps(), name, limit=body.limit,
+                                         window_ms=body.window_ms)
+    return JSONResponse(_with_rate_limit(c))
+
+
+@endpoint
+async def clear_rate_limit(request: Request) -> Response:
+    c = await rate_limits.clear_rate_limit(ctx(request).require_deps(), _name(request))
+    return JSONResponse(_with_rate_limit(c))
+
+
 routes = [
     Route("/api/v1/queues", list_queues, methods=["GET"], name="list_queues"),
     by_method("/api/v1/queues/{name}/pause", {"POST": pause_queue}, name="queue_pause"),
     by_method("/api/v1/queues/{name}/resume", {"POST": resume_queue}, name="queue_resume"),
     by_method("/api/v1/queues/{name}/concurrency", {"PUT": set_concurrency},
               name="queue_concurrency"),
+    by_method("/api/v1/queues/{name}/rate-limit",
+              {"PUT": set_rate_limit, "DELETE": clear_rate_limit}, name="queue_rate_limit"),
 ]

@@ -334,6 +334,8 @@ class QueueOut(_Out):
     leased: int
     paused: bool
     max_in_flight: int | None
+    #: ``{limit, windowMs}``, or null without a rate limit.
+    rate_limit: dict[str, int] | None = None
 
 
 class DlqListOut(_Out):

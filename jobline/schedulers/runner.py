@@ -1,4 +1,5 @@
-"""The scheduler process: the delayed-job timer, the lease reaper and the reconciler.
+"""The scheduler process: the delayed-job timer, cron schedules, the lease reaper and the
+reconciler.
 
 Every loop calls an idempotent core operation, so any number of scheduler processes may run at
 once (each step is a Lua script or ``FOR UPDATE SKIP LOCKED``); running two only adds redundancy.
@@ -13,7 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from jobline.shared import maintenance
+from jobline.shared import maintenance, rate_limits, schedules
 from jobline.shared.deps import Deps, create_redis
 from jobline.shared.dispatch import Dispatch
 from jobline.shared.errors import Unavailable
@@ -23,6 +24,11 @@ log = logging.getLogger("jobline.scheduler")
 #: A full reconcile also repairs the rare job left out of Redis by a crash between its Postgres
 #: commit and its dispatch (the epoch check only catches a wholesale loss of Redis state).
 FULL_RECONCILE_EVERY_S = 600.0
+#: Upper bound of one cron-loop sleep: covers a lost wake-up and a peer that died holding a due
+#: schedule (its row lock is released with its connection).
+CRON_MAX_SLEEP_S = 5.0
+#: While another scheduler holds a due schedule (its tick is running), look again this soon.
+CRON_PEER_BACKOFF_S = 0.02
 #: Partitions are created months ahead; checking daily is plenty.
 PARTITIONS_EVERY_S = 86_400.0
 
@@ -31,8 +37,10 @@ class Scheduler:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._stop = asyncio.Event()
-        self.ticks = {"promote": 0, "reap": 0, "reconcile": 0}
+        self.ticks = {"promote": 0, "reap": 0, "reconcile": 0, "cron": 0}
         self.owner = f"scheduler:{uuid.uuid4().hex[:8]}"
+        # each blocking loop needs its own interrupt list (one push wakes one BLPOP)
+        self.cron_owner = f"{self.owner}:cron"
         self._interrupt_task: asyncio.Task[None] | None = None
 
     def request_stop(self) -> None:
@@ -43,22 +51,31 @@ class Scheduler:
     async def _interrupt(self) -> None:
         with contextlib.suppress(Exception):
             await self.deps.dispatch.interrupt(self.owner)
+            await self.deps.dispatch.interrupt(self.cron_owner)
 
     async def run(self) -> None:
         s = self.deps.settings
         assert s.redis_url
         block = create_redis(s.redis_url, blocking=True)
+        # the cron loop blocks on its own wake list, so it needs a connection of its own
+        cron_block = create_redis(s.redis_url, blocking=True)
         try:
             with contextlib.suppress(Unavailable):
                 await maintenance.ensure_dispatch_state(self.deps)
+            try:
+                await rate_limits.apply_configured(self.deps)
+            except Unavailable as e:
+                log.warning("configured rate limits not applied: %s", e)
             await asyncio.gather(
                 self._timer_loop(Dispatch(block, s.redis_prefix)),
+                self._cron_loop(Dispatch(cron_block, s.redis_prefix)),
                 self._every(s.sweep_ms / 1000, "reap", self._reap),
                 self._every(FULL_RECONCILE_EVERY_S, "reconcile", self._reconcile),
                 self._every(PARTITIONS_EVERY_S, "partitions", self._partitions),
             )
         finally:
             await block.aclose()
+            await cron_block.aclose()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -112,6 +129,48 @@ class Scheduler:
                 if waker in done:
                     if waker.exception() is not None:
                         log.warning("timer wake-up failed: %s", waker.exception())
+                        await self._sleep(0.5)
+                    waker = None
+        finally:
+            stop.cancel()
+            if waker is not None:
+                waker.cancel()
+                with contextlib.suppress(BaseException):
+                    await waker
+
+    async def _cron_loop(self, block: Dispatch) -> None:
+        """Submit due cron runs, then sleep until the earliest next fire time (bounded), or until
+        a schedule change pushes the cron wake-up list."""
+        waker: asyncio.Task[bool] | None = None
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            while not self._stop.is_set():
+                try:
+                    rep = await schedules.cron_tick(self.deps)
+                    self.ticks["cron"] += 1
+                except Unavailable as e:
+                    log.warning("cron: %s", e)
+                    await self._sleep(0.5)
+                    continue
+                except Exception:
+                    log.exception("cron tick failed")
+                    await self._sleep(1.0)
+                    continue
+                if rep.more:
+                    continue
+                timeout = CRON_MAX_SLEEP_S
+                if rep.next_fire_ms is not None:
+                    wait_ms = rep.next_fire_ms - self.deps.clock.now_ms()
+                    # <= 0: a peer scheduler is handling that schedule right now
+                    timeout = min(timeout, wait_ms / 1000 if wait_ms > 0 else CRON_PEER_BACKOFF_S)
+                if waker is None:
+                    waker = asyncio.create_task(
+                        block.wait_for_cron(CRON_MAX_SLEEP_S, self.cron_owner))
+                done, _ = await asyncio.wait([waker, stop], timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if waker in done:
+                    if waker.exception() is not None:
+                        log.warning("cron wake-up failed: %s", waker.exception())
                         await self._sleep(0.5)
                     waker = None
         finally:

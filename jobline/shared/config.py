@@ -17,6 +17,14 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _json(name: str) -> dict[str, object]:
+    raw = os.environ.get(name)
+    value = json.loads(raw) if raw else {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object")
+    return value
+
+
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return float(raw) if raw not in (None, "") else default
@@ -55,6 +63,9 @@ class Settings:
     #: Seconds a SIGTERMed worker waits for in-flight jobs before releasing them.
     shutdown_grace_s: float = field(default_factory=lambda: _float("JOBLINE_SHUTDOWN_GRACE_S", 25.0))
     pg_pool_size: int = field(default_factory=lambda: _int("JOBLINE_PG_POOL", 10))
+    #: Per-queue rate limits applied when a scheduler starts, as JSON:
+    #: ``{"email": {"limit": 10, "windowMs": 1000}}`` (``jobline.shared.rate_limits``).
+    rate_limits: dict[str, object] = field(default_factory=lambda: _json("JOBLINE_RATE_LIMITS"))
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

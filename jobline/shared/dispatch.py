@@ -55,10 +55,13 @@ class QueueControls:
     max_in_flight: int | None = None
     #: Increases with every change; orders racing Redis mirrors.
     version: int = 0
+    #: At most ``rate_limit`` claims in any ``rate_window_ms`` across all workers; None = none.
+    rate_limit: int | None = None
+    rate_window_ms: int | None = None
 
 
 class QueueKeys:
-    __slots__ = ("delayed", "dprio", "leases", "meta", "name", "ready", "wake")
+    __slots__ = ("delayed", "dprio", "leases", "meta", "name", "rate", "ready", "wake")
 
     def __init__(self, prefix: str, name: str) -> None:
         base = f"{prefix}:{{{name}}}"
@@ -69,6 +72,8 @@ class QueueKeys:
         self.leases = f"{base}:leases"
         self.wake = f"{base}:wake"
         self.meta = f"{base}:meta"
+        #: sliding-window log of recent claims (rate limit); entries expire after the window
+        self.rate = f"{base}:rate"
 
 
 class Dispatch:
@@ -81,6 +86,7 @@ class Dispatch:
         self.wake_all = f"{prefix}:wake"
         self.timer_wake = f"{prefix}:timer"
         self.epoch_key = f"{prefix}:epoch"
+        self.cron_wake = f"{prefix}:cron"
         self._enqueue = client.register_script(_script("enqueue"))
         self._claim = client.register_script(_script("claim"))
         self._promote = client.register_script(_script("promote"))
@@ -141,14 +147,15 @@ class Dispatch:
     ) -> tuple[list[tuple[str, uuid.UUID]], int | None]:
         """Lease up to ``n`` ready jobs from ``queues`` (promoting due delayed jobs first).
 
-        Returns the leased (queue, id) pairs and, when none, the earliest delayed due time.
+        Returns the leased (queue, id) pairs and, when none, the earliest time something may
+        become claimable (a delayed job's due time, or a rate-limited queue's next free slot).
         """
         if not queues or n <= 0:
             return [], None
         keys: list[str] = []
         for q in queues:
             k = self.keys(q)
-            keys += [k.ready, k.leases, k.delayed, k.dprio, k.wake, k.meta]
+            keys += [k.ready, k.leases, k.delayed, k.dprio, k.wake, k.meta, k.rate]
         keys.append(self.wake_all)
         res = cast(list[Any], await self._claim(
             keys=keys, args=[now_ms, lease_deadline_ms, n, rotate % len(queues), 1000]))
@@ -228,7 +235,9 @@ class Dispatch:
                 await self._queue_meta(
                     keys=[k.meta, k.ready, k.wake, self.wake_all, self.queues_key],
                     args=[c.name, c.version, "1" if c.paused else "0",
-                          "" if c.max_in_flight is None else c.max_in_flight],
+                          "" if c.max_in_flight is None else c.max_in_flight,
+                          "" if c.rate_limit is None else c.rate_limit,
+                          "" if c.rate_window_ms is None else c.rate_window_ms],
                     client=pipe)
             res = await pipe.execute()
         return sum(int(x) for x in res)
@@ -302,6 +311,22 @@ class Dispatch:
             p.lpush(key, 1)
             p.pexpire(key, 60_000)
             await p.execute()
+
+    # --- cron schedules: wake-up of the schedulers' cron loop -----------------------------------
+
+    async def wake_cron(self) -> None:
+        """Tell a sleeping cron loop that schedules changed (it re-reads the next fire time)."""
+        async with self.r.pipeline(transaction=True) as p:
+            p.lpush(self.cron_wake, 1)
+            p.ltrim(self.cron_wake, 0, 0)
+            await p.execute()
+
+    async def wait_for_cron(self, timeout_s: float, owner: str | None = None) -> bool:
+        keys = [self.cron_wake]
+        if owner is not None:
+            keys.append(self.private_wake(owner))
+        res = await self.r.blpop(keys, timeout=max(timeout_s, 0.001))
+        return res is not None
 
     # --- epoch: detects a flushed/restarted-empty Redis --------------------------------------
 

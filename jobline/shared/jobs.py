@@ -551,5 +551,8 @@ async def queue_stats(deps: Deps) -> list[dict[str, Any]]:
             "leased": d.get("leased", 0),
             "paused": bool(controls[q]["paused"]) if q in controls else False,
             "maxInFlight": controls[q]["max_in_flight"] if q in controls else None,
+            "rateLimit": ({"limit": controls[q]["rate_limit"],
+                           "windowMs": controls[q]["rate_window_ms"]}
+                          if q in controls and controls[q]["rate_limit"] is not None else None),
         })
     return out

@@ -108,7 +108,8 @@ async def reconcile(deps: Deps) -> ReconcileReport:
     # Queue controls first: after a flush a paused queue must be paused (and a cap in place)
     # before its jobs are back in ready for any worker to claim. Also registers every queue name.
     await deps.dispatch.set_queue_meta(
-        QueueControls(r["name"], r["paused"], r["max_in_flight"], r["controls_version"])
+        QueueControls(r["name"], r["paused"], r["max_in_flight"], r["controls_version"],
+                      r["rate_limit"], r["rate_window_ms"])
         for r in await deps.pool.fetch(sql.QUEUE_CONTROLS))
     for status in (Status.PROCESSING, Status.PENDING, Status.SCHEDULED):
         last = uuid.UUID(int=0)

@@ -30,7 +30,7 @@ _KEEP: Any = object()
 
 def _controls(row: Any) -> QueueControls:
     return QueueControls(row["name"], row["paused"], row["max_in_flight"],
-                         row["controls_version"])
+                         row["controls_version"], row["rate_limit"], row["rate_window_ms"])
 
 
 def check_queue_name(name: str, field: str = "name") -> None:

@@ -147,7 +147,10 @@ CREATE TABLE public.queues (
     paused boolean DEFAULT false NOT NULL,
     max_in_flight integer,
     controls_version bigint DEFAULT 0 NOT NULL,
-    CONSTRAINT queues_max_in_flight_check CHECK (((max_in_flight IS NULL) OR (max_in_flight >= 0)))
+    rate_limit integer,
+    rate_window_ms integer,
+    CONSTRAINT queues_max_in_flight_check CHECK (((max_in_flight IS NULL) OR (max_in_flight >= 0))),
+    CONSTRAINT queues_rate_limit_check CHECK ((((rate_limit IS NULL) = (rate_window_ms IS NULL)) AND ((rate_limit IS NULL) OR ((rate_limit >= 1) AND (rate_window_ms >= 1)))))
 );
 CREATE TABLE public.retry_policies (
     job_type text NOT NULL,
@@ -161,6 +164,37 @@ CREATE TABLE public.retry_policies (
     updated_at timestamp with time zone NOT NULL,
     CONSTRAINT retry_policies_backoff_check CHECK (((base_ms >= 0) AND (cap_ms >= 0) AND (factor >= (1)::double precision))),
     CONSTRAINT retry_policies_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
+);
+CREATE TABLE public.schedule_runs (
+    schedule_id uuid NOT NULL,
+    fire_at timestamp with time zone NOT NULL,
+    job_id uuid,
+    outcome text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT schedule_runs_outcome_check CHECK ((outcome = ANY (ARRAY['submitted'::text, 'caught_up'::text, 'skipped_overlap'::text])))
+);
+CREATE TABLE public.schedules (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    payload jsonb NOT NULL,
+    schedule text NOT NULL,
+    timezone text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    overlap_policy text DEFAULT 'allow'::text NOT NULL,
+    catch_up text DEFAULT 'run_once'::text NOT NULL,
+    priority smallint DEFAULT 5 NOT NULL,
+    max_attempts integer,
+    timeout_ms integer,
+    next_run_at timestamp with time zone,
+    last_run_at timestamp with time zone,
+    last_job_id uuid,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT schedules_catch_up_check CHECK ((catch_up = ANY (ARRAY['skip'::text, 'run_once'::text]))),
+    CONSTRAINT schedules_overlap_check CHECK ((overlap_policy = ANY (ARRAY['skip'::text, 'allow'::text]))),
+    CONSTRAINT schedules_priority_check CHECK (((priority >= 0) AND (priority <= 10)))
 );
 ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
@@ -178,6 +212,10 @@ ALTER TABLE ONLY public.queues
     ADD CONSTRAINT queues_pkey PRIMARY KEY (name);
 ALTER TABLE ONLY public.retry_policies
     ADD CONSTRAINT retry_policies_pkey PRIMARY KEY (job_type);
+ALTER TABLE ONLY public.schedule_runs
+    ADD CONSTRAINT schedule_runs_pkey PRIMARY KEY (schedule_id, fire_at);
+ALTER TABLE ONLY public.schedules
+    ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
 CREATE INDEX jobs_type_id ON ONLY public.jobs USING btree (job_type, id);
 CREATE INDEX jobs_default_job_type_id_idx ON public.jobs_default USING btree (job_type, id);
 CREATE INDEX jobs_lease_expiry ON ONLY public.jobs USING btree (lease_expires_at) WHERE (status = 'processing'::text);
@@ -186,6 +224,7 @@ CREATE INDEX jobs_queue_status_sched ON ONLY public.jobs USING btree (queue_name
 CREATE INDEX jobs_default_queue_name_status_scheduled_for_idx ON public.jobs_default USING btree (queue_name, status, scheduled_for);
 CREATE INDEX jobs_status_id ON ONLY public.jobs USING btree (status, id);
 CREATE INDEX jobs_default_status_id_idx ON public.jobs_default USING btree (status, id);
+CREATE INDEX schedules_due ON public.schedules USING btree (next_run_at) WHERE (enabled AND (next_run_at IS NOT NULL));
 ALTER INDEX public.job_attempts_pkey ATTACH PARTITION public.job_attempts_default_pkey;
 ALTER INDEX public.jobs_type_id ATTACH PARTITION public.jobs_default_job_type_id_idx;
 ALTER INDEX public.jobs_lease_expiry ATTACH PARTITION public.jobs_default_lease_expires_at_idx;

@@ -196,7 +196,8 @@ SELECT id, queue_name, status, priority, seq, scheduled_for, lease_expires_at
 """
 
 QUEUE_CONTROLS = """
-SELECT name, paused, max_in_flight, controls_version FROM queues ORDER BY name
+SELECT name, paused, max_in_flight, controls_version, rate_limit, rate_window_ms
+  FROM queues ORDER BY name
 """
 
 # Upserts so a queue can be paused (or capped) before its first job arrives: a paused queue is
@@ -209,7 +210,7 @@ ON CONFLICT (name) DO UPDATE
    SET paused = coalesce($2, q.paused),
        max_in_flight = CASE WHEN $3 THEN $4::int ELSE q.max_in_flight END,
        controls_version = q.controls_version + 1
-RETURNING name, paused, max_in_flight, controls_version
+RETURNING name, paused, max_in_flight, controls_version, rate_limit, rate_window_ms
 """
 
 QUEUE_COUNTS = """
