@@ -7,11 +7,14 @@ every write to a running job is fenced by ``lease_token`` and ``status = 'proces
 
 INSERT_JOBS = """
 INSERT INTO jobs (id, queue_name, job_type, payload, status, priority, max_attempts, created_at,
-                  scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff)
-SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, u.ma, $13, u.due, $13, u.tmo, u.ik, u.bid, u.bo::jsonb
+                  scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff,
+                  deps_remaining)
+SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, u.ma, $13, u.due, $13, u.tmo, u.ik, u.bid, u.bo::jsonb,
+       u.dr
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
-            $7::int[], $8::timestamptz[], $9::int[], $10::text[], $11::uuid[], $12::text[])
-     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo)
+            $7::int[], $8::timestamptz[], $9::int[], $10::text[], $11::uuid[], $12::text[],
+            $14::int[])
+     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, dr)
 RETURNING id, seq
 """
 
@@ -56,7 +59,8 @@ WITH u AS (
            updated_at = u.finished, lease_expires_at = NULL, error = NULL, error_type = NULL
       FROM u
      WHERE j.id = u.id AND j.lease_token = u.token AND j.status = 'processing'
-    RETURNING j.id, j.queue_name, j.attempts, j.worker_id, j.started_at, j.lease_token, u.finished
+    RETURNING j.id, j.queue_name, j.attempts, j.worker_id, j.started_at, j.lease_token, u.finished,
+              j.batch_id
 ), hist AS (
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
                               outcome, duration_ms)
@@ -64,7 +68,7 @@ WITH u AS (
            greatest(0, (extract(epoch FROM finished - started_at) * 1000)::int)
       FROM done
 )
-SELECT id, queue_name FROM done
+SELECT id, queue_name, batch_id FROM done
 """
 
 # One statement decides each failed attempt's fate: terminal when the handler said so (final) or
@@ -95,7 +99,7 @@ WITH u AS (
      WHERE j.id = c.id AND j.lease_token = c.token AND j.status = 'processing'
     RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for, j.lease_token,
               c.attempts AS attempt, j.worker_id, j.started_at, c.outcome, c.err, c.etype,
-              c.finished
+              c.finished, j.batch_id
 ), hist AS (
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
                               outcome, error_type, error, duration_ms)
@@ -103,7 +107,7 @@ WITH u AS (
            greatest(0, (extract(epoch FROM finished - started_at) * 1000)::int)
       FROM upd
 )
-SELECT id, queue_name, status, priority, seq, scheduled_for FROM upd
+SELECT id, queue_name, status, priority, seq, scheduled_for, batch_id FROM upd
 """
 
 EXTEND_LEASES = """
@@ -117,7 +121,7 @@ CANCEL_JOB = """
 UPDATE jobs SET status = 'cancelled', completed_at = $2, updated_at = $2,
        error = coalesce($3, error)
  WHERE id = $1 AND status IN ('waiting', 'pending', 'scheduled')
-RETURNING id, queue_name
+RETURNING id, queue_name, batch_id
 """
 
 RETRY_JOB_NOW = """

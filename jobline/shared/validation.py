@@ -20,6 +20,8 @@ from jobline.shared.models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, 
 JOB_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 MAX_ATTEMPTS_LIMIT = 100
 MAX_TIMEOUT_MS = 7 * 24 * 3_600_000
+#: Per job; a wider fan-in is better expressed as a batch with an onComplete job.
+MAX_DEPENDENCIES = 1_000
 
 
 def encode_payload(payload: Any, settings: Settings, field: str = "payload") -> str:
@@ -64,8 +66,12 @@ def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
             v = b.get(key)
             if v is not None and (not isinstance(v, int | float) or isinstance(v, bool) or v < lo):
                 raise ValidationFailed(f"{where}backoff.{key}", f"must be a number >= {lo}")
+    if len(spec.depends_on) > MAX_DEPENDENCIES:
+        raise ValidationFailed(f"{where}dependsOn", f"at most {MAX_DEPENDENCIES} dependencies")
     for i, dep in enumerate(spec.depends_on):
-        if not isinstance(dep, uuid.UUID):
+        # an int is the index of an earlier job of the same bulk submission (submit_many checks)
+        if not (isinstance(dep, uuid.UUID)
+                or (isinstance(dep, int) and not isinstance(dep, bool) and dep >= 0)):
             raise ValidationFailed(f"{where}dependsOn[{i}]", "must be a job id (UUID)")
     return encode_payload(spec.payload, settings, f"{where}payload")
 
