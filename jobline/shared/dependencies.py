@@ -42,6 +42,10 @@ LOCK_DEPENDENCIES = """
 SELECT id, status FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE
 """
 
+DEPENDENCIES_OF = """
+SELECT depends_on FROM job_dependencies WHERE job_id = $1 ORDER BY depends_on
+"""
+
 INSERT_EDGES = """
 INSERT INTO job_dependencies (job_id, depends_on)
 SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING

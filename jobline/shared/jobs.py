@@ -505,6 +505,8 @@ async def get_job(deps: Deps, job_id: uuid.UUID, *, history: bool = True) -> Job
                     outcome=a["outcome"], error_type=a["error_type"], error=a["error"],
                     duration_ms=a["duration_ms"])
             for a in await deps.pool.fetch(sql.GET_ATTEMPTS, job_id)]
+        job.depends_on = [r["depends_on"] for r in await deps.pool.fetch(
+            flow.DEPENDENCIES_OF, job_id)]
     return job
 
 
