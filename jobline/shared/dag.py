@@ -31,7 +31,7 @@ WITH RECURSIVE up(id, depth) AS (
     SELECT id FROM up UNION SELECT id FROM down
 )
 SELECT j.id, j.job_type, j.status, j.queue_name
-  FROM jobs j JOIN (SELECT id FROM ids LIMIT $3) i ON i.id = j.id
+  FROM jobs j JOIN (SELECT id FROM ids ORDER BY id <> $1, id LIMIT $3) i ON i.id = j.id
 """
 
 GRAPH_EDGES = """
