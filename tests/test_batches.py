@@ -129,6 +129,7 @@ async def test_batch_jobs_can_depend_on_each_other_and_a_doomed_batch_finishes_a
     await jobs.fail(deps, [Outcome(a, c.token, ok=False, error="x", error_type="x",
                                    final=True)], [1])
     # b was cancelled by the cascade, in the same transaction: the batch is finished
+    assert (await jobs.get_job(deps, b)).error == f"dependency {a} dead_letter"
     assert await counts(deps, created.id) == (0, 2, 0, 0, "completed_with_failures")
     assert created.on_complete_job_id is not None
     assert (await jobs.get_job(deps, created.on_complete_job_id)).status == Status.PENDING
