@@ -85,6 +85,8 @@ async def _last_dependency_completes(deps: Deps, job_id: uuid.UUID, due_in_ms: i
         "INSERT INTO job_dependencies (job_id, depends_on) VALUES ($1, $2)", job_id,
         d.submitted.id)
     await deps.pool.execute(
+        "UPDATE jobs SET has_dependents = true WHERE id = $1", d.submitted.id)
+    await deps.pool.execute(
         "UPDATE jobs SET deps_remaining = 1, scheduled_for = $2 WHERE id = $1", job_id,
         to_dt(deps.clock.now_ms() + due_in_ms))
     [c] = await jobs.claim(deps, "w", ["dq"], 1)

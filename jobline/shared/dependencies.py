@@ -34,10 +34,20 @@ T = TypeVar("T")
 #: Statuses a dependency can end in that doom its dependents.
 DOOMED = ("dead_letter", "failed", "cancelled")
 
-# FOR SHARE conflicts with the FOR NO KEY UPDATE lock every status UPDATE takes, so a
-# dependency cannot change status between this read and our commit; if it changed after our
-# snapshot, READ COMMITTED re-reads the newest committed version. (FOR KEY SHARE would not
-# conflict with a plain UPDATE and so would not serialise us against the completion.)
+# The first dependent of a job flags it: the UPDATE takes the row lock a completion needs too,
+# so the flag and the completion are ordered, and a completion that comes second sees the flag
+# (EvalPlanQual re-checks its WHERE on the newest row) and takes the transactional path.
+MARK_DEPENDENCIES = """
+UPDATE jobs SET has_dependents = true
+ WHERE id = ANY($1::uuid[]) AND NOT has_dependents
+RETURNING id, status
+"""
+
+# For dependencies already flagged. FOR SHARE conflicts with the FOR NO KEY UPDATE lock every
+# status UPDATE takes, so a dependency cannot change status between this read and our commit;
+# if it changed after our snapshot, READ COMMITTED re-reads the newest committed version.
+# (FOR KEY SHARE would not conflict with a plain UPDATE, so it would not order us against the
+# completion.)
 LOCK_DEPENDENCIES = """
 SELECT id, status FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE
 """
@@ -177,7 +187,11 @@ async def resolve(conn: Any, specs_deps: dict[int, list[tuple[int, uuid.UUID]]],
                        if d not in internal.get(i, {})})
     status: dict[uuid.UUID, str] = {}
     if external:
-        status = {r["id"]: r["status"] for r in await conn.fetch(LOCK_DEPENDENCIES, external)}
+        status = {r["id"]: r["status"] for r in await conn.fetch(MARK_DEPENDENCIES, external)}
+        rest = [d for d in external if d not in status]
+        if rest:  # already flagged (or unknown): a shared lock is enough
+            status.update({r["id"]: r["status"]
+                           for r in await conn.fetch(LOCK_DEPENDENCIES, rest)})
     gates: dict[int, Gate] = {}
     for i in sorted(specs_deps):
         remaining = 0
@@ -201,9 +215,14 @@ async def resolve(conn: Any, specs_deps: dict[int, list[tuple[int, uuid.UUID]]],
     return gates
 
 
-async def insert_edges(conn: Any, edges: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+async def insert_edges(conn: Any, edges: Sequence[tuple[uuid.UUID, uuid.UUID]],
+                       inserted_targets: Sequence[uuid.UUID] = ()) -> None:
+    """Store the edges; ``inserted_targets`` are dependencies inserted by this same transaction
+    (in-request references), which still need their has_dependents flag."""
     if edges:
         await conn.execute(INSERT_EDGES, [e[0] for e in edges], [e[1] for e in edges])
+    if inserted_targets:
+        await conn.execute(MARK_DEPENDENCIES, sorted(set(inserted_targets)))
 
 
 async def cancel_at_birth(conn: Any, born: Sequence[tuple[uuid.UUID, str]], now: datetime
@@ -256,6 +275,17 @@ async def settle(conn: Any, now: datetime, *, completed: Sequence[uuid.UUID] = (
 #: A deadlock between a submitter's FOR SHARE locks and a cascade's row locks is possible in
 #: principle (they take rows in different orders); Postgres aborts one side, which is retried.
 _RETRIES = 5
+
+
+async def retry_deadlock(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a single statement (``fn``), retrying it if Postgres picked it as a deadlock victim."""
+    for attempt in range(_RETRIES):
+        try:
+            return await fn()
+        except asyncpg.exceptions.DeadlockDetectedError:
+            if attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def in_transaction(deps: Deps, fn: Callable[[Any], Awaitable[T]], conn: Any = None) -> T:

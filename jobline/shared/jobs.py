@@ -201,7 +201,8 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                 await conn.execute(sql.UPSERT_QUEUES, sorted(new_queues), now_dt)
             rows = await conn.fetch(sql.INSERT_JOBS, *cols[:12], now_dt, cols[12])
             await flow.insert_edges(conn, [(ids[i], d) for i in fresh
-                                           for _, d in deps_of.get(i, ())])
+                                           for _, d in deps_of.get(i, ())],
+                                    [d for m in internal.values() for d in m])
             born = [i for i in fresh if statuses[i] == Status.CANCELLED]
             if born:
                 await flow.cancel_at_birth(
@@ -317,17 +318,28 @@ async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
         return FinishReport([], [], {})
     now = deps.clock.now_ms()
 
-    async def tx(conn: Any) -> tuple[list[Any], flow.Settled]:
-        rows = await conn.fetch(
-            sql.COMPLETE_JOBS,
-            [o.id for o in outcomes], [o.token for o in outcomes],
-            [orjson.dumps(o.result).decode() for o in outcomes],
-            [to_dt(o.finished_ms or now) for o in outcomes])
-        # Same transaction: a dependent is released atomically with its last dependency.
-        return rows, await flow.settle(conn, to_dt(now), completed=[r["id"] for r in rows],
-                                       batch_ids=[r["batch_id"] for r in rows])
+    def args(os: Sequence[Outcome], fast: bool) -> list[Any]:
+        return [[o.id for o in os], [o.token for o in os],
+                [orjson.dumps(o.result).decode() for o in os],
+                [to_dt(o.finished_ms or now) for o in os], fast]
 
-    rows, settled = await flow.in_transaction(deps, tx)
+    # Fast path, one statement: jobs with no dependents and no batch (see docs/dependencies.md
+    # for why the has_dependents flag cannot be missed by a concurrent submit).
+    rows = list(await flow.retry_deadlock(
+        lambda: deps.pool.fetch(sql.COMPLETE_JOBS, *args(outcomes, True))))
+    settled = flow.Settled()
+    fast = {r["id"] for r in rows}
+    rest = [o for o in outcomes if o.id not in fast]
+    if rest:  # jobs others depend on, batch jobs, and stale tokens (rejected again here)
+
+        async def tx(conn: Any) -> tuple[list[Any], flow.Settled]:
+            got = await conn.fetch(sql.COMPLETE_JOBS, *args(rest, False))
+            # Same transaction: a dependent is released atomically with its last dependency.
+            return got, await flow.settle(conn, to_dt(now), completed=[r["id"] for r in got],
+                                          batch_ids=[r["batch_id"] for r in got])
+
+        more, settled = await flow.in_transaction(deps, tx)
+        rows += more
     done = {r["id"]: r["queue_name"] for r in rows}
     with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
         # A lease left behind only costs the sweep a lookup; the record is already final.

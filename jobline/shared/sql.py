@@ -59,6 +59,9 @@ WITH u AS (
            updated_at = u.finished, lease_expires_at = NULL, error = NULL, error_type = NULL
       FROM u
      WHERE j.id = u.id AND j.lease_token = u.token AND j.status = 'processing'
+       -- $5: the fast path, only jobs whose completion affects no other job (no dependents,
+       -- no batch); the rest complete in a transaction with their follow-ups (jobs.complete)
+       AND (NOT $5 OR (NOT j.has_dependents AND j.batch_id IS NULL))
     RETURNING j.id, j.queue_name, j.attempts, j.worker_id, j.started_at, j.lease_token, u.finished,
               j.batch_id
 ), hist AS (

@@ -7,7 +7,11 @@
 -- row lock, so exactly one of them sees 0 (a recount in each transaction would see the other's
 -- completion uncommitted and neither would release). See docs/dependencies.md.
 
-ALTER TABLE jobs ADD COLUMN deps_remaining integer NOT NULL DEFAULT 0;
+ALTER TABLE jobs
+    ADD COLUMN deps_remaining integer NOT NULL DEFAULT 0,
+    -- set (under the row lock) by the first submit that names this job in dependsOn; a
+    -- completion of a job without it and without a batch needs no follow-up work
+    ADD COLUMN has_dependents boolean NOT NULL DEFAULT false;
 
 -- Outside the partitioned jobs table: no cross-partition foreign keys exist, and the lookup that
 -- matters ("who waits on X?") is by depends_on, not by the partition key.
