@@ -143,6 +143,23 @@ async def test_dependencies_within_one_bulk_request(deps: Deps) -> None:
     assert await status(deps, c) == Status.PENDING
 
 
+async def test_index_dependency_on_an_idempotency_duplicate(deps: Deps) -> None:
+    [old] = await submit(deps, spec(idempotency_key="old"))
+    res = await jobs.submit_many(deps, [
+        spec(idempotency_key="new"), spec(idempotency_key="new"), spec(idempotency_key="old"),
+        spec(depends_on=(1,)), spec(depends_on=(2,))])
+    first = res[0].submitted.id
+    assert res[1].submitted.id == first and res[2].submitted.id == old
+    assert (await jobs.get_job(deps, res[3].submitted.id)).depends_on == [first]
+    assert (await jobs.get_job(deps, res[4].submitted.id)).depends_on == [old]
+    assert [r.submitted.status for r in res[3:]] == [Status.WAITING, Status.WAITING]
+    claimed = {c.id: c for c in await jobs.claim(deps, "w", ["q"], 10)}
+    assert set(claimed) == {old, first}
+    await jobs.complete(deps, [Outcome(i, c.token, ok=True) for i, c in claimed.items()])
+    assert {c.id for c in await jobs.claim(deps, "w", ["q"], 10)} == {
+        res[3].submitted.id, res[4].submitted.id}
+
+
 async def test_dead_letter_cancels_dependents_transitively_with_the_reason(deps: Deps) -> None:
     [a, other] = await submit(deps, spec(), spec(queue="other"))
     [b] = await submit(deps, spec(depends_on=(a,)))

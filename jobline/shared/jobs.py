@@ -154,21 +154,27 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
         fresh_set = set(fresh)
         released: list[Any] = []
 
-        def real_id(k: int) -> uuid.UUID:
+        def target(k: int) -> tuple[uuid.UUID, int | None]:
+            """The job an index names: a job inserted now (and its index), or, for an
+            idempotency duplicate, the existing job."""
+            k = alias.get(k, k)  # a key repeated in this request: its first occurrence
             if k in fresh_set:
-                return ids[k]
-            r = results[alias.get(k, k)]  # a duplicate: the existing job
+                return ids[k], k
+            r = results[k]
             assert r is not None
-            return r.submitted.id
+            return r.submitted.id, None
 
         deps_of: dict[int, list[tuple[int, uuid.UUID]]] = {}
         internal: dict[int, dict[uuid.UUID, int]] = {}
         for i in fresh:
             seen: set[uuid.UUID] = set()
             for pos, d in enumerate(specs[i].depends_on):
-                did = real_id(d) if isinstance(d, int) else d
-                if isinstance(d, int) and d in fresh_set:
-                    internal.setdefault(i, {})[did] = d
+                if isinstance(d, int):
+                    did, ref = target(d)
+                    if ref is not None:
+                        internal.setdefault(i, {})[did] = ref
+                else:
+                    did = d
                 if did not in seen:
                     seen.add(did)
                     deps_of.setdefault(i, []).append((pos, did))
