@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobline.shared import dlq, rate_limits
+from jobline.shared import batches, dag, dlq, rate_limits
 from jobline.shared import jobs as core
 from jobline.shared import queues as qcore
 from jobline.shared import retry_policy_store as policies
@@ -148,10 +148,12 @@ class Client:
              scheduled_for: datetime | None = None, timeout: Seconds | str | None = None,
              idempotency_key: str | None = None,
              backoff: Mapping[str, Any] | None = None,
-             non_retryable: Sequence[str] | None = None) -> JobSpec:
+             non_retryable: Sequence[str] | None = None,
+             depends_on: Sequence[uuid.UUID | str | int] = ()) -> JobSpec:
         """Build the :class:`JobSpec` ``submit`` would store (handler defaults applied).
 
-        A naive ``scheduled_for`` is taken as UTC.
+        A naive ``scheduled_for`` is taken as UTC. ``depends_on`` holds job ids; in
+        ``submit_many``/``submit_batch`` an int is the index of an earlier item.
         """
         if delay is not None and scheduled_for is not None:
             raise ValidationFailed("delay", "give either delay or scheduled_for, not both")
@@ -163,20 +165,23 @@ class Client:
         if timeout_ms is None and handler is not None:
             timeout_ms = handler.timeout_ms
         due: int | None = None
+        delay_ms: int | None = None
         if scheduled_for is not None:
             due = from_dt(scheduled_for)
         elif delay is not None:
             delay_ms = _ms(delay)
             if delay_ms is not None and delay_ms < 0:
                 raise ValidationFailed("delay", "must be >= 0")
-            due = self.deps.clock.now_ms() + (delay_ms or 0)
         return JobSpec(queue=queue, job_type=job_type, payload=dict(payload or {}),
                        priority=priority, max_attempts=max_attempts, scheduled_for_ms=due,
+                       delay_ms=delay_ms,
                        timeout_ms=timeout_ms, idempotency_key=idempotency_key,
                        backoff=dict(backoff) if backoff else None,
                        non_retryable=tuple(non_retryable) if non_retryable is not None else None,
                        # below the stored per-type policy, unlike an explicit max_attempts
-                       handler_max_attempts=handler.max_attempts if handler is not None else None)
+                       handler_max_attempts=handler.max_attempts if handler is not None else None,
+                       depends_on=tuple(d if isinstance(d, int) else _job_id(d)
+                                        for d in depends_on))
 
     async def submit(self, job_type: str, payload: Mapping[str, Any] | None = None, *,
                      queue: str | None = None, priority: int = PRIORITY_DEFAULT,
@@ -186,13 +191,15 @@ class Client:
                      timeout: Seconds | str | None = None,
                      idempotency_key: str | None = None,
                      backoff: Mapping[str, Any] | None = None,
-                     non_retryable: Sequence[str] | None = None) -> SubmittedJob:
+                     non_retryable: Sequence[str] | None = None,
+                     depends_on: Sequence[uuid.UUID | str] = ()) -> SubmittedJob:
         """Submit one job; returns after it is committed. ``delay``/``timeout`` are seconds
-        (or a ``timedelta``; ``timeout`` also takes ``"30s"``-style strings)."""
+        (or a ``timedelta``; ``timeout`` also takes ``"30s"``-style strings). With
+        ``depends_on`` the job stays ``waiting`` until those jobs complete."""
         spec = self.spec(job_type, payload, queue=queue, priority=priority,
                          max_attempts=max_attempts, delay=delay, scheduled_for=scheduled_for,
                          timeout=timeout, idempotency_key=idempotency_key, backoff=backoff,
-                         non_retryable=non_retryable)
+                         non_retryable=non_retryable, depends_on=depends_on)
         return SubmittedJob.of(await self.committer.submit(spec))
 
     async def submit_many(self, items: Sequence[JobSpec | Mapping[str, Any]]
@@ -202,26 +209,47 @@ class Client:
         Each item is a :class:`JobSpec` or a dict of :meth:`submit`'s arguments
         (``{"job_type": ..., "payload": ..., "priority": ...}``). Errors name ``jobs[i].field``.
         """
-        specs: list[JobSpec] = []
-        for i, item in enumerate(items):
-            if isinstance(item, JobSpec):
-                spec = item
-            else:
-                args = dict(item)
-                try:
-                    job_type = args.pop("job_type")
-                except KeyError:
-                    raise ValidationFailed(f"jobs[{i}].jobType", "is required") from None
-                try:
-                    spec = self.spec(job_type, args.pop("payload", None), **args)
-                except TypeError as e:  # an unknown keyword
-                    raise ValidationFailed(f"jobs[{i}]", str(e)) from None
-                except ValidationFailed as e:
-                    raise ValidationFailed(f"jobs[{i}].{e.field}", e.message) from None
-            check_spec(spec, self.deps.settings, f"jobs[{i}].")
-            specs.append(spec)
+        specs = [self._item_spec(item, f"jobs[{i}].") for i, item in enumerate(items)]
         return [SubmittedJob.of(r) for r in
                 await core.submit_many(self.deps, specs, positions=True)]
+
+    def _item_spec(self, item: JobSpec | Mapping[str, Any], where: str) -> JobSpec:
+        if isinstance(item, JobSpec):
+            spec = item
+        else:
+            args = dict(item)
+            try:
+                job_type = args.pop("job_type")
+            except KeyError:
+                raise ValidationFailed(f"{where}jobType", "is required") from None
+            try:
+                spec = self.spec(job_type, args.pop("payload", None), **args)
+            except TypeError as e:  # an unknown keyword
+                raise ValidationFailed(where.rstrip("."), str(e)) from None
+            except ValidationFailed as e:
+                raise ValidationFailed(f"{where}{e.field}", e.message) from None
+        check_spec(spec, self.deps.settings, where)
+        return spec
+
+    # --- batches and dependencies ----------------------------------------------------------
+
+    async def submit_batch(self, name: str, items: Sequence[JobSpec | Mapping[str, Any]], *,
+                           on_complete: JobSpec | Mapping[str, Any] | None = None
+                           ) -> batches.BatchCreated:
+        """Submit ``items`` as one batch (all or nothing). ``on_complete`` (same forms as an
+        item) is submitted once every job of the batch has finished, successfully or not."""
+        specs = [self._item_spec(item, f"jobs[{i}].") for i, item in enumerate(items)]
+        done = (self._item_spec(on_complete, "onComplete.") if on_complete is not None
+                else None)
+        return await batches.create_batch(self.deps, name, specs, done)
+
+    async def batch(self, batch_id: uuid.UUID | str) -> batches.BatchStatus:
+        """Progress of a batch: completed / failed / pending / processing counts and status."""
+        return await batches.get_batch(self.deps, _job_id(batch_id))
+
+    async def graph(self, job_id: uuid.UUID | str) -> dag.Graph:
+        """The dependency DAG around a job (its ancestors and descendants)."""
+        return await dag.job_graph(self.deps, _job_id(job_id))
 
     # --- reads and manual transitions ----------------------------------------------------
 

@@ -85,6 +85,31 @@ async def op_release(deps: Deps, job_id: uuid.UUID) -> bool:
     return (await jobs.release(deps, [(job_id, 1)])).accepted == [job_id]
 
 
+async def _last_dependency_completes(deps: Deps, job_id: uuid.UUID, due_in_ms: int) -> bool:
+    """Make ``job_id`` wait on a fresh job D (edge + counter), then run D to completion."""
+    [d] = await jobs.submit_many(deps, [JobSpec(queue="dq", job_type="t", payload={})])
+    await deps.pool.execute(
+        "INSERT INTO job_dependencies (job_id, depends_on) VALUES ($1, $2)", job_id,
+        d.submitted.id)
+    await deps.pool.execute(
+        "UPDATE jobs SET has_dependents = true WHERE id = $1", d.submitted.id)
+    await deps.pool.execute(
+        "UPDATE jobs SET deps_remaining = 1, scheduled_for = $2 WHERE id = $1", job_id,
+        to_dt(deps.clock.now_ms() + due_in_ms))
+    [c] = await jobs.claim(deps, "w", ["dq"], 1)
+    await jobs.complete(deps, [Outcome(c.id, c.token, ok=True)])
+    return await deps.pool.fetchval(
+        "SELECT deps_remaining FROM jobs WHERE id = $1", job_id) == 0
+
+
+async def op_release_due(deps: Deps, job_id: uuid.UUID) -> bool:
+    return await _last_dependency_completes(deps, job_id, 0)
+
+
+async def op_release_later(deps: Deps, job_id: uuid.UUID) -> bool:
+    return await _last_dependency_completes(deps, job_id, 60_000)
+
+
 OPS: dict[str, tuple[Callable[[Deps, uuid.UUID], Awaitable[bool]], Status]] = {
     "cancel": (op_cancel, Status.CANCELLED),
     "retry_now": (op_retry_now, Status.PENDING),
@@ -94,6 +119,8 @@ OPS: dict[str, tuple[Callable[[Deps, uuid.UUID], Awaitable[bool]], Status]] = {
     "fail_final": (op_fail_final, Status.DEAD_LETTER),
     "release": (op_release, Status.PENDING),
     "fail_cancelled": (op_fail_cancelled, Status.CANCELLED),
+    "release_due": (op_release_due, Status.PENDING),
+    "release_later": (op_release_later, Status.SCHEDULED),
 }
 
 #: Which operation performs which edge; every legal edge must be covered by some operation.
@@ -106,14 +133,15 @@ EDGE_OPS = {
     "fail_final": {Status.PROCESSING},
     "release": {Status.PROCESSING},
     "fail_cancelled": {Status.PROCESSING},
+    "release_due": {Status.WAITING},
+    "release_later": {Status.WAITING},
 }
 
 
 def test_every_legal_edge_has_an_operation() -> None:
     covered = {(s, OPS[op][1]) for op, froms in EDGE_OPS.items() for s in froms}
     missing = TRANSITIONS - covered - {
-        # edges whose producer lands with later features (dependencies, promotion in PG)
-        (Status.WAITING, Status.PENDING), (Status.WAITING, Status.SCHEDULED),
+        # edges whose producer lands with later features (promotion in PG)
         (Status.SCHEDULED, Status.PENDING), (Status.PROCESSING, Status.PENDING)}
     assert not missing
     assert covered <= TRANSITIONS

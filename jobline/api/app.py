@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from jobline.api import admin, health, jobs, openapi, queues, retry_policies, schedules
+from jobline.api import admin, batches, health, jobs, openapi, queues, retry_policies, schedules
 from jobline.api.context import ApiContext
 from jobline.api.errors import EXCEPTION_HANDLERS
 from jobline.shared.batching import GroupCommitter
@@ -48,9 +48,8 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
                 context.deps = None
 
     app = Starlette(
-        routes=[*jobs.routes, *queues.routes, *schedules.routes, *admin.routes,
-                *retry_policies.routes, *health.routes,
-                *openapi.routes(settings)],
+        routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
+                *retry_policies.routes, *health.routes, *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

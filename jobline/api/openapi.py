@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from jobline.api import batches as b
 from jobline.api import retry_policies as rp
 from jobline.api import schedule_schemas as ss
 from jobline.api import schemas as s
@@ -48,6 +49,10 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (ss.RateLimitIn, "validation"),
     (ss.QueueRateLimitOut, "serialization"),
     (s.HealthOut, "serialization"),
+    (b.BatchIn, "validation"),
+    (b.BatchCreatedOut, "serialization"),
+    (b.BatchOut, "serialization"),
+    (b.GraphOut, "serialization"),
     (s.ErrorOut, "serialization"),
 ]
 
@@ -72,6 +77,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     # Settings-dependent bounds, so generated clients and fuzzers respect this deployment.
     bulk = components[ref(s.BulkSubmitIn, "validation")["$ref"].rsplit("/", 1)[-1]]
     bulk["properties"]["jobs"]["maxItems"] = settings.max_bulk_jobs
+    batch_in = components[ref(b.BatchIn, "validation")["$ref"].rsplit("/", 1)[-1]]
+    batch_in["properties"]["jobs"]["maxItems"] = settings.max_bulk_jobs
 
     def body(schema: dict[str, Any]) -> dict[str, Any]:
         return {"required": True, "content": {"application/json": {"schema": schema}}}
@@ -188,6 +195,34 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "parameters": [job_id],
                 "responses": {"200": ok("Pending again", ref(s.TransitionOut, "serialization")),
                               **errors(404, 409, 503)},
+            },
+        },
+        "/api/v1/jobs/{jobId}/graph": {
+            "get": {
+                "operationId": "getJobGraph",
+                "summary": "The dependency DAG around a job: its ancestors and descendants",
+                "parameters": [job_id],
+                "responses": {"200": ok("Nodes and edges (from = dependency, to = dependent)",
+                                        ref(b.GraphOut, "serialization")),
+                              **errors(404, 503)},
+            },
+        },
+        "/api/v1/job-batches": {
+            "post": {
+                "operationId": "createBatch",
+                "summary": "Submit jobs as one batch, all or nothing, with an optional onComplete",
+                "requestBody": body(ref(b.BatchIn, "validation")),
+                "responses": {"201": ok("Stored", ref(b.BatchCreatedOut, "serialization")),
+                              **errors(400, 413, 422, 503)},
+            },
+        },
+        "/api/v1/job-batches/{batchId}": {
+            "get": {
+                "operationId": "getBatch", "summary": "Progress counts of a batch",
+                "parameters": [{"name": "batchId", "in": "path", "required": True,
+                                "schema": {"type": "string", "format": "uuid"}}],
+                "responses": {"200": ok("The batch", ref(b.BatchOut, "serialization")),
+                              **errors(404, 503)},
             },
         },
         "/api/v1/queues": {

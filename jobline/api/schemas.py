@@ -15,7 +15,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from jobline.shared.clock import from_dt
@@ -34,7 +42,12 @@ from jobline.shared.models import (
     Status,
 )
 from jobline.shared.queues import MAX_IN_FLIGHT_LIMIT
-from jobline.shared.validation import MAX_ATTEMPTS_LIMIT, MAX_ERROR_TYPES, MAX_TIMEOUT_MS
+from jobline.shared.validation import (
+    MAX_ATTEMPTS_LIMIT,
+    MAX_DEPENDENCIES,
+    MAX_ERROR_TYPES,
+    MAX_TIMEOUT_MS,
+)
 
 #: Patterns in Rust-regex syntax (pydantic-core) matching the core's ``QUEUE_NAME``/``JOB_TYPE``;
 #: ``$`` there is a true end of string, unlike Python's, so no trailing newline slips through.
@@ -85,6 +98,24 @@ def _check_no_nul(value: Any, path: str = "payload") -> None:
             _check_no_nul(v, path)
 
 
+def _dependency(v: Any) -> uuid.UUID | int:
+    # One validator instead of a ``UUID | int`` union, so an error names ``dependsOn[i]`` and
+    # not the union member that failed last.
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return v
+    if isinstance(v, str):
+        try:
+            return uuid.UUID(v)
+        except ValueError:
+            pass
+    raise ValueError("must be a job id (UUID), or in a bulk request the index of an earlier job")
+
+
+#: A job id, or (bulk submissions and batches) the 0-based index of an earlier job of the request.
+Dependency = Annotated[uuid.UUID | int, PlainValidator(_dependency), WithJsonSchema(
+    {"oneOf": [{"type": "string", "format": "uuid"}, {"type": "integer", "minimum": 0}]})]
+
+
 class SubmitJobIn(_In):
     """One job to submit (``POST /api/v1/jobs`` body and each item of a bulk submission)."""
 
@@ -105,6 +136,8 @@ class SubmitJobIn(_In):
     non_retryable: Annotated[list[Annotated[str, Field(min_length=1, max_length=255,
                                                        pattern=NO_NUL_PATTERN)]],
                              Field(max_length=MAX_ERROR_TYPES)] | None = None
+    #: Stay ``waiting`` until these jobs complete (cancelled if one of them fails for good).
+    depends_on: Annotated[list[Dependency], Field(max_length=MAX_DEPENDENCIES)] | None = None
 
     @field_validator("scheduled_for", mode="before")
     @classmethod
@@ -133,16 +166,16 @@ class SubmitJobIn(_In):
         due: int | None = None
         if self.scheduled_for is not None:
             due = from_dt(self.scheduled_for)
-        elif self.delay_ms:
-            due = now_ms + self.delay_ms
         backoff = (self.backoff.model_dump(by_alias=True, exclude_none=True)
                    if self.backoff is not None else None)
         return JobSpec(queue=self.queue, job_type=self.job_type, payload=self.payload,
                        priority=self.priority, max_attempts=self.max_attempts,
-                       scheduled_for_ms=due, timeout_ms=self.timeout_ms,
+                       scheduled_for_ms=due, delay_ms=self.delay_ms or None,
+                       timeout_ms=self.timeout_ms,
                        idempotency_key=self.idempotency_key, backoff=backoff or None,
                        non_retryable=tuple(self.non_retryable)
-                       if self.non_retryable is not None else None)
+                       if self.non_retryable is not None else None,
+                       depends_on=tuple(self.depends_on or ()))
 
 
 class BulkSubmitIn(_In):
@@ -304,10 +337,13 @@ class JobSummaryOut(_Out):
     timeout_ms: int | None
     idempotency_key: str | None
     worker_id: str | None
+    batch_id: uuid.UUID | None = None
 
 
 class JobOut(JobSummaryOut):
     attempt_history: list[AttemptOut]
+    #: The jobs this one waits for.
+    depends_on: list[uuid.UUID] = Field(default_factory=list)
 
 
 class JobListOut(_Out):
@@ -412,9 +448,11 @@ def job_json(job: Job, *, history: bool = True) -> dict[str, Any]:
         "startedAt": iso_ms(job.started_ms), "completedAt": iso_ms(job.completed_ms),
         "scheduledFor": iso_ms(job.scheduled_for_ms), "timeoutMs": job.timeout_ms,
         "idempotencyKey": job.idempotency_key, "workerId": job.worker_id,
+        "batchId": str(job.batch_id) if job.batch_id is not None else None,
     }
     if history:
         out["attemptHistory"] = [attempt_json(a) for a in job.attempts_history]
+        out["dependsOn"] = [str(d) for d in job.depends_on]
     return out
 
 

@@ -93,6 +93,12 @@ class GroupCommitter:
         """Submit one job; returns once its row is committed (or raises, nothing committed)."""
         # Validate alone first: a bad spec must fail its own caller, not the batch it would join.
         check_spec(spec, self.deps.settings)
+        for pos, d in enumerate(spec.depends_on):
+            # Group commit mixes callers: an index would point at someone else's job.
+            if isinstance(d, int):
+                raise ValidationFailed(f"dependsOn[{pos}]",
+                                       "an index refers to a job of the same bulk request; "
+                                       "a single submission takes job ids only")
         if self._closing:
             raise Unavailable("submission service is shutting down", retry_after_s=1)
         self.start()

@@ -24,6 +24,7 @@ import orjson
 import redis.exceptions
 
 from jobline.shared import cancellation, sql
+from jobline.shared import dependencies as flow
 from jobline.shared.backoff import Backoff
 from jobline.shared.clock import from_dt, to_dt
 from jobline.shared.deps import Deps
@@ -31,6 +32,7 @@ from jobline.shared.dispatch import DispatchEntry
 from jobline.shared.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
 from jobline.shared.ids import uuid7
 from jobline.shared.models import (
+    TERMINAL,
     Attempt,
     ClaimedJob,
     Job,
@@ -71,6 +73,13 @@ def _entry(row: Any) -> DispatchEntry:
     return DispatchEntry(row["id"], row["priority"], row["seq"], from_dt(row["scheduled_for"]))
 
 
+def due_ms(spec: JobSpec, now: int) -> int:
+    """When a submitted job may first start: ``scheduled_for_ms``, else now + ``delay_ms``."""
+    if spec.scheduled_for_ms is not None:
+        return spec.scheduled_for_ms
+    return now + (spec.delay_ms or 0)
+
+
 # --- submit ----------------------------------------------------------------------------------
 
 
@@ -81,21 +90,36 @@ class SubmitResult:
     queue_position: int | None
 
 
+#: Called inside ``submit_many``'s transaction with the connection and the ids about to be
+#: inserted (``None`` for duplicates), before the INSERT (batches insert their row there).
+BeforeInsert = Callable[[Any, list[uuid.UUID | None]], Awaitable[None]]
+
+
 @translate_errors
 async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
-                      positions: bool = False) -> list[SubmitResult]:
+                      positions: bool = False, where: Callable[[int], str] | None = None,
+                      hold: frozenset[int] = frozenset(),
+                      before_insert: BeforeInsert | None = None) -> list[SubmitResult]:
     """Insert jobs and make them dispatchable. All-or-nothing: one invalid spec rejects the batch.
 
     Returns one result per spec, in order. A spec whose ``idempotency_key`` is live returns the
-    existing job with ``duplicate=True`` and inserts nothing.
+    existing job with ``duplicate=True`` and inserts nothing. ``depends_on`` entries are job ids,
+    or ints: the index of an earlier spec of this call. A job with unfinished dependencies is
+    stored ``waiting`` and not dispatched (``jobline.shared.dependencies``). ``where(i)`` prefixes
+    error field names of spec ``i`` (default ``jobs[i].`` when there are several); specs in
+    ``hold`` are stored ``waiting`` with no dependency (a batch's onComplete job).
     """
     s = deps.settings
-    where = len(specs) > 1
-    payloads = [check_spec(spec, s, f"jobs[{i}]." if where else "") for i, spec in enumerate(specs)]
+    if where is None:
+        where = (lambda i: f"jobs[{i}].") if len(specs) > 1 else (lambda i: "")
+    payloads = [check_spec(spec, s, where(i)) for i, spec in enumerate(specs)]
     if not specs:
         return []
-    if any(spec.depends_on for spec in specs):
-        raise ValidationFailed("dependsOn", "job dependencies are not supported yet")
+    for i, spec in enumerate(specs):
+        for pos, d in enumerate(spec.depends_on):
+            if isinstance(d, int) and not 0 <= d < i:
+                raise ValidationFailed(f"{where(i)}dependsOn[{pos}]",
+                                       "an index must refer to an earlier job of this request")
     now = deps.clock.now_ms()
     now_dt = to_dt(now)
     ids = [uuid7(now) for _ in specs]
@@ -135,15 +159,52 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                         Submitted(row["id"], Status(row["status"]), row["queue_name"], row["seq"],
                                   duplicate=True), None)
         fresh = [i for i in range(len(specs)) if i not in duplicate_idx]
+        fresh_set = set(fresh)
+        released: list[Any] = []
+
+        def target(k: int) -> tuple[uuid.UUID, int | None]:
+            """The job an index names: a job inserted now (and its index), or, for an
+            idempotency duplicate, the existing job."""
+            k = alias.get(k, k)  # a key repeated in this request: its first occurrence
+            if k in fresh_set:
+                return ids[k], k
+            r = results[k]
+            assert r is not None
+            return r.submitted.id, None
+
+        deps_of: dict[int, list[tuple[int, uuid.UUID]]] = {}
+        internal: dict[int, dict[uuid.UUID, int]] = {}
+        for i in fresh:
+            seen: set[uuid.UUID] = set()
+            for pos, d in enumerate(specs[i].depends_on):
+                if isinstance(d, int):
+                    did, ref = target(d)
+                    if ref is not None:
+                        internal.setdefault(i, {})[did] = ref
+                else:
+                    did = d
+                if did not in seen:
+                    seen.add(did)
+                    deps_of.setdefault(i, []).append((pos, did))
+        gates = await flow.resolve(conn, deps_of, internal,
+                                   lambda i, pos: f"{where(i)}dependsOn[{pos}]")
+        if before_insert is not None:
+            await before_insert(conn, [ids[i] if i in fresh_set else None
+                                       for i in range(len(specs))])
         if fresh:
             # Resolved now, in the submitting transaction: submission > stored per-type policy >
             # handler decorator (when the submitter knows it) > global (docs/retry-policy.md).
             policies = await policies_for(conn, (specs[i].job_type for i in fresh))
-            cols: list[list[Any]] = [[] for _ in range(13)]
+            cols: list[list[Any]] = [[] for _ in range(14)]
+            statuses: dict[int, Status] = {}
             for i in fresh:
                 spec = specs[i]
-                due = spec.scheduled_for_ms if spec.scheduled_for_ms is not None else now
-                status = Status.PENDING if due <= now else Status.SCHEDULED
+                due = due_ms(spec, now)
+                gate = gates.get(i, flow.Gate())
+                status = (Status.CANCELLED if gate.cancel_reason is not None
+                          else Status.WAITING if gate.remaining or i in hold
+                          else Status.PENDING if due <= now else Status.SCHEDULED)
+                statuses[i] = status
                 pol = policies.get(spec.job_type) or RetryPolicy()
                 backoff = merge_backoff(spec.backoff, pol.backoff)
                 values = (ids[i], spec.queue, spec.job_type, payloads[i], status.value,
@@ -154,20 +215,39 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                           spec.batch_id,
                           orjson.dumps(backoff).decode() if backoff else None,
                           orjson.dumps(list(spec.non_retryable)).decode()
-                          if spec.non_retryable is not None else None)
+                          if spec.non_retryable is not None else None,
+                          gate.remaining)
                 for c, v in zip(cols, values, strict=True):
                     c.append(v)
             new_queues = {specs[i].queue for i in fresh} - deps.known_queues
             if new_queues:
                 await conn.execute(sql.UPSERT_QUEUES, sorted(new_queues), now_dt)
-            rows = await conn.fetch(sql.INSERT_JOBS, *cols, now_dt)
+            rows = await conn.fetch(sql.INSERT_JOBS, *cols[:13], now_dt, cols[13])
+            await flow.insert_edges(conn, [(ids[i], d) for i in fresh
+                                           for _, d in deps_of.get(i, ())],
+                                    [d for m in internal.values() for d in m])
+            born = [i for i in fresh if statuses[i] == Status.CANCELLED]
+            if born:
+                await flow.cancel_at_birth(
+                    conn, [(ids[i], gates[i].cancel_reason or "") for i in born], now_dt)
+                # dependents in this same request were already gated on these; only batches
+                # need to count the terminal events (which may finish a batch at once)
+                released = (await flow.settle(
+                    conn, now_dt, batch_ids=[specs[i].batch_id for i in born])).released
             seqs = {r["id"]: r["seq"] for r in rows}
             for i in fresh:
                 spec = specs[i]
-                due = spec.scheduled_for_ms if spec.scheduled_for_ms is not None else now
-                status = Status.PENDING if due <= now else Status.SCHEDULED
+                due = due_ms(spec, now)
+                status = statuses[i]
                 sub = Submitted(ids[i], status, spec.queue, seqs[ids[i]])
+                for r in released:  # an onComplete job its batch released at once
+                    if r["id"] == ids[i]:
+                        status = Status(r["status"])
+                        sub = Submitted(ids[i], status, spec.queue, r["seq"])
+                        due = from_dt(r["scheduled_for"])
                 results[i] = SubmitResult(sub, None)
+                if status not in (Status.PENDING, Status.SCHEDULED):
+                    continue  # waiting/cancelled jobs never enter Redis
                 order[ids[i]] = i
                 dispatch.setdefault(spec.queue, []).append(
                     DispatchEntry(ids[i], spec.priority, sub.seq, due))
@@ -260,15 +340,34 @@ async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
     if not outcomes:
         return FinishReport([], [], {})
     now = deps.clock.now_ms()
-    rows = await deps.pool.fetch(
-        sql.COMPLETE_JOBS,
-        [o.id for o in outcomes], [o.token for o in outcomes],
-        [orjson.dumps(o.result).decode() for o in outcomes],
-        [to_dt(o.finished_ms or now) for o in outcomes])
+
+    def args(os: Sequence[Outcome], fast: bool) -> list[Any]:
+        return [[o.id for o in os], [o.token for o in os],
+                [orjson.dumps(o.result).decode() for o in os],
+                [to_dt(o.finished_ms or now) for o in os], fast]
+
+    # Fast path, one statement: jobs with no dependents and no batch (see docs/dependencies.md
+    # for why the has_dependents flag cannot be missed by a concurrent submit).
+    rows = list(await flow.retry_deadlock(
+        lambda: deps.pool.fetch(sql.COMPLETE_JOBS, *args(outcomes, True))))
+    settled = flow.Settled()
+    fast = {r["id"] for r in rows}
+    rest = [o for o in outcomes if o.id not in fast]
+    if rest:  # jobs others depend on, batch jobs, and stale tokens (rejected again here)
+
+        async def tx(conn: Any) -> tuple[list[Any], flow.Settled]:
+            got = await conn.fetch(sql.COMPLETE_JOBS, *args(rest, False))
+            # Same transaction: a dependent is released atomically with its last dependency.
+            return got, await flow.settle(conn, to_dt(now), completed=[r["id"] for r in got],
+                                          batch_ids=[r["batch_id"] for r in got])
+
+        more, settled = await flow.in_transaction(deps, tx)
+        rows += more
     done = {r["id"]: r["queue_name"] for r in rows}
     with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
         # A lease left behind only costs the sweep a lookup; the record is already final.
         await deps.dispatch.release_leases([(q, i) for i, q in done.items()])
+    await _dispatch_released(deps, settled, now)
     return FinishReport(list(done), [o.id for o in outcomes if o.id not in done],
                         dict.fromkeys(done, Status.COMPLETED))
 
@@ -323,13 +422,33 @@ async def fail(deps: Deps, outcomes: Sequence[Outcome], attempts: Sequence[int] 
             # an explicit Retry (or a release) is the handler's own decision: not reclassified
             [o.retry_after_ms is None for o in outcomes], [o.cancelled for o in outcomes],
             handler_nr, list(deps.settings.non_retryable))
-    if conn is None:
-        rows = await deps.pool.fetch(sql.FAIL_JOBS, *args)
-    else:
-        rows = await conn.fetch(sql.FAIL_JOBS, *args)
+
+    async def tx(c: Any) -> tuple[list[Any], flow.Settled]:
+        rows = await c.fetch(sql.FAIL_JOBS, *args)
+        ended = [r for r in rows if r["status"] in TERMINAL]
+        return rows, await flow.settle(c, to_dt(now),
+                                       doomed=[(r["id"], r["status"]) for r in ended],
+                                       batch_ids=[r["batch_id"] for r in ended])
+
+    rows, settled = await flow.in_transaction(deps, tx, conn)
     await _mirror_after_fail(deps, rows, now)
+    await _dispatch_released(deps, settled, now)
     statuses = {r["id"]: Status(r["status"]) for r in rows}
     return FinishReport(list(statuses), [o.id for o in outcomes if o.id not in statuses], statuses)
+
+
+async def _dispatch_released(deps: Deps, settled: flow.Settled, now: int) -> None:
+    """Mirror jobs that :func:`flow.settle` made pending/scheduled into Redis (after commit)."""
+    if not settled.released:
+        return
+    by_q: dict[str, list[DispatchEntry]] = {}
+    for r in settled.released:
+        by_q.setdefault(r["queue_name"], []).append(_entry(r))
+    try:
+        await deps.dispatch.enqueue_many(by_q, now)
+    except redis.exceptions.RedisError:
+        log.warning("released %d jobs; Redis unavailable, reconcile will dispatch them",
+                    len(settled.released))
 
 
 async def _mirror_after_fail(deps: Deps, rows: Sequence[Any], now: int) -> None:
@@ -398,7 +517,17 @@ async def cancel(deps: Deps, job_id: uuid.UUID, reason: str | None = None) -> St
     ``docs/state-machine.md`` for what each outcome then records). One statement decides which,
     so a job that starts or finishes meanwhile is never missed nor cancelled twice."""
     now = deps.clock.now_ms()
-    row = await deps.pool.fetchrow(sql.CANCEL_OR_REQUEST, job_id, to_dt(now), reason)
+
+    async def tx(conn: Any) -> tuple[Any, flow.Settled]:
+        row = await conn.fetchrow(sql.CANCEL_OR_REQUEST, job_id, to_dt(now), reason)
+        if row is None or row["status"] != Status.CANCELLED:
+            # not found, illegal, or only a request on a running job: nothing ended yet
+            return row, flow.Settled()
+        return row, await flow.settle(conn, to_dt(now), doomed=[(job_id, "cancelled")],
+                                      batch_ids=[row["batch_id"]])
+
+    row, settled = await flow.in_transaction(deps, tx)
+    await _dispatch_released(deps, settled, now)
     if row is None:
         cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
         if cur is None:
@@ -448,6 +577,8 @@ async def get_job(deps: Deps, job_id: uuid.UUID, *, history: bool = True) -> Job
                     outcome=a["outcome"], error_type=a["error_type"], error=a["error"],
                     duration_ms=a["duration_ms"])
             for a in await deps.pool.fetch(sql.GET_ATTEMPTS, job_id)]
+        job.depends_on = [r["depends_on"] for r in await deps.pool.fetch(
+            flow.DEPENDENCIES_OF, job_id)]
     return job
 
 

@@ -3,7 +3,7 @@ cross the core's boundary.
 
 The state machine (see ``docs/state-machine.md``)::
 
-    waiting -> pending <-> scheduled -> processing -> completed | scheduled/pending (retry)
+    waiting (dependencies / batch) -> pending <-> scheduled -> processing -> completed | scheduled/pending (retry)
                                                       | dead_letter
     scheduled -> processing (claimed when due)
     any non-terminal -> cancelled (a running job: cooperatively, once its attempt ends);
@@ -46,8 +46,10 @@ RETRYABLE_BY_HAND: frozenset[Status] = frozenset({Status.FAILED, Status.DEAD_LET
 #: Every legal edge of the state machine, as (from, to). Tests walk this table both ways.
 TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset(
     {
+        # the last dependency completed (or the batch of an onComplete job finished)
         (Status.WAITING, Status.PENDING),
         (Status.WAITING, Status.SCHEDULED),
+        # cancel, or a dependency ended dead_letter/failed/cancelled (transitively)
         (Status.WAITING, Status.CANCELLED),
         (Status.PENDING, Status.PROCESSING),
         (Status.PENDING, Status.CANCELLED),
@@ -85,7 +87,11 @@ class JobSpec:
     scheduled_for_ms: int | None = None
     timeout_ms: int | None = None
     idempotency_key: str | None = None
-    depends_on: tuple[uuid.UUID, ...] = ()
+    #: Start no earlier than this many ms after submission, measured on the same clock reading
+    #: that becomes ``created_at`` (so the gap is exact). Ignored when ``scheduled_for_ms`` is set.
+    delay_ms: int | None = None
+    #: Job ids, or (in ``submit_many``) the index of an earlier spec of the same call.
+    depends_on: tuple[uuid.UUID | int, ...] = ()
     batch_id: uuid.UUID | None = None
     #: Per-submission retry policy override: {"baseMs", "factor", "capMs", "jitter"}.
     backoff: dict[str, Any] | None = None

@@ -70,6 +70,20 @@ CREATE TABLE public.job_attempts_default (
     duration_ms integer CONSTRAINT job_attempts_duration_ms_not_null NOT NULL,
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'retry'::text, 'timeout'::text, 'lease_expired'::text, 'released'::text, 'cancelled'::text])))
 );
+CREATE TABLE public.job_batches (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    total integer NOT NULL,
+    finished_events bigint DEFAULT 0 NOT NULL,
+    on_complete_job_id uuid,
+    created_at timestamp with time zone NOT NULL,
+    completed_at timestamp with time zone,
+    CONSTRAINT job_batches_total_check CHECK ((total >= 1))
+);
+CREATE TABLE public.job_dependencies (
+    job_id uuid NOT NULL,
+    depends_on uuid NOT NULL
+);
 CREATE SEQUENCE public.jobs_seq
     START WITH 1
     INCREMENT BY 1
@@ -101,6 +115,8 @@ CREATE TABLE public.jobs (
     worker_id text,
     batch_id uuid,
     backoff jsonb,
+    deps_remaining integer DEFAULT 0 NOT NULL,
+    has_dependents boolean DEFAULT false NOT NULL,
     non_retryable text[],
     cancel_requested_at timestamp with time zone,
     CONSTRAINT jobs_attempts_check CHECK (((attempts >= 0) AND (max_attempts >= 1))),
@@ -134,6 +150,8 @@ CREATE TABLE public.jobs_default (
     worker_id text,
     batch_id uuid,
     backoff jsonb,
+    deps_remaining integer DEFAULT 0 CONSTRAINT jobs_deps_remaining_not_null NOT NULL,
+    has_dependents boolean DEFAULT false CONSTRAINT jobs_has_dependents_not_null NOT NULL,
     non_retryable text[],
     cancel_requested_at timestamp with time zone,
     CONSTRAINT jobs_attempts_check CHECK (((attempts >= 0) AND (max_attempts >= 1))),
@@ -204,6 +222,10 @@ ALTER TABLE ONLY public.job_attempts
     ADD CONSTRAINT job_attempts_pkey PRIMARY KEY (job_id, lease_token);
 ALTER TABLE ONLY public.job_attempts_default
     ADD CONSTRAINT job_attempts_default_pkey PRIMARY KEY (job_id, lease_token);
+ALTER TABLE ONLY public.job_batches
+    ADD CONSTRAINT job_batches_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.job_dependencies
+    ADD CONSTRAINT job_dependencies_pkey PRIMARY KEY (job_id, depends_on);
 ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.jobs_default
@@ -216,6 +238,9 @@ ALTER TABLE ONLY public.schedule_runs
     ADD CONSTRAINT schedule_runs_pkey PRIMARY KEY (schedule_id, fire_at);
 ALTER TABLE ONLY public.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
+CREATE INDEX job_dependencies_depends_on ON public.job_dependencies USING btree (depends_on);
+CREATE INDEX jobs_batch_status ON ONLY public.jobs USING btree (batch_id, status) WHERE (batch_id IS NOT NULL);
+CREATE INDEX jobs_default_batch_id_status_idx ON public.jobs_default USING btree (batch_id, status) WHERE (batch_id IS NOT NULL);
 CREATE INDEX jobs_type_id ON ONLY public.jobs USING btree (job_type, id);
 CREATE INDEX jobs_default_job_type_id_idx ON public.jobs_default USING btree (job_type, id);
 CREATE INDEX jobs_lease_expiry ON ONLY public.jobs USING btree (lease_expires_at) WHERE (status = 'processing'::text);
@@ -226,6 +251,7 @@ CREATE INDEX jobs_status_id ON ONLY public.jobs USING btree (status, id);
 CREATE INDEX jobs_default_status_id_idx ON public.jobs_default USING btree (status, id);
 CREATE INDEX schedules_due ON public.schedules USING btree (next_run_at) WHERE (enabled AND (next_run_at IS NOT NULL));
 ALTER INDEX public.job_attempts_pkey ATTACH PARTITION public.job_attempts_default_pkey;
+ALTER INDEX public.jobs_batch_status ATTACH PARTITION public.jobs_default_batch_id_status_idx;
 ALTER INDEX public.jobs_type_id ATTACH PARTITION public.jobs_default_job_type_id_idx;
 ALTER INDEX public.jobs_lease_expiry ATTACH PARTITION public.jobs_default_lease_expires_at_idx;
 ALTER INDEX public.jobs_pkey ATTACH PARTITION public.jobs_default_pkey;

@@ -8,14 +8,15 @@ every write to a running job is fenced by ``lease_token`` and ``status = 'proces
 INSERT_JOBS = """
 INSERT INTO jobs (id, queue_name, job_type, payload, status, priority, max_attempts, created_at,
                   scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff,
-                  non_retryable)
+                  non_retryable, deps_remaining)
 SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, u.ma, $14, u.due, $14, u.tmo, u.ik, u.bid, u.bo::jsonb,
        -- a ragged list per row cannot be a 2-D array, so each arrives as a JSON array text
-       CASE WHEN u.nr IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(u.nr::jsonb)) END
+       CASE WHEN u.nr IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(u.nr::jsonb)) END,
+       u.dr
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
             $7::int[], $8::timestamptz[], $9::int[], $10::text[], $11::uuid[], $12::text[],
-            $13::text[])
-     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, nr)
+            $13::text[], $15::int[])
+     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, nr, dr)
 RETURNING id, seq
 """
 
@@ -60,7 +61,11 @@ WITH u AS (
            updated_at = u.finished, lease_expires_at = NULL, error = NULL, error_type = NULL
       FROM u
      WHERE j.id = u.id AND j.lease_token = u.token AND j.status = 'processing'
-    RETURNING j.id, j.queue_name, j.attempts, j.worker_id, j.started_at, j.lease_token, u.finished
+       -- $5: the fast path, only jobs whose completion affects no other job (no dependents,
+       -- no batch); the rest complete in a transaction with their follow-ups (jobs.complete)
+       AND (NOT $5 OR (NOT j.has_dependents AND j.batch_id IS NULL))
+    RETURNING j.id, j.queue_name, j.attempts, j.worker_id, j.started_at, j.lease_token, u.finished,
+              j.batch_id
 ), hist AS (
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
                               outcome, duration_ms)
@@ -68,7 +73,7 @@ WITH u AS (
            greatest(0, (extract(epoch FROM finished - started_at) * 1000)::int)
       FROM done
 )
-SELECT id, queue_name FROM done
+SELECT id, queue_name, batch_id FROM done
 """
 
 # One statement decides each failed attempt's fate:
@@ -117,7 +122,7 @@ WITH u AS (
     RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for, j.lease_token,
               c.attempts AS attempt, j.worker_id, j.started_at,
               CASE WHEN c.cancelled THEN 'cancelled' ELSE c.outcome END AS outcome, c.err,
-              c.etype, c.finished
+              c.etype, c.finished, j.batch_id
 ), hist AS (
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
                               outcome, error_type, error, duration_ms)
@@ -125,7 +130,7 @@ WITH u AS (
            greatest(0, (extract(epoch FROM finished - started_at) * 1000)::int)
       FROM upd
 )
-SELECT id, queue_name, status, priority, seq, scheduled_for FROM upd
+SELECT id, queue_name, status, priority, seq, scheduled_for, batch_id FROM upd
 """
 
 EXTEND_LEASES = """
@@ -147,7 +152,7 @@ UPDATE jobs
        error = CASE WHEN status = 'processing' THEN error ELSE coalesce($3, error) END,
        updated_at = $2
  WHERE id = $1 AND status IN ('waiting', 'pending', 'scheduled', 'processing')
-RETURNING id, queue_name, status, worker_id
+RETURNING id, queue_name, status, worker_id, batch_id
 """
 
 RETRY_JOB_NOW = """

@@ -23,6 +23,9 @@ from jobline.shared.retry_policy import MAX_ERROR_TYPES as MAX_ERROR_TYPES
 from jobline.shared.retry_policy import MAX_TIMEOUT_MS as MAX_TIMEOUT_MS
 from jobline.shared.retry_policy import check_error_types
 
+#: Per job; a wider fan-in is better expressed as a batch with an onComplete job.
+MAX_DEPENDENCIES = 1_000
+
 
 def encode_payload(payload: Any, settings: Settings, field: str = "payload") -> str:
     if not isinstance(payload, dict):
@@ -53,6 +56,8 @@ def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
         raise ValidationFailed(f"{where}priority", f"must be an integer {PRIORITY_MIN}-{PRIORITY_MAX}")
     if spec.max_attempts is not None and not 1 <= spec.max_attempts <= MAX_ATTEMPTS_LIMIT:
         raise ValidationFailed(f"{where}maxAttempts", f"must be 1-{MAX_ATTEMPTS_LIMIT}")
+    if spec.delay_ms is not None and not 0 <= spec.delay_ms <= MAX_TIMEOUT_MS * 52:
+        raise ValidationFailed(f"{where}delayMs", "must be 0 ms to one year")
     if spec.timeout_ms is not None and not 1 <= spec.timeout_ms <= MAX_TIMEOUT_MS:
         raise ValidationFailed(f"{where}timeoutMs", f"must be 1-{MAX_TIMEOUT_MS}")
     if spec.idempotency_key is not None and (not 1 <= len(spec.idempotency_key) <= 255
@@ -67,8 +72,12 @@ def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
             if v is not None and (not isinstance(v, int | float) or isinstance(v, bool) or v < lo):
                 raise ValidationFailed(f"{where}backoff.{key}", f"must be a number >= {lo}")
     check_error_types(spec.non_retryable, f"{where}nonRetryable")
+    if len(spec.depends_on) > MAX_DEPENDENCIES:
+        raise ValidationFailed(f"{where}dependsOn", f"at most {MAX_DEPENDENCIES} dependencies")
     for i, dep in enumerate(spec.depends_on):
-        if not isinstance(dep, uuid.UUID):
+        # an int is the index of an earlier job of the same bulk submission (submit_many checks)
+        if not (isinstance(dep, uuid.UUID)
+                or (isinstance(dep, int) and not isinstance(dep, bool) and dep >= 0)):
             raise ValidationFailed(f"{where}dependsOn[{i}]", "must be a job id (UUID)")
     return encode_payload(spec.payload, settings, f"{where}payload")
 

@@ -1,0 +1,151 @@
+"""``/api/v1/job-batches`` (create, read) and ``/api/v1/jobs/{id}/graph`` (dependency DAG).
+
+Thin shells over :mod:`jobline.shared.batches` and :mod:`jobline.shared.dag`: validate, one core
+operation, serialise. Request/response models live here, next to their only endpoints.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from jobline.api.body import bulk_body_limit, parse_json, read_body
+from jobline.api.context import ctx
+from jobline.api.errors import JSONResponse, by_method, endpoint
+from jobline.api.jobs import job_id_param, validate
+from jobline.api.schemas import (
+    StatusName,
+    SubmitJobIn,
+    SubmittedOut,
+    _In,
+    _Out,
+    iso_ms,
+    submitted_json,
+)
+from jobline.shared import batches as core
+from jobline.shared import dag
+from jobline.shared.errors import ValidationFailed
+
+# --- models --------------------------------------------------------------------------------
+
+
+class BatchIn(_In):
+    """``POST /api/v1/job-batches``. A job's ``dependsOn`` may hold the index of an earlier job
+    of the batch. ``onComplete`` is submitted once every job of the batch has finished,
+    successfully or not."""
+
+    name: Annotated[str, Field(min_length=1, max_length=core.MAX_NAME, pattern=r"^[^\x00]*$")]
+    jobs: Annotated[list[SubmitJobIn], Field(min_length=1)]
+    on_complete: SubmitJobIn | None = None
+
+
+class BatchCreatedOut(_Out):
+    id: uuid.UUID
+    name: str
+    total: int
+    jobs: list[SubmittedOut]
+    on_complete_job_id: uuid.UUID | None
+
+
+class BatchOut(_Out):
+    id: uuid.UUID
+    name: str
+    total: int
+    completed: int
+    #: dead_letter + failed + cancelled
+    failed: int
+    #: waiting + pending + scheduled
+    pending: int
+    processing: int
+    status: Annotated[str, Field(json_schema_extra={
+        "enum": ["running", "completed", "completed_with_failures"]})]
+    created_at: datetime
+    #: When every job was first finished; null while running.
+    completed_at: datetime | None
+    on_complete_job_id: uuid.UUID | None
+
+
+class GraphNodeOut(_Out):
+    id: uuid.UUID
+    job_type: str
+    status: StatusName
+    queue: str
+
+
+class GraphEdgeOut(_Out):
+    #: The dependency.
+    from_: Annotated[uuid.UUID, Field(alias="from")]
+    #: The dependent: waits for ``from``.
+    to: uuid.UUID
+
+
+class GraphOut(_Out):
+    job_id: uuid.UUID
+    nodes: list[GraphNodeOut]
+    edges: list[GraphEdgeOut]
+    #: True when the graph was cut at the node limit.
+    truncated: bool
+
+
+def batch_json(b: core.BatchStatus) -> dict[str, Any]:
+    return {"id": str(b.id), "name": b.name, "total": b.total, "completed": b.completed,
+            "failed": b.failed, "pending": b.pending, "processing": b.processing,
+            "status": b.status, "createdAt": iso_ms(b.created_ms),
+            "completedAt": iso_ms(b.completed_ms),
+            "onCompleteJobId": str(b.on_complete_job_id) if b.on_complete_job_id else None}
+
+
+def graph_json(g: dag.Graph) -> dict[str, Any]:
+    return {"jobId": str(g.job_id),
+            "nodes": [{"id": str(n.id), "jobType": n.job_type, "status": n.status.value,
+                       "queue": n.queue} for n in g.nodes],
+            "edges": [{"from": str(a), "to": str(b)} for a, b in g.edges],
+            "truncated": g.truncated}
+
+
+# --- endpoints -----------------------------------------------------------------------------
+
+
+@endpoint
+async def create_batch(request: Request) -> Response:
+    c = ctx(request)
+    deps = c.require_deps()
+    limit = c.settings.max_bulk_jobs
+    data = parse_json(await read_body(request, bulk_body_limit(c.settings)))
+    if isinstance(data, dict) and isinstance(data.get("jobs"), list) and len(data["jobs"]) > limit:
+        raise ValidationFailed("jobs", f"{len(data['jobs'])} jobs exceeds the limit of {limit}")
+    body = validate(BatchIn, data)
+    now = deps.clock.now_ms()
+    created = await core.create_batch(
+        deps, body.name, [j.to_spec(now) for j in body.jobs],
+        body.on_complete.to_spec(now) if body.on_complete is not None else None)
+    return JSONResponse({
+        "id": str(created.id), "name": created.name, "total": created.total,
+        "jobs": [submitted_json(r) for r in created.jobs],
+        "onCompleteJobId": (str(created.on_complete_job_id)
+                            if created.on_complete_job_id is not None else None)},
+        status_code=201)
+
+
+@endpoint
+async def get_batch(request: Request) -> Response:
+    batch_id: uuid.UUID = request.path_params["batchId"]
+    return JSONResponse(batch_json(await core.get_batch(ctx(request).require_deps(), batch_id)))
+
+
+@endpoint
+async def job_graph(request: Request) -> Response:
+    g = await dag.job_graph(ctx(request).require_deps(), job_id_param(request))
+    return JSONResponse(graph_json(g))
+
+
+routes = [
+    by_method("/api/v1/job-batches", {"POST": create_batch}, name="job_batches"),
+    by_method("/api/v1/job-batches/{batchId:uuid}", {"GET": get_batch}, name="job_batch"),
+    by_method("/api/v1/jobs/{jobId:uuid}/graph", {"GET": job_graph}, name="job_graph"),
+]
