@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from jobline.api import admin, health, jobs, openapi, queues
+from jobline.api import admin, health, jobs, openapi, queues, worker_routes
 from jobline.api.context import ApiContext
 from jobline.api.errors import EXCEPTION_HANDLERS
 from jobline.shared.batching import GroupCommitter
@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
                 context.deps = None
 
     app = Starlette(
-        routes=[*jobs.routes, *queues.routes, *admin.routes, *health.routes, *openapi.routes(settings)],
+        routes=[*jobs.routes, *queues.routes, *admin.routes, *health.routes, *worker_routes.routes,
+                *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

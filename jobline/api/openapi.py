@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobline.api import schemas as s
+from jobline.api import worker_routes
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.shared.config import Settings
 
@@ -258,6 +259,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                     "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})}},
         },
     }
+    worker_routes.document(paths, components)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Jobline", "version": "1", "description":
