@@ -90,8 +90,13 @@ class HeartbeatIn(_In):
     info: dict[str, Any] | None = None
 
 
+class TokenIn(_In):
+    id: Uuid
+    token: Annotated[int, Field(ge=0)]
+
+
 class ReleaseIn(_In):
-    leases: Annotated[list[LeaseIn], Field(min_length=1, max_length=MAX_BATCH)]
+    leases: Annotated[list[TokenIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class WaitIn(_In):
