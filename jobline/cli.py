@@ -32,7 +32,13 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def resolve_settings() -> Settings:
-    """Settings with database/redis URLs from the environment or from ``jobline run``."""
+    """Settings with database/redis URLs from the environment (after SSM parameters under
+    ``JOBLINE_SSM_PREFIX``, if set) or from ``jobline run``."""
+    prefix = os.environ.get("JOBLINE_SSM_PREFIX")
+    if prefix:
+        from jobline.shared.ssm import apply_parameters
+
+        apply_parameters(prefix)
     s = load()
     if s.database_url is None or s.redis_url is None:
         raise ConfigError(

@@ -193,9 +193,10 @@ routes = [
 
 def document(paths: dict[str, Any], components: dict[str, Any]) -> None:
     """Add this module's routes and request models to the OpenAPI document being built."""
+    from pydantic import BaseModel
     from pydantic.json_schema import models_json_schema
 
-    models = [ClaimIn, CompleteIn, HeartbeatIn, ReleaseIn, WaitIn]
+    models: list[type[BaseModel]] = [ClaimIn, CompleteIn, HeartbeatIn, ReleaseIn, WaitIn]
     refs, top = models_json_schema([(m, "validation") for m in models],
                                    ref_template="#/components/schemas/{model}", by_alias=True)
     components.update(top.get("$defs", {}))
@@ -204,7 +205,7 @@ def document(paths: dict[str, Any], components: dict[str, Any]) -> None:
         for c, d in ((400, "Malformed JSON body"), (413, "Body too large"),
                      (422, "Validation failed; `error.field` names the field"),
                      (503, "A backing store is unavailable; retry after `Retry-After` seconds"))}
-    summaries = {
+    summaries: dict[str, tuple[type[BaseModel], str]] = {
         "claim": (ClaimIn, "Lease up to n jobs, each with a fencing token"),
         "complete": (CompleteIn, "Record outcomes (ok/fail); stale tokens are rejected"),
         "heartbeat": (HeartbeatIn, "Extend held leases; answers the ids this worker lost"),
