@@ -45,6 +45,12 @@ class Settings:
     #: Seconds a SIGTERMed worker waits for in-flight jobs before releasing them.
     shutdown_grace_s: float = field(default_factory=lambda: _float("JOBLINE_SHUTDOWN_GRACE_S", 25.0))
     pg_pool_size: int = field(default_factory=lambda: _int("JOBLINE_PG_POOL", 10))
+    #: S3 bucket for payloads/results above ``offload_bytes`` (None: offload off).
+    s3_bucket: str | None = field(default_factory=lambda: os.environ.get("JOBLINE_S3_BUCKET") or None)
+    offload_bytes: int = field(default_factory=lambda: _int("JOBLINE_OFFLOAD_BYTES", 262_144))
+    #: S3 endpoint override (LocalStack, moto, MinIO); None: AWS.
+    s3_endpoint_url: str | None = field(
+        default_factory=lambda: os.environ.get("JOBLINE_S3_ENDPOINT") or None)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

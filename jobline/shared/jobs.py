@@ -23,7 +23,7 @@ import asyncpg
 import orjson
 import redis.exceptions
 
-from jobline.shared import sql
+from jobline.shared import offload, sql
 from jobline.shared.backoff import Backoff
 from jobline.shared.clock import from_dt, to_dt
 from jobline.shared.deps import Deps
@@ -98,6 +98,8 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
     now = deps.clock.now_ms()
     now_dt = to_dt(now)
     ids = [uuid7(now) for _ in specs]
+    # Oversized payloads go to S3 first, so a committed row never points at a missing object.
+    payloads = await offload.store(s, payloads, [offload.payload_key(i) for i in ids])
     # Within one batch, a repeated idempotency key maps to its first occurrence.
     first_of_key: dict[str, int] = {}
     alias: dict[int, int] = {}
@@ -223,6 +225,9 @@ async def claim_batch(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
             payload=orjson.loads(r["payload"]), attempt=r["attempts"],
             max_attempts=r["max_attempts"], token=r["lease_token"], timeout_ms=r["timeout_ms"],
             lease_expires_ms=deadline, started_ms=now, backoff=r["backoff"]))
+    payloads = await offload.resolve_many(deps.settings, [j.payload for j in out])
+    for j, p in zip(out, payloads, strict=True):
+        j.payload = p
     return ClaimResult(out)
 
 
@@ -250,10 +255,12 @@ async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
     if not outcomes:
         return FinishReport([], [], {})
     now = deps.clock.now_ms()
+    results = await offload.store(deps.settings,
+                                  [orjson.dumps(o.result).decode() for o in outcomes],
+                                  [offload.result_key(o.id, o.token) for o in outcomes])
     rows = await deps.pool.fetch(
         sql.COMPLETE_JOBS,
-        [o.id for o in outcomes], [o.token for o in outcomes],
-        [orjson.dumps(o.result).decode() for o in outcomes],
+        [o.id for o in outcomes], [o.token for o in outcomes], results,
         [to_dt(o.finished_ms or now) for o in outcomes])
     done = {r["id"]: r["queue_name"] for r in rows}
     with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
@@ -395,6 +402,7 @@ async def get_job(deps: Deps, job_id: uuid.UUID, *, history: bool = True) -> Job
     if r is None:
         raise NotFound(f"job {job_id} not found")
     job = _job_from_row(r)
+    job.payload, job.result = await offload.resolve_many(deps.settings, [job.payload, job.result])
     if history:
         job.attempts_history = [
             Attempt(attempt=a["attempt"], worker_id=a["worker_id"],
@@ -468,6 +476,11 @@ async def list_jobs(deps: Deps, *, queue: str | None = None, status: str | None 
              ORDER BY id DESC LIMIT ${len(page_args) - 1} OFFSET ${len(page_args)}""",
         *page_args)
     jobs = [_job_from_row(r) for r in rows]
+    if any(offload.is_pointer(j.payload) or offload.is_pointer(j.result) for j in jobs):
+        values = await offload.resolve_many(deps.settings,
+                                            [v for j in jobs for v in (j.payload, j.result)])
+        for i, j in enumerate(jobs):
+            j.payload, j.result = values[2 * i], values[2 * i + 1]
     nxt = str(jobs[-1].id) if len(jobs) == page_size else None
     return JobPage(jobs, total, nxt)
 
