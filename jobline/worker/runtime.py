@@ -197,6 +197,7 @@ class Worker:
         self.completer.start()
         hb = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         await self._register()
+        _touch_health_file()
         self.started.set()
         log.info("worker %s started: queues=%s concurrency=%d", self.worker_id,
                  ",".join(self.queues) if self.queues else "*", self.concurrency)
@@ -401,6 +402,7 @@ class Worker:
                         log.warning("lease of job %s lost (cancelled or reaped)", job_id)
                         r.ctx.cancelled.set()
                 await self._register()
+                _touch_health_file()
             except Unavailable as e:
                 log.warning("heartbeat failed: %s", e)
             except Exception:
@@ -418,6 +420,15 @@ class Worker:
 
     async def _deregister(self) -> None:
         await self.backend.deregister(self.worker_id)
+
+
+def _touch_health_file() -> None:
+    """A container health check reads this file's age: it is touched after every heartbeat that
+    reached the stores (or the API), so a hung loop or a lost connection turns it stale."""
+    path = os.environ.get("JOBLINE_HEALTH_FILE")
+    if path:
+        with open(path, "a"):
+            os.utime(path)
 
 
 async def list_workers(deps: Deps) -> list[dict[str, Any]]:
