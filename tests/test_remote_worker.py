@@ -181,6 +181,8 @@ class Stack:
         self.worker_env = {k: v for k, v in os.environ.items()
                            if k not in ("DATABASE_URL", "REDIS_URL")}
         self.worker_env["JOBLINE_HOME"] = str(home / "remote-worker")
+        self.health_file = home / "worker.alive"
+        self.worker_env["JOBLINE_HEALTH_FILE"] = str(self.health_file)
         self.started: list[subprocess.Popen[bytes]] = []
 
     def _start(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -252,6 +254,7 @@ async def test_remote_worker_process_runs_jobs_through_the_api(deps: Deps, stack
     assert len(workers) == 1  # the one remote worker did it all
     flaky = await deps.pool.fetchval("SELECT attempts FROM jobs WHERE job_type = 'demo.flaky'")
     assert flaky == 2  # the failed first attempt went through the remote fail path
+    assert stack.health_file.exists()  # the container health check's signal
     print(f"\nremote worker: {n + 1} jobs in {elapsed:.2f}s ({(n + 1) / elapsed:.0f} jobs/s)")
 
 
