@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install; depending on pyproject.toml re-installs when deps change.
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run test lint typecheck check migrate worker bench clean
+.PHONY: help venv run test lint typecheck check migrate worker bench clean deploy-local package-lambda
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,3 +49,12 @@ worker: $(STAMP) ## Start a worker for the demo app
 
 clean: ## Remove the virtualenv and local state (.jobline)
 	rm -rf $(VENV) .jobline
+
+deploy-local: $(STAMP) ## Deploy serverless.yml to LocalStack, or to a moto server started on :4566
+	PYTHON=$(BIN)/python infra/deploy-local.sh
+
+package-lambda: $(STAMP) ## `serverless package` + cfn-lint (needs SSM reachable: run deploy-local's AWS first)
+	npm ci --prefix infra --no-audit --no-fund
+	PATH=$(abspath $(BIN)):$$PATH SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
+		infra/node_modules/.bin/serverless package --stage local --package .serverless
+	$(BIN)/cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json

@@ -32,7 +32,13 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def resolve_settings() -> Settings:
-    """Settings with database/redis URLs from the environment or from ``jobline run``."""
+    """Settings with database/redis URLs from the environment (after SSM parameters under
+    ``JOBLINE_SSM_PREFIX``, if set) or from ``jobline run``."""
+    prefix = os.environ.get("JOBLINE_SSM_PREFIX")
+    if prefix:
+        from jobline.shared.ssm import apply_parameters
+
+        apply_parameters(prefix)
     s = load()
     if s.database_url is None or s.redis_url is None:
         raise ConfigError(
@@ -123,6 +129,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     _load_apps(args.app)
+    from jobline.worker.remote import RemoteBackend
+
     if args.processes > 1:
         from jobline.worker.pool import run_pool
 
@@ -132,9 +140,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
             child += ["--app", a]
         if args.queues:
             child += ["--queues", args.queues]
+        if args.remote:
+            child += ["--remote", args.remote]
+        if args.api_key:
+            child += ["--api-key", args.api_key]
         return run_pool(child, args.processes)
 
-    from jobline.shared.deps import connect
+    from jobline.shared.deps import Deps, connect
     from jobline.worker.runtime import Worker
 
     _install_uvloop()
@@ -143,8 +155,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     async def go() -> None:
         nonlocal cold_exit
-        s = resolve_settings()
-        deps = await connect(s, pool_size=min(max(4, args.concurrency // 5), 20))
+        deps: Deps | RemoteBackend
+        if args.remote:
+            # No database or Redis here: every claim, heartbeat and outcome goes through the API.
+            logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request
+            deps = RemoteBackend(args.remote, api_key=args.api_key)
+            await deps.open()
+        else:
+            deps = await connect(resolve_settings(),
+                                 pool_size=min(max(4, args.concurrency // 5), 20))
         worker = Worker(deps, queues=queues, concurrency=args.concurrency)
         loop = asyncio.get_running_loop()
         signals = {"n": 0}
@@ -161,7 +180,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             await worker.run()
         finally:
             cold_exit = signals["n"] > 1
-            await deps.close()
+            if isinstance(deps, Deps):  # the worker closed a remote backend itself
+                await deps.close()
 
     asyncio.run(go())
     if cold_exit:
@@ -269,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queues", default=None, help="comma-separated; default: every queue")
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--processes", type=int, default=1)
+    p.add_argument("--remote", default=None, metavar="URL",
+                   help="claim and complete through the Jobline API at URL (no database/Redis)")
+    p.add_argument("--api-key", default=os.environ.get("JOBLINE_API_KEY"),
+                   help="API key sent with --remote requests (default: $JOBLINE_API_KEY)")
     p.set_defaults(fn=cmd_worker)
 
     p = sub.add_parser("scheduler", help="run the delayed-job timer, reaper and reconciler")

@@ -13,7 +13,17 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from jobline.api import admin, batches, health, jobs, openapi, queues, retry_policies, schedules
+from jobline.api import (
+    admin,
+    batches,
+    health,
+    jobs,
+    openapi,
+    queues,
+    retry_policies,
+    schedules,
+    worker_routes,
+)
 from jobline.api.context import ApiContext
 from jobline.api.errors import EXCEPTION_HANDLERS
 from jobline.shared.batching import GroupCommitter
@@ -49,7 +59,8 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
 
     app = Starlette(
         routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
-                *retry_policies.routes, *health.routes, *openapi.routes(settings)],
+                *retry_policies.routes, *health.routes, *worker_routes.routes,
+                *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

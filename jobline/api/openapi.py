@@ -19,6 +19,7 @@ from jobline.api import batches as b
 from jobline.api import retry_policies as rp
 from jobline.api import schedule_schemas as ss
 from jobline.api import schemas as s
+from jobline.api import worker_routes
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.shared.config import Settings
 
@@ -390,6 +391,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                     "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})}},
         },
     }
+    worker_routes.document(paths, components)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Jobline", "version": "1", "description":

@@ -66,6 +66,12 @@ class Settings:
     #: Per-queue rate limits applied when a scheduler starts, as JSON:
     #: ``{"email": {"limit": 10, "windowMs": 1000}}`` (``jobline.shared.rate_limits``).
     rate_limits: dict[str, object] = field(default_factory=lambda: _json("JOBLINE_RATE_LIMITS"))
+    #: S3 bucket for payloads/results above ``offload_bytes`` (None: offload off).
+    s3_bucket: str | None = field(default_factory=lambda: os.environ.get("JOBLINE_S3_BUCKET") or None)
+    offload_bytes: int = field(default_factory=lambda: _int("JOBLINE_OFFLOAD_BYTES", 262_144))
+    #: S3 endpoint override (LocalStack, moto, MinIO); None: AWS.
+    s3_endpoint_url: str | None = field(
+        default_factory=lambda: os.environ.get("JOBLINE_S3_ENDPOINT") or None)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

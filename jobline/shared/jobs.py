@@ -23,7 +23,7 @@ import asyncpg
 import orjson
 import redis.exceptions
 
-from jobline.shared import cancellation, sql
+from jobline.shared import cancellation, offload, sql
 from jobline.shared import dependencies as flow
 from jobline.shared.backoff import Backoff
 from jobline.shared.clock import from_dt, to_dt
@@ -123,6 +123,8 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
     now = deps.clock.now_ms()
     now_dt = to_dt(now)
     ids = [uuid7(now) for _ in specs]
+    # Oversized payloads go to S3 first, so a committed row never points at a missing object.
+    payloads = await offload.store(s, payloads, [offload.payload_key(i) for i in ids])
     # Within one batch, a repeated idempotency key maps to its first occurrence.
     first_of_key: dict[str, int] = {}
     alias: dict[int, int] = {}
@@ -313,6 +315,9 @@ async def claim_batch(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
             payload=orjson.loads(r["payload"]), attempt=r["attempts"],
             max_attempts=r["max_attempts"], token=r["lease_token"], timeout_ms=r["timeout_ms"],
             lease_expires_ms=deadline, started_ms=now, backoff=r["backoff"]))
+    payloads = await offload.resolve_many(deps.settings, [j.payload for j in out])
+    for j, p in zip(out, payloads, strict=True):
+        j.payload = p
     return ClaimResult(out)
 
 
@@ -340,10 +345,14 @@ async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
     if not outcomes:
         return FinishReport([], [], {})
     now = deps.clock.now_ms()
+    # Large results go to S3 first (the row then points at them), see offload.py.
+    texts = await offload.store(deps.settings,
+                                [orjson.dumps(o.result).decode() for o in outcomes],
+                                [offload.result_key(o.id, o.token) for o in outcomes])
+    text_of = {(o.id, o.token): t for o, t in zip(outcomes, texts, strict=True)}
 
     def args(os: Sequence[Outcome], fast: bool) -> list[Any]:
-        return [[o.id for o in os], [o.token for o in os],
-                [orjson.dumps(o.result).decode() for o in os],
+        return [[o.id for o in os], [o.token for o in os], [text_of[(o.id, o.token)] for o in os],
                 [to_dt(o.finished_ms or now) for o in os], fast]
 
     # Fast path, one statement: jobs with no dependents and no batch (see docs/dependencies.md
@@ -570,6 +579,7 @@ async def get_job(deps: Deps, job_id: uuid.UUID, *, history: bool = True) -> Job
     if r is None:
         raise NotFound(f"job {job_id} not found")
     job = _job_from_row(r)
+    job.payload, job.result = await offload.resolve_many(deps.settings, [job.payload, job.result])
     if history:
         job.attempts_history = [
             Attempt(attempt=a["attempt"], worker_id=a["worker_id"],
@@ -645,6 +655,11 @@ async def list_jobs(deps: Deps, *, queue: str | None = None, status: str | None 
              ORDER BY id DESC LIMIT ${len(page_args) - 1} OFFSET ${len(page_args)}""",
         *page_args)
     jobs = [_job_from_row(r) for r in rows]
+    if any(offload.is_pointer(j.payload) or offload.is_pointer(j.result) for j in jobs):
+        values = await offload.resolve_many(deps.settings,
+                                            [v for j in jobs for v in (j.payload, j.result)])
+        for i, j in enumerate(jobs):
+            j.payload, j.result = values[2 * i], values[2 * i + 1]
     nxt = str(jobs[-1].id) if len(jobs) == page_size else None
     return JobPage(jobs, total, nxt)
 

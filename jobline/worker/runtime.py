@@ -25,12 +25,12 @@ from typing import Any
 
 import orjson
 
-from jobline.shared import cancellation, jobs
-from jobline.shared.deps import Deps, create_redis
-from jobline.shared.dispatch import Dispatch
+from jobline.shared import cancellation
+from jobline.shared.deps import Deps
 from jobline.shared.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
 from jobline.shared.models import ClaimedJob, Outcome
 from jobline.shared.retry_policy import RetryPolicy
+from jobline.worker.backend import DirectBackend, WorkerBackend
 from jobline.worker.registry import HandlerSpec, JobContext, Registry, default_registry
 
 log = logging.getLogger("jobline.worker")
@@ -80,8 +80,8 @@ class Completer:
     retried until it is recorded (or the lease is lost, in which case Postgres rejects it).
     """
 
-    def __init__(self, deps: Deps, stats: WorkerStats, max_batch: int = 1000) -> None:
-        self.deps = deps
+    def __init__(self, backend: WorkerBackend, stats: WorkerStats, max_batch: int = 1000) -> None:
+        self.backend = backend
         self.stats = stats
         self.max_batch = max_batch
         self._queue: list[_Pending] = []
@@ -118,22 +118,13 @@ class Completer:
         delay = 0.05
         while True:
             try:
-                oks = [p for p in batch if p.outcome.ok]
-                bad = [p for p in batch if not p.outcome.ok]
-                if oks:
-                    rep = await jobs.complete(self.deps, [p.outcome for p in oks])
-                    self.stats.processed += len(rep.accepted)
-                    self.stats.rejected += len(rep.rejected)
-                    if rep.rejected:
-                        log.warning("completion of %d jobs rejected (lease lost): %s",
-                                    len(rep.rejected), rep.rejected[:5])
-                if bad:
-                    rep = await jobs.fail(self.deps, [p.outcome for p in bad],
-                                          [p.job.attempt for p in bad],
-                                          [p.job.backoff for p in bad],
-                                          handler_policies=[p.policy for p in bad])
-                    self.stats.failed += len(rep.accepted)
-                    self.stats.rejected += len(rep.rejected)
+                rep = await self.backend.record([(p.outcome, p.job, p.policy) for p in batch])
+                self.stats.processed += rep.processed
+                self.stats.failed += rep.failed
+                self.stats.rejected += len(rep.rejected)
+                if rep.rejected:
+                    log.warning("outcomes of %d jobs rejected (lease lost): %s",
+                                len(rep.rejected), rep.rejected[:5])
                 break
             except Unavailable as e:
                 log.warning("recording %d outcomes failed (%s); retrying in %.2fs",
@@ -159,7 +150,7 @@ class Completer:
 class Worker:
     def __init__(
         self,
-        deps: Deps,
+        deps: Deps | WorkerBackend,
         registry: Registry | None = None,
         *,
         queues: list[str] | None = None,
@@ -168,22 +159,22 @@ class Worker:
         prefetch: int | None = None,
         heartbeat_ms: int | None = None,
     ) -> None:
-        self.deps = deps
+        #: Where jobs come from and outcomes go: the stores directly, or the HTTP API.
+        self.backend: WorkerBackend = DirectBackend(deps) if isinstance(deps, Deps) else deps
         self.registry = registry or default_registry
         self.queues = queues or None  # None: every queue
         self.concurrency = max(1, concurrency)
         self.worker_id = worker_id or new_worker_id()
         self.prefetch = prefetch or self.concurrency
-        self.heartbeat_ms = heartbeat_ms or max(deps.settings.lease_ms // 3, 100)
+        self.heartbeat_ms = heartbeat_ms or max(self.backend.settings.lease_ms // 3, 100)
         self.stats = WorkerStats()
         self.running: dict[uuid.UUID, _Running] = {}
-        self.completer = Completer(deps, self.stats)
+        self.completer = Completer(self.backend, self.stats)
         self._slot = asyncio.Event()
         self._stop = asyncio.Event()
         self._cold = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=self.concurrency,
                                             thread_name_prefix="jobline-job")
-        self._block: Dispatch | None = None
         self._rotate = 0
         self._known: list[str] = []
         self._known_at = 0.0
@@ -207,19 +198,16 @@ class Worker:
 
     async def _interrupt(self) -> None:
         with contextlib.suppress(Exception):
-            await self.deps.dispatch.interrupt(self.worker_id)
+            await self.backend.interrupt(self.worker_id)
 
     async def run(self) -> WorkerStats:
-        s = self.deps.settings
-        assert s.redis_url
-        # BLPOP holds its connection, so waiting uses a client of its own.
-        block_client = create_redis(s.redis_url, blocking=True)
-        self._block = Dispatch(block_client, s.redis_prefix)
-        self.stats.started_ms = self.deps.clock.now_ms()
+        await self.backend.open()
+        self.stats.started_ms = self.backend.clock.now_ms()
         self.completer.start()
         hb = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         cl = asyncio.create_task(self._cancel_listener(), name="jobline-cancel-listener")
         await self._register()
+        _touch_health_file()
         self.started.set()
         log.info("worker %s started: queues=%s concurrency=%d", self.worker_id,
                  ",".join(self.queues) if self.queues else "*", self.concurrency)
@@ -234,7 +222,7 @@ class Worker:
             await self.completer.aclose()
             with contextlib.suppress(Exception):
                 await self._deregister()
-            await block_client.aclose()
+            await self.backend.aclose()
             self._executor.shutdown(wait=not self._cold.is_set(), cancel_futures=True)
         log.info("worker %s stopped: processed=%d failed=%d rejected=%d", self.worker_id,
                  self.stats.processed, self.stats.failed, self.stats.rejected)
@@ -245,7 +233,7 @@ class Worker:
         back (their attempt is not counted) so another worker can start them at once."""
         if self.running and not self._cold.is_set():
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.deps.settings.shutdown_grace_s
+            deadline = loop.time() + self.backend.settings.shutdown_grace_s
             cold = asyncio.create_task(self._cold.wait())
             while self.running and not self._cold.is_set():
                 remaining = deadline - loop.time()
@@ -263,8 +251,8 @@ class Worker:
             await asyncio.gather(*(r.task for r in leftover if r.task is not None),
                                  return_exceptions=True)
             try:
-                rep = await jobs.release(self.deps, [(r.job.id, r.job.token) for r in leftover])
-                log.info("released %d unfinished jobs", len(rep.accepted))
+                n = await self.backend.release([(r.job.id, r.job.token) for r in leftover])
+                log.info("released %d unfinished jobs", n)
             except Unavailable:
                 log.warning("could not release %d jobs; their leases will expire",
                             len(leftover))
@@ -276,7 +264,7 @@ class Worker:
             return self.queues
         now = time.monotonic()
         if now - self._known_at > 1.0 or not self._known:
-            self._known = await self.deps.dispatch.known_queues()
+            self._known = await self.backend.known_queues()
             self._known_at = now
         return self._known
 
@@ -290,8 +278,8 @@ class Worker:
                 continue
             try:
                 queues = await self._queues()
-                res = await jobs.claim_batch(self.deps, self.worker_id, queues,
-                                             min(free, self.prefetch), self._rotate)
+                res = await self.backend.claim(self.worker_id, queues, min(free, self.prefetch),
+                                               self._rotate)
                 claimed = res.jobs
                 self._rotate += 1
                 backoff = 0.05
@@ -303,7 +291,7 @@ class Worker:
             if not claimed:
                 timeout = 5.0
                 if res.next_due_ms is not None:
-                    timeout = min(timeout, max(res.next_due_ms - self.deps.clock.now_ms(), 1) / 1000)
+                    timeout = min(timeout, max(res.next_due_ms - self.backend.clock.now_ms(), 1) / 1000)
                 await self._wait_for_work(timeout)
                 if self.queues is None:
                     self._known_at = 0.0  # a wake-up may be for a queue we have not seen yet
@@ -322,9 +310,8 @@ class Worker:
         The 5 s cap only bounds how long a lost wake-up could delay us; wake-ups normally arrive
         with the submit that makes work available.
         """
-        assert self._block is not None
         waiter = asyncio.create_task(
-            self._block.wait_for_work(self.queues, timeout, owner=self.worker_id))
+            self.backend.wait_for_work(self.queues, timeout, owner=self.worker_id))
         stop = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -366,7 +353,7 @@ class Worker:
         self.completer.add(outcome, job, spec.retry_policy if spec is not None else None)
 
     async def _execute(self, job: ClaimedJob, ctx: JobContext, spec: HandlerSpec | None) -> Outcome:
-        clock = self.deps.clock
+        clock = self.backend.clock
         if spec is None:
             # Retryable, not final: a worker of another pool that has the handler may pick the
             # retry up; after max_attempts the job fails with this error for a human to see.
@@ -430,7 +417,7 @@ class Worker:
             held = [(r.job.queue, r.job.id, r.job.token) for r in self.running.values()]
             held += [(j.queue, j.id, j.token) for j in self.completer.pending]
             try:
-                rep = await jobs.heartbeat(self.deps, held)
+                rep = await self.backend.heartbeat(held)
                 for job_id in rep.lost:
                     r = self.running.get(job_id)
                     if r is not None:
@@ -444,6 +431,7 @@ class Worker:
                     if at < horizon:  # its job finished before it ever reached running
                         del self._early_cancels[job_id]
                 await self._register()
+                _touch_health_file()
             except Unavailable as e:
                 log.warning("heartbeat failed: %s", e)
             except Exception:
@@ -464,7 +452,10 @@ class Worker:
         Subscribes on a connection of its own; after a Redis outage it resubscribes, and
         anything missed meanwhile reaches the handlers through the heartbeat instead.
         """
-        d = self.deps.dispatch
+        if not isinstance(self.backend, DirectBackend):
+            # A remote worker has no Redis: cancel requests reach it with each heartbeat.
+            return
+        d = self.backend.deps.dispatch
         name = cancellation.channel(d.prefix, self.worker_id)
         delay = 0.05
         while True:
@@ -494,26 +485,26 @@ class Worker:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _register(self) -> None:
-        d = self.deps.dispatch
         info = {
             "id": self.worker_id, "queues": self.queues or ["*"], "concurrency": self.concurrency,
             "pid": os.getpid(), "host": socket.gethostname(), "startedMs": self.stats.started_ms,
-            "lastSeenMs": self.deps.clock.now_ms(), "running": len(self.running),
+            "lastSeenMs": self.backend.clock.now_ms(), "running": len(self.running),
             "currentJobs": [str(i) for i in list(self.running)[:20]],
             "processed": self.stats.processed, "failed": self.stats.failed,
         }
-        ttl = max(3 * self.heartbeat_ms, 1000)
-        async with d.r.pipeline(transaction=False) as p:
-            p.set(f"{d.prefix}:worker:{self.worker_id}", orjson.dumps(info), px=ttl)
-            p.sadd(f"{d.prefix}:workers", self.worker_id)
-            await p.execute()
+        await self.backend.register(info, max(3 * self.heartbeat_ms, 1000))
 
     async def _deregister(self) -> None:
-        d = self.deps.dispatch
-        async with d.r.pipeline(transaction=False) as p:
-            p.delete(f"{d.prefix}:worker:{self.worker_id}")
-            p.srem(f"{d.prefix}:workers", self.worker_id)
-            await p.execute()
+        await self.backend.deregister(self.worker_id)
+
+
+def _touch_health_file() -> None:
+    """A container health check reads this file's age: it is touched after every heartbeat that
+    reached the stores (or the API), so a hung loop or a lost connection turns it stale."""
+    path = os.environ.get("JOBLINE_HEALTH_FILE")
+    if path:
+        with open(path, "a"):
+            os.utime(path)
 
 
 async def list_workers(deps: Deps) -> list[dict[str, Any]]:

@@ -1,0 +1,118 @@
+"""What the worker loop needs from the outside world, and the direct implementation of it.
+
+:class:`~jobline.worker.runtime.Worker` runs handlers; *where* it claims jobs and records outcomes
+is a backend: :class:`DirectBackend` calls the core over Postgres + Redis (the fast path, unchanged
+cost), :class:`~jobline.worker.remote.RemoteBackend` goes through the HTTP API for workers that
+cannot reach the stores. Both keep the same contract: leases with fencing tokens, heartbeats that
+report lost leases, and outcomes rejected when their token is stale.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from jobline.shared import jobs, remote
+from jobline.shared.clock import Clock
+from jobline.shared.config import Settings
+from jobline.shared.deps import Deps, create_redis
+from jobline.shared.dispatch import Dispatch
+from jobline.shared.models import ClaimedJob, Outcome
+from jobline.shared.retry_policy import RetryPolicy
+
+
+@dataclass
+class Recorded:
+    processed: int = 0
+    failed: int = 0
+    rejected: list[uuid.UUID] = field(default_factory=list)
+
+
+class WorkerBackend(Protocol):
+    settings: Settings
+    clock: Clock
+
+    async def open(self) -> None: ...
+    async def aclose(self) -> None: ...
+    async def known_queues(self) -> list[str]: ...
+    async def claim(self, worker_id: str, queues: Sequence[str], n: int,
+                    rotate: int) -> jobs.ClaimResult: ...
+    async def record(self, batch: Sequence[tuple[Outcome, ClaimedJob, RetryPolicy | None]]
+                     ) -> Recorded: ...
+    async def heartbeat(self, held: Sequence[tuple[str, uuid.UUID, int]]
+                        ) -> jobs.HeartbeatReport: ...
+    async def release(self, held: Sequence[tuple[uuid.UUID, int]]) -> int: ...
+    async def wait_for_work(self, queues: Sequence[str] | None, timeout_s: float,
+                            owner: str) -> None: ...
+    async def interrupt(self, owner: str) -> None: ...
+    async def register(self, info: Mapping[str, Any], ttl_ms: int) -> None: ...
+    async def deregister(self, worker_id: str) -> None: ...
+
+
+class DirectBackend:
+    """The core over Postgres + Redis, in-process."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.settings = deps.settings
+        self.clock = deps.clock
+        self._block: Dispatch | None = None
+
+    async def open(self) -> None:
+        assert self.settings.redis_url
+        # BLPOP holds its connection, so waiting uses a client of its own.
+        self._block = Dispatch(create_redis(self.settings.redis_url, blocking=True),
+                               self.settings.redis_prefix)
+
+    async def aclose(self) -> None:
+        if self._block is not None:
+            await self._block.r.aclose()
+
+    async def known_queues(self) -> list[str]:
+        return await self.deps.dispatch.known_queues()
+
+    async def claim(self, worker_id: str, queues: Sequence[str], n: int,
+                    rotate: int) -> jobs.ClaimResult:
+        return await jobs.claim_batch(self.deps, worker_id, queues, n, rotate)
+
+    async def record(self, batch: Sequence[tuple[Outcome, ClaimedJob, RetryPolicy | None]]
+                     ) -> Recorded:
+        # The worker already knows each job's attempt and retry policy from its claim, so the
+        # direct path skips the lookup the remote path does.
+        out = Recorded()
+        oks = [o for o, _, _ in batch if o.ok]
+        bad = [(o, j, p) for o, j, p in batch if not o.ok]
+        if oks:
+            rep = await jobs.complete(self.deps, oks)
+            out.processed = len(rep.accepted)
+            out.rejected += rep.rejected
+        if bad:
+            rep = await jobs.fail(self.deps, [o for o, _, _ in bad], [j.attempt for _, j, _ in bad],
+                                  [j.backoff for _, j, _ in bad],
+                                  handler_policies=[p for _, _, p in bad])
+            out.failed = len(rep.accepted)
+            out.rejected += rep.rejected
+        return out
+
+    async def heartbeat(self, held: Sequence[tuple[str, uuid.UUID, int]]
+                        ) -> jobs.HeartbeatReport:
+        return await jobs.heartbeat(self.deps, held)
+
+    async def release(self, held: Sequence[tuple[uuid.UUID, int]]) -> int:
+        return len((await jobs.release(self.deps, held)).accepted)
+
+    async def wait_for_work(self, queues: Sequence[str] | None, timeout_s: float,
+                            owner: str) -> None:
+        assert self._block is not None
+        await self._block.wait_for_work(queues, timeout_s, owner=owner)
+
+    async def interrupt(self, owner: str) -> None:
+        await self.deps.dispatch.interrupt(owner)
+
+    async def register(self, info: Mapping[str, Any], ttl_ms: int) -> None:
+        await remote.register_worker(self.deps, info, ttl_ms)
+
+    async def deregister(self, worker_id: str) -> None:
+        await remote.deregister_worker(self.deps, worker_id)

@@ -1,0 +1,176 @@
+"""The container and cluster files in infra/ are checked without Docker or a cluster: every
+YAML/JSON parses, the Dockerfile is parsed for its guarantees, Kubernetes manifests round-trip
+through the official client's models (a misspelt field is dropped there, so the round trip
+catches it), and the KEDA ScaledObject and compose file are checked structurally."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parent.parent
+INFRA = ROOT / "infra"
+
+
+def yaml_docs(path: Path) -> list[Any]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def all_files(*suffixes: str) -> list[Path]:
+    return sorted(p for p in INFRA.rglob("*") if p.suffix in suffixes
+                  and "node_modules" not in p.parts)
+
+
+def test_every_yaml_and_json_file_parses() -> None:
+    files = [*all_files(".yml", ".yaml", ".json"), ROOT / "serverless.yml"]
+    assert len(files) >= 12
+    for f in files:
+        if f.suffix == ".json":
+            json.loads(f.read_text())
+        elif f.name == "serverless.yml":
+            # CloudFormation short-form tags (!Ref, !GetAtt) are data for the framework
+            loader = type("CfnLoader", (yaml.SafeLoader,), {})
+            loader.add_multi_constructor("!", lambda ldr, suffix, node: None)
+            assert yaml.load(f.read_text(), Loader=loader)["service"] == "jobline"
+        else:
+            assert yaml_docs(f), f
+
+
+def test_dockerfile_is_slim_non_root_healthchecked_and_exec_form() -> None:
+    from dockerfile_parse import DockerfileParser
+
+    df = DockerfileParser(path=str(INFRA / "Dockerfile"))
+    instructions = df.structure
+    froms = [i["value"] for i in instructions if i["instruction"] == "FROM"]
+    assert froms and all("slim" in f for f in froms)
+    final = max(i for i, ins in enumerate(instructions) if ins["instruction"] == "FROM")
+    runtime = instructions[final:]
+
+    def last(name: str) -> str:
+        values = [i["value"] for i in runtime if i["instruction"] == name]
+        assert values, f"no {name} in the runtime stage"
+        return str(values[-1])
+
+    user = last("USER").split(":")[0]
+    assert user not in ("root", "0")
+    health = last("HEALTHCHECK")
+    assert "CMD" in health and "JOBLINE_HEALTH_FILE" in health
+    assert last("STOPSIGNAL") == "SIGTERM"
+    # exec form (a JSON array): the process gets SIGTERM directly, not via /bin/sh -c
+    for name in ("ENTRYPOINT", "CMD"):
+        value = json.loads(last(name))
+        assert isinstance(value, list) and value
+    assert json.loads(last("ENTRYPOINT")) == ["jobline"]
+    assert json.loads(last("CMD"))[0] == "worker"
+    env = df.envs
+    assert "JOBLINE_HEALTH_FILE" in env
+
+
+def test_compose_stack_references_only_defined_things() -> None:
+    compose = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "valkey", "api", "scheduler", "worker", "prometheus", "grafana"} <= set(
+        services)
+    for name, svc in services.items():
+        assert "image" in svc or "build" in svc, name
+        for dep in svc.get("depends_on", {}):
+            assert dep in services, (name, dep)
+        for vol in svc.get("volumes", []):
+            src = vol.split(":")[0]
+            if src.startswith("."):
+                assert (INFRA / src).exists(), (name, src)
+            else:
+                assert src in compose.get("volumes", {}), (name, src)
+    # the worker outlives its own shutdown grace period, so a warm shutdown is never cut
+    assert services["worker"]["stop_grace_period"] == "35s"
+    build = services["migrate"]["build"]
+    assert (INFRA / build["context"] / build["dockerfile"]).exists()
+    assert "noeviction" in services["valkey"]["command"]
+
+
+def test_prometheus_scrapes_the_api_metrics_endpoint() -> None:
+    cfg = yaml.safe_load((INFRA / "prometheus" / "prometheus.yml").read_text())
+    [job] = [j for j in cfg["scrape_configs"] if j["job_name"] == "jobline-api"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["api:8000"]
+
+
+def test_grafana_provisioning_points_at_the_dashboards() -> None:
+    ds = yaml.safe_load((INFRA / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    [source] = ds["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    prov = yaml.safe_load((INFRA / "grafana/provisioning/dashboards/jobline.yml").read_text())
+    [provider] = prov["providers"]
+    compose = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"])
+    assert mounts["./grafana/dashboards"] == provider["options"]["path"]
+    dash = json.loads((INFRA / "grafana/dashboards/jobline.json").read_text())
+    assert dash["panels"]
+    for panel in dash["panels"]:
+        assert panel["datasource"]["uid"] == source["uid"]
+        assert all(t["expr"].count("(") == t["expr"].count(")") for t in panel["targets"])
+
+
+K8S_MODELS = {("v1", "Namespace"): "V1Namespace", ("v1", "ConfigMap"): "V1ConfigMap",
+              ("v1", "Service"): "V1Service", ("apps/v1", "Deployment"): "V1Deployment"}
+
+
+def k8s_objects() -> list[dict[str, Any]]:
+    kust = yaml.safe_load((INFRA / "k8s" / "kustomization.yaml").read_text())
+    return [d for f in kust["resources"] for d in yaml_docs(INFRA / "k8s" / f)]
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kust = yaml.safe_load((INFRA / "k8s" / "kustomization.yaml").read_text())
+    on_disk = {p.name for p in (INFRA / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kust["resources"]) == on_disk
+
+
+def test_every_manifest_kind_is_checked() -> None:
+    kinds = {(o["apiVersion"], o["kind"]) for o in k8s_objects()}
+    # built-in kinds by the client's models, the KEDA CRD by its own test below
+    assert kinds == set(K8S_MODELS) | {("keda.sh/v1alpha1", "ScaledObject")}
+
+
+@pytest.mark.parametrize("obj", [o for o in k8s_objects() if o["kind"] != "ScaledObject"],
+                         ids=lambda o: f"{o['kind']}/{o['metadata']['name']}")
+def test_k8s_manifest_matches_the_api_schema(obj: dict[str, Any]) -> None:
+    from kubernetes.client import ApiClient
+
+    key = (obj["apiVersion"], obj["kind"])
+    client = ApiClient()
+    # The client's models enforce required fields and types; a field they do not know is
+    # dropped, so comparing the round trip with the input also catches misspelt fields.
+    model = client._ApiClient__deserialize(obj, K8S_MODELS[key])  # type: ignore[attr-defined]
+    assert client.sanitize_for_serialization(model) == obj
+    if obj["kind"] == "Deployment":
+        spec = obj["spec"]
+        assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"][
+            "labels"].items()
+        pod = spec["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for c in pod["containers"]:
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_keda_scales_the_worker_on_queue_depth() -> None:
+    objs = k8s_objects()
+    [so] = [o for o in objs if o["kind"] == "ScaledObject"]
+    deployments = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Deployment"}
+    spec = so["spec"]
+    target = deployments[spec["scaleTargetRef"]["name"]]
+    assert target["spec"]["template"]["spec"]["containers"][0]["args"][0] == "worker"
+    assert so["metadata"]["namespace"] == target["metadata"]["namespace"]
+    assert 0 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
+    [trigger] = spec["triggers"]
+    assert trigger["type"] == "prometheus"
+    meta = trigger["metadata"]
+    assert "jobline_queue_depth" in meta["query"] and int(meta["threshold"]) > 0
+    # a worker scaled in must finish its warm shutdown inside the pod's grace period
+    grace = target["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    config = next(o for o in objs if o["kind"] == "ConfigMap")
+    assert grace > float(config["data"]["JOBLINE_SHUTDOWN_GRACE_S"])
