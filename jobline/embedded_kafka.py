@@ -37,11 +37,14 @@ class EmbeddedKafka:
 
     def start(self, timeout_s: float = 20.0) -> str:
         url = f"tcp://{HOST}:{self.port}"
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url",
-             url, "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=out, start_new_session=True)
+        cmd = [str(tansu_binary()), "broker", "--listener-url", url,
+               "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        if self.log_file is not None:
+            with open(self.log_file, "ab") as out:  # the child keeps its own copy of the fd
+                self.proc = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
+        else:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while True:  # wait for the port to accept connections (a process start, not state)
             if self.proc.poll() is not None:

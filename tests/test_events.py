@@ -81,17 +81,18 @@ async def fetch_all(c: BusConsumer, n: int, timeout: float = 15.0) -> list[Deliv
 # --- contract ------------------------------------------------------------------------------------
 
 
-async def test_published_events_reach_a_group_in_order_per_job(bus: EventBus) -> None:
+async def test_published_events_reach_a_group_in_order_per_job_and_type(bus: EventBus) -> None:
+    # Kafka keeps order per partition of one topic (= per job within one event type); events of
+    # different types may interleave differently, so consumers order by ``seq`` when it matters.
     job = uuid.uuid4()
-    events = [ev(job, t, i) for i, t in enumerate(
-        ["jobs.submitted", "jobs.started", "jobs.completed"])] + [ev() for _ in range(5)]
+    events = [ev(job, "jobs.failed", i) for i in range(3)] + [ev() for _ in range(5)]
     c = await bus.consumer("g1", "c1")
     try:
         await bus.publish(events)
         got = await fetch_all(c, len(events))
         assert {d.event.id for d in got} == {e.id for e in events}
-        mine = [d.event.type for d in got if d.event.job_id == job]
-        assert mine == ["jobs.submitted", "jobs.started", "jobs.completed"]
+        mine = [d.event.data["n"] for d in got if d.event.job_id == job]
+        assert mine == [0, 1, 2]
         assert got[0].event.to_dict() == next(e for e in events if e.id == got[0].event.id).to_dict()
         await c.ack(got)
         assert await c.fetch(10, 0.2) == []
@@ -136,14 +137,22 @@ async def test_lag_counts_what_a_group_has_not_processed(bus: EventBus) -> None:
     try:
         await bus.publish([ev() for _ in range(5)])
 
-        async def lag_is(n: int) -> bool:
+        async def behind() -> int:
             (g,) = await bus.lag(["lagging"])
-            return g.lag + g.pending == n
+            return g.lag + g.pending
 
-        await wait_until(lambda: lag_is(5), message="lag 5")
+        # Redis reports the exact count; tansu's end offsets count record batches, not records
+        # (a broker quirk; real Kafka is exact), so the portable contract is "> 0" then "0".
+        await wait_until(behind, message="lag > 0")
+        if bus.name == "redis":
+            assert await behind() == 5
         got = await fetch_all(c, 5)
         await c.ack(got)
-        await wait_until(lambda: lag_is(0), message="lag 0")
+
+        async def caught_up() -> bool:
+            return await behind() == 0
+
+        await wait_until(caught_up, message="lag 0")
     finally:
         await c.close()
 
@@ -157,7 +166,7 @@ async def test_relay_publishes_committed_transitions_with_the_envelope(
         clock.advance(250)
         await jobs.complete(deps, [Outcome(claimed.id, claimed.token, True, {"ok": 1})])
         assert await relay_once(deps, bus) == 3
-        got = [d.event for d in await fetch_all(c, 3)]
+        got = sorted((d.event for d in await fetch_all(c, 3)), key=lambda e: e.seq or 0)
         assert [e.type for e in got] == ["jobs.submitted", "jobs.started", "jobs.completed"]
         assert all(e.job_id == sub.submitted.id and e.queue == "mail" and e.job_type == "send"
                    for e in got)

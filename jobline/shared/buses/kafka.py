@@ -66,23 +66,23 @@ class KafkaBus(EventBus):
         return KafkaConsumer(c)
 
     async def lag(self, groups: Sequence[str]) -> list[GroupLag]:
-        assert self._admin is not None
-        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
-        await probe.start()
-        try:
-            parts = [TopicPartition(t, p) for t in self.topics
-                     for p in (probe.partitions_for_topic(t) or range(self.partitions))]
-            ends = await probe.end_offsets(parts)
-        finally:
-            await probe.stop()
         out = []
         for g in groups:
-            committed = await self._admin.list_consumer_group_offsets(g)
-            behind = 0
-            for tp, end in ends.items():
-                meta = committed.get(tp)
-                done = meta.offset if meta is not None and meta.offset >= 0 else 0
-                behind += max(0, end - done)
+            # A consumer that never subscribes does not join the group; it only reads the
+            # group's committed offsets (OffsetFetch), next to the partitions' end offsets.
+            probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=g,
+                                     enable_auto_commit=False)
+            await probe.start()
+            try:
+                parts = [TopicPartition(t, p) for t in self.topics
+                         for p in (probe.partitions_for_topic(t) or range(self.partitions))]
+                ends = await probe.end_offsets(parts)
+                behind = 0
+                for tp, end in ends.items():
+                    done = await probe.committed(tp)
+                    behind += max(0, end - (done if done is not None and done >= 0 else 0))
+            finally:
+                await probe.stop()
             out.append(GroupLag(g, behind, 0))
         return out
 
