@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from jobline.shared.clock import FakeClock
 from jobline.shared.config import Settings
 from jobline.shared.deps import Deps, connect
 from jobline.shared.eventbus import BusConsumer, Delivery, EventBus, create_bus
-from jobline.shared.events import Event, emit, NewEvent, relay_once
+from jobline.shared.events import Event, relay_once
 from jobline.shared.models import JobSpec, Outcome
 from jobline.testing import wait_until
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from jobline.api import admin, health, jobs, openapi, queues
+from jobline.api import admin, events, health, jobs, openapi, queues
 from jobline.api.context import ApiContext
 from jobline.api.errors import EXCEPTION_HANDLERS
 from jobline.shared.batching import GroupCommitter
@@ -43,12 +43,14 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
             # Flush queued submissions before the connections they need go away.
             await context.committer.aclose()
             context.committer = None
+            await events.close(app)
             if owned:
                 await context.deps.close()
                 context.deps = None
 
     app = Starlette(
-        routes=[*jobs.routes, *queues.routes, *admin.routes, *health.routes, *openapi.routes(settings)],
+        routes=[*jobs.routes, *queues.routes, *admin.routes, *events.routes, *health.routes,
+                *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -314,6 +314,7 @@ async def lag(deps: Deps, bus: EventBus, groups: Sequence[str]) -> dict[str, Any
     """How far behind things are: the outbox (committed, not yet on the bus) and each consumer
     group (on the bus, not yet processed). What ``/api/v1/events/lag`` and /metrics report."""
     row = await deps.pool.fetchrow(OUTBOX_BACKLOG)
+    assert row is not None
     oldest = row["oldest"]
     outbox = {"pending": row["n"],
               "oldestAgeMs": max(0, deps.clock.now_ms() - from_dt(oldest)) if oldest else 0}

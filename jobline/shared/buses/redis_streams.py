@@ -14,10 +14,10 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from jobline.shared.deps import create_redis
@@ -91,7 +91,7 @@ class RedisStreamsBus(EventBus):
         last = "$"
         try:
             while True:
-                res = await block.xread({self.stream: last}, count=1000, block=5000)
+                res: Any = await block.xread({self.stream: last}, count=1000, block=5000)
                 for _, entries in res or []:
                     for entry_id, fields in entries:
                         last = _s(entry_id)
@@ -111,6 +111,7 @@ class RedisStreamsConsumer(BusConsumer):
         self.block = create_redis(bus.url, blocking=True)
         self._own_done = False
         self._claim_cursor = "0-0"
+        self._next_claim = 0.0
 
     def _deliveries(self, entries: Any, stale: list[str]) -> list[Delivery]:
         out = []
@@ -122,10 +123,12 @@ class RedisStreamsConsumer(BusConsumer):
         return out
 
     async def fetch(self, max_n: int, timeout_s: float) -> list[Delivery]:
-        r, stream, stale = self.bus.redis, self.bus.stream, []
+        r, stream = self.bus.redis, self.bus.stream
+        stale: list[str] = []
         try:
             if not self._own_done:
-                res = await r.xreadgroup(self.group, self.name, {stream: "0"}, count=max_n)
+                res: Any = await r.xreadgroup(self.group, self.name, {stream: "0"},
+                                              count=max_n)
                 got = self._deliveries(res[0][1] if res else [], stale)
                 if got or stale:
                     await self._ack_ids(stale)
@@ -133,18 +136,25 @@ class RedisStreamsConsumer(BusConsumer):
                         return got
                 else:
                     self._own_done = True
-            claimed = await r.xautoclaim(stream, self.group, self.name, self.bus.claim_idle_ms,
-                                         start_id=self._claim_cursor, count=max_n)
-            self._claim_cursor = _s(claimed[0])
-            got = self._deliveries(claimed[1], stale)
-            if len(claimed) > 2:
-                stale += [_s(i) for i in claimed[2]]
-            await self._ack_ids(stale)
-            if got:
-                return got
-            res = await self.block.xreadgroup(self.group, self.name, {stream: ">"}, count=max_n,
+            now = time.monotonic()
+            if now >= self._next_claim:
+                # Scanning for a dead consumer's entries once per half idle period is enough;
+                # doing it on every fetch would keep re-claiming this consumer's own slow ones.
+                claimed: Any = await r.xautoclaim(stream, self.group, self.name,
+                                             self.bus.claim_idle_ms,
+                                             start_id=self._claim_cursor, count=max_n)
+                self._claim_cursor = _s(claimed[0])
+                if self._claim_cursor == "0-0":
+                    self._next_claim = now + self.bus.claim_idle_ms / 2000
+                got = self._deliveries(claimed[1], stale)
+                if len(claimed) > 2:
+                    stale += [_s(i) for i in claimed[2]]
+                await self._ack_ids(stale)
+                if got:
+                    return got
+            new: Any = await self.block.xreadgroup(self.group, self.name, {stream: ">"}, count=max_n,
                                               block=max(1, int(timeout_s * 1000)))
-            return self._deliveries(res[0][1] if res else [], stale)
+            return self._deliveries(new[0][1] if new else [], stale)
         except redis.exceptions.ResponseError as e:
             if "NOGROUP" not in str(e):
                 raise
