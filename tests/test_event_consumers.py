@@ -308,3 +308,32 @@ async def test_lag_endpoint_reports_outbox_and_groups(deps: Deps, bus: EventBus,
     assert {g["group"]: g["lag"] for g in body["groups"]} == {
         "audit": 3, "analytics": 3, "alerts": 3}
     await asyncio.sleep(0)
+
+
+async def test_worker_lifecycle_and_backlog_events(deps: Deps, bus: EventBus,
+                                                   clock: FakeClock) -> None:
+    from jobline.shared import worker_events
+    from jobline.testing import drain
+    from jobline.worker.registry import Registry
+
+    reg = Registry()
+
+    @reg.job("noop", queue="life")
+    def noop(payload: dict[str, Any]) -> None:
+        return None
+
+    await jobs.submit(deps, JobSpec("life", "noop", {}, scheduled_for_ms=clock.now_ms() + 10**9))
+    assert await worker_events.emit_backlog(deps) == 1
+    await jobs.submit(deps, JobSpec("life", "noop", {}))
+    await deps.pool.execute("UPDATE jobs SET status = 'cancelled' WHERE status = 'scheduled'")
+    await drain(deps, reg, queues=["life"])
+    # a worker that vanished without stopping: tracked, no heartbeat key
+    await deps.redis.sadd(f"{deps.settings.redis_prefix}:workers:tracked", "ghost")
+    assert await worker_events.sweep_lost_workers(deps) == ["ghost"]
+    assert await worker_events.sweep_lost_workers(deps) == []
+    rows = await deps.pool.fetch(
+        "SELECT type, queue_name, data FROM job_events WHERE type NOT LIKE 'jobs.%' ORDER BY seq")
+    assert [r["type"] for r in rows] == ["queues.backlog", "workers.started", "workers.stopped",
+                                         "workers.heartbeat_lost"]
+    assert rows[0]["data"]["delayed"] == 1 and rows[3]["data"]["workerId"] == "ghost"
+    assert rows[1]["data"]["workerId"] == rows[2]["data"]["workerId"]

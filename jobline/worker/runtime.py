@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from jobline.shared import jobs
+from jobline.shared import jobs, worker_events
 from jobline.shared.deps import Deps, create_redis
 from jobline.shared.dispatch import Dispatch
 from jobline.shared.errors import JobError, Retry, Unavailable, Unrecoverable
@@ -210,6 +210,7 @@ class Worker:
         self.completer.start()
         hb = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         await self._register()
+        await self._report("started")
         self.started.set()
         log.info("worker %s started: queues=%s concurrency=%d", self.worker_id,
                  ",".join(self.queues) if self.queues else "*", self.concurrency)
@@ -223,6 +224,7 @@ class Worker:
             await self.completer.aclose()
             with contextlib.suppress(Exception):
                 await self._deregister()
+            await self._report("stopped")
             await block_client.aclose()
             self._executor.shutdown(wait=not self._cold.is_set(), cancel_futures=True)
         log.info("worker %s stopped: processed=%d failed=%d rejected=%d", self.worker_id,
@@ -434,6 +436,19 @@ class Worker:
             p.set(f"{d.prefix}:worker:{self.worker_id}", orjson.dumps(info), px=ttl)
             p.sadd(f"{d.prefix}:workers", self.worker_id)
             await p.execute()
+
+    async def _report(self, what: str) -> None:
+        """workers.started / workers.stopped events; never a reason to fail the worker."""
+        info = {"queues": self.queues or ["*"], "concurrency": self.concurrency,
+                "host": socket.gethostname(), "pid": os.getpid(),
+                "processed": self.stats.processed, "failed": self.stats.failed}
+        try:
+            if what == "started":
+                await worker_events.worker_started(self.deps, self.worker_id, info)
+            else:
+                await worker_events.worker_stopped(self.deps, self.worker_id, info)
+        except Exception as e:
+            log.warning("could not record workers.%s: %s", what, e)
 
     async def _deregister(self) -> None:
         d = self.deps.dispatch
