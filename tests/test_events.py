@@ -3,6 +3,7 @@ outbox triggers and the relay's crash behaviour."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -174,3 +175,28 @@ async def test_relay_publishes_committed_transitions_with_the_envelope(
         assert await relay_once(deps, bus) == 0  # marked published
     finally:
         await c.close()
+
+
+async def test_live_feed_fans_out_filtered_events(deps: Deps, bus: EventBus) -> None:
+    from jobline.shared.livefeed import EventFilter, LiveFeed
+
+    feed = LiveFeed(bus, queue_size=2)
+    await feed.start()
+    try:
+        everything = feed.subscribe()
+        mail = feed.subscribe(EventFilter(queue="mail", types=frozenset({"jobs.submitted"})))
+        sub = await jobs.submit(deps, JobSpec("mail", "send", {}))
+        await jobs.submit(deps, JobSpec("other", "send", {}))
+        assert await relay_once(deps, bus) == 2
+        e = await asyncio.wait_for(anext(mail), 15)
+        assert e.job_id == sub.submitted.id and e.type == "jobs.submitted"
+        got = {(await asyncio.wait_for(anext(everything), 15)).queue for _ in range(2)}
+        assert got == {"mail", "other"}
+        for _ in range(3):  # a slow subscriber loses its oldest events, the feed goes on
+            everything.offer(ev())
+        assert everything.dropped == 1 and everything.queue.qsize() == 2
+        everything.close()
+        mail.close()
+        assert not feed._subs
+    finally:
+        await feed.close()

@@ -9,6 +9,7 @@ live feed. Chosen by ``JOBLINE_EVENT_BUS=redis|kafka`` (:func:`create_bus`).
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -67,7 +68,8 @@ class EventBus(ABC):
     async def lag(self, groups: Sequence[str]) -> list[GroupLag]: ...
 
     @abstractmethod
-    def tail(self) -> AsyncIterator[Event]: ...
+    def tail(self, ready: asyncio.Event | None = None) -> AsyncIterator[Event]:
+        """Events published after ``ready`` is set (groupless, nothing acknowledged)."""
 
     async def lost_state(self) -> bool:
         """True when the bus lost the events it held (see the Redis backend)."""

@@ -86,11 +86,22 @@ class KafkaBus(EventBus):
             out.append(GroupLag(g, behind, 0))
         return out
 
-    async def tail(self) -> AsyncIterator[Event]:
-        c = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap,
-                             auto_offset_reset="latest", enable_auto_commit=False)
+    async def tail(self, ready: asyncio.Event | None = None) -> AsyncIterator[Event]:
+        # A short fetch wait: the live feed is about latency, and an idle long-poll otherwise
+        # holds events back for up to the broker's wait.
+        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                             fetch_max_wait_ms=10)
         await c.start()
         try:
+            # Assign every partition by hand and pin the end offsets before signalling ready.
+            parts = [TopicPartition(t, p) for t in self.topics
+                     for p in (c.partitions_for_topic(t) or range(self.partitions))]
+            c.assign(parts)
+            await c.seek_to_end(*parts)
+            for tp in parts:
+                await c.position(tp)
+            if ready is not None:
+                ready.set()
             async for msg in c:
                 assert msg.value is not None
                 yield Event.from_json(msg.value)

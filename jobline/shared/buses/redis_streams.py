@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -86,9 +87,14 @@ class RedisStreamsBus(EventBus):
             out.append(GroupLag(g, int(lag) if lag is not None else 0, int(row["pending"])))
         return out
 
-    async def tail(self) -> AsyncIterator[Event]:
+    async def tail(self, ready: asyncio.Event | None = None) -> AsyncIterator[Event]:
         block = create_redis(self.url, blocking=True)
-        last = "$"
+        # Resolve "now" to a concrete id before signalling ready, so nothing published after
+        # ready can fall between two XREADs.
+        newest: Any = await self.redis.xrevrange(self.stream, count=1)
+        last = _s(newest[0][0]) if newest else "0-0"
+        if ready is not None:
+            ready.set()
         try:
             while True:
                 res: Any = await block.xread({self.stream: last}, count=1000, block=5000)
