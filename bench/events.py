@@ -45,7 +45,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def bench_backend(settings: Settings, n_latency: int, n_events: int) -> dict[str, Any]:
