@@ -4,7 +4,6 @@ test_events.py covers Kafka)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -307,7 +306,6 @@ async def test_lag_endpoint_reports_outbox_and_groups(deps: Deps, bus: EventBus,
     assert body["outbox"]["pending"] == 0
     assert {g["group"]: g["lag"] for g in body["groups"]} == {
         "audit": 3, "analytics": 3, "alerts": 3}
-    await asyncio.sleep(0)
 
 
 async def test_worker_lifecycle_and_backlog_events(deps: Deps, bus: EventBus,
