@@ -127,6 +127,55 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_relay(args: argparse.Namespace) -> int:
+    from jobline.shared.deps import connect
+    from jobline.shared.eventbus import create_bus
+    from jobline.shared.events import Relay
+
+    _install_uvloop()
+
+    async def go() -> None:
+        deps = await connect(resolve_settings(), pool_size=2)
+        bus = await create_bus(deps.settings)
+        relay = Relay(deps, bus)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, relay.request_stop)
+        try:
+            await relay.run()
+        finally:
+            await bus.close()
+            await deps.close()
+
+    asyncio.run(go())
+    return 0
+
+
+def cmd_consumer(args: argparse.Namespace) -> int:
+    from jobline.analytics.consumer import EventConsumer
+    from jobline.shared.deps import connect
+    from jobline.shared.eventbus import create_bus
+
+    _install_uvloop()
+
+    async def go() -> None:
+        deps = await connect(resolve_settings(), pool_size=2)
+        bus = await create_bus(deps.settings)
+        consumer = EventConsumer(deps, bus, args.kind)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, consumer.request_stop)
+        try:
+            await consumer.run()
+        finally:
+            await consumer.close()
+            await bus.close()
+            await deps.close()
+
+    asyncio.run(go())
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     _load_apps(args.app)
     from jobline.worker.remote import RemoteBackend
@@ -200,6 +249,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     services = LocalServices(s.home, database_url=s.database_url, redis_url=s.redis_url).start()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
+    kafka: Any = None
 
     def stop(*_: Any) -> None:
         nonlocal stopping
@@ -213,12 +263,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             {"database_url": services.database_url, "redis_url": services.redis_url}, indent=2))
         env = dict(os.environ, DATABASE_URL=services.database_url, REDIS_URL=services.redis_url,
                    JOBLINE_HOME=str(s.home))
+        if s.event_bus == "kafka" and not s.kafka_bootstrap:
+            from jobline.embedded_kafka import EmbeddedKafka
+
+            kafka = EmbeddedKafka(s.home / "tansu.log")
+            env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
         commands = {
             "api": [sys.executable, "-m", "jobline", "api"],
             "scheduler": [sys.executable, "-m", "jobline", "scheduler"],
             "workers": [sys.executable, "-m", "jobline", "worker", "--app", args.app,
                         "--processes", str(args.processes), "--concurrency",
                         str(args.concurrency)],
+            # job events: outbox -> bus, and the three consumers (docs/events.md)
+            "relay": [sys.executable, "-m", "jobline", "relay"],
+            **{f"consumer-{k}": [sys.executable, "-m", "jobline", "consumer", k]
+               for k in ("audit", "analytics", "alerts")},
         }
 
         def spawn(name: str) -> None:
@@ -236,6 +295,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  workers:   {args.processes} processes x {args.concurrency} concurrency, "
               f"app {args.app}, every queue, pid {procs['workers'].pid}")
         print(f"  scheduler: delayed jobs, lease reaper, reconcile, pid {procs['scheduler'].pid}")
+        print(f"  events:    relay + consumers audit, analytics, alerts on the "
+              f"{s.event_bus} bus")
         print(f"  data:      {s.home}  (migrations applied now: {', '.join(applied) or 'none'})")
         print("Press Ctrl-C to stop.\n", flush=True)
         restarts: dict[str, float] = {}
@@ -251,11 +312,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                     spawn(name)
     finally:
         print("\nstopping: workers (warm shutdown), scheduler, api ...", flush=True)
-        for name in ("workers", "scheduler", "api"):
+        order = ["workers", "scheduler", "api", *(n for n in procs if n.startswith(("relay",
+                                                                                   "consumer")))]
+        for name in order:
             child = procs.get(name)
             if child is not None and child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        for name in ("workers", "scheduler", "api"):
+        for name in order:
             child = procs.get(name)
             if child is None:
                 continue
@@ -263,6 +326,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 child.wait(timeout=s.shutdown_grace_s + 10)
             except subprocess.TimeoutExpired:
                 child.kill()
+        if kafka is not None:
+            kafka.stop()
         services.stop()
         print("stopped; data kept in", s.home, flush=True)
     return 0
@@ -297,6 +362,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("scheduler", help="run the delayed-job timer, reaper and reconciler")
     p.set_defaults(fn=cmd_scheduler)
+
+    p = sub.add_parser("relay", help="publish the job-event outbox to the event bus")
+    p.set_defaults(fn=cmd_relay)
+
+    p = sub.add_parser("consumer", help="run an event consumer")
+    p.add_argument("kind", choices=["audit", "analytics", "alerts"])
+    p.set_defaults(fn=cmd_consumer)
 
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(fn=cmd_migrate)

@@ -24,3 +24,16 @@ def test_throughput_bench_runs_and_reports(tmp_path: Path) -> None:
     for name, r in report["results"].items():
         assert r["median"] > 0, name
     assert (tmp_path / "throughput-smoke.md").read_text().startswith("# throughput-smoke")
+
+
+def test_events_bench_runs_and_reports(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    subprocess.run([sys.executable, str(BENCH.parent / "events.py"), "--quick", "--out",
+                    str(tmp_path)], env=env, check=True, timeout=300, capture_output=True)
+    report = json.loads((tmp_path / "events-smoke.json").read_text())
+    for backend in ("redis", "kafka"):
+        r = report["results"][backend]
+        assert r["events_per_s"] > 0 and r["latency_ms"]["n"] == 20, backend
+        assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p99"], backend
+    assert (tmp_path / "events-smoke.md").read_text().startswith("# events-smoke")

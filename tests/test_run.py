@@ -78,6 +78,15 @@ async def test_run_serves_processes_stops_and_resumes(home: Path) -> None:
 
             job = await wait_until(completed, timeout=30, message="email job completed")
             assert job["result"]["delivery"] == "file"  # type: ignore[index]
+
+            # the relay and the audit consumer run too: the job's events reach the audit log
+            async def audited() -> list[str] | None:
+                body = (await c.get("/api/v1/audit", params={"jobId": job_id})).json()
+                types = sorted(e["type"] for e in body["events"])
+                return types if "jobs.completed" in types else None
+
+            types = await wait_until(audited, timeout=60, message="job events in the audit log")
+            assert types == ["jobs.completed", "jobs.started", "jobs.submitted"]
             assert list((home / "outbox").glob("*.eml"))
     finally:
         out = stop(p)

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from jobline.api import (
     admin,
     batches,
+    events,
     health,
     jobs,
     openapi,
@@ -53,13 +54,14 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
             # Flush queued submissions before the connections they need go away.
             await context.committer.aclose()
             context.committer = None
+            await events.close(app)
             if owned:
                 await context.deps.close()
                 context.deps = None
 
     app = Starlette(
         routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
-                *retry_policies.routes, *health.routes, *worker_routes.routes,
+                *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes,
                 *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

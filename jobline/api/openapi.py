@@ -375,6 +375,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "responses": {"204": {"description": "Deleted"}, **errors(404, 422, 503)},
             },
         },
+        **event_paths(ok, errors),
         "/healthz": {
             "get": {"operationId": "healthz", "summary": "Liveness",
                     "responses": {"200": ok("Alive", health)}},
@@ -398,6 +399,39 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                  "Durable background jobs: PostgreSQL is the truth, Redis dispatches."},
         "paths": paths,
         "components": {"schemas": components},
+    }
+
+
+def event_paths(ok: Any, errors: Any) -> dict[str, Any]:
+    """``/api/v1/audit`` and ``/api/v1/events/lag`` (docs/events.md has the envelope)."""
+    from jobline.shared.events import EVENT_TYPES
+
+    def q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                "description": description}
+
+    time = {"type": "string", "description": "epoch ms or ISO-8601 with zone"}
+    envelope = {"type": "object", "description": "event envelope v1 (docs/events.md)"}
+    return {
+        "/api/v1/audit": {"get": {
+            "operationId": "listAuditEvents", "summary": "Audit log, newest first",
+            "parameters": [
+                q("jobId", {"type": "string", "format": "uuid"}, "events of one job"),
+                q("type", {"type": "string", "enum": list(EVENT_TYPES)}, "event type"),
+                q("from", time, "event time >= from"), q("to", time, "event time < to"),
+                q("limit", {"type": "integer", "minimum": 1}, "page size (default 100)"),
+                q("cursor", {"type": "string"}, "nextCursor of the previous page")],
+            "responses": {"200": ok("A page", {"type": "object", "properties": {
+                "events": {"type": "array", "items": envelope},
+                "nextCursor": {"type": ["string", "null"]}}}), **errors(422, 503)}}},
+        "/api/v1/events/lag": {"get": {
+            "operationId": "eventsLag",
+            "summary": "Outbox backlog and consumer lag per group",
+            "responses": {"200": ok("Lag", {"type": "object", "properties": {
+                "backend": {"type": "string", "enum": ["redis", "kafka"]},
+                "outbox": {"type": "object"},
+                "groups": {"type": "array", "items": {"type": "object"}}}}),
+                **errors(503)}}},
     }
 
 

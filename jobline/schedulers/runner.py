@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from jobline.shared import maintenance, rate_limits, schedules
+from jobline.shared import maintenance, rate_limits, schedules, worker_events
 from jobline.shared.deps import Deps, create_redis
 from jobline.shared.dispatch import Dispatch
 from jobline.shared.errors import Unavailable
@@ -31,6 +31,8 @@ CRON_MAX_SLEEP_S = 5.0
 CRON_PEER_BACKOFF_S = 0.02
 #: Partitions are created months ahead; checking daily is plenty.
 PARTITIONS_EVERY_S = 86_400.0
+#: workers.heartbeat_lost and queues.backlog events (docs/events.md).
+WORKER_EVENTS_EVERY_S = 10.0
 
 
 class Scheduler:
@@ -72,6 +74,7 @@ class Scheduler:
                 self._every(s.sweep_ms / 1000, "reap", self._reap),
                 self._every(FULL_RECONCILE_EVERY_S, "reconcile", self._reconcile),
                 self._every(PARTITIONS_EVERY_S, "partitions", self._partitions),
+                self._every(WORKER_EVENTS_EVERY_S, "worker_events", self._worker_events),
             )
         finally:
             await block.aclose()
@@ -100,6 +103,10 @@ class Scheduler:
 
     async def _reconcile(self) -> None:
         await maintenance.reconcile(self.deps)
+
+    async def _worker_events(self) -> None:
+        await worker_events.sweep_lost_workers(self.deps)
+        await worker_events.emit_backlog(self.deps)
 
     async def _partitions(self) -> None:
         await self.deps.pool.execute(

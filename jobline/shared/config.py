@@ -72,6 +72,10 @@ class Settings:
     #: S3 endpoint override (LocalStack, moto, MinIO); None: AWS.
     s3_endpoint_url: str | None = field(
         default_factory=lambda: os.environ.get("JOBLINE_S3_ENDPOINT") or None)
+    #: Where job events go: "redis" (Streams, default) or "kafka" (see docs/events.md).
+    event_bus: str = field(default_factory=lambda: os.environ.get("JOBLINE_EVENT_BUS", "redis"))
+    kafka_bootstrap: str | None = field(
+        default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,3 +1,29 @@
+CREATE FUNCTION public.jobline_ensure_audit_partitions(from_ts timestamp with time zone, months integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    m       timestamptz := date_trunc('month', from_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    next_m  timestamptz;
+    created integer := 0;
+    name    text;
+BEGIN
+    FOR i IN 1..months LOOP
+        next_m := ((m AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+        name := 'audit_events_p' || to_char(m AT TIME ZONE 'UTC', 'YYYYMM');
+        IF to_regclass(name) IS NULL THEN
+            BEGIN
+                EXECUTE format('CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
+                               name, m, next_m);
+                created := created + 1;
+            EXCEPTION WHEN check_violation THEN
+                RAISE NOTICE 'partition % skipped: rows for it are in the default partition', name;
+            END;
+        END IF;
+        m := next_m;
+    END LOOP;
+    RETURN created;
+END
+$$;
 CREATE FUNCTION public.jobline_ensure_partitions(from_ts timestamp with time zone, months integer) RETURNS integer
     LANGUAGE plpgsql
     AS $$
@@ -31,12 +57,104 @@ BEGIN
     RETURN created;
 END
 $$;
+CREATE FUNCTION public.jobline_jobs_inserted_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO job_events (type, occurred_at, job_id, queue_name, job_type, data)
+    SELECT 'jobs.submitted', n.created_at, n.id, n.queue_name, n.job_type,
+           jsonb_build_object('status', n.status, 'priority', n.priority,
+                              'scheduledFor', n.scheduled_for, 'batchId', n.batch_id)
+      FROM n ORDER BY n.seq;
+    IF FOUND THEN
+        PERFORM pg_notify('jobline_events', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION public.jobline_jobs_updated_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO job_events (type, occurred_at, job_id, queue_name, job_type, attempt, duration_ms,
+                            wait_ms, error_type, error, data)
+    SELECT e.type, n.updated_at, n.id, n.queue_name, n.job_type, e.attempt, e.duration_ms,
+           e.wait_ms, e.error_type, jobline_mask_secrets(e.error), e.data
+      FROM o JOIN n ON n.id = o.id
+     CROSS JOIN LATERAL (
+        SELECT * FROM (VALUES
+            -- claimed: the wait is from when the job became due (submission for an immediate
+            -- job, the retry time for a retry) to its start
+            (n.status = 'processing', 'jobs.started', n.attempts, NULL::int,
+             least(greatest(0, extract(epoch FROM n.started_at - o.scheduled_for) * 1000), 2147483647)::int,
+             NULL::text, NULL::text, NULL::jsonb),
+            (n.status = 'completed' AND o.status = 'processing', 'jobs.completed', n.attempts,
+             least(greatest(0, extract(epoch FROM n.completed_at - n.started_at) * 1000), 2147483647)::int,
+             NULL, NULL, NULL, NULL),
+            -- a failed attempt that counted (a released or snoozed one gives the attempt back)
+            (o.status = 'processing' AND n.status IN ('pending', 'scheduled', 'dead_letter')
+             AND n.attempts = o.attempts, 'jobs.failed', o.attempts,
+             least(greatest(0, extract(epoch FROM n.updated_at - n.started_at) * 1000), 2147483647)::int,
+             NULL, n.error_type, n.error, NULL),
+            (o.status = 'processing' AND n.status IN ('pending', 'scheduled'), 'jobs.retries',
+             o.attempts, NULL, NULL, n.error_type, NULL,
+             jsonb_build_object('retryAt', n.scheduled_for,
+                                'attemptCounted', n.attempts = o.attempts)),
+            (o.status IN ('failed', 'dead_letter') AND n.status = 'pending', 'jobs.retries',
+             o.attempts, NULL, NULL, o.error_type, NULL,
+             jsonb_build_object('retryAt', n.scheduled_for, 'manual', true)),
+            (n.status = 'dead_letter', 'jobs.dead_letter', n.attempts, NULL, NULL, n.error_type,
+             n.error, NULL),
+            (n.status = 'cancelled', 'jobs.cancelled', n.attempts, NULL, NULL, NULL, n.error,
+             NULL)
+        ) AS v(hit, type, attempt, duration_ms, wait_ms, error_type, error, data)
+        WHERE v.hit
+     ) AS e
+     WHERE o.status IS DISTINCT FROM n.status
+     ORDER BY n.seq;
+    IF FOUND THEN
+        PERFORM pg_notify('jobline_events', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION public.jobline_mask_secrets(t text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT left(regexp_replace(t,
+        '((password|passwd|token|secret|authorization|api[_-]?key)["'']?\s*[:=]\s*["'']?)(Bearer\s+)?[^\s,;&"''}]+',
+        '\1***', 'gi'), 1000)
+$$;
 CREATE FUNCTION public.jobline_uuid7_floor(ms bigint) RETURNS uuid
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT (substr(lpad(to_hex(ms), 12, '0'), 1, 8) || '-' || substr(lpad(to_hex(ms), 12, '0'), 9, 4)
             || '-0000-0000-000000000000')::uuid
 $$;
+CREATE TABLE public.audit_events (
+    occurred_at timestamp with time zone NOT NULL,
+    event_id uuid NOT NULL,
+    type text NOT NULL,
+    job_id uuid,
+    queue_name text,
+    envelope jsonb NOT NULL,
+    recorded_at timestamp with time zone NOT NULL
+)
+PARTITION BY RANGE (occurred_at);
+CREATE TABLE public.audit_events_default (
+    occurred_at timestamp with time zone CONSTRAINT audit_events_occurred_at_not_null NOT NULL,
+    event_id uuid CONSTRAINT audit_events_event_id_not_null NOT NULL,
+    type text CONSTRAINT audit_events_type_not_null NOT NULL,
+    job_id uuid,
+    queue_name text,
+    envelope jsonb CONSTRAINT audit_events_envelope_not_null NOT NULL,
+    recorded_at timestamp with time zone CONSTRAINT audit_events_recorded_at_not_null NOT NULL
+);
+CREATE TABLE public.event_receipts (
+    consumer text NOT NULL,
+    event_id uuid NOT NULL,
+    received_at timestamp with time zone NOT NULL
+);
 CREATE TABLE public.idempotency_keys (
     key text NOT NULL,
     job_id uuid NOT NULL,
@@ -83,6 +201,53 @@ CREATE TABLE public.job_batches (
 CREATE TABLE public.job_dependencies (
     job_id uuid NOT NULL,
     depends_on uuid NOT NULL
+);
+CREATE TABLE public.job_events (
+    seq bigint NOT NULL,
+    event_id uuid DEFAULT uuidv7() NOT NULL,
+    type text NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    job_id uuid,
+    queue_name text,
+    job_type text,
+    attempt integer,
+    duration_ms integer,
+    wait_ms integer,
+    error_type text,
+    error text,
+    data jsonb,
+    published_at timestamp with time zone
+);
+ALTER TABLE public.job_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.job_events_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+CREATE TABLE public.job_rollup_histograms (
+    minute timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    metric text NOT NULL,
+    bucket smallint NOT NULL,
+    n bigint NOT NULL,
+    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text])))
+);
+CREATE TABLE public.job_rollups (
+    minute timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    submitted bigint DEFAULT 0 NOT NULL,
+    started bigint DEFAULT 0 NOT NULL,
+    completed bigint DEFAULT 0 NOT NULL,
+    failed bigint DEFAULT 0 NOT NULL,
+    retries bigint DEFAULT 0 NOT NULL,
+    dead_letter bigint DEFAULT 0 NOT NULL,
+    cancelled bigint DEFAULT 0 NOT NULL,
+    duration_sum_ms bigint DEFAULT 0 NOT NULL,
+    wait_sum_ms bigint DEFAULT 0 NOT NULL
 );
 CREATE SEQUENCE public.jobs_seq
     START WITH 1
@@ -214,8 +379,15 @@ CREATE TABLE public.schedules (
     CONSTRAINT schedules_overlap_check CHECK ((overlap_policy = ANY (ARRAY['skip'::text, 'allow'::text]))),
     CONSTRAINT schedules_priority_check CHECK (((priority >= 0) AND (priority <= 10)))
 );
+ALTER TABLE ONLY public.audit_events ATTACH PARTITION public.audit_events_default DEFAULT;
 ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
+ALTER TABLE ONLY public.audit_events
+    ADD CONSTRAINT audit_events_pkey PRIMARY KEY (occurred_at, event_id);
+ALTER TABLE ONLY public.audit_events_default
+    ADD CONSTRAINT audit_events_default_pkey PRIMARY KEY (occurred_at, event_id);
+ALTER TABLE ONLY public.event_receipts
+    ADD CONSTRAINT event_receipts_pkey PRIMARY KEY (consumer, event_id);
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (key);
 ALTER TABLE ONLY public.job_attempts
@@ -226,6 +398,12 @@ ALTER TABLE ONLY public.job_batches
     ADD CONSTRAINT job_batches_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.job_dependencies
     ADD CONSTRAINT job_dependencies_pkey PRIMARY KEY (job_id, depends_on);
+ALTER TABLE ONLY public.job_events
+    ADD CONSTRAINT job_events_pkey PRIMARY KEY (seq);
+ALTER TABLE ONLY public.job_rollup_histograms
+    ADD CONSTRAINT job_rollup_histograms_pkey PRIMARY KEY (minute, queue_name, job_type, metric, bucket);
+ALTER TABLE ONLY public.job_rollups
+    ADD CONSTRAINT job_rollups_pkey PRIMARY KEY (minute, queue_name, job_type);
 ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.jobs_default
@@ -238,7 +416,14 @@ ALTER TABLE ONLY public.schedule_runs
     ADD CONSTRAINT schedule_runs_pkey PRIMARY KEY (schedule_id, fire_at);
 ALTER TABLE ONLY public.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
+CREATE INDEX audit_events_job ON ONLY public.audit_events USING btree (job_id, occurred_at);
+CREATE INDEX audit_events_default_job_id_occurred_at_idx ON public.audit_events_default USING btree (job_id, occurred_at);
+CREATE INDEX audit_events_type ON ONLY public.audit_events USING btree (type, occurred_at);
+CREATE INDEX audit_events_default_type_occurred_at_idx ON public.audit_events_default USING btree (type, occurred_at);
+CREATE INDEX event_receipts_age ON public.event_receipts USING btree (received_at);
 CREATE INDEX job_dependencies_depends_on ON public.job_dependencies USING btree (depends_on);
+CREATE INDEX job_events_published ON public.job_events USING btree (published_at) WHERE (published_at IS NOT NULL);
+CREATE INDEX job_events_unpublished ON public.job_events USING btree (seq) WHERE (published_at IS NULL);
 CREATE INDEX jobs_batch_status ON ONLY public.jobs USING btree (batch_id, status) WHERE (batch_id IS NOT NULL);
 CREATE INDEX jobs_default_batch_id_status_idx ON public.jobs_default USING btree (batch_id, status) WHERE (batch_id IS NOT NULL);
 CREATE INDEX jobs_type_id ON ONLY public.jobs USING btree (job_type, id);
@@ -250,6 +435,9 @@ CREATE INDEX jobs_default_queue_name_status_scheduled_for_idx ON public.jobs_def
 CREATE INDEX jobs_status_id ON ONLY public.jobs USING btree (status, id);
 CREATE INDEX jobs_default_status_id_idx ON public.jobs_default USING btree (status, id);
 CREATE INDEX schedules_due ON public.schedules USING btree (next_run_at) WHERE (enabled AND (next_run_at IS NOT NULL));
+ALTER INDEX public.audit_events_job ATTACH PARTITION public.audit_events_default_job_id_occurred_at_idx;
+ALTER INDEX public.audit_events_pkey ATTACH PARTITION public.audit_events_default_pkey;
+ALTER INDEX public.audit_events_type ATTACH PARTITION public.audit_events_default_type_occurred_at_idx;
 ALTER INDEX public.job_attempts_pkey ATTACH PARTITION public.job_attempts_default_pkey;
 ALTER INDEX public.jobs_batch_status ATTACH PARTITION public.jobs_default_batch_id_status_idx;
 ALTER INDEX public.jobs_type_id ATTACH PARTITION public.jobs_default_job_type_id_idx;
@@ -257,3 +445,5 @@ ALTER INDEX public.jobs_lease_expiry ATTACH PARTITION public.jobs_default_lease_
 ALTER INDEX public.jobs_pkey ATTACH PARTITION public.jobs_default_pkey;
 ALTER INDEX public.jobs_queue_status_sched ATTACH PARTITION public.jobs_default_queue_name_status_scheduled_for_idx;
 ALTER INDEX public.jobs_status_id ATTACH PARTITION public.jobs_default_status_id_idx;
+CREATE TRIGGER jobs_inserted_events AFTER INSERT ON public.jobs REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_jobs_inserted_events();
+CREATE TRIGGER jobs_updated_events AFTER UPDATE ON public.jobs REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_jobs_updated_events();

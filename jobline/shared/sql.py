@@ -70,7 +70,7 @@ WITH u AS (
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
                               outcome, duration_ms)
     SELECT id, lease_token, attempts, worker_id, started_at, finished, 'completed',
-           greatest(0, (extract(epoch FROM finished - started_at) * 1000)::int)
+           least(greatest(0, extract(epoch FROM finished - started_at) * 1000), 2147483647)::int
       FROM done
 )
 SELECT id, queue_name, batch_id FROM done
@@ -127,7 +127,7 @@ WITH u AS (
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
                               outcome, error_type, error, duration_ms)
     SELECT id, lease_token, attempt, worker_id, started_at, finished, outcome, etype, err,
-           greatest(0, (extract(epoch FROM finished - started_at) * 1000)::int)
+           least(greatest(0, extract(epoch FROM finished - started_at) * 1000), 2147483647)::int
       FROM upd
 )
 SELECT id, queue_name, status, priority, seq, scheduled_for, batch_id FROM upd

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from jobline.shared import cancellation
+from jobline.shared import cancellation, worker_events
 from jobline.shared.deps import Deps
 from jobline.shared.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
 from jobline.shared.models import ClaimedJob, Outcome
@@ -208,6 +208,7 @@ class Worker:
         cl = asyncio.create_task(self._cancel_listener(), name="jobline-cancel-listener")
         await self._register()
         _touch_health_file()
+        await self._report("started")
         self.started.set()
         log.info("worker %s started: queues=%s concurrency=%d", self.worker_id,
                  ",".join(self.queues) if self.queues else "*", self.concurrency)
@@ -222,6 +223,7 @@ class Worker:
             await self.completer.aclose()
             with contextlib.suppress(Exception):
                 await self._deregister()
+            await self._report("stopped")
             await self.backend.aclose()
             self._executor.shutdown(wait=not self._cold.is_set(), cancel_futures=True)
         log.info("worker %s stopped: processed=%d failed=%d rejected=%d", self.worker_id,
@@ -493,6 +495,22 @@ class Worker:
             "processed": self.stats.processed, "failed": self.stats.failed,
         }
         await self.backend.register(info, max(3 * self.heartbeat_ms, 1000))
+
+    async def _report(self, what: str) -> None:
+        """workers.started / workers.stopped events; never a reason to fail the worker."""
+        info = {"queues": self.queues or ["*"], "concurrency": self.concurrency,
+                "host": socket.gethostname(), "pid": os.getpid(),
+                "processed": self.stats.processed, "failed": self.stats.failed}
+        if not isinstance(self.backend, DirectBackend):
+            return  # a remote worker has no outbox access; its API heartbeats show it instead
+        deps = self.backend.deps
+        try:
+            if what == "started":
+                await worker_events.worker_started(deps, self.worker_id, info)
+            else:
+                await worker_events.worker_stopped(deps, self.worker_id, info)
+        except Exception as e:
+            log.warning("could not record workers.%s: %s", what, e)
 
     async def _deregister(self) -> None:
         await self.backend.deregister(self.worker_id)

@@ -1,0 +1,89 @@
+"""``/api/v1/audit`` (the audit log, keyset-paged) and ``/api/v1/events/lag`` (how far the
+outbox and each consumer group are behind)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobline.analytics.consumer import KINDS
+from jobline.api.context import ApiContext, ctx
+from jobline.api.errors import JSONResponse, endpoint
+from jobline.shared import audit
+from jobline.shared import events as core
+from jobline.shared.errors import ValidationFailed
+from jobline.shared.eventbus import EventBus, create_bus
+
+_ALLOWED = {"jobId", "type", "from", "to", "limit", "cursor"}
+
+
+def _time_ms(name: str, raw: str | None) -> int | None:
+    """Epoch milliseconds or an ISO-8601 time with a zone."""
+    if raw is None or raw == "":
+        return None
+    if raw.lstrip("-").isdigit():
+        return int(raw)
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(name, "must be epoch milliseconds or an ISO-8601 time") from None
+    if dt.tzinfo is None:
+        raise ValidationFailed(name, "ISO-8601 time needs a zone (e.g. Z)")
+    return int(dt.timestamp() * 1000)
+
+
+@endpoint
+async def list_audit(request: Request) -> Response:
+    q = request.query_params
+    for k in q:
+        if k not in _ALLOWED:
+            raise ValidationFailed(k, "unknown query parameter")
+    job_id = None
+    if q.get("jobId"):
+        try:
+            job_id = uuid.UUID(q["jobId"])
+        except ValueError:
+            raise ValidationFailed("jobId", "must be a UUID") from None
+    limit = 100
+    if q.get("limit"):
+        if not q["limit"].isdigit():
+            raise ValidationFailed("limit", "must be an integer")
+        limit = int(q["limit"])
+    page = await audit.query(ctx(request).require_deps(), job_id=job_id,
+                             type_=q.get("type") or None, from_ms=_time_ms("from", q.get("from")),
+                             to_ms=_time_ms("to", q.get("to")), limit=limit,
+                             cursor=q.get("cursor") or None)
+    return JSONResponse({"events": page.events, "nextCursor": page.next_cursor})
+
+
+async def _bus(app: Starlette) -> EventBus:
+    bus: EventBus | None = getattr(app.state, "event_bus", None)
+    if bus is None:
+        context: ApiContext = app.state.jobline
+        bus = await create_bus(context.settings)
+        app.state.event_bus = bus
+    return bus
+
+
+async def close(app: Starlette) -> None:
+    bus: EventBus | None = getattr(app.state, "event_bus", None)
+    if bus is not None:
+        app.state.event_bus = None
+        await bus.close()
+
+
+@endpoint
+async def events_lag(request: Request) -> Response:
+    deps = ctx(request).require_deps()
+    return JSONResponse(await core.lag(deps, await _bus(request.app), KINDS))
+
+
+routes = [
+    Route("/api/v1/audit", list_audit, methods=["GET"], name="audit"),
+    Route("/api/v1/events/lag", events_lag, methods=["GET"], name="events_lag"),
+]

@@ -1,0 +1,337 @@
+"""The consumers (audit, analytics rollups, alerts), their idempotence under redelivery, the
+relay's crash behaviour, and the audit/lag endpoints. Redis Streams bus (the contract suite in
+test_events.py covers Kafka)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from jobline.analytics import rollups
+from jobline.analytics.alerts import SpikeDetector
+from jobline.analytics.consumer import EventConsumer
+from jobline.shared import jobs
+from jobline.shared.clock import FakeClock, to_dt
+from jobline.shared.config import Settings
+from jobline.shared.deps import Deps, connect
+from jobline.shared.eventbus import EventBus, create_bus
+from jobline.shared.events import Event, relay_once
+from jobline.shared.models import JobSpec, Outcome
+from jobline.testing import wait_until
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
+    d = await connect(settings.with_(backoff_base_ms=1_000, backoff_cap_ms=1_000), clock)
+    yield d
+    await d.close()
+
+
+@pytest.fixture
+async def bus(deps: Deps) -> AsyncIterator[EventBus]:
+    b = await create_bus(deps.settings, claim_idle_ms=50)
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+async def consumer(deps: Deps, bus: EventBus) -> AsyncIterator[Any]:
+    """Factory of EventConsumers on the test's bus, closed at teardown."""
+    made: list[EventConsumer] = []
+
+    def make(kind: str, **kw: Any) -> EventConsumer:
+        c = EventConsumer(deps, bus, kind, **kw)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await c.close()
+
+
+async def run_jobs(deps: Deps, clock: FakeClock, plan: list[tuple[str, str, bool, int]]) -> None:
+    """Submit, claim and finish jobs through the core: (queue, type, ok, duration_ms) each."""
+    for queue, type_, ok, dur in plan:
+        await jobs.submit(deps, JobSpec(queue, type_, {"token": "s3cr3t"}, max_attempts=1))
+        clock.advance(5)
+        (c,) = await jobs.claim(deps, "w", [queue], 1)
+        clock.advance(dur)
+        if ok:
+            await jobs.complete(deps, [Outcome(c.id, c.token, True, None)])
+        else:
+            await jobs.fail(deps, [Outcome(c.id, c.token, False, error="boom password=x",
+                                           error_type="Boom")], [c.attempt])
+
+
+async def relay_all(deps: Deps, bus: EventBus) -> int:
+    total = 0
+    while n := await relay_once(deps, bus):
+        total += n
+    return total
+
+
+async def consume_all(c: EventConsumer, expected: int) -> None:
+    async def done() -> bool:
+        await c.step(0.1)
+        return c.applied >= expected
+
+    await wait_until(done, message=f"{c.kind} applied {expected}")
+
+
+async def test_rollups_equal_a_direct_count_over_jobs(deps: Deps, bus: EventBus,
+                                                      clock: FakeClock, consumer: Any) -> None:
+    start = clock.now_ms()
+    plan = [("mail", "send", i % 4 != 0, 10 * (i + 1)) for i in range(12)]
+    plan += [("img", "resize", i % 2 == 0, 1000 + i) for i in range(6)]
+    await run_jobs(deps, clock, plan)
+    clock.advance(61_000)
+    await run_jobs(deps, clock, [("mail", "send", True, 3)])
+    n = await relay_all(deps, bus)
+    c = consumer("analytics")
+    await consume_all(c, n)
+    lo, hi = start // 60_000 * 60_000, clock.now_ms() // 60_000 * 60_000 + 60_000
+    got = {(r["queue_name"], r["job_type"]): r for r in await rollups.summary(deps, lo, hi)}
+    direct = await deps.pool.fetch(
+        """SELECT queue_name, job_type, count(*) AS submitted,
+                  count(*) FILTER (WHERE status = 'completed') AS completed,
+                  count(*) FILTER (WHERE status = 'dead_letter') AS dead_letter,
+                  coalesce(sum((extract(epoch FROM completed_at - started_at) * 1000)::bigint)
+                      FILTER (WHERE status = 'completed'), 0) AS dur
+             FROM jobs WHERE created_at >= $1 AND created_at < $2
+            GROUP BY queue_name, job_type""", to_dt(lo), to_dt(hi))
+    assert len(direct) == 2
+    for r in direct:
+        roll = got[(r["queue_name"], r["job_type"])]
+        assert roll["submitted"] == r["submitted"]
+        assert roll["completed"] == r["completed"]
+        assert roll["dead_letter"] == r["dead_letter"] == roll["failed"]
+        assert roll["duration_sum_ms"] == r["dur"]
+    hist = await rollups.histogram(deps, "duration", lo, hi, queue="img")
+    assert hist.total == 3 and hist.percentile(50) == 1024  # 1000..1004 ms -> [512, 1024)
+    mail = await rollups.histogram(deps, "duration", lo, hi, queue="mail")
+    assert mail.total == 10
+
+
+async def test_a_consumer_killed_mid_batch_reprocesses_without_double_counting(
+        deps: Deps, bus: EventBus, clock: FakeClock, consumer: Any) -> None:
+    await run_jobs(deps, clock, [("q", "t", True, 7)] * 5)
+    n = await relay_all(deps, bus)
+    assert n == 15
+    # Killed after its commit, before acknowledging: the effect is in, the events are pending.
+    first = consumer("analytics", name="first", batch=10)
+    assert await first.step(1.0, ack=False) == 10
+    assert first.applied == 10
+    # Killed before its commit: fetched the rest, applied nothing.
+    second = consumer("analytics", name="second", batch=100)
+    await second.start()
+    assert second._consumer is not None
+    assert len(await second._consumer.fetch(100, 1.0)) == 5
+    # The survivor re-reads all 15 from the dead consumers' pending entries.
+    heir = consumer("analytics", name="heir")
+    seen = 0
+
+    async def drained() -> bool:
+        nonlocal seen
+        seen += await heir.step(0.1)
+        return seen >= 15
+
+    await wait_until(drained, message="redelivery")
+    assert heir.applied == 5  # the 10 already applied were skipped by their receipts
+    (row,) = await rollups.summary(deps, 0, clock.now_ms() + 60_000)
+    assert (row["submitted"], row["started"], row["completed"]) == (5, 5, 5)
+    (g,) = await bus.lag(["analytics"])
+    assert g.pending == 0
+
+
+async def test_relay_crash_after_publish_republishes_and_audit_keeps_one_copy(
+        deps: Deps, bus: EventBus, clock: FakeClock, consumer: Any) -> None:
+    await run_jobs(deps, clock, [("q", "t", True, 1)])
+
+    async def crash() -> None:
+        raise RuntimeError("relay died after the bus accepted the batch")
+
+    with pytest.raises(RuntimeError):
+        await relay_once(deps, bus, after_publish=crash)
+    assert await deps.pool.fetchval(
+        "SELECT count(*) FROM job_events WHERE published_at IS NULL") == 3
+    assert await relay_all(deps, bus) == 3  # published again
+    audit = consumer("audit")
+
+    async def six_seen() -> bool:
+        await audit.step(0.1)
+        (g,) = await bus.lag(["audit"])
+        return g.lag == 0 and g.pending == 0
+
+    await wait_until(six_seen, message="audit caught up")
+    assert audit.applied == 3
+    assert await deps.pool.fetchval("SELECT count(*) FROM audit_events") == 3
+
+
+async def test_relay_process_killed_then_restarted_still_publishes(
+        deps: Deps, bus: EventBus, clock: FakeClock, consumer: Any) -> None:
+    s = deps.settings
+    env = dict(os.environ, DATABASE_URL=s.database_url or "", REDIS_URL=s.redis_url or "",
+               JOBLINE_REDIS_PREFIX=s.redis_prefix, JOBLINE_HOME=str(s.home))
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "jobline", "relay"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    c = await bus.consumer("watch", "w")
+    got: list[Event] = []
+
+    async def received(n: int) -> bool:
+        # The kill may land between publish and mark: duplicates are allowed, losses are not.
+        batch = await c.fetch(100, 0.1)
+        for d in batch:
+            if d.event.id not in {e.id for e in got}:
+                got.append(d.event)
+        await c.ack(batch)
+        return len(got) >= n
+
+    relay = start()
+    try:
+        await run_jobs(deps, clock, [("q", "t", True, 1)])
+        await wait_until(lambda: received(3), timeout=20, message="first events")
+        relay.send_signal(signal.SIGKILL)
+        relay.wait()
+        # committed while no relay is alive
+        await run_jobs(deps, clock, [("q", "t", False, 1)])
+        relay = start()
+        await wait_until(lambda: received(7), timeout=20, message="events after restart")
+        second = [e.type for e in got if e.error_type == "Boom" or e.type == "jobs.submitted"]
+        assert len(got) == 7 and second.count("jobs.submitted") == 2
+        assert {e.type for e in got[3:]} == {"jobs.submitted", "jobs.started", "jobs.failed",
+                                             "jobs.dead_letter"}
+        assert all("password=x" not in (e.error or "") for e in got)
+    finally:
+        relay.kill()
+        relay.wait()
+        await c.close()
+
+
+async def test_a_flushed_redis_gets_the_retained_events_again(
+        deps: Deps, bus: EventBus, clock: FakeClock, consumer: Any) -> None:
+    await run_jobs(deps, clock, [("q", "t", True, 1)])
+    assert await relay_all(deps, bus) == 3
+    await deps.redis.delete(f"{deps.settings.redis_prefix}:events",
+                            f"{deps.settings.redis_prefix}:events:alive")
+    assert await relay_all(deps, bus) == 3
+    assert await deps.redis.xlen(f"{deps.settings.redis_prefix}:events") == 3
+
+
+def test_spike_detector_fires_on_a_jump_over_the_queue_baseline() -> None:
+    d = SpikeDetector(window_ms=5 * 60_000, baseline_ms=60 * 60_000, min_finished=20)
+    t0 = 1_767_225_600_000
+
+    def feed(minute: int, ok: int, bad: int, queue: str = "mail") -> dict[str, Any] | None:
+        for i in range(ok + bad):
+            d.observe(Event(uuid.uuid4(), "jobs.completed" if i < ok else "jobs.failed",
+                            t0 + minute * 60_000 + i, queue=queue))
+        return d.check(queue)
+
+    for m in range(30):  # baseline: 5% failures
+        assert feed(m, 19, 1) is None
+    alert = feed(30, 10, 90)  # 90% this minute: about 50% over the 5-minute window
+    assert alert is not None and alert["queue"] == "mail" and alert["baselineRate"] < 0.1
+    assert feed(31, 10, 90) is None  # cooldown
+    for m in range(30):  # a queue that always fails half its jobs is not spiking
+        assert feed(m, 10, 10, "flaky") is None
+
+
+async def test_alerts_consumer_emits_alerts_fired_through_the_outbox(
+        deps: Deps, bus: EventBus, clock: FakeClock, consumer: Any) -> None:
+    await run_jobs(deps, clock, [("pay", "charge", False, 1)] * 20)
+    n = await relay_all(deps, bus)
+    c = consumer("alerts")
+    await consume_all(c, n)
+    row = await deps.pool.fetchrow(
+        "SELECT queue_name, data FROM job_events WHERE type = 'alerts.fired'")
+    assert row is not None and row["queue_name"] == "pay"
+    assert row["data"]["failureRate"] == 1.0
+
+
+async def test_audit_endpoint_filters_and_pages(deps: Deps, bus: EventBus, clock: FakeClock,
+                                                http: Any, consumer: Any) -> None:
+    t0 = clock.now_ms()
+    await run_jobs(deps, clock, [("q", "t", True, 1), ("q", "t", False, 1)])
+    n = await relay_all(deps, bus)
+    c = consumer("audit")
+    await consume_all(c, n)
+    job_id = await deps.pool.fetchval("SELECT id FROM jobs WHERE status = 'dead_letter'")
+    r = await http.get("/api/v1/audit", params={"jobId": str(job_id)})
+    assert r.status_code == 200
+    types = [e["type"] for e in r.json()["events"]]
+    assert sorted(types) == sorted(["jobs.submitted", "jobs.started", "jobs.failed",
+                                    "jobs.dead_letter"])
+    r = await http.get("/api/v1/audit", params={"type": "jobs.completed", "from": str(t0)})
+    assert [e["type"] for e in r.json()["events"]] == ["jobs.completed"]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        page = (await http.get("/api/v1/audit", params=params)).json()
+        seen += [e["id"] for e in page["events"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 7
+    for params, field in [({"jobId": "nope"}, "jobId"), ({"type": "jobs.exploded"}, "type"),
+                          ({"from": "yesterday"}, "from"), ({"limit": "0"}, "limit"),
+                          ({"cursor": "!!"}, "cursor"), ({"color": "red"}, "color")]:
+        r = await http.get("/api/v1/audit", params=params)
+        assert r.status_code == 422, params
+        assert r.json()["error"]["field"] == field
+
+
+async def test_lag_endpoint_reports_outbox_and_groups(deps: Deps, bus: EventBus,
+                                                      clock: FakeClock, http: Any, consumer: Any) -> None:
+    await run_jobs(deps, clock, [("q", "t", True, 1)])
+    body = (await http.get("/api/v1/events/lag")).json()
+    assert body["backend"] == "redis" and body["outbox"]["pending"] == 3
+    await relay_all(deps, bus)
+    body = (await http.get("/api/v1/events/lag")).json()
+    assert body["outbox"]["pending"] == 0
+    assert {g["group"]: g["lag"] for g in body["groups"]} == {
+        "audit": 3, "analytics": 3, "alerts": 3}
+
+
+async def test_worker_lifecycle_and_backlog_events(deps: Deps, bus: EventBus,
+                                                   clock: FakeClock) -> None:
+    from jobline.shared import worker_events
+    from jobline.testing import drain
+    from jobline.worker.registry import Registry
+
+    reg = Registry()
+
+    @reg.job("noop", queue="life")
+    def noop(payload: dict[str, Any]) -> None:
+        return None
+
+    await jobs.submit(deps, JobSpec("life", "noop", {}, scheduled_for_ms=clock.now_ms() + 10**9))
+    assert await worker_events.emit_backlog(deps) == 1
+    await jobs.submit(deps, JobSpec("life", "noop", {}))
+    await deps.pool.execute("UPDATE jobs SET status = 'cancelled' WHERE status = 'scheduled'")
+    await drain(deps, reg, queues=["life"])
+    # a worker that vanished without stopping: tracked, no heartbeat key
+    await deps.redis.sadd(f"{deps.settings.redis_prefix}:workers:tracked", "ghost")
+    assert await worker_events.sweep_lost_workers(deps) == ["ghost"]
+    assert await worker_events.sweep_lost_workers(deps) == []
+    rows = await deps.pool.fetch(
+        "SELECT type, queue_name, data FROM job_events WHERE type NOT LIKE 'jobs.%' ORDER BY seq")
+    assert [r["type"] for r in rows] == ["queues.backlog", "workers.started", "workers.stopped",
+                                         "workers.heartbeat_lost"]
+    assert rows[0]["data"]["delayed"] == 1 and rows[3]["data"]["workerId"] == "ghost"
+    assert rows[1]["data"]["workerId"] == rows[2]["data"]["workerId"]
