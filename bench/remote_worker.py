@@ -27,6 +27,7 @@ from typing import Any
 
 from jobline.embedded import LocalServices
 from jobline.shared import jobs
+from jobline.shared.auth import create_key
 from jobline.shared.config import Settings
 from jobline.shared.deps import connect
 from jobline.shared.migrate import migrate
@@ -99,10 +100,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                       if k not in ("DATABASE_URL", "REDIS_URL")}
         remote_env["JOBLINE_HOME"] = str(home / "remote")
         c = str(args.concurrency)
+        keyed = await connect(settings, pool_size=1)
+        try:
+            _, api_key = await create_key(keyed, "developer", "remote bench")
+        finally:
+            await keyed.close()
         scenarios: dict[str, list[float]] = {}
         for _ in range(args.runs):
             scenarios.setdefault(f"remote_worker_noop_jobs_per_s_c{c}", []).append(
-                await timed_run(settings, args.jobs, ["--remote", url, "--concurrency", c],
+                await timed_run(settings, args.jobs, ["--remote", url, "--api-key", api_key,
+                                                         "--concurrency", c],
                                 remote_env))
             scenarios.setdefault(f"direct_worker_noop_jobs_per_s_c{c}", []).append(
                 await timed_run(settings, args.jobs, ["--concurrency", c], server_env))

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from jobline.shared.config import Settings, load, services_file
@@ -239,6 +240,55 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def admin_key_file(home: Path) -> Path:
+    return home / "admin.key"
+
+
+async def _local_admin_key(settings: Settings) -> str:
+    """The local admin key: created on the first start, kept (mode 0600) in JOBLINE_HOME."""
+    from jobline.shared.auth import create_key
+    from jobline.shared.deps import connect
+
+    f = admin_key_file(settings.home)
+    if f.exists():
+        return str(f.read_text().strip())
+    deps = await connect(settings, pool_size=1)
+    try:
+        _, key = await create_key(deps, "admin", "local admin (make run)")
+    finally:
+        await deps.close()
+    f.touch(mode=0o600)
+    f.write_text(key + "\n")
+    return key
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """``jobline keys create --role R [--name N]`` prints the new key alone on its last line."""
+    from jobline.shared import auth
+    from jobline.shared.deps import connect
+
+    async def go() -> int:
+        deps = await connect(resolve_settings(), pool_size=1)
+        try:
+            if args.keys_cmd == "create":
+                info, key = await auth.create_key(deps, args.role, args.name or "")
+                print(f"created {info.role.value} key {info.prefix}... ({info.name}, id {info.id})")
+                print("store it now; it is not shown again:")
+                print(key)
+            elif args.keys_cmd == "list":
+                for k in await auth.list_keys(deps):
+                    state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+                    print(f"{k.id}  {k.prefix}...  {k.role.value:9}  {state:18}  {k.name}")
+            else:
+                k = await auth.revoke_key(deps, args.key)
+                print(f"revoked {k.prefix}... ({k.name})")
+            return 0
+        finally:
+            await deps.close()
+
+    return asyncio.run(go())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Start everything locally in the foreground; Ctrl-C stops it all gracefully."""
     from jobline.embedded import LocalServices
@@ -261,6 +311,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         applied = asyncio.run(migrate(services.database_url))
         services_file(s.home).write_text(json.dumps(
             {"database_url": services.database_url, "redis_url": services.redis_url}, indent=2))
+        admin_key = asyncio.run(_local_admin_key(s.with_(database_url=services.database_url,
+                                                         redis_url=services.redis_url)))
         env = dict(os.environ, DATABASE_URL=services.database_url, REDIS_URL=services.redis_url,
                    JOBLINE_HOME=str(s.home))
         if s.event_bus == "kafka" and not s.kafka_bootstrap:
@@ -298,6 +350,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  events:    relay + consumers audit, analytics, alerts on the "
               f"{s.event_bus} bus")
         print(f"  data:      {s.home}  (migrations applied now: {', '.join(applied) or 'none'})")
+        print(f"  admin key: {admin_key}  (also in {admin_key_file(s.home)}; send it as "
+              "X-Api-Key)")
         print("Press Ctrl-C to stop.\n", flush=True)
         restarts: dict[str, float] = {}
         while not stopping:
@@ -369,6 +423,16 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("consumer", help="run an event consumer")
     p.add_argument("kind", choices=["audit", "analytics", "alerts"])
     p.set_defaults(fn=cmd_consumer)
+
+    p = sub.add_parser("keys", help="create, list and revoke API keys")
+    ks = p.add_subparsers(dest="keys_cmd", required=True)
+    kc = ks.add_parser("create", help="create a key; prints it alone on the last line")
+    kc.add_argument("--role", choices=["developer", "admin"], default="developer")
+    kc.add_argument("--name", default="")
+    ks.add_parser("list", help="list keys (prefix, role, state)")
+    kr = ks.add_parser("revoke", help="revoke a key by id or prefix")
+    kr.add_argument("key")
+    p.set_defaults(fn=cmd_keys)
 
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(fn=cmd_migrate)

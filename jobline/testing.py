@@ -74,12 +74,23 @@ async def assert_enqueued(deps: Deps, job_type: str, *, queue: str | None = None
     assert n, f"no {job_type!r} job was enqueued"
 
 
-async def serve_app(app: Any) -> AsyncIterator[Any]:
+async def serve_app(app: Any, *, role: str | None = "admin") -> AsyncIterator[Any]:
     """An ``httpx.AsyncClient`` talking to ``app`` in-process, with the app's lifespan running
-    (httpx's ASGI transport sends no lifespan events), so startup/shutdown work as under uvicorn."""
+    (httpx's ASGI transport sends no lifespan events), so startup/shutdown work as under uvicorn.
+
+    With ``role`` set, a fresh API key of that role is created and sent with every request;
+    ``role=None`` sends none (to test authentication itself).
+    """
     import httpx
 
+    from jobline.shared.auth import create_key
+
     async with app.router.lifespan_context(app):
+        headers = {}
+        if role is not None:
+            _, key = await create_key(app.state.jobline.require_deps(), role, "test client")
+            headers["X-Api-Key"] = key
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://jobline") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://jobline",
+                                     headers=headers) as client:
             yield client

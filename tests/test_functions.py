@@ -19,6 +19,7 @@ import pytest
 
 from jobline.functions import _runtime, claim, complete, cron_tick, http, retry, submit
 from jobline.shared import jobs
+from jobline.shared.auth import create_key
 from jobline.shared.config import Settings
 from jobline.shared.deps import Deps, connect
 from jobline.shared.models import JobSpec, Outcome
@@ -31,10 +32,20 @@ async def deps(settings: Settings) -> AsyncIterator[Deps]:
     await d.close()
 
 
+#: The API key the HTTP events carry (created per test by ``lambda_env``).
+API_KEY = {"value": ""}
+
+
 @pytest.fixture
 async def lambda_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    """The container's environment (as serverless.yml sets it), and a fresh container."""
+    """The container's environment (as serverless.yml sets it), a fresh container, and an admin
+    key for the events to present."""
     assert settings.database_url and settings.redis_url
+    keyed = await connect(settings, pool_size=1)
+    try:
+        _, API_KEY["value"] = await create_key(keyed, "admin", "lambda test")
+    finally:
+        await keyed.close()
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("REDIS_URL", settings.redis_url)
     monkeypatch.setenv("JOBLINE_REDIS_PREFIX", settings.redis_prefix)
@@ -73,6 +84,7 @@ def http_v2_event(method: str, path: str, body: Any = None, *, query: str = "",
             "content-length": str(len(raw)),
             "host": "abc123.execute-api.us-east-1.amazonaws.com",
             "user-agent": "jobline-test",
+            "x-api-key": API_KEY["value"],
             "x-amzn-trace-id": "Root=1-5e6722a7-cc56xmpl46db7ae02d4da47e",
             "x-forwarded-for": "203.0.113.7",
             "x-forwarded-port": "443",

@@ -221,14 +221,24 @@ async def test_two_worker_processes_share_one_limit(deps: Deps, settings: Settin
     in Postgres) sees at most 10 starts in any 1-second window, and every job ran once."""
     from test_processes import Procs
 
+    from jobline.worker.runtime import list_workers
+
     await rate_limits.set_rate_limit(deps, "limited", limit=10, window_ms=1000)
     n = 45
-    await jobs.submit_many(deps, [JobSpec(queue="limited", job_type="demo.noop", payload={})
-                                  for _ in range(n)])
     procs = Procs(settings, tmp_path)
     try:
         procs.worker("--concurrency", "10", "--queues", "limited")
         procs.worker("--concurrency", "10", "--queues", "limited")
+
+        async def both_up() -> bool:
+            return len(await list_workers(deps)) == 2
+
+        # submit only once both processes are waiting, so a slow start cannot leave one idle
+        await wait_until(both_up, timeout=30, message="two worker processes registered")
+        # 1.5 s jobs keep a process's 10 slots busy past the next window, so the other process
+        # must take that window's jobs: the limit is then observed across both processes
+        await jobs.submit_many(deps, [JobSpec(queue="limited", job_type="demo.sleep",
+                                              payload={"ms": 1500}) for _ in range(n)])
 
         async def done() -> bool:
             return await deps.pool.fetchval(

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from jobline.shared import jobs
+from jobline.shared.auth import create_key
 from jobline.shared.config import Settings
 from jobline.shared.deps import Deps, connect
 from jobline.shared.models import JobSpec
@@ -184,6 +185,7 @@ class Stack:
         self.health_file = home / "worker.alive"
         self.worker_env["JOBLINE_HEALTH_FILE"] = str(self.health_file)
         self.started: list[subprocess.Popen[bytes]] = []
+        self.api_key = ""
 
     def _start(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         p = subprocess.Popen([sys.executable, "-m", "jobline", *args], env=env,
@@ -199,7 +201,7 @@ class Stack:
 
     def worker(self, *extra: str) -> subprocess.Popen[bytes]:
         return self._start(["worker", "--app", "jobline.demo", "--remote", self.url,
-                            "--api-key", "test-key", *extra], self.worker_env)
+                            "--api-key", self.api_key, *extra], self.worker_env)
 
     def stop_all(self) -> None:
         for p in self.started:
@@ -209,8 +211,10 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
+async def stack(settings: Settings, tmp_path: Path, deps: Deps) -> AsyncIterator[Stack]:
     s = Stack(settings, tmp_path)
+    # remote workers process jobs with a developer key (docs/security.md)
+    _, s.api_key = await create_key(deps, "developer", "remote worker")
     s.api()
 
     async def up() -> bool:

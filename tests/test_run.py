@@ -65,7 +65,11 @@ async def test_run_serves_processes_stops_and_resumes(home: Path) -> None:
     p = start(home, port)
     try:
         await wait_until(lambda: ready(base), timeout=90, message="API ready")
+        # make run created a local admin key on first start and kept it in JOBLINE_HOME
+        key = (home / "admin.key").read_text().strip()
         async with httpx.AsyncClient(base_url=base) as c:
+            assert (await c.get("/api/v1/queues")).status_code == 401
+            c.headers["X-Api-Key"] = key
             r = await c.post("/api/v1/jobs", json={
                 "queue": "email", "jobType": "send_welcome_email",
                 "payload": {"userId": 123, "email": "user@example.com"}})
@@ -91,12 +95,14 @@ async def test_run_serves_processes_stops_and_resumes(home: Path) -> None:
     finally:
         out = stop(p)
     assert "Jobline is running" in out and "stopped" in out
+    assert key in out  # printed for the user
     assert (home / "services.json").exists()
 
     p = start(home, port)
     try:
         await wait_until(lambda: ready(base), timeout=90, message="API ready again")
-        async with httpx.AsyncClient(base_url=base) as c:
+        async with httpx.AsyncClient(base_url=base,
+                                     headers={"X-Api-Key": key}) as c:  # same key after restart
             r = await c.get(f"/api/v1/jobs/{job_id}")
             assert r.status_code == 200 and r.json()["status"] == "completed"
     finally:

@@ -25,6 +25,7 @@ from jobline.api import (
     schedules,
     worker_routes,
 )
+from jobline.api.auth import AuthMiddleware
 from jobline.api.context import ApiContext
 from jobline.api.errors import EXCEPTION_HANDLERS
 from jobline.shared.batching import GroupCommitter
@@ -67,4 +68,6 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
         lifespan=lifespan,
     )
     app.state.jobline = context
+    # Outermost: nothing runs for a request that is not authenticated and authorised.
+    app.add_middleware(AuthMiddleware, get_deps=context.require_deps)
     return app

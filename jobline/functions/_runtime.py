@@ -134,13 +134,16 @@ def routes_app(routes: list[BaseRoute], deps: Deps) -> Starlette:
     not import (or cold-start) the rest of the API."""
     from starlette.applications import Starlette
 
+    from jobline.api.auth import AuthMiddleware
     from jobline.api.context import ApiContext
     from jobline.api.errors import EXCEPTION_HANDLERS
 
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     # The group committer starts lazily on the first submit; its flusher task lives on the
     # container's loop and resumes with each invocation.
-    app.state.jobline = ApiContext(deps.settings, deps)
+    context = ApiContext(deps.settings, deps)
+    app.state.jobline = context
+    app.add_middleware(AuthMiddleware, get_deps=context.require_deps)
     return app
 
 

@@ -131,6 +131,17 @@ CREATE FUNCTION public.jobline_uuid7_floor(ms bigint) RETURNS uuid
     SELECT (substr(lpad(to_hex(ms), 12, '0'), 1, 8) || '-' || substr(lpad(to_hex(ms), 12, '0'), 9, 4)
             || '-0000-0000-000000000000')::uuid
 $$;
+CREATE TABLE public.api_keys (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    role text NOT NULL,
+    prefix text NOT NULL,
+    key_hash text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    CONSTRAINT api_keys_role_check CHECK ((role = ANY (ARRAY['developer'::text, 'admin'::text])))
+);
 CREATE TABLE public.audit_events (
     occurred_at timestamp with time zone NOT NULL,
     event_id uuid NOT NULL,
@@ -382,6 +393,12 @@ CREATE TABLE public.schedules (
 ALTER TABLE ONLY public.audit_events ATTACH PARTITION public.audit_events_default DEFAULT;
 ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_hash_key UNIQUE (key_hash);
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_prefix_key UNIQUE (prefix);
 ALTER TABLE ONLY public.audit_events
     ADD CONSTRAINT audit_events_pkey PRIMARY KEY (occurred_at, event_id);
 ALTER TABLE ONLY public.audit_events_default
