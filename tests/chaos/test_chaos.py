@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import shutil
 import signal
 import time
@@ -116,8 +117,9 @@ async def test_2_sigkill_after_side_effect_before_completion(deps: Deps, procs: 
     v = await judge(deps, tmp_path, "2 SIGKILL after side effect, before completion write",
                     dying + normal, f"{len(deaths)} self-SIGKILLs", deaths)
     ran = executions(tmp_path)
-    # at-least-once: the side effect happened twice, the record holds exactly one completion
-    assert all(ran[c] == 2 for c in dying), {c: ran[c] for c in dying}
+    # at-least-once: the side effect happened again (more than twice when a worker died with
+    # another dying job mid-flight), while the record holds exactly one completion
+    assert all(ran[c] >= 2 for c in dying), {c: ran[c] for c in dying}
     assert len(deaths) >= 1 and v.duplicates == []
 
 
@@ -204,9 +206,16 @@ async def test_3_sigkill_the_api_while_clients_submit(deps: Deps, procs: ChaosPr
     await wait_until(more, timeout=60, message="submissions after the last restart")
     await subs.stop()
     assert subs.other == [] and subs.no_retry_after == 0
+    # A submit killed between its Postgres commit and its Redis mirror was never acknowledged,
+    # but its row is pending and undispatched until the scheduler's full reconcile (every
+    # FULL_RECONCILE_EVERY_S = 600 s); the operator's `jobline reconcile` does it now.
+    rec = procs.start("reconcile")
+    assert rec.wait(60) == 0
+    restored = re.search(r"restored (\d+)", procs.logs(rec))
     await drained(deps)
     await judge(deps, tmp_path, "3 SIGKILL the API while clients submit", subs.acked,
-                f"{len(faults)} API SIGKILLs ({subs.errors} submits unanswered)")
+                f"{len(faults)} API SIGKILLs ({subs.errors} submits unanswered); reconcile restored "
+                f"{restored.group(1) if restored else '?'} unacked")
     assert subs.errors > 0 or len(faults) > 0
 
 
