@@ -7,7 +7,8 @@ import sys
 
 
 def main(path: str) -> None:
-    rows = [json.loads(line) for line in open(path) if line.strip()]
+    with open(path) as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
     print("| Scenario | Jobs | Faults | Lost | Duplicates | Max recovery |")
     print("|---|---:|---|---:|---:|---:|")
     for r in rows:
