@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install; depending on pyproject.toml re-installs when deps change.
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run test lint typecheck check migrate worker bench clean deploy-local package-lambda
+.PHONY: help venv run test lint typecheck check migrate worker bench clean deploy-local package-lambda chaos
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,3 +58,8 @@ package-lambda: $(STAMP) ## `serverless package` + cfn-lint (needs SSM reachable
 	PATH=$(abspath $(BIN)):$$PATH SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
 		infra/node_modules/.bin/serverless package --stage local --package .serverless
 	$(BIN)/cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json
+
+chaos: $(STAMP) ## Chaos suite: every fault scenario with larger loads; results in docs/reliability.md
+	mkdir -p .jobline && rm -f .jobline/chaos-results.jsonl
+	JOBLINE_CHAOS=full JOBLINE_CHAOS_RESULTS=$(abspath .jobline/chaos-results.jsonl) $(BIN)/pytest -q tests/chaos
+	$(BIN)/python tests/chaos/report.py .jobline/chaos-results.jsonl

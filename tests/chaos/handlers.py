@@ -1,0 +1,44 @@
+"""Handlers for the chaos suite, loaded into real worker processes with ``--app chaos.handlers``.
+
+``chaos.work`` performs a visible side effect (one line appended to ``$JOBLINE_HOME/effects.log``)
+after its work, so the checker can count executions independently of the database. With
+``dieAfterEffect`` the first execution SIGKILLs its own worker right after the side effect and
+before the outcome can be written: the window at-least-once delivery is about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from jobline.shared.config import Settings
+from jobline.worker.registry import JobContext, job
+
+EFFECTS = "effects.log"
+
+
+def _effect(ctx: JobContext, cid: str) -> None:
+    # O_APPEND writes of one short line are atomic, so concurrent workers never interleave.
+    line = f"{cid} {ctx.id} {ctx.attempt} {os.getpid()}\n".encode()
+    fd = os.open(Settings().home / EFFECTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@job("chaos.work", queue="default")
+async def work(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    cid = str(payload["cid"])
+    await asyncio.sleep(int(payload.get("ms", 0)) / 1000)
+    _effect(ctx, cid)
+    if payload.get("dieAfterEffect"):
+        marker = Path(Settings().home) / f"died-{cid}"
+        if not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+    return {"cid": cid}
