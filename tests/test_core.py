@@ -328,3 +328,20 @@ async def test_core_validation_names_fields_and_refuses_nul(deps: Deps) -> None:
             await jobs.submit(deps, bad)
         assert e.value.field == field
     assert await deps.pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+async def test_recent_sweep_dispatches_a_submit_whose_mirror_was_lost(
+        deps: Deps, clock: FakeClock) -> None:
+    """A submitter that dies between its Postgres commit and its Redis mirror leaves a pending
+    job outside Redis; the scheduler's recent sweep finds it by its time-ordered id."""
+    t0 = clock.now_ms()
+    lost, kept = await jobs.submit_many(deps, [spec(), spec()])
+    await deps.dispatch.remove([("q", lost.submitted.id)])  # the mirror that never happened
+    clock.advance(6_000)
+    early = await maintenance.reconcile_recent(deps, t0 + 1, clock.now_ms())
+    assert early.scanned == 0  # the window excludes jobs outside it
+    rep = await maintenance.reconcile_recent(deps, t0 - 1, clock.now_ms())
+    assert rep.scanned == 2 and rep.added == 1
+    got = {c.id for c in await jobs.claim(deps, "w", ["q"], 10)}
+    assert got == {lost.submitted.id, kept.submitted.id}
+    assert (await maintenance.reconcile_recent(deps, t0 - 1, clock.now_ms())).added == 0

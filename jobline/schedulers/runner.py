@@ -24,6 +24,12 @@ log = logging.getLogger("jobline.scheduler")
 #: A full reconcile also repairs the rare job left out of Redis by a crash between its Postgres
 #: commit and its dispatch (the epoch check only catches a wholesale loss of Redis state).
 FULL_RECONCILE_EVERY_S = 600.0
+#: How often the recent-submissions sweep runs, and how old a submission must be before it is
+#: checked (its own submitter normally mirrors it within milliseconds).
+RECENT_SWEEP_EVERY_S = 5.0
+RECENT_MIN_AGE_MS = 5_000
+#: On start, look this far back (covers a submitter crash just before this scheduler started).
+RECENT_LOOKBACK_MS = 15 * 60_000
 #: Upper bound of one cron-loop sleep: covers a lost wake-up and a peer that died holding a due
 #: schedule (its row lock is released with its connection).
 CRON_MAX_SLEEP_S = 5.0
@@ -44,6 +50,7 @@ class Scheduler:
         # each blocking loop needs its own interrupt list (one push wakes one BLPOP)
         self.cron_owner = f"{self.owner}:cron"
         self._interrupt_task: asyncio.Task[None] | None = None
+        self._recent_cursor: int | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -73,6 +80,7 @@ class Scheduler:
                 self._cron_loop(Dispatch(cron_block, s.redis_prefix)),
                 self._every(s.sweep_ms / 1000, "reap", self._reap),
                 self._every(FULL_RECONCILE_EVERY_S, "reconcile", self._reconcile),
+                self._every(RECENT_SWEEP_EVERY_S, "recent", self._reconcile_recent),
                 self._every(PARTITIONS_EVERY_S, "partitions", self._partitions),
                 self._every(WORKER_EVENTS_EVERY_S, "worker_events", self._worker_events),
             )
@@ -100,6 +108,12 @@ class Scheduler:
         # The epoch check is cheap (one GET) and catches a Valkey restarted empty within a sweep.
         await maintenance.ensure_dispatch_state(self.deps)
         await maintenance.reap_expired_leases(self.deps)
+
+    async def _reconcile_recent(self) -> None:
+        until = self.deps.clock.now_ms() - RECENT_MIN_AGE_MS
+        since = self._recent_cursor if self._recent_cursor is not None else until - RECENT_LOOKBACK_MS
+        await maintenance.reconcile_recent(self.deps, since, until)
+        self._recent_cursor = until  # advanced only after success: a failed sweep is redone
 
     async def _reconcile(self) -> None:
         await maintenance.reconcile(self.deps)

@@ -65,7 +65,9 @@ def create_redis(url: str, *, blocking: bool = False, **kw: Any) -> aioredis.Red
     if blocking:
         kw.setdefault("socket_timeout", None)
     else:
-        kw.setdefault("socket_timeout", 30)
+        # short: a frozen Redis must turn into a fast 503 (or a committed submit that the
+        # scheduler's recent sweep dispatches), never a request hanging for half a minute
+        kw.setdefault("socket_timeout", 5)
     return aioredis.Redis.from_url(
         url, health_check_interval=10, socket_keepalive=True, socket_connect_timeout=5,
         retry=retry, retry_on_error=[redis.exceptions.ConnectionError], **kw)

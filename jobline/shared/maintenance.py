@@ -16,6 +16,7 @@ from jobline.shared import sql
 from jobline.shared.clock import from_dt, to_dt
 from jobline.shared.deps import Deps
 from jobline.shared.dispatch import DispatchEntry, QueueControls, ready_score
+from jobline.shared.ids import uuid7_floor
 from jobline.shared.jobs import fail, translate_errors
 from jobline.shared.models import Outcome, Status
 
@@ -111,10 +112,23 @@ async def reconcile(deps: Deps) -> ReconcileReport:
         QueueControls(r["name"], r["paused"], r["max_in_flight"], r["controls_version"],
                       r["rate_limit"], r["rate_window_ms"])
         for r in await deps.pool.fetch(sql.QUEUE_CONTROLS))
-    for status in (Status.PROCESSING, Status.PENDING, Status.SCHEDULED):
-        last = uuid.UUID(int=0)
+    scanned, added = await _restore_range(
+        deps, (Status.PROCESSING, Status.PENDING, Status.SCHEDULED), uuid.UUID(int=0),
+        uuid.UUID(int=(1 << 128) - 1), now)
+    await deps.dispatch.set_epoch(str(now))
+    if added:
+        log.warning("reconcile restored %d dispatch entries (scanned %d jobs)", added, scanned)
+    return ReconcileReport(scanned, added)
+
+
+async def _restore_range(deps: Deps, statuses: tuple[Status, ...], lo: uuid.UUID,
+                         hi: uuid.UUID, now: int) -> tuple[int, int]:
+    """Put jobs with ids in (lo, hi) and the given statuses back into Redis where missing."""
+    scanned = added = 0
+    for status in statuses:
+        last = lo
         while True:
-            rows = await deps.pool.fetch(sql.DISPATCHABLE_PAGE, last, PAGE, status.value)
+            rows = await deps.pool.fetch(sql.DISPATCHABLE_PAGE, last, PAGE, status.value, hi)
             if not rows:
                 break
             last = rows[-1]["id"]
@@ -133,9 +147,20 @@ async def reconcile(deps: Deps) -> ReconcileReport:
                 added += await deps.dispatch.reconcile_entries(q, quads)
             if len(rows) < PAGE:
                 break
-    await deps.dispatch.set_epoch(str(now))
+    return scanned, added
+
+
+@translate_errors
+async def reconcile_recent(deps: Deps, since_ms: int, until_ms: int) -> ReconcileReport:
+    """Dispatch jobs submitted in [since, until) that are pending/scheduled in Postgres but
+    missing from Redis: a submitter that died (or lost Redis) between its commit and its Redis
+    mirror leaves exactly those. The id is a UUIDv7, so the window is an index range scan; the
+    scheduler walks it forward, checking each new job once shortly after its submission."""
+    scanned, added = await _restore_range(
+        deps, (Status.PENDING, Status.SCHEDULED), uuid7_floor(since_ms), uuid7_floor(until_ms),
+        deps.clock.now_ms())
     if added:
-        log.warning("reconcile restored %d dispatch entries (scanned %d jobs)", added, scanned)
+        log.warning("restored %d recently submitted jobs missing from Redis", added)
     return ReconcileReport(scanned, added)
 
 

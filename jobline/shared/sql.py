@@ -195,7 +195,7 @@ SELECT id, queue_name, lease_token, attempts, max_attempts, backoff
 DISPATCHABLE_PAGE = """
 SELECT id, queue_name, status, priority, seq, scheduled_for, lease_expires_at
   FROM jobs
- WHERE status = $3 AND id > $1
+ WHERE status = $3 AND id > $1 AND id < $4
  ORDER BY id
  LIMIT $2
 """
