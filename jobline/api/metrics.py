@@ -195,3 +195,66 @@ routes = [
           name="metrics_throughput"),
     Route("/metrics", prometheus, methods=["GET"], name="prometheus"),
 ]
+
+
+def document(paths: dict[str, Any], ok: Any, errors: Any) -> None:
+    """Add the monitoring endpoints, ``/metrics`` and ``/graphql`` to the OpenAPI document."""
+
+    def q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                "description": description}
+
+    time = {"type": "string", "description": "epoch ms or ISO-8601 with zone"}
+    obj = {"type": "object"}
+    admin = "Admin key required."
+    paths["/api/v1/metrics/queues"] = {"get": {
+        "operationId": "metricsQueues", "description": admin,
+        "summary": "Per queue: depth (ready/delayed/leased), controls, throughput and failure "
+                   "rate over the last 15 minutes (rollups), oldest pending age, health",
+        "parameters": [q("queue", {"type": "string"}, "one queue only")],
+        "responses": {"200": ok("Queues", {"type": "object", "properties": {
+            "queues": {"type": "array", "items": obj}}}), **errors(422, 503)}}}
+    paths["/api/v1/metrics/workers"] = {"get": {
+        "operationId": "metricsWorkers", "description": admin,
+        "summary": "Live workers: queues, busy/idle, current jobs, uptime, processed/failed",
+        "responses": {"200": ok("Workers", {"type": "object", "properties": {
+            "workers": {"type": "array", "items": obj}}}), **errors(503)}}}
+    paths["/api/v1/metrics/jobs/timeline"] = {"get": {
+        "operationId": "metricsTimeline", "description": admin,
+        "summary": "Jobs created in [from, to) for a Gantt chart, oldest first, paged",
+        "parameters": [q("from", time, "default: to - 1 h"), q("to", time, "default: now"),
+                       q("queue", {"type": "string"}, "one queue only"),
+                       q("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
+                         "page size (default 500)"),
+                       q("cursor", {"type": "string"}, "nextCursor of the previous page")],
+        "responses": {"200": ok("A page", {"type": "object", "properties": {
+            "jobs": {"type": "array", "items": obj},
+            "nextCursor": {"type": ["string", "null"]}}}), **errors(422, 503)}}}
+    paths["/api/v1/metrics/job-duration-histogram"] = {"get": {
+        "operationId": "metricsDurationHistogram", "description": admin,
+        "summary": "Run-duration (or wait) histogram with p50/p95/p99, from the rollups",
+        "parameters": [q("queue", {"type": "string"}, "one queue only"),
+                       q("jobType", {"type": "string"}, "one job type only"),
+                       q("metric", {"type": "string", "enum": ["duration", "wait"]},
+                         "default duration"),
+                       q("from", time, "default: to - 24 h"), q("to", time, "default: now")],
+        "responses": {"200": ok("Histogram", obj), **errors(422, 503)}}}
+    paths["/api/v1/metrics/throughput"] = {"get": {
+        "operationId": "metricsThroughput", "description": admin,
+        "summary": "Per-minute counts (submitted, completed, failed, ...) from the rollups",
+        "parameters": [q("queue", {"type": "string"}, "one queue only"),
+                       q("from", time, "default: to - 1 h"), q("to", time, "default: now")],
+        "responses": {"200": ok("Series", {"type": "object", "properties": {
+            "series": {"type": "array", "items": obj}}}), **errors(422, 503)}}}
+    paths["/metrics"] = {"get": {
+        "operationId": "prometheus", "description": admin,
+        "summary": "Prometheus exposition (jobline_jobs_total, jobline_queue_depth, ...)",
+        "responses": {"200": {"description": "text/plain; version=0.0.4", "content": {
+            "text/plain": {"schema": {"type": "string"}}}}, **errors(503)}}}
+    gql = {"description": "GraphQL (schema.graphql); websockets: graphql-transport-ws or "
+                          "graphql-ws with {\"apiKey\"} in connection_init",
+           "responses": {"200": ok("GraphQL result", obj)}}
+    paths["/graphql"] = {"get": {**gql, "operationId": "graphqlGet",
+                                 "summary": "GraphQL query (or GraphiQL in dev mode)"},
+                         "post": {**gql, "operationId": "graphqlPost",
+                                  "summary": "GraphQL query or mutation"}}
