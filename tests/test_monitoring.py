@@ -3,7 +3,10 @@ Prometheus /metrics exposition, all fed by the analytics consumer's rollups."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +24,7 @@ from jobline.shared.events import relay_once
 from jobline.shared.models import JobSpec, Outcome
 from jobline.testing import serve_app, wait_until
 
+DASHBOARD = Path(__file__).resolve().parent.parent / "infra/grafana/dashboards/jobline.json"
 T0 = 1_800_000_000_000  # a whole minute
 
 
@@ -207,3 +211,14 @@ async def test_prometheus_exposition(admin: httpx.AsyncClient, deps: Deps, histo
     assert sample("jobline_queue_depth", "jobline_queue_depth", queue="mq", state="ready") == 1
     assert sample("jobline_event_outbox_pending", "jobline_event_outbox_pending") == 1
     assert "jobline_event_consumer_lag" in fam and "jobline_workers" in fam
+
+
+async def test_grafana_dashboard_uses_only_exported_metrics(admin: httpx.AsyncClient,
+                                                            history: None) -> None:
+    dash = json.loads(DASHBOARD.read_text())
+    exported = set()
+    for f in families((await admin.get("/metrics")).text).values():
+        exported |= {s.name for s in f.samples} | {f.name}
+    used = {m for p in dash["panels"] for t in p["targets"]
+            for m in re.findall(r"\bjobline_[a-z_]+", t["expr"])}
+    assert used and used <= exported, used - exported
