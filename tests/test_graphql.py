@@ -446,3 +446,24 @@ async def test_websocket_connection_init_needs_a_valid_key(server: str, key: str
         await ws.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
         msg = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
         assert msg["type"] == "connection_error"
+
+
+async def test_audit_events_query(admin: httpx.AsyncClient, deps: Deps) -> None:
+    from jobline.shared import audit
+    from jobline.shared.events import Event
+
+    job_id = uuid.uuid4()
+    now = deps.clock.now_ms()
+    evs = [Event(uuid.uuid4(), t, now + i, job_id=job_id, queue="aq", job_type="t")
+           for i, t in enumerate(("jobs.submitted", "jobs.started", "jobs.completed"))]
+    async with deps.pool.acquire() as conn:
+        await audit.store(conn, evs, now)
+    q = """query($j: ID!, $after: String) { auditEvents(jobId: $j, first: 2, after: $after) {
+        events nextCursor } }"""
+    p1 = (await gql(admin, q, {"j": str(job_id)}))["data"]["auditEvents"]
+    p2 = (await gql(admin, q, {"j": str(job_id), "after": p1["nextCursor"]}))["data"][
+        "auditEvents"]
+    assert [e["type"] for e in p1["events"] + p2["events"]] == [
+        "jobs.completed", "jobs.started", "jobs.submitted"]  # newest first, each once
+    bad = await gql(admin, '{ auditEvents(type: "nope") { nextCursor } }')
+    assert code(bad) == "BAD_USER_INPUT"
