@@ -19,6 +19,7 @@ from jobline.api import (
     events,
     health,
     jobs,
+    metrics,
     openapi,
     queues,
     retry_policies,
@@ -28,6 +29,7 @@ from jobline.api import (
 from jobline.api.auth import AuthMiddleware
 from jobline.api.context import ApiContext
 from jobline.api.errors import EXCEPTION_HANDLERS
+from jobline.graphql import app as graphql_app
 from jobline.shared.batching import GroupCommitter
 from jobline.shared.clock import SYSTEM_CLOCK, Clock
 from jobline.shared.config import Settings, load
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
             # Flush queued submissions before the connections they need go away.
             await context.committer.aclose()
             context.committer = None
+            await graphql_app.close(app)
             await events.close(app)
             if owned:
                 await context.deps.close()
@@ -62,7 +65,8 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
 
     app = Starlette(
         routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
-                *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes,
+                *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes, *metrics.routes,
+                *graphql_app.routes(context),
                 *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -16,10 +16,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobline.api import batches as b
+from jobline.api import metrics, worker_routes
 from jobline.api import retry_policies as rp
 from jobline.api import schedule_schemas as ss
 from jobline.api import schemas as s
-from jobline.api import worker_routes
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.shared.config import Settings
 
@@ -393,6 +393,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         },
     }
     worker_routes.document(paths, components)
+    metrics.document(paths, ok, errors)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Jobline", "version": "1", "description":

@@ -77,6 +77,12 @@ class Settings:
     kafka_bootstrap: str | None = field(
         default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
 
+    #: GraphiQL at /graphql (development only: it loads its assets from a CDN)
+    dev_mode: bool = field(default_factory=lambda: os.environ.get("JOBLINE_DEV", "") == "1")
+    #: How often a queueStats subscription sends a snapshot without a backlog change
+    graphql_stats_interval_s: float = field(
+        default_factory=lambda: _float("JOBLINE_GRAPHQL_STATS_INTERVAL_S", 5.0))
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 

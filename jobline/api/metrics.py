@@ -1,0 +1,260 @@
+"""The seed's monitoring endpoints (``/api/v1/metrics/*``) and the Prometheus ``/metrics``.
+
+Both are shells over :mod:`jobline.shared.monitoring`, the same functions GraphQL resolves
+with. ``/metrics`` is stateless: a collector built per scrape reads the rollups, Redis and the
+bus lag, so every API replica reports the same cluster-wide figures (scrape one of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobline.analytics import rollups
+from jobline.analytics.consumer import KINDS
+from jobline.api.context import ctx
+from jobline.api.errors import JSONResponse, endpoint
+from jobline.api.events import _bus, _time_ms
+from jobline.shared import events as core_events
+from jobline.shared import monitoring
+from jobline.shared.errors import ValidationFailed
+
+
+def _only(request: Request, allowed: set[str]) -> None:
+    for k in request.query_params:
+        if k not in allowed:
+            raise ValidationFailed(k, "unknown query parameter")
+
+
+@endpoint
+async def metrics_queues(request: Request) -> Response:
+    _only(request, {"queue"})
+    deps = ctx(request).require_deps()
+    return JSONResponse({"queues": await monitoring.queue_metrics(
+        deps, request.query_params.get("queue") or None)})
+
+
+@endpoint
+async def metrics_workers(request: Request) -> Response:
+    _only(request, set())
+    return JSONResponse({"workers": await monitoring.worker_metrics(ctx(request).require_deps())})
+
+
+@endpoint
+async def metrics_timeline(request: Request) -> Response:
+    _only(request, {"from", "to", "queue", "limit", "cursor"})
+    q = request.query_params
+    limit = 500
+    if q.get("limit"):
+        if not q["limit"].isdigit():
+            raise ValidationFailed("limit", "must be an integer")
+        limit = int(q["limit"])
+    page = await monitoring.job_timeline(
+        ctx(request).require_deps(), _time_ms("from", q.get("from")), _time_ms("to", q.get("to")),
+        queue=q.get("queue") or None, limit=limit, cursor=q.get("cursor") or None)
+    return JSONResponse({"jobs": page.items, "nextCursor": page.next_cursor})
+
+
+@endpoint
+async def metrics_histogram(request: Request) -> Response:
+    _only(request, {"queue", "jobType", "metric", "from", "to"})
+    q = request.query_params
+    return JSONResponse(await monitoring.duration_histogram(
+        ctx(request).require_deps(), queue=q.get("queue") or None,
+        job_type=q.get("jobType") or None, metric=q.get("metric") or "duration",
+        from_ms=_time_ms("from", q.get("from")), to_ms=_time_ms("to", q.get("to"))))
+
+
+@endpoint
+async def metrics_throughput(request: Request) -> Response:
+    _only(request, {"queue", "from", "to"})
+    q = request.query_params
+    return JSONResponse({"series": await monitoring.throughput_series(
+        ctx(request).require_deps(), queue=q.get("queue") or None,
+        from_ms=_time_ms("from", q.get("from")), to_ms=_time_ms("to", q.get("to")))})
+
+
+# --- Prometheus ----------------------------------------------------------------------------------
+
+#: Prometheus ``le`` bounds (seconds) made of the rollups' log2 millisecond buckets.
+def _le(bucket: int) -> float:
+    return rollups.bucket_bounds(bucket)[1] / 1000
+
+
+class Snapshot(Collector):
+    """The figures gathered for one scrape (collect() is synchronous; the reads are not)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def collect(self) -> Iterator[Metric]:
+        d = self.data
+        jobs = CounterMetricFamily("jobline_jobs", "Job transitions by outcome (from rollups)",
+                                   labels=["queue", "job_type", "status"])
+        retries = CounterMetricFamily("jobline_retries", "Attempts that were retried",
+                                      labels=["queue", "job_type"])
+        dead = CounterMetricFamily("jobline_dead_letter", "Jobs moved to the dead-letter queue",
+                                   labels=["queue", "job_type"])
+        for t in d["totals"]:
+            lab = [t["queue_name"], t["job_type"]]
+            for status in ("submitted", "started", "completed", "failed", "dead_letter",
+                           "cancelled"):
+                jobs.add_metric([*lab, status], t[status])
+            retries.add_metric(lab, t["retries"])
+            dead.add_metric(lab, t["dead_letter"])
+        yield jobs
+        yield retries
+        yield dead
+        sums = {(t["queue_name"], t["job_type"]): t for t in d["totals"]}
+        for metric, name, col in (("duration", "jobline_job_duration_seconds", "duration_sum_ms"),
+                                  ("wait", "jobline_job_wait_seconds", "wait_sum_ms")):
+            h = HistogramMetricFamily(name, f"Job {metric} (log2 buckets, from rollups)",
+                                      labels=["queue", "job_type"])
+            for (q, jt, m), buckets in d["histograms"].items():
+                if m != metric:
+                    continue
+                cum, out = 0, []
+                for b, n in buckets:
+                    cum += n
+                    out.append((str(_le(b)), cum))
+                out.append(("+Inf", cum))
+                h.add_metric([q, jt], out, sums.get((q, jt), {}).get(col, 0) / 1000)
+            yield h
+        depth = GaugeMetricFamily("jobline_queue_depth", "Jobs per queue and dispatch state",
+                                  labels=["queue", "state"])
+        for q in d["queues"]:
+            for state in ("ready", "delayed", "leased"):
+                depth.add_metric([q["name"], state], q[state])
+        yield depth
+        age = GaugeMetricFamily("jobline_queue_oldest_pending_seconds",
+                                "Age of the oldest pending job", labels=["queue"])
+        for q in d["queues"]:
+            age.add_metric([q["name"]], q["oldestPendingAgeMs"] / 1000)
+        yield age
+        workers = GaugeMetricFamily("jobline_workers", "Live workers by queue and state",
+                                    labels=["queue", "state"])
+        counts: dict[tuple[str, str], int] = {}
+        for w in d["workers"]:
+            for q in w["queues"]:
+                counts[(q, w["status"])] = counts.get((q, w["status"]), 0) + 1
+        for (q, s), n in sorted(counts.items()):
+            workers.add_metric([q, s], n)
+        yield workers
+        lag = d["lag"]
+        yield GaugeMetricFamily("jobline_event_outbox_pending",
+                                "Committed events not yet on the bus",
+                                value=lag["outbox"]["pending"])
+        yield GaugeMetricFamily("jobline_event_outbox_oldest_seconds",
+                                "Age of the oldest unpublished event",
+                                value=lag["outbox"]["oldestAgeMs"] / 1000)
+        g = GaugeMetricFamily("jobline_event_consumer_lag",
+                              "Events on the bus a consumer group has not processed",
+                              labels=["group"])
+        for grp in lag["groups"]:
+            g.add_metric([grp["group"]], grp["lag"] + grp["pending"])
+        yield g
+
+
+async def snapshot(request: Request) -> dict[str, Any]:
+    deps = ctx(request).require_deps()
+    return {"totals": await monitoring.totals(deps),
+            "histograms": await monitoring.histogram_totals(deps),
+            "queues": await monitoring.queue_metrics(deps),
+            "workers": await monitoring.worker_metrics(deps),
+            "lag": await core_events.lag(deps, await _bus(request.app), KINDS)}
+
+
+@endpoint
+async def prometheus(request: Request) -> Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Snapshot(await snapshot(request)))
+    return Response(generate_latest(registry),
+                    media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+routes = [
+    Route("/api/v1/metrics/queues", metrics_queues, methods=["GET"], name="metrics_queues"),
+    Route("/api/v1/metrics/workers", metrics_workers, methods=["GET"], name="metrics_workers"),
+    Route("/api/v1/metrics/jobs/timeline", metrics_timeline, methods=["GET"],
+          name="metrics_timeline"),
+    Route("/api/v1/metrics/job-duration-histogram", metrics_histogram, methods=["GET"],
+          name="metrics_histogram"),
+    Route("/api/v1/metrics/throughput", metrics_throughput, methods=["GET"],
+          name="metrics_throughput"),
+    Route("/metrics", prometheus, methods=["GET"], name="prometheus"),
+]
+
+
+def document(paths: dict[str, Any], ok: Any, errors: Any) -> None:
+    """Add the monitoring endpoints, ``/metrics`` and ``/graphql`` to the OpenAPI document."""
+
+    def q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                "description": description}
+
+    time = {"type": "string", "description": "epoch ms or ISO-8601 with zone"}
+    obj = {"type": "object"}
+    admin = "Admin key required."
+    paths["/api/v1/metrics/queues"] = {"get": {
+        "operationId": "metricsQueues", "description": admin,
+        "summary": "Per queue: depth (ready/delayed/leased), controls, throughput and failure "
+                   "rate over the last 15 minutes (rollups), oldest pending age, health",
+        "parameters": [q("queue", {"type": "string"}, "one queue only")],
+        "responses": {"200": ok("Queues", {"type": "object", "properties": {
+            "queues": {"type": "array", "items": obj}}}), **errors(422, 503)}}}
+    paths["/api/v1/metrics/workers"] = {"get": {
+        "operationId": "metricsWorkers", "description": admin,
+        "summary": "Live workers: queues, busy/idle, current jobs, uptime, processed/failed",
+        "responses": {"200": ok("Workers", {"type": "object", "properties": {
+            "workers": {"type": "array", "items": obj}}}), **errors(503)}}}
+    paths["/api/v1/metrics/jobs/timeline"] = {"get": {
+        "operationId": "metricsTimeline", "description": admin,
+        "summary": "Jobs created in [from, to) for a Gantt chart, oldest first, paged",
+        "parameters": [q("from", time, "default: to - 1 h"), q("to", time, "default: now"),
+                       q("queue", {"type": "string"}, "one queue only"),
+                       q("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
+                         "page size (default 500)"),
+                       q("cursor", {"type": "string"}, "nextCursor of the previous page")],
+        "responses": {"200": ok("A page", {"type": "object", "properties": {
+            "jobs": {"type": "array", "items": obj},
+            "nextCursor": {"type": ["string", "null"]}}}), **errors(422, 503)}}}
+    paths["/api/v1/metrics/job-duration-histogram"] = {"get": {
+        "operationId": "metricsDurationHistogram", "description": admin,
+        "summary": "Run-duration (or wait) histogram with p50/p95/p99, from the rollups",
+        "parameters": [q("queue", {"type": "string"}, "one queue only"),
+                       q("jobType", {"type": "string"}, "one job type only"),
+                       q("metric", {"type": "string", "enum": ["duration", "wait"]},
+                         "default duration"),
+                       q("from", time, "default: to - 24 h"), q("to", time, "default: now")],
+        "responses": {"200": ok("Histogram", obj), **errors(422, 503)}}}
+    paths["/api/v1/metrics/throughput"] = {"get": {
+        "operationId": "metricsThroughput", "description": admin,
+        "summary": "Per-minute counts (submitted, completed, failed, ...) from the rollups",
+        "parameters": [q("queue", {"type": "string"}, "one queue only"),
+                       q("from", time, "default: to - 1 h"), q("to", time, "default: now")],
+        "responses": {"200": ok("Series", {"type": "object", "properties": {
+            "series": {"type": "array", "items": obj}}}), **errors(422, 503)}}}
+    paths["/metrics"] = {"get": {
+        "operationId": "prometheus", "description": admin,
+        "summary": "Prometheus exposition (jobline_jobs_total, jobline_queue_depth, ...)",
+        "responses": {"200": {"description": "text/plain; version=0.0.4", "content": {
+            "text/plain": {"schema": {"type": "string"}}}}, **errors(503)}}}
+    gql = {"description": "GraphQL (schema.graphql); websockets: graphql-transport-ws or "
+                          "graphql-ws with {\"apiKey\"} in connection_init",
+           "responses": {"200": ok("GraphQL result", obj)}}
+    paths["/graphql"] = {"get": {**gql, "operationId": "graphqlGet",
+                                 "summary": "GraphQL query (or GraphiQL in dev mode)"},
+                         "post": {**gql, "operationId": "graphqlPost",
+                                  "summary": "GraphQL query or mutation"}}

@@ -1,0 +1,54 @@
+"""Per-request (or per-websocket) GraphQL context: the core's deps, who is asking, DataLoaders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.dataloader import DataLoader
+
+from jobline.shared.auth import Forbidden, Principal, Role, authorize
+from jobline.shared.batches import BatchStatus
+from jobline.shared.deps import Deps
+from jobline.shared.livefeed import LiveFeed
+from jobline.shared.models import Attempt, Job
+
+from . import loaders
+
+
+@dataclass
+class Context:
+    deps: Deps
+    principal: Principal | None
+    feed_factory: Any  # async () -> LiveFeed (started lazily: only subscriptions need the bus)
+    bus_factory: Any  # async () -> EventBus
+    queue_stats_interval_s: float
+    #: graphql-ws protocols store the connection_init payload here
+    connection_params: Any = None
+    cache: bool = True
+    attempts: DataLoader[uuid.UUID, list[Attempt]] = field(init=False)
+    jobs: DataLoader[uuid.UUID, Job | None] = field(init=False)
+    batches: DataLoader[uuid.UUID, BatchStatus | None] = field(init=False)
+    depends_on: DataLoader[uuid.UUID, list[uuid.UUID]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        d = self.deps
+        self.attempts = DataLoader(lambda ids: loaders.attempts(d, ids), cache=self.cache)
+        self.jobs = DataLoader(lambda ids: loaders.jobs(d, ids), cache=self.cache)
+        self.batches = DataLoader(lambda ids: loaders.batches(d, ids), cache=self.cache)
+        self.depends_on = DataLoader(lambda ids: loaders.depends_on(d, ids), cache=self.cache)
+
+    def require(self, role: Role, action: str) -> Principal:
+        if self.principal is None:
+            raise GraphQLError("an API key is required", extensions={"code": "UNAUTHENTICATED"})
+        try:
+            authorize(self.principal, role, action)
+        except Forbidden as e:
+            raise GraphQLError(str(e), extensions={"code": "FORBIDDEN"}) from None
+        return self.principal
+
+    async def feed(self) -> LiveFeed:
+        feed: LiveFeed = await self.feed_factory()
+        return feed

@@ -1,0 +1,89 @@
+"""Batch loads behind the DataLoaders: one statement per relation per request, whatever the
+number of jobs in the response (no N+1)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from jobline.shared.batches import BatchStatus
+from jobline.shared.clock import from_dt
+from jobline.shared.deps import Deps
+from jobline.shared.jobs import _job_from_row
+from jobline.shared.models import Attempt, Job
+
+ATTEMPTS = """
+SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error_type, error,
+       duration_ms
+  FROM job_attempts WHERE job_id = ANY($1::uuid[]) ORDER BY job_id, lease_token
+"""
+
+JOBS = """
+SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts, result, error,
+       error_type, created_at, started_at, completed_at, scheduled_for, timeout_ms,
+       idempotency_key, worker_id, batch_id, seq
+  FROM jobs WHERE id = ANY($1::uuid[])
+"""
+
+DEPENDS_ON = """
+SELECT job_id, depends_on FROM job_dependencies WHERE job_id = ANY($1::uuid[])
+ ORDER BY job_id, depends_on
+"""
+
+BATCHES = """
+SELECT id, name, total, on_complete_job_id, created_at, completed_at
+  FROM job_batches WHERE id = ANY($1::uuid[])
+"""
+
+BATCH_COUNTS = """
+SELECT batch_id, status, count(*)::int AS n FROM jobs WHERE batch_id = ANY($1::uuid[])
+ GROUP BY batch_id, status
+"""
+
+
+async def attempts(deps: Deps, ids: Sequence[uuid.UUID]) -> list[list[Attempt]]:
+    by: dict[uuid.UUID, list[Attempt]] = {i: [] for i in ids}
+    for a in await deps.pool.fetch(ATTEMPTS, list(ids)):
+        by[a["job_id"]].append(Attempt(
+            attempt=a["attempt"], worker_id=a["worker_id"], started_ms=from_dt(a["started_at"]),
+            finished_ms=from_dt(a["finished_at"]), outcome=a["outcome"],
+            error_type=a["error_type"], error=a["error"], duration_ms=a["duration_ms"]))
+    return [by[i] for i in ids]
+
+
+async def jobs(deps: Deps, ids: Sequence[uuid.UUID]) -> list[Job | None]:
+    by = {r["id"]: _job_from_row(r) for r in await deps.pool.fetch(JOBS, list(ids))}
+    return [by.get(i) for i in ids]
+
+
+async def depends_on(deps: Deps, ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
+    by: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    for r in await deps.pool.fetch(DEPENDS_ON, list(ids)):
+        by[r["job_id"]].append(r["depends_on"])
+    return [by[i] for i in ids]
+
+
+def _batch(row: Any, counts: dict[str, int]) -> BatchStatus:
+    completed = counts.get("completed", 0)
+    failed = sum(counts.get(s, 0) for s in ("failed", "dead_letter", "cancelled"))
+    processing = counts.get("processing", 0)
+    pending = sum(counts.get(s, 0) for s in ("waiting", "pending", "scheduled"))
+    running = pending + processing > 0
+    return BatchStatus(
+        id=row["id"], name=row["name"], total=row["total"], completed=completed, failed=failed,
+        pending=pending, processing=processing,
+        status="running" if running else "completed_with_failures" if failed else "completed",
+        created_ms=from_dt(row["created_at"]),
+        completed_ms=(from_dt(row["completed_at"])
+                      if row["completed_at"] is not None and not running else None),
+        on_complete_job_id=row["on_complete_job_id"])
+
+
+async def batches(deps: Deps, ids: Sequence[uuid.UUID]) -> list[BatchStatus | None]:
+    rows = await deps.pool.fetch(BATCHES, list(ids))
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    for r in await deps.pool.fetch(BATCH_COUNTS, list(ids)):
+        counts.setdefault(r["batch_id"], {})[r["status"]] = r["n"]
+    by = {r["id"]: _batch(r, counts.get(r["id"], {})) for r in rows}
+    return [by.get(i) for i in ids]
