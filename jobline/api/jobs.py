@@ -77,8 +77,9 @@ async def submit_bulk(request: Request) -> Response:
 
 @endpoint
 async def get_job(request: Request) -> Response:
-    job = await core.get_job(ctx(request).require_deps(), job_id_param(request))
-    return JSONResponse(job_json(job))
+    c = ctx(request)
+    job = await core.get_job(c.require_deps(), job_id_param(request))
+    return JSONResponse(job_json(job, mask_keys=c.settings.mask_keys))
 
 
 @endpoint
@@ -90,7 +91,8 @@ async def list_jobs(request: Request) -> Response:
     page = await core.list_jobs(c.require_deps(), queue=q.queue, status=q.status,
                                 job_type=q.job_type, page=q.page, page_size=q.page_size,
                                 cursor=str(q.cursor) if q.cursor else None)
-    return JSONResponse({"jobs": [job_json(j, history=False) for j in page.jobs],
+    return JSONResponse({"jobs": [job_json(j, history=False, mask_keys=c.settings.mask_keys)
+                                  for j in page.jobs],
                          "page": q.page, "pageSize": q.page_size, "total": page.total,
                          "nextCursor": page.next_cursor})
 

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from jobline.shared.masking import DEFAULT_MASK_KEYS
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -76,6 +78,14 @@ class Settings:
     event_bus: str = field(default_factory=lambda: os.environ.get("JOBLINE_EVENT_BUS", "redis"))
     kafka_bootstrap: str | None = field(
         default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
+    #: Keys whose values are masked wherever stored data is shown (``jobline.shared.masking``).
+    mask_keys: tuple[str, ...] = field(default_factory=lambda: _list(
+        "JOBLINE_MASK_KEYS", DEFAULT_MASK_KEYS))
+    #: Most jobs one queue may hold pending + scheduled; a submit past it is refused with 503
+    #: (backpressure, ``jobline.shared.backpressure``). 0 = no cap.
+    max_queue_depth: int = field(default_factory=lambda: _int("JOBLINE_MAX_QUEUE_DEPTH", 0))
+    #: Requests per API key, "N/Ws" (e.g. "600/60s"); "" = no limit (``jobline.shared.ratelimit``).
+    rate_per_key: str = field(default_factory=lambda: os.environ.get("JOBLINE_RATE_PER_KEY", ""))
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
