@@ -24,6 +24,7 @@ from jobline.api.schemas import (
     submitted_json,
     transition_json,
 )
+from jobline.shared import backpressure
 from jobline.shared import jobs as core
 from jobline.shared.errors import ValidationFailed
 from jobline.shared.models import Status
@@ -51,6 +52,7 @@ async def submit_job(request: Request) -> Response:
     raw = await read_body(request, single_body_limit(c.settings))
     item = validate(SubmitJobIn, parse_json(raw))
     committer = c.require_committer()
+    await backpressure.admit(committer.deps, [item.queue])
     res = await committer.submit(item.to_spec(committer.deps.clock.now_ms()))
     return JSONResponse(submitted_json(res), status_code=200 if res.submitted.duplicate else 201)
 
@@ -71,6 +73,7 @@ async def submit_bulk(request: Request) -> Response:
     # All items are checked before anything is stored; submit_many is one transaction.
     for i, spec in enumerate(specs):
         check_spec(spec, deps.settings, f"jobs[{i}].")
+    await backpressure.admit(deps, (s.queue for s in specs))
     results = await core.submit_many(deps, specs, positions=True)
     return JSONResponse({"jobs": [submitted_json(r) for r in results]}, status_code=201)
 
