@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 
 import hypothesis
 import pytest
-from hypothesis import HealthCheck, strategies as st
+from hypothesis import HealthCheck
+from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
