@@ -10,11 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
+from jobline.analytics.consumer import EventConsumer
 from jobline.api.app import create_app
 from jobline.shared.config import Settings
 from jobline.shared.deps import Deps, connect
+from jobline.shared.eventbus import create_bus
+from jobline.shared.events import relay_once
 from jobline.shared.masking import MASK, MaskingFilter, mask, mask_text
-from jobline.testing import drain, serve_app
+from jobline.testing import drain, serve_app, wait_until
 from jobline.worker.registry import Registry
 
 SECRETS = ("hunter2", "tok-123", "s3cr3t", "Bearer-abc")
@@ -129,6 +132,30 @@ async def test_handler_gets_real_values_reads_and_listings_are_masked(
     assert "password=***" in " ".join(r["e"] for r in rows)
     for s in SECRETS:
         assert s not in caplog.text
+
+    # ... and the audit log, after the relay and the audit consumer carried them there
+    bus = await create_bus(deps.settings, claim_idle_ms=50)
+    consumer = EventConsumer(deps, bus, "audit")
+    try:
+        n = 0
+        while k := await relay_once(deps, bus):
+            n += k
+
+        async def applied() -> bool:
+            await consumer.step(0.1)
+            return consumer.applied >= n
+
+        await wait_until(applied, message="audit consumer applied all events")
+        async for http in serve_app(create_app(deps.settings, deps=deps)):
+            audit = await http.get("/api/v1/audit", params={"jobId": dead})
+        assert audit.status_code == 200, audit.text
+        assert any(e.get("error") and "password=***" in e["error"]
+                   for e in audit.json()["events"]), audit.text
+        for s in SECRETS:
+            assert s not in audit.text
+    finally:
+        await consumer.close()
+        await bus.close()
 
 
 async def test_mask_keys_are_configurable(deps: Deps) -> None:
