@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import jobline
@@ -148,6 +149,23 @@ async def test_submit_over_the_queue_cap_is_503_and_stores_nothing(settings: Set
             assert len(claimed) == 1
             again = await http.post("/api/v1/jobs", json={"queue": "full", "jobType": "t"})
             assert again.status_code == 201, again.text
+    finally:
+        await d.close()
+
+
+async def test_per_queue_caps_override_the_global_one(settings: Settings) -> None:
+    d = await connect(settings.with_(max_queue_depth=2, queue_depths={"big": 4, "free": 0}))
+    try:
+        assert backpressure.cap_of(d, "big") == 4 and backpressure.cap_of(d, "x") == 2
+        async for http in serve_app(create_app(d.settings, deps=d)):
+            async def submit(queue: str, n: int, http: httpx.AsyncClient = http) -> int:
+                r = await http.post("/api/v1/jobs/bulk", json={"jobs": [
+                    {"queue": queue, "jobType": "t"} for _ in range(n)]})
+                return r.status_code
+            assert [await submit("x", 2), await submit("x", 1)] == [201, 503]
+            assert [await submit("big", 4), await submit("big", 1)] == [201, 503]
+            assert await submit("free", 10) == 201  # 0: this queue is not capped
+        assert await d.pool.fetchval("SELECT count(*) FROM jobs") == 16
     finally:
         await d.close()
 

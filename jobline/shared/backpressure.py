@@ -1,6 +1,7 @@
 """Backpressure: refuse new submissions to a queue whose backlog is over a configured cap.
 
-``JOBLINE_MAX_QUEUE_DEPTH`` (0 = off) caps the jobs one queue holds pending + scheduled. The
+``JOBLINE_MAX_QUEUE_DEPTH`` (0 = off) caps the jobs one queue holds pending + scheduled;
+``JOBLINE_QUEUE_DEPTHS`` (JSON, ``{"email": 100000}``) sets a queue's own cap (0 = none). The
 submit shells call :func:`admit` before anything is stored; over the cap the request fails with
 :class:`~jobline.shared.errors.Unavailable` (HTTP 503 + Retry-After) and stores nothing.
 
@@ -34,6 +35,14 @@ log = logging.getLogger("jobline.backpressure")
 RETRY_AFTER_S = 5
 
 
+def cap_of(deps: Deps, queue: str) -> int:
+    """The backlog cap of ``queue``: its own entry in ``queue_depths``, else the global one."""
+    own = deps.settings.queue_depths.get(queue)
+    if isinstance(own, int) and not isinstance(own, bool) and own >= 0:
+        return own
+    return deps.settings.max_queue_depth
+
+
 async def queue_depths(deps: Deps, queues: Iterable[str]) -> dict[str, int]:
     """Pending + scheduled jobs of each queue as Redis sees them."""
     names = sorted(set(queues))
@@ -49,10 +58,9 @@ async def queue_depths(deps: Deps, queues: Iterable[str]) -> dict[str, int]:
 async def admit(deps: Deps, queues: Iterable[str]) -> None:
     """Raise :class:`Unavailable` if adding these jobs (one queue name per job) would push a
     queue over ``max_queue_depth``."""
-    cap = deps.settings.max_queue_depth
-    if cap <= 0:
-        return
     adding = Counter(queues)
+    caps = {q: cap_of(deps, q) for q in adding}
+    adding = Counter({q: n for q, n in adding.items() if caps[q] > 0})
     if not adding:
         return
     try:
@@ -61,7 +69,7 @@ async def admit(deps: Deps, queues: Iterable[str]) -> None:
         log.warning("queue depth unknown (%s); admitting without the cap", type(e).__name__)
         return
     for q in sorted(adding):
-        if depths[q] + adding[q] > cap:
+        if depths[q] + adding[q] > caps[q]:
             raise Unavailable(
-                f"queue {q!r} is over its backlog cap ({depths[q]} queued, cap {cap}); "
+                f"queue {q!r} is over its backlog cap ({depths[q]} queued, cap {caps[q]}); "
                 "retry later", retry_after_s=RETRY_AFTER_S)

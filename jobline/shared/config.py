@@ -84,6 +84,8 @@ class Settings:
     #: Most jobs one queue may hold pending + scheduled; a submit past it is refused with 503
     #: (backpressure, ``jobline.shared.backpressure``). 0 = no cap.
     max_queue_depth: int = field(default_factory=lambda: _int("JOBLINE_MAX_QUEUE_DEPTH", 0))
+    #: Per-queue caps overriding ``max_queue_depth``, as JSON: ``{"email": 100000}`` (0 = none).
+    queue_depths: dict[str, object] = field(default_factory=lambda: _json("JOBLINE_QUEUE_DEPTHS"))
     #: Requests per API key, "N/Ws" (e.g. "600/60s"); "" = no limit (``jobline.shared.ratelimit``).
     rate_per_key: str = field(default_factory=lambda: os.environ.get("JOBLINE_RATE_PER_KEY", ""))
 
