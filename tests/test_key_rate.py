@@ -12,7 +12,7 @@ from jobline.shared import auth
 from jobline.shared.clock import FakeClock
 from jobline.shared.config import Settings
 from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import ValidationFailed
+from jobline.shared.errors import ConfigError
 from jobline.shared.key_rate import KeyRate, bucket_key, parse_rate
 from jobline.testing import serve_app
 
@@ -36,8 +36,10 @@ def test_parse_rate() -> None:
     assert parse_rate("100/250ms") == KeyRate(100, 250)
     assert parse_rate("") is None and parse_rate("0/1s") is None
     for bad in ("fast", "10 per second", "-1/1s", "1/0s"):
-        with pytest.raises(ValidationFailed):
+        with pytest.raises(ConfigError, match="JOBLINE_RATE_PER_KEY"):
             parse_rate(bad)
+    with pytest.raises(ConfigError, match="JOBLINE_RATE_PER_KEY"):
+        create_app(Settings().with_(rate_per_key="lots"))
 
 
 async def test_over_the_rate_429_with_retry_after_shared_across_replicas(

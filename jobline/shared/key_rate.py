@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from jobline.shared.deps import Deps
-from jobline.shared.errors import JoblineError, ValidationFailed
+from jobline.shared.errors import ConfigError, JoblineError
 from jobline.shared.jobs import translate_errors
 
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*(ms|s|m|h)?\s*$")
@@ -45,13 +45,13 @@ def parse_rate(raw: str) -> KeyRate | None:
         return None
     m = _SPEC.match(raw)
     if m is None:
-        raise ValidationFailed("JOBLINE_RATE_PER_KEY", f"expected e.g. '600/60s', got {raw!r}")
+        raise ConfigError(f"JOBLINE_RATE_PER_KEY: expected e.g. '600/60s', got {raw!r}")
     limit = int(m.group(1))
     window_ms = int(m.group(2) or 1) * _UNIT_MS[m.group(3) or "s"]
     if limit == 0:
         return None
     if window_ms <= 0:
-        raise ValidationFailed("JOBLINE_RATE_PER_KEY", "the window must be positive")
+        raise ConfigError("JOBLINE_RATE_PER_KEY: the window must be positive")
     return KeyRate(limit, window_ms)
 
 
