@@ -30,6 +30,9 @@ def _setup_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s[%(process)d]: %(message)s",
     )
+    from jobline.shared.masking import install_log_filter
+
+    install_log_filter(load().mask_keys)
 
 
 def resolve_settings() -> Settings:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import orjson
 from starlette.requests import Request
@@ -23,6 +23,7 @@ from jobline.api.schemas import DlqQuery, DlqSelectIn, iso_ms, job_json, transit
 from jobline.shared import dlq
 from jobline.shared.deps import Deps
 from jobline.shared.errors import ValidationFailed
+from jobline.shared.masking import mask, mask_text
 from jobline.shared.models import Job
 
 #: CSV columns, in order. ``deadLetteredAt`` is when the last attempt ended.
@@ -40,9 +41,11 @@ def _query(request: Request) -> DlqQuery:
 @endpoint
 async def list_dlq(request: Request) -> Response:
     q = _query(request)
-    page = await dlq.list_dead_letters(ctx(request).require_deps(), q.to_filter(),
+    c = ctx(request)
+    page = await dlq.list_dead_letters(c.require_deps(), q.to_filter(),
                                        cursor=q.cursor, limit=q.page_size)
-    return JSONResponse({"jobs": [job_json(j, history=False) for j in page.jobs],
+    return JSONResponse({"jobs": [job_json(j, history=False, mask_keys=c.settings.mask_keys)
+                                  for j in page.jobs],
                          "pageSize": q.page_size, "nextCursor": page.next_cursor})
 
 
@@ -54,10 +57,11 @@ def _cell(text: str | None) -> str:
     return text or ""
 
 
-def _csv_row(j: Job) -> list[str]:
-    return [str(j.id), j.queue, j.job_type, _cell(j.error_type), _cell(j.error), str(j.attempts),
+def _csv_row(j: Job, mask_keys: Sequence[str]) -> list[str]:
+    return [str(j.id), j.queue, j.job_type, _cell(j.error_type),
+            _cell(mask_text(j.error, mask_keys)), str(j.attempts),
             str(j.max_attempts), str(j.priority), iso_ms(j.created_ms) or "",
-            iso_ms(j.completed_ms) or "", orjson.dumps(j.payload).decode()]
+            iso_ms(j.completed_ms) or "", orjson.dumps(mask(j.payload, mask_keys)).decode()]
 
 
 @endpoint
@@ -76,7 +80,7 @@ async def export_dlq_csv(request: Request) -> Response:
         w.writerow(CSV_COLUMNS)
         async for page in dlq.iter_dead_letters(deps, f):
             for j in page:
-                w.writerow(_csv_row(j))
+                w.writerow(_csv_row(j, deps.settings.mask_keys))
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()

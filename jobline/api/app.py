@@ -34,6 +34,7 @@ from jobline.shared.batching import GroupCommitter
 from jobline.shared.clock import SYSTEM_CLOCK, Clock
 from jobline.shared.config import Settings, load
 from jobline.shared.deps import Deps, connect
+from jobline.shared.key_rate import parse_rate
 
 
 def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
     if settings is None:
         settings = deps.settings if deps is not None else load()
     context = ApiContext(settings, deps)
+    parse_rate(settings.rate_per_key)  # a bad JOBLINE_RATE_PER_KEY fails at startup, not per request
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ import orjson
 
 from jobline.shared.auth import Role, Unauthenticated, authenticate, authorize, key_from_headers
 from jobline.shared.errors import JoblineError, Unavailable
+from jobline.shared.key_rate import KeyRate, RateLimited, admit, parse_rate
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -65,6 +66,12 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, get_deps: Callable[[], Any]) -> None:
         self.app = app
         self.get_deps = get_deps
+        self._rates: dict[str, KeyRate | None] = {}
+
+    def _rate(self, raw: str) -> KeyRate | None:
+        if raw not in self._rates:
+            self._rates[raw] = parse_rate(raw)
+        return self._rates[raw]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,8 +84,13 @@ class AuthMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
         try:
-            principal = await authenticate(self.get_deps(), key_from_headers(headers))
+            deps = self.get_deps()
+            principal = await authenticate(deps, key_from_headers(headers))
             authorize(principal, needed, f"{scope['method']} {scope['path']}")
+            rate = self._rate(deps.settings.rate_per_key)
+            if rate is not None:
+                # after authentication: an unauthenticated flood cannot drain a real key's bucket
+                await admit(deps, str(principal.key_id), rate)
         except JoblineError as e:
             await _error(send, e)
             return
@@ -91,7 +103,7 @@ async def _error(send: Send, e: JoblineError) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if isinstance(e, Unauthenticated):
         headers.append((b"www-authenticate", b'Bearer realm="jobline"'))
-    if isinstance(e, Unavailable):
+    if isinstance(e, (Unavailable, RateLimited)):
         headers.append((b"retry-after", str(e.retry_after_s).encode()))
     await send({"type": "http.response.start", "status": e.http_status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

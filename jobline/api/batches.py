@@ -27,8 +27,8 @@ from jobline.api.schemas import (
     iso_ms,
     submitted_json,
 )
+from jobline.shared import backpressure, dag
 from jobline.shared import batches as core
-from jobline.shared import dag
 from jobline.shared.errors import ValidationFailed
 
 # --- models --------------------------------------------------------------------------------
@@ -121,6 +121,7 @@ async def create_batch(request: Request) -> Response:
         raise ValidationFailed("jobs", f"{len(data['jobs'])} jobs exceeds the limit of {limit}")
     body = validate(BatchIn, data)
     now = deps.clock.now_ms()
+    await backpressure.admit(deps, [j.queue for j in body.jobs])
     created = await core.create_batch(
         deps, body.name, [j.to_spec(now) for j in body.jobs],
         body.on_complete.to_spec(now) if body.on_complete is not None else None)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from jobline.api.errors import BadRequest
 from jobline.shared.config import Settings
-from jobline.shared.errors import PayloadTooLarge
+from jobline.shared.errors import PayloadTooLarge, ValidationFailed
 
 _MIB = 1024 * 1024
 #: Per-item allowance of a bulk body on top of the payloads: the item's other fields.
@@ -31,7 +31,25 @@ def bulk_body_limit(settings: Settings) -> int:
                min(64 * _MIB, settings.max_bulk_jobs * (_BULK_ITEM_OVERHEAD + 4096)))
 
 
+class UnsupportedMediaType(ValidationFailed):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    """Bodies are JSON only: a declared non-JSON media type is refused (415) before reading.
+    A missing Content-Type is read as JSON (and must then parse as JSON)."""
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/")
+                                            and media.endswith("+json")):
+        raise UnsupportedMediaType(
+            "body", f"request body must be application/json, not {media or 'empty'!r}")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
+    check_json_content_type(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge("body", f"request body exceeds the limit of {limit} bytes")

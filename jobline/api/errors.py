@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import orjson
 import pydantic
 from starlette.exceptions import HTTPException
@@ -107,6 +108,11 @@ def endpoint(fn: Endpoint) -> Endpoint:
             return await jobline_error(request, e)
         except HTTPException as e:
             return await http_error(request, e)
+        except (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
+            # text PostgreSQL cannot store or compare (a NUL byte) that slipped past a shell's
+            # own validation: the client's input, not our failure
+            return error_response(400, "validation_error",
+                                  "input contains characters that cannot be stored (NUL)")
         except Exception as e:
             log.error("%s %s failed", request.method, request.url.path, exc_info=e)
             return error_response(500, "internal", "internal error")

@@ -18,6 +18,7 @@ from jobline.shared import audit
 from jobline.shared import events as core
 from jobline.shared.errors import ValidationFailed
 from jobline.shared.eventbus import EventBus, create_bus
+from jobline.shared.masking import mask, mask_text
 
 _ALLOWED = {"jobId", "type", "from", "to", "limit", "cursor"}
 
@@ -54,11 +55,16 @@ async def list_audit(request: Request) -> Response:
         if not q["limit"].isdigit():
             raise ValidationFailed("limit", "must be an integer")
         limit = int(q["limit"])
+    keys = ctx(request).settings.mask_keys
     page = await audit.query(ctx(request).require_deps(), job_id=job_id,
                              type_=q.get("type") or None, from_ms=_time_ms("from", q.get("from")),
                              to_ms=_time_ms("to", q.get("to")), limit=limit,
                              cursor=q.get("cursor") or None)
-    return JSONResponse({"events": page.events, "nextCursor": page.next_cursor})
+    # Stored masked with the default patterns (outbox triggers, events.emit); masked again with
+    # this deployment's JOBLINE_MASK_KEYS, which may name more.
+    events = [{**mask(e, keys), "error": mask_text(e.get("error"), keys)} if "error" in e
+              else mask(e, keys) for e in page.events]
+    return JSONResponse({"events": events, "nextCursor": page.next_cursor})
 
 
 async def _bus(app: Starlette) -> EventBus:

@@ -24,6 +24,7 @@ from jobline.api.schemas import (
     submitted_json,
     transition_json,
 )
+from jobline.shared import backpressure
 from jobline.shared import jobs as core
 from jobline.shared.errors import ValidationFailed
 from jobline.shared.models import Status
@@ -51,6 +52,7 @@ async def submit_job(request: Request) -> Response:
     raw = await read_body(request, single_body_limit(c.settings))
     item = validate(SubmitJobIn, parse_json(raw))
     committer = c.require_committer()
+    await backpressure.admit(committer.deps, [item.queue])
     res = await committer.submit(item.to_spec(committer.deps.clock.now_ms()))
     return JSONResponse(submitted_json(res), status_code=200 if res.submitted.duplicate else 201)
 
@@ -71,14 +73,16 @@ async def submit_bulk(request: Request) -> Response:
     # All items are checked before anything is stored; submit_many is one transaction.
     for i, spec in enumerate(specs):
         check_spec(spec, deps.settings, f"jobs[{i}].")
+    await backpressure.admit(deps, (s.queue for s in specs))
     results = await core.submit_many(deps, specs, positions=True)
     return JSONResponse({"jobs": [submitted_json(r) for r in results]}, status_code=201)
 
 
 @endpoint
 async def get_job(request: Request) -> Response:
-    job = await core.get_job(ctx(request).require_deps(), job_id_param(request))
-    return JSONResponse(job_json(job))
+    c = ctx(request)
+    job = await core.get_job(c.require_deps(), job_id_param(request))
+    return JSONResponse(job_json(job, mask_keys=c.settings.mask_keys))
 
 
 @endpoint
@@ -90,7 +94,8 @@ async def list_jobs(request: Request) -> Response:
     page = await core.list_jobs(c.require_deps(), queue=q.queue, status=q.status,
                                 job_type=q.job_type, page=q.page, page_size=q.page_size,
                                 cursor=str(q.cursor) if q.cursor else None)
-    return JSONResponse({"jobs": [job_json(j, history=False) for j in page.jobs],
+    return JSONResponse({"jobs": [job_json(j, history=False, mask_keys=c.settings.mask_keys)
+                                  for j in page.jobs],
                          "page": q.page, "pageSize": q.page_size, "total": page.total,
                          "nextCursor": page.next_cursor})
 

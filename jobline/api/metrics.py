@@ -33,9 +33,11 @@ from jobline.shared.errors import ValidationFailed
 
 
 def _only(request: Request, allowed: set[str]) -> None:
-    for k in request.query_params:
+    for k, v in request.query_params.items():
         if k not in allowed:
             raise ValidationFailed(k, "unknown query parameter")
+        if "\x00" in v:
+            raise ValidationFailed(k, "must not contain the NUL character")
 
 
 @endpoint
@@ -253,8 +255,11 @@ def document(paths: dict[str, Any], ok: Any, errors: Any) -> None:
             "text/plain": {"schema": {"type": "string"}}}}, **errors(503)}}}
     gql = {"description": "GraphQL (schema.graphql); websockets: graphql-transport-ws or "
                           "graphql-ws with {\"apiKey\"} in connection_init",
-           "responses": {"200": ok("GraphQL result", obj)}}
-    paths["/graphql"] = {"get": {**gql, "operationId": "graphqlGet",
+           "responses": {"200": ok("GraphQL result", obj), **errors(400)}}
+    # GET without a query when GraphiQL is off (outside dev mode): Strawberry's plain 404
+    gql_get = {**gql, "responses": {**gql["responses"], "404": {
+        "description": "GraphiQL is off", "content": {"text/plain": {"schema": {"type": "string"}}}}}}
+    paths["/graphql"] = {"get": {**gql_get, "operationId": "graphqlGet",
                                  "summary": "GraphQL query (or GraphiQL in dev mode)"},
                          "post": {**gql, "operationId": "graphqlPost",
                                   "summary": "GraphQL query or mutation"}}

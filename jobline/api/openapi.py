@@ -21,6 +21,7 @@ from jobline.api import retry_policies as rp
 from jobline.api import schedule_schemas as ss
 from jobline.api import schemas as s
 from jobline.api.errors import JSONResponse, endpoint
+from jobline.api.security_doc import add_security
 from jobline.shared.config import Settings
 
 _REF = "#/components/schemas/{model}"
@@ -394,13 +395,13 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     }
     worker_routes.document(paths, components)
     metrics.document(paths, ok, errors)
-    return {
+    return add_security({
         "openapi": "3.1.0",
         "info": {"title": "Jobline", "version": "1", "description":
                  "Durable background jobs: PostgreSQL is the truth, Redis dispatches."},
         "paths": paths,
         "components": {"schemas": components},
-    }
+    }, error_schema)
 
 
 def event_paths(ok: Any, errors: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ remains the authority on what a valid schedule is.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,7 @@ from jobline.api.schemas import (
     iso_ms,
 )
 from jobline.shared.errors import ValidationFailed
+from jobline.shared.masking import DEFAULT_MASK_KEYS, mask
 from jobline.shared.models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
 from jobline.shared.rate_limits import MAX_RATE_LIMIT, MAX_WINDOW_MS
 from jobline.shared.schedules import MAX_NAME, Schedule, ScheduleSpec
@@ -149,11 +151,12 @@ class QueueRateLimitOut(_Out):
     rate_limit: RateLimitOut | None
 
 
-def schedule_json(s: Schedule) -> dict[str, Any]:
+def schedule_json(s: Schedule, mask_keys: Sequence[str] = DEFAULT_MASK_KEYS) -> dict[str, Any]:
+    """Payload secrets are masked: a client editing a schedule resends them."""
     p = s.spec
     return {
         "id": str(s.id), "name": p.name, "queue": p.queue, "jobType": p.job_type,
-        "payload": p.payload, "schedule": p.schedule, "timezone": p.timezone,
+        "payload": mask(p.payload, mask_keys), "schedule": p.schedule, "timezone": p.timezone,
         "enabled": p.enabled, "overlapPolicy": p.overlap_policy, "catchUp": p.catch_up,
         "priority": p.priority, "maxAttempts": p.max_attempts, "timeoutMs": p.timeout_ms,
         "nextRunAt": iso_ms(s.next_run_ms), "lastRunAt": iso_ms(s.last_run_ms),

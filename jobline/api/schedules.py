@@ -33,19 +33,19 @@ async def create(request: Request) -> Response:
     c = ctx(request)
     body = validate(ScheduleIn, parse_json(await read_body(request, single_body_limit(c.settings))))
     s = await core.create_schedule(c.require_deps(), body.to_spec())
-    return JSONResponse(schedule_json(s), status_code=201)
+    return JSONResponse(schedule_json(s, ctx(request).settings.mask_keys), status_code=201)
 
 
 @endpoint
 async def list_all(request: Request) -> Response:
     items = await core.list_schedules(ctx(request).require_deps())
-    return JSONResponse({"scheduledJobs": [schedule_json(s) for s in items]})
+    return JSONResponse({"scheduledJobs": [schedule_json(s, ctx(request).settings.mask_keys) for s in items]})
 
 
 @endpoint
 async def get_one(request: Request) -> Response:
     s = await core.get_schedule(ctx(request).require_deps(), _id(request))
-    return JSONResponse(schedule_json(s))
+    return JSONResponse(schedule_json(s, ctx(request).settings.mask_keys))
 
 
 @endpoint
@@ -55,7 +55,7 @@ async def patch(request: Request) -> Response:
     body = validate(SchedulePatchIn,
                     parse_json(await read_body(request, single_body_limit(c.settings))))
     s = await core.update_schedule(c.require_deps(), schedule_id, body.changes())
-    return JSONResponse(schedule_json(s))
+    return JSONResponse(schedule_json(s, ctx(request).settings.mask_keys))
 
 
 @endpoint

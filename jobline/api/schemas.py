@@ -12,6 +12,7 @@ document, and the tests validate real responses against them so the two cannot d
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,7 @@ from jobline.shared.dlq import MAX_IDS as DLQ_MAX_IDS
 from jobline.shared.dlq import DlqFilter
 from jobline.shared.errors import ValidationFailed
 from jobline.shared.jobs import SubmitResult
+from jobline.shared.masking import DEFAULT_MASK_KEYS, mask, mask_text
 from jobline.shared.models import (
     PRIORITY_DEFAULT,
     PRIORITY_MAX,
@@ -439,11 +441,15 @@ def attempt_json(a: Attempt) -> dict[str, Any]:
             "error": a.error, "durationMs": a.duration_ms}
 
 
-def job_json(job: Job, *, history: bool = True) -> dict[str, Any]:
+def job_json(job: Job, *, history: bool = True,
+             mask_keys: Sequence[str] = DEFAULT_MASK_KEYS) -> dict[str, Any]:
+    """A job as shown to people: payload and result have secrets masked (``mask_keys``)."""
     out: dict[str, Any] = {
-        "id": str(job.id), "queue": job.queue, "jobType": job.job_type, "payload": job.payload,
+        "id": str(job.id), "queue": job.queue, "jobType": job.job_type,
+        "payload": mask(job.payload, mask_keys),
         "status": job.status.value, "priority": job.priority, "attempts": job.attempts,
-        "maxAttempts": job.max_attempts, "result": job.result, "error": job.error,
+        "maxAttempts": job.max_attempts, "result": mask(job.result, mask_keys),
+        "error": mask_text(job.error, mask_keys),
         "errorType": job.error_type, "createdAt": iso_ms(job.created_ms),
         "startedAt": iso_ms(job.started_ms), "completedAt": iso_ms(job.completed_ms),
         "scheduledFor": iso_ms(job.scheduled_for_ms), "timeoutMs": job.timeout_ms,
@@ -451,7 +457,8 @@ def job_json(job: Job, *, history: bool = True) -> dict[str, Any]:
         "batchId": str(job.batch_id) if job.batch_id is not None else None,
     }
     if history:
-        out["attemptHistory"] = [attempt_json(a) for a in job.attempts_history]
+        out["attemptHistory"] = [{**attempt_json(a), "error": mask_text(a.error, mask_keys)}
+                                 for a in job.attempts_history]
         out["dependsOn"] = [str(d) for d in job.depends_on]
     return out
 

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from jobline.shared.masking import DEFAULT_MASK_KEYS
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -76,6 +78,16 @@ class Settings:
     event_bus: str = field(default_factory=lambda: os.environ.get("JOBLINE_EVENT_BUS", "redis"))
     kafka_bootstrap: str | None = field(
         default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
+    #: Keys whose values are masked wherever stored data is shown (``jobline.shared.masking``).
+    mask_keys: tuple[str, ...] = field(default_factory=lambda: _list(
+        "JOBLINE_MASK_KEYS", DEFAULT_MASK_KEYS))
+    #: Most jobs one queue may hold pending + scheduled; a submit past it is refused with 503
+    #: (backpressure, ``jobline.shared.backpressure``). 0 = no cap.
+    max_queue_depth: int = field(default_factory=lambda: _int("JOBLINE_MAX_QUEUE_DEPTH", 0))
+    #: Per-queue caps overriding ``max_queue_depth``, as JSON: ``{"email": 100000}`` (0 = none).
+    queue_depths: dict[str, object] = field(default_factory=lambda: _json("JOBLINE_QUEUE_DEPTHS"))
+    #: Requests per API key, "N/Ws" (e.g. "600/60s"); "" = no limit (``jobline.shared.ratelimit``).
+    rate_per_key: str = field(default_factory=lambda: os.environ.get("JOBLINE_RATE_PER_KEY", ""))
 
     #: GraphiQL at /graphql (development only: it loads its assets from a CDN)
     dev_mode: bool = field(default_factory=lambda: os.environ.get("JOBLINE_DEV", "") == "1")

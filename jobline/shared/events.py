@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import orjson
 
 from jobline.shared.clock import from_dt, to_dt
 from jobline.shared.deps import Deps
+from jobline.shared.masking import mask
 
 if TYPE_CHECKING:
     from jobline.shared.eventbus import EventBus
@@ -48,16 +48,6 @@ RETENTION_MS = 24 * 3_600_000
 #: One relay at a time publishes (keeps order); the lock is per transaction.
 RELAY_LOCK_KEY = 0x6A6F626C696E65  # "jobline"
 
-_SECRET_KEY = re.compile(r"password|passwd|token|secret|authorization|api[_-]?key", re.I)
-
-
-def mask(value: Any) -> Any:
-    """``value`` with every dict entry whose key looks like a credential replaced by ``***``."""
-    if isinstance(value, dict):
-        return {k: "***" if _SECRET_KEY.search(str(k)) else mask(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +171,7 @@ async def emit(deps: Deps, events: Sequence[NewEvent], *, conn: Any = None) -> N
             raise ValueError(f"unknown event type {e.type!r}")
     args = ([e.type for e in events], [e.queue for e in events], [e.job_id for e in events],
             [e.job_type for e in events],
-            [orjson.dumps(mask(e.data)).decode() for e in events], to_dt(deps.clock.now_ms()))
+            [orjson.dumps(mask(e.data, deps.settings.mask_keys)).decode() for e in events], to_dt(deps.clock.now_ms()))
     if conn is not None:
         await conn.execute(INSERT_EVENTS, *args)
         await conn.execute(NOTIFY)
