@@ -225,8 +225,10 @@ async def s_http(env: Env, tool: str, api_workers: int) -> dict[str, float]:
             name = f"{rate}_per_s" if rate else "saturation"
             r = await asyncio.to_thread(load, base + "/api/v1/jobs", body, rate, z["http_s"],
                                         tool)
-            if r["errors"]:
-                raise RuntimeError(f"HTTP {name}: {r['errors']} errors")
+            if not r["rate"]:
+                raise RuntimeError(f"HTTP {name}: no successful request ({r['errors']} errors)")
+            # failures (non-2xx, socket errors, timeouts at saturation) are reported, not fatal
+            out[f"{name}_errors"] = r["errors"]
             out[f"{name}_achieved_per_s"] = r["rate"]
             out[f"{name}_p50_ms"] = r["p50_ms"]
             out[f"{name}_p99_ms"] = r["p99_ms"]
