@@ -38,8 +38,8 @@ typecheck: $(STAMP) ## Mypy
 
 check: lint typecheck test ## Lint + typecheck + tests
 
-bench: $(STAMP) ## Throughput benchmark (durable submit + processing), results in bench/results/
-	$(BIN)/python bench/throughput.py --jobs 20000 --runs 3
+bench: $(STAMP) ## Full benchmark suite, 10 scenarios x 3 runs + peers (~15 min), results in bench/results/suite.*
+	$(BIN)/python bench/suite.py --runs 3
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/jobline migrate

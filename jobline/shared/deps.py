@@ -46,9 +46,18 @@ async def _init_conn(conn: asyncpg.Connection) -> None:
                               decoder=orjson.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset: nothing beyond what asyncpg always does (roll back an open transaction, drop
+    Python-side listeners). The default also sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`` on every release, one extra round trip per pooled call (66 -> 37 us
+    for ``pool.fetchval`` here). Jobline keeps no session state on pooled connections: locks are
+    transaction-scoped (``pg_advisory_xact_lock``), LISTEN and the migration lock use their own
+    connections. Keep it that way (``SET LOCAL``, not ``SET``)."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_conn,
-                                     command_timeout=60)
+                                     command_timeout=60, reset=_keep_session)
     assert pool is not None
     return pool
 

@@ -40,6 +40,33 @@ def uuid7(now_ms: int) -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def uuid7_many(now_ms: int, n: int) -> list[uuid.UUID]:
+    """``n`` UUIDv7s for ``now_ms``, in increasing order; the same ids ``n`` calls of
+    :func:`uuid7` would give, for one lock and one ``os.urandom`` call instead of ``n`` each
+    (a bulk submit spent a fifth of its client time in per-id syscalls)."""
+    global _last_ms, _counter
+    if n <= 0:
+        return []
+    stamps: list[int] = []
+    with _lock:
+        for _ in range(n):
+            ms = now_ms
+            if _last_ms - 10_000 < ms <= _last_ms:
+                _counter += 1
+                if _counter > 0xFFF:
+                    _last_ms += 1
+                    _counter = 0
+                ms = _last_ms
+            else:
+                _last_ms = ms
+                _counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+            stamps.append((ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | _counter << 64 | 0b10 << 62)
+    rand = os.urandom(8 * n)
+    mask = 0x3FFF_FFFF_FFFF_FFFF
+    return [uuid.UUID(int=stamp | (int.from_bytes(rand[8 * i:8 * i + 8], "big") & mask))
+            for i, stamp in enumerate(stamps)]
+
+
 def uuid7_floor(ms: int) -> uuid.UUID:
     """The smallest UUIDv7 of millisecond ``ms`` (a partition bound)."""
     return uuid.UUID(int=(ms & 0xFFFF_FFFF_FFFF) << 80)

@@ -30,7 +30,7 @@ from jobline.shared.clock import from_dt, to_dt
 from jobline.shared.deps import Deps
 from jobline.shared.dispatch import DispatchEntry
 from jobline.shared.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
-from jobline.shared.ids import uuid7
+from jobline.shared.ids import uuid7_many
 from jobline.shared.models import (
     TERMINAL,
     Attempt,
@@ -122,9 +122,10 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                                        "an index must refer to an earlier job of this request")
     now = deps.clock.now_ms()
     now_dt = to_dt(now)
-    ids = [uuid7(now) for _ in specs]
+    ids = uuid7_many(now, len(specs))
     # Oversized payloads go to S3 first, so a committed row never points at a missing object.
-    payloads = await offload.store(s, payloads, [offload.payload_key(i) for i in ids])
+    if offload.enabled(s):
+        payloads = await offload.store(s, payloads, [offload.payload_key(i) for i in ids])
     # Within one batch, a repeated idempotency key maps to its first occurrence.
     first_of_key: dict[str, int] = {}
     alias: dict[int, int] = {}

@@ -1,0 +1,61 @@
+"""Profile the durable hot paths with pyinstrument (in-process) to see where the time goes.
+
+    python bench/profile_hotpath.py bulk --jobs 20000      # submit_many, 5,000 per call
+    python bench/profile_hotpath.py single --jobs 20000    # concurrent single submits
+
+Workers are profiled from outside with py-spy while ``bench/throughput.py`` runs:
+``py-spy record -o worker.svg --pid <worker pid> --duration 10`` (see docs/performance.md).
+Prints pyinstrument's text report (client side only: PostgreSQL and Valkey time shows up as
+awaits on the driver calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import throughput
+
+from jobline.embedded import LocalServices
+from jobline.shared.config import Settings
+from jobline.shared.migrate import migrate
+
+
+async def main(args: argparse.Namespace) -> None:
+    from pyinstrument import Profiler
+    home = Path(tempfile.mkdtemp(prefix="jobline-prof-", dir="/dev/shm"))
+    home.chmod(0o755)
+    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
+                             redis_url=os.environ.get("REDIS_URL")).start()
+    try:
+        await migrate(services.database_url)
+        s = Settings().with_(database_url=services.database_url, redis_url=services.redis_url,
+                             redis_prefix="prof")
+        fn = {"bulk": throughput.bench_submit_bulk,
+              "single": throughput.bench_submit_concurrent}[args.what]
+        await fn(s, 2000)  # warm up connections and statement caches
+        await throughput.reset(services.database_url, s)
+        prof = Profiler(async_mode="enabled", interval=0.0005)
+        t0 = time.perf_counter()
+        with prof:
+            rate = await fn(s, args.jobs)
+        print(f"{args.what}: {rate:,.0f} jobs/s ({time.perf_counter() - t0:.2f}s)")
+        print(prof.output_text(unicode=False, color=False, show_all=False))
+    finally:
+        services.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["bulk", "single"])
+    ap.add_argument("--jobs", type=int, default=20_000)
+    import uvloop
+    uvloop.run(main(ap.parse_args()))
