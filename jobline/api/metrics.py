@@ -253,7 +253,7 @@ def document(paths: dict[str, Any], ok: Any, errors: Any) -> None:
         "summary": "Prometheus exposition (jobline_jobs_total, jobline_queue_depth, ...)",
         "responses": {"200": {"description": "text/plain; version=0.0.4", "content": {
             "text/plain": {"schema": {"type": "string"}}}}, **errors(503)}}}
-    gql = {"description": "GraphQL (schema.graphql); websockets: graphql-transport-ws or "
+    gql: dict[str, Any] = {"description": "GraphQL (schema.graphql); websockets: graphql-transport-ws or "
                           "graphql-ws with {\"apiKey\"} in connection_init",
            "responses": {"200": ok("GraphQL result", obj), **errors(400)}}
     # GET without a query when GraphiQL is off (outside dev mode): Strawberry's plain 404
