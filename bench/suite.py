@@ -42,6 +42,7 @@ import throughput  # noqa: E402
 
 from jobline.embedded import LocalServices  # noqa: E402
 from jobline.shared import dlq, jobs  # noqa: E402
+from jobline.shared.auth import create_key  # noqa: E402
 from jobline.shared.batching import GroupCommitter  # noqa: E402
 from jobline.shared.config import Settings  # noqa: E402
 from jobline.shared.deps import Deps, connect  # noqa: E402
@@ -226,6 +227,13 @@ async def s_http(env: Env, tool: str, api_workers: int) -> dict[str, float]:
     out: dict[str, float] = {}
     try:
         await asyncio.to_thread(wait_http, base + "/healthz")
+        if not os.environ.get("JOBLINE_API_KEY"):
+            # every API call needs a key: the load generators (wrk, loadgen.py) read this
+            keyed = await connect(env.settings, pool_size=1)
+            try:
+                _, os.environ["JOBLINE_API_KEY"] = await create_key(keyed, "developer", "bench")
+            finally:
+                await keyed.close()
         body = json.dumps({"queue": "http", "jobType": "demo.noop", "payload": {"n": 1}})
         for rate in [*z["http_rates"], 0]:
             name = f"{rate}_per_s" if rate else "saturation"
