@@ -45,7 +45,7 @@ from jobline.shared import dlq, jobs  # noqa: E402
 from jobline.shared.auth import create_key  # noqa: E402
 from jobline.shared.batching import GroupCommitter  # noqa: E402
 from jobline.shared.config import Settings  # noqa: E402
-from jobline.shared.deps import Deps, connect  # noqa: E402
+from jobline.shared.deps import Deps, connect, create_redis  # noqa: E402
 from jobline.shared.migrate import migrate  # noqa: E402
 from jobline.shared.models import JobSpec, Outcome  # noqa: E402
 
@@ -176,7 +176,7 @@ def api_processes(env: Env, port: int, workers: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "jobline.api.app:create_app",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--loop",
-         "uvloop", "--http", http, "--no-access-log", "--log-level", "warning"],
+         "uvloop", "--http", http, "--no-access-log", "--log-level", "warning", "--no-proxy-headers", "--no-server-header"],
         env=env.proc_env, **QUIET)
 
 
@@ -397,36 +397,38 @@ async def s_crash(env: Env) -> dict[str, Any]:
 # --- 5. idle latency ------------------------------------------------------------------------
 
 async def s_idle_latency(env: Env) -> dict[str, float]:
-    """One job at a time into an idle worker; submit call -> handler start (the handler stamps
-    its own start time into its result, so claim and dispatch are both inside the figure)."""
+    """One job at a time into an idle worker; submit call -> handler start. The handler pushes
+    its own start time to a Redis list that this driver blocks on (BLPOP, no polling), the way
+    the peers are measured, so claim and dispatch are both inside the figure."""
     await env.reset()
     deps = await connect(env.settings)
+    waiter = create_redis(env.settings.redis_url or "", blocking=True)
+    key = f"{env.settings.redis_prefix}:bench:lat"
     procs = env.workers(processes=1, concurrency=25, queues="idle", app="bench_handlers")
     try:
         await env.wait_workers(deps, 1)
         lat: list[float] = []
         for i in range(env.size["idle_jobs"] + 5):
             t = time.time()
-            r = await jobs.submit(deps, JobSpec(queue="idle", job_type="bench.stamp",
-                                                payload={"i": i}), positions=False)
-            deadline = time.monotonic() + 10
-            while True:
-                res = await deps.pool.fetchval(
-                    "SELECT result FROM jobs WHERE id = $1 AND status = 'completed'",
-                    r.submitted.id)
-                if res is not None:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("idle job did not complete")
-                await asyncio.sleep(0.002)  # completion probe; the start time is the handler's
+            await jobs.submit(deps, JobSpec(queue="idle", job_type="bench.stamp",
+                                            payload={"i": i}), positions=False)
+            got = await waiter.blpop([key], timeout=10)
+            if got is None:
+                raise RuntimeError("idle job did not start")
+            n, started = got[1].decode().split()
+            assert int(n) == i, (n, i)
             if i >= 5:  # the first jobs warm connections and imports
-                started = json.loads(res)["t"] if isinstance(res, str) else res["t"]
-                lat.append((started - t) * 1000)
-            await asyncio.sleep(0.01)  # let the worker go idle again (back in BLPOP)
+                lat.append((float(started) - t) * 1000)
+            await asyncio.sleep(0.01)  # let the worker finish and go idle again (back in BLPOP)
+        done = await deps.pool.fetchval(
+            "SELECT count(*) FROM jobs WHERE queue_name = 'idle' AND status = 'completed'")
+        if done < len(lat):  # the figure only counts if the jobs were also recorded
+            raise RuntimeError(f"only {done} of {len(lat)} idle jobs completed")
         return {"p50_ms": round(pct(lat, 0.5), 3), "p99_ms": round(pct(lat, 0.99), 3),
                 "max_ms": round(max(lat), 3)}
     finally:
         stop(procs)
+        await waiter.aclose()
         await deps.close()
 
 

@@ -29,6 +29,7 @@ from jobline.api import (
 from jobline.api.auth import AuthMiddleware
 from jobline.api.context import ApiContext
 from jobline.api.errors import EXCEPTION_HANDLERS
+from jobline.api.fastlane import SubmitFastLane
 from jobline.graphql import app as graphql_app
 from jobline.shared.batching import GroupCommitter
 from jobline.shared.clock import SYSTEM_CLOCK, Clock
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
         lifespan=lifespan,
     )
     app.state.jobline = context
+    # Inside authentication: the submit route's direct path (see fastlane.py).
+    app.add_middleware(SubmitFastLane)
     # Outermost: nothing runs for a request that is not authenticated and authorised.
     app.add_middleware(AuthMiddleware, get_deps=context.require_deps)
     return app

@@ -58,6 +58,8 @@ async def queue_depths(deps: Deps, queues: Iterable[str]) -> dict[str, int]:
 async def admit(deps: Deps, queues: Iterable[str]) -> None:
     """Raise :class:`Unavailable` if adding these jobs (one queue name per job) would push a
     queue over ``max_queue_depth``."""
+    if not deps.settings.max_queue_depth and not deps.settings.queue_depths:
+        return  # no cap configured (the default): nothing to measure on the submit path
     adding = Counter(queues)
     caps = {q: cap_of(deps, q) for q in adding}
     adding = Counter({q: n for q, n in adding.items() if caps[q] > 0})

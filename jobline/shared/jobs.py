@@ -41,7 +41,7 @@ from jobline.shared.models import (
     Status,
     Submitted,
 )
-from jobline.shared.retry_policy import RetryPolicy, merge_backoff, policies_for
+from jobline.shared.retry_policy import RetryPolicy, merge_backoff
 from jobline.shared.validation import check_spec
 
 log = logging.getLogger("jobline.core")
@@ -93,6 +93,7 @@ class SubmitResult:
 #: Called inside ``submit_many``'s transaction with the connection and the ids about to be
 #: inserted (``None`` for duplicates), before the INSERT (batches insert their row there).
 BeforeInsert = Callable[[Any, list[uuid.UUID | None]], Awaitable[None]]
+_NO_GATE = flow.Gate()
 
 
 @translate_errors
@@ -141,119 +142,133 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
     results: list[SubmitResult | None] = [None] * len(specs)
     dispatch: dict[str, list[DispatchEntry]] = {}
     order: dict[uuid.UUID, int] = {}
-    async with deps.pool.acquire() as conn, conn.transaction():
-        duplicate_idx: set[int] = set(alias)
-        if first_of_key:
-            keys = list(first_of_key)
-            won = {r["key"] for r in await conn.fetch(
-                sql.CLAIM_IDEMPOTENCY_KEYS, keys, [ids[first_of_key[k]] for k in keys], now_dt,
-                to_dt(now + IDEMPOTENCY_RETENTION_MS))}
-            lost = [k for k in keys if k not in won]
-            if lost:
-                existing = {r["key"]: r for r in await conn.fetch(
-                    sql.EXISTING_IDEMPOTENCY_JOBS, lost)}
-                for k in lost:
-                    i = first_of_key[k]
-                    row = existing.get(k)
-                    if row is None:  # key row points at a job that no longer exists
-                        raise Unavailable("idempotency key race; retry", retry_after_s=1)
-                    duplicate_idx.add(i)
-                    results[i] = SubmitResult(
-                        Submitted(row["id"], Status(row["status"]), row["queue_name"], row["seq"],
-                                  duplicate=True), None)
-        fresh = [i for i in range(len(specs)) if i not in duplicate_idx]
-        fresh_set = set(fresh)
-        released: list[Any] = []
 
-        def target(k: int) -> tuple[uuid.UUID, int | None]:
-            """The job an index names: a job inserted now (and its index), or, for an
-            idempotency duplicate, the existing job."""
-            k = alias.get(k, k)  # a key repeated in this request: its first occurrence
-            if k in fresh_set:
-                return ids[k], k
-            r = results[k]
-            assert r is not None
-            return r.submitted.id, None
-
-        deps_of: dict[int, list[tuple[int, uuid.UUID]]] = {}
-        internal: dict[int, dict[uuid.UUID, int]] = {}
+    async def insert(conn: Any, fresh: list[int], gates: dict[int, flow.Gate]
+                     ) -> tuple[list[Any], dict[int, Status]]:
+        """The INSERT of the ``fresh`` specs (stored retry policies resolved in SQL)."""
+        cols: list[list[Any]] = [[] for _ in range(15)]
+        statuses: dict[int, Status] = {}
         for i in fresh:
-            seen: set[uuid.UUID] = set()
-            for pos, d in enumerate(specs[i].depends_on):
-                if isinstance(d, int):
-                    did, ref = target(d)
-                    if ref is not None:
-                        internal.setdefault(i, {})[did] = ref
-                else:
-                    did = d
-                if did not in seen:
-                    seen.add(did)
-                    deps_of.setdefault(i, []).append((pos, did))
-        gates = await flow.resolve(conn, deps_of, internal,
-                                   lambda i, pos: f"{where(i)}dependsOn[{pos}]")
-        if before_insert is not None:
-            await before_insert(conn, [ids[i] if i in fresh_set else None
-                                       for i in range(len(specs))])
-        if fresh:
-            # Resolved now, in the submitting transaction: submission > stored per-type policy >
-            # handler decorator (when the submitter knows it) > global (docs/retry-policy.md).
-            policies = await policies_for(conn, (specs[i].job_type for i in fresh))
-            cols: list[list[Any]] = [[] for _ in range(14)]
-            statuses: dict[int, Status] = {}
+            spec = specs[i]
+            due = due_ms(spec, now)
+            gate = gates.get(i, _NO_GATE)
+            status = (Status.CANCELLED if gate.cancel_reason is not None
+                      else Status.WAITING if gate.remaining or i in hold
+                      else Status.PENDING if due <= now else Status.SCHEDULED)
+            statuses[i] = status
+            backoff = merge_backoff(spec.backoff)
+            values = (ids[i], spec.queue, spec.job_type, payloads[i], status.value,
+                      spec.priority, spec.max_attempts, to_dt(max(due, 0)), spec.timeout_ms,
+                      spec.idempotency_key, spec.batch_id,
+                      orjson.dumps(backoff).decode() if backoff else None,
+                      orjson.dumps(list(spec.non_retryable)).decode()
+                      if spec.non_retryable is not None else None,
+                      gate.remaining, spec.handler_max_attempts or s.default_max_attempts)
+            for c, v in zip(cols, values, strict=True):
+                c.append(v)
+        rows = await conn.fetch(sql.INSERT_JOBS, *cols[:13], now_dt, *cols[13:])
+        return rows, statuses
+
+    def record(fresh: list[int], rows: list[Any], statuses: dict[int, Status],
+               released: list[Any]) -> None:
+        seqs = {r["id"]: r["seq"] for r in rows}
+        for i in fresh:
+            spec = specs[i]
+            due = due_ms(spec, now)
+            status = statuses[i]
+            sub = Submitted(ids[i], status, spec.queue, seqs[ids[i]])
+            for r in released:  # an onComplete job its batch released at once
+                if r["id"] == ids[i]:
+                    status = Status(r["status"])
+                    sub = Submitted(ids[i], status, spec.queue, r["seq"])
+                    due = from_dt(r["scheduled_for"])
+            results[i] = SubmitResult(sub, None)
+            if status not in (Status.PENDING, Status.SCHEDULED):
+                continue  # waiting/cancelled jobs never enter Redis
+            order[ids[i]] = i
+            dispatch.setdefault(spec.queue, []).append(
+                DispatchEntry(ids[i], spec.priority, sub.seq, due))
+
+    if (not first_of_key and not hold and before_insert is None
+            and not any(spec.depends_on for spec in specs)
+            and all(spec.queue in deps.known_queues for spec in specs)):
+        # The common case needs one statement, so it runs as one autocommit round trip: the
+        # statement is atomic on its own (its outbox trigger included), and it commits before
+        # Redis sees any id, as the transactional path below does.
+        fresh = list(range(len(specs)))
+        rows, statuses = await insert(deps.pool, fresh, {})
+        record(fresh, rows, statuses, [])
+    else:
+        async with deps.pool.acquire() as conn, conn.transaction():
+            duplicate_idx: set[int] = set(alias)
+            if first_of_key:
+                keys = list(first_of_key)
+                won = {r["key"] for r in await conn.fetch(
+                    sql.CLAIM_IDEMPOTENCY_KEYS, keys, [ids[first_of_key[k]] for k in keys],
+                    now_dt, to_dt(now + IDEMPOTENCY_RETENTION_MS))}
+                lost = [k for k in keys if k not in won]
+                if lost:
+                    existing = {r["key"]: r for r in await conn.fetch(
+                        sql.EXISTING_IDEMPOTENCY_JOBS, lost)}
+                    for k in lost:
+                        i = first_of_key[k]
+                        row = existing.get(k)
+                        if row is None:  # key row points at a job that no longer exists
+                            raise Unavailable("idempotency key race; retry", retry_after_s=1)
+                        duplicate_idx.add(i)
+                        results[i] = SubmitResult(
+                            Submitted(row["id"], Status(row["status"]), row["queue_name"],
+                                      row["seq"], duplicate=True), None)
+            fresh = [i for i in range(len(specs)) if i not in duplicate_idx]
+            fresh_set = set(fresh)
+
+            def target(k: int) -> tuple[uuid.UUID, int | None]:
+                """The job an index names: a job inserted now (and its index), or, for an
+                idempotency duplicate, the existing job."""
+                k = alias.get(k, k)  # a key repeated in this request: its first occurrence
+                if k in fresh_set:
+                    return ids[k], k
+                r = results[k]
+                assert r is not None
+                return r.submitted.id, None
+
+            deps_of: dict[int, list[tuple[int, uuid.UUID]]] = {}
+            internal: dict[int, dict[uuid.UUID, int]] = {}
             for i in fresh:
-                spec = specs[i]
-                due = due_ms(spec, now)
-                gate = gates.get(i, flow.Gate())
-                status = (Status.CANCELLED if gate.cancel_reason is not None
-                          else Status.WAITING if gate.remaining or i in hold
-                          else Status.PENDING if due <= now else Status.SCHEDULED)
-                statuses[i] = status
-                pol = policies.get(spec.job_type) or RetryPolicy()
-                backoff = merge_backoff(spec.backoff, pol.backoff)
-                values = (ids[i], spec.queue, spec.job_type, payloads[i], status.value,
-                          spec.priority,
-                          spec.max_attempts or pol.max_attempts or spec.handler_max_attempts
-                          or s.default_max_attempts,
-                          to_dt(max(due, 0)), spec.timeout_ms, spec.idempotency_key,
-                          spec.batch_id,
-                          orjson.dumps(backoff).decode() if backoff else None,
-                          orjson.dumps(list(spec.non_retryable)).decode()
-                          if spec.non_retryable is not None else None,
-                          gate.remaining)
-                for c, v in zip(cols, values, strict=True):
-                    c.append(v)
-            new_queues = {specs[i].queue for i in fresh} - deps.known_queues
-            if new_queues:
-                await conn.execute(sql.UPSERT_QUEUES, sorted(new_queues), now_dt)
-            rows = await conn.fetch(sql.INSERT_JOBS, *cols[:13], now_dt, cols[13])
-            await flow.insert_edges(conn, [(ids[i], d) for i in fresh
-                                           for _, d in deps_of.get(i, ())],
-                                    [d for m in internal.values() for d in m])
-            born = [i for i in fresh if statuses[i] == Status.CANCELLED]
-            if born:
-                await flow.cancel_at_birth(
-                    conn, [(ids[i], gates[i].cancel_reason or "") for i in born], now_dt)
-                # dependents in this same request were already gated on these; only batches
-                # need to count the terminal events (which may finish a batch at once)
-                released = (await flow.settle(
-                    conn, now_dt, batch_ids=[specs[i].batch_id for i in born])).released
-            seqs = {r["id"]: r["seq"] for r in rows}
-            for i in fresh:
-                spec = specs[i]
-                due = due_ms(spec, now)
-                status = statuses[i]
-                sub = Submitted(ids[i], status, spec.queue, seqs[ids[i]])
-                for r in released:  # an onComplete job its batch released at once
-                    if r["id"] == ids[i]:
-                        status = Status(r["status"])
-                        sub = Submitted(ids[i], status, spec.queue, r["seq"])
-                        due = from_dt(r["scheduled_for"])
-                results[i] = SubmitResult(sub, None)
-                if status not in (Status.PENDING, Status.SCHEDULED):
-                    continue  # waiting/cancelled jobs never enter Redis
-                order[ids[i]] = i
-                dispatch.setdefault(spec.queue, []).append(
-                    DispatchEntry(ids[i], spec.priority, sub.seq, due))
+                seen: set[uuid.UUID] = set()
+                for pos, d in enumerate(specs[i].depends_on):
+                    if isinstance(d, int):
+                        did, ref = target(d)
+                        if ref is not None:
+                            internal.setdefault(i, {})[did] = ref
+                    else:
+                        did = d
+                    if did not in seen:
+                        seen.add(did)
+                        deps_of.setdefault(i, []).append((pos, did))
+            gates = await flow.resolve(conn, deps_of, internal,
+                                       lambda i, pos: f"{where(i)}dependsOn[{pos}]")
+            if before_insert is not None:
+                await before_insert(conn, [ids[i] if i in fresh_set else None
+                                           for i in range(len(specs))])
+            if fresh:
+                new_queues = {specs[i].queue for i in fresh} - deps.known_queues
+                if new_queues:
+                    await conn.execute(sql.UPSERT_QUEUES, sorted(new_queues), now_dt)
+                rows, statuses = await insert(conn, fresh, gates)
+                await flow.insert_edges(conn, [(ids[i], d) for i in fresh
+                                               for _, d in deps_of.get(i, ())],
+                                        [d for m in internal.values() for d in m])
+                released: list[Any] = []
+                born = [i for i in fresh if statuses[i] == Status.CANCELLED]
+                if born:
+                    await flow.cancel_at_birth(
+                        conn, [(ids[i], gates[i].cancel_reason or "") for i in born], now_dt)
+                    # dependents in this same request were already gated on these; only
+                    # batches need to count the terminal events (which may finish a batch)
+                    released = (await flow.settle(
+                        conn, now_dt, batch_ids=[specs[i].batch_id for i in born])).released
+                record(fresh, rows, statuses, released)
     deps.known_queues.update(dispatch)
     # Committed: from here on the jobs exist. If Redis fails now, reconcile re-dispatches them.
     try:

@@ -82,20 +82,27 @@ BEGIN
            e.wait_ms, e.error_type, jobline_mask_secrets(e.error), e.data
       FROM o JOIN n ON n.id = o.id
      CROSS JOIN LATERAL (
-        SELECT * FROM (VALUES
-            -- claimed: the wait is from when the job became due (submission for an immediate
-            -- job, the retry time for a retry) to its start
-            (n.status = 'processing', 'jobs.started', n.attempts, NULL::int,
-             least(greatest(0, extract(epoch FROM n.started_at - o.scheduled_for) * 1000), 2147483647)::int,
-             NULL::text, NULL::text, NULL::jsonb),
-            (n.status = 'completed' AND o.status = 'processing', 'jobs.completed', n.attempts,
-             least(greatest(0, extract(epoch FROM n.completed_at - n.started_at) * 1000), 2147483647)::int,
-             NULL, NULL, NULL, NULL),
+        -- claimed: the wait is from when the job became due (submission for an immediate job,
+        -- the retry time for a retry) to its start
+        SELECT 'jobs.started' AS type, n.attempts AS attempt, NULL::int AS duration_ms,
+               least(greatest(0, extract(epoch FROM n.started_at - o.scheduled_for) * 1000),
+                     2147483647)::int AS wait_ms,
+               NULL::text AS error_type, NULL::text AS error, NULL::jsonb AS data
+         WHERE n.status = 'processing'
+        UNION ALL
+        SELECT 'jobs.completed', n.attempts,
+               least(greatest(0, extract(epoch FROM n.completed_at - n.started_at) * 1000),
+                     2147483647)::int,
+               NULL, NULL, NULL, NULL
+         WHERE n.status = 'completed' AND o.status = 'processing'
+        UNION ALL
+        SELECT v.type, v.attempt, v.duration_ms, v.wait_ms, v.error_type, v.error, v.data
+          FROM (VALUES
             -- a failed attempt that counted (a released or snoozed one gives the attempt back)
             (o.status = 'processing' AND n.status IN ('pending', 'scheduled', 'dead_letter')
              AND n.attempts = o.attempts, 'jobs.failed', o.attempts,
              least(greatest(0, extract(epoch FROM n.updated_at - n.started_at) * 1000), 2147483647)::int,
-             NULL, n.error_type, n.error, NULL),
+             NULL::int, n.error_type, n.error, NULL::jsonb),
             (o.status = 'processing' AND n.status IN ('pending', 'scheduled'), 'jobs.retries',
              o.attempts, NULL, NULL, n.error_type, NULL,
              jsonb_build_object('retryAt', n.scheduled_for,
@@ -107,8 +114,8 @@ BEGIN
              n.error, NULL),
             (n.status = 'cancelled', 'jobs.cancelled', n.attempts, NULL, NULL, NULL, n.error,
              NULL)
-        ) AS v(hit, type, attempt, duration_ms, wait_ms, error_type, error, data)
-        WHERE v.hit
+          ) AS v(hit, type, attempt, duration_ms, wait_ms, error_type, error, data)
+         WHERE n.status NOT IN ('processing', 'completed') AND v.hit
      ) AS e
      WHERE o.status IS DISTINCT FROM n.status
      ORDER BY n.seq;

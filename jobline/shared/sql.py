@@ -5,18 +5,30 @@ statements take parallel arrays and ``unnest`` them, so a batch of any size is o
 every write to a running job is fenced by ``lease_token`` and ``status = 'processing'``.
 """
 
+# The stored per-type retry policy is resolved here, in the INSERT itself, so a plain submit is
+# one statement (one round trip, autocommit) instead of BEGIN + policy SELECT + INSERT + COMMIT.
+# Precedence (docs/retry-policy.md): maxAttempts = submission ($7) > stored policy > handler
+# decorator or the global default ($16); backoff merges key by key, the submission's keys ($12,
+# already stripped of nulls) over the policy's. An empty merge is NULL (= the global default).
 INSERT_JOBS = """
 INSERT INTO jobs (id, queue_name, job_type, payload, status, priority, max_attempts, created_at,
                   scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff,
                   non_retryable, deps_remaining)
-SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, u.ma, $14, u.due, $14, u.tmo, u.ik, u.bid, u.bo::jsonb,
+SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, COALESCE(u.ma, rp.max_attempts, u.maf), $14, u.due,
+       $14, u.tmo, u.ik, u.bid,
+       NULLIF(jsonb_strip_nulls(jsonb_build_object('baseMs', rp.base_ms, 'factor', rp.factor,
+                                                   'capMs', rp.cap_ms, 'jitter', rp.jitter))
+              || COALESCE(u.bo::jsonb, '{}'::jsonb), '{}'::jsonb),
        -- a ragged list per row cannot be a 2-D array, so each arrives as a JSON array text
        CASE WHEN u.nr IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(u.nr::jsonb)) END,
        u.dr
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
             $7::int[], $8::timestamptz[], $9::int[], $10::text[], $11::uuid[], $12::text[],
-            $13::text[], $15::int[])
-     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, nr, dr)
+            $13::text[], $15::int[], $16::int[]) WITH ORDINALITY
+     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, nr, dr, maf, ord)
+LEFT JOIN retry_policies rp ON rp.job_type = u.t
+-- seq (FIFO within a priority) is drawn in insertion order; the join may reorder rows
+ORDER BY u.ord
 RETURNING id, seq
 """
 
