@@ -165,6 +165,9 @@ async def s_submit(env: Env) -> dict[str, float]:
         s, z["submit_jobs"])
     await env.reset()
     out["bulk_jobs_per_s"] = await throughput.bench_submit_bulk(s, z["submit_jobs"])
+    await env.reset()
+    out["bulk_2_streams_jobs_per_s"] = await throughput.bench_submit_bulk(s, z["submit_jobs"],
+                                                                         streams=2)
     return out
 
 

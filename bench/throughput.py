@@ -85,12 +85,20 @@ async def bench_submit_concurrent(settings: Settings, n: int, clients: int = 200
         await deps.close()
 
 
-async def bench_submit_bulk(settings: Settings, n: int, batch: int = 5000) -> float:
+async def bench_submit_bulk(settings: Settings, n: int, batch: int = 5000,
+                            streams: int = 1) -> float:
+    """``submit_many`` calls of ``batch`` jobs; ``streams`` callers at once. One stream runs its
+    stages (build rows, PostgreSQL, Valkey) one after another; a second keeps both cores busy."""
     deps = await connect(settings)
     try:
+        starts = list(range(0, n, batch))
+
+        async def stream(k: int) -> None:
+            for start in starts[k::streams]:
+                await jobs.submit_many(deps, [noop(i) for i in range(start, min(n, start + batch))])
+
         t0 = time.perf_counter()
-        for start in range(0, n, batch):
-            await jobs.submit_many(deps, [noop(i) for i in range(start, min(n, start + batch))])
+        await asyncio.gather(*(stream(k) for k in range(streams)))
         return n / (time.perf_counter() - t0)
     finally:
         await deps.close()

@@ -601,3 +601,43 @@ async def test_group_commit_dedupes_concurrent_idempotency_keys(deps: Deps) -> N
     assert sorted([a.submitted.duplicate, b.submitted.duplicate]) == [False, True]
     assert await count_jobs(deps) == 1
     assert Status(a.submitted.status) is Status.PENDING
+
+
+# --- the submit fast lane ----------------------------------------------------------------------
+
+
+async def test_submit_fast_lane_keeps_auth_errors_and_the_router_for_everything_else(
+        settings: Settings, deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """POST /api/v1/jobs skips the router (jobline/api/fastlane.py); it must still sit behind
+    authentication, answer errors in the same shape, and leave every other request alone."""
+    from jobline.api import fastlane
+    from jobline.api import jobs as api_jobs
+
+    calls: list[str] = []
+    real = api_jobs.submit_job
+
+    async def counted(request: Request) -> Response:
+        calls.append(request.url.path)
+        return await real(request)
+
+    monkeypatch.setattr(api_jobs, "submit_job", counted)
+    app = create_app(settings, deps=deps)
+    async for http in serve_app(app, role=None):
+        r = await http.post("/api/v1/jobs", json={"jobType": "demo.noop"})
+        assert r.status_code == 401 and calls == []  # refused before the lane
+    async for http in serve_app(app):
+        r = await http.post("/api/v1/jobs", json={"jobType": "demo.noop", "payload": {"a": 1}})
+        assert r.status_code == 201, r.text
+        assert calls == ["/api/v1/jobs"]
+        job_id = r.json()["jobId"]
+        assert (await deps.pool.fetchval("SELECT status FROM jobs WHERE id = $1",
+                                         uuid.UUID(job_id))) == "pending"
+        bad = await http.post("/api/v1/jobs", content=b"{nope",
+                              headers={"Content-Type": "application/json"})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+        invalid = await http.post("/api/v1/jobs", json={"jobType": "demo.noop", "priority": 99})
+        assert invalid.status_code == 422 and invalid.json()["error"]["field"] == "priority"
+        listed = await http.get("/api/v1/jobs")  # GET goes through the router
+        assert listed.status_code == 200 and listed.json()["total"] >= 1
+        assert len(calls) == 3  # the three POSTs, not the GET
+    assert fastlane.PATH == "/api/v1/jobs"

@@ -48,7 +48,8 @@ def test_every_scenario_reports_without_errors(report: dict[str, Any]) -> None:
 
 
 def test_submit_and_processing_rates_are_positive(report: dict[str, Any]) -> None:
-    for metric in ("sequential_jobs_per_s", "concurrent_single_jobs_per_s", "bulk_jobs_per_s"):
+    for metric in ("sequential_jobs_per_s", "concurrent_single_jobs_per_s", "bulk_jobs_per_s",
+                   "bulk_2_streams_jobs_per_s"):
         assert med(report, "submit", metric) > 0, metric
     assert med(report, "process", "jobs_per_s_2x25") > 0
     assert med(report, "http", "saturation_achieved_per_s") > 0

@@ -145,28 +145,36 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
 
     async def insert(conn: Any, fresh: list[int], gates: dict[int, flow.Gate]
                      ) -> tuple[list[Any], dict[int, Status]]:
-        """The INSERT of the ``fresh`` specs (stored retry policies resolved in SQL)."""
-        cols: list[list[Any]] = [[] for _ in range(15)]
+        """The INSERT of the ``fresh`` specs (stored retry policies resolved in SQL).
+
+        Built column by column with comprehensions: for a bulk submit this is per-job Python
+        on the hot path, and a row-wise loop appending to 15 lists cost twice as much."""
+        fs = [specs[i] for i in fresh]
+        dues = [due_ms(spec, now) for spec in fs]
         statuses: dict[int, Status] = {}
-        for i in fresh:
-            spec = specs[i]
-            due = due_ms(spec, now)
+        for i, due in zip(fresh, dues, strict=True):
             gate = gates.get(i, _NO_GATE)
-            status = (Status.CANCELLED if gate.cancel_reason is not None
-                      else Status.WAITING if gate.remaining or i in hold
-                      else Status.PENDING if due <= now else Status.SCHEDULED)
-            statuses[i] = status
-            backoff = merge_backoff(spec.backoff)
-            values = (ids[i], spec.queue, spec.job_type, payloads[i], status.value,
-                      spec.priority, spec.max_attempts, to_dt(max(due, 0)), spec.timeout_ms,
-                      spec.idempotency_key, spec.batch_id,
-                      orjson.dumps(backoff).decode() if backoff else None,
-                      orjson.dumps(list(spec.non_retryable)).decode()
-                      if spec.non_retryable is not None else None,
-                      gate.remaining, spec.handler_max_attempts or s.default_max_attempts)
-            for c, v in zip(cols, values, strict=True):
-                c.append(v)
-        rows = await conn.fetch(sql.INSERT_JOBS, *cols[:13], now_dt, *cols[13:])
+            statuses[i] = (Status.CANCELLED if gate.cancel_reason is not None
+                           else Status.WAITING if gate.remaining or i in hold
+                           else Status.PENDING if due <= now else Status.SCHEDULED)
+        dts: dict[int, datetime] = {}  # most jobs of a call share one due time (now)
+        for due in dues:
+            if due not in dts:
+                dts[due] = to_dt(max(due, 0))
+        backoffs = [merge_backoff(spec.backoff) if spec.backoff else None for spec in fs]
+        default_ma = s.default_max_attempts
+        rows = await conn.fetch(
+            sql.INSERT_JOBS, [ids[i] for i in fresh], [spec.queue for spec in fs],
+            [spec.job_type for spec in fs], [payloads[i] for i in fresh],
+            [statuses[i].value for i in fresh], [spec.priority for spec in fs],
+            [spec.max_attempts for spec in fs], [dts[due] for due in dues],
+            [spec.timeout_ms for spec in fs], [spec.idempotency_key for spec in fs],
+            [spec.batch_id for spec in fs],
+            [orjson.dumps(b).decode() if b else None for b in backoffs],
+            [orjson.dumps(list(spec.non_retryable)).decode()
+             if spec.non_retryable is not None else None for spec in fs],
+            now_dt, [gates.get(i, _NO_GATE).remaining for i in fresh],
+            [spec.handler_max_attempts or default_ma for spec in fs])
         return rows, statuses
 
     def record(fresh: list[int], rows: list[Any], statuses: dict[int, Status],
