@@ -38,8 +38,9 @@ typecheck: $(STAMP) ## Mypy
 
 check: lint typecheck test ## Lint + typecheck + tests
 
-bench: $(STAMP) ## Full benchmark suite, 10 scenarios x 3 runs + peers (~15 min), results in bench/results/suite.*
+bench: $(STAMP) ## Full benchmark suite, 10 scenarios x 3 runs + peers (~17 min), results in bench/results/
 	$(BIN)/python bench/suite.py --runs 3
+	$(BIN)/python bench/pg_ceiling.py --runs 3
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/jobline migrate

@@ -37,3 +37,16 @@ def test_events_bench_runs_and_reports(tmp_path: Path) -> None:
         assert r["events_per_s"] > 0 and r["latency_ms"]["n"] == 20, backend
         assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p99"], backend
     assert (tmp_path / "events-smoke.md").read_text().startswith("# events-smoke")
+
+
+def test_pg_ceiling_bench_runs_and_reports(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    subprocess.run([sys.executable, str(BENCH.parent / "pg_ceiling.py"), "--rows", "600",
+                    "--batch", "200", "--runs", "1", "--out", str(tmp_path)], env=env,
+                   check=True, timeout=300, capture_output=True)
+    report = json.loads((tmp_path / "pg_ceiling-smoke.json").read_text())
+    assert set(report["results"]) == {"shipped", "no_outbox", "pkey_only"}
+    for name, r in report["results"].items():
+        assert r["rows_per_s"]["median"] > 0, name
+        assert r["pg_cpu_us_per_row"] is None or r["pg_cpu_us_per_row"] >= 0, name
+    assert (tmp_path / "pg_ceiling-smoke.md").read_text().startswith("# pg_ceiling-smoke")

@@ -7,6 +7,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -171,6 +172,11 @@ async def test_relay_publishes_committed_transitions_with_the_envelope(
         assert all(e.job_id == sub.submitted.id and e.queue == "mail" and e.job_type == "send"
                    for e in got)
         assert got[2].duration_ms == 250 and got[2].attempt == 1
+        # jobs.submitted's data is built by the relay from the outbox row's columns (0009)
+        due = datetime.fromtimestamp(clock.now_ms() / 1000 - 0.25, UTC)
+        assert got[0].data == {"status": "pending", "priority": 5, "batchId": None,
+                               "scheduledFor": due.isoformat(timespec="milliseconds")
+                               .replace("+00:00", "Z")}
         assert b"hunter2" not in b"".join(e.to_json() for e in got)
         assert await relay_once(deps, bus) == 0  # marked published
     finally:

@@ -61,10 +61,10 @@ CREATE FUNCTION public.jobline_jobs_inserted_events() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    INSERT INTO job_events (type, occurred_at, job_id, queue_name, job_type, data)
-    SELECT 'jobs.submitted', n.created_at, n.id, n.queue_name, n.job_type,
-           jsonb_build_object('status', n.status, 'priority', n.priority,
-                              'scheduledFor', n.scheduled_for, 'batchId', n.batch_id)
+    INSERT INTO job_events (type, occurred_at, job_id, queue_name, job_type, status, priority,
+                            scheduled_for, batch_id)
+    SELECT 'jobs.submitted', n.created_at, n.id, n.queue_name, n.job_type, n.status, n.priority,
+           n.scheduled_for, n.batch_id
       FROM n ORDER BY n.seq;
     IF FOUND THEN
         PERFORM pg_notify('jobline_events', '');
@@ -234,7 +234,11 @@ CREATE TABLE public.job_events (
     error_type text,
     error text,
     data jsonb,
-    published_at timestamp with time zone
+    published_at timestamp with time zone,
+    status text,
+    priority smallint,
+    scheduled_for timestamp with time zone,
+    batch_id uuid
 );
 ALTER TABLE public.job_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.job_events_seq_seq
