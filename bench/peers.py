@@ -60,7 +60,9 @@ def install() -> dict[str, str]:
                 errors[peer] = f"install failed: {r.stderr.strip()[-300:]}"
         except (OSError, subprocess.TimeoutExpired) as exc:
             errors[peer] = f"install failed: {exc}"
-    if not (NODE / "node_modules" / "bullmq").is_dir():
+    # both modules: a node_modules holding bullmq alone (ioredis is not among its dependencies)
+    # made the driver fail with "Cannot find module 'ioredis'"
+    if not all((NODE / "node_modules" / m).is_dir() for m in ("bullmq", "ioredis")):
         try:
             NODE.mkdir(parents=True, exist_ok=True)
             if not (NODE / "package.json").exists():

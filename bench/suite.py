@@ -597,6 +597,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if name == "peers":
                 continue
             t0 = time.perf_counter()
+            # the machine is shared: the 1-minute load average before each scenario says how
+            # much else was running (our own processes included)
+            report.setdefault("load_avg_1m_before", {})[name] = round(os.getloadavg()[0], 2)
             runs = []
             try:
                 for _ in range(args.runs):
@@ -608,6 +611,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{name}: {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
         if "peers" in only:
             import peers
+            report.setdefault("load_avg_1m_before", {})["peers"] = round(os.getloadavg()[0], 2)
             t0 = time.perf_counter()
             report["peers"] = await peers.run_all(env, size, args.small)
             print(f"peers: {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
@@ -639,6 +643,8 @@ def markdown(report: dict[str, Any], name: str) -> str:
              f"machine: {report.get('machine')}", "", f"versions: {report.get('versions')}", "",
              f"settings: {report.get('settings')}", "",
              f"runtime: {report.get('runtime_s')} s", "",
+             f"1-minute load average before each scenario: {report.get('load_avg_1m_before')}",
+             "",
              "| scenario | metric | median | min | max |", "|---|---|---:|---:|---:|"]
     for scen, metrics in report["scenarios"].items():
         for metric, v in metrics.items():

@@ -50,3 +50,18 @@ def test_pg_ceiling_bench_runs_and_reports(tmp_path: Path) -> None:
         assert r["rows_per_s"]["median"] > 0, name
         assert r["pg_cpu_us_per_row"] is None or r["pg_cpu_us_per_row"] >= 0, name
     assert (tmp_path / "pg_ceiling-smoke.md").read_text().startswith("# pg_ceiling-smoke")
+
+
+def test_latency_breakdown_bench_runs_and_reports(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    subprocess.run([sys.executable, str(BENCH.parent / "latency_breakdown.py"), "--n", "10",
+                    "--out", str(tmp_path)], env=env, check=True, timeout=300,
+                   capture_output=True)
+    report = json.loads((tmp_path / "latency_breakdown-smoke.json").read_text())
+    for label in ("warm", "cold"):
+        for call, v in report["round_trips"][label].items():
+            assert 0 < v["p50_ms"] <= v["p90_ms"], (label, call)
+    path = report["idle_path"]
+    for step in ("submit", "redis_claim", "pg_claim", "total"):
+        assert 0 < path[step]["p50_ms"] <= path[step]["p90_ms"], step
+    assert path["total"]["p50_ms"] >= path["pg_claim"]["p50_ms"]
