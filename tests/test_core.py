@@ -345,3 +345,57 @@ async def test_recent_sweep_dispatches_a_submit_whose_mirror_was_lost(
     got = {c.id for c in await jobs.claim(deps, "w", ["q"], 10)}
     assert got == {lost.submitted.id, kept.submitted.id}
     assert (await maintenance.reconcile_recent(deps, t0 - 1, clock.now_ms())).added == 0
+
+
+async def test_bulk_copy_path_stores_what_the_insert_path_stores(deps: Deps,
+                                                                  clock: FakeClock) -> None:
+    """Batches of COPY_MIN_JOBS or more go in by binary COPY; smaller ones by INSERT_JOBS, which
+    resolves the stored retry policy in SQL. Both must store identical rows and keep FIFO."""
+    from jobline.shared.retry_policy import RetryPolicy
+    from jobline.shared.retry_policy_store import put_retry_policy
+
+    await put_retry_policy(deps, "pol", RetryPolicy(7, {"baseMs": 50, "factor": 3.0}, None))
+
+    def variety(tag: str) -> list[JobSpec]:
+        out = []
+        for i in range(jobs.COPY_MIN_JOBS):
+            kind = i % 6
+            out.append(JobSpec(
+                queue=f"q{kind % 2}", job_type="pol" if kind in (0, 3) else "t",
+                payload={"i": i, "tag": tag, "nested": {"k": [1, "x"]}}, priority=i % 11,
+                max_attempts=2 if kind == 3 else None,
+                delay_ms=5_000 if kind == 4 else None,
+                timeout_ms=1_500 if kind == 1 else None,
+                backoff={"capMs": 999} if kind in (0, 2) else None,
+                non_retryable=("ValueError", "KeyError") if kind == 5 else None,
+                handler_max_attempts=9 if kind in (0, 1) else None))
+        return out
+
+    await jobs.submit_many(deps, [spec(queue="q0"), spec(queue="q1")])  # queues known: fast path
+    by_copy = await jobs.submit_many(deps, variety("copy"))
+    by_insert: list[jobs.SubmitResult] = []
+    for chunk in range(0, jobs.COPY_MIN_JOBS, 64):
+        by_insert += await jobs.submit_many(deps, variety("insert")[chunk:chunk + 64])
+    cols = ("queue_name, job_type, payload - 'tag' AS payload, status, priority, max_attempts, "
+            "timeout_ms, backoff, non_retryable, deps_remaining, attempts, lease_token, "
+            "has_dependents, scheduled_for - created_at AS delay")
+
+    async def rows(results: list[jobs.SubmitResult]) -> list[tuple[object, ...]]:
+        ids = [r.submitted.id for r in results]
+        got = {r["id"]: r for r in await deps.pool.fetch(
+            f"SELECT id, seq, {cols} FROM jobs WHERE id = ANY($1)", ids)}
+        seqs = [got[i]["seq"] for i in ids]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # FIFO = submit order
+        assert seqs == [r.submitted.seq for r in results]
+        return [tuple(got[i][c] for c in range(2, len(got[i]))) for i in ids]
+
+    copied, inserted = await rows(by_copy), await rows(by_insert)
+    assert copied == inserted
+    first = copied[0]  # the stored policy's max_attempts beats the handler's; keys merged
+    assert first[5] == 7 and first[7] == {"baseMs": 50, "factor": 3.0, "capMs": 999}
+    assert copied[3][5] == 2 and copied[5][8] == ["ValueError", "KeyError"]
+    assert [r.submitted.status for r in by_copy] == [r.submitted.status for r in by_insert]
+    events = await deps.pool.fetchval(
+        "SELECT count(*) FROM job_events WHERE type = 'jobs.submitted' AND job_id = ANY($1)",
+        [r.submitted.id for r in by_copy])
+    assert events == jobs.COPY_MIN_JOBS  # the outbox trigger fires for COPY too

@@ -39,9 +39,19 @@ class Deps:
         await self.redis.aclose()
 
 
+def _jsonb_encode(v: Any) -> bytes:
+    return b"\x01" + orjson.dumps(v)  # binary jsonb: format version 1, then the JSON text
+
+
+def _jsonb_decode(b: bytes) -> Any:
+    return orjson.loads(memoryview(b)[1:])
+
+
 async def _init_conn(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=lambda v: orjson.dumps(v).decode(),
-                              decoder=orjson.loads, schema="pg_catalog")
+    # Binary format, so jsonb columns can take part in binary COPY (bulk submit); the Python
+    # side is unchanged: objects in, objects out (``orjson.Fragment`` for JSON text as is).
+    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
+                              schema="pg_catalog", format="binary")
     await conn.set_type_codec("json", encoder=lambda v: orjson.dumps(v).decode(),
                               decoder=orjson.loads, schema="pg_catalog")
 

@@ -41,7 +41,7 @@ from jobline.shared.models import (
     Status,
     Submitted,
 )
-from jobline.shared.retry_policy import RetryPolicy, merge_backoff
+from jobline.shared.retry_policy import RetryPolicy, merge_backoff, policies_for
 from jobline.shared.validation import check_spec
 
 log = logging.getLogger("jobline.core")
@@ -94,6 +94,12 @@ class SubmitResult:
 #: inserted (``None`` for duplicates), before the INSERT (batches insert their row there).
 BeforeInsert = Callable[[Any, list[uuid.UUID | None]], Awaitable[None]]
 _NO_GATE = flow.Gate()
+#: From this many jobs a plain batch is stored by binary COPY (below, a one-statement INSERT is
+#: fewer round trips: COPY needs a transaction and a seq draw first).
+COPY_MIN_JOBS = 256
+COPY_COLUMNS = ("id", "seq", "queue_name", "job_type", "payload", "status", "priority",
+                "max_attempts", "created_at", "scheduled_for", "updated_at", "timeout_ms",
+                "batch_id", "backoff", "non_retryable")
 
 
 @translate_errors
@@ -177,25 +183,59 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
             [spec.handler_max_attempts or default_ma for spec in fs])
         return rows, statuses
 
-    def record(fresh: list[int], rows: list[Any], statuses: dict[int, Status],
+    async def copy_insert() -> tuple[dict[uuid.UUID, int], dict[int, Status]]:
+        """The same rows as :func:`insert` (for a plain batch: no keys, gates or holds) by
+        binary ``COPY``, in one transaction with a ``seq`` range drawn first.
+
+        Why a second path: for large batches COPY is the cheapest way in. asyncpg encodes the
+        rows in C instead of building 15 parameter arrays in Python, and PostgreSQL skips the
+        unnest/join/sort of ``INSERT_JOBS`` (bench/pg_ceiling.py). The stored retry policy is
+        resolved here in Python with the same precedence ``INSERT_JOBS`` applies in SQL."""
+        async with deps.pool.acquire() as conn, conn.transaction():
+            seqs = await conn.fetchval(sql.DRAW_SEQS, len(specs))
+            policies = await policies_for(conn, {spec.job_type for spec in specs})
+            statuses: dict[int, Status] = {}
+            dts: dict[int, datetime] = {}
+            records = []
+            default_ma = s.default_max_attempts
+            for i, spec in enumerate(specs):
+                due = due_ms(spec, now)
+                status = statuses[i] = Status.PENDING if due <= now else Status.SCHEDULED
+                dt = dts.get(due)
+                if dt is None:
+                    dt = dts[due] = to_dt(max(due, 0))
+                pol = policies.get(spec.job_type)
+                backoff = (merge_backoff(spec.backoff, pol.backoff) if pol is not None
+                           else merge_backoff(spec.backoff) if spec.backoff else None)
+                records.append((
+                    ids[i], seqs[i], spec.queue, spec.job_type, orjson.Fragment(payloads[i]),
+                    status.value, spec.priority,
+                    spec.max_attempts or (pol.max_attempts if pol is not None else None)
+                    or spec.handler_max_attempts or default_ma,
+                    now_dt, dt, now_dt, spec.timeout_ms, spec.batch_id, backoff,
+                    list(spec.non_retryable) if spec.non_retryable is not None else None))
+            await conn.copy_records_to_table("jobs", columns=COPY_COLUMNS, records=records)
+        return dict(zip(ids, seqs, strict=True)), statuses
+
+    def record(fresh: list[int], seqs: dict[uuid.UUID, int], statuses: dict[int, Status],
                released: list[Any]) -> None:
-        seqs = {r["id"]: r["seq"] for r in rows}
+        """Results and Redis entries of the inserted jobs (per job on a bulk submit's path)."""
+        dispatchable = (Status.PENDING, Status.SCHEDULED)
         for i in fresh:
             spec = specs[i]
-            due = due_ms(spec, now)
+            job_id = ids[i]
             status = statuses[i]
-            sub = Submitted(ids[i], status, spec.queue, seqs[ids[i]])
+            seq = seqs[job_id]
+            due = due_ms(spec, now)
             for r in released:  # an onComplete job its batch released at once
-                if r["id"] == ids[i]:
-                    status = Status(r["status"])
-                    sub = Submitted(ids[i], status, spec.queue, r["seq"])
-                    due = from_dt(r["scheduled_for"])
-            results[i] = SubmitResult(sub, None)
-            if status not in (Status.PENDING, Status.SCHEDULED):
+                if r["id"] == job_id:
+                    status, seq, due = Status(r["status"]), r["seq"], from_dt(r["scheduled_for"])
+            results[i] = SubmitResult(Submitted(job_id, status, spec.queue, seq), None)
+            if status not in dispatchable:
                 continue  # waiting/cancelled jobs never enter Redis
-            order[ids[i]] = i
+            order[job_id] = i
             dispatch.setdefault(spec.queue, []).append(
-                DispatchEntry(ids[i], spec.priority, sub.seq, due))
+                DispatchEntry(job_id, spec.priority, seq, due))
 
     if (not first_of_key and not hold and before_insert is None
             and not any(spec.depends_on for spec in specs)
@@ -204,8 +244,12 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
         # statement is atomic on its own (its outbox trigger included), and it commits before
         # Redis sees any id, as the transactional path below does.
         fresh = list(range(len(specs)))
-        rows, statuses = await insert(deps.pool, fresh, {})
-        record(fresh, rows, statuses, [])
+        if len(specs) >= COPY_MIN_JOBS:
+            seqs, statuses = await copy_insert()
+        else:
+            rows, statuses = await insert(deps.pool, fresh, {})
+            seqs = {r["id"]: r["seq"] for r in rows}
+        record(fresh, seqs, statuses, [])
     else:
         async with deps.pool.acquire() as conn, conn.transaction():
             duplicate_idx: set[int] = set(alias)
@@ -276,7 +320,7 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                     # batches need to count the terminal events (which may finish a batch)
                     released = (await flow.settle(
                         conn, now_dt, batch_ids=[specs[i].batch_id for i in born])).released
-                record(fresh, rows, statuses, released)
+                record(fresh, {r["id"]: r["seq"] for r in rows}, statuses, released)
     deps.known_queues.update(dispatch)
     # Committed: from here on the jobs exist. If Redis fails now, reconcile re-dispatches them.
     try:

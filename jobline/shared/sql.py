@@ -32,6 +32,9 @@ ORDER BY u.ord
 RETURNING id, seq
 """
 
+# A contiguous-in-order range of job seqs for a COPY batch (FIFO follows the batch order).
+DRAW_SEQS = "SELECT array(SELECT nextval('jobs_seq') FROM generate_series(1, $1))"
+
 UPSERT_QUEUES = """
 INSERT INTO queues (name, created_at) SELECT unnest($1::text[]), $2 ON CONFLICT (name) DO NOTHING
 """
