@@ -372,8 +372,12 @@ async def claim_batch(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
     popped, next_due = await deps.dispatch.claim(queues, n, now, deadline, rotate)
     if not popped:
         return ClaimResult([], next_due)
-    rows = await deps.pool.fetch(sql.CLAIM_JOBS, [job_id for _, job_id in popped], to_dt(now),
-                                 to_dt(deadline), worker_id)
+    # The start time is read after the claim script: a job the scheduler promoted (on its own
+    # clock) while the script was on its way would otherwise be stamped as started before it
+    # was due. The lease deadline stays computed from the earlier reading (a little shorter).
+    started = deps.clock.now_ms()
+    rows = await deps.pool.fetch(sql.CLAIM_JOBS, [job_id for _, job_id in popped],
+                                 to_dt(started), to_dt(deadline), worker_id)
     # UPDATE ... RETURNING has no order; hand jobs out in the order Redis popped them.
     rank = {job_id: i for i, (_, job_id) in enumerate(popped)}
     out = []
@@ -382,7 +386,7 @@ async def claim_batch(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
             id=r["id"], queue=r["queue_name"], job_type=r["job_type"],
             payload=orjson.loads(r["payload"]), attempt=r["attempts"],
             max_attempts=r["max_attempts"], token=r["lease_token"], timeout_ms=r["timeout_ms"],
-            lease_expires_ms=deadline, started_ms=now, backoff=r["backoff"]))
+            lease_expires_ms=deadline, started_ms=started, backoff=r["backoff"]))
     payloads = await offload.resolve_many(deps.settings, [j.payload for j in out])
     for j, p in zip(out, payloads, strict=True):
         j.payload = p
