@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -130,6 +131,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return out
     finally:
         services.stop()
+        shutil.rmtree(home, ignore_errors=True)  # a database per run: /dev/shm is RAM
 
 
 def markdown(r: dict[str, Any], name: str) -> str:

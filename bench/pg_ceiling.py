@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -145,6 +146,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "versions": {"postgresql": version, "asyncpg": asyncpg.__version__}}
     finally:
         services.stop()
+        shutil.rmtree(home, ignore_errors=True)  # a database per run: /dev/shm is RAM
 
 
 def markdown(report: dict[str, Any], name: str) -> str:
