@@ -38,9 +38,11 @@ typecheck: $(STAMP) ## Mypy
 
 check: lint typecheck test ## Lint + typecheck + tests
 
-bench: $(STAMP) ## Full benchmark suite, 10 scenarios x 3 runs + peers (~17 min), results in bench/results/
+bench: $(STAMP) ## Full benchmark suite, 10 scenarios x 3 runs + peers, and the profiles (~20 min), results in bench/results/
 	$(BIN)/python bench/suite.py --runs 3
 	$(BIN)/python bench/pg_ceiling.py --runs 3
+	$(BIN)/python bench/cpu_split.py
+	$(BIN)/python bench/latency_breakdown.py
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/jobline migrate

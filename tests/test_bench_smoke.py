@@ -65,3 +65,17 @@ def test_latency_breakdown_bench_runs_and_reports(tmp_path: Path) -> None:
     for step in ("submit", "redis_claim", "pg_claim", "total"):
         assert 0 < path[step]["p50_ms"] <= path[step]["p90_ms"], step
     assert path["total"]["p50_ms"] >= path["pg_claim"]["p50_ms"]
+
+
+def test_cpu_split_bench_runs_and_reports(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    subprocess.run([sys.executable, str(BENCH.parent / "cpu_split.py"), "--jobs", "2000",
+                    "--only", "bulk,process", "--out", str(tmp_path)], env=env, check=True,
+                   timeout=300, capture_output=True)
+    report = json.loads((tmp_path / "cpu_split-smoke.json").read_text())
+    for workload in ("bulk", "process"):
+        r = report["results"][workload]
+        assert r["jobs"] == 2000 and r["jobs_per_s"] > 0, workload
+        assert r["cpu_us_per_job"]["postgres"] > 0, workload
+        assert r["ceiling_jobs_per_s_on_2_cores"] > 0, workload
+    assert report["results"]["process"]["cpu_us_per_job"]["workers"] > 0
