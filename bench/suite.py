@@ -107,6 +107,9 @@ class Env:
             await deps.pool.execute(
                 "TRUNCATE jobs, job_attempts, idempotency_keys, queues, job_events, "
                 "job_dependencies, job_batches, audit_events CASCADE")
+            # Start every measurement right after a checkpoint (as pgbench does), so a timed
+            # checkpoint's full-page writes do not land inside one run's short window by chance.
+            await deps.pool.execute("CHECKPOINT")
             # SYNC: a lazy (background) flush would still be freeing the previous run's memory
             # while the backlog scenario measures used_memory
             await deps.redis.execute_command("FLUSHDB", "SYNC")
