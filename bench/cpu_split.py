@@ -37,6 +37,7 @@ import uvloop
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+import report  # noqa: E402
 import suite  # noqa: E402
 import throughput  # noqa: E402
 
@@ -47,7 +48,7 @@ from jobline.shared.config import Settings  # noqa: E402
 from jobline.shared.deps import connect  # noqa: E402
 from jobline.shared.migrate import migrate  # noqa: E402
 
-RESULTS = HERE / "results"
+RESULTS = report.RESULTS
 _HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -241,13 +242,7 @@ def main() -> None:
     p.add_argument("--only", default="process,bulk,http")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
-    report = uvloop.run(run(args))
-    name = "cpu_split" if args.out == RESULTS else "cpu_split-smoke"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2))
-    md = markdown(report, name)
-    (args.out / f"{name}.md").write_text(md)
-    sys.stdout.write(md)
+    report.write(uvloop.run(run(args)), "cpu_split", args.out, markdown)
 
 
 if __name__ == "__main__":

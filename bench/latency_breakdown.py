@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import shutil
@@ -35,6 +34,7 @@ import uvloop
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+import report  # noqa: E402
 import suite  # noqa: E402
 
 from jobline.embedded import LocalServices  # noqa: E402
@@ -44,7 +44,7 @@ from jobline.shared.deps import connect, create_redis  # noqa: E402
 from jobline.shared.migrate import migrate  # noqa: E402
 from jobline.shared.models import JobSpec  # noqa: E402
 
-RESULTS = HERE / "results"
+RESULTS = report.RESULTS
 GAP_S = 0.01
 
 
@@ -154,13 +154,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
-    report = uvloop.run(run(args))
-    name = "latency_breakdown" if args.out == RESULTS else "latency_breakdown-smoke"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2))
-    md = markdown(report, name)
-    (args.out / f"{name}.md").write_text(md)
-    sys.stdout.write(md)
+    report.write(uvloop.run(run(args)), "latency_breakdown", args.out, markdown)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ PostgreSQL CPU per row, read from ``/proc`` for the embedded server's processes 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -34,11 +33,14 @@ from typing import Any
 import asyncpg
 import uvloop
 
+sys.path.insert(0, str(Path(__file__).parent))
+import report
+
 from jobline.embedded import LocalServices
 from jobline.shared.ids import uuid7_many
 from jobline.shared.migrate import migrate
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = report.RESULTS
 COLUMNS = ["id", "seq", "queue_name", "job_type", "payload", "status", "priority", "max_attempts",
            "created_at", "scheduled_for", "updated_at"]
 VARIANTS: dict[str, list[str]] = {
@@ -169,13 +171,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
-    report = uvloop.run(run(args))
-    name = "pg_ceiling" if args.out == RESULTS else "pg_ceiling-smoke"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2))
-    md = markdown(report, name)
-    (args.out / f"{name}.md").write_text(md)
-    sys.stdout.write(md)
+    report.write(uvloop.run(run(args)), "pg_ceiling", args.out, markdown)
 
 
 if __name__ == "__main__":
