@@ -6,11 +6,12 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from jobline.shared import jobs, maintenance
-from jobline.shared.clock import FakeClock, from_dt
+from jobline.shared import jobs, maintenance, sql
+from jobline.shared.clock import FakeClock, from_dt, to_dt
 from jobline.shared.config import Settings
 from jobline.shared.deps import Deps, connect
 from jobline.shared.errors import IllegalTransition, NotFound, ValidationFailed
@@ -399,3 +400,42 @@ async def test_bulk_copy_path_stores_what_the_insert_path_stores(deps: Deps,
         "SELECT count(*) FROM job_events WHERE type = 'jobs.submitted' AND job_id = ANY($1)",
         [r.submitted.id for r in by_copy])
     assert events == jobs.COPY_MIN_JOBS  # the outbox trigger fires for COPY too
+
+
+
+async def test_hot_path_plans_ignore_a_status_snapshot_of_a_drained_queue(deps: Deps) -> None:
+    """ANALYZE taken while every job was completed (a drained queue that keeps its history)
+    must not steer claims or completions onto a status index that walks the whole backlog:
+    statements that address jobs by id reach them through the primary key only (sql.py)."""
+    done = await jobs.submit_many(deps, [spec() for _ in range(3000)])
+    await deps.pool.execute("UPDATE jobs SET status = 'completed' WHERE id = ANY($1)",
+                            [r.submitted.id for r in done])
+    await deps.pool.execute("ANALYZE jobs")
+    assert await deps.pool.fetchval(  # the snapshot that misled the planner is in place
+        "SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'jobs' "
+        "AND attname = 'status' AND inherited") == "{completed}"
+    backlog = await jobs.submit_many(deps, [spec() for _ in range(3000)])
+    ids = [r.submitted.id for r in backlog[1000:1025]]
+    now = to_dt(deps.clock.now_ms())
+    n = len(ids)
+    # the partition holding the rows (the empty ones may be scanned: there is nothing to walk)
+    part = await deps.pool.fetchval("SELECT tableoid::regclass::text FROM jobs WHERE id = $1",
+                                    ids[0])
+
+    def leaves(node: dict[str, Any]) -> list[dict[str, Any]]:
+        """The plan's accesses to tables: index scans and plain table scans."""
+        leaf = "Index Name" in node or ("Relation Name" in node and "Plans" not in node)
+        return [node] * leaf + [s for child in node.get("Plans", []) for s in leaves(child)]
+
+    statements = {
+        "claim": (sql.CLAIM_JOBS, ids, now, now, "w1"),
+        "complete": (sql.COMPLETE_JOBS, ids, [1] * n, ["null"] * n, [now] * n, True),
+        "extend": (sql.EXTEND_LEASES, ids, [1] * n, now),
+    }
+    for name, (stmt, *args) in statements.items():
+        plan = await deps.pool.fetchval("EXPLAIN (FORMAT JSON) " + stmt, *args)
+        found = [leaf for leaf in leaves(plan[0]["Plan"])  # the pool decodes json
+                 if leaf.get("Relation Name", part) == part]
+        assert found, name
+        for leaf in found:  # no status index walk, no sequential scan
+            assert leaf.get("Index Name", "").endswith("_pkey"), (name, leaf)

@@ -3,6 +3,14 @@
 Conventions: times arrive as parameters from the injected clock (never ``now()``); batch
 statements take parallel arrays and ``unnest`` them, so a batch of any size is one round trip;
 every write to a running job is fenced by ``lease_token`` and ``status = 'processing'``.
+
+Statements that address jobs by id test status as ``(status || '')``, an expression no index
+covers, so the primary key is the only index they can use. jobs.status changes faster than
+ANALYZE samples it: a snapshot taken while a drained queue held only completed rows says no
+row is pending, and the planner then walked a status index through the whole backlog for
+every claim (PostgreSQL 18 can skip-scan (queue_name, status, scheduled_for) for status alone)
+instead of probing the primary key once per id. On the benchmark that cost a third of the
+processing rate after such an ANALYZE; tests/test_core.py checks the plans.
 """
 
 # The stored per-type retry policy is resolved here, in the INSERT itself, so a plain submit is
@@ -61,7 +69,7 @@ CLAIM_JOBS = """
 UPDATE jobs
    SET status = 'processing', attempts = attempts + 1, lease_token = lease_token + 1,
        started_at = $2, lease_expires_at = $3, worker_id = $4, updated_at = $2
- WHERE id = ANY($1::uuid[]) AND status IN ('pending', 'scheduled')
+ WHERE id = ANY($1::uuid[]) AND (status || '') IN ('pending', 'scheduled')
 RETURNING id, queue_name, job_type, payload::text AS payload, attempts, max_attempts, lease_token,
           timeout_ms, backoff
 """
@@ -75,7 +83,7 @@ WITH u AS (
        SET status = 'completed', result = u.res::jsonb, completed_at = u.finished,
            updated_at = u.finished, lease_expires_at = NULL, error = NULL, error_type = NULL
       FROM u
-     WHERE j.id = u.id AND j.lease_token = u.token AND j.status = 'processing'
+     WHERE j.id = u.id AND j.lease_token = u.token AND (j.status || '') = 'processing'
        -- $5: the fast path, only jobs whose completion affects no other job (no dependents,
        -- no batch); the rest complete in a transaction with their follow-ups (jobs.complete)
        AND (NOT $5 OR (NOT j.has_dependents AND j.batch_id IS NULL))
@@ -119,7 +127,7 @@ WITH u AS (
                    $14::text[])), false)) AS terminal
       FROM jobs j JOIN u ON j.id = u.id AND j.lease_token = u.token
       LEFT JOIN retry_policies p ON p.job_type = j.job_type
-     WHERE j.status = 'processing'
+     WHERE (j.status || '') = 'processing'
 ), upd AS (
     UPDATE jobs j
        SET attempts = CASE WHEN c.burn THEN j.attempts ELSE j.attempts - 1 END,
@@ -133,7 +141,7 @@ WITH u AS (
            completed_at = CASE WHEN c.terminal OR c.cancelled THEN c.finished END,
            lease_expires_at = NULL, updated_at = c.finished
       FROM cur c
-     WHERE j.id = c.id AND j.lease_token = c.token AND j.status = 'processing'
+     WHERE j.id = c.id AND j.lease_token = c.token AND (j.status || '') = 'processing'
     RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for, j.lease_token,
               c.attempts AS attempt, j.worker_id, j.started_at,
               CASE WHEN c.cancelled THEN 'cancelled' ELSE c.outcome END AS outcome, c.err,
@@ -151,7 +159,7 @@ SELECT id, queue_name, status, priority, seq, scheduled_for, batch_id FROM upd
 EXTEND_LEASES = """
 UPDATE jobs j SET lease_expires_at = $3
   FROM unnest($1::uuid[], $2::bigint[]) AS u(id, token)
- WHERE j.id = u.id AND j.lease_token = u.token AND j.status = 'processing'
+ WHERE j.id = u.id AND j.lease_token = u.token AND (j.status || '') = 'processing'
 RETURNING j.id, j.cancel_requested_at IS NOT NULL AS cancel_requested
 """
 
