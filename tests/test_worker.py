@@ -13,7 +13,8 @@ import pytest
 from jobline import JobContext, JobError, Retry, Unrecoverable
 from jobline.shared import jobs
 from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
+from jobline.shared.deps import Deps, connect, create_redis
+from jobline.shared.dispatch import Dispatch
 from jobline.shared.models import JobSpec
 from jobline.testing import drain, wait_until
 from jobline.worker.registry import Registry
@@ -263,3 +264,44 @@ async def test_idle_worker_wakes_on_submit_and_registers_itself(deps: Deps) -> N
     worker.request_stop()
     await task
     assert await list_workers(deps) == []
+
+
+async def test_wait_and_claim_leases_on_valkeys_clock_and_an_interrupted_wait_takes_nothing(
+        deps: Deps, settings: Settings) -> None:
+    """The idle worker's wait and its claim share one round trip: a submit that ends the wait
+    is claimed by it, with the lease computed from Valkey's clock; a wait of a worker told to
+    stop returns at once, claims nothing and passes the wake-up on."""
+    block = Dispatch(create_redis(settings.redis_url or "", blocking=True), settings.redis_prefix)
+    keys = deps.dispatch.keys("work")
+    try:
+        waiting = asyncio.create_task(jobs.wait_and_claim(
+            deps, block, "w1", ["work"], 10.0, ["work"], 5))
+
+        async def blocked() -> bool:
+            return int((await deps.redis.info("clients"))["blocked_clients"]) >= 1
+        await wait_until(blocked, message="the wait to block")
+        sub = (await jobs.submit(deps, spec("t"))).submitted
+        res = await asyncio.wait_for(waiting, 10)
+        assert [j.id for j in res.jobs] == [sub.id]
+        secs, micros = await deps.redis.time()
+        server_ms = secs * 1000 + micros // 1000
+        lease = await deps.redis.zscore(keys.leases, str(sub.id))
+        assert lease is not None
+        assert 0 <= server_ms + deps.settings.lease_ms - lease < 5_000  # leased just now
+        assert res.jobs[0].lease_expires_ms == int(lease)
+        row = await deps.pool.fetchrow("SELECT status, worker_id FROM jobs WHERE id = $1", sub.id)
+        assert (row["status"], row["worker_id"]) == ("processing", "w1")
+
+        # told to stop: a job is ready and its wake-up pending, yet the wait claims nothing
+        nxt = (await jobs.submit(deps, spec("t"))).submitted
+        await deps.dispatch.interrupt("w2")
+        res = await asyncio.wait_for(jobs.wait_and_claim(
+            deps, block, "w2", ["work"], 10.0, ["work"], 5), 10)
+        assert res.jobs == []
+        assert await deps.redis.zscore(keys.ready, str(nxt.id)) is not None
+        assert await deps.redis.llen(keys.wake) == 1  # passed on to the next idle worker
+        res = await asyncio.wait_for(jobs.wait_and_claim(
+            deps, block, "w3", ["work"], 10.0, ["work"], 5), 10)
+        assert [j.id for j in res.jobs] == [nxt.id]
+    finally:
+        await block.r.aclose()

@@ -318,12 +318,46 @@ class Dispatch:
         res = await self.r.blpop(keys, timeout=max(timeout_s, 0.001))
         return res is not None
 
+    def stop_flag(self, owner: str) -> str:
+        """Set when ``owner`` is told to stop: its pending wait-and-claim then takes nothing."""
+        return f"{self.prefix}:stopping:{owner}"
+
     async def interrupt(self, owner: str) -> None:
         key = self.private_wake(owner)
         async with self.r.pipeline(transaction=False) as p:
+            p.set(self.stop_flag(owner), 1, px=60_000)
             p.lpush(key, 1)
             p.pexpire(key, 60_000)
             await p.execute()
+
+    async def wait_and_claim(
+        self, wait_on: Sequence[str] | None, timeout_s: float, owner: str,
+        queues: Sequence[str], n: int, lease_ms: int, rotate: int = 0,
+    ) -> tuple[list[tuple[str, uuid.UUID]], int | None, int]:
+        """Block like :meth:`wait_for_work`, then claim like :meth:`claim`, in one round trip.
+
+        The claim script is pipelined behind the BLPOP on this (blocking) connection, so Valkey
+        runs it as soon as the wake-up arrives (or the wait times out) instead of after a reply
+        to the worker and a new request: one hop less between a submit and its handler. The
+        claim reads the server's clock (claim.lua, wait-and-claim mode), since a worker reading
+        taken before the wait would be stale. Returns (leased pairs, next due ms or None, the
+        server time the leases were computed from). An interrupted ``owner`` claims nothing.
+        """
+        wake = [self.wake_all] if wait_on is None else [self.keys(q).wake for q in wait_on]
+        keys: list[str] = []
+        for q in queues:
+            k = self.keys(q)
+            keys += [k.ready, k.leases, k.delayed, k.dprio, k.wake, k.meta, k.rate]
+        keys += [self.wake_all, self.stop_flag(owner)]
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.blpop([*wake, self.private_wake(owner)], timeout=max(timeout_s, 0.001))
+            await self._claim(keys=keys, args=["time", lease_ms, max(n, 0),
+                                               rotate % max(len(queues), 1), 1000], client=pipe)
+            _, res = await pipe.execute()
+        now = int(res[-1])
+        out = [(queues[int(res[i])], uuid.UUID(_s(res[i + 1]))) for i in range(0, len(res) - 2, 2)]
+        next_due = int(res[-2])
+        return out, (next_due if next_due >= 0 else None), now
 
     # --- cron schedules: wake-up of the schedulers' cron loop -----------------------------------
 

@@ -28,7 +28,7 @@ from jobline.shared import dependencies as flow
 from jobline.shared.backoff import Backoff
 from jobline.shared.clock import from_dt, to_dt
 from jobline.shared.deps import Deps
-from jobline.shared.dispatch import DispatchEntry
+from jobline.shared.dispatch import Dispatch, DispatchEntry
 from jobline.shared.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
 from jobline.shared.ids import uuid7_many
 from jobline.shared.models import (
@@ -372,6 +372,27 @@ async def claim_batch(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
     popped, next_due = await deps.dispatch.claim(queues, n, now, deadline, rotate)
     if not popped:
         return ClaimResult([], next_due)
+    return await _claim_popped(deps, worker_id, popped, deadline)
+
+
+@translate_errors
+async def wait_and_claim(deps: Deps, block: Dispatch, worker_id: str,
+                         wait_on: Sequence[str] | None, timeout_s: float,
+                         queues: Sequence[str], n: int, rotate: int = 0) -> ClaimResult:
+    """Block until a wake-up (or ``timeout_s``), then ``claim_batch``: the Redis half runs in
+    the same round trip as the wait (``Dispatch.wait_and_claim``, on ``block``, a client whose
+    connection may block). Leases are computed from Valkey's clock, so only for a worker on
+    the system clock (an injected test clock would disagree with it)."""
+    popped, next_due, now = await block.wait_and_claim(
+        wait_on, timeout_s, worker_id, queues, n, deps.settings.lease_ms, rotate)
+    if not popped:
+        return ClaimResult([], next_due)
+    return await _claim_popped(deps, worker_id, popped, now + deps.settings.lease_ms)
+
+
+async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, uuid.UUID]],
+                        deadline: int) -> ClaimResult:
+    """The Postgres half of a claim: flip the leased jobs to processing (fenced)."""
     # The start time is read after the claim script: a job the scheduler promoted (on its own
     # clock) while the script was on its way would otherwise be stamped as started before it
     # was due. The lease deadline stays computed from the earlier reading (a little shorter).

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jobline.shared import jobs, remote
-from jobline.shared.clock import Clock
+from jobline.shared.clock import Clock, SystemClock
 from jobline.shared.config import Settings
 from jobline.shared.deps import Deps, create_redis
 from jobline.shared.dispatch import Dispatch
@@ -33,6 +33,9 @@ class Recorded:
 class WorkerBackend(Protocol):
     settings: Settings
     clock: Clock
+    #: ``interrupt`` ends a pending ``wait_and_claim`` promptly, having claimed nothing; without
+    #: it, stopping cancels the wait instead.
+    interruptible: bool
 
     async def open(self) -> None: ...
     async def aclose(self) -> None: ...
@@ -46,13 +49,26 @@ class WorkerBackend(Protocol):
     async def release(self, held: Sequence[tuple[uuid.UUID, int]]) -> int: ...
     async def wait_for_work(self, queues: Sequence[str] | None, timeout_s: float,
                             owner: str) -> None: ...
+    async def wait_and_claim(self, worker_id: str, wait_on: Sequence[str] | None,
+                             timeout_s: float, queues: Sequence[str], n: int,
+                             rotate: int) -> jobs.ClaimResult: ...
     async def interrupt(self, owner: str) -> None: ...
     async def register(self, info: Mapping[str, Any], ttl_ms: int) -> None: ...
     async def deregister(self, worker_id: str) -> None: ...
 
 
+async def wait_then_claim(backend: WorkerBackend, worker_id: str,
+                          wait_on: Sequence[str] | None, timeout_s: float,
+                          queues: Sequence[str], n: int, rotate: int) -> jobs.ClaimResult:
+    """``wait_and_claim`` as two steps, for backends (or clocks) without the combined one."""
+    await backend.wait_for_work(wait_on, timeout_s, worker_id)
+    return await backend.claim(worker_id, queues, n, rotate)
+
+
 class DirectBackend:
     """The core over Postgres + Redis, in-process."""
+
+    interruptible = True
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -71,7 +87,7 @@ class DirectBackend:
             await self._block.r.aclose()
 
     async def known_queues(self) -> list[str]:
-        return await self.deps.dispatch.known_queues()
+        return await jobs.translate_errors(self.deps.dispatch.known_queues)()
 
     async def claim(self, worker_id: str, queues: Sequence[str], n: int,
                     rotate: int) -> jobs.ClaimResult:
@@ -107,6 +123,16 @@ class DirectBackend:
                             owner: str) -> None:
         assert self._block is not None
         await self._block.wait_for_work(queues, timeout_s, owner=owner)
+
+    async def wait_and_claim(self, worker_id: str, wait_on: Sequence[str] | None,
+                             timeout_s: float, queues: Sequence[str], n: int,
+                             rotate: int) -> jobs.ClaimResult:
+        assert self._block is not None
+        if not isinstance(self.clock, SystemClock):
+            # the one-round-trip path leases on Valkey's clock; an injected clock must rule
+            return await wait_then_claim(self, worker_id, wait_on, timeout_s, queues, n, rotate)
+        return await jobs.wait_and_claim(self.deps, self._block, worker_id, wait_on, timeout_s,
+                                         queues, n, rotate)
 
     async def interrupt(self, owner: str) -> None:
         await self.deps.dispatch.interrupt(owner)

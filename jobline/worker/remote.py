@@ -23,7 +23,7 @@ from jobline.shared.errors import ConfigError, Unavailable
 from jobline.shared.jobs import ClaimResult
 from jobline.shared.models import ClaimedJob, Outcome
 from jobline.shared.retry_policy import RetryPolicy
-from jobline.worker.backend import Recorded
+from jobline.worker.backend import Recorded, wait_then_claim
 
 #: Header carrying the API key (authentication itself is the API's concern).
 API_KEY_HEADER = "X-Api-Key"
@@ -32,6 +32,8 @@ _READ_TIMEOUT_S = 30.0
 
 
 class RemoteBackend:
+    interruptible = False
+
     def __init__(self, base_url: str, *, api_key: str | None = None,
                  settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -118,6 +120,11 @@ class RemoteBackend:
                             owner: str) -> None:
         await self._post("wait", {"workerId": owner, "queues": list(queues) if queues else None,
                                   "timeoutMs": int(min(max(timeout_s, 0.0), 20.0) * 1000)})
+
+    async def wait_and_claim(self, worker_id: str, wait_on: Sequence[str] | None,
+                             timeout_s: float, queues: Sequence[str], n: int,
+                             rotate: int) -> jobs.ClaimResult:
+        return await wait_then_claim(self, worker_id, wait_on, timeout_s, queues, n, rotate)
 
     async def interrupt(self, owner: str) -> None:
         # Nothing to wake on the server: stopping cancels this worker's own long poll.

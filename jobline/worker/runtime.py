@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from jobline.shared import cancellation, worker_events
+from jobline.shared import cancellation, jobs, worker_events
 from jobline.shared.deps import Deps
 from jobline.shared.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
 from jobline.shared.models import ClaimedJob, Outcome
@@ -272,56 +272,80 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         backoff = 0.05
-        while not self._stop.is_set():
+        #: The last claim's result, or None: claim now.
+        res: jobs.ClaimResult | None = None
+        while True:
+            if res is not None and res.jobs:
+                # started even when stopping: a claimed job must run (or drain and be released)
+                self.stats.claimed += len(res.jobs)
+                for job in res.jobs:
+                    self._start(job)
+                res = None
+            if self._stop.is_set():
+                return
             free = self.concurrency - len(self.running)
             if free <= 0:
                 self._slot.clear()
                 await self._slot.wait()
                 continue
-            try:
-                queues = await self._queues()
-                res = await self.backend.claim(self.worker_id, queues, min(free, self.prefetch),
-                                               self._rotate)
-                claimed = res.jobs
-                self._rotate += 1
-                backoff = 0.05
-            except Unavailable as e:
-                log.warning("claim failed (%s); retrying in %.2fs", e, backoff)
-                await self._wait_stop(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            if not claimed:
-                timeout = 5.0
-                if res.next_due_ms is not None:
-                    timeout = min(timeout, max(res.next_due_ms - self.backend.clock.now_ms(), 1) / 1000)
-                await self._wait_for_work(timeout)
-                if self.queues is None:
-                    self._known_at = 0.0  # a wake-up may be for a queue we have not seen yet
-                continue
-            self.stats.claimed += len(claimed)
-            for job in claimed:
-                self._start(job)
+            if res is None:
+                try:
+                    res = await self.backend.claim(self.worker_id, await self._queues(),
+                                                   min(free, self.prefetch), self._rotate)
+                    self._rotate += 1
+                    backoff = 0.05
+                except Unavailable as e:
+                    log.warning("claim failed (%s); retrying in %.2fs", e, backoff)
+                    await self._wait_stop(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                if res.jobs:
+                    continue
+            # Nothing to do: wait for a wake-up, claiming as it arrives.
+            timeout = 5.0
+            if res.next_due_ms is not None:
+                timeout = min(timeout, max(res.next_due_ms - self.backend.clock.now_ms(), 1) / 1000)
+            res = await self._wait_and_claim(timeout, min(free, self.prefetch))
+            if self.queues is None:
+                self._known_at = 0.0  # a wake-up may be for a queue we have not seen yet
+            if res is not None and not res.jobs:
+                res = None  # claim again at once, with the queue list refreshed
 
     async def _wait_stop(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
 
-    async def _wait_for_work(self, timeout: float) -> None:
-        """Block until a submit wakes us, the next delayed job is due, or stop.
+    async def _wait_and_claim(self, timeout: float, n: int) -> jobs.ClaimResult | None:
+        """Block until a submit wakes us, the next delayed job is due, or stop; the claim rides
+        on the same round trip (``WorkerBackend.wait_and_claim``). None after an error.
 
         The 5 s cap only bounds how long a lost wake-up could delay us; wake-ups normally arrive
         with the submit that makes work available.
         """
-        waiter = asyncio.create_task(
-            self.backend.wait_for_work(self.queues, timeout, owner=self.worker_id))
+        try:
+            queues = await self._queues()
+        except Unavailable as e:
+            log.warning("listing queues failed (%s); retrying", e)
+            await self._wait_stop(0.5)
+            return None
+        waiter = asyncio.create_task(self.backend.wait_and_claim(
+            self.worker_id, self.queues, timeout, queues, n, self._rotate))
+        self._rotate += 1
         stop = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)
-            if waiter in done:
+            if waiter not in done and self.backend.interruptible:
+                # Stopping: the interrupt ends the wait and its claim takes nothing; let it
+                # finish rather than cancel it, so a claim already made is not lost in flight
+                # (its jobs then run and drain like any other).
+                await asyncio.wait([waiter], timeout=timeout + 1.0)
+            if waiter.done():
                 exc = waiter.exception()
-                if exc is not None:
-                    log.warning("waiting for work failed (%s); retrying", exc)
-                    await self._wait_stop(0.5)
+                if exc is None:
+                    return waiter.result()
+                log.warning("waiting for work failed (%s); retrying", exc)
+                await self._wait_stop(0.5)
+            return None
         finally:
             stop.cancel()
             if not waiter.done():

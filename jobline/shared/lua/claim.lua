@@ -22,19 +22,46 @@ Returns: flat array  queue_index(0-based), job id, queue_index, job id, ..., the
 element: when nothing was claimed, the earliest time (ms) something may become claimable: a delayed
 job's due time, or when a rate-limited queue with ready jobs frees its next slot; so an idle worker
 can block exactly until then. Otherwise (or with nothing pending) -1.
+
+Wait-and-claim mode, ARGV[1] == "time": the script is pipelined behind the worker's BLPOP on the
+same connection, so it runs the moment a wake-up arrives, without a round trip back to the
+worker (dispatch.py, wait_and_claim). A ``now`` read by the worker before the wait would be stale
+by the wait, so the server's clock is read instead and ARGV[2] is the lease length (ms). One extra
+last key, the worker's stop flag: set when the worker is told to stop, it makes the claim take
+nothing. The reply gets one more last element: the ``now`` used.
 ]]
-local now = tonumber(ARGV[1])
-local deadline = tonumber(ARGV[2])
+local timed = ARGV[1] == "time"
+local now, deadline
+if timed then
+  local t = redis.call("TIME")
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  deadline = now + tonumber(ARGV[2])
+else
+  now = tonumber(ARGV[1])
+  deadline = tonumber(ARGV[2])
+end
+local now_s = string.format("%d", now)
 local want = tonumber(ARGV[3])
 local first = tonumber(ARGV[4])
 local promote_limit = tonumber(ARGV[5])
-local nq = (#KEYS - 1) / 7
+local extra = timed and 1 or 0
+local nq = (#KEYS - 1 - extra) / 7
 local next_due = -1
 local function soonest(t)
   if next_due < 0 or t < next_due then next_due = t end
 end
 local out = {}
-local wake_all = KEYS[#KEYS]
+local wake_all = KEYS[#KEYS - extra]
+if timed and redis.call("EXISTS", KEYS[#KEYS]) == 1 then
+  -- a stopping worker takes nothing, and passes on the wake-up it may have consumed
+  want = 0
+  for qi = 0, nq - 1 do
+    if redis.call("ZCARD", KEYS[qi * 7 + 1]) > 0 then
+      redis.call("LPUSH", KEYS[qi * 7 + 5], 1); redis.call("LTRIM", KEYS[qi * 7 + 5], 0, 0)
+      redis.call("LPUSH", wake_all, 1); redis.call("LTRIM", wake_all, 0, 0)
+    end
+  end
+end
 for step = 0, nq - 1 do
   if want <= 0 then break end
   local qi = (first + step) % nq
@@ -82,8 +109,8 @@ for step = 0, nq - 1 do
       if window >= 0 and #popped > 0 then
         local entries = {}
         for i = 1, #popped, 2 do
-          entries[#entries + 1] = ARGV[1]
-          entries[#entries + 1] = popped[i] .. "@" .. ARGV[1]
+          entries[#entries + 1] = now_s
+          entries[#entries + 1] = popped[i] .. "@" .. now_s
         end
         redis.call("ZADD", rate, unpack(entries))
         redis.call("PEXPIRE", rate, 2 * window + 1000)
@@ -107,4 +134,5 @@ if #out == 0 then
 else
   out[#out + 1] = -1
 end
+if timed then out[#out + 1] = now end
 return out
