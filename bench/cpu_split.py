@@ -27,7 +27,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,15 +37,14 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 import report  # noqa: E402
+import stores  # noqa: E402
 import suite  # noqa: E402
 import throughput  # noqa: E402
 
-from jobline.embedded import LocalServices  # noqa: E402
 from jobline.shared import jobs  # noqa: E402
 from jobline.shared.auth import create_key  # noqa: E402
 from jobline.shared.config import Settings  # noqa: E402
 from jobline.shared.deps import connect  # noqa: E402
-from jobline.shared.migrate import migrate  # noqa: E402
 
 RESULTS = report.RESULTS
 _HZ = os.sysconf("SC_CLK_TCK")
@@ -193,12 +191,7 @@ async def w_http(settings: Settings) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-cpusplit-", dir=base))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=None, redis_url=None).start()
-    try:
-        await migrate(services.database_url)
+    async with stores.local("jobline-cpusplit-", external=False) as services:
         settings = Settings().with_(database_url=services.database_url,
                                     redis_url=services.redis_url, redis_prefix="bench")
         env = suite.Env(settings, suite.SIZES["full"])
@@ -216,9 +209,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return {"results": out, "settings": {"jobs": args.jobs, "durable": True},
                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                 "load_avg_1m_at_start": round(os.getloadavg()[0], 2)}
-    finally:
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)  # a database per run: /dev/shm is RAM
 
 
 def markdown(report: dict[str, Any], name: str) -> str:

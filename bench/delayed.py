@@ -20,19 +20,17 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from jobline.embedded import LocalServices
+import stores
+
 from jobline.shared import jobs
 from jobline.shared.config import Settings
 from jobline.shared.deps import connect
-from jobline.shared.migrate import migrate
 from jobline.shared.models import JobSpec
 
 RESULTS = Path(__file__).parent / "results"
@@ -94,14 +92,7 @@ async def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    # /dev/shm: file creation in /tmp is slow here, and PostgreSQL must traverse the path.
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-bench-delayed-", dir=base))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
-                             redis_url=os.environ.get("REDIS_URL")).start()
-    try:
-        await migrate(services.database_url)
+    async with stores.local("jobline-bench-delayed-") as services:
         settings = Settings().with_(database_url=services.database_url,
                                     redis_url=services.redis_url, redis_prefix="bench-delayed")
         result = await measure(settings, args)
@@ -114,9 +105,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "results": result,
             "target": {"p99_ms": 50, "met": result["lateness_ms"]["p99"] <= 50},
         }
-    finally:
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def write(report: dict[str, Any], out: Path, name: str) -> None:

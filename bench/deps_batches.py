@@ -19,20 +19,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+import stores
 
-from jobline.embedded import LocalServices
 from jobline.shared import batches, jobs, sql
 from jobline.shared.clock import to_dt
 from jobline.shared.config import Settings
 from jobline.shared.deps import Deps, connect
-from jobline.shared.migrate import migrate
 from jobline.shared.models import JobSpec, Outcome
 
 RESULTS = Path(__file__).parent / "results"
@@ -113,13 +110,7 @@ async def big_batch(deps: Deps, n: int) -> dict[str, float]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-bench-", dir=base))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
-                             redis_url=os.environ.get("REDIS_URL")).start()
-    try:
-        await migrate(services.database_url)
+    async with stores.local("jobline-bench-") as services:
         settings = Settings().with_(database_url=services.database_url,
                                     redis_url=services.redis_url, redis_prefix="benchdeps")
         deps = await connect(settings)
@@ -137,9 +128,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await deps.close()
         return {"settings": {"batch": args.batch, "cpus": os.cpu_count()}, "results": results}
-    finally:
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:

@@ -20,16 +20,14 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import stores
 
-from jobline.embedded import LocalServices
 from jobline.embedded_kafka import EmbeddedKafka
 from jobline.shared import jobs
 from jobline.shared.config import Settings
@@ -37,7 +35,6 @@ from jobline.shared.deps import connect
 from jobline.shared.eventbus import create_bus
 from jobline.shared.events import Relay
 from jobline.shared.livefeed import EventFilter, LiveFeed
-from jobline.shared.migrate import migrate
 from jobline.shared.models import JobSpec
 
 RESULTS = Path(__file__).parent / "results"
@@ -98,34 +95,27 @@ async def bench_backend(settings: Settings, n_latency: int, n_events: int) -> di
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-bench-events-", dir=base))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
-                             redis_url=os.environ.get("REDIS_URL")).start()
-    kafka: EmbeddedKafka | None = None
-    try:
-        await migrate(services.database_url)
-        settings = Settings().with_(database_url=services.database_url,
-                                    redis_url=services.redis_url, redis_prefix="benchev")
-        results = {"redis": await bench_backend(settings, args.latency, args.events)}
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            kafka = EmbeddedKafka(home / "tansu.log")
-            bootstrap = kafka.start()
-        results["kafka"] = await bench_backend(
-            settings.with_(event_bus="kafka", kafka_bootstrap=bootstrap), args.latency,
-            args.events)
-        return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "platform": platform.platform()},
-                "settings": {"latency_jobs": args.latency, "events": args.events,
-                             "kafka_broker": "tansu (memory)" if kafka else bootstrap},
-                "results": results}
-    finally:
-        if kafka is not None:
-            kafka.stop()
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)
+    async with stores.local("jobline-bench-events-") as services:
+        kafka: EmbeddedKafka | None = None
+        try:
+            settings = Settings().with_(database_url=services.database_url,
+                                        redis_url=services.redis_url, redis_prefix="benchev")
+            results = {"redis": await bench_backend(settings, args.latency, args.events)}
+            bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+            if not bootstrap:
+                kafka = EmbeddedKafka(services.home / "tansu.log")
+                bootstrap = kafka.start()
+            results["kafka"] = await bench_backend(
+                settings.with_(event_bus="kafka", kafka_bootstrap=bootstrap), args.latency,
+                args.events)
+            return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                "platform": platform.platform()},
+                    "settings": {"latency_jobs": args.latency, "events": args.events,
+                                 "kafka_broker": "tansu (memory)" if kafka else bootstrap},
+                    "results": results}
+        finally:
+            if kafka is not None:
+                kafka.stop()
 
 
 def write(report: dict[str, Any], out: Path, name: str) -> None:

@@ -22,12 +22,10 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -36,15 +34,14 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+import stores
 import websockets
 
-from jobline.embedded import LocalServices
 from jobline.shared import auth, jobs
 from jobline.shared.config import Settings
 from jobline.shared.deps import connect
 from jobline.shared.eventbus import create_bus
 from jobline.shared.events import Relay
-from jobline.shared.migrate import migrate
 from jobline.shared.models import JobSpec
 
 RESULTS = Path(__file__).parent / "results"
@@ -250,45 +247,38 @@ async def dashboard(settings: Settings, base: str, key: str, n_jobs: int,
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-bench-gql-", dir=base_dir))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
-                             redis_url=os.environ.get("REDIS_URL")).start()
-    api: subprocess.Popen[bytes] | None = None
-    try:
-        await migrate(services.database_url)
-        prefix = f"benchgql{uuid.uuid4().hex[:6]}"
-        settings = Settings().with_(database_url=services.database_url,
-                                    redis_url=services.redis_url, redis_prefix=prefix)
-        conn = await asyncpg.connect(settings.database_url)
+    async with stores.local("jobline-bench-gql-") as services:
+        api: subprocess.Popen[bytes] | None = None
         try:
-            await conn.execute("TRUNCATE jobs, job_attempts, idempotency_keys, queues, "
-                               "job_events, job_rollups, job_rollup_histograms")
+            prefix = f"benchgql{uuid.uuid4().hex[:6]}"
+            settings = Settings().with_(database_url=services.database_url,
+                                        redis_url=services.redis_url, redis_prefix=prefix)
+            conn = await asyncpg.connect(settings.database_url)
+            try:
+                await conn.execute("TRUNCATE jobs, job_attempts, idempotency_keys, queues, "
+                                   "job_events, job_rollups, job_rollup_histograms")
+            finally:
+                await conn.close()
+            deps = await connect(settings)
+            try:
+                _, key = await auth.create_key(deps, "admin", "bench")
+            finally:
+                await deps.close()
+            port = free_port()
+            api = start_api(settings, port)
+            base = f"http://127.0.0.1:{port}"
+            await wait_http(base)
+            lat = await latency(settings, base, key, args.rate, args.seconds)
+            dash = await dashboard(settings, base, key, args.jobs, args.repeat)
+            return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                "platform": platform.platform()},
+                    "params": {"rate": args.rate, "seconds": args.seconds, "jobs": args.jobs,
+                               "repeat": args.repeat},
+                    "latency": lat, "dashboard": dash}
         finally:
-            await conn.close()
-        deps = await connect(settings)
-        try:
-            _, key = await auth.create_key(deps, "admin", "bench")
-        finally:
-            await deps.close()
-        port = free_port()
-        api = start_api(settings, port)
-        base = f"http://127.0.0.1:{port}"
-        await wait_http(base)
-        lat = await latency(settings, base, key, args.rate, args.seconds)
-        dash = await dashboard(settings, base, key, args.jobs, args.repeat)
-        return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "platform": platform.platform()},
-                "params": {"rate": args.rate, "seconds": args.seconds, "jobs": args.jobs,
-                           "repeat": args.repeat},
-                "latency": lat, "dashboard": dash}
-    finally:
-        if api is not None:
-            api.terminate()
-            api.wait(30)
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)
+            if api is not None:
+                api.terminate()
+                api.wait(30)
 
 
 def markdown(name: str, r: dict[str, Any]) -> str:

@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -36,13 +34,12 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 import report  # noqa: E402
+import stores  # noqa: E402
 import suite  # noqa: E402
 
-from jobline.embedded import LocalServices  # noqa: E402
 from jobline.shared import jobs  # noqa: E402
 from jobline.shared.config import Settings  # noqa: E402
 from jobline.shared.deps import connect, create_redis  # noqa: E402
-from jobline.shared.migrate import migrate  # noqa: E402
 from jobline.shared.models import JobSpec  # noqa: E402
 
 RESULTS = report.RESULTS
@@ -66,13 +63,7 @@ async def timed(fn: Callable[[], Awaitable[Any]], n: int, gap: float) -> dict[st
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-latency-", dir=base))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
-                             redis_url=os.environ.get("REDIS_URL")).start()
-    try:
-        await migrate(services.database_url)
+    async with stores.local("jobline-latency-") as services:
         settings = Settings().with_(database_url=services.database_url,
                                     redis_url=services.redis_url, redis_prefix="bench")
         env = suite.Env(settings, suite.SIZES["full"])
@@ -129,9 +120,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         out["settings"] = {"n": args.n, "gap_ms": GAP_S * 1000, "durable": True}
         out["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
         return out
-    finally:
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)  # a database per run: /dev/shm is RAM
 
 
 def markdown(r: dict[str, Any], name: str) -> str:

@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +33,8 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
 import report
+import stores
 
-from jobline.embedded import LocalServices
 from jobline.shared.ids import uuid7_many
 from jobline.shared.migrate import migrate
 
@@ -117,13 +115,8 @@ async def copy_rows(url: str, rows: int, batch: int) -> tuple[float, float | Non
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-pgceil-", dir=base))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
-                             redis_url=os.environ.get("REDIS_URL")).start()
     local = not os.environ.get("DATABASE_URL")
-    try:
+    async with stores.local("jobline-pgceil-", migrated=False) as services:
         url = services.database_url
         out: dict[str, Any] = {}
         for name, ddl in VARIANTS.items():
@@ -146,9 +139,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                              "runs": args.runs, "durable": True},
                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                 "versions": {"postgresql": version, "asyncpg": asyncpg.__version__}}
-    finally:
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)  # a database per run: /dev/shm is RAM
 
 
 def markdown(report: dict[str, Any], name: str) -> str:

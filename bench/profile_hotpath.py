@@ -12,30 +12,21 @@ awaits on the driver calls).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import stores
 import throughput
 
-from jobline.embedded import LocalServices
 from jobline.shared.config import Settings
-from jobline.shared.migrate import migrate
 
 
 async def main(args: argparse.Namespace) -> None:
     from pyinstrument import Profiler
-    home = Path(tempfile.mkdtemp(prefix="jobline-prof-", dir="/dev/shm"))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
-                             redis_url=os.environ.get("REDIS_URL")).start()
-    try:
-        await migrate(services.database_url)
+    async with stores.local("jobline-prof-") as services:
         s = Settings().with_(database_url=services.database_url, redis_url=services.redis_url,
                              redis_prefix="prof")
         fn = {"bulk": throughput.bench_submit_bulk,
@@ -48,9 +39,6 @@ async def main(args: argparse.Namespace) -> None:
             rate = await fn(s, args.jobs)
         print(f"{args.what}: {rate:,.0f} jobs/s ({time.perf_counter() - t0:.2f}s)")
         print(prof.output_text(unicode=False, color=False, show_all=False))
-    finally:
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

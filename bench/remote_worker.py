@@ -14,23 +14,21 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from jobline.embedded import LocalServices
+import stores
+
 from jobline.shared import jobs
 from jobline.shared.auth import create_key
 from jobline.shared.config import Settings
 from jobline.shared.deps import connect
-from jobline.shared.migrate import migrate
 from jobline.shared.models import JobSpec
 
 RESULTS = Path(__file__).parent / "results"
@@ -73,59 +71,53 @@ async def timed_run(settings: Settings, n: int, worker_args: list[str],
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-bench-remote-", dir=base))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=None, redis_url=None).start()
-    port = free_port()
-    api = None
-    try:
-        await migrate(services.database_url)
-        settings = Settings().with_(database_url=services.database_url,
-                                    redis_url=services.redis_url, redis_prefix="bench")
-        server_env = dict(os.environ, DATABASE_URL=services.database_url,
-                          REDIS_URL=services.redis_url, JOBLINE_REDIS_PREFIX="bench",
-                          JOBLINE_HOME=str(home))
-        api = subprocess.Popen([sys.executable, "-m", "jobline", "api", "--port", str(port)],
-                               env=server_env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)  # waiting for the API process to listen
-        remote_env = {k: v for k, v in os.environ.items()
-                      if k not in ("DATABASE_URL", "REDIS_URL")}
-        remote_env["JOBLINE_HOME"] = str(home / "remote")
-        c = str(args.concurrency)
-        keyed = await connect(settings, pool_size=1)
+    async with stores.local("jobline-bench-remote-", external=False) as services:
+        port = free_port()
+        api = None
         try:
-            _, api_key = await create_key(keyed, "developer", "remote bench")
+            settings = Settings().with_(database_url=services.database_url,
+                                        redis_url=services.redis_url, redis_prefix="bench")
+            server_env = dict(os.environ, DATABASE_URL=services.database_url,
+                              REDIS_URL=services.redis_url, JOBLINE_REDIS_PREFIX="bench",
+                              JOBLINE_HOME=str(services.home))
+            api = subprocess.Popen([sys.executable, "-m", "jobline", "api", "--port", str(port)],
+                                   env=server_env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"{url}/readyz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)  # waiting for the API process to listen
+            remote_env = {k: v for k, v in os.environ.items()
+                          if k not in ("DATABASE_URL", "REDIS_URL")}
+            remote_env["JOBLINE_HOME"] = str(services.home / "remote")
+            c = str(args.concurrency)
+            keyed = await connect(settings, pool_size=1)
+            try:
+                _, api_key = await create_key(keyed, "developer", "remote bench")
+            finally:
+                await keyed.close()
+            scenarios: dict[str, list[float]] = {}
+            for _ in range(args.runs):
+                scenarios.setdefault(f"remote_worker_noop_jobs_per_s_c{c}", []).append(
+                    await timed_run(settings, args.jobs, ["--remote", url, "--api-key", api_key,
+                                                             "--concurrency", c],
+                                    remote_env))
+                scenarios.setdefault(f"direct_worker_noop_jobs_per_s_c{c}", []).append(
+                    await timed_run(settings, args.jobs, ["--concurrency", c], server_env))
+            return {
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "settings": {"jobs": args.jobs, "runs": args.runs, "concurrency": args.concurrency,
+                             "api": "1 uvicorn process", "durable": True},
+                "results": {k: {"median": statistics.median(v), "min": min(v), "max": max(v),
+                                "runs": v} for k, v in scenarios.items()},
+            }
         finally:
-            await keyed.close()
-        scenarios: dict[str, list[float]] = {}
-        for _ in range(args.runs):
-            scenarios.setdefault(f"remote_worker_noop_jobs_per_s_c{c}", []).append(
-                await timed_run(settings, args.jobs, ["--remote", url, "--api-key", api_key,
-                                                         "--concurrency", c],
-                                remote_env))
-            scenarios.setdefault(f"direct_worker_noop_jobs_per_s_c{c}", []).append(
-                await timed_run(settings, args.jobs, ["--concurrency", c], server_env))
-        return {
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "settings": {"jobs": args.jobs, "runs": args.runs, "concurrency": args.concurrency,
-                         "api": "1 uvicorn process", "durable": True},
-            "results": {k: {"median": statistics.median(v), "min": min(v), "max": max(v),
-                            "runs": v} for k, v in scenarios.items()},
-        }
-    finally:
-        if api is not None:
-            api.terminate()
-            api.wait(30)
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)
+            if api is not None:
+                api.terminate()
+                api.wait(30)
 
 
 def main() -> None:

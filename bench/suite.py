@@ -27,7 +27,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -40,15 +39,14 @@ sys.path.insert(0, str(HERE))
 
 import delayed as delayed_bench  # noqa: E402
 import redis.exceptions  # noqa: E402
+import stores  # noqa: E402
 import throughput  # noqa: E402
 
-from jobline.embedded import LocalServices  # noqa: E402
 from jobline.shared import dlq, jobs  # noqa: E402
 from jobline.shared.auth import create_key  # noqa: E402
 from jobline.shared.batching import GroupCommitter  # noqa: E402
 from jobline.shared.config import Settings  # noqa: E402
 from jobline.shared.deps import Deps, connect, create_redis  # noqa: E402
-from jobline.shared.migrate import migrate  # noqa: E402
 from jobline.shared.models import JobSpec, Outcome  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -582,16 +580,10 @@ def versions() -> dict[str, str]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     size = SIZES["small" if args.small else "full"]
     only = args.only.split(",") if args.only else ALL
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-suite-", dir=base))
-    home.chmod(0o755)
     started = time.time()
-    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
-                             redis_url=os.environ.get("REDIS_URL")).start()
     tool = args.http_tool or ("wrk" if shutil.which("wrk") and not args.small else "python")
     report: dict[str, Any] = {"scenarios": {}, "errors": {}}
-    try:
-        await migrate(services.database_url)
+    async with stores.local("jobline-suite-") as services:
         settings = Settings().with_(database_url=services.database_url,
                                     redis_url=services.redis_url, redis_prefix="bench")
         env = Env(settings, size)
@@ -646,9 +638,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                   k: v for k, v in size.items() if not isinstance(v, list)}}
         report["runtime_s"] = round(time.time() - started, 1)
         return report
-    finally:
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def fmt(v: float) -> str:

@@ -18,23 +18,20 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import stores
 
-from jobline.embedded import LocalServices
 from jobline.shared import jobs
 from jobline.shared.batching import GroupCommitter
 from jobline.shared.config import Settings
 from jobline.shared.deps import connect
-from jobline.shared.migrate import migrate
 from jobline.shared.models import JobSpec
 
 RESULTS = Path(__file__).parent / "results"
@@ -143,15 +140,7 @@ async def bench_process(settings: Settings, n: int, processes: int, concurrency:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    # /dev/shm: file creation in /tmp is slow on these machines, and PostgreSQL (running as its
-    # own user) must be able to traverse the path.
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="jobline-bench-", dir=base))
-    home.chmod(0o755)
-    services = LocalServices(home, database_url=os.environ.get("DATABASE_URL"),
-                             redis_url=os.environ.get("REDIS_URL")).start()
-    try:
-        await migrate(services.database_url)
+    async with stores.local("jobline-bench-") as services:
         settings = Settings().with_(database_url=services.database_url,
                                     redis_url=services.redis_url, redis_prefix="bench")
         scenarios: dict[str, list[float]] = {}
@@ -177,9 +166,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "results": {k: {"median": statistics.median(v), "min": min(v), "max": max(v),
                             "runs": v} for k, v in scenarios.items()},
         }
-    finally:
-        services.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def write(report: dict[str, Any], name: str) -> None:
