@@ -26,14 +26,14 @@ HANDLERS = ["submit", "claim", "complete", "retry", "cron_tick", "http"]
 #: What each handler's first invocation imports lazily (building its app, connecting): the
 #: import of the handler module is only the init phase; these complete the cold start.
 FIRST_CALL = {
-    "submit": ["jobline.shared.deps", "jobline.api.jobs", "mangum", "starlette.applications"],
-    "claim": ["jobline.shared.deps", "jobline.api.worker_routes", "mangum",
+    "submit": ["jobline.shared.platform.connections", "jobline.api.jobs", "mangum", "starlette.applications"],
+    "claim": ["jobline.shared.platform.connections", "jobline.api.worker_routes", "mangum",
               "starlette.applications"],
-    "complete": ["jobline.shared.deps", "jobline.api.worker_routes", "mangum",
+    "complete": ["jobline.shared.platform.connections", "jobline.api.worker_routes", "mangum",
                  "starlette.applications"],
-    "retry": ["jobline.shared.deps", "jobline.api.jobs", "mangum", "starlette.applications"],
-    "cron_tick": ["jobline.shared.deps", "jobline.shared.maintenance", "uvloop"],
-    "http": ["jobline.shared.deps", "jobline.api.app", "mangum"],
+    "retry": ["jobline.shared.platform.connections", "jobline.api.jobs", "mangum", "starlette.applications"],
+    "cron_tick": ["jobline.shared.platform.connections", "jobline.shared.core.maintenance", "uvloop"],
+    "http": ["jobline.shared.platform.connections", "jobline.api.app", "mangum"],
 }
 _PROBE = """
 import importlib, json, sys, time

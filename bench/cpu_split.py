@@ -41,10 +41,10 @@ import stores  # noqa: E402
 import suite  # noqa: E402
 import throughput  # noqa: E402
 
-from jobline.shared import jobs  # noqa: E402
-from jobline.shared.auth import create_key  # noqa: E402
-from jobline.shared.config import Settings  # noqa: E402
-from jobline.shared.deps import connect  # noqa: E402
+from jobline.shared.core import jobs  # noqa: E402
+from jobline.shared.platform.config import Settings  # noqa: E402
+from jobline.shared.platform.connections import connect  # noqa: E402
+from jobline.shared.security.auth import create_key  # noqa: E402
 
 RESULTS = report.RESULTS
 _HZ = os.sysconf("SC_CLK_TCK")

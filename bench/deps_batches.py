@@ -26,11 +26,12 @@ from typing import Any
 import orjson
 import stores
 
-from jobline.shared import batches, jobs, sql
-from jobline.shared.clock import to_dt
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.models import JobSpec, Outcome
+from jobline.shared.core import jobs, sql
+from jobline.shared.core.models import JobSpec, Outcome
+from jobline.shared.flow import batches
+from jobline.shared.platform.clock import to_dt
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -29,13 +29,13 @@ import asyncpg
 import stores
 
 from jobline.embedded_kafka import EmbeddedKafka
-from jobline.shared import jobs
-from jobline.shared.config import Settings
-from jobline.shared.deps import connect
-from jobline.shared.eventbus import create_bus
-from jobline.shared.events import Relay
-from jobline.shared.livefeed import EventFilter, LiveFeed
-from jobline.shared.models import JobSpec
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec
+from jobline.shared.events.bus import create_bus
+from jobline.shared.events.livefeed import EventFilter, LiveFeed
+from jobline.shared.events.outbox import Relay
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import connect
 
 RESULTS = Path(__file__).parent / "results"
 

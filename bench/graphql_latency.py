@@ -37,12 +37,13 @@ import orjson
 import stores
 import websockets
 
-from jobline.shared import auth, jobs
-from jobline.shared.config import Settings
-from jobline.shared.deps import connect
-from jobline.shared.eventbus import create_bus
-from jobline.shared.events import Relay
-from jobline.shared.models import JobSpec
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec
+from jobline.shared.events.bus import create_bus
+from jobline.shared.events.outbox import Relay
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import connect
+from jobline.shared.security import auth
 
 RESULTS = Path(__file__).parent / "results"
 SUB = """subscription { jobEvents(filter: {types: ["jobs.submitted"], queue: "load"}) { jobId } }"""

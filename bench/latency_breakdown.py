@@ -37,10 +37,10 @@ import report  # noqa: E402
 import stores  # noqa: E402
 import suite  # noqa: E402
 
-from jobline.shared import jobs  # noqa: E402
-from jobline.shared.config import Settings  # noqa: E402
-from jobline.shared.deps import connect, create_redis  # noqa: E402
-from jobline.shared.models import JobSpec  # noqa: E402
+from jobline.shared.core import jobs  # noqa: E402
+from jobline.shared.core.models import JobSpec  # noqa: E402
+from jobline.shared.platform.config import Settings  # noqa: E402
+from jobline.shared.platform.connections import connect, create_redis  # noqa: E402
 
 RESULTS = report.RESULTS
 GAP_S = 0.01

@@ -14,7 +14,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from jobline.shared import dispatch, jobs
+from jobline.shared.core import jobs
+from jobline.shared.dispatch import redis_dispatch as dispatch
 from jobline.worker.registry import job
 
 _t: dict[str, float] = {}

@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import report
 import stores
 
-from jobline.shared.ids import uuid7_many
-from jobline.shared.migrate import migrate
+from jobline.shared.platform.ids import uuid7_many
+from jobline.shared.platform.migrate import migrate
 
 RESULTS = report.RESULTS
 COLUMNS = ["id", "seq", "queue_name", "job_type", "payload", "status", "priority", "max_attempts",

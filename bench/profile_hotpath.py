@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import stores
 import throughput
 
-from jobline.shared.config import Settings
+from jobline.shared.platform.config import Settings
 
 
 async def main(args: argparse.Namespace) -> None:

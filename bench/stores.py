@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from jobline.embedded import LocalServices
-from jobline.shared.migrate import migrate
+from jobline.shared.platform.migrate import migrate
 
 
 @asynccontextmanager

@@ -42,12 +42,13 @@ import redis.exceptions  # noqa: E402
 import stores  # noqa: E402
 import throughput  # noqa: E402
 
-from jobline.shared import dlq, jobs  # noqa: E402
-from jobline.shared.auth import create_key  # noqa: E402
-from jobline.shared.batching import GroupCommitter  # noqa: E402
-from jobline.shared.config import Settings  # noqa: E402
-from jobline.shared.deps import Deps, connect, create_redis  # noqa: E402
-from jobline.shared.models import JobSpec, Outcome  # noqa: E402
+from jobline.shared.core import jobs  # noqa: E402
+from jobline.shared.core.group_commit import GroupCommitter  # noqa: E402
+from jobline.shared.core.models import JobSpec, Outcome  # noqa: E402
+from jobline.shared.platform.config import Settings  # noqa: E402
+from jobline.shared.platform.connections import Deps, connect, create_redis  # noqa: E402
+from jobline.shared.retry import dlq  # noqa: E402
+from jobline.shared.security.auth import create_key  # noqa: E402
 
 RESULTS = HERE / "results"
 ALL = ["submit", "http", "process", "steady", "idle_latency", "backlog", "delayed", "dlq",

@@ -28,11 +28,11 @@ from typing import Any
 import asyncpg
 import stores
 
-from jobline.shared import jobs
-from jobline.shared.batching import GroupCommitter
-from jobline.shared.config import Settings
-from jobline.shared.deps import connect
-from jobline.shared.models import JobSpec
+from jobline.shared.core import jobs
+from jobline.shared.core.group_commit import GroupCommitter
+from jobline.shared.core.models import JobSpec
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import connect
 
 RESULTS = Path(__file__).parent / "results"
 

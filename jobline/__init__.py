@@ -1,6 +1,6 @@
 """Jobline: durable distributed background jobs (PostgreSQL for truth, Redis/Valkey for dispatch)."""
 
-from jobline.shared.errors import Cancelled, JobError, Retry, Unrecoverable
+from jobline.shared.platform.errors import Cancelled, JobError, Retry, Unrecoverable
 from jobline.worker.registry import JobContext, job
 
 __all__ = ["Cancelled", "Client", "JobContext", "JobError", "Retry", "Unrecoverable", "job"]

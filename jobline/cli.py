@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobline.shared.config import Settings, load, services_file
-from jobline.shared.errors import ConfigError
+from jobline.shared.platform.config import Settings, load, services_file
+from jobline.shared.platform.errors import ConfigError
 
 log = logging.getLogger("jobline.cli")
 
@@ -30,7 +30,7 @@ def _setup_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s[%(process)d]: %(message)s",
     )
-    from jobline.shared.masking import install_log_filter
+    from jobline.shared.security.masking import install_log_filter
 
     install_log_filter(load().mask_keys)
 
@@ -40,7 +40,7 @@ def resolve_settings() -> Settings:
     ``JOBLINE_SSM_PREFIX``, if set) or from ``jobline run``."""
     prefix = os.environ.get("JOBLINE_SSM_PREFIX")
     if prefix:
-        from jobline.shared.ssm import apply_parameters
+        from jobline.shared.platform.ssm import apply_parameters
 
         apply_parameters(prefix)
     s = load()
@@ -75,7 +75,7 @@ def _load_apps(apps: list[str]) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from jobline.shared.migrate import migrate
+    from jobline.shared.platform.migrate import migrate
 
     s = resolve_settings()
     assert s.database_url
@@ -85,8 +85,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from jobline.shared.deps import connect
-    from jobline.shared.maintenance import reconcile
+    from jobline.shared.core.maintenance import reconcile
+    from jobline.shared.platform.connections import connect
 
     async def go() -> None:
         deps = await connect(resolve_settings())
@@ -112,7 +112,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from jobline.schedulers.runner import Scheduler
-    from jobline.shared.deps import connect
+    from jobline.shared.platform.connections import connect
 
     _install_uvloop()
 
@@ -132,9 +132,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    from jobline.shared.deps import connect
-    from jobline.shared.eventbus import create_bus
-    from jobline.shared.events import Relay
+    from jobline.shared.events.bus import create_bus
+    from jobline.shared.events.outbox import Relay
+    from jobline.shared.platform.connections import connect
 
     _install_uvloop()
 
@@ -157,8 +157,8 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 def cmd_consumer(args: argparse.Namespace) -> int:
     from jobline.analytics.consumer import EventConsumer
-    from jobline.shared.deps import connect
-    from jobline.shared.eventbus import create_bus
+    from jobline.shared.events.bus import create_bus
+    from jobline.shared.platform.connections import connect
 
     _install_uvloop()
 
@@ -199,7 +199,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             child += ["--api-key", args.api_key]
         return run_pool(child, args.processes)
 
-    from jobline.shared.deps import Deps, connect
+    from jobline.shared.platform.connections import Deps, connect
     from jobline.worker.runtime import Worker
 
     _install_uvloop()
@@ -249,8 +249,8 @@ def admin_key_file(home: Path) -> Path:
 
 async def _local_admin_key(settings: Settings) -> str:
     """The local admin key: created on the first start, kept (mode 0600) in JOBLINE_HOME."""
-    from jobline.shared.auth import create_key
-    from jobline.shared.deps import connect
+    from jobline.shared.platform.connections import connect
+    from jobline.shared.security.auth import create_key
 
     f = admin_key_file(settings.home)
     if f.exists():
@@ -267,8 +267,8 @@ async def _local_admin_key(settings: Settings) -> str:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     """``jobline keys create --role R [--name N]`` prints the new key alone on its last line."""
-    from jobline.shared import auth
-    from jobline.shared.deps import connect
+    from jobline.shared.platform.connections import connect
+    from jobline.shared.security import auth
 
     async def go() -> int:
         deps = await connect(resolve_settings(), pool_size=1)
@@ -295,7 +295,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Start everything locally in the foreground; Ctrl-C stops it all gracefully."""
     from jobline.embedded import LocalServices
-    from jobline.shared.migrate import migrate
+    from jobline.shared.platform.migrate import migrate
 
     s = Settings()
     s.home.mkdir(parents=True, exist_ok=True)

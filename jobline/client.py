@@ -21,22 +21,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobline.shared import batches, dag, dlq, rate_limits
-from jobline.shared import jobs as core
-from jobline.shared import queues as qcore
-from jobline.shared import retry_policy_store as policies
-from jobline.shared import schedules as sched
-from jobline.shared.batching import GroupCommitter
-from jobline.shared.clock import Clock, from_dt
-from jobline.shared.config import Settings, load
-from jobline.shared.deps import Deps, connect
-from jobline.shared.dispatch import QueueControls
-from jobline.shared.dlq import DlqFilter
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.jobs import JobPage, SubmitResult
-from jobline.shared.models import PRIORITY_DEFAULT, TERMINAL, Job, JobSpec, Status
-from jobline.shared.retry_policy import RetryPolicy, StoredRetryPolicy
-from jobline.shared.validation import check_spec
+from jobline.shared.core import jobs as core
+from jobline.shared.core.group_commit import GroupCommitter
+from jobline.shared.core.jobs import JobPage, SubmitResult
+from jobline.shared.core.models import PRIORITY_DEFAULT, TERMINAL, Job, JobSpec, Status
+from jobline.shared.core.validation import check_spec
+from jobline.shared.dispatch import queue_controls as qcore
+from jobline.shared.dispatch import rate_limits
+from jobline.shared.dispatch.redis_dispatch import QueueControls
+from jobline.shared.flow import batches, dag
+from jobline.shared.platform.clock import Clock, from_dt
+from jobline.shared.platform.config import Settings, load
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.retry import dlq
+from jobline.shared.retry import policy_store as policies
+from jobline.shared.retry.dlq import DlqFilter
+from jobline.shared.retry.policy import RetryPolicy, StoredRetryPolicy
+from jobline.shared.schedules import recurring as sched
 from jobline.worker.registry import Registry, default_registry, parse_duration_ms
 
 Seconds = float | int | timedelta

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from jobline.shared.deps import Deps
+from jobline.shared.platform.connections import Deps
 from jobline.worker.registry import Registry
 from jobline.worker.runtime import Worker, WorkerStats
 
@@ -83,7 +83,7 @@ async def serve_app(app: Any, *, role: str | None = "admin") -> AsyncIterator[An
     """
     import httpx
 
-    from jobline.shared.auth import create_key
+    from jobline.shared.security.auth import create_key
 
     async with app.router.lifespan_context(app):
         headers = {}

@@ -25,7 +25,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from jobline.embedded import EmbeddedPostgres, EmbeddedValkey
-from jobline.shared.config import Settings
+from jobline.shared.platform.config import Settings
 
 TEMPLATE_DB = "jobline_template"
 _db_counter = itertools.count(1)
@@ -119,7 +119,7 @@ async def admin_conn(services: Services) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture(scope="session")
 async def template_db(services: Services, admin_conn: asyncpg.Connection) -> str:
     """DSN of ``jobline_template``: a freshly migrated database every test DB is cloned from."""
-    from jobline.shared.migrate import migrate
+    from jobline.shared.platform.migrate import migrate
 
     await admin_conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
     await admin_conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')

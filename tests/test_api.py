@@ -22,14 +22,14 @@ from starlette.routing import Route, WebSocketRoute
 from jobline.api import schemas
 from jobline.api.app import create_app
 from jobline.api.errors import EXCEPTION_HANDLERS, endpoint
-from jobline.shared import jobs
-from jobline.shared.batching import GroupCommitter
-from jobline.shared.clock import SYSTEM_CLOCK
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect, create_pool, create_redis
-from jobline.shared.dispatch import Dispatch
-from jobline.shared.errors import Unavailable, ValidationFailed
-from jobline.shared.models import JobSpec, Outcome, Status
+from jobline.shared.core import jobs
+from jobline.shared.core.group_commit import GroupCommitter
+from jobline.shared.core.models import JobSpec, Outcome, Status
+from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.platform.clock import SYSTEM_CLOCK
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect, create_pool, create_redis
+from jobline.shared.platform.errors import Unavailable, ValidationFailed
 from jobline.testing import serve_app
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

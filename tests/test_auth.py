@@ -15,9 +15,9 @@ from starlette.routing import Route
 
 from jobline.api.app import create_app
 from jobline.api.auth import required_role
-from jobline.shared import auth
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.security import auth
 from jobline.testing import serve_app
 
 

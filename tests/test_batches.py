@@ -12,12 +12,13 @@ import pytest
 
 from jobline.api.batches import BatchCreatedOut, BatchOut
 from jobline.client import Client
-from jobline.shared import batches, jobs
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import NotFound, ValidationFailed
-from jobline.shared.models import JobSpec, Outcome, Status
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome, Status
+from jobline.shared.flow import batches
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import NotFound, ValidationFailed
 from jobline.testing import drain, wait_until
 from jobline.worker.registry import Registry
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from jobline import Cancelled, JobContext
-from jobline.shared import jobs
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.models import JobSpec, Outcome, Status
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome, Status
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import wait_until
 from jobline.worker.registry import Registry
 from jobline.worker.runtime import Worker

@@ -11,11 +11,11 @@ import pytest
 
 import jobline
 from jobline.client import Client, SubmittedJob
-from jobline.shared import jobs
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import IllegalTransition, NotFound, ValidationFailed
-from jobline.shared.models import JobSpec, Outcome, Status
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome, Status
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import IllegalTransition, NotFound, ValidationFailed
 from jobline.worker.registry import Registry, default_registry
 
 

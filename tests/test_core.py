@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from jobline.shared import jobs, maintenance, sql
-from jobline.shared.clock import FakeClock, from_dt, to_dt
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import IllegalTransition, NotFound, ValidationFailed
-from jobline.shared.models import JobSpec, Outcome, Status
+from jobline.shared.core import jobs, maintenance, sql
+from jobline.shared.core.models import JobSpec, Outcome, Status
+from jobline.shared.platform.clock import FakeClock, from_dt, to_dt
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import IllegalTransition, NotFound, ValidationFailed
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ async def test_retry_uses_exponential_backoff_with_full_jitter(deps: Deps, clock
 
 
 async def test_backoff_delays_are_deterministic_with_a_seeded_rng(settings: Settings) -> None:
-    from jobline.shared.backoff import Backoff
+    from jobline.shared.retry.backoff import Backoff
 
     b = Backoff(base_ms=100, factor=3, cap_ms=1_000)
     assert [b.ceiling_ms(n) for n in (1, 2, 3, 4)] == [100, 300, 900, 1_000]
@@ -278,7 +278,7 @@ async def test_bulk_submit_is_all_or_nothing(deps: Deps) -> None:
 
 
 async def test_payload_too_large_is_rejected(deps: Deps) -> None:
-    from jobline.shared.errors import PayloadTooLarge
+    from jobline.shared.platform.errors import PayloadTooLarge
 
     with pytest.raises(PayloadTooLarge):
         await jobs.submit(deps, spec(payload={"blob": "x" * 300_000}))
@@ -297,18 +297,18 @@ async def test_release_gives_the_attempt_back(deps: Deps) -> None:
 
 
 async def test_jobs_land_in_time_partitions(deps: Deps, clock: FakeClock) -> None:
-    from jobline.shared.ids import uuid7_ms
+    from jobline.shared.platform.ids import uuid7_ms
 
     [s] = await jobs.submit_many(deps, [spec()])
     assert uuid7_ms(s.submitted.id) == clock.now_ms()
     await deps.pool.execute("SELECT jobline_ensure_partitions($1, 1)",
-                            __import__("jobline.shared.clock", fromlist=["to_dt"]).to_dt(
+                            __import__("jobline.shared.platform.clock", fromlist=["to_dt"]).to_dt(
                                 clock.now_ms() + 40 * 86_400_000))
     part = await deps.pool.fetchval(
         "SELECT tableoid::regclass::text FROM jobs WHERE id = $1", s.submitted.id)
     assert part in ("jobs_p202601", "jobs_default")
     # a job created "now" (system time) goes into the current month's partition
-    from jobline.shared.clock import SYSTEM_CLOCK
+    from jobline.shared.platform.clock import SYSTEM_CLOCK
 
     d2 = Deps(deps.pool, deps.redis, deps.dispatch, SYSTEM_CLOCK, deps.settings)
     [s2] = await jobs.submit_many(d2, [spec()])
@@ -352,8 +352,8 @@ async def test_bulk_copy_path_stores_what_the_insert_path_stores(deps: Deps,
                                                                   clock: FakeClock) -> None:
     """Batches of COPY_MIN_JOBS or more go in by binary COPY; smaller ones by INSERT_JOBS, which
     resolves the stored retry policy in SQL. Both must store identical rows and keep FIFO."""
-    from jobline.shared.retry_policy import RetryPolicy
-    from jobline.shared.retry_policy_store import put_retry_policy
+    from jobline.shared.retry.policy import RetryPolicy
+    from jobline.shared.retry.policy_store import put_retry_policy
 
     await put_retry_policy(deps, "pol", RetryPolicy(7, {"baseMs": 50, "factor": 3.0}, None))
 

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from jobline.client import Client
-from jobline.shared import jobs
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.maintenance import reconcile
-from jobline.shared.models import JobSpec, Outcome, Status
+from jobline.shared.core import jobs
+from jobline.shared.core.maintenance import reconcile
+from jobline.shared.core.models import JobSpec, Outcome, Status
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import ValidationFailed
 from jobline.testing import drain
 from jobline.worker.registry import Registry
 
@@ -285,7 +285,7 @@ async def test_graph_shows_ancestors_and_descendants(deps: Deps) -> None:
     [b] = await submit(deps, spec("b", depends_on=(a, x)))
     [c] = await submit(deps, spec("c", depends_on=(b,)))
     [unrelated] = await submit(deps, spec("u", depends_on=(x,)))
-    from jobline.shared.dag import job_graph
+    from jobline.shared.flow.dag import job_graph
 
     g = await job_graph(deps, b)
     assert g.nodes[0].id == b

@@ -19,12 +19,13 @@ import pytest
 from jobline.api import schemas
 from jobline.api.admin import CSV_COLUMNS
 from jobline.client import Client
-from jobline.shared import dlq, jobs
-from jobline.shared.clock import FakeClock, to_dt
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, _init_conn, connect
-from jobline.shared.errors import IllegalTransition, NotFound
-from jobline.shared.models import JobSpec, Outcome, Status
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome, Status
+from jobline.shared.platform.clock import FakeClock, to_dt
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, _init_conn, connect
+from jobline.shared.platform.errors import IllegalTransition, NotFound
+from jobline.shared.retry import dlq
 
 HOUR = 3_600_000
 

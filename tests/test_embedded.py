@@ -10,7 +10,7 @@ import redis
 import redis.asyncio as aioredis
 
 from jobline.embedded import EmbeddedPostgres, EmbeddedValkey
-from jobline.shared.config import Settings
+from jobline.shared.platform.config import Settings
 
 _seen_databases: list[str] = []
 

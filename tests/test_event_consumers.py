@@ -17,13 +17,13 @@ import pytest
 from jobline.analytics import rollups
 from jobline.analytics.alerts import SpikeDetector
 from jobline.analytics.consumer import EventConsumer
-from jobline.shared import jobs
-from jobline.shared.clock import FakeClock, to_dt
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.eventbus import EventBus, create_bus
-from jobline.shared.events import Event, relay_once
-from jobline.shared.models import JobSpec, Outcome
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome
+from jobline.shared.events.bus import EventBus, create_bus
+from jobline.shared.events.outbox import Event, relay_once
+from jobline.shared.platform.clock import FakeClock, to_dt
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import wait_until
 
 
@@ -310,7 +310,7 @@ async def test_lag_endpoint_reports_outbox_and_groups(deps: Deps, bus: EventBus,
 
 async def test_worker_lifecycle_and_backlog_events(deps: Deps, bus: EventBus,
                                                    clock: FakeClock) -> None:
-    from jobline.shared import worker_events
+    from jobline.shared.events import worker_events
     from jobline.testing import drain
     from jobline.worker.registry import Registry
 

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import pytest
 
 from jobline.embedded_kafka import EmbeddedKafka
-from jobline.shared import jobs
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.eventbus import BusConsumer, Delivery, EventBus, create_bus
-from jobline.shared.events import Event, relay_once
-from jobline.shared.models import JobSpec, Outcome
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome
+from jobline.shared.events.bus import BusConsumer, Delivery, EventBus, create_bus
+from jobline.shared.events.outbox import Event, relay_once
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import wait_until
 
 
@@ -184,7 +184,7 @@ async def test_relay_publishes_committed_transitions_with_the_envelope(
 
 
 async def test_live_feed_fans_out_filtered_events(deps: Deps, bus: EventBus) -> None:
-    from jobline.shared.livefeed import EventFilter, LiveFeed
+    from jobline.shared.events.livefeed import EventFilter, LiveFeed
 
     feed = LiveFeed(bus, queue_size=2)
     await feed.start()

@@ -18,11 +18,11 @@ import orjson
 import pytest
 
 from jobline.functions import _runtime, claim, complete, cron_tick, http, retry, submit
-from jobline.shared import jobs
-from jobline.shared.auth import create_key
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.models import JobSpec, Outcome
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.security.auth import create_key
 
 
 @pytest.fixture

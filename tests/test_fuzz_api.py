@@ -30,9 +30,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from jobline.api.app import create_app
-from jobline.shared.auth import create_key
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
 #: Examples per operation and generation mode; x ~31 operations x 2 modes.

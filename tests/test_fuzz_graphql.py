@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, Phase, given
 from test_fuzz_api import free_port
 
 from jobline.api.app import create_app
-from jobline.shared.auth import create_key
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
 EXAMPLES = 8

@@ -21,12 +21,13 @@ from starlette.applications import Starlette
 
 from jobline.api.app import create_app
 from jobline.graphql.schema import schema
-from jobline.shared import auth, jobs
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.eventbus import EventBus, create_bus
-from jobline.shared.events import Relay
-from jobline.shared.models import JobSpec, Outcome
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome
+from jobline.shared.events.bus import EventBus, create_bus
+from jobline.shared.events.outbox import Relay
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.security import auth
 from jobline.testing import serve_app, wait_until
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
@@ -400,7 +401,7 @@ async def test_job_updated_subscription(server: str, deps: Deps, dev_key: str) -
 
 async def test_queue_stats_subscription_snapshots_and_backlog(
         server: str, app: Starlette, deps: Deps, admin_key: str, dev_key: str) -> None:
-    from jobline.shared.worker_events import emit_backlog
+    from jobline.shared.events.worker_events import emit_backlog
 
     await jobs.submit(deps, JobSpec("qs", "t", {}))
     async with connect_ws(server, admin_key) as t:
@@ -423,8 +424,7 @@ async def test_queue_stats_subscription_snapshots_and_backlog(
 
 async def test_worker_events_subscription(server: str, app: Starlette, deps: Deps,
                                           admin_key: str) -> None:
-    from jobline.shared import worker_events
-
+    from jobline.shared.events import worker_events
     async with connect_ws(server, admin_key) as t:
         await t.subscribe("1", "subscription { workerEvents { type seedType data } }")
         await subscribers(app, 1)
@@ -449,8 +449,8 @@ async def test_websocket_connection_init_needs_a_valid_key(server: str, key: str
 
 
 async def test_audit_events_query(admin: httpx.AsyncClient, deps: Deps) -> None:
-    from jobline.shared import audit
-    from jobline.shared.events import Event
+    from jobline.shared.events import audit
+    from jobline.shared.events.outbox import Event
 
     job_id = uuid.uuid4()
     now = deps.clock.now_ms()

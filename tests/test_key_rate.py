@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from jobline.api.app import create_app
-from jobline.shared import auth
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import ConfigError
-from jobline.shared.key_rate import KeyRate, bucket_key, parse_rate
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import ConfigError
+from jobline.shared.security import auth
+from jobline.shared.security.key_rate_limit import KeyRate, bucket_key, parse_rate
 from jobline.testing import serve_app
 
 

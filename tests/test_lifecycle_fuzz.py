@@ -38,13 +38,13 @@ from hypothesis.stateful import (
 )
 
 from jobline.embedded import EmbeddedValkey
-from jobline.shared import jobs, maintenance
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.dispatch import Dispatch
-from jobline.shared.errors import IllegalTransition
-from jobline.shared.models import ClaimedJob, JobSpec, Outcome
+from jobline.shared.core import jobs, maintenance
+from jobline.shared.core.models import ClaimedJob, JobSpec, Outcome
+from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import IllegalTransition
 
 T = TypeVar("T")
 QUEUES = ("qa", "qb")

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from jobline.api.app import create_app
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import serve_app
 
 

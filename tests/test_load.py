@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from jobline.shared.batching import GroupCommitter
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.models import JobSpec
+from jobline.shared.core.group_commit import GroupCommitter
+from jobline.shared.core.models import JobSpec
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import drain
 
 pytestmark = pytest.mark.slow

@@ -12,11 +12,11 @@ import pytest
 
 from jobline.analytics.consumer import EventConsumer
 from jobline.api.app import create_app
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.eventbus import create_bus
-from jobline.shared.events import relay_once
-from jobline.shared.masking import MASK, MaskingFilter, mask, mask_text
+from jobline.shared.events.bus import create_bus
+from jobline.shared.events.outbox import relay_once
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.security.masking import MASK, MaskingFilter, mask, mask_text
 from jobline.testing import drain, serve_app, wait_until
 from jobline.worker.registry import Registry
 

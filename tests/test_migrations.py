@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from jobline.embedded import pg_bin_dir
-from jobline.shared import migrate as migrate_mod
-from jobline.shared.errors import ConfigError
+from jobline.shared.platform import migrate as migrate_mod
+from jobline.shared.platform.errors import ConfigError
 
 SCHEMA = Path(__file__).parent.parent / "jobline" / "shared" / "schema.sql"
 # Monthly partitions depend on today's date; the declared schema covers everything else.
@@ -41,7 +41,7 @@ async def test_migrations_yield_the_declared_schema(database_url: str) -> None:
     if os.environ.get("JOBLINE_UPDATE_SCHEMA") == "1":
         SCHEMA.write_text(actual)
     assert actual == SCHEMA.read_text(), (
-        "schema drifted from jobline/shared/schema.sql; if intended, rerun this test with "
+        "schema drifted from jobline/shared/platform/schema.sql; if intended, rerun this test with "
         "JOBLINE_UPDATE_SCHEMA=1 and commit the file")
 
 

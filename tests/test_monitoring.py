@@ -15,13 +15,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobline.analytics.consumer import EventConsumer
 from jobline.api.app import create_app
-from jobline.shared import auth, jobs, worker_events
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.eventbus import EventBus, create_bus
-from jobline.shared.events import relay_once
-from jobline.shared.models import JobSpec, Outcome
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome
+from jobline.shared.events import worker_events
+from jobline.shared.events.bus import EventBus, create_bus
+from jobline.shared.events.outbox import relay_once
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.security import auth
 from jobline.testing import serve_app, wait_until
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "infra/grafana/dashboards/jobline.json"

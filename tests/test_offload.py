@@ -11,11 +11,11 @@ import httpx
 import pytest
 from aws_local import CREDENTIALS, Moto, moto_server
 
-from jobline.shared import jobs, offload
-from jobline.shared.config import Settings, load
-from jobline.shared.deps import Deps, connect
-from jobline.shared.models import JobSpec
-from jobline.shared.ssm import apply_parameters, env_name
+from jobline.shared.core import jobs, offload
+from jobline.shared.core.models import JobSpec
+from jobline.shared.platform.config import Settings, load
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.ssm import apply_parameters, env_name
 from jobline.testing import drain
 from jobline.worker.registry import Registry
 
@@ -123,7 +123,7 @@ async def test_offload_is_off_without_a_bucket(settings: Settings) -> None:
 
 async def test_s3_down_fails_the_submit_and_stores_nothing(settings: Settings,
                                                            aws_env: Moto) -> None:
-    from jobline.shared.errors import Unavailable
+    from jobline.shared.platform.errors import Unavailable
 
     # nothing listens on port 9: the object cannot be written, so no row may reference it
     d = await connect(settings.with_(s3_bucket=BUCKET, s3_endpoint_url="http://127.0.0.1:9",

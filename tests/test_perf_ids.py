@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from jobline.shared.ids import uuid7, uuid7_many, uuid7_ms
+from jobline.shared.platform.ids import uuid7, uuid7_many, uuid7_ms
 
 
 def test_uuid7_many_is_monotonic_unique_and_well_formed() -> None:

@@ -8,7 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from jobline.shared.deps import create_pool
+from jobline.shared.platform.connections import create_pool
 from jobline.testing import wait_until
 
 

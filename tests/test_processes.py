@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from jobline.shared import jobs
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.models import JobSpec
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import wait_until
 
 pytestmark = pytest.mark.slow

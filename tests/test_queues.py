@@ -15,13 +15,14 @@ import pytest
 
 from jobline.api import schemas
 from jobline.client import Client
-from jobline.shared import jobs, maintenance, queues
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.dispatch import QueueControls
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.models import JobSpec, Outcome
+from jobline.shared.core import jobs, maintenance
+from jobline.shared.core.models import JobSpec, Outcome
+from jobline.shared.dispatch import queue_controls as queues
+from jobline.shared.dispatch.redis_dispatch import QueueControls
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import ValidationFailed
 from jobline.testing import wait_until
 from jobline.worker.registry import Registry
 from jobline.worker.runtime import Worker

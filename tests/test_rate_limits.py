@@ -15,12 +15,13 @@ import pytest
 from jobline.api import schemas
 from jobline.api.schedule_schemas import QueueRateLimitOut
 from jobline.client import Client
-from jobline.shared import jobs, maintenance, rate_limits
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.models import JobSpec
+from jobline.shared.core import jobs, maintenance
+from jobline.shared.core.models import JobSpec
+from jobline.shared.dispatch import rate_limits
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import ValidationFailed
 from jobline.testing import wait_until
 from jobline.worker.registry import Registry
 from jobline.worker.runtime import Worker

@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobline.shared import jobs
-from jobline.shared.auth import create_key
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.models import JobSpec
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
 

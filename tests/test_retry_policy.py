@@ -12,15 +12,15 @@ import httpx
 import pytest
 
 from jobline.client import Client
-from jobline.shared import jobs
-from jobline.shared import retry_policy_store as store
-from jobline.shared.backoff import Backoff
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import JobError
-from jobline.shared.models import JobSpec, Outcome, Status
-from jobline.shared.retry_policy import RetryPolicy
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome, Status
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import JobError
+from jobline.shared.retry import policy_store as store
+from jobline.shared.retry.backoff import Backoff
+from jobline.shared.retry.policy import RetryPolicy
 from jobline.testing import drain
 from jobline.worker.registry import Registry
 

@@ -19,13 +19,14 @@ import jobline
 from jobline.api.app import create_app
 from jobline.client import Client
 from jobline.embedded import EmbeddedValkey
-from jobline.shared import backpressure, jobs, maintenance
-from jobline.shared.clock import SYSTEM_CLOCK
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect, create_pool, create_redis
-from jobline.shared.dispatch import Dispatch
-from jobline.shared.errors import ConfigError
-from jobline.shared.models import JobSpec
+from jobline.shared.core import jobs, maintenance
+from jobline.shared.core.models import JobSpec
+from jobline.shared.dispatch import backpressure
+from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.platform.clock import SYSTEM_CLOCK
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect, create_pool, create_redis
+from jobline.shared.platform.errors import ConfigError
 from jobline.testing import serve_app
 
 
@@ -202,7 +203,7 @@ async def test_redis_down_submit_is_acknowledged_after_the_postgres_commit(
 
 
 async def test_postgres_down_submit_is_503_never_2xx(settings: Settings, deps: Deps) -> None:
-    _, key = await jobline.shared.auth.create_key(deps, "admin", "k")  # looked up while PG is up
+    _, key = await jobline.shared.security.auth.create_key(deps, "admin", "k")  # looked up while PG is up
     half = await _half_down(settings, pg=True, redis=False)
     try:
         async for http in serve_app(create_app(half.settings, deps=half), role=None):

@@ -16,14 +16,15 @@ import pytest
 
 from jobline.api.schedule_schemas import ScheduleListOut, ScheduleOut
 from jobline.client import Client
-from jobline.shared import jobs, schedules
-from jobline.shared.clock import FakeClock, from_dt
-from jobline.shared.config import Settings
-from jobline.shared.cron import CronSchedule
-from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import NotFound, ValidationFailed
-from jobline.shared.models import Outcome
-from jobline.shared.schedules import ScheduleSpec, cron_tick
+from jobline.shared.core import jobs
+from jobline.shared.core.models import Outcome
+from jobline.shared.platform.clock import FakeClock, from_dt
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import NotFound, ValidationFailed
+from jobline.shared.schedules import recurring as schedules
+from jobline.shared.schedules.cron import CronSchedule
+from jobline.shared.schedules.recurring import ScheduleSpec, cron_tick
 from jobline.testing import wait_until
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, FakeClock's default

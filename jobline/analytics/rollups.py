@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from jobline.shared.clock import from_dt, to_dt
-from jobline.shared.deps import Deps
-from jobline.shared.events import Event
+from jobline.shared.events.outbox import Event
+from jobline.shared.platform.clock import from_dt, to_dt
+from jobline.shared.platform.connections import Deps
 
 GROUP = "analytics"
 

@@ -1,6 +1,6 @@
 """``/api/v1/admin``: the dead-letter queue — list, CSV export, retry and delete (one or bulk).
 
-Every endpoint is a thin shell over :mod:`jobline.shared.dlq`: validate, one core operation,
+Every endpoint is a thin shell over :mod:`jobline.shared.retry.dlq`: validate, one core operation,
 serialise. Bulk operations are set-based in the core, so their cost does not grow with round
 trips per job.
 """
@@ -20,11 +20,11 @@ from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import job_id_param, validate
 from jobline.api.schemas import DlqQuery, DlqSelectIn, iso_ms, job_json, transition_json
-from jobline.shared import dlq
-from jobline.shared.deps import Deps
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.masking import mask, mask_text
-from jobline.shared.models import Job
+from jobline.shared.core.models import Job
+from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.retry import dlq
+from jobline.shared.security.masking import mask, mask_text
 
 #: CSV columns, in order. ``deadLetteredAt`` is when the last attempt ended.
 CSV_COLUMNS = ["id", "queue", "jobType", "errorType", "error", "attempts", "maxAttempts",

@@ -31,11 +31,11 @@ from jobline.api.context import ApiContext
 from jobline.api.errors import EXCEPTION_HANDLERS
 from jobline.api.fastlane import SubmitFastLane
 from jobline.graphql import app as graphql_app
-from jobline.shared.batching import GroupCommitter
-from jobline.shared.clock import SYSTEM_CLOCK, Clock
-from jobline.shared.config import Settings, load
-from jobline.shared.deps import Deps, connect
-from jobline.shared.key_rate import parse_rate
+from jobline.shared.core.group_commit import GroupCommitter
+from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
+from jobline.shared.platform.config import Settings, load
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.security.key_rate_limit import parse_rate
 
 
 def create_app(settings: Settings | None = None, *, deps: Deps | None = None,

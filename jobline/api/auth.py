@@ -15,9 +15,15 @@ from typing import Any
 
 import orjson
 
-from jobline.shared.auth import Role, Unauthenticated, authenticate, authorize, key_from_headers
-from jobline.shared.errors import JoblineError, Unavailable
-from jobline.shared.key_rate import KeyRate, RateLimited, admit, parse_rate
+from jobline.shared.platform.errors import JoblineError, Unavailable
+from jobline.shared.security.auth import (
+    Role,
+    Unauthenticated,
+    authenticate,
+    authorize,
+    key_from_headers,
+)
+from jobline.shared.security.key_rate_limit import KeyRate, RateLimited, admit, parse_rate
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -66,7 +72,7 @@ _KEY_HEADERS = frozenset({b"x-api-key", b"authorization"})
 
 class AuthMiddleware:
     """Rejects unauthenticated (401) and unauthorised (403) requests before any route runs and
-    puts the :class:`~jobline.shared.auth.Principal` into ``scope["state"]["principal"]``.
+    puts the :class:`~jobline.shared.security.auth.Principal` into ``scope["state"]["principal"]``.
     Websockets (GraphQL subscriptions) are authenticated in ``connection_init`` instead."""
 
     def __init__(self, app: ASGIApp, get_deps: Callable[[], Any]) -> None:

@@ -1,6 +1,6 @@
 """``/api/v1/job-batches`` (create, read) and ``/api/v1/jobs/{id}/graph`` (dependency DAG).
 
-Thin shells over :mod:`jobline.shared.batches` and :mod:`jobline.shared.dag`: validate, one core
+Thin shells over :mod:`jobline.shared.flow.batches` and :mod:`jobline.shared.flow.dag`: validate, one core
 operation, serialise. Request/response models live here, next to their only endpoints.
 """
 
@@ -27,9 +27,10 @@ from jobline.api.schemas import (
     iso_ms,
     submitted_json,
 )
-from jobline.shared import backpressure, dag
-from jobline.shared import batches as core
-from jobline.shared.errors import ValidationFailed
+from jobline.shared.dispatch import backpressure
+from jobline.shared.flow import batches as core
+from jobline.shared.flow import dag
+from jobline.shared.platform.errors import ValidationFailed
 
 # --- models --------------------------------------------------------------------------------
 

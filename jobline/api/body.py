@@ -12,8 +12,8 @@ import orjson
 from starlette.requests import Request
 
 from jobline.api.errors import BadRequest
-from jobline.shared.config import Settings
-from jobline.shared.errors import PayloadTooLarge, ValidationFailed
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.errors import PayloadTooLarge, ValidationFailed
 
 _MIB = 1024 * 1024
 #: Per-item allowance of a bulk body on top of the payloads: the item's other fields.

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from jobline.shared.batching import GroupCommitter
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps
-from jobline.shared.errors import Unavailable
+from jobline.shared.core.group_commit import GroupCommitter
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.errors import Unavailable
 
 
 @dataclass

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobline.shared.errors import JoblineError, Unavailable, ValidationFailed
+from jobline.shared.platform.errors import JoblineError, Unavailable, ValidationFailed
 
 log = logging.getLogger("jobline.api")
 

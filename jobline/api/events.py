@@ -14,11 +14,11 @@ from starlette.routing import Route
 from jobline.analytics.consumer import KINDS
 from jobline.api.context import ApiContext, ctx
 from jobline.api.errors import JSONResponse, endpoint
-from jobline.shared import audit
-from jobline.shared import events as core
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.eventbus import EventBus, create_bus
-from jobline.shared.masking import mask, mask_text
+from jobline.shared.events import audit
+from jobline.shared.events import outbox as core
+from jobline.shared.events.bus import EventBus, create_bus
+from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.security.masking import mask, mask_text
 
 _ALLOWED = {"jobId", "type", "from", "to", "limit", "cursor"}
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, endpoint
-from jobline.shared.deps import Deps
+from jobline.shared.platform.connections import Deps
 
 #: A readiness probe must answer fast even when a store hangs rather than refuses.
 PROBE_TIMEOUT_S = 2.0

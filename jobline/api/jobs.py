@@ -24,11 +24,11 @@ from jobline.api.schemas import (
     submitted_json,
     transition_json,
 )
-from jobline.shared import backpressure
-from jobline.shared import jobs as core
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.models import Status
-from jobline.shared.validation import check_spec
+from jobline.shared.core import jobs as core
+from jobline.shared.core.models import Status
+from jobline.shared.core.validation import check_spec
+from jobline.shared.dispatch import backpressure
+from jobline.shared.platform.errors import ValidationFailed
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 

@@ -1,6 +1,6 @@
 """The seed's monitoring endpoints (``/api/v1/metrics/*``) and the Prometheus ``/metrics``.
 
-Both are shells over :mod:`jobline.shared.monitoring`, the same functions GraphQL resolves
+Both are shells over :mod:`jobline.shared.observe.monitoring`, the same functions GraphQL resolves
 with. ``/metrics`` is stateless: a collector built per scrape reads the rollups, Redis and the
 bus lag, so every API replica reports the same cluster-wide figures (scrape one of them).
 """
@@ -27,9 +27,9 @@ from jobline.analytics.consumer import KINDS
 from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.events import _bus, _time_ms
-from jobline.shared import events as core_events
-from jobline.shared import monitoring
-from jobline.shared.errors import ValidationFailed
+from jobline.shared.events import outbox as core_events
+from jobline.shared.observe import monitoring
+from jobline.shared.platform.errors import ValidationFailed
 
 
 def _only(request: Request, allowed: set[str]) -> None:

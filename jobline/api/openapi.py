@@ -22,7 +22,7 @@ from jobline.api import schedule_schemas as ss
 from jobline.api import schemas as s
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.security_doc import add_security
-from jobline.shared.config import Settings
+from jobline.shared.platform.config import Settings
 
 _REF = "#/components/schemas/{model}"
 
@@ -406,7 +406,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
 
 def event_paths(ok: Any, errors: Any) -> dict[str, Any]:
     """``/api/v1/audit`` and ``/api/v1/events/lag`` (docs/events.md has the envelope)."""
-    from jobline.shared.events import EVENT_TYPES
+    from jobline.shared.events.outbox import EVENT_TYPES
 
     def q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
         return {"name": name, "in": "query", "required": False, "schema": schema,

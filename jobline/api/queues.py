@@ -13,10 +13,10 @@ from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
 from jobline.api.schedule_schemas import RateLimitIn
 from jobline.api.schemas import ConcurrencyIn, queue_controls_json
-from jobline.shared import jobs as core
-from jobline.shared import queues as qcore
-from jobline.shared import rate_limits
-from jobline.shared.dispatch import QueueControls
+from jobline.shared.core import jobs as core
+from jobline.shared.dispatch import queue_controls as qcore
+from jobline.shared.dispatch import rate_limits
+from jobline.shared.dispatch.redis_dispatch import QueueControls
 
 #: A concurrency body is a few bytes; anything large is not one.
 _SMALL_BODY = 4096

@@ -1,7 +1,7 @@
 """``/api/v1/retry-policies``: the stored per-job-type retry policies (put, get, list, delete).
 
 The request/response models live here with their routes; the core
-(:mod:`jobline.shared.retry_policy_store`) validates again and is the authority.
+(:mod:`jobline.shared.retry.policy_store`) validates again and is the authority.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
 from jobline.api.schemas import NO_NUL_PATTERN, BackoffIn, _In, _Out, iso_ms
-from jobline.shared import retry_policy_store as store
-from jobline.shared.retry_policy import (
+from jobline.shared.retry import policy_store as store
+from jobline.shared.retry.policy import (
     MAX_ATTEMPTS_LIMIT,
     MAX_ERROR_TYPES,
     RetryPolicy,

@@ -1,7 +1,7 @@
 """Request and response models of ``/api/v1/scheduled-jobs`` and the queue rate limit.
 
 Kept apart from :mod:`jobline.api.schemas` (same conventions: camelCase, strict, extra fields
-rejected by name); the core (:mod:`jobline.shared.schedules`, :mod:`jobline.shared.cron`)
+rejected by name); the core (:mod:`jobline.shared.schedules.recurring`, :mod:`jobline.shared.schedules.cron`)
 remains the authority on what a valid schedule is.
 """
 
@@ -24,12 +24,12 @@ from jobline.api.schemas import (
     _Out,
     iso_ms,
 )
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.masking import DEFAULT_MASK_KEYS, mask
-from jobline.shared.models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
-from jobline.shared.rate_limits import MAX_RATE_LIMIT, MAX_WINDOW_MS
-from jobline.shared.schedules import MAX_NAME, Schedule, ScheduleSpec
-from jobline.shared.validation import MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS
+from jobline.shared.core.models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
+from jobline.shared.core.validation import MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS
+from jobline.shared.dispatch.rate_limits import MAX_RATE_LIMIT, MAX_WINDOW_MS
+from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.schedules.recurring import MAX_NAME, Schedule, ScheduleSpec
+from jobline.shared.security.masking import DEFAULT_MASK_KEYS, mask
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=NO_NUL_PATTERN)]
 #: 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first.

@@ -1,6 +1,6 @@
 """``/api/v1/scheduled-jobs``: cron schedules (create, list, read, change, delete).
 
-Thin shells over :mod:`jobline.shared.schedules`: validate, one core operation, serialise. The
+Thin shells over :mod:`jobline.shared.schedules.recurring`: validate, one core operation, serialise. The
 schedulers' cron loop is woken by the core on every change, so a new schedule fires on time.
 """
 
@@ -16,8 +16,8 @@ from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
 from jobline.api.schedule_schemas import ScheduleIn, SchedulePatchIn, schedule_json
-from jobline.shared import schedules as core
-from jobline.shared.errors import NotFound
+from jobline.shared.platform.errors import NotFound
+from jobline.shared.schedules import recurring as core
 
 
 def _id(request: Request) -> uuid.UUID:

@@ -2,7 +2,7 @@
 
 Requests are validated with these models (``extra="forbid"`` so a misspelt field is rejected by
 name, strict types so ``"5"`` is not a priority); the bounds repeat the core's so they appear in
-the OpenAPI document, while :func:`jobline.shared.validation.check_spec` stays the authority.
+the OpenAPI document, while :func:`jobline.shared.core.validation.check_spec` stays the authority.
 
 Responses are built by the ``*_json`` functions below as plain dicts (one orjson call per
 response, no model round trip); the response models exist to describe them in the OpenAPI
@@ -27,14 +27,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from jobline.shared.clock import from_dt
-from jobline.shared.dispatch import QueueControls
-from jobline.shared.dlq import MAX_IDS as DLQ_MAX_IDS
-from jobline.shared.dlq import DlqFilter
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.jobs import SubmitResult
-from jobline.shared.masking import DEFAULT_MASK_KEYS, mask, mask_text
-from jobline.shared.models import (
+from jobline.shared.core.jobs import SubmitResult
+from jobline.shared.core.models import (
     PRIORITY_DEFAULT,
     PRIORITY_MAX,
     PRIORITY_MIN,
@@ -43,13 +37,19 @@ from jobline.shared.models import (
     JobSpec,
     Status,
 )
-from jobline.shared.queues import MAX_IN_FLIGHT_LIMIT
-from jobline.shared.validation import (
+from jobline.shared.core.validation import (
     MAX_ATTEMPTS_LIMIT,
     MAX_DEPENDENCIES,
     MAX_ERROR_TYPES,
     MAX_TIMEOUT_MS,
 )
+from jobline.shared.dispatch.queue_controls import MAX_IN_FLIGHT_LIMIT
+from jobline.shared.dispatch.redis_dispatch import QueueControls
+from jobline.shared.platform.clock import from_dt
+from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.retry.dlq import MAX_IDS as DLQ_MAX_IDS
+from jobline.shared.retry.dlq import DlqFilter
+from jobline.shared.security.masking import DEFAULT_MASK_KEYS, mask, mask_text
 
 #: Patterns in Rust-regex syntax (pydantic-core) matching the core's ``QUEUE_NAME``/``JOB_TYPE``;
 #: ``$`` there is a true end of string, unlike Python's, so no trailing newline slips through.

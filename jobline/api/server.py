@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from jobline.shared.config import Settings, load
+from jobline.shared.platform.config import Settings, load
 
 
 def serve(settings: Settings | None = None, *, log_level: str = "info",

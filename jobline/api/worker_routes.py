@@ -30,11 +30,11 @@ from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
 from jobline.api.schemas import QUEUE_PATTERN, _In
-from jobline.shared import jobs as core
-from jobline.shared import remote
-from jobline.shared.deps import create_redis
-from jobline.shared.dispatch import Dispatch
-from jobline.shared.models import Outcome
+from jobline.shared.core import jobs as core
+from jobline.shared.core import remote
+from jobline.shared.core.models import Outcome
+from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.platform.connections import create_redis
 
 #: Upper bounds that keep one request's work (and one Lambda invocation) small.
 MAX_CLAIM = 500

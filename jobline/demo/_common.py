@@ -7,8 +7,8 @@ import uuid
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from jobline.shared.config import Settings
-from jobline.shared.errors import Unrecoverable
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.errors import Unrecoverable
 from jobline.worker.registry import JobContext
 
 

@@ -8,7 +8,7 @@ import signal
 from typing import Any, NoReturn
 
 from jobline.demo._common import invalid, require_int, require_object
-from jobline.shared.errors import JobError, Retry
+from jobline.shared.platform.errors import JobError, Retry
 from jobline.worker.registry import JobContext, job
 
 MAX_SLEEP_MS = 3_600_000

@@ -29,7 +29,7 @@ from jobline.demo._common import (
     output_stem,
     require_object,
 )
-from jobline.shared.errors import JobError
+from jobline.shared.platform.errors import JobError
 from jobline.worker.registry import JobContext, job
 
 MAX_SIDE = 10_000

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from jobline.demo._common import atomic_write, invalid, output_dir, output_stem, require_object
-from jobline.shared.errors import JobError, Unrecoverable
+from jobline.shared.platform.errors import JobError, Unrecoverable
 from jobline.worker.registry import JobContext, job
 
 SUBJECT = "Welcome!"

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.routing import BaseRoute
 
-    from jobline.shared.config import Settings
-    from jobline.shared.deps import Deps
+    from jobline.shared.platform.config import Settings
+    from jobline.shared.platform.connections import Deps
 
 T = TypeVar("T")
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -34,11 +34,11 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def load_settings() -> Settings:
     """Settings from the environment, after loading SSM parameters under ``JOBLINE_SSM_PREFIX``
     (explicit environment variables win over SSM)."""
-    from jobline.shared.config import load
+    from jobline.shared.platform.config import load
 
     prefix = os.environ.get("JOBLINE_SSM_PREFIX")
     if prefix:
-        from jobline.shared.ssm import apply_parameters
+        from jobline.shared.platform.ssm import apply_parameters
 
         apply_parameters(prefix)
     return load()
@@ -73,7 +73,7 @@ class Runtime:
 
     async def _ensure_deps(self) -> Deps:
         if self._deps is None:
-            from jobline.shared.deps import connect
+            from jobline.shared.platform.connections import connect
 
             # One invocation at a time per container: a small pool is enough, and keeps the
             # total connection count (containers x pool) within what Postgres allows.

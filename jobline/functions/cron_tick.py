@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jobline.functions._runtime import RUNTIME
 
 if TYPE_CHECKING:
-    from jobline.shared.deps import Deps
+    from jobline.shared.platform.connections import Deps
 
 log = logging.getLogger("jobline.functions.cron_tick")
 
@@ -35,8 +35,7 @@ def _minute(event: dict[str, Any]) -> int | None:
 
 
 async def tick(deps: Deps, *, full_reconcile: bool = False) -> dict[str, Any]:
-    from jobline.shared import maintenance
-
+    from jobline.shared.core import maintenance
     out: dict[str, Any] = {}
     restored = await maintenance.ensure_dispatch_state(deps)
     if restored is None and full_reconcile:
@@ -53,9 +52,9 @@ async def tick(deps: Deps, *, full_reconcile: bool = False) -> dict[str, Any]:
     # step is skipped. The guard goes away when both are merged.
     schedules: ModuleType | None
     try:
-        schedules = importlib.import_module("jobline.shared.schedules")
+        schedules = importlib.import_module("jobline.shared.schedules.recurring")
     except ModuleNotFoundError as e:
-        if e.name != "jobline.shared.schedules":
+        if e.name != "jobline.shared.schedules.recurring":
             raise  # the module exists but is broken: say so
         schedules = None
     if schedules is not None:

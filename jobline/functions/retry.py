@@ -1,5 +1,5 @@
 """Lambda ``retry``: ``POST /api/v1/jobs/{jobId}/retry`` — send a failed or dead-lettered job
-back to pending with fresh attempts (``jobline.shared.jobs.retry_now``)."""
+back to pending with fresh attempts (``jobline.shared.core.jobs.retry_now``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from jobline.functions._runtime import http_handler, routes_app
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from jobline.shared.deps import Deps
+    from jobline.shared.platform.connections import Deps
 
 
 def _app(deps: Deps) -> Starlette:

@@ -13,7 +13,7 @@ from jobline.functions._runtime import http_handler, routes_app
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from jobline.shared.deps import Deps
+    from jobline.shared.platform.connections import Deps
 
 
 def _app(deps: Deps) -> Starlette:

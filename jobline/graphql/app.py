@@ -19,9 +19,9 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from jobline.api.context import ApiContext
-from jobline.shared.auth import authenticate
-from jobline.shared.errors import JoblineError
-from jobline.shared.livefeed import LiveFeed
+from jobline.shared.events.livefeed import LiveFeed
+from jobline.shared.platform.errors import JoblineError
+from jobline.shared.security.auth import authenticate
 
 from .context import Context
 from .schema import schema

@@ -9,11 +9,11 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 
-from jobline.shared.auth import Forbidden, Principal, Role, authorize
-from jobline.shared.batches import BatchStatus
-from jobline.shared.deps import Deps
-from jobline.shared.livefeed import LiveFeed
-from jobline.shared.models import Attempt, Job
+from jobline.shared.core.models import Attempt, Job
+from jobline.shared.events.livefeed import LiveFeed
+from jobline.shared.flow.batches import BatchStatus
+from jobline.shared.platform.connections import Deps
+from jobline.shared.security.auth import Forbidden, Principal, Role, authorize
 
 from . import loaders
 

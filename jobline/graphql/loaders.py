@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from jobline.shared.batches import BatchStatus
-from jobline.shared.clock import from_dt
-from jobline.shared.deps import Deps
-from jobline.shared.jobs import _job_from_row
-from jobline.shared.models import Attempt, Job
+from jobline.shared.core.jobs import _job_from_row
+from jobline.shared.core.models import Attempt, Job
+from jobline.shared.flow.batches import BatchStatus
+from jobline.shared.platform.clock import from_dt
+from jobline.shared.platform.connections import Deps
 
 ATTEMPTS = """
 SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error_type, error,

@@ -29,24 +29,33 @@ from strawberry.types import Info
 from jobline.api.errors import validation_failed
 from jobline.api.schedule_schemas import ScheduleIn, SchedulePatchIn
 from jobline.api.schemas import SubmitJobIn
-from jobline.shared import batches as batches_core
-from jobline.shared import dag, dlq, monitoring, queues, rate_limits
-from jobline.shared import jobs as jobs_core
-from jobline.shared import schedules as schedules_core
-from jobline.shared.audit import query as audit_query
-from jobline.shared.auth import Forbidden, Role
-from jobline.shared.batches import BatchStatus
-from jobline.shared.clock import to_dt
-from jobline.shared.dispatch import QueueControls as CoreControls
-from jobline.shared.errors import IllegalTransition, JoblineError, NotFound, ValidationFailed
-from jobline.shared.events import Event as CoreEvent
-from jobline.shared.job_search import JobSearch, search_jobs
-from jobline.shared.livefeed import EventFilter
-from jobline.shared.models import Attempt as CoreAttempt
-from jobline.shared.models import Job as CoreJob
-from jobline.shared.models import Status
-from jobline.shared.schedules import Schedule as CoreSchedule
-from jobline.shared.validation import check_spec
+from jobline.shared.core import jobs as jobs_core
+from jobline.shared.core.job_search import JobSearch, search_jobs
+from jobline.shared.core.models import Attempt as CoreAttempt
+from jobline.shared.core.models import Job as CoreJob
+from jobline.shared.core.models import Status
+from jobline.shared.core.validation import check_spec
+from jobline.shared.dispatch import queue_controls as queues
+from jobline.shared.dispatch import rate_limits
+from jobline.shared.dispatch.redis_dispatch import QueueControls as CoreControls
+from jobline.shared.events.audit import query as audit_query
+from jobline.shared.events.livefeed import EventFilter
+from jobline.shared.events.outbox import Event as CoreEvent
+from jobline.shared.flow import batches as batches_core
+from jobline.shared.flow import dag
+from jobline.shared.flow.batches import BatchStatus
+from jobline.shared.observe import monitoring
+from jobline.shared.platform.clock import to_dt
+from jobline.shared.platform.errors import (
+    IllegalTransition,
+    JoblineError,
+    NotFound,
+    ValidationFailed,
+)
+from jobline.shared.retry import dlq
+from jobline.shared.schedules import recurring as schedules_core
+from jobline.shared.schedules.recurring import Schedule as CoreSchedule
+from jobline.shared.security.auth import Forbidden, Role
 
 from .context import Context
 
@@ -942,7 +951,7 @@ class Mutation:
 def _event_filter(f: EventFilterInput | None) -> EventFilter:
     if f is None:
         return EventFilter()
-    from jobline.shared.events import EVENT_TYPES
+    from jobline.shared.events.outbox import EVENT_TYPES
 
     for t in f.types or ():
         if t not in EVENT_TYPES:

@@ -14,10 +14,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from jobline.shared import maintenance, rate_limits, schedules, worker_events
-from jobline.shared.deps import Deps, create_redis
-from jobline.shared.dispatch import Dispatch
-from jobline.shared.errors import Unavailable
+from jobline.shared.core import maintenance
+from jobline.shared.dispatch import rate_limits
+from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.events import worker_events
+from jobline.shared.platform.connections import Deps, create_redis
+from jobline.shared.platform.errors import Unavailable
+from jobline.shared.schedules import recurring as schedules
 
 log = logging.getLogger("jobline.scheduler")
 

@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from jobline.shared import jobs, remote
-from jobline.shared.clock import Clock, SystemClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, create_redis
-from jobline.shared.dispatch import Dispatch
-from jobline.shared.models import ClaimedJob, Outcome
-from jobline.shared.retry_policy import RetryPolicy
+from jobline.shared.core import jobs, remote
+from jobline.shared.core.models import ClaimedJob, Outcome
+from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.platform.clock import Clock, SystemClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, create_redis
+from jobline.shared.retry.policy import RetryPolicy
 
 
 @dataclass

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jobline.shared.errors import ValidationFailed
-from jobline.shared.retry_policy import RetryPolicy, check_policy
+from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.retry.policy import RetryPolicy, check_policy
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, None: 1000}

@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 
-from jobline.shared import jobs
-from jobline.shared.clock import SYSTEM_CLOCK, Clock
-from jobline.shared.config import Settings
-from jobline.shared.errors import ConfigError, Unavailable
-from jobline.shared.jobs import ClaimResult
-from jobline.shared.models import ClaimedJob, Outcome
-from jobline.shared.retry_policy import RetryPolicy
+from jobline.shared.core import jobs
+from jobline.shared.core.jobs import ClaimResult
+from jobline.shared.core.models import ClaimedJob, Outcome
+from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.errors import ConfigError, Unavailable
+from jobline.shared.retry.policy import RetryPolicy
 from jobline.worker.backend import Recorded, wait_then_claim
 
 #: Header carrying the API key (authentication itself is the API's concern).

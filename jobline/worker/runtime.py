@@ -25,11 +25,12 @@ from typing import Any
 
 import orjson
 
-from jobline.shared import cancellation, jobs, worker_events
-from jobline.shared.deps import Deps
-from jobline.shared.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
-from jobline.shared.models import ClaimedJob, Outcome
-from jobline.shared.retry_policy import RetryPolicy
+from jobline.shared.core import cancellation, jobs
+from jobline.shared.core.models import ClaimedJob, Outcome
+from jobline.shared.events import worker_events
+from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
+from jobline.shared.retry.policy import RetryPolicy
 from jobline.worker.backend import DirectBackend, WorkerBackend
 from jobline.worker.registry import HandlerSpec, JobContext, Registry, default_registry
 
@@ -508,7 +509,7 @@ class Worker:
                 delay = min(delay * 2, 2.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     async def _register(self) -> None:
         info = {

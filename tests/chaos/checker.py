@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from chaos.handlers import EFFECTS
-from jobline.shared.deps import Deps
+from jobline.shared.platform.connections import Deps
 
 #: Scheduling noise allowed on top of lease + sweep on a shared 2-core machine.
 RECOVERY_SLACK_MS = 1_000

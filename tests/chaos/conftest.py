@@ -18,8 +18,8 @@ import httpx
 import pytest
 from test_processes import Procs
 
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import wait_until
 
 FULL = os.environ.get("JOBLINE_CHAOS") == "full"

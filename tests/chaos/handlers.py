@@ -14,7 +14,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from jobline.shared.config import Settings
+from jobline.shared.platform.config import Settings
 from jobline.worker.registry import JobContext, job
 
 EFFECTS = "effects.log"

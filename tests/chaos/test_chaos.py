@@ -23,14 +23,14 @@ import pytest
 
 from chaos.checker import Verdict, assert_total_queue, check, executions, now_ms, record
 from chaos.conftest import LEASE_MS, SCALE, SWEEP_MS, ChaosProcs, free_port
-from jobline.shared import jobs, maintenance
-from jobline.shared.auth import create_key
-from jobline.shared.clock import FakeClock
-from jobline.shared.config import Settings
-from jobline.shared.deps import Deps, connect
-from jobline.shared.errors import IllegalTransition
-from jobline.shared.models import JobSpec
-from jobline.shared.schedules import ScheduleSpec, create_schedule
+from jobline.shared.core import jobs, maintenance
+from jobline.shared.core.models import JobSpec
+from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.errors import IllegalTransition
+from jobline.shared.schedules.recurring import ScheduleSpec, create_schedule
+from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
 pytestmark = pytest.mark.slow
@@ -470,7 +470,7 @@ async def test_10_postgres_restarted_under_load(settings: Settings, tmp_path: Pa
     from conftest import _postgres_dir
 
     from jobline.embedded import EmbeddedPostgres
-    from jobline.shared.migrate import migrate
+    from jobline.shared.platform.migrate import migrate
 
     pg_dir = _postgres_dir(tmp_path)  # outside pytest's tmp tree (see tests/conftest.py)
     pg = EmbeddedPostgres(pg_dir, fast=True)

@@ -1,0 +1,802 @@
+"""The job operations: every state change of a job goes through exactly one function here.
+
+Each takes :class:`~jobline.shared.platform.connections.Deps` explicitly and keeps nothing between calls. The
+order inside every operation is the same: commit the transition in Postgres (the truth), then
+mirror it into Redis (dispatch). A crash between the two leaves Redis behind Postgres, never
+ahead, and ``reconcile``/the lease sweep bring it back in line; Redis entries for jobs that are
+no longer dispatchable are harmless because every Postgres write is guarded by status and lease
+token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import asyncpg
+import orjson
+import redis.exceptions
+
+from jobline.shared.core import cancellation, offload, sql
+from jobline.shared.core.models import (
+    TERMINAL,
+    Attempt,
+    ClaimedJob,
+    Job,
+    JobSpec,
+    Outcome,
+    Status,
+    Submitted,
+)
+from jobline.shared.core.validation import check_spec
+from jobline.shared.dispatch.redis_dispatch import Dispatch, DispatchEntry
+from jobline.shared.flow import dependencies as flow
+from jobline.shared.platform.clock import from_dt, to_dt
+from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.errors import (
+    IllegalTransition,
+    NotFound,
+    Unavailable,
+    ValidationFailed,
+)
+from jobline.shared.platform.ids import uuid7_many
+from jobline.shared.retry.backoff import Backoff
+from jobline.shared.retry.policy import RetryPolicy, merge_backoff, policies_for
+
+log = logging.getLogger("jobline.core")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Idempotency keys are honoured for this long after the first submission.
+IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000
+
+
+def translate_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn driver connection failures into :class:`Unavailable` at the core's boundary."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError,
+                asyncpg.InterfaceError, ConnectionError, OSError, TimeoutError) as e:
+            raise Unavailable(f"database unavailable: {type(e).__name__}") from e
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+            raise Unavailable(f"redis unavailable: {type(e).__name__}") from e
+
+    return wrapper
+
+
+def _entry(row: Any) -> DispatchEntry:
+    return DispatchEntry(row["id"], row["priority"], row["seq"], from_dt(row["scheduled_for"]))
+
+
+def due_ms(spec: JobSpec, now: int) -> int:
+    """When a submitted job may first start: ``scheduled_for_ms``, else now + ``delay_ms``."""
+    if spec.scheduled_for_ms is not None:
+        return spec.scheduled_for_ms
+    return now + (spec.delay_ms or 0)
+
+
+# --- submit ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    submitted: Submitted
+    #: 1-based position in the ready queue right after submission; None when delayed/duplicate.
+    queue_position: int | None
+
+
+#: Called inside ``submit_many``'s transaction with the connection and the ids about to be
+#: inserted (``None`` for duplicates), before the INSERT (batches insert their row there).
+BeforeInsert = Callable[[Any, list[uuid.UUID | None]], Awaitable[None]]
+_NO_GATE = flow.Gate()
+#: From this many jobs a plain batch is stored by binary COPY (below, a one-statement INSERT is
+#: fewer round trips: COPY needs a transaction and a seq draw first).
+COPY_MIN_JOBS = 256
+COPY_COLUMNS = ("id", "seq", "queue_name", "job_type", "payload", "status", "priority",
+                "max_attempts", "created_at", "scheduled_for", "updated_at", "timeout_ms",
+                "batch_id", "backoff", "non_retryable")
+
+
+@translate_errors
+async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
+                      positions: bool = False, where: Callable[[int], str] | None = None,
+                      hold: frozenset[int] = frozenset(),
+                      before_insert: BeforeInsert | None = None) -> list[SubmitResult]:
+    """Insert jobs and make them dispatchable. All-or-nothing: one invalid spec rejects the batch.
+
+    Returns one result per spec, in order. A spec whose ``idempotency_key`` is live returns the
+    existing job with ``duplicate=True`` and inserts nothing. ``depends_on`` entries are job ids,
+    or ints: the index of an earlier spec of this call. A job with unfinished dependencies is
+    stored ``waiting`` and not dispatched (``jobline.shared.flow.dependencies``). ``where(i)`` prefixes
+    error field names of spec ``i`` (default ``jobs[i].`` when there are several); specs in
+    ``hold`` are stored ``waiting`` with no dependency (a batch's onComplete job).
+    """
+    s = deps.settings
+    if where is None:
+        where = (lambda i: f"jobs[{i}].") if len(specs) > 1 else (lambda i: "")
+    payloads = [check_spec(spec, s, where(i)) for i, spec in enumerate(specs)]
+    if not specs:
+        return []
+    for i, spec in enumerate(specs):
+        for pos, d in enumerate(spec.depends_on):
+            if isinstance(d, int) and not 0 <= d < i:
+                raise ValidationFailed(f"{where(i)}dependsOn[{pos}]",
+                                       "an index must refer to an earlier job of this request")
+    now = deps.clock.now_ms()
+    now_dt = to_dt(now)
+    ids = uuid7_many(now, len(specs))
+    # Oversized payloads go to S3 first, so a committed row never points at a missing object.
+    if offload.enabled(s):
+        payloads = await offload.store(s, payloads, [offload.payload_key(i) for i in ids])
+    # Within one batch, a repeated idempotency key maps to its first occurrence.
+    first_of_key: dict[str, int] = {}
+    alias: dict[int, int] = {}
+    for i, spec in enumerate(specs):
+        k = spec.idempotency_key
+        if k is None:
+            continue
+        if k in first_of_key:
+            alias[i] = first_of_key[k]
+        else:
+            first_of_key[k] = i
+
+    results: list[SubmitResult | None] = [None] * len(specs)
+    dispatch: dict[str, list[DispatchEntry]] = {}
+    order: dict[uuid.UUID, int] = {}
+
+    async def insert(conn: Any, fresh: list[int], gates: dict[int, flow.Gate]
+                     ) -> tuple[list[Any], dict[int, Status]]:
+        """The INSERT of the ``fresh`` specs (stored retry policies resolved in SQL).
+
+        Built column by column with comprehensions: for a bulk submit this is per-job Python
+        on the hot path, and a row-wise loop appending to 15 lists cost twice as much."""
+        fs = [specs[i] for i in fresh]
+        dues = [due_ms(spec, now) for spec in fs]
+        statuses: dict[int, Status] = {}
+        for i, due in zip(fresh, dues, strict=True):
+            gate = gates.get(i, _NO_GATE)
+            statuses[i] = (Status.CANCELLED if gate.cancel_reason is not None
+                           else Status.WAITING if gate.remaining or i in hold
+                           else Status.PENDING if due <= now else Status.SCHEDULED)
+        dts: dict[int, datetime] = {}  # most jobs of a call share one due time (now)
+        for due in dues:
+            if due not in dts:
+                dts[due] = to_dt(max(due, 0))
+        backoffs = [merge_backoff(spec.backoff) if spec.backoff else None for spec in fs]
+        default_ma = s.default_max_attempts
+        rows = await conn.fetch(
+            sql.INSERT_JOBS, [ids[i] for i in fresh], [spec.queue for spec in fs],
+            [spec.job_type for spec in fs], [payloads[i] for i in fresh],
+            [statuses[i].value for i in fresh], [spec.priority for spec in fs],
+            [spec.max_attempts for spec in fs], [dts[due] for due in dues],
+            [spec.timeout_ms for spec in fs], [spec.idempotency_key for spec in fs],
+            [spec.batch_id for spec in fs],
+            [orjson.dumps(b).decode() if b else None for b in backoffs],
+            [orjson.dumps(list(spec.non_retryable)).decode()
+             if spec.non_retryable is not None else None for spec in fs],
+            now_dt, [gates.get(i, _NO_GATE).remaining for i in fresh],
+            [spec.handler_max_attempts or default_ma for spec in fs])
+        return rows, statuses
+
+    async def copy_insert() -> tuple[dict[uuid.UUID, int], dict[int, Status]]:
+        """The same rows as :func:`insert` (for a plain batch: no keys, gates or holds) by
+        binary ``COPY``, in one transaction with a ``seq`` range drawn first.
+
+        Why a second path: for large batches COPY is the cheapest way in. asyncpg encodes the
+        rows in C instead of building 15 parameter arrays in Python, and PostgreSQL skips the
+        unnest/join/sort of ``INSERT_JOBS`` (bench/pg_ceiling.py). The stored retry policy is
+        resolved here in Python with the same precedence ``INSERT_JOBS`` applies in SQL."""
+        async with deps.pool.acquire() as conn, conn.transaction():
+            seqs = await conn.fetchval(sql.DRAW_SEQS, len(specs))
+            policies = await policies_for(conn, {spec.job_type for spec in specs})
+            statuses: dict[int, Status] = {}
+            dts: dict[int, datetime] = {}
+            records = []
+            default_ma = s.default_max_attempts
+            for i, spec in enumerate(specs):
+                due = due_ms(spec, now)
+                status = statuses[i] = Status.PENDING if due <= now else Status.SCHEDULED
+                dt = dts.get(due)
+                if dt is None:
+                    dt = dts[due] = to_dt(max(due, 0))
+                pol = policies.get(spec.job_type)
+                backoff = (merge_backoff(spec.backoff, pol.backoff) if pol is not None
+                           else merge_backoff(spec.backoff) if spec.backoff else None)
+                records.append((
+                    ids[i], seqs[i], spec.queue, spec.job_type, orjson.Fragment(payloads[i]),
+                    status.value, spec.priority,
+                    spec.max_attempts or (pol.max_attempts if pol is not None else None)
+                    or spec.handler_max_attempts or default_ma,
+                    now_dt, dt, now_dt, spec.timeout_ms, spec.batch_id, backoff,
+                    list(spec.non_retryable) if spec.non_retryable is not None else None))
+            await conn.copy_records_to_table("jobs", columns=COPY_COLUMNS, records=records)
+        return dict(zip(ids, seqs, strict=True)), statuses
+
+    def record(fresh: list[int], seqs: dict[uuid.UUID, int], statuses: dict[int, Status],
+               released: list[Any]) -> None:
+        """Results and Redis entries of the inserted jobs (per job on a bulk submit's path)."""
+        dispatchable = (Status.PENDING, Status.SCHEDULED)
+        for i in fresh:
+            spec = specs[i]
+            job_id = ids[i]
+            status = statuses[i]
+            seq = seqs[job_id]
+            due = due_ms(spec, now)
+            for r in released:  # an onComplete job its batch released at once
+                if r["id"] == job_id:
+                    status, seq, due = Status(r["status"]), r["seq"], from_dt(r["scheduled_for"])
+            results[i] = SubmitResult(Submitted(job_id, status, spec.queue, seq), None)
+            if status not in dispatchable:
+                continue  # waiting/cancelled jobs never enter Redis
+            order[job_id] = i
+            dispatch.setdefault(spec.queue, []).append(
+                DispatchEntry(job_id, spec.priority, seq, due))
+
+    if (not first_of_key and not hold and before_insert is None
+            and not any(spec.depends_on for spec in specs)
+            and all(spec.queue in deps.known_queues for spec in specs)):
+        # The common case needs one statement, so it runs as one autocommit round trip: the
+        # statement is atomic on its own (its outbox trigger included), and it commits before
+        # Redis sees any id, as the transactional path below does.
+        fresh = list(range(len(specs)))
+        if len(specs) >= COPY_MIN_JOBS:
+            seqs, statuses = await copy_insert()
+        else:
+            rows, statuses = await insert(deps.pool, fresh, {})
+            seqs = {r["id"]: r["seq"] for r in rows}
+        record(fresh, seqs, statuses, [])
+    else:
+        async with deps.pool.acquire() as conn, conn.transaction():
+            duplicate_idx: set[int] = set(alias)
+            if first_of_key:
+                keys = list(first_of_key)
+                won = {r["key"] for r in await conn.fetch(
+                    sql.CLAIM_IDEMPOTENCY_KEYS, keys, [ids[first_of_key[k]] for k in keys],
+                    now_dt, to_dt(now + IDEMPOTENCY_RETENTION_MS))}
+                lost = [k for k in keys if k not in won]
+                if lost:
+                    existing = {r["key"]: r for r in await conn.fetch(
+                        sql.EXISTING_IDEMPOTENCY_JOBS, lost)}
+                    for k in lost:
+                        i = first_of_key[k]
+                        row = existing.get(k)
+                        if row is None:  # key row points at a job that no longer exists
+                            raise Unavailable("idempotency key race; retry", retry_after_s=1)
+                        duplicate_idx.add(i)
+                        results[i] = SubmitResult(
+                            Submitted(row["id"], Status(row["status"]), row["queue_name"],
+                                      row["seq"], duplicate=True), None)
+            fresh = [i for i in range(len(specs)) if i not in duplicate_idx]
+            fresh_set = set(fresh)
+
+            def target(k: int) -> tuple[uuid.UUID, int | None]:
+                """The job an index names: a job inserted now (and its index), or, for an
+                idempotency duplicate, the existing job."""
+                k = alias.get(k, k)  # a key repeated in this request: its first occurrence
+                if k in fresh_set:
+                    return ids[k], k
+                r = results[k]
+                assert r is not None
+                return r.submitted.id, None
+
+            deps_of: dict[int, list[tuple[int, uuid.UUID]]] = {}
+            internal: dict[int, dict[uuid.UUID, int]] = {}
+            for i in fresh:
+                seen: set[uuid.UUID] = set()
+                for pos, d in enumerate(specs[i].depends_on):
+                    if isinstance(d, int):
+                        did, ref = target(d)
+                        if ref is not None:
+                            internal.setdefault(i, {})[did] = ref
+                    else:
+                        did = d
+                    if did not in seen:
+                        seen.add(did)
+                        deps_of.setdefault(i, []).append((pos, did))
+            gates = await flow.resolve(conn, deps_of, internal,
+                                       lambda i, pos: f"{where(i)}dependsOn[{pos}]")
+            if before_insert is not None:
+                await before_insert(conn, [ids[i] if i in fresh_set else None
+                                           for i in range(len(specs))])
+            if fresh:
+                new_queues = {specs[i].queue for i in fresh} - deps.known_queues
+                if new_queues:
+                    await conn.execute(sql.UPSERT_QUEUES, sorted(new_queues), now_dt)
+                rows, statuses = await insert(conn, fresh, gates)
+                await flow.insert_edges(conn, [(ids[i], d) for i in fresh
+                                               for _, d in deps_of.get(i, ())],
+                                        [d for m in internal.values() for d in m])
+                released: list[Any] = []
+                born = [i for i in fresh if statuses[i] == Status.CANCELLED]
+                if born:
+                    await flow.cancel_at_birth(
+                        conn, [(ids[i], gates[i].cancel_reason or "") for i in born], now_dt)
+                    # dependents in this same request were already gated on these; only
+                    # batches need to count the terminal events (which may finish a batch)
+                    released = (await flow.settle(
+                        conn, now_dt, batch_ids=[specs[i].batch_id for i in born])).released
+                record(fresh, {r["id"]: r["seq"] for r in rows}, statuses, released)
+    deps.known_queues.update(dispatch)
+    # Committed: from here on the jobs exist. If Redis fails now, reconcile re-dispatches them.
+    try:
+        ranks = await deps.dispatch.enqueue_many(dispatch, now, positions=positions)
+        for q, entries in dispatch.items():
+            for e, rank in zip(entries, ranks.get(q) or [], strict=False):
+                i = order[e.id]
+                prev = results[i]
+                assert prev is not None
+                results[i] = SubmitResult(prev.submitted, rank if rank > 0 else None)
+    except redis.exceptions.RedisError as e:
+        # Any Redis failure here (also OOM/ResponseError, not only connection loss) must not
+        # surface as a failed submit: the rows are committed and reconcile dispatches them.
+        log.warning("submitted %d jobs but could not dispatch them yet (%s); reconcile will",
+                    len(order), type(e).__name__)
+    for i, j in alias.items():
+        first = results[j]
+        assert first is not None
+        sub = first.submitted
+        results[i] = SubmitResult(Submitted(sub.id, sub.status, sub.queue, sub.seq, True), None)
+    return [r for r in results if r is not None]
+
+
+async def submit(deps: Deps, spec: JobSpec, *, positions: bool = True) -> SubmitResult:
+    return (await submit_many(deps, [spec], positions=positions))[0]
+
+
+# --- claim -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    jobs: list[ClaimedJob]
+    #: When nothing was claimable: the earliest due time of a delayed job in these queues.
+    next_due_ms: int | None = None
+
+
+@translate_errors
+async def claim_batch(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
+                      rotate: int = 0) -> ClaimResult:
+    """Lease up to ``n`` jobs. Each returned job carries a fresh fencing ``token``.
+
+    Redis picks the jobs (priority, then FIFO) and records leases first; Postgres then flips them
+    to ``processing`` only if they are still pending/scheduled, so a job cancelled or claimed by
+    someone else in between is skipped, never run twice concurrently.
+    """
+    now = deps.clock.now_ms()
+    deadline = now + deps.settings.lease_ms
+    popped, next_due = await deps.dispatch.claim(queues, n, now, deadline, rotate)
+    if not popped:
+        return ClaimResult([], next_due)
+    return await _claim_popped(deps, worker_id, popped, deadline)
+
+
+@translate_errors
+async def wait_and_claim(deps: Deps, block: Dispatch, worker_id: str,
+                         wait_on: Sequence[str] | None, timeout_s: float,
+                         queues: Sequence[str], n: int, rotate: int = 0) -> ClaimResult:
+    """Block until a wake-up (or ``timeout_s``), then ``claim_batch``: the Redis half runs in
+    the same round trip as the wait (``Dispatch.wait_and_claim``, on ``block``, a client whose
+    connection may block). Leases are computed from Valkey's clock, so only for a worker on
+    the system clock (an injected test clock would disagree with it)."""
+    popped, next_due, now = await block.wait_and_claim(
+        wait_on, timeout_s, worker_id, queues, n, deps.settings.lease_ms, rotate)
+    if not popped:
+        return ClaimResult([], next_due)
+    return await _claim_popped(deps, worker_id, popped, now + deps.settings.lease_ms)
+
+
+async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, uuid.UUID]],
+                        deadline: int) -> ClaimResult:
+    """The Postgres half of a claim: flip the leased jobs to processing (fenced)."""
+    # The start time is read after the claim script: a job the scheduler promoted (on its own
+    # clock) while the script was on its way would otherwise be stamped as started before it
+    # was due. The lease deadline stays computed from the earlier reading (a little shorter).
+    started = deps.clock.now_ms()
+    rows = await deps.pool.fetch(sql.CLAIM_JOBS, [job_id for _, job_id in popped],
+                                 to_dt(started), to_dt(deadline), worker_id)
+    # UPDATE ... RETURNING has no order; hand jobs out in the order Redis popped them.
+    rank = {job_id: i for i, (_, job_id) in enumerate(popped)}
+    out = []
+    for r in sorted(rows, key=lambda row: rank[row["id"]]):
+        out.append(ClaimedJob(
+            id=r["id"], queue=r["queue_name"], job_type=r["job_type"],
+            payload=orjson.loads(r["payload"]), attempt=r["attempts"],
+            max_attempts=r["max_attempts"], token=r["lease_token"], timeout_ms=r["timeout_ms"],
+            lease_expires_ms=deadline, started_ms=started, backoff=r["backoff"]))
+    payloads = await offload.resolve_many(deps.settings, [j.payload for j in out])
+    for j, p in zip(out, payloads, strict=True):
+        j.payload = p
+    return ClaimResult(out)
+
+
+async def claim(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
+                rotate: int = 0) -> list[ClaimedJob]:
+    """``claim_batch`` returning just the jobs."""
+    return (await claim_batch(deps, worker_id, queues, n, rotate)).jobs
+
+
+# --- finish: complete / fail -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FinishReport:
+    accepted: list[uuid.UUID]
+    #: Outcomes whose token was stale (job reaped, re-run or cancelled meanwhile): not recorded.
+    rejected: list[uuid.UUID]
+    #: The status each accepted job moved to.
+    statuses: dict[uuid.UUID, Status]
+
+
+@translate_errors
+async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
+    """Record successful attempts in one statement; stale tokens are rejected (fencing)."""
+    if not outcomes:
+        return FinishReport([], [], {})
+    now = deps.clock.now_ms()
+    # Large results go to S3 first (the row then points at them), see offload.py.
+    texts = await offload.store(deps.settings,
+                                [orjson.dumps(o.result).decode() for o in outcomes],
+                                [offload.result_key(o.id, o.token) for o in outcomes])
+    text_of = {(o.id, o.token): t for o, t in zip(outcomes, texts, strict=True)}
+
+    def args(os: Sequence[Outcome], fast: bool) -> list[Any]:
+        return [[o.id for o in os], [o.token for o in os], [text_of[(o.id, o.token)] for o in os],
+                [to_dt(o.finished_ms or now) for o in os], fast]
+
+    # Fast path, one statement: jobs with no dependents and no batch (see docs/dependencies.md
+    # for why the has_dependents flag cannot be missed by a concurrent submit).
+    rows = list(await flow.retry_deadlock(
+        lambda: deps.pool.fetch(sql.COMPLETE_JOBS, *args(outcomes, True))))
+    settled = flow.Settled()
+    fast = {r["id"] for r in rows}
+    rest = [o for o in outcomes if o.id not in fast]
+    if rest:  # jobs others depend on, batch jobs, and stale tokens (rejected again here)
+
+        async def tx(conn: Any) -> tuple[list[Any], flow.Settled]:
+            got = await conn.fetch(sql.COMPLETE_JOBS, *args(rest, False))
+            # Same transaction: a dependent is released atomically with its last dependency.
+            return got, await flow.settle(conn, to_dt(now), completed=[r["id"] for r in got],
+                                          batch_ids=[r["batch_id"] for r in got])
+
+        more, settled = await flow.in_transaction(deps, tx)
+        rows += more
+    done = {r["id"]: r["queue_name"] for r in rows}
+    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        # A lease left behind only costs the sweep a lookup; the record is already final.
+        await deps.dispatch.release_leases([(q, i) for i, q in done.items()])
+    await _dispatch_released(deps, settled, now)
+    return FinishReport(list(done), [o.id for o in outcomes if o.id not in done],
+                        dict.fromkeys(done, Status.COMPLETED))
+
+
+def retry_at_ms(deps: Deps, o: Outcome, attempt: int, backoff: dict[str, Any] | None,
+                now: int) -> int:
+    """When to retry: the handler's ``Retry(after=...)``, else the job's backoff (already
+    merged across levels) over the global settings, with ``deps.rng`` for the jitter."""
+    if o.retry_after_ms is not None:
+        return now + max(o.retry_after_ms, 0)
+    s = deps.settings
+    default = Backoff(s.backoff_base_ms, s.backoff_factor, s.backoff_cap_ms)
+    return now + Backoff.from_json(backoff, default).delay_ms(attempt, deps.rng)
+
+
+@translate_errors
+async def fail(deps: Deps, outcomes: Sequence[Outcome], attempts: Sequence[int] = (),
+               backoffs: Sequence[dict[str, Any] | None] = (), *,
+               conn: Any = None, outcome_label: str | None = None,
+               handler_policies: Sequence[RetryPolicy | None] = ()
+               ) -> FinishReport:
+    """Record failed attempts: retry with backoff (full jitter), terminal ``dead_letter`` (out
+    of attempts, ``final``, or a non-retryable error type), or ``cancelled`` (the outcome says so,
+    or a cancel was requested while the job ran).
+
+    ``attempts[i]`` is the attempt number that failed (for the backoff exponent), ``backoffs[i]``
+    the job's own backoff and ``handler_policies[i]`` its handler's decorator settings (the third
+    precedence level; only a worker knows them). The terminal decision is made in SQL from the
+    row and the stored policy, so it holds even if the caller's view is stale and whichever
+    worker ran the job.
+    """
+    if not outcomes:
+        return FinishReport([], [], {})
+    now = deps.clock.now_ms()
+    retry_at = []
+    handler_nr: list[str | None] = []
+    for i, o in enumerate(outcomes):
+        attempt = attempts[i] if i < len(attempts) else 1
+        hp = handler_policies[i] if i < len(handler_policies) else None
+        backoff = merge_backoff(backoffs[i] if i < len(backoffs) else None,
+                                hp.backoff if hp is not None else None)
+        retry_at.append(to_dt(retry_at_ms(deps, o, attempt, backoff, o.finished_ms or now)))
+        handler_nr.append(orjson.dumps(list(hp.non_retryable)).decode()
+                          if hp is not None and hp.non_retryable is not None else None)
+    labels = [outcome_label or ("timeout" if o.error_type == "timeout"
+                                else "retry" if not o.burn_attempt else "failed")
+              for o in outcomes]
+    args = ([o.id for o in outcomes], [o.token for o in outcomes],
+            [o.error for o in outcomes], [o.error_type for o in outcomes], retry_at,
+            [o.burn_attempt for o in outcomes], [o.final for o in outcomes], labels,
+            [to_dt(o.finished_ms or now) for o in outcomes], Status.DEAD_LETTER.value,
+            # an explicit Retry (or a release) is the handler's own decision: not reclassified
+            [o.retry_after_ms is None for o in outcomes], [o.cancelled for o in outcomes],
+            handler_nr, list(deps.settings.non_retryable))
+
+    async def tx(c: Any) -> tuple[list[Any], flow.Settled]:
+        rows = await c.fetch(sql.FAIL_JOBS, *args)
+        ended = [r for r in rows if r["status"] in TERMINAL]
+        return rows, await flow.settle(c, to_dt(now),
+                                       doomed=[(r["id"], r["status"]) for r in ended],
+                                       batch_ids=[r["batch_id"] for r in ended])
+
+    rows, settled = await flow.in_transaction(deps, tx, conn)
+    await _mirror_after_fail(deps, rows, now)
+    await _dispatch_released(deps, settled, now)
+    statuses = {r["id"]: Status(r["status"]) for r in rows}
+    return FinishReport(list(statuses), [o.id for o in outcomes if o.id not in statuses], statuses)
+
+
+async def _dispatch_released(deps: Deps, settled: flow.Settled, now: int) -> None:
+    """Mirror jobs that :func:`flow.settle` made pending/scheduled into Redis (after commit)."""
+    if not settled.released:
+        return
+    by_q: dict[str, list[DispatchEntry]] = {}
+    for r in settled.released:
+        by_q.setdefault(r["queue_name"], []).append(_entry(r))
+    try:
+        await deps.dispatch.enqueue_many(by_q, now)
+    except redis.exceptions.RedisError:
+        log.warning("released %d jobs; Redis unavailable, reconcile will dispatch them",
+                    len(settled.released))
+
+
+async def _mirror_after_fail(deps: Deps, rows: Sequence[Any], now: int) -> None:
+    requeue: dict[str, list[DispatchEntry]] = {}
+    gone: list[tuple[str, uuid.UUID]] = []
+    for r in rows:
+        if r["status"] in (Status.PENDING, Status.SCHEDULED):
+            requeue.setdefault(r["queue_name"], []).append(_entry(r))
+        else:
+            gone.append((r["queue_name"], r["id"]))
+    try:
+        await deps.dispatch.enqueue_many(requeue, now)
+        await deps.dispatch.release_leases(gone)
+    except redis.exceptions.RedisError:
+        log.warning("retry of %d jobs recorded; Redis unavailable, the lease sweep will requeue",
+                    len(rows))
+
+
+@translate_errors
+async def release(deps: Deps, jobs: Sequence[tuple[uuid.UUID, int]],
+                  reason: str = "worker shutdown") -> FinishReport:
+    """Give leased jobs back at once (warm shutdown): back to pending, attempt not counted."""
+    now = deps.clock.now_ms()
+    outcomes = [Outcome(id=i, token=t, ok=False, error=None, error_type=None,
+                        retry_after_ms=0, burn_attempt=False, finished_ms=now) for i, t in jobs]
+    return await fail(deps, outcomes, outcome_label="released")
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReport:
+    #: Jobs this worker no longer owns (reaped or re-run elsewhere): stop them.
+    lost: list[uuid.UUID]
+    #: Jobs still owned whose cancel was requested: signal their handlers.
+    cancel_requested: list[uuid.UUID]
+
+
+@translate_errors
+async def heartbeat(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) -> HeartbeatReport:
+    """Push the lease deadline of running jobs, and report lost leases and pending cancel
+    requests (the fallback for a cancel signal lost on its way, see ``cancellation``)."""
+    if not jobs:
+        return HeartbeatReport([], [])
+    deadline = deps.clock.now_ms() + deps.settings.lease_ms
+    rows = await deps.pool.fetch(sql.EXTEND_LEASES, [j[1] for j in jobs], [j[2] for j in jobs],
+                                 to_dt(deadline))
+    kept = {r["id"] for r in rows}
+    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        await deps.dispatch.extend_leases([(q, i) for q, i, _ in jobs if i in kept], deadline)
+    return HeartbeatReport([i for _, i, _ in jobs if i not in kept],
+                           [r["id"] for r in rows if r["cancel_requested"]])
+
+
+async def extend_leases(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) -> list[uuid.UUID]:
+    """``heartbeat`` returning only the ids this worker no longer owns."""
+    return (await heartbeat(deps, jobs)).lost
+
+
+# --- manual transitions --------------------------------------------------------------------
+
+
+@translate_errors
+async def cancel(deps: Deps, job_id: uuid.UUID, reason: str | None = None) -> Status:
+    """Cancel a job. Waiting, pending or scheduled: cancelled now (returns ``CANCELLED``).
+    Processing: a cancel request is recorded and the worker holding the lease is signalled; the
+    job ends ``cancelled`` when its attempt ends (returns ``PROCESSING``; see
+    ``docs/state-machine.md`` for what each outcome then records). One statement decides which,
+    so a job that starts or finishes meanwhile is never missed nor cancelled twice."""
+    now = deps.clock.now_ms()
+
+    async def tx(conn: Any) -> tuple[Any, flow.Settled]:
+        row = await conn.fetchrow(sql.CANCEL_OR_REQUEST, job_id, to_dt(now), reason)
+        if row is None or row["status"] != Status.CANCELLED:
+            # not found, illegal, or only a request on a running job: nothing ended yet
+            return row, flow.Settled()
+        return row, await flow.settle(conn, to_dt(now), doomed=[(job_id, "cancelled")],
+                                      batch_ids=[row["batch_id"]])
+
+    row, settled = await flow.in_transaction(deps, tx)
+    await _dispatch_released(deps, settled, now)
+    if row is None:
+        cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
+        if cur is None:
+            raise NotFound(f"job {job_id} not found")
+        raise IllegalTransition(str(job_id), cur["status"], "cancel")
+    if row["status"] == Status.PROCESSING:
+        await cancellation.signal(deps, row["worker_id"], job_id)
+        return Status.PROCESSING
+    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        await deps.dispatch.remove([(row["queue_name"], job_id)])
+    return Status.CANCELLED
+
+
+@translate_errors
+async def retry_now(deps: Deps, job_id: uuid.UUID) -> Status:
+    """Send a failed (or dead-lettered) job back to pending with a fresh set of attempts."""
+    now = deps.clock.now_ms()
+    row = await deps.pool.fetchrow(sql.RETRY_JOB_NOW, job_id, to_dt(now))
+    if row is None:
+        cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
+        if cur is None:
+            raise NotFound(f"job {job_id} not found")
+        raise IllegalTransition(str(job_id), cur["status"], "retry")
+    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        await deps.dispatch.enqueue(row["queue_name"],
+                                    [DispatchEntry(job_id, row["priority"], row["seq"], now)], now)
+    return Status.PENDING
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def _ms(v: datetime | None) -> int | None:
+    return from_dt(v) if v is not None else None
+
+
+@translate_errors
+async def get_job(deps: Deps, job_id: uuid.UUID, *, history: bool = True) -> Job:
+    r = await deps.pool.fetchrow(sql.GET_JOB, job_id)
+    if r is None:
+        raise NotFound(f"job {job_id} not found")
+    job = _job_from_row(r)
+    job.payload, job.result = await offload.resolve_many(deps.settings, [job.payload, job.result])
+    if history:
+        job.attempts_history = [
+            Attempt(attempt=a["attempt"], worker_id=a["worker_id"],
+                    started_ms=from_dt(a["started_at"]), finished_ms=from_dt(a["finished_at"]),
+                    outcome=a["outcome"], error_type=a["error_type"], error=a["error"],
+                    duration_ms=a["duration_ms"])
+            for a in await deps.pool.fetch(sql.GET_ATTEMPTS, job_id)]
+        job.depends_on = [r["depends_on"] for r in await deps.pool.fetch(
+            flow.DEPENDENCIES_OF, job_id)]
+    return job
+
+
+def _job_from_row(r: Any) -> Job:
+    return Job(
+        id=r["id"], queue=r["queue_name"], job_type=r["job_type"], payload=r["payload"],
+        status=Status(r["status"]), priority=r["priority"], attempts=r["attempts"],
+        max_attempts=r["max_attempts"], result=r["result"], error=r["error"],
+        error_type=r["error_type"], created_ms=from_dt(r["created_at"]),
+        started_ms=_ms(r["started_at"]), completed_ms=_ms(r["completed_at"]),
+        scheduled_for_ms=from_dt(r["scheduled_for"]), timeout_ms=r["timeout_ms"],
+        idempotency_key=r["idempotency_key"], worker_id=r["worker_id"], batch_id=r["batch_id"],
+        seq=r["seq"])
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: list[Job]
+    total: int | None
+    next_cursor: str | None
+
+
+@translate_errors
+async def list_jobs(deps: Deps, *, queue: str | None = None, status: str | None = None,
+                    job_type: str | None = None, page: int = 1, page_size: int = 50,
+                    cursor: str | None = None, with_total: bool = True) -> JobPage:
+    """Newest first. ``cursor`` (the last id of the previous page) gives O(page) deep paging;
+    ``page`` is offset paging for the first few pages."""
+    where: list[str] = []
+    args: list[Any] = []
+    if queue is not None:
+        args.append(queue)
+        where.append(f"queue_name = ${len(args)}")
+    if status is not None:
+        if status not in Status.__members__.values():
+            raise ValidationFailed("status", f"unknown status {status!r}")
+        args.append(status)
+        where.append(f"status = ${len(args)}")
+    if job_type is not None:
+        args.append(job_type)
+        where.append(f"job_type = ${len(args)}")
+    filt = " AND ".join(where) or "TRUE"
+    total = None
+    if with_total:
+        total = await deps.pool.fetchval(f"SELECT count(*) FROM jobs WHERE {filt}", *args)
+    page_args: list[Any] = list(args)
+    page_where = filt
+    if cursor:
+        try:
+            cur_id = uuid.UUID(cursor)
+        except ValueError:
+            raise ValidationFailed("cursor", "invalid cursor") from None
+        page_args.append(cur_id)
+        page_where += f" AND id < ${len(page_args)}"
+        offset = 0
+    else:
+        offset = (page - 1) * page_size
+    page_args += [page_size, offset]
+    rows = await deps.pool.fetch(
+        f"""SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts,
+                   result, error, error_type, created_at, started_at, completed_at,
+                   scheduled_for, timeout_ms, idempotency_key, worker_id, batch_id, seq
+              FROM jobs WHERE {page_where}
+             ORDER BY id DESC LIMIT ${len(page_args) - 1} OFFSET ${len(page_args)}""",
+        *page_args)
+    jobs = [_job_from_row(r) for r in rows]
+    if any(offload.is_pointer(j.payload) or offload.is_pointer(j.result) for j in jobs):
+        values = await offload.resolve_many(deps.settings,
+                                            [v for j in jobs for v in (j.payload, j.result)])
+        for i, j in enumerate(jobs):
+            j.payload, j.result = values[2 * i], values[2 * i + 1]
+    nxt = str(jobs[-1].id) if len(jobs) == page_size else None
+    return JobPage(jobs, total, nxt)
+
+
+@translate_errors
+async def queue_stats(deps: Deps) -> list[dict[str, Any]]:
+    """Per-queue counts by status (Postgres) plus live dispatch depth (Redis)."""
+    controls = {r["name"]: r for r in await deps.pool.fetch(sql.QUEUE_CONTROLS)}
+    names = set(controls)
+    counts: dict[str, dict[str, int]] = {}
+    for r in await deps.pool.fetch(sql.QUEUE_COUNTS):
+        counts.setdefault(r["queue_name"], {})[r["status"]] = r["n"]
+    names |= set(counts)
+    try:
+        names |= set(await deps.dispatch.known_queues())
+        depth = await deps.dispatch.depth(sorted(names))
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        depth = {}
+    out = []
+    for q in sorted(names):
+        c = counts.get(q, {})
+        d = depth.get(q, {})
+        out.append({
+            "name": q,
+            "pending": c.get("pending", 0),
+            "scheduled": c.get("scheduled", 0),
+            "waiting": c.get("waiting", 0),
+            "processing": c.get("processing", 0),
+            "completed": c.get("completed", 0),
+            "failed": c.get("failed", 0),
+            "deadLetter": c.get("dead_letter", 0),
+            "cancelled": c.get("cancelled", 0),
+            "ready": d.get("ready", 0),
+            "delayed": d.get("delayed", 0),
+            "leased": d.get("leased", 0),
+            "paused": bool(controls[q]["paused"]) if q in controls else False,
+            "maxInFlight": controls[q]["max_in_flight"] if q in controls else None,
+            "rateLimit": ({"limit": controls[q]["rate_limit"],
+                           "windowMs": controls[q]["rate_window_ms"]}
+                          if q in controls and controls[q]["rate_limit"] is not None else None),
+        })
+    return out

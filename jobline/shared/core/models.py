@@ -1,0 +1,192 @@
+"""Domain vocabulary: job statuses, the legal transitions between them, and the records that
+cross the core's boundary.
+
+The state machine (see ``docs/state-machine.md``)::
+
+    waiting (dependencies / batch) -> pending <-> scheduled -> processing -> completed | scheduled/pending (retry)
+                                                      | dead_letter
+    scheduled -> processing (claimed when due)
+    any non-terminal -> cancelled (a running job: cooperatively, once its attempt ends);
+    dead_letter (and legacy failed) -> pending (manual retry)
+
+Every terminal failure ends in ``dead_letter``: retries exhausted *and* ``Unrecoverable`` /
+non-retryable error types. One place for an operator to look, filter by error type and retry
+from: an "unrecoverable" verdict is the handler's view of the input at the time, and a fixed bug
+or corrected data makes it worth retrying. ``failed`` has no incoming edge any more; it stays a
+valid status (schema CHECK, manual retry) only for rows written before the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    WAITING = "waiting"  # blocked on dependencies
+    PENDING = "pending"  # ready to run, in the Redis ready queue
+    SCHEDULED = "scheduled"  # due later (delayed submit or retry backoff)
+    PROCESSING = "processing"  # leased by a worker
+    COMPLETED = "completed"
+    #: Legacy terminal failure (before the dead-letter queue); nothing enters it now.
+    FAILED = "failed"
+    #: Out of attempts or unrecoverable: parked for an operator (``jobline.shared.retry.dlq``).
+    DEAD_LETTER = "dead_letter"
+    CANCELLED = "cancelled"
+
+
+TERMINAL: frozenset[Status] = frozenset(
+    {Status.COMPLETED, Status.FAILED, Status.DEAD_LETTER, Status.CANCELLED}
+)
+CANCELLABLE: frozenset[Status] = frozenset({Status.WAITING, Status.PENDING, Status.SCHEDULED})
+RETRYABLE_BY_HAND: frozenset[Status] = frozenset({Status.FAILED, Status.DEAD_LETTER})
+
+#: Every legal edge of the state machine, as (from, to). Tests walk this table both ways.
+TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset(
+    {
+        # the last dependency completed (or the batch of an onComplete job finished)
+        (Status.WAITING, Status.PENDING),
+        (Status.WAITING, Status.SCHEDULED),
+        # cancel, or a dependency ended dead_letter/failed/cancelled (transitively)
+        (Status.WAITING, Status.CANCELLED),
+        (Status.PENDING, Status.PROCESSING),
+        (Status.PENDING, Status.CANCELLED),
+        (Status.SCHEDULED, Status.PENDING),
+        # a due scheduled job is claimed directly: Redis promotes it, Postgres never needs the
+        # intermediate write
+        (Status.SCHEDULED, Status.PROCESSING),
+        (Status.SCHEDULED, Status.CANCELLED),
+        (Status.PROCESSING, Status.COMPLETED),
+        (Status.PROCESSING, Status.SCHEDULED),
+        (Status.PROCESSING, Status.PENDING),
+        (Status.PROCESSING, Status.DEAD_LETTER),
+        # a running job whose cancel was requested (or whose handler raised Cancelled) ends
+        # cancelled when its attempt ends, whatever the outcome but a plain success
+        (Status.PROCESSING, Status.CANCELLED),
+        (Status.FAILED, Status.PENDING),
+        (Status.DEAD_LETTER, Status.PENDING),
+    }
+)
+
+PRIORITY_MIN = 0
+PRIORITY_MAX = 10
+PRIORITY_DEFAULT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A validated submission. ``scheduled_for_ms`` None means "now"."""
+
+    queue: str
+    job_type: str
+    payload: dict[str, Any]
+    priority: int = PRIORITY_DEFAULT
+    max_attempts: int | None = None
+    scheduled_for_ms: int | None = None
+    timeout_ms: int | None = None
+    idempotency_key: str | None = None
+    #: Start no earlier than this many ms after submission, measured on the same clock reading
+    #: that becomes ``created_at`` (so the gap is exact). Ignored when ``scheduled_for_ms`` is set.
+    delay_ms: int | None = None
+    #: Job ids, or (in ``submit_many``) the index of an earlier spec of the same call.
+    depends_on: tuple[uuid.UUID | int, ...] = ()
+    batch_id: uuid.UUID | None = None
+    #: Per-submission retry policy override: {"baseMs", "factor", "capMs", "jitter"}.
+    backoff: dict[str, Any] | None = None
+    #: Per-submission non-retryable error types; None defers to the job type's policy.
+    non_retryable: tuple[str, ...] | None = None
+    #: The handler decorator's max_attempts, known to an in-process submitter: used only when
+    #: neither ``max_attempts`` nor the stored per-type policy sets one.
+    handler_max_attempts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    id: uuid.UUID
+    status: Status
+    queue: str
+    seq: int
+    duplicate: bool = False
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    """A job leased to a worker. ``token`` fences every later write for this attempt."""
+
+    id: uuid.UUID
+    queue: str
+    job_type: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    token: int
+    timeout_ms: int | None
+    lease_expires_ms: int
+    started_ms: int
+    #: Per-submission retry policy override, if any.
+    backoff: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended, reported by a worker."""
+
+    id: uuid.UUID
+    token: int
+    ok: bool
+    result: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    #: Retry not before this many ms from now (None = use the backoff policy).
+    retry_after_ms: int | None = None
+    #: False: the attempt does not count against max_attempts (snooze / rate limit).
+    burn_attempt: bool = True
+    #: True: never retry (Unrecoverable, serialization error). Non-retryable error types are
+    #: decided by the core from the job's policy, not here.
+    final: bool = False
+    finished_ms: int | None = None
+    #: True: the attempt ended because of a cancel (the handler raised ``Cancelled`` or returned
+    #: after observing ``ctx.cancelled``): the job ends ``cancelled``.
+    cancelled: bool = False
+
+
+@dataclass(slots=True)
+class Job:
+    """A job as stored, for reads (API, client)."""
+
+    id: uuid.UUID
+    queue: str
+    job_type: str
+    payload: dict[str, Any]
+    status: Status
+    priority: int
+    attempts: int
+    max_attempts: int
+    result: Any
+    error: str | None
+    error_type: str | None
+    created_ms: int
+    started_ms: int | None
+    completed_ms: int | None
+    scheduled_for_ms: int
+    timeout_ms: int | None
+    idempotency_key: str | None
+    worker_id: str | None
+    depends_on: list[uuid.UUID] = field(default_factory=list)
+    batch_id: uuid.UUID | None = None
+    seq: int = 0
+    attempts_history: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Attempt:
+    attempt: int
+    worker_id: str | None
+    started_ms: int
+    finished_ms: int
+    outcome: str  # completed | failed | timeout | lease_expired | released
+    error_type: str | None
+    error: str | None
+    duration_ms: int

@@ -1,0 +1,82 @@
+"""Core operations behind the remote-worker protocol (``/api/v1/worker/*``).
+
+A remote worker cannot reach Postgres or Redis; it claims, heartbeats and records outcomes
+through the API, which calls these functions (and :mod:`jobline.shared.core.jobs`). The guarantees are
+the direct worker's: every outcome is fenced by the claim's lease token, so a late write from a
+worker that lost its lease is rejected, never recorded twice.
+
+Nothing the client says about a job is trusted beyond its id and token: the attempt number and
+retry policy used for the backoff are read from Postgres, and finish times are the server's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from jobline.shared.core import jobs
+from jobline.shared.core.models import Outcome, Status
+from jobline.shared.platform.connections import Deps
+
+#: The attempt number and retry policy of jobs being failed (for the backoff exponent).
+RETRY_POLICY = """
+SELECT id, attempts, backoff FROM jobs WHERE id = ANY($1::uuid[])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordReport:
+    completed: list[uuid.UUID]
+    failed: list[uuid.UUID]
+    #: Outcomes whose lease token was stale: not recorded (the job belongs to someone else now).
+    rejected: list[uuid.UUID]
+    statuses: dict[uuid.UUID, Status]
+
+
+@jobs.translate_errors
+async def record_outcomes(deps: Deps, outcomes: Sequence[Outcome]) -> RecordReport:
+    """Record a batch of finished attempts: successes in one ``complete``, failures in one
+    ``fail`` (retry with backoff or dead-letter), each fenced by its token."""
+    oks = [o for o in outcomes if o.ok]
+    bad = [o for o in outcomes if not o.ok]
+    done = await jobs.complete(deps, oks)
+    attempts: list[int] = []
+    backoffs: list[dict[str, Any] | None] = []
+    if bad:
+        rows = {r["id"]: r for r in await deps.pool.fetch(RETRY_POLICY, [o.id for o in bad])}
+        for o in bad:
+            r = rows.get(o.id)
+            attempts.append(r["attempts"] if r is not None else 1)
+            b = r["backoff"] if r is not None else None
+            backoffs.append(orjson.loads(b) if isinstance(b, str) else b)
+    failed = await jobs.fail(deps, bad, attempts, backoffs)
+    return RecordReport(done.accepted, failed.accepted, done.rejected + failed.rejected,
+                        {**done.statuses, **failed.statuses})
+
+
+def worker_key(deps: Deps, worker_id: str) -> str:
+    return f"{deps.dispatch.prefix}:worker:{worker_id}"
+
+
+@jobs.translate_errors
+async def register_worker(deps: Deps, info: Mapping[str, Any], ttl_ms: int) -> None:
+    """Record a live worker for the dashboard; the key expires unless the next heartbeat renews
+    it, so a dead worker disappears by itself. Best-effort bookkeeping: no job state lives here."""
+    d = deps.dispatch
+    async with d.r.pipeline(transaction=False) as p:
+        p.set(worker_key(deps, str(info["id"])), orjson.dumps(dict(info)), px=ttl_ms)
+        p.sadd(f"{d.prefix}:workers", str(info["id"]))
+        await p.execute()
+
+
+@jobs.translate_errors
+async def deregister_worker(deps: Deps, worker_id: str) -> None:
+    d = deps.dispatch
+    async with d.r.pipeline(transaction=False) as p:
+        p.delete(worker_key(deps, worker_id))
+        p.srem(f"{d.prefix}:workers", worker_id)
+        await p.execute()

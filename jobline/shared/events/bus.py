@@ -1,0 +1,103 @@
+"""The event bus interface: one contract, two backends (``jobline.shared.events.buses``).
+
+``publish`` returns only once the bus has durably accepted every event (the relay marks outbox
+rows published after it). A consumer belongs to a group: each event goes to one consumer of each
+group, is redelivered until ``ack``ed (at-least-once), and a dead consumer's unacknowledged
+events move to a live one. ``tail`` is a groupless live view from "now", for the in-process
+live feed. Chosen by ``JOBLINE_EVENT_BUS=redis|kafka`` (:func:`create_bus`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jobline.shared.events.outbox import Event
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    event: Event
+    #: Backend-specific handle for ``ack`` (stream entry id, or (topic, partition, offset)).
+    token: Any
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLag:
+    group: str
+    #: Events on the bus this group has not been handed yet.
+    lag: int
+    #: Handed to a consumer but not acknowledged.
+    pending: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "lag": self.lag, "pending": self.pending}
+
+
+class BusConsumer(ABC):
+    @abstractmethod
+    async def fetch(self, max_n: int, timeout_s: float) -> list[Delivery]:
+        """Up to ``max_n`` events: this consumer's own unacknowledged ones first, then ones
+        reclaimed from dead consumers, then new ones (waiting up to ``timeout_s``)."""
+
+    @abstractmethod
+    async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class EventBus(ABC):
+    name: str
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def publish(self, events: Sequence[Event]) -> None: ...
+
+    @abstractmethod
+    async def consumer(self, group: str, name: str) -> BusConsumer: ...
+
+    @abstractmethod
+    async def lag(self, groups: Sequence[str]) -> list[GroupLag]: ...
+
+    @abstractmethod
+    def tail(self, ready: asyncio.Event | None = None) -> AsyncIterator[Event]:
+        """Events published after ``ready`` is set (groupless, nothing acknowledged)."""
+
+    async def lost_state(self) -> bool:
+        """True when the bus lost the events it held (see the Redis backend)."""
+        return False
+
+    async def mark_state(self) -> None:
+        return None
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+async def create_bus(settings: Settings, **kw: Any) -> EventBus:
+    """The configured bus, started (streams/topics exist)."""
+    bus: EventBus
+    if settings.event_bus == "redis":
+        from jobline.shared.events.buses.redis_streams import RedisStreamsBus
+
+        if not settings.redis_url:
+            raise ConfigError("the redis event bus needs REDIS_URL")
+        bus = RedisStreamsBus(settings.redis_url, settings.redis_prefix, **kw)
+    elif settings.event_bus == "kafka":
+        from jobline.shared.events.buses.kafka import KafkaBus
+
+        if not settings.kafka_bootstrap:
+            raise ConfigError("JOBLINE_EVENT_BUS=kafka needs KAFKA_BOOTSTRAP_SERVERS")
+        bus = KafkaBus(settings.kafka_bootstrap, settings.redis_prefix, **kw)
+    else:
+        raise ConfigError(f"JOBLINE_EVENT_BUS must be redis or kafka, not {settings.event_bus!r}")
+    await bus.start()
+    return bus

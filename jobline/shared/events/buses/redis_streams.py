@@ -1,0 +1,181 @@
+"""Redis Streams event bus: one stream per prefix, a consumer group per consumer kind.
+
+- Publish is one pipelined ``XADD ... MAXLEN ~ N`` per event (one round trip per batch); the
+  approximate trim keeps memory bounded. A group that lags by more than ``maxlen`` loses the
+  trimmed events: the lag endpoint shows it coming, and the audit log in Postgres is the record.
+- A consumer reads its own pending entries first (a restarted consumer with the same name), then
+  ``XAUTOCLAIM``s entries idle longer than ``claim_idle_ms`` (a dead consumer's), then new ones
+  with ``XREADGROUP ... BLOCK``.
+- Redis may be flushed: a marker key tells the relay the stream was lost, and the relay replays
+  the outbox's retained window (consumers dedupe by event id). A consumer whose group vanished
+  recreates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import redis.exceptions
+
+from jobline.shared.events.bus import BusConsumer, Delivery, EventBus, GroupLag
+from jobline.shared.events.outbox import Event
+from jobline.shared.platform.connections import create_redis
+
+DEFAULT_MAXLEN = 1_000_000
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class RedisStreamsBus(EventBus):
+    name = "redis"
+
+    def __init__(self, url: str, prefix: str, *, maxlen: int = DEFAULT_MAXLEN,
+                 claim_idle_ms: int = 30_000) -> None:
+        self.url = url
+        self.stream = f"{prefix}:events"
+        self.marker = f"{prefix}:events:alive"
+        self.maxlen = maxlen
+        self.claim_idle_ms = claim_idle_ms
+        self.redis = create_redis(url)
+
+    async def start(self) -> None:
+        return None
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        async with self.redis.pipeline(transaction=False) as p:
+            for e in events:
+                p.xadd(self.stream, {"e": e.to_json()}, maxlen=self.maxlen, approximate=True)
+            await p.execute()
+
+    async def lost_state(self) -> bool:
+        return not await self.redis.exists(self.marker)
+
+    async def mark_state(self) -> None:
+        await self.redis.set(self.marker, "1")
+
+    async def ensure_group(self, group: str) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, group, id="0", mkstream=True)
+        except redis.exceptions.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def consumer(self, group: str, name: str) -> BusConsumer:
+        await self.ensure_group(group)
+        return RedisStreamsConsumer(self, group, name)
+
+    async def lag(self, groups: Sequence[str]) -> list[GroupLag]:
+        try:
+            info = await self.redis.xinfo_groups(self.stream)
+        except redis.exceptions.ResponseError:  # no stream yet
+            info = []
+        by_name = {_s(g["name"]): g for g in info}
+        out = []
+        for g in groups:
+            row = by_name.get(g)
+            if row is None:
+                length = await self.redis.xlen(self.stream)
+                out.append(GroupLag(g, int(length), 0))
+                continue
+            lag = row.get("lag")
+            out.append(GroupLag(g, int(lag) if lag is not None else 0, int(row["pending"])))
+        return out
+
+    async def tail(self, ready: asyncio.Event | None = None) -> AsyncIterator[Event]:
+        block = create_redis(self.url, blocking=True)
+        # Resolve "now" to a concrete id before signalling ready, so nothing published after
+        # ready can fall between two XREADs.
+        newest: Any = await self.redis.xrevrange(self.stream, count=1)
+        last = _s(newest[0][0]) if newest else "0-0"
+        if ready is not None:
+            ready.set()
+        try:
+            while True:
+                res: Any = await block.xread({self.stream: last}, count=1000, block=5000)
+                for _, entries in res or []:
+                    for entry_id, fields in entries:
+                        last = _s(entry_id)
+                        yield Event.from_json(fields[b"e"])
+        finally:
+            await block.aclose()
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+class RedisStreamsConsumer(BusConsumer):
+    def __init__(self, bus: RedisStreamsBus, group: str, name: str) -> None:
+        self.bus = bus
+        self.group = group
+        self.name = name
+        self.block = create_redis(bus.url, blocking=True)
+        self._own_done = False
+        self._claim_cursor = "0-0"
+        self._next_claim = 0.0
+
+    def _deliveries(self, entries: Any, stale: list[str]) -> list[Delivery]:
+        out = []
+        for entry_id, fields in entries or []:
+            if not fields:  # trimmed away while pending: nothing to deliver, just ack it
+                stale.append(_s(entry_id))
+                continue
+            out.append(Delivery(Event.from_json(fields[b"e"]), _s(entry_id)))
+        return out
+
+    async def fetch(self, max_n: int, timeout_s: float) -> list[Delivery]:
+        r, stream = self.bus.redis, self.bus.stream
+        stale: list[str] = []
+        try:
+            if not self._own_done:
+                res: Any = await r.xreadgroup(self.group, self.name, {stream: "0"},
+                                              count=max_n)
+                got = self._deliveries(res[0][1] if res else [], stale)
+                if got or stale:
+                    await self._ack_ids(stale)
+                    if got:
+                        return got
+                else:
+                    self._own_done = True
+            now = time.monotonic()
+            if now >= self._next_claim:
+                # Scanning for a dead consumer's entries once per half idle period is enough;
+                # doing it on every fetch would keep re-claiming this consumer's own slow ones.
+                claimed: Any = await r.xautoclaim(stream, self.group, self.name,
+                                             self.bus.claim_idle_ms,
+                                             start_id=self._claim_cursor, count=max_n)
+                self._claim_cursor = _s(claimed[0])
+                if self._claim_cursor == "0-0":
+                    self._next_claim = now + self.bus.claim_idle_ms / 2000
+                got = self._deliveries(claimed[1], stale)
+                if len(claimed) > 2:
+                    stale += [_s(i) for i in claimed[2]]
+                await self._ack_ids(stale)
+                if got:
+                    return got
+            new: Any = await self.block.xreadgroup(self.group, self.name, {stream: ">"}, count=max_n,
+                                              block=max(1, int(timeout_s * 1000)))
+            return self._deliveries(new[0][1] if new else [], stale)
+        except redis.exceptions.ResponseError as e:
+            if "NOGROUP" not in str(e):
+                raise
+            # Redis was flushed: recreate the group; the relay replays what was lost.
+            await self.bus.ensure_group(self.group)
+            self._own_done = False
+            return []
+
+    async def _ack_ids(self, ids: list[str]) -> None:
+        if ids:
+            await self.bus.redis.xack(self.bus.stream, self.group, *ids)
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        await self._ack_ids([d.token for d in deliveries])
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.block.aclose()

@@ -1,0 +1,1 @@
+"""How jobs relate: dependencies (waiting -> pending|cancelled), the dependency graph (dag), and batches."""

@@ -1,0 +1,1 @@
+"""Read models for people and metrics: monitoring figures shared by REST, GraphQL and Prometheus."""

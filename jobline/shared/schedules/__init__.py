@@ -1,0 +1,1 @@
+"""Recurring jobs: cron expressions (cron) and stored schedules with cron_tick (recurring)."""
