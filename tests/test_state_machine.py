@@ -244,9 +244,9 @@ def _users(name: str) -> set[str]:
 
         def mentions(node: ast.AST) -> bool:
             # sql.NAME, or NAME imported from sql (edges.NAME is the declaration, not a use)
-            return any(isinstance(n, ast.Attribute) and n.attr == name
-                       and isinstance(n.value, ast.Name) and n.value.id == "sql"
-                       or isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+            return any((isinstance(n, ast.Attribute) and n.attr == name
+                       and isinstance(n.value, ast.Name) and n.value.id == "sql")
+                       or (isinstance(n, ast.Name) and n.id == name) for n in ast.walk(node))
 
         for node in tree.body:
             if mentions(node):
