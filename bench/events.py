@@ -31,7 +31,7 @@ import stores
 from jobline.embedded_kafka import EmbeddedKafka
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec
-from jobline.shared.events.bus import create_bus
+from jobline.shared.events.buses import create_bus
 from jobline.shared.events.livefeed import EventFilter, LiveFeed
 from jobline.shared.events.outbox import Relay
 from jobline.shared.platform.config import Settings

@@ -39,7 +39,7 @@ import websockets
 
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec
-from jobline.shared.events.bus import create_bus
+from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import Relay
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import connect

@@ -132,7 +132,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    from jobline.shared.events.bus import create_bus
+    from jobline.shared.events.buses import create_bus
     from jobline.shared.events.outbox import Relay
     from jobline.shared.platform.connections import connect
 
@@ -157,7 +157,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 def cmd_consumer(args: argparse.Namespace) -> int:
     from jobline.analytics.consumer import EventConsumer
-    from jobline.shared.events.bus import create_bus
+    from jobline.shared.events.buses import create_bus
     from jobline.shared.platform.connections import connect
 
     _install_uvloop()

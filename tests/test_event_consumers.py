@@ -19,7 +19,8 @@ from jobline.analytics.alerts import SpikeDetector
 from jobline.analytics.consumer import EventConsumer
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
-from jobline.shared.events.bus import EventBus, create_bus
+from jobline.shared.events.bus import EventBus
+from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import Event, relay_once
 from jobline.shared.platform.clock import FakeClock, to_dt
 from jobline.shared.platform.config import Settings

@@ -14,7 +14,8 @@ import pytest
 from jobline.embedded_kafka import EmbeddedKafka
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
-from jobline.shared.events.bus import BusConsumer, Delivery, EventBus, create_bus
+from jobline.shared.events.bus import BusConsumer, Delivery, EventBus
+from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import Event, relay_once
 from jobline.shared.platform.clock import FakeClock
 from jobline.shared.platform.config import Settings

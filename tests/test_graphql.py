@@ -23,7 +23,8 @@ from jobline.api.app import create_app
 from jobline.graphql.schema import schema
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
-from jobline.shared.events.bus import EventBus, create_bus
+from jobline.shared.events.bus import EventBus
+from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import Relay
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps, connect

@@ -12,7 +12,7 @@ import pytest
 
 from jobline.analytics.consumer import EventConsumer
 from jobline.api.app import create_app
-from jobline.shared.events.bus import create_bus
+from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import relay_once
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps, connect

@@ -18,7 +18,8 @@ from jobline.api.app import create_app
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.events import worker_events
-from jobline.shared.events.bus import EventBus, create_bus
+from jobline.shared.events.bus import EventBus
+from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import relay_once
 from jobline.shared.platform.clock import FakeClock
 from jobline.shared.platform.config import Settings

@@ -228,3 +228,42 @@ async def test_client_methods(deps: Deps) -> None:
         assert await client.retry_policies() == []
     finally:
         await client.close()
+
+
+async def test_both_ways_in_resolve_the_precedence_alike(deps: Deps) -> None:
+    """The submit-time precedence (maxAttempts: submission > stored policy > handler > global;
+    backoff merged key by key, submission over policy) is written once, in SQL: the one-statement
+    INSERT and the bulk COPY path (which asks RESOLVE_RETRY_POLICIES) store the same values for
+    every combination of levels, and those values are the documented ones."""
+    await store.put_retry_policy(deps, "full", RetryPolicy(
+        4, {"baseMs": 10, "factor": 2.0, "capMs": 100, "jitter": False}, None))
+    await store.put_retry_policy(deps, "partial", RetryPolicy(None, {"capMs": 700}, None))
+    await store.put_retry_policy(deps, "empty", RetryPolicy(None, None, None))
+    cases = [(jt, ma, bo, hma)
+             for jt in ("full", "partial", "empty", "none")
+             for ma in (None, 2)
+             for bo in (None, {"baseMs": 5}, {"capMs": 9, "jitter": True})
+             for hma in (None, 8)]
+    specs = [spec(jt, queue="prec", max_attempts=ma, backoff=bo, handler_max_attempts=hma)
+             for jt, ma, bo, hma in cases]
+    reps = jobs.COPY_MIN_JOBS // len(specs) + 1
+    await jobs.submit_many(deps, [spec(queue="prec")])  # a known queue: the fast path
+    by_copy = (await jobs.submit_many(deps, specs * reps))[:len(specs)]
+    by_insert = await jobs.submit_many(deps, specs)
+
+    async def stored(results: list[jobs.SubmitResult]) -> list[tuple[int, Any]]:
+        rows = {r["id"]: r for r in await deps.pool.fetch(
+            "SELECT id, max_attempts, backoff FROM jobs WHERE id = ANY($1)",
+            [r.submitted.id for r in results])}
+        return [(rows[r.submitted.id]["max_attempts"], rows[r.submitted.id]["backoff"])
+                for r in results]
+
+    copied, inserted = await stored(by_copy), await stored(by_insert)
+    assert copied == inserted
+    policy_ma = {"full": 4}
+    policy_bo: dict[str, dict[str, Any]] = {
+        "full": {"baseMs": 10, "factor": 2.0, "capMs": 100, "jitter": False},
+        "partial": {"capMs": 700}}
+    for (jt, ma, bo, hma), (got_ma, got_bo) in zip(cases, copied, strict=True):
+        assert got_ma == (ma or policy_ma.get(jt) or hma or deps.settings.default_max_attempts)
+        assert got_bo == ({**policy_bo.get(jt, {}), **(bo or {})} or None)

@@ -16,7 +16,8 @@ from jobline.api.context import ApiContext, ctx
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.shared.events import audit
 from jobline.shared.events import outbox as core
-from jobline.shared.events.bus import EventBus, create_bus
+from jobline.shared.events.bus import EventBus
+from jobline.shared.events.buses import create_bus
 from jobline.shared.platform.errors import ValidationFailed
 from jobline.shared.security.masking import mask, mask_text
 

@@ -21,13 +21,13 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
 from jobline.shared.core import cancellation, jobs
 from jobline.shared.core.models import ClaimedJob, Outcome
 from jobline.shared.events import worker_events
+from jobline.shared.observe.workers import list_workers as list_workers  # re-exported
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
 from jobline.shared.retry.policy import RetryPolicy
@@ -549,21 +549,3 @@ def _touch_health_file() -> None:
         with open(path, "a"):
             os.utime(path)
 
-
-async def list_workers(deps: Deps) -> list[dict[str, Any]]:
-    """Live workers (those whose heartbeat key has not expired)."""
-    d = deps.dispatch
-    ids = [m.decode() if isinstance(m, bytes) else m
-           for m in await d.r.smembers(f"{d.prefix}:workers")]
-    if not ids:
-        return []
-    vals = await d.r.mget([f"{d.prefix}:worker:{i}" for i in ids])
-    out, dead = [], []
-    for i, v in zip(ids, vals, strict=True):
-        if v is None:
-            dead.append(i)
-        else:
-            out.append(orjson.loads(v))
-    if dead:
-        await d.r.srem(f"{d.prefix}:workers", *dead)
-    return sorted(out, key=lambda w: w["id"])

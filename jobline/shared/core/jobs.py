@@ -1,4 +1,6 @@
-"""The job operations: every state change of a job goes through exactly one function here.
+"""The job operations: every state change of a job goes through exactly one function here (or,
+for the edges out of ``waiting``, in :mod:`jobline.shared.core.waiting`), marked with the edges it
+performs (:mod:`jobline.shared.core.edges`, checked against ``TRANSITIONS``).
 
 Each takes :class:`~jobline.shared.platform.connections.Deps` explicitly and keeps nothing between calls. The
 order inside every operation is the same: commit the transition in Postgres (the truth), then
@@ -17,17 +19,18 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import asyncpg
 import orjson
 import redis.exceptions
 
-from jobline.shared.core import cancellation, offload, sql
+from jobline.shared.core import cancellation, edges, offload, sql
 from jobline.shared.core.models import (
     TERMINAL,
     Attempt,
     ClaimedJob,
+    DlqFilter,
     Job,
     JobSpec,
     Outcome,
@@ -47,7 +50,7 @@ from jobline.shared.platform.errors import (
 )
 from jobline.shared.platform.ids import uuid7_many
 from jobline.shared.retry.backoff import Backoff
-from jobline.shared.retry.policy import RetryPolicy, merge_backoff, policies_for
+from jobline.shared.retry.policy import RetryPolicy, merge_backoff
 
 log = logging.getLogger("jobline.core")
 
@@ -194,29 +197,36 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
 
         Why a second path: for large batches COPY is the cheapest way in. asyncpg encodes the
         rows in C instead of building 15 parameter arrays in Python, and PostgreSQL skips the
-        unnest/join/sort of ``INSERT_JOBS`` (bench/pg_ceiling.py). The stored retry policy is
-        resolved here in Python with the same precedence ``INSERT_JOBS`` applies in SQL."""
+        unnest/join/sort of ``INSERT_JOBS`` (bench/pg_ceiling.py). The retry policy is
+        resolved by SQL too (``RESOLVE_RETRY_POLICIES``, the precedence ``INSERT_JOBS`` uses),
+        once per distinct combination: Python only looks the answers up."""
+        default_ma = s.default_max_attempts
+        combos: dict[tuple[str, int | None, str | None, int], int] = {}
+        combo_of = []
+        for spec in specs:
+            bo = merge_backoff(spec.backoff) if spec.backoff else None
+            key = (spec.job_type, spec.max_attempts, orjson.dumps(bo).decode() if bo else None,
+                   spec.handler_max_attempts or default_ma)
+            combo_of.append(combos.setdefault(key, len(combos)))
+        keys = list(combos)
         async with deps.pool.acquire() as conn, conn.transaction():
             seqs = await conn.fetchval(sql.DRAW_SEQS, len(specs))
-            policies = await policies_for(conn, {spec.job_type for spec in specs})
+            resolved = {r["ord"] - 1: (r["max_attempts"], r["backoff"]) for r in await conn.fetch(
+                sql.RESOLVE_RETRY_POLICIES, [k[0] for k in keys], [k[1] for k in keys],
+                [k[2] for k in keys], [k[3] for k in keys])}
             statuses: dict[int, Status] = {}
             dts: dict[int, datetime] = {}
             records = []
-            default_ma = s.default_max_attempts
             for i, spec in enumerate(specs):
                 due = due_ms(spec, now)
                 status = statuses[i] = Status.PENDING if due <= now else Status.SCHEDULED
                 dt = dts.get(due)
                 if dt is None:
                     dt = dts[due] = to_dt(max(due, 0))
-                pol = policies.get(spec.job_type)
-                backoff = (merge_backoff(spec.backoff, pol.backoff) if pol is not None
-                           else merge_backoff(spec.backoff) if spec.backoff else None)
+                max_attempts, backoff = resolved[combo_of[i]]
                 records.append((
                     ids[i], seqs[i], spec.queue, spec.job_type, orjson.Fragment(payloads[i]),
-                    status.value, spec.priority,
-                    spec.max_attempts or (pol.max_attempts if pol is not None else None)
-                    or spec.handler_max_attempts or default_ma,
+                    status.value, spec.priority, max_attempts,
                     now_dt, dt, now_dt, spec.timeout_ms, spec.batch_id, backoff,
                     list(spec.non_retryable) if spec.non_retryable is not None else None))
             await conn.copy_records_to_table("jobs", columns=COPY_COLUMNS, records=records)
@@ -395,6 +405,7 @@ async def wait_and_claim(deps: Deps, block: Dispatch, worker_id: str,
     return await _claim_popped(deps, worker_id, popped, now + deps.settings.lease_ms)
 
 
+@edges.performs(edges.CLAIM_JOBS)
 async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, uuid.UUID]],
                         deadline: int) -> ClaimResult:
     """The Postgres half of a claim: flip the leased jobs to processing (fenced)."""
@@ -438,6 +449,7 @@ class FinishReport:
 
 
 @translate_errors
+@edges.performs(edges.COMPLETE_JOBS)
 async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
     """Record successful attempts in one statement; stale tokens are rejected (fencing)."""
     if not outcomes:
@@ -491,6 +503,7 @@ def retry_at_ms(deps: Deps, o: Outcome, attempt: int, backoff: dict[str, Any] | 
 
 
 @translate_errors
+@edges.performs(edges.FAIL_JOBS)
 async def fail(deps: Deps, outcomes: Sequence[Outcome], attempts: Sequence[int] = (),
                backoffs: Sequence[dict[str, Any] | None] = (), *,
                conn: Any = None, outcome_label: str | None = None,
@@ -617,6 +630,7 @@ async def extend_leases(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) 
 
 
 @translate_errors
+@edges.performs(edges.CANCEL_OR_REQUEST)
 async def cancel(deps: Deps, job_id: uuid.UUID, reason: str | None = None) -> Status:
     """Cancel a job. Waiting, pending or scheduled: cancelled now (returns ``CANCELLED``).
     Processing: a cancel request is recorded and the worker holding the lease is signalled; the
@@ -648,20 +662,53 @@ async def cancel(deps: Deps, job_id: uuid.UUID, reason: str | None = None) -> St
     return Status.CANCELLED
 
 
+#: The states a manual retry starts from; the DLQ operations narrow it to dead_letter only.
+RETRY_FROM: tuple[Status, ...] = edges.RETRY_JOBS.sources
+
+
+@translate_errors
+@edges.performs(edges.RETRY_JOBS)
+async def retry(deps: Deps, f: DlqFilter, *,
+                from_statuses: Sequence[Status] = RETRY_FROM) -> list[uuid.UUID]:
+    """Send every job matching ``f`` whose status is in ``from_statuses`` back to pending with a
+    fresh set of attempts; the one place every manual retry runs (``retry_now``,
+    ``dlq.retry_from_dlq``, ``dlq.retry_dead_letters``).
+
+    One UPDATE for the whole selection, then one enqueue script per queue in one pipeline.
+    Returns the ids retried (a job retried concurrently by someone else is not among them).
+    """
+    if not set(from_statuses) <= set(RETRY_FROM):
+        raise ValueError(f"a retry starts from {RETRY_FROM}, not {tuple(from_statuses)}")
+    now = deps.clock.now_ms()
+    rows = await deps.pool.fetch(sql.RETRY_JOBS, *f.args(), to_dt(now),
+                                 [s.value for s in from_statuses])
+    by_q: dict[str, list[DispatchEntry]] = {}
+    for r in rows:
+        by_q.setdefault(r["queue_name"], []).append(
+            DispatchEntry(r["id"], r["priority"], r["seq"], now))
+    try:
+        await deps.dispatch.enqueue_many(by_q, now)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        # Committed as pending in Postgres; reconcile puts them back in ready.
+        log.warning("retried %d jobs; Redis unavailable, reconcile will dispatch them",
+                    len(rows))
+    return [r["id"] for r in rows]
+
+
+async def refuse(deps: Deps, job_id: uuid.UUID, action: str) -> NoReturn:
+    """Raise why ``action`` did not apply to ``job_id``: 404 if unknown, else 409."""
+    cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
+    if cur is None:
+        raise NotFound(f"job {job_id} not found")
+    raise IllegalTransition(str(job_id), cur["status"], action)
+
+
 @translate_errors
 async def retry_now(deps: Deps, job_id: uuid.UUID) -> Status:
     """Send a failed (or dead-lettered) job back to pending with a fresh set of attempts."""
-    now = deps.clock.now_ms()
-    row = await deps.pool.fetchrow(sql.RETRY_JOB_NOW, job_id, to_dt(now))
-    if row is None:
-        cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
-        if cur is None:
-            raise NotFound(f"job {job_id} not found")
-        raise IllegalTransition(str(job_id), cur["status"], "retry")
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-        await deps.dispatch.enqueue(row["queue_name"],
-                                    [DispatchEntry(job_id, row["priority"], row["seq"], now)], now)
-    return Status.PENDING
+    if await retry(deps, DlqFilter(ids=(job_id,))):
+        return Status.PENDING
+    await refuse(deps, job_id, "retry")
 
 
 # --- reads -----------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from jobline.shared.platform.clock import to_dt
+from jobline.shared.platform.errors import ValidationFailed
+
 
 class Status(StrEnum):
     WAITING = "waiting"  # blocked on dependencies
@@ -69,6 +72,34 @@ TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset(
         (Status.DEAD_LETTER, Status.PENDING),
     }
 )
+
+#: Most ids one request may name; a larger selection is expressed as a filter.
+MAX_IDS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class DlqFilter:
+    """Which jobs a DLQ operation or a manual retry applies to; None fields match anything.
+
+    ``from_ms``/``to_ms`` bound when the job was dead-lettered (``completed_at``), as [from, to).
+    """
+
+    ids: tuple[uuid.UUID, ...] | None = None
+    queue: str | None = None
+    job_type: str | None = None
+    error_type: str | None = None
+    from_ms: int | None = None
+    to_ms: int | None = None
+
+    def args(self) -> list[Any]:
+        if self.ids is not None and len(self.ids) > MAX_IDS:
+            raise ValidationFailed("ids", f"at most {MAX_IDS} ids per request")
+        if self.from_ms is not None and self.to_ms is not None and self.from_ms > self.to_ms:
+            raise ValidationFailed("to", "must not be before from")
+        return [list(self.ids) if self.ids is not None else None, self.queue, self.job_type,
+                self.error_type, to_dt(self.from_ms) if self.from_ms is not None else None,
+                to_dt(self.to_ms) if self.to_ms is not None else None]
+
 
 PRIORITY_MIN = 0
 PRIORITY_MAX = 10

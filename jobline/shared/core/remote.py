@@ -12,7 +12,7 @@ retry policy used for the backoff are read from Postgres, and finish times are t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ import orjson
 
 from jobline.shared.core import jobs
 from jobline.shared.core.models import Outcome, Status
+from jobline.shared.observe import workers
 from jobline.shared.platform.connections import Deps
 
 #: The attempt number and retry policy of jobs being failed (for the backoff exponent).
@@ -58,25 +59,7 @@ async def record_outcomes(deps: Deps, outcomes: Sequence[Outcome]) -> RecordRepo
                         {**done.statuses, **failed.statuses})
 
 
-def worker_key(deps: Deps, worker_id: str) -> str:
-    return f"{deps.dispatch.prefix}:worker:{worker_id}"
 
-
-@jobs.translate_errors
-async def register_worker(deps: Deps, info: Mapping[str, Any], ttl_ms: int) -> None:
-    """Record a live worker for the dashboard; the key expires unless the next heartbeat renews
-    it, so a dead worker disappears by itself. Best-effort bookkeeping: no job state lives here."""
-    d = deps.dispatch
-    async with d.r.pipeline(transaction=False) as p:
-        p.set(worker_key(deps, str(info["id"])), orjson.dumps(dict(info)), px=ttl_ms)
-        p.sadd(f"{d.prefix}:workers", str(info["id"]))
-        await p.execute()
-
-
-@jobs.translate_errors
-async def deregister_worker(deps: Deps, worker_id: str) -> None:
-    d = deps.dispatch
-    async with d.r.pipeline(transaction=False) as p:
-        p.delete(worker_key(deps, worker_id))
-        p.srem(f"{d.prefix}:workers", worker_id)
-        await p.execute()
+# The registry itself (keys, reads, writes) is jobline.shared.observe.workers.
+register_worker = workers.register_worker
+deregister_worker = workers.deregister_worker

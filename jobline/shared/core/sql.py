@@ -11,22 +11,36 @@ row is pending, and the planner then walked a status index through the whole bac
 every claim (PostgreSQL 18 can skip-scan (queue_name, status, scheduled_for) for status alone)
 instead of probing the primary key once per id. On the benchmark that cost a third of the
 processing rate after such an ANALYZE; tests/test_core.py checks the plans.
+
+Every statement that changes ``jobs.status`` is named after its :class:`~.edges.Edges` in
+:mod:`jobline.shared.core.edges` and formats its status guard from it (``E.X.guard()``), so the
+states it may start from are the declared ones (checked against ``TRANSITIONS``).
 """
+
+from jobline.shared.core import edges as E
+from jobline.shared.core.models import Status
+
+# The retry-policy precedence at submit, written once (docs/retry-policy.md) and used by both ways
+# in (INSERT_JOBS, and RESOLVE_RETRY_POLICIES for the COPY path): over a row ``u`` (``ma`` the
+# submission's maxAttempts, ``bo`` its backoff as JSON text, already stripped of nulls, ``maf``
+# the handler decorator's or the global default) and the stored policy ``rp`` of its type.
+# maxAttempts = submission > stored policy > handler/global; backoff merges key by key, the
+# submission's keys over the policy's. An empty merge is NULL (= the global default).
+_RESOLVED_MAX_ATTEMPTS = "COALESCE(u.ma, rp.max_attempts, u.maf)"
+_RESOLVED_BACKOFF = """NULLIF(jsonb_strip_nulls(jsonb_build_object('baseMs', rp.base_ms, 'factor', rp.factor,
+                                                   'capMs', rp.cap_ms, 'jitter', rp.jitter))
+              || COALESCE(u.bo::jsonb, '{}'::jsonb), '{}'::jsonb)"""
 
 # The stored per-type retry policy is resolved here, in the INSERT itself, so a plain submit is
 # one statement (one round trip, autocommit) instead of BEGIN + policy SELECT + INSERT + COMMIT.
-# Precedence (docs/retry-policy.md): maxAttempts = submission ($7) > stored policy > handler
-# decorator or the global default ($16); backoff merges key by key, the submission's keys ($12,
-# already stripped of nulls) over the policy's. An empty merge is NULL (= the global default).
-INSERT_JOBS = """
+# $7 = ma, $12 = bo, $16 = maf of _RESOLVED_*.
+INSERT_JOBS = f"""
 INSERT INTO jobs (id, queue_name, job_type, payload, status, priority, max_attempts, created_at,
                   scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff,
                   non_retryable, deps_remaining)
-SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, COALESCE(u.ma, rp.max_attempts, u.maf), $14, u.due,
+SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, {_RESOLVED_MAX_ATTEMPTS}, $14, u.due,
        $14, u.tmo, u.ik, u.bid,
-       NULLIF(jsonb_strip_nulls(jsonb_build_object('baseMs', rp.base_ms, 'factor', rp.factor,
-                                                   'capMs', rp.cap_ms, 'jitter', rp.jitter))
-              || COALESCE(u.bo::jsonb, '{}'::jsonb), '{}'::jsonb),
+       {_RESOLVED_BACKOFF},
        -- a ragged list per row cannot be a 2-D array, so each arrives as a JSON array text
        CASE WHEN u.nr IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(u.nr::jsonb)) END,
        u.dr
@@ -38,6 +52,14 @@ LEFT JOIN retry_policies rp ON rp.job_type = u.t
 -- seq (FIFO within a priority) is drawn in insertion order; the join may reorder rows
 ORDER BY u.ord
 RETURNING id, seq
+"""
+
+# The same resolution for the COPY path (which cannot join), once per distinct combination of
+# (job type, submission maxAttempts, submission backoff, handler/global maxAttempts).
+RESOLVE_RETRY_POLICIES = f"""
+SELECT u.ord, {_RESOLVED_MAX_ATTEMPTS} AS max_attempts, {_RESOLVED_BACKOFF} AS backoff
+FROM unnest($1::text[], $2::int[], $3::text[], $4::int[]) WITH ORDINALITY AS u(t, ma, bo, maf, ord)
+LEFT JOIN retry_policies rp ON rp.job_type = u.t
 """
 
 # A contiguous-in-order range of job seqs for a COPY batch (FIFO follows the batch order).
@@ -65,16 +87,16 @@ FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id
 WHERE k.key = ANY($1::text[])
 """
 
-CLAIM_JOBS = """
+CLAIM_JOBS = f"""
 UPDATE jobs
    SET status = 'processing', attempts = attempts + 1, lease_token = lease_token + 1,
        started_at = $2, lease_expires_at = $3, worker_id = $4, updated_at = $2
- WHERE id = ANY($1::uuid[]) AND (status || '') IN ('pending', 'scheduled')
+ WHERE id = ANY($1::uuid[]) AND (status || '') IN {E.CLAIM_JOBS.guard()}
 RETURNING id, queue_name, job_type, payload::text AS payload, attempts, max_attempts, lease_token,
           timeout_ms, backoff
 """
 
-COMPLETE_JOBS = """
+COMPLETE_JOBS = f"""
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[])
              AS u(id, token, res, finished)
@@ -83,7 +105,7 @@ WITH u AS (
        SET status = 'completed', result = u.res::jsonb, completed_at = u.finished,
            updated_at = u.finished, lease_expires_at = NULL, error = NULL, error_type = NULL
       FROM u
-     WHERE j.id = u.id AND j.lease_token = u.token AND (j.status || '') = 'processing'
+     WHERE j.id = u.id AND j.lease_token = u.token AND (j.status || '') IN {E.COMPLETE_JOBS.guard()}
        -- $5: the fast path, only jobs whose completion affects no other job (no dependents,
        -- no batch); the rest complete in a transaction with their follow-ups (jobs.complete)
        AND (NOT $5 OR (NOT j.has_dependents AND j.batch_id IS NULL))
@@ -108,7 +130,7 @@ SELECT id, queue_name, batch_id FROM done
 # policy of its type, the handler's list ($13, from the worker), the global setting ($14). Only
 # classified outcomes ($11) are checked: an explicit Retry or a release is the handler's call.
 # burn = false (snooze, rate limit, warm-shutdown release) gives the attempt back.
-FAIL_JOBS = """
+FAIL_JOBS = f"""
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
                          $6::bool[], $7::bool[], $8::text[], $9::timestamptz[], $11::bool[],
@@ -127,7 +149,7 @@ WITH u AS (
                    $14::text[])), false)) AS terminal
       FROM jobs j JOIN u ON j.id = u.id AND j.lease_token = u.token
       LEFT JOIN retry_policies p ON p.job_type = j.job_type
-     WHERE (j.status || '') = 'processing'
+     WHERE (j.status || '') IN {E.FAIL_JOBS.guard()}
 ), upd AS (
     UPDATE jobs j
        SET attempts = CASE WHEN c.burn THEN j.attempts ELSE j.attempts - 1 END,
@@ -141,7 +163,7 @@ WITH u AS (
            completed_at = CASE WHEN c.terminal OR c.cancelled THEN c.finished END,
            lease_expires_at = NULL, updated_at = c.finished
       FROM cur c
-     WHERE j.id = c.id AND j.lease_token = c.token AND (j.status || '') = 'processing'
+     WHERE j.id = c.id AND j.lease_token = c.token AND (j.status || '') IN {E.FAIL_JOBS.guard()}
     RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for, j.lease_token,
               c.attempts AS attempt, j.worker_id, j.started_at,
               CASE WHEN c.cancelled THEN 'cancelled' ELSE c.outcome END AS outcome, c.err,
@@ -166,7 +188,7 @@ RETURNING j.id, j.cancel_requested_at IS NOT NULL AS cancel_requested
 # Not started: cancelled now. Running: only the request is recorded (first time kept), the
 # attempt's end makes it cancelled (FAIL_JOBS). One statement, so a job that is claimed or
 # finishes concurrently is handled by whichever state it is in when the row lock is taken.
-CANCEL_OR_REQUEST = """
+CANCEL_OR_REQUEST = f"""
 UPDATE jobs
    SET status = CASE WHEN status = 'processing' THEN status ELSE 'cancelled' END,
        completed_at = CASE WHEN status = 'processing' THEN completed_at ELSE $2 END,
@@ -174,15 +196,8 @@ UPDATE jobs
                                   THEN coalesce(cancel_requested_at, $2) END,
        error = CASE WHEN status = 'processing' THEN error ELSE coalesce($3, error) END,
        updated_at = $2
- WHERE id = $1 AND status IN ('waiting', 'pending', 'scheduled', 'processing')
+ WHERE id = $1 AND status IN {E.CANCEL_OR_REQUEST.guard(Status.PROCESSING)}
 RETURNING id, queue_name, status, worker_id, batch_id
-"""
-
-RETRY_JOB_NOW = """
-UPDATE jobs SET status = 'pending', attempts = 0, scheduled_for = $2, updated_at = $2,
-       completed_at = NULL
- WHERE id = $1 AND status IN ('failed', 'dead_letter')
-RETURNING id, queue_name, priority, seq
 """
 
 JOB_STATUS = "SELECT id, status, queue_name FROM jobs WHERE id = $1"
@@ -245,20 +260,113 @@ QUEUE_COUNTS = """
 SELECT queue_name, status, count(*) AS n FROM jobs GROUP BY queue_name, status
 """
 
+# --- the edges out of waiting (run by jobline.shared.core.waiting.settle) -------------------
+
+# $1 = ids that just completed, $2 = now. Each edge is decremented exactly once because a job
+# completes exactly once (COMPLETE_JOBS is fenced). Rows are locked in id order first so two
+# completers releasing overlapping dependents cannot deadlock; a dependent decremented by a
+# concurrent, committed completion is re-read (EvalPlanQual), so the counter never loses one.
+RELEASE_DEPENDENTS = f"""
+WITH n AS (
+    SELECT d.job_id, count(*)::int AS n
+      FROM job_dependencies d
+     WHERE d.depends_on = ANY($1::uuid[])
+     GROUP BY d.job_id
+), locked AS (
+    SELECT j.id FROM jobs j JOIN n ON n.job_id = j.id
+     WHERE j.status IN {E.RELEASE_DEPENDENTS.guard()}
+     ORDER BY j.id
+       FOR UPDATE OF j
+), upd AS (
+    UPDATE jobs j
+       SET deps_remaining = greatest(j.deps_remaining - n.n, 0),
+           status = CASE WHEN j.deps_remaining - n.n > 0 THEN 'waiting'
+                         WHEN j.scheduled_for <= $2 THEN 'pending'
+                         ELSE 'scheduled' END,
+           updated_at = $2
+      FROM n JOIN locked ON locked.id = n.job_id
+     WHERE j.id = n.job_id AND j.status IN {E.RELEASE_DEPENDENTS.guard()}
+    RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for
+)
+SELECT * FROM upd WHERE status <> 'waiting'
+"""
+
+# One level of the cascade: the waiting dependents of $1 (which ended in status $2[i]) are
+# cancelled with the reason. $3 = now. The caller feeds the returned ids back in as the next
+# level; each level is a new statement, hence a new snapshot (see docs/dependencies.md).
+CANCEL_DEPENDENTS = f"""
+WITH c AS (
+    SELECT DISTINCT ON (d.job_id) d.job_id, d.depends_on, s.status
+      FROM job_dependencies d
+      JOIN unnest($1::uuid[], $2::text[]) AS s(id, status) ON d.depends_on = s.id
+     ORDER BY d.job_id, d.depends_on
+), locked AS (
+    SELECT j.id FROM jobs j JOIN c ON c.job_id = j.id
+     WHERE j.status IN {E.CANCEL_DEPENDENTS.guard()}
+     ORDER BY j.id
+       FOR UPDATE OF j
+)
+UPDATE jobs j
+   SET status = 'cancelled', error = 'dependency ' || c.depends_on || ' ' || c.status,
+       error_type = 'dependency_failed', completed_at = $3, updated_at = $3
+  FROM c JOIN locked ON locked.id = c.job_id
+ WHERE j.id = c.job_id AND j.status IN {E.CANCEL_DEPENDENTS.guard()}
+RETURNING j.id, j.queue_name, j.batch_id
+"""
+
+# $1 = one batch id per job that just became terminal (repeats allowed). The batch rows are
+# locked in id order; the lock is held to commit, which is what serialises the batch's
+# completers (docs/batches.md).
+BUMP_BATCHES = """
+WITH n AS (
+    SELECT bid, count(*)::bigint AS n FROM unnest($1::uuid[]) AS bid GROUP BY bid
+), locked AS (
+    SELECT b.id FROM job_batches b JOIN n ON n.bid = b.id ORDER BY b.id FOR UPDATE OF b
+)
+UPDATE job_batches b SET finished_events = b.finished_events + n.n
+  FROM n JOIN locked ON locked.id = n.bid
+ WHERE b.id = n.bid
+RETURNING b.id, b.finished_events >= b.total AS due
+"""
+
+# For batches whose event count reached the total: if no job of the batch is unfinished, stamp
+# completed_at (first time) and release the onComplete job (only if still waiting: once).
+# Must run as its own statement after BUMP_BATCHES, so its snapshot postdates the batch lock.
+RELEASE_ON_COMPLETE = f"""
+WITH done AS (
+    SELECT b.id, b.on_complete_job_id
+      FROM job_batches b
+     WHERE b.id = ANY($1::uuid[])
+       AND NOT EXISTS (SELECT 1 FROM jobs j
+                        WHERE j.batch_id = b.id
+                          AND j.status IN ('waiting', 'pending', 'scheduled', 'processing'))
+), stamp AS (
+    UPDATE job_batches b SET completed_at = coalesce(b.completed_at, $2)
+      FROM done WHERE b.id = done.id
+)
+UPDATE jobs j
+   SET status = CASE WHEN j.scheduled_for <= $2 THEN 'pending' ELSE 'scheduled' END,
+       deps_remaining = 0, updated_at = $2
+  FROM done
+ WHERE j.id = done.on_complete_job_id AND j.status IN {E.RELEASE_ON_COMPLETE.guard()}
+RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for
+"""
+
+
 # --- dead-letter queue -----------------------------------------------------------------------
 # One filter for every DLQ statement, so listing, export, retry and delete select the same set.
 # A NULL parameter means "any". $1 ids, $2 queue, $3 job type, $4 error type, $5/$6 the
 # dead-lettered-at range [from, to) on completed_at. Set-based: each statement touches the whole
 # selection at once, however large (10k jobs retried is one UPDATE, not 10k).
-_DLQ_WHERE = """
-status = 'dead_letter'
-AND ($1::uuid[] IS NULL OR id = ANY($1::uuid[]))
+_SELECTION = """
+($1::uuid[] IS NULL OR id = ANY($1::uuid[]))
 AND ($2::text IS NULL OR queue_name = $2)
 AND ($3::text IS NULL OR job_type = $3)
 AND ($4::text IS NULL OR error_type = $4)
 AND ($5::timestamptz IS NULL OR completed_at >= $5)
 AND ($6::timestamptz IS NULL OR completed_at < $6)
 """
+_DLQ_WHERE = f"status = 'dead_letter' AND {_SELECTION}"
 
 # Keyset page, newest first: $7 the last id of the previous page (NULL = first page), $8 size.
 LIST_DEAD_LETTERS = f"""
@@ -271,11 +379,15 @@ SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attemp
  LIMIT $8
 """
 
-# Back to pending with a fresh set of attempts; the last error stays for reference. $7 = now.
-RETRY_DEAD_LETTERS = f"""
+# Every manual retry (one job by id, one dead letter, a DLQ selection): back to pending with a
+# fresh set of attempts; the last error stays for reference. $1-$6 the selection, $7 = now, $8
+# the states this caller retries from (all of the guard's, or only dead_letter for the DLQ
+# operations), intersected with the guard so no caller can widen it.
+RETRY_JOBS = f"""
 UPDATE jobs SET status = 'pending', attempts = 0, scheduled_for = $7, updated_at = $7,
        completed_at = NULL
- WHERE {_DLQ_WHERE}
+ WHERE status IN {E.RETRY_JOBS.guard()} AND status = ANY($8::text[])
+   AND {_SELECTION}
 RETURNING id, queue_name, priority, seq
 """
 

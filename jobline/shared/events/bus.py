@@ -4,7 +4,8 @@
 rows published after it). A consumer belongs to a group: each event goes to one consumer of each
 group, is redelivered until ``ack``ed (at-least-once), and a dead consumer's unacknowledged
 events move to a live one. ``tail`` is a groupless live view from "now", for the in-process
-live feed. Chosen by ``JOBLINE_EVENT_BUS=redis|kafka`` (:func:`create_bus`).
+live feed. Chosen by ``JOBLINE_EVENT_BUS=redis|kafka``
+(:func:`jobline.shared.events.buses.create_bus`, with the backends).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobline.shared.events.outbox import Event
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +80,3 @@ class EventBus(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
-
-async def create_bus(settings: Settings, **kw: Any) -> EventBus:
-    """The configured bus, started (streams/topics exist)."""
-    bus: EventBus
-    if settings.event_bus == "redis":
-        from jobline.shared.events.buses.redis_streams import RedisStreamsBus
-
-        if not settings.redis_url:
-            raise ConfigError("the redis event bus needs REDIS_URL")
-        bus = RedisStreamsBus(settings.redis_url, settings.redis_prefix, **kw)
-    elif settings.event_bus == "kafka":
-        from jobline.shared.events.buses.kafka import KafkaBus
-
-        if not settings.kafka_bootstrap:
-            raise ConfigError("JOBLINE_EVENT_BUS=kafka needs KAFKA_BOOTSTRAP_SERVERS")
-        bus = KafkaBus(settings.kafka_bootstrap, settings.redis_prefix, **kw)
-    else:
-        raise ConfigError(f"JOBLINE_EVENT_BUS must be redis or kafka, not {settings.event_bus!r}")
-    await bus.start()
-    return bus

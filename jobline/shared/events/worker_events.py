@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from jobline.shared.events.outbox import NewEvent, emit
+from jobline.shared.observe import workers
 from jobline.shared.platform.connections import Deps
 
 
 def _tracked(deps: Deps) -> str:
     #: Workers whose end has not been reported yet (separate from the live set the API prunes).
-    return f"{deps.dispatch.prefix}:workers:tracked"
+    return workers.tracked_key(deps.dispatch.prefix)
 
 
 async def worker_started(deps: Deps, worker_id: str, info: dict[str, Any]) -> None:
@@ -38,7 +39,7 @@ async def sweep_lost_workers(deps: Deps) -> list[str]:
            for m in await deps.redis.smembers(_tracked(deps))]
     if not ids:
         return []
-    beats = await deps.redis.mget([f"{d.prefix}:worker:{i}" for i in ids])
+    beats = await deps.redis.mget([workers.worker_key(d.prefix, i) for i in ids])
     lost = []
     for worker_id, beat in zip(ids, beats, strict=True):
         if beat is None and await deps.redis.srem(_tracked(deps), worker_id):

@@ -17,7 +17,8 @@ from typing import Any
 
 import redis.exceptions
 
-from jobline.analytics import rollups
+from jobline.shared.observe import rollups
+from jobline.shared.observe.workers import list_workers
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import ValidationFailed
@@ -147,8 +148,6 @@ async def queue_metrics(deps: Deps, queue: str | None = None) -> list[dict[str, 
 
 async def worker_metrics(deps: Deps) -> list[dict[str, Any]]:
     """Live workers with status (busy/idle) and uptime."""
-    from jobline.worker.runtime import list_workers  # the worker package imports shared
-
     now = deps.clock.now_ms()
     out = []
     for w in await list_workers(deps):

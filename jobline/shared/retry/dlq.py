@@ -13,51 +13,27 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any, NoReturn
 
 import redis.exceptions
 
 from jobline.shared.core import sql
-from jobline.shared.core.jobs import JobPage, _job_from_row, translate_errors
-from jobline.shared.core.models import Job, Status
-from jobline.shared.dispatch.redis_dispatch import DispatchEntry
-from jobline.shared.platform.clock import to_dt
+from jobline.shared.core.jobs import JobPage, _job_from_row, refuse, retry, translate_errors
+from jobline.shared.core.models import MAX_IDS, DlqFilter, Job, Status
 from jobline.shared.platform.connections import Deps
-from jobline.shared.platform.errors import IllegalTransition, NotFound, ValidationFailed
+
+__all__ = ["MAX_IDS", "DlqFilter", "delete_dead_letters", "iter_dead_letters",
+           "list_dead_letters", "retry_dead_letters", "retry_from_dlq"]
 
 log = logging.getLogger("jobline.dlq")
 
-#: Most ids one request may name; a larger selection is expressed as a filter.
-MAX_IDS = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class DlqFilter:
-    """Which dead-lettered jobs an operation applies to; None fields match anything.
-
-    ``from_ms``/``to_ms`` bound when the job was dead-lettered (``completed_at``), as [from, to).
-    """
-
-    ids: tuple[uuid.UUID, ...] | None = None
-    queue: str | None = None
-    job_type: str | None = None
-    error_type: str | None = None
-    from_ms: int | None = None
-    to_ms: int | None = None
-
-    def args(self) -> list[Any]:
-        if self.ids is not None and len(self.ids) > MAX_IDS:
-            raise ValidationFailed("ids", f"at most {MAX_IDS} ids per request")
-        if self.from_ms is not None and self.to_ms is not None and self.from_ms > self.to_ms:
-            raise ValidationFailed("to", "must not be before from")
-        return [list(self.ids) if self.ids is not None else None, self.queue, self.job_type,
-                self.error_type, to_dt(self.from_ms) if self.from_ms is not None else None,
-                to_dt(self.to_ms) if self.to_ms is not None else None]
+#: The DLQ operations retry dead letters only (a legacy ``failed`` row is ``retry_now``'s).
+DLQ_ONLY = (Status.DEAD_LETTER,)
+#: The filter that matches every dead letter.
+EVERY = DlqFilter()
 
 
 @translate_errors
-async def list_dead_letters(deps: Deps, f: DlqFilter = DlqFilter(), *,
+async def list_dead_letters(deps: Deps, f: DlqFilter = EVERY, *,
                             cursor: uuid.UUID | None = None, limit: int = 50) -> JobPage:
     """Newest first; ``cursor`` is the previous page's ``next_cursor`` (keyset paging)."""
     rows = await deps.pool.fetch(sql.LIST_DEAD_LETTERS, *f.args(), cursor, limit)
@@ -66,7 +42,7 @@ async def list_dead_letters(deps: Deps, f: DlqFilter = DlqFilter(), *,
     return JobPage(jobs, None, nxt)
 
 
-async def iter_dead_letters(deps: Deps, f: DlqFilter = DlqFilter(), *,
+async def iter_dead_letters(deps: Deps, f: DlqFilter = EVERY, *,
                             page: int = 1_000) -> AsyncIterator[list[Job]]:
     """Every matching job, a page at a time (for exports: memory stays at one page)."""
     cursor: uuid.UUID | None = None
@@ -79,33 +55,17 @@ async def iter_dead_letters(deps: Deps, f: DlqFilter = DlqFilter(), *,
         cursor = uuid.UUID(p.next_cursor)
 
 
-@translate_errors
 async def retry_dead_letters(deps: Deps, f: DlqFilter) -> list[uuid.UUID]:
-    """Send every matching dead-lettered job back to pending with fresh attempts.
-
-    One UPDATE for the whole selection, then one enqueue script per queue in one pipeline.
-    Returns the ids retried (a job retried concurrently by someone else is not among them).
-    """
-    now = deps.clock.now_ms()
-    rows = await deps.pool.fetch(sql.RETRY_DEAD_LETTERS, *f.args(), to_dt(now))
-    by_q: dict[str, list[DispatchEntry]] = {}
-    for r in rows:
-        by_q.setdefault(r["queue_name"], []).append(
-            DispatchEntry(r["id"], r["priority"], r["seq"], now))
-    try:
-        await deps.dispatch.enqueue_many(by_q, now)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-        # Committed as pending in Postgres; reconcile puts them back in ready.
-        log.warning("retried %d dead-lettered jobs; Redis unavailable, reconcile will dispatch",
-                    len(rows))
-    return [r["id"] for r in rows]
+    """Send every matching dead-lettered job back to pending with fresh attempts (one statement
+    for the whole selection: :func:`jobline.shared.core.jobs.retry`). Returns the ids retried."""
+    return await retry(deps, f, from_statuses=DLQ_ONLY)
 
 
 async def retry_from_dlq(deps: Deps, job_id: uuid.UUID) -> Status:
     """Retry one dead-lettered job; 404 if unknown, 409 if it is not dead-lettered."""
     if await retry_dead_letters(deps, DlqFilter(ids=(job_id,))):
         return Status.PENDING
-    await _refuse(deps, job_id, "retry-from-dlq")
+    await refuse(deps, job_id, "retry-from-dlq")
 
 
 @translate_errors
@@ -117,11 +77,4 @@ async def delete_dead_letters(deps: Deps, f: DlqFilter) -> list[uuid.UUID]:
         # a lookup, but removing it keeps the dispatch state exact.
         await deps.dispatch.remove([(r["queue_name"], r["id"]) for r in rows])
     return [r["id"] for r in rows]
-
-
-async def _refuse(deps: Deps, job_id: uuid.UUID, action: str) -> NoReturn:
-    cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
-    if cur is None:
-        raise NotFound(f"job {job_id} not found")
-    raise IllegalTransition(str(job_id), cur["status"], action)
 

@@ -15,7 +15,10 @@ Four levels set them, and the first that sets a value wins (``docs/retry-policy.
 
 Where each level is applied, so the result is the same whichever process submits or runs the job:
 ``submit_many`` writes ``max_attempts`` and the merged submission+policy backoff into the job row
-(levels 1-2; level 3 when the submitter has the handler registered, level 4 otherwise). ``fail``
+(levels 1-2; level 3 when the submitter has the handler registered, level 4 otherwise). SQL is
+the authority for that precedence: it is written once in ``jobline.shared.core.sql``
+(``_RESOLVED_MAX_ATTEMPTS``/``_RESOLVED_BACKOFF``) and used by both ways a job is stored (the
+INSERT and the bulk COPY path); Python only validates the levels (:func:`check_policy`). ``fail``
 decides retry versus dead letter in one statement (``FAIL_JOBS``) from the job row, the stored
 policy it joins, the handler's settings the worker passes along, and the global settings.
 """
@@ -23,12 +26,9 @@ policy it joins, the handler's settings the worker passes along, and the global 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import asyncpg
+from typing import Any
 
 from jobline.shared.platform.clock import from_dt
 from jobline.shared.platform.errors import ValidationFailed
@@ -157,8 +157,6 @@ GET_RETRY_POLICY = f"SELECT {_COLUMNS} FROM retry_policies WHERE job_type = $1"
 
 LIST_RETRY_POLICIES = f"SELECT {_COLUMNS} FROM retry_policies ORDER BY job_type"
 
-RETRY_POLICIES_FOR_TYPES = f"SELECT {_COLUMNS} FROM retry_policies WHERE job_type = ANY($1::text[])"
-
 DELETE_RETRY_POLICY = "DELETE FROM retry_policies WHERE job_type = $1 RETURNING job_type"
 
 
@@ -174,11 +172,3 @@ def stored_policy(row: Any) -> StoredRetryPolicy:
     return StoredRetryPolicy(row["job_type"], _policy(row), from_dt(row["created_at"]),
                              from_dt(row["updated_at"]))
 
-
-async def policies_for(conn: asyncpg.Connection | asyncpg.Pool | Any,
-                       job_types: Iterable[str]) -> dict[str, RetryPolicy]:
-    """The stored policies of ``job_types`` (absent types have none), for ``submit_many``."""
-    types = sorted(set(job_types))
-    if not types:
-        return {}
-    return {r["job_type"]: _policy(r) for r in await conn.fetch(RETRY_POLICIES_FOR_TYPES, types)}
