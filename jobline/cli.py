@@ -294,7 +294,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start everything locally in the foreground; Ctrl-C stops it all gracefully."""
-    from jobline.embedded import LocalServices
+    from jobline.local import LocalServices
     from jobline.shared.platform.migrate import migrate
 
     s = Settings()
@@ -319,7 +319,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         env = dict(os.environ, DATABASE_URL=services.database_url, REDIS_URL=services.redis_url,
                    JOBLINE_HOME=str(s.home))
         if s.event_bus == "kafka" and not s.kafka_bootstrap:
-            from jobline.embedded_kafka import EmbeddedKafka
+            from jobline.local import EmbeddedKafka
 
             kafka = EmbeddedKafka(s.home / "tansu.log")
             env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
