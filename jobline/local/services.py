@@ -4,7 +4,6 @@ for the missing ones (``jobline run``, benchmarks)."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 from jobline.local.postgres import EmbeddedPostgres
@@ -101,12 +100,7 @@ class LocalServices:
     def __enter__(self) -> LocalServices:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
