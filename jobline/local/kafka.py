@@ -38,5 +38,13 @@ class EmbeddedKafka(LocalServer):
 
     def _command(self) -> list[str]:
         url = f"tcp://{HOST}:{self.port}"
-        return [str(tansu_binary()), "broker", "--listener-url", url,
-                "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        return [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]

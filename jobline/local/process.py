@@ -199,8 +199,13 @@ class LocalServer:
         if leftover is not None:
             # Adopting instead of failing lets a crashed `make run` (or a second terminal) carry on.
             self._adopted_pid, self._port = leftover
-            log.info("reusing running %s pid=%d port=%d in %s",
-                     self.process_name, leftover[0], leftover[1], self.data_dir)
+            log.info(
+                "reusing running %s pid=%d port=%d in %s",
+                self.process_name,
+                leftover[0],
+                leftover[1],
+                self.data_dir,
+            )
         else:
             self._port = choose_port(self.data_dir, self._requested_port)
             self._launch(timeout)
@@ -214,8 +219,12 @@ class LocalServer:
         if pid is not None:
             self._request_stop(pid, timeout)
             if not self._wait_gone(pid, timeout):
-                log.warning("%s pid %d ignored the stop request for %.0fs; killing",
-                            self.process_name, pid, timeout)
+                log.warning(
+                    "%s pid %d ignored the stop request for %.0fs; killing",
+                    self.process_name,
+                    pid,
+                    timeout,
+                )
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 self._wait_gone(pid, 10)

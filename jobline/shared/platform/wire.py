@@ -25,8 +25,9 @@ def wire_name(field: str) -> str:
     return f"{field.removesuffix('_ms')}_at" if field.endswith("_ms") else field
 
 
-def wire_values(record: Any, *, time: Callable[[int], Any],
-                ident: Callable[[uuid.UUID], Any]) -> dict[str, Any]:
+def wire_values(
+    record: Any, *, time: Callable[[int], Any], ident: Callable[[uuid.UUID], Any]
+) -> dict[str, Any]:
     """The fields of the dataclass instance ``record`` under their wire names, converted."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(record):
@@ -56,5 +57,6 @@ def _replace(hint: Any, old: type, new: type) -> Any:
     """``hint`` with ``old`` replaced by ``new``, also inside ``X | None``."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return functools.reduce(
-            operator.or_, [new if a is old else a for a in typing.get_args(hint)])
+            operator.or_, [new if a is old else a for a in typing.get_args(hint)]
+        )
     return new if hint is old else hint
