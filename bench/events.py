@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 import stores
 
-from jobline.embedded_kafka import EmbeddedKafka
+from jobline.local import EmbeddedKafka
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec
 from jobline.shared.events.buses import create_bus

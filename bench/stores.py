@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from jobline.embedded import LocalServices
+from jobline.local import LocalServices
 from jobline.shared.platform.migrate import migrate
 
 

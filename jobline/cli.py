@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -16,11 +17,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobline.shared.platform.config import Settings, load, services_file
 from jobline.shared.platform.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jobline.shared.platform.connections import Deps
 
 log = logging.getLogger("jobline.cli")
 
@@ -71,6 +76,52 @@ def _load_apps(apps: list[str]) -> None:
                 importlib.import_module(mod.strip())
 
 
+class _Service(Protocol):
+    """A long-running command's main object (scheduler, relay, consumer)."""
+
+    async def run(self) -> Any: ...
+
+    def request_stop(self) -> None: ...
+
+
+def _on_stop_signals(handler: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT call ``handler`` in the running event loop (a graceful stop)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, handler)
+
+
+def _with_deps(fn: Callable[[Deps], Awaitable[None]], *, pool_size: int | None = None) -> None:
+    """Run ``fn`` with connections to the configured stores, closed afterwards whatever happens."""
+    from jobline.shared.platform.connections import connect
+
+    async def go() -> None:
+        deps = await connect(resolve_settings(), pool_size=pool_size)
+        try:
+            await fn(deps)
+        finally:
+            await deps.close()
+
+    asyncio.run(go())
+
+
+def _serve(build: Callable[[Deps, contextlib.AsyncExitStack], Awaitable[_Service]], *,
+           pool_size: int) -> int:
+    """The start-up every long-running command shares: uvloop, connections, ``build`` the
+    service (what it opens it registers with the stack, closed in reverse order before the
+    connections), SIGTERM/SIGINT request a graceful stop, run until stopped."""
+    _install_uvloop()
+
+    async def go(deps: Deps) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            service = await build(deps, stack)
+            _on_stop_signals(service.request_stop)
+            await service.run()
+
+    _with_deps(go, pool_size=pool_size)
+    return 0
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -86,17 +137,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from jobline.shared.core.maintenance import reconcile
-    from jobline.shared.platform.connections import connect
 
-    async def go() -> None:
-        deps = await connect(resolve_settings())
-        try:
-            rep = await reconcile(deps)
-            print(f"reconcile: scanned {rep.scanned} jobs, restored {rep.added} dispatch entries")
-        finally:
-            await deps.close()
+    async def go(deps: Deps) -> None:
+        rep = await reconcile(deps)
+        print(f"reconcile: scanned {rep.scanned} jobs, restored {rep.added} dispatch entries")
 
-    asyncio.run(go())
+    _with_deps(go)
     return 0
 
 
@@ -112,72 +158,37 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from jobline.schedulers.runner import Scheduler
-    from jobline.shared.platform.connections import connect
 
-    _install_uvloop()
+    async def build(deps: Deps, stack: contextlib.AsyncExitStack) -> _Service:
+        return Scheduler(deps)
 
-    async def go() -> None:
-        deps = await connect(resolve_settings(), pool_size=4)
-        sched = Scheduler(deps)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, sched.request_stop)
-        try:
-            await sched.run()
-        finally:
-            await deps.close()
-
-    asyncio.run(go())
-    return 0
+    return _serve(build, pool_size=4)
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
     from jobline.shared.events.buses import create_bus
     from jobline.shared.events.outbox import Relay
-    from jobline.shared.platform.connections import connect
 
-    _install_uvloop()
-
-    async def go() -> None:
-        deps = await connect(resolve_settings(), pool_size=2)
+    async def build(deps: Deps, stack: contextlib.AsyncExitStack) -> _Service:
         bus = await create_bus(deps.settings)
-        relay = Relay(deps, bus)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, relay.request_stop)
-        try:
-            await relay.run()
-        finally:
-            await bus.close()
-            await deps.close()
+        stack.push_async_callback(bus.close)
+        return Relay(deps, bus)
 
-    asyncio.run(go())
-    return 0
+    return _serve(build, pool_size=2)
 
 
 def cmd_consumer(args: argparse.Namespace) -> int:
     from jobline.analytics.consumer import EventConsumer
     from jobline.shared.events.buses import create_bus
-    from jobline.shared.platform.connections import connect
 
-    _install_uvloop()
-
-    async def go() -> None:
-        deps = await connect(resolve_settings(), pool_size=2)
+    async def build(deps: Deps, stack: contextlib.AsyncExitStack) -> _Service:
         bus = await create_bus(deps.settings)
+        stack.push_async_callback(bus.close)
         consumer = EventConsumer(deps, bus, args.kind)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, consumer.request_stop)
-        try:
-            await consumer.run()
-        finally:
-            await consumer.close()
-            await bus.close()
-            await deps.close()
+        stack.push_async_callback(consumer.close)
+        return consumer
 
-    asyncio.run(go())
-    return 0
+    return _serve(build, pool_size=2)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -218,7 +229,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
             deps = await connect(resolve_settings(),
                                  pool_size=min(max(4, args.concurrency // 5), 20))
         worker = Worker(deps, queues=queues, concurrency=args.concurrency)
-        loop = asyncio.get_running_loop()
         signals = {"n": 0}
 
         def on_signal() -> None:
@@ -227,8 +237,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             log.info("%s shutdown requested", "cold" if cold else "warm")
             worker.request_stop(cold=cold)
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal)
+        _on_stop_signals(on_signal)
         try:
             await worker.run()
         finally:
@@ -267,34 +276,29 @@ async def _local_admin_key(settings: Settings) -> str:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     """``jobline keys create --role R [--name N]`` prints the new key alone on its last line."""
-    from jobline.shared.platform.connections import connect
     from jobline.shared.security import auth
 
-    async def go() -> int:
-        deps = await connect(resolve_settings(), pool_size=1)
-        try:
-            if args.keys_cmd == "create":
-                info, key = await auth.create_key(deps, args.role, args.name or "")
-                print(f"created {info.role.value} key {info.prefix}... ({info.name}, id {info.id})")
-                print("store it now; it is not shown again:")
-                print(key)
-            elif args.keys_cmd == "list":
-                for k in await auth.list_keys(deps):
-                    state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-                    print(f"{k.id}  {k.prefix}...  {k.role.value:9}  {state:18}  {k.name}")
-            else:
-                k = await auth.revoke_key(deps, args.key)
-                print(f"revoked {k.prefix}... ({k.name})")
-            return 0
-        finally:
-            await deps.close()
+    async def go(deps: Deps) -> None:
+        if args.keys_cmd == "create":
+            info, key = await auth.create_key(deps, args.role, args.name or "")
+            print(f"created {info.role.value} key {info.prefix}... ({info.name}, id {info.id})")
+            print("store it now; it is not shown again:")
+            print(key)
+        elif args.keys_cmd == "list":
+            for k in await auth.list_keys(deps):
+                state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+                print(f"{k.id}  {k.prefix}...  {k.role.value:9}  {state:18}  {k.name}")
+        else:
+            k = await auth.revoke_key(deps, args.key)
+            print(f"revoked {k.prefix}... ({k.name})")
 
-    return asyncio.run(go())
+    _with_deps(go, pool_size=1)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start everything locally in the foreground; Ctrl-C stops it all gracefully."""
-    from jobline.embedded import LocalServices
+    from jobline.local import LocalServices
     from jobline.shared.platform.migrate import migrate
 
     s = Settings()
@@ -319,7 +323,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         env = dict(os.environ, DATABASE_URL=services.database_url, REDIS_URL=services.redis_url,
                    JOBLINE_HOME=str(s.home))
         if s.event_bus == "kafka" and not s.kafka_bootstrap:
-            from jobline.embedded_kafka import EmbeddedKafka
+            from jobline.local import EmbeddedKafka
 
             kafka = EmbeddedKafka(s.home / "tansu.log")
             env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()

@@ -1,7 +1,7 @@
 """Shared fixtures: real PostgreSQL and Valkey, one fresh database and Redis key prefix per test.
 
 Without ``DATABASE_URL`` / ``REDIS_URL`` in the environment the session starts embedded servers
-(jobline.embedded) under pytest's tmp dir. Per-test isolation is a real database cloned from a
+(jobline.local) under pytest's tmp dir. Per-test isolation is a real database cloned from a
 migrated template (cheap: a file copy), plus a unique Redis key prefix that is deleted afterwards.
 """
 
@@ -24,7 +24,7 @@ import psutil
 import pytest
 import redis.asyncio as aioredis
 
-from jobline.embedded import EmbeddedPostgres, EmbeddedValkey
+from jobline.local import EmbeddedPostgres, EmbeddedValkey
 from jobline.shared.platform.config import Settings
 
 TEMPLATE_DB = "jobline_template"

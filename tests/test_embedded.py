@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import asyncpg
+import psutil
 import pytest
 import redis
 import redis.asyncio as aioredis
 
-from jobline.embedded import EmbeddedPostgres, EmbeddedValkey
+from jobline.local import EmbeddedKafka, EmbeddedPostgres, EmbeddedValkey
 from jobline.shared.platform.config import Settings
 
 _seen_databases: list[str] = []
@@ -87,3 +90,42 @@ def test_session_postgres_is_fast_mode(services: object) -> None:
     assert isinstance(postgres, EmbeddedPostgres)
     assert postgres.psql("SHOW fsync") == "off"
     assert postgres.psql("SHOW max_connections") == "300"
+
+
+def test_valkey_left_running_is_adopted_and_stopped_by_a_new_owner(tmp_path: Path) -> None:
+    # What a crashed `make run` leaves: a live server, its pid file and its port file.
+    first = EmbeddedValkey(tmp_path / "vk", persist=False)
+    url = first.start()
+    pid = first.pid
+    second = EmbeddedValkey(tmp_path / "vk", persist=False)
+    try:
+        assert second.start() == url
+        assert second.pid == pid
+    finally:
+        second.stop()
+    assert second.pid is None and first.pid is None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_valkey_stale_pid_file_is_not_adopted(tmp_path: Path) -> None:
+    data = tmp_path / "vk"
+    data.mkdir()
+    (data / "valkey.pid").write_text(f"{os.getpid()}\n")  # alive, but not a valkey
+    with EmbeddedValkey(data, persist=False) as valkey:
+        assert valkey.pid not in (None, os.getpid())
+        client = redis.Redis.from_url(valkey.url)
+        try:
+            assert client.ping()
+        finally:
+            client.close()
+
+
+def test_kafka_broker_starts_answers_and_stops(tmp_path: Path) -> None:
+    with EmbeddedKafka(tmp_path / "tansu.log") as broker:
+        host, port = broker.start().split(":")  # already running: the same address
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+        pid = broker.pid
+        assert pid is not None
+    assert broker.pid is None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobline.embedded_kafka import EmbeddedKafka
+from jobline.local import EmbeddedKafka
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.events.bus import BusConsumer, Delivery, EventBus

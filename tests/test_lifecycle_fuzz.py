@@ -37,7 +37,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from jobline.embedded import EmbeddedValkey
+from jobline.local import EmbeddedValkey
 from jobline.shared.core import jobs, maintenance
 from jobline.shared.core.models import ClaimedJob, JobSpec, Outcome
 from jobline.shared.dispatch.redis_dispatch import Dispatch

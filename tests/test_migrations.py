@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from jobline.embedded import pg_bin_dir
+from jobline.local import pg_bin_dir
 from jobline.shared.platform import migrate as migrate_mod
 from jobline.shared.platform.errors import ConfigError
 

@@ -209,7 +209,7 @@ async def test_scheduler_fires_delayed_jobs_on_time(deps: Deps, procs: Procs) ->
 
 async def test_valkey_restarted_empty_under_load_loses_nothing(settings: Settings,
                                                                tmp_path: Path) -> None:
-    from jobline.embedded import EmbeddedValkey
+    from jobline.local import EmbeddedValkey
 
     # A private Valkey, so wiping it cannot disturb other tests.
     valkey = EmbeddedValkey(tmp_path / "valkey", persist=False)

@@ -18,7 +18,7 @@ import pytest
 import jobline
 from jobline.api.app import create_app
 from jobline.client import Client
-from jobline.embedded import EmbeddedValkey
+from jobline.local import EmbeddedValkey
 from jobline.shared.core import jobs, maintenance
 from jobline.shared.core.models import JobSpec
 from jobline.shared.dispatch import backpressure

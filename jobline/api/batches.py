@@ -10,7 +10,8 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, create_model
+from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,6 +32,7 @@ from jobline.shared.dispatch import backpressure
 from jobline.shared.flow import batches as core
 from jobline.shared.flow import dag
 from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.platform.wire import wire_types, wire_values
 
 # --- models --------------------------------------------------------------------------------
 
@@ -53,22 +55,12 @@ class BatchCreatedOut(_Out):
     on_complete_job_id: uuid.UUID | None
 
 
-class BatchOut(_Out):
-    id: uuid.UUID
-    name: str
-    total: int
-    completed: int
-    #: dead_letter + failed + cancelled
-    failed: int
-    #: waiting + pending + scheduled
-    pending: int
-    processing: int
-    status: Annotated[str, Field(json_schema_extra={
-        "enum": ["running", "completed", "completed_with_failures"]})]
-    created_at: datetime
-    #: When every job was first finished; null while running.
-    completed_at: datetime | None
-    on_complete_job_id: uuid.UUID | None
+#: A batch's progress: derived field by field from the core's ``BatchStatus``, the one
+#: declaration of this shape (its ``_ms`` times become ``At`` date-times).
+_batch_fields: dict[str, Any] = {
+    name: (hint, ...)
+    for name, hint in wire_types(core.BatchStatus, time=datetime, ident=uuid.UUID).items()}
+BatchOut = create_model("BatchOut", __base__=_Out, **_batch_fields)
 
 
 class GraphNodeOut(_Out):
@@ -94,11 +86,7 @@ class GraphOut(_Out):
 
 
 def batch_json(b: core.BatchStatus) -> dict[str, Any]:
-    return {"id": str(b.id), "name": b.name, "total": b.total, "completed": b.completed,
-            "failed": b.failed, "pending": b.pending, "processing": b.processing,
-            "status": b.status, "createdAt": iso_ms(b.created_ms),
-            "completedAt": iso_ms(b.completed_ms),
-            "onCompleteJobId": str(b.on_complete_job_id) if b.on_complete_job_id else None}
+    return {to_camel(k): v for k, v in wire_values(b, time=iso_ms, ident=str).items()}
 
 
 def graph_json(g: dag.Graph) -> dict[str, Any]:

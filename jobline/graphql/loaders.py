@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from jobline.shared.core.jobs import _job_from_row
 from jobline.shared.core.models import Attempt, Job
@@ -64,26 +63,10 @@ async def depends_on(deps: Deps, ids: Sequence[uuid.UUID]) -> list[list[uuid.UUI
     return [by[i] for i in ids]
 
 
-def _batch(row: Any, counts: dict[str, int]) -> BatchStatus:
-    completed = counts.get("completed", 0)
-    failed = sum(counts.get(s, 0) for s in ("failed", "dead_letter", "cancelled"))
-    processing = counts.get("processing", 0)
-    pending = sum(counts.get(s, 0) for s in ("waiting", "pending", "scheduled"))
-    running = pending + processing > 0
-    return BatchStatus(
-        id=row["id"], name=row["name"], total=row["total"], completed=completed, failed=failed,
-        pending=pending, processing=processing,
-        status="running" if running else "completed_with_failures" if failed else "completed",
-        created_ms=from_dt(row["created_at"]),
-        completed_ms=(from_dt(row["completed_at"])
-                      if row["completed_at"] is not None and not running else None),
-        on_complete_job_id=row["on_complete_job_id"])
-
-
 async def batches(deps: Deps, ids: Sequence[uuid.UUID]) -> list[BatchStatus | None]:
     rows = await deps.pool.fetch(BATCHES, list(ids))
     counts: dict[uuid.UUID, dict[str, int]] = {}
     for r in await deps.pool.fetch(BATCH_COUNTS, list(ids)):
         counts.setdefault(r["batch_id"], {})[r["status"]] = r["n"]
-    by = {r["id"]: _batch(r, counts.get(r["id"], {})) for r in rows}
+    by = {r["id"]: BatchStatus.of(r, counts.get(r["id"], {})) for r in rows}
     return [by.get(i) for i in ids]

@@ -52,6 +52,7 @@ from jobline.shared.platform.errors import (
     NotFound,
     ValidationFailed,
 )
+from jobline.shared.platform.wire import wire_values
 from jobline.shared.retry import dlq
 from jobline.shared.schedules import recurring as schedules_core
 from jobline.shared.schedules.recurring import Schedule as CoreSchedule
@@ -178,12 +179,7 @@ class Batch:
 
     @staticmethod
     def of(b: BatchStatus) -> Batch:
-        return Batch(id=strawberry.ID(str(b.id)), name=b.name, total=b.total,
-                     completed=b.completed, failed=b.failed, pending=b.pending,
-                     processing=b.processing, status=b.status, created_at=to_dt(b.created_ms),
-                     completed_at=_dt(b.completed_ms),
-                     on_complete_job_id=strawberry.ID(str(b.on_complete_job_id))
-                     if b.on_complete_job_id else None)
+        return Batch(**wire_values(b, time=to_dt, ident=str))
 
 
 @strawberry.type

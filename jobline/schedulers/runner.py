@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from jobline.shared.core import maintenance
 from jobline.shared.dispatch import rate_limits
@@ -33,6 +35,8 @@ RECENT_SWEEP_EVERY_S = 5.0
 RECENT_MIN_AGE_MS = 5_000
 #: On start, look this far back (covers a submitter crash just before this scheduler started).
 RECENT_LOOKBACK_MS = 15 * 60_000
+#: Upper bound of one timer-loop sleep (an enqueue of a delayed job wakes it sooner).
+TIMER_MAX_SLEEP_S = 30.0
 #: Upper bound of one cron-loop sleep: covers a lost wake-up and a peer that died holding a due
 #: schedule (its row lock is released with its connection).
 CRON_MAX_SLEEP_S = 5.0
@@ -71,6 +75,8 @@ class Scheduler:
         block = create_redis(s.redis_url, blocking=True)
         # the cron loop blocks on its own wake list, so it needs a connection of its own
         cron_block = create_redis(s.redis_url, blocking=True)
+        timer_wake = Dispatch(block, s.redis_prefix)
+        cron_wake = Dispatch(cron_block, s.redis_prefix)
         try:
             with contextlib.suppress(Unavailable):
                 await maintenance.ensure_dispatch_state(self.deps)
@@ -79,8 +85,13 @@ class Scheduler:
             except Unavailable as e:
                 log.warning("configured rate limits not applied: %s", e)
             await asyncio.gather(
-                self._timer_loop(Dispatch(block, s.redis_prefix)),
-                self._cron_loop(Dispatch(cron_block, s.redis_prefix)),
+                # delayed jobs, promoted exactly when due: an enqueue of a delayed job pushes
+                # the timer wake-up list (it may be due before the one slept for)
+                self._wake_loop("promote", self._promote, functools.partial(
+                    timer_wake.wait_for_timer, TIMER_MAX_SLEEP_S, self.owner)),
+                # cron runs: a schedule change pushes the cron wake-up list
+                self._wake_loop("cron", self._cron, functools.partial(
+                    cron_wake.wait_for_cron, CRON_MAX_SLEEP_S, self.cron_owner)),
                 self._every(s.sweep_ms / 1000, "reap", self._reap),
                 self._every(FULL_RECONCILE_EVERY_S, "reconcile", self._reconcile),
                 self._every(RECENT_SWEEP_EVERY_S, "recent", self._reconcile_recent),
@@ -129,72 +140,57 @@ class Scheduler:
         await self.deps.pool.execute(
             "SELECT jobline_ensure_partitions(now() - interval '1 month', 4)")
 
-    async def _timer_loop(self, block: Dispatch) -> None:
-        """Promote delayed jobs exactly when due: sleep until the earliest due time, or until an
-        enqueue of a delayed job pushes the timer wake-up list (it may be earlier)."""
-        waker: asyncio.Task[bool] | None = None
-        stop = asyncio.create_task(self._stop.wait())
-        try:
-            while not self._stop.is_set():
-                try:
-                    _, next_due = await maintenance.promote_due(self.deps)
-                    self.ticks["promote"] += 1
-                except Unavailable as e:
-                    log.warning("promote: %s", e)
-                    await self._sleep(0.5)
-                    continue
-                if waker is None:
-                    waker = asyncio.create_task(block.wait_for_timer(30.0, self.owner))
-                timeout = 30.0
-                if next_due is not None:
-                    timeout = max((next_due - self.deps.clock.now_ms()) / 1000, 0.0)
-                done, _ = await asyncio.wait([waker, stop], timeout=timeout,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if waker in done:
-                    if waker.exception() is not None:
-                        log.warning("timer wake-up failed: %s", waker.exception())
-                        await self._sleep(0.5)
-                    waker = None
-        finally:
-            stop.cancel()
-            if waker is not None:
-                waker.cancel()
-                with contextlib.suppress(BaseException):
-                    await waker
+    async def _promote(self) -> float:
+        """Promote due delayed jobs; sleep until the earliest remaining due time."""
+        _, next_due = await maintenance.promote_due(self.deps)
+        if next_due is None:
+            return TIMER_MAX_SLEEP_S
+        return max((next_due - self.deps.clock.now_ms()) / 1000, 0.0)
 
-    async def _cron_loop(self, block: Dispatch) -> None:
-        """Submit due cron runs, then sleep until the earliest next fire time (bounded), or until
-        a schedule change pushes the cron wake-up list."""
+    async def _cron(self) -> float | None:
+        """Submit due cron runs; sleep until the earliest next fire time (bounded)."""
+        rep = await schedules.cron_tick(self.deps)
+        if rep.more:
+            return None
+        if rep.next_fire_ms is None:
+            return CRON_MAX_SLEEP_S
+        wait_ms = rep.next_fire_ms - self.deps.clock.now_ms()
+        # <= 0: a peer scheduler is handling that schedule right now
+        return min(CRON_MAX_SLEEP_S, wait_ms / 1000 if wait_ms > 0 else CRON_PEER_BACKOFF_S)
+
+    async def _wake_loop(self, name: str, tick: Callable[[], Awaitable[float | None]],
+                         wait_for_wake: Callable[[], Coroutine[Any, Any, bool]]) -> None:
+        """Run ``tick`` whenever it is due: it returns how long to sleep (None: at once, it has
+        more to do). The sleep ends early when ``wait_for_wake`` returns (a push to this loop's
+        wake-up list: something new may be due sooner) or on stop.
+
+        The blocking wait is kept across ticks until it fires, so a push that lands while
+        ``tick`` runs is still seen; a failed tick or wait is logged and retried shortly after.
+        """
         waker: asyncio.Task[bool] | None = None
         stop = asyncio.create_task(self._stop.wait())
         try:
             while not self._stop.is_set():
                 try:
-                    rep = await schedules.cron_tick(self.deps)
-                    self.ticks["cron"] += 1
+                    timeout = await tick()
+                    self.ticks[name] += 1
                 except Unavailable as e:
-                    log.warning("cron: %s", e)
+                    log.warning("%s: %s", name, e)
                     await self._sleep(0.5)
                     continue
                 except Exception:
-                    log.exception("cron tick failed")
+                    log.exception("%s tick failed", name)
                     await self._sleep(1.0)
                     continue
-                if rep.more:
+                if timeout is None:
                     continue
-                timeout = CRON_MAX_SLEEP_S
-                if rep.next_fire_ms is not None:
-                    wait_ms = rep.next_fire_ms - self.deps.clock.now_ms()
-                    # <= 0: a peer scheduler is handling that schedule right now
-                    timeout = min(timeout, wait_ms / 1000 if wait_ms > 0 else CRON_PEER_BACKOFF_S)
                 if waker is None:
-                    waker = asyncio.create_task(
-                        block.wait_for_cron(CRON_MAX_SLEEP_S, self.cron_owner))
+                    waker = asyncio.create_task(wait_for_wake())
                 done, _ = await asyncio.wait([waker, stop], timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if waker in done:
                     if waker.exception() is not None:
-                        log.warning("cron wake-up failed: %s", waker.exception())
+                        log.warning("%s wake-up failed: %s", name, waker.exception())
                         await self._sleep(0.5)
                     waker = None
         finally:

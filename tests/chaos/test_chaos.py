@@ -345,7 +345,7 @@ async def test_7_poison_pill_dead_letters_while_others_flow(deps: Deps, procs: C
 
 
 async def test_8_valkey_restarted_empty_under_load(settings: Settings, tmp_path: Path) -> None:
-    from jobline.embedded import EmbeddedValkey
+    from jobline.local import EmbeddedValkey
 
     valkey = EmbeddedValkey(tmp_path / "valkey", persist=False)  # private: the wipe is ours
     s = settings.with_(redis_url=valkey.start())
@@ -390,7 +390,7 @@ def fire_times(keys: list[str]) -> list[int]:
 
 @pytest.mark.chaos_full
 async def test_9_valkey_unreachable_for_10s(settings: Settings, tmp_path: Path) -> None:
-    from jobline.embedded import EmbeddedValkey
+    from jobline.local import EmbeddedValkey
 
     valkey = EmbeddedValkey(tmp_path / "valkey", persist=False)
     s = settings.with_(redis_url=valkey.start())
@@ -469,7 +469,7 @@ async def submit_delayed(deps: Deps, prefix: str, n: int, due_in_ms: int) -> lis
 async def test_10_postgres_restarted_under_load(settings: Settings, tmp_path: Path) -> None:
     from conftest import _postgres_dir
 
-    from jobline.embedded import EmbeddedPostgres
+    from jobline.local import EmbeddedPostgres
     from jobline.shared.platform.migrate import migrate
 
     pg_dir = _postgres_dir(tmp_path)  # outside pytest's tmp tree (see tests/conftest.py)

@@ -38,7 +38,7 @@ from jobline.shared.core.models import (
     Submitted,
 )
 from jobline.shared.core.validation import check_spec
-from jobline.shared.dispatch.redis_dispatch import Dispatch, DispatchEntry
+from jobline.shared.dispatch.redis_dispatch import Dispatch, DispatchEntry, by_queue
 from jobline.shared.flow import dependencies as flow
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
@@ -561,9 +561,7 @@ async def _dispatch_released(deps: Deps, settled: flow.Settled, now: int) -> Non
     """Mirror jobs that :func:`flow.settle` made pending/scheduled into Redis (after commit)."""
     if not settled.released:
         return
-    by_q: dict[str, list[DispatchEntry]] = {}
-    for r in settled.released:
-        by_q.setdefault(r["queue_name"], []).append(_entry(r))
+    by_q = by_queue((r["queue_name"], _entry(r)) for r in settled.released)
     try:
         await deps.dispatch.enqueue_many(by_q, now)
     except redis.exceptions.RedisError:

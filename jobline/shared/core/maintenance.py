@@ -9,13 +9,19 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from jobline.shared.core import sql
 from jobline.shared.core.jobs import fail, translate_errors
 from jobline.shared.core.models import Outcome, Status
-from jobline.shared.dispatch.redis_dispatch import DispatchEntry, QueueControls, ready_score
+from jobline.shared.dispatch.redis_dispatch import (
+    DispatchEntry,
+    QueueControls,
+    by_queue,
+    ready_score,
+)
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.ids import uuid7_floor
@@ -121,6 +127,16 @@ async def reconcile(deps: Deps) -> ReconcileReport:
     return ReconcileReport(scanned, added)
 
 
+def _reconcile_entry(r: Any, status: Status, now: int) -> tuple[str, str, int, int]:
+    """Where ``reconcile.lua`` puts a job back: its lease (``l``), ready (``r``) or delayed
+    (``d``, with the ready score it gets when due)."""
+    if status == Status.PROCESSING:
+        return (str(r["id"]), "l", from_dt(r["lease_expires_at"]), 0)
+    rs = ready_score(r["priority"], r["seq"])
+    due = from_dt(r["scheduled_for"])
+    return (str(r["id"]), "r", rs, 0) if due <= now else (str(r["id"]), "d", due, rs)
+
+
 async def _restore_range(deps: Deps, statuses: tuple[Status, ...], lo: uuid.UUID,
                          hi: uuid.UUID, now: int) -> tuple[int, int]:
     """Put jobs with ids in (lo, hi) and the given statuses back into Redis where missing."""
@@ -133,16 +149,7 @@ async def _restore_range(deps: Deps, statuses: tuple[Status, ...], lo: uuid.UUID
                 break
             last = rows[-1]["id"]
             scanned += len(rows)
-            by_q: dict[str, list[tuple[str, str, int, int]]] = {}
-            for r in rows:
-                rs = ready_score(r["priority"], r["seq"])
-                if status == Status.PROCESSING:
-                    quad = (str(r["id"]), "l", from_dt(r["lease_expires_at"]), 0)
-                else:
-                    due = from_dt(r["scheduled_for"])
-                    quad = ((str(r["id"]), "r", rs, 0) if due <= now
-                            else (str(r["id"]), "d", due, rs))
-                by_q.setdefault(r["queue_name"], []).append(quad)
+            by_q = by_queue((r["queue_name"], _reconcile_entry(r, status, now)) for r in rows)
             for q, quads in by_q.items():
                 added += await deps.dispatch.reconcile_entries(q, quads)
             if len(rows) < PAGE:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import redis.asyncio as aioredis
 
@@ -29,6 +29,18 @@ QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 def ready_score(priority: int, seq: int) -> int:
     return (PRIORITY_MAX - priority) * PRIO_SPAN + seq
+
+
+T = TypeVar("T")
+
+
+def by_queue(items: Iterable[tuple[str, T]]) -> dict[str, list[T]]:
+    """``(queue, item)`` pairs grouped by queue, each queue's items in their order. Dispatch
+    state is per queue (its keys share a Cluster slot), so a batch becomes one script per queue."""
+    grouped: dict[str, list[T]] = {}
+    for queue, item in items:
+        grouped.setdefault(queue, []).append(item)
+    return grouped
 
 
 #: From this many jobs, enqueue.lua gets its triples packed into one argument: redis-py encodes
@@ -192,9 +204,7 @@ class Dispatch:
 
     async def remove(self, items: Iterable[tuple[str, uuid.UUID]]) -> int:
         """Remove jobs from every dispatch structure of their queue."""
-        by_q: dict[str, list[str]] = {}
-        for q, job_id in items:
-            by_q.setdefault(q, []).append(str(job_id))
+        by_q = by_queue((q, str(job_id)) for q, job_id in items)
         if not by_q:
             return 0
         async with self.r.pipeline(transaction=False) as pipe:
@@ -208,9 +218,7 @@ class Dispatch:
     async def release_leases(self, items: Iterable[tuple[str, uuid.UUID]]) -> None:
         """Drop lease entries of finished attempts (one script per queue, pipelined); wakes
         workers of a capped queue, since a freed slot is what they wait for."""
-        by_q: dict[str, list[str]] = {}
-        for q, job_id in items:
-            by_q.setdefault(q, []).append(str(job_id))
+        by_q = by_queue((q, str(job_id)) for q, job_id in items)
         if not by_q:
             return
         async with self.r.pipeline(transaction=False) as pipe:
@@ -223,9 +231,7 @@ class Dispatch:
             await pipe.execute()
 
     async def extend_leases(self, items: Iterable[tuple[str, uuid.UUID]], deadline_ms: int) -> None:
-        by_q: dict[str, list[str]] = {}
-        for q, job_id in items:
-            by_q.setdefault(q, []).append(str(job_id))
+        by_q = by_queue((q, str(job_id)) for q, job_id in items)
         if not by_q:
             return
         async with self.r.pipeline(transaction=False) as pipe:

@@ -15,7 +15,7 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from jobline.shared.core import jobs
 from jobline.shared.core.jobs import SubmitResult, translate_errors
@@ -57,8 +57,16 @@ class BatchCreated:
     on_complete_job_id: uuid.UUID | None
 
 
+#: ``running`` until every job is terminal, then ``completed`` (all succeeded) or
+#: ``completed_with_failures``.
+BatchState = Literal["running", "completed", "completed_with_failures"]
+
+
 @dataclass(frozen=True, slots=True)
 class BatchStatus:
+    """A batch's progress. The one declaration of its output shape: the REST and GraphQL shells
+    derive theirs from it (:mod:`jobline.shared.platform.wire`)."""
+
     id: uuid.UUID
     name: str
     total: int
@@ -68,13 +76,29 @@ class BatchStatus:
     #: waiting + pending + scheduled
     pending: int
     processing: int
-    #: ``running`` until every job is terminal, then ``completed`` (all succeeded) or
-    #: ``completed_with_failures``.
-    status: str
+    status: BatchState
     created_ms: int
     #: When every job was first terminal; None while running.
     completed_ms: int | None
     on_complete_job_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, row: Any, counts: dict[str, int]) -> BatchStatus:
+        """From a ``job_batches`` row and its jobs' counts by status."""
+        completed = counts.get("completed", 0)
+        failed = sum(counts.get(s, 0) for s in _FAILED)
+        processing = counts.get("processing", 0)
+        pending = sum(counts.get(s, 0) for s in _UNFINISHED) - processing
+        running = pending + processing > 0
+        status: BatchState = ("running" if running else "completed_with_failures" if failed
+                              else "completed")
+        return cls(
+            id=row["id"], name=row["name"], total=row["total"], completed=completed,
+            failed=failed, pending=pending, processing=processing, status=status,
+            created_ms=from_dt(row["created_at"]),
+            completed_ms=(from_dt(row["completed_at"])
+                          if row["completed_at"] is not None and not running else None),
+            on_complete_job_id=row["on_complete_job_id"])
 
 
 @translate_errors
@@ -122,17 +146,4 @@ async def get_batch(deps: Deps, batch_id: uuid.UUID) -> BatchStatus:
     if row is None:
         raise NotFound(f"batch {batch_id} not found")
     counts = {r["status"]: r["n"] for r in await deps.pool.fetch(BATCH_COUNTS, batch_id)}
-    completed = counts.get("completed", 0)
-    failed = sum(counts.get(s, 0) for s in _FAILED)
-    processing = counts.get("processing", 0)
-    pending = sum(counts.get(s, 0) for s in _UNFINISHED) - processing
-    running = pending + processing > 0
-    status = ("running" if running else "completed_with_failures" if failed
-              else "completed")
-    return BatchStatus(
-        id=row["id"], name=row["name"], total=row["total"], completed=completed, failed=failed,
-        pending=pending, processing=processing, status=status,
-        created_ms=from_dt(row["created_at"]),
-        completed_ms=(from_dt(row["completed_at"])
-                      if row["completed_at"] is not None and not running else None),
-        on_complete_job_id=row["on_complete_job_id"])
+    return BatchStatus.of(row, counts)

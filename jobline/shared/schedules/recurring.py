@@ -206,16 +206,19 @@ async def _wake(deps: Deps) -> None:
         log.warning("could not wake the cron loop: %s", e)
 
 
+def _row_args(spec: ScheduleSpec, next_ms: int | None, now: int) -> tuple[Any, ...]:
+    """``$2``..``$15`` of INSERT_SCHEDULE and UPDATE_SCHEDULE: the spec, next run, now."""
+    return (spec.name, spec.queue, spec.job_type, spec.payload, spec.schedule, spec.timezone,
+            spec.enabled, spec.overlap_policy, spec.catch_up, spec.priority, spec.max_attempts,
+            spec.timeout_ms, to_dt(next_ms) if next_ms is not None else None, to_dt(now))
+
+
 @translate_errors
 async def create_schedule(deps: Deps, spec: ScheduleSpec) -> Schedule:
     cron = _check(spec, deps)
     now = deps.clock.now_ms()
     nxt = cron.next_after(now) if spec.enabled else None
-    row = await deps.pool.fetchrow(
-        INSERT_SCHEDULE, uuid7(now), spec.name, spec.queue, spec.job_type, spec.payload,
-        spec.schedule, spec.timezone, spec.enabled, spec.overlap_policy, spec.catch_up,
-        spec.priority, spec.max_attempts, spec.timeout_ms,
-        to_dt(nxt) if nxt is not None else None, to_dt(now))
+    row = await deps.pool.fetchrow(INSERT_SCHEDULE, uuid7(now), *_row_args(spec, nxt, now))
     await _wake(deps)
     return _schedule(row, now)
 
@@ -260,11 +263,7 @@ async def update_schedule(deps: Deps, schedule_id: uuid.UUID,
         if (spec.schedule, spec.timezone) != (old.schedule, old.timezone) or (
                 spec.enabled and not old.enabled) or nxt is None:
             nxt = cron.next_after(now)
-        row = await conn.fetchrow(
-            UPDATE_SCHEDULE, schedule_id, spec.name, spec.queue, spec.job_type, spec.payload,
-            spec.schedule, spec.timezone, spec.enabled, spec.overlap_policy, spec.catch_up,
-            spec.priority, spec.max_attempts, spec.timeout_ms,
-            to_dt(nxt) if nxt is not None else None, to_dt(now))
+        row = await conn.fetchrow(UPDATE_SCHEDULE, schedule_id, *_row_args(spec, nxt, now))
     await _wake(deps)
     return _schedule(row, now)
 
