@@ -27,10 +27,9 @@ from jobline.api.schemas import (
     iso_ms,
     submitted_json,
 )
-from jobline.shared.dispatch import backpressure
+from jobline.shared.core.validation import check_bulk_size
 from jobline.shared.flow import batches as core
 from jobline.shared.flow import dag
-from jobline.shared.platform.errors import ValidationFailed
 
 # --- models --------------------------------------------------------------------------------
 
@@ -116,13 +115,13 @@ def graph_json(g: dag.Graph) -> dict[str, Any]:
 async def create_batch(request: Request) -> Response:
     c = ctx(request)
     deps = c.require_deps()
-    limit = c.settings.max_bulk_jobs
     data = parse_json(await read_body(request, bulk_body_limit(c.settings)))
-    if isinstance(data, dict) and isinstance(data.get("jobs"), list) and len(data["jobs"]) > limit:
-        raise ValidationFailed("jobs", f"{len(data['jobs'])} jobs exceeds the limit of {limit}")
+    # The core enforces the bulk and backlog caps; the raw count here only spares an oversized
+    # request the per-item model validation.
+    if isinstance(data, dict) and isinstance(data.get("jobs"), list):
+        check_bulk_size(c.settings, len(data["jobs"]))
     body = validate(BatchIn, data)
     now = deps.clock.now_ms()
-    await backpressure.admit(deps, [j.queue for j in body.jobs])
     created = await core.create_batch(
         deps, body.name, [j.to_spec(now) for j in body.jobs],
         body.on_complete.to_spec(now) if body.on_complete is not None else None)

@@ -26,8 +26,7 @@ from jobline.api.schemas import (
 )
 from jobline.shared.core import jobs as core
 from jobline.shared.core.models import Status
-from jobline.shared.core.validation import check_spec
-from jobline.shared.dispatch import backpressure
+from jobline.shared.core.validation import check_bulk_size
 from jobline.shared.platform.errors import ValidationFailed
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -52,7 +51,7 @@ async def submit_job(request: Request) -> Response:
     raw = await read_body(request, single_body_limit(c.settings))
     item = validate(SubmitJobIn, parse_json(raw))
     committer = c.require_committer()
-    await backpressure.admit(committer.deps, [item.queue])
+    # The committer applies the backlog cap (503) before queueing the job for its flush.
     res = await committer.submit(item.to_spec(committer.deps.clock.now_ms()))
     return JSONResponse(submitted_json(res), status_code=200 if res.submitted.duplicate else 201)
 
@@ -61,20 +60,19 @@ async def submit_job(request: Request) -> Response:
 async def submit_bulk(request: Request) -> Response:
     c = ctx(request)
     deps = c.require_deps()
-    limit = c.settings.max_bulk_jobs
     data = parse_json(await read_body(request, bulk_body_limit(c.settings)))
-    # Count before validating items: an oversized batch is refused without the per-item work.
-    # 422 rather than 413: the document declares maxItems, so this is a schema violation.
-    if isinstance(data, dict) and isinstance(data.get("jobs"), list) and len(data["jobs"]) > limit:
-        raise ValidationFailed("jobs", f"{len(data['jobs'])} jobs exceeds the limit of {limit}")
+    # The core enforces the bulk cap; counting the raw list first (same check, same error)
+    # refuses an oversized request before the per-item model validation. 422 rather than 413:
+    # the document declares maxItems, so this is a schema violation.
+    if isinstance(data, dict) and isinstance(data.get("jobs"), list):
+        check_bulk_size(c.settings, len(data["jobs"]))
     body = validate(BulkSubmitIn, data)
     now = deps.clock.now_ms()
     specs = [item.to_spec(now) for item in body.jobs]
-    # All items are checked before anything is stored; submit_many is one transaction.
-    for i, spec in enumerate(specs):
-        check_spec(spec, deps.settings, f"jobs[{i}].")
-    await backpressure.admit(deps, (s.queue for s in specs))
-    results = await core.submit_many(deps, specs, positions=True)
+    # One transaction: every item is validated, then the backlog cap checked (503), before
+    # anything is stored.
+    results = await core.submit_many(deps, specs, positions=True,
+                                     where=lambda i: f"jobs[{i}].")
     return JSONResponse({"jobs": [submitted_json(r) for r in results]}, status_code=201)
 
 

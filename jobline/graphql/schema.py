@@ -34,7 +34,7 @@ from jobline.shared.core.job_search import JobSearch, search_jobs
 from jobline.shared.core.models import Attempt as CoreAttempt
 from jobline.shared.core.models import Job as CoreJob
 from jobline.shared.core.models import Status
-from jobline.shared.core.validation import check_spec
+from jobline.shared.core.validation import check_bulk_size, check_spec
 from jobline.shared.dispatch import queue_controls as queues
 from jobline.shared.dispatch import rate_limits
 from jobline.shared.dispatch.redis_dispatch import QueueControls as CoreControls
@@ -50,6 +50,7 @@ from jobline.shared.platform.errors import (
     IllegalTransition,
     JoblineError,
     NotFound,
+    Unavailable,
     ValidationFailed,
 )
 from jobline.shared.retry import dlq
@@ -87,6 +88,8 @@ def to_graphql_error(e: Exception) -> GraphQLError:
     ext: dict[str, Any] = {"code": code or "INTERNAL_SERVER_ERROR"}
     if isinstance(e, ValidationFailed):
         ext["field"] = e.field
+    if isinstance(e, Unavailable):
+        ext["retryAfterS"] = e.retry_after_s
     return GraphQLError(str(e), extensions=ext)
 
 
@@ -818,8 +821,10 @@ class Mutation:
                           inputs: list[SubmitJobInput]) -> list[Submitted]:
         c = _ctx(info)
         c.require(D, "submit jobs")
-        if not 1 <= len(inputs) <= c.deps.settings.max_bulk_jobs:
+        # The core refuses an oversized call too; this names the argument and skips item work.
+        if not inputs:
             raise ValidationFailed("inputs", f"1-{c.deps.settings.max_bulk_jobs} jobs")
+        check_bulk_size(c.deps.settings, len(inputs), "inputs")
         now = c.deps.clock.now_ms()
         specs = [_spec(x, now, f"inputs[{i}].", c.deps.settings) for i, x in enumerate(inputs)]
         return [Submitted.of(r) for r in await jobs_core.submit_many(c.deps, specs)]
