@@ -20,13 +20,13 @@ from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import job_id_param, validate
 from jobline.api.schemas import (
     StatusName,
-    SubmitJobIn,
     SubmittedOut,
     _In,
     _Out,
     iso_ms,
     submitted_json,
 )
+from jobline.shared.core.inputs import SubmitJobIn
 from jobline.shared.core.validation import check_bulk_size
 from jobline.shared.flow import batches as core
 from jobline.shared.flow import dag

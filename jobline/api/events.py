@@ -67,7 +67,8 @@ async def list_audit(request: Request) -> Response:
     return JSONResponse({"events": events, "nextCursor": page.next_cursor})
 
 
-async def _bus(app: Starlette) -> EventBus:
+async def bus_of(app: Starlette) -> EventBus:
+    """The app's one event bus, created on first use (also handed to the GraphQL mount)."""
     bus: EventBus | None = getattr(app.state, "event_bus", None)
     if bus is None:
         context: ApiContext = app.state.jobline
@@ -86,7 +87,7 @@ async def close(app: Starlette) -> None:
 @endpoint
 async def events_lag(request: Request) -> Response:
     deps = ctx(request).require_deps()
-    return JSONResponse(await core.lag(deps, await _bus(request.app), KINDS))
+    return JSONResponse(await core.lag(deps, await bus_of(request.app), KINDS))
 
 
 routes = [

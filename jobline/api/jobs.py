@@ -19,12 +19,12 @@ from jobline.api.errors import JSONResponse, by_method, endpoint, validation_fai
 from jobline.api.schemas import (
     BulkSubmitIn,
     ListJobsQuery,
-    SubmitJobIn,
     job_json,
     submitted_json,
     transition_json,
 )
 from jobline.shared.core import jobs as core
+from jobline.shared.core.inputs import SubmitJobIn
 from jobline.shared.core.models import Status
 from jobline.shared.core.validation import check_bulk_size
 from jobline.shared.platform.errors import ValidationFailed

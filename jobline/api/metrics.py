@@ -26,7 +26,7 @@ from jobline.analytics import rollups
 from jobline.analytics.consumer import KINDS
 from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, endpoint
-from jobline.api.events import _bus, _time_ms
+from jobline.api.events import _time_ms, bus_of
 from jobline.shared.events import outbox as core_events
 from jobline.shared.observe import monitoring
 from jobline.shared.platform.errors import ValidationFailed
@@ -175,7 +175,7 @@ async def snapshot(request: Request) -> dict[str, Any]:
             "histograms": await monitoring.histogram_totals(deps),
             "queues": await monitoring.queue_metrics(deps),
             "workers": await monitoring.worker_metrics(deps),
-            "lag": await core_events.lag(deps, await _bus(request.app), KINDS)}
+            "lag": await core_events.lag(deps, await bus_of(request.app), KINDS)}
 
 
 @endpoint

@@ -22,12 +22,14 @@ from jobline.api import schedule_schemas as ss
 from jobline.api import schemas as s
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.security_doc import add_security
+from jobline.shared.core import inputs as ci
 from jobline.shared.platform.config import Settings
+from jobline.shared.schedules import inputs as si
 
 _REF = "#/components/schemas/{model}"
 
 _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-    (s.SubmitJobIn, "validation"),
+    (ci.SubmitJobIn, "validation"),
     (s.BulkSubmitIn, "validation"),
     (s.SubmittedOut, "serialization"),
     (s.BulkSubmittedOut, "serialization"),
@@ -44,8 +46,8 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (s.DlqSelectIn, "validation"),
     (s.DlqListOut, "serialization"),
     (s.DlqBulkOut, "serialization"),
-    (ss.ScheduleIn, "validation"),
-    (ss.SchedulePatchIn, "validation"),
+    (si.ScheduleIn, "validation"),
+    (si.SchedulePatchIn, "validation"),
     (ss.ScheduleOut, "serialization"),
     (ss.ScheduleListOut, "serialization"),
     (ss.RateLimitIn, "validation"),
@@ -117,7 +119,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     ]
     health = ref(s.HealthOut, "serialization")
     queue_name = {"name": "name", "in": "path", "required": True,
-                  "schema": {"type": "string", "pattern": s.QUEUE_PATTERN}}
+                  "schema": {"type": "string", "pattern": ci.QUEUE_PATTERN}}
     controls = ref(s.QueueControlsOut, "serialization")
     rate_out = ref(ss.QueueRateLimitOut, "serialization")
     schedule_out = ref(ss.ScheduleOut, "serialization")
@@ -126,9 +128,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     bulk_out = ref(s.DlqBulkOut, "serialization")
     when = {"type": "string", "format": "date-time"}
     dlq_params = [
-        {"name": "queue", "in": "query", "schema": {"type": "string", "pattern": s.QUEUE_PATTERN}},
+        {"name": "queue", "in": "query", "schema": {"type": "string", "pattern": ci.QUEUE_PATTERN}},
         {"name": "jobType", "in": "query",
-         "schema": {"type": "string", "pattern": s.JOB_TYPE_PATTERN}},
+         "schema": {"type": "string", "pattern": ci.JOB_TYPE_PATTERN}},
         {"name": "errorType", "in": "query", "schema": {"type": "string", "maxLength": 255}},
         {"name": "from", "in": "query", "description": "dead-lettered at or after", "schema": when},
         {"name": "to", "in": "query", "description": "dead-lettered before", "schema": when},
@@ -139,7 +141,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                      "schema": {"type": "integer", "minimum": 1,
                                 "maximum": settings.max_page_size, "default": 50}}
     job_type = {"name": "jobType", "in": "path", "required": True,
-                "schema": {"type": "string", "pattern": s.JOB_TYPE_PATTERN}}
+                "schema": {"type": "string", "pattern": ci.JOB_TYPE_PATTERN}}
     policy_out = ref(rp.RetryPolicyOut, "serialization")
     # Links let stateful testers (and readers) follow a submitted job to what can be done to it.
     links = {op: {"operationId": op, "parameters": {"jobId": "$response.body#/jobId"}}
@@ -151,7 +153,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "/api/v1/jobs": {
             "post": {
                 "operationId": "submitJob", "summary": "Submit a job",
-                "requestBody": body(ref(s.SubmitJobIn, "validation")),
+                "requestBody": body(ref(ci.SubmitJobIn, "validation")),
                 "responses": {
                     "201": created,
                     "200": ok("Idempotency key already used: the existing job, duplicate=true",
@@ -275,7 +277,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "/api/v1/scheduled-jobs": {
             "post": {
                 "operationId": "createSchedule", "summary": "Create a cron schedule",
-                "requestBody": body(ref(ss.ScheduleIn, "validation")),
+                "requestBody": body(ref(si.ScheduleIn, "validation")),
                 "responses": {"201": ok("Created; nextRuns lists the next 5 fire times",
                                         schedule_out), **errors(400, 413, 422, 503)},
             },
@@ -295,7 +297,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "operationId": "updateSchedule",
                 "summary": "Change some fields; a new expression starts from the next fire time",
                 "parameters": [schedule_id],
-                "requestBody": body(ref(ss.SchedulePatchIn, "validation")),
+                "requestBody": body(ref(si.SchedulePatchIn, "validation")),
                 "responses": {"200": ok("Changed", schedule_out),
                               **errors(400, 404, 413, 422, 503)},
             },

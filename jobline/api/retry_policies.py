@@ -16,7 +16,8 @@ from jobline.api.body import parse_json, read_body
 from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
-from jobline.api.schemas import NO_NUL_PATTERN, BackoffIn, _In, _Out, iso_ms
+from jobline.api.schemas import _In, _Out, iso_ms
+from jobline.shared.core.inputs import NO_NUL_PATTERN, BackoffIn
 from jobline.shared.retry import policy_store as store
 from jobline.shared.retry.policy import (
     MAX_ATTEMPTS_LIMIT,

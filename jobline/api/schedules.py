@@ -15,9 +15,10 @@ from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
-from jobline.api.schedule_schemas import ScheduleIn, SchedulePatchIn, schedule_json
+from jobline.api.schedule_schemas import schedule_json
 from jobline.shared.platform.errors import NotFound
 from jobline.shared.schedules import recurring as core
+from jobline.shared.schedules.inputs import ScheduleIn, SchedulePatchIn
 
 
 def _id(request: Request) -> uuid.UUID:

@@ -29,9 +29,10 @@ from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
-from jobline.api.schemas import QUEUE_PATTERN, _In
+from jobline.api.schemas import _In
 from jobline.shared.core import jobs as core
 from jobline.shared.core import remote
+from jobline.shared.core.inputs import QUEUE_PATTERN
 from jobline.shared.core.models import Outcome
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.platform.connections import create_redis

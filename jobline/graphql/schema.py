@@ -26,10 +26,8 @@ from strawberry.extensions import (
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from jobline.api.errors import validation_failed
-from jobline.api.schedule_schemas import ScheduleIn, SchedulePatchIn
-from jobline.api.schemas import SubmitJobIn
 from jobline.shared.core import jobs as jobs_core
+from jobline.shared.core.inputs import SubmitJobIn, validation_failed
 from jobline.shared.core.job_search import JobSearch, search_jobs
 from jobline.shared.core.models import Attempt as CoreAttempt
 from jobline.shared.core.models import Job as CoreJob
@@ -55,6 +53,7 @@ from jobline.shared.platform.errors import (
 )
 from jobline.shared.retry import dlq
 from jobline.shared.schedules import recurring as schedules_core
+from jobline.shared.schedules.inputs import ScheduleIn, SchedulePatchIn
 from jobline.shared.schedules.recurring import Schedule as CoreSchedule
 from jobline.shared.security.auth import Forbidden, Role
 
