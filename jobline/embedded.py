@@ -26,10 +26,18 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
-import psutil
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+#: What to do when a local-development package is missing.
+LOCAL_EXTRA_HINT = ("the embedded servers need the [local] extra: pip install 'jobline[local]' "
+                    "(or point DATABASE_URL and REDIS_URL at running servers)")
+
+try:
+    import psutil
+except ModuleNotFoundError as e:  # installed without the extra (a container, Lambda)
+    raise ModuleNotFoundError(f"jobline.embedded: {LOCAL_EXTRA_HINT}", name=e.name) from e
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +67,7 @@ def _package_dir(name: str) -> Path:
     # (file locks, DeprecationWarnings) which we deliberately do not use.
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedServiceError(f"package {name!r} is not installed (pip install {name})")
+        raise EmbeddedServiceError(f"package {name!r} is not installed: {LOCAL_EXTRA_HINT}")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

