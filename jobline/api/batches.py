@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from jobline.api.body import bulk_body_limit, parse_json, read_body
 from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import job_id_param, validate
 from jobline.api.schemas import (
@@ -111,6 +112,9 @@ def graph_json(g: dag.Graph) -> dict[str, Any]:
 # --- endpoints -----------------------------------------------------------------------------
 
 
+@documented(Op(
+    "createBatch", "Submit jobs as one batch, all or nothing, with an optional onComplete",
+    body=BatchIn, responses={201: Resp("Stored", BatchCreatedOut)}, errors=(400, 413, 422, 503)))
 @endpoint
 async def create_batch(request: Request) -> Response:
     c = ctx(request)
@@ -133,12 +137,19 @@ async def create_batch(request: Request) -> Response:
         status_code=201)
 
 
+@documented(Op(
+    "getBatch", "Progress counts of a batch", responses={200: Resp("The batch", BatchOut)},
+    errors=(404, 503)))
 @endpoint
 async def get_batch(request: Request) -> Response:
     batch_id: uuid.UUID = request.path_params["batchId"]
     return JSONResponse(batch_json(await core.get_batch(ctx(request).require_deps(), batch_id)))
 
 
+@documented(Op(
+    "getJobGraph", "The dependency DAG around a job: its ancestors and descendants",
+    responses={200: Resp("Nodes and edges (from = dependency, to = dependent)", GraphOut)},
+    errors=(404, 503)))
 @endpoint
 async def job_graph(request: Request) -> Response:
     g = await dag.job_graph(ctx(request).require_deps(), job_id_param(request))

@@ -108,6 +108,8 @@ def by_method(path: str, handlers: dict[str, Endpoint], name: str) -> Route:
         method = "GET" if request.method == "HEAD" else request.method
         return await handlers[method](request)  # the Route already refused other methods
 
+    # The OpenAPI generator documents each method from its own handler.
+    dispatch.handlers = dict(handlers)  # type: ignore[attr-defined]
     return Route(path, dispatch, methods=list(handlers), name=name)
 
 

@@ -7,7 +7,7 @@ core operation, serialise.
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import pydantic
 from starlette.requests import Request
@@ -15,10 +15,18 @@ from starlette.responses import Response
 
 from jobline.api.body import bulk_body_limit, parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, cursor, documented, page_size, query
 from jobline.api.errors import JSONResponse, by_method, endpoint, validation_failed
 from jobline.api.schemas import (
     BulkSubmitIn,
+    BulkSubmittedOut,
+    CancelRequestedOut,
+    JobListOut,
+    JobOut,
     ListJobsQuery,
+    StatusName,
+    SubmittedOut,
+    TransitionOut,
     job_json,
     submitted_json,
     transition_json,
@@ -45,6 +53,18 @@ def job_id_param(request: Request) -> uuid.UUID:
     return job_id
 
 
+def _link(operation_id: str) -> dict[str, Any]:
+    # Links let stateful testers (and readers) follow a submitted job to what can be done to it.
+    return {"operationId": operation_id, "parameters": {"jobId": "$response.body#/jobId"}}
+
+
+@documented(Op(
+    "submitJob", "Submit a job", body=SubmitJobIn, errors=(400, 413, 422, 503), responses={
+        201: Resp("Stored and dispatched", SubmittedOut, links={
+            "GetJob": _link("getJob"), "CancelJob": _link("cancelJob"),
+            "RetryJob": _link("retryJob")}),
+        200: Resp("Idempotency key already used: the existing job, duplicate=true",
+                  SubmittedOut)}))
 @endpoint
 async def submit_job(request: Request) -> Response:
     c = ctx(request)
@@ -56,6 +76,9 @@ async def submit_job(request: Request) -> Response:
     return JSONResponse(submitted_json(res), status_code=200 if res.submitted.duplicate else 201)
 
 
+@documented(Op(
+    "submitJobs", "Submit many jobs, all or nothing", body=BulkSubmitIn,
+    responses={201: Resp("All stored", BulkSubmittedOut)}, errors=(400, 413, 422, 503)))
 @endpoint
 async def submit_bulk(request: Request) -> Response:
     c = ctx(request)
@@ -76,6 +99,9 @@ async def submit_bulk(request: Request) -> Response:
     return JSONResponse({"jobs": [submitted_json(r) for r in results]}, status_code=201)
 
 
+@documented(Op(
+    "getJob", "A job with its attempt history", responses={200: Resp("The job", JobOut)},
+    errors=(404, 503)))
 @endpoint
 async def get_job(request: Request) -> Response:
     c = ctx(request)
@@ -83,6 +109,14 @@ async def get_job(request: Request) -> Response:
     return JSONResponse(job_json(job, mask_keys=c.settings.mask_keys))
 
 
+@documented(Op(
+    "listJobs", "List jobs, newest first", params=(
+        query("queue", {"type": "string", "maxLength": 64}),
+        query("status", {"type": "string", "enum": list(get_args(StatusName))}),
+        query("jobType", {"type": "string", "maxLength": 128}),
+        query("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}),
+        page_size, cursor()),
+    responses={200: Resp("A page of jobs", JobListOut)}, errors=(422, 503)))
 @endpoint
 async def list_jobs(request: Request) -> Response:
     c = ctx(request)
@@ -98,6 +132,11 @@ async def list_jobs(request: Request) -> Response:
                          "nextCursor": page.next_cursor})
 
 
+@documented(Op(
+    "cancelJob", "Cancel a job; a running one is asked to stop (cooperative)", responses={
+        200: Resp("Cancelled", TransitionOut),
+        202: Resp("Running: cancel requested, handler signalled", CancelRequestedOut)},
+    errors=(404, 409, 503)))
 @endpoint
 async def cancel_job(request: Request) -> Response:
     job_id = job_id_param(request)
@@ -109,6 +148,9 @@ async def cancel_job(request: Request) -> Response:
     return JSONResponse(transition_json(job_id, status))
 
 
+@documented(Op(
+    "retryJob", "Send a failed job back to pending",
+    responses={200: Resp("Pending again", TransitionOut)}, errors=(404, 409, 503)))
 @endpoint
 async def retry_job(request: Request) -> Response:
     job_id = job_id_param(request)
