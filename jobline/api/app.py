@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
     app = Starlette(
         routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
                 *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes, *metrics.routes,
-                *graphql_app.routes(context),
+                *graphql_app.routes(context, events.bus_of),
                 *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

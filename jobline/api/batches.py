@@ -17,21 +17,21 @@ from starlette.responses import Response
 
 from jobline.api.body import bulk_body_limit, parse_json, read_body
 from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import job_id_param, validate
 from jobline.api.schemas import (
     StatusName,
-    SubmitJobIn,
     SubmittedOut,
     _In,
     _Out,
     iso_ms,
     submitted_json,
 )
-from jobline.shared.dispatch import backpressure
+from jobline.shared.core.inputs import SubmitJobIn
+from jobline.shared.core.validation import check_bulk_size
 from jobline.shared.flow import batches as core
 from jobline.shared.flow import dag
-from jobline.shared.platform.errors import ValidationFailed
 from jobline.shared.platform.wire import wire_types, wire_values
 
 # --- models --------------------------------------------------------------------------------
@@ -100,17 +100,20 @@ def graph_json(g: dag.Graph) -> dict[str, Any]:
 # --- endpoints -----------------------------------------------------------------------------
 
 
+@documented(Op(
+    "createBatch", "Submit jobs as one batch, all or nothing, with an optional onComplete",
+    body=BatchIn, responses={201: Resp("Stored", BatchCreatedOut)}, errors=(400, 413, 422, 503)))
 @endpoint
 async def create_batch(request: Request) -> Response:
     c = ctx(request)
     deps = c.require_deps()
-    limit = c.settings.max_bulk_jobs
     data = parse_json(await read_body(request, bulk_body_limit(c.settings)))
-    if isinstance(data, dict) and isinstance(data.get("jobs"), list) and len(data["jobs"]) > limit:
-        raise ValidationFailed("jobs", f"{len(data['jobs'])} jobs exceeds the limit of {limit}")
+    # The core enforces the bulk and backlog caps; the raw count here only spares an oversized
+    # request the per-item model validation.
+    if isinstance(data, dict) and isinstance(data.get("jobs"), list):
+        check_bulk_size(c.settings, len(data["jobs"]))
     body = validate(BatchIn, data)
     now = deps.clock.now_ms()
-    await backpressure.admit(deps, [j.queue for j in body.jobs])
     created = await core.create_batch(
         deps, body.name, [j.to_spec(now) for j in body.jobs],
         body.on_complete.to_spec(now) if body.on_complete is not None else None)
@@ -122,12 +125,19 @@ async def create_batch(request: Request) -> Response:
         status_code=201)
 
 
+@documented(Op(
+    "getBatch", "Progress counts of a batch", responses={200: Resp("The batch", BatchOut)},
+    errors=(404, 503)))
 @endpoint
 async def get_batch(request: Request) -> Response:
     batch_id: uuid.UUID = request.path_params["batchId"]
     return JSONResponse(batch_json(await core.get_batch(ctx(request).require_deps(), batch_id)))
 
 
+@documented(Op(
+    "getJobGraph", "The dependency DAG around a job: its ancestors and descendants",
+    responses={200: Resp("Nodes and edges (from = dependency, to = dependent)", GraphOut)},
+    errors=(404, 503)))
 @endpoint
 async def job_graph(request: Request) -> Response:
     g = await dag.job_graph(ctx(request).require_deps(), job_id_param(request))

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
 import orjson
-import pydantic
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from jobline.shared.core.inputs import loc_to_field as loc_to_field
+from jobline.shared.core.inputs import validation_failed as validation_failed
 from jobline.shared.platform.errors import JoblineError, Unavailable, ValidationFailed
 
 log = logging.getLogger("jobline.api")
@@ -48,26 +49,6 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     if field is not None:
         body["field"] = field
     return JSONResponse({"error": body}, status_code=status, headers=headers)
-
-
-def loc_to_field(loc: Sequence[int | str], prefix: str = "") -> str:
-    """``("jobs", 3, "backoff", "baseMs")`` -> ``jobs[3].backoff.baseMs`` (aliases are in loc)."""
-    out = prefix
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
-
-
-def validation_failed(e: pydantic.ValidationError, prefix: str = "") -> ValidationFailed:
-    """The first pydantic error as a core :class:`ValidationFailed` naming its field."""
-    err = e.errors(include_url=False, include_input=False)[0]
-    loc = err["loc"]
-    # A failing field_validator reports "Value error, ...": keep only the explanation.
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return ValidationFailed(loc_to_field(loc, prefix), msg)
 
 
 async def jobline_error(request: Request, exc: Exception) -> Response:
@@ -127,6 +108,8 @@ def by_method(path: str, handlers: dict[str, Endpoint], name: str) -> Route:
         method = "GET" if request.method == "HEAD" else request.method
         return await handlers[method](request)  # the Route already refused other methods
 
+    # The OpenAPI generator documents each method from its own handler.
+    dispatch.handlers = dict(handlers)  # type: ignore[attr-defined]
     return Route(path, dispatch, methods=list(handlers), name=name)
 
 

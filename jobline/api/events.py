@@ -13,14 +13,18 @@ from starlette.routing import Route
 
 from jobline.analytics.consumer import KINDS
 from jobline.api.context import ApiContext, ctx
+from jobline.api.docs import TIME, UUID, Op, Resp, cursor, documented, query
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.shared.events import audit
 from jobline.shared.events import outbox as core
 from jobline.shared.events.bus import EventBus
 from jobline.shared.events.buses import create_bus
+from jobline.shared.events.outbox import EVENT_TYPES
 from jobline.shared.platform.errors import ValidationFailed
 from jobline.shared.security.masking import mask, mask_text
 
+#: docs/events.md has the envelope.
+ENVELOPE = {"type": "object", "description": "event envelope v1 (docs/events.md)"}
 _ALLOWED = {"jobId", "type", "from", "to", "limit", "cursor"}
 
 
@@ -39,6 +43,16 @@ def _time_ms(name: str, raw: str | None) -> int | None:
     return int(dt.timestamp() * 1000)
 
 
+@documented(Op(
+    "listAuditEvents", "Audit log, newest first", params=(
+        query("jobId", UUID, "events of one job"),
+        query("type", {"type": "string", "enum": list(EVENT_TYPES)}, "event type"),
+        query("from", TIME, "event time >= from"), query("to", TIME, "event time < to"),
+        query("limit", {"type": "integer", "minimum": 1}, "page size (default 100)"),
+        cursor(schema={"type": "string"})),
+    responses={200: Resp("A page", {"type": "object", "properties": {
+        "events": {"type": "array", "items": ENVELOPE},
+        "nextCursor": {"type": ["string", "null"]}}})}, errors=(422, 503)))
 @endpoint
 async def list_audit(request: Request) -> Response:
     q = request.query_params
@@ -68,7 +82,8 @@ async def list_audit(request: Request) -> Response:
     return JSONResponse({"events": events, "nextCursor": page.next_cursor})
 
 
-async def _bus(app: Starlette) -> EventBus:
+async def bus_of(app: Starlette) -> EventBus:
+    """The app's one event bus, created on first use (also handed to the GraphQL mount)."""
     bus: EventBus | None = getattr(app.state, "event_bus", None)
     if bus is None:
         context: ApiContext = app.state.jobline
@@ -84,10 +99,16 @@ async def close(app: Starlette) -> None:
         await bus.close()
 
 
+@documented(Op(
+    "eventsLag", "Outbox backlog and consumer lag per group", responses={200: Resp("Lag", {
+        "type": "object", "properties": {
+            "backend": {"type": "string", "enum": ["redis", "kafka"]},
+            "outbox": {"type": "object"},
+            "groups": {"type": "array", "items": {"type": "object"}}}})}, errors=(503,)))
 @endpoint
 async def events_lag(request: Request) -> Response:
     deps = ctx(request).require_deps()
-    return JSONResponse(await core.lag(deps, await _bus(request.app), KINDS))
+    return JSONResponse(await core.lag(deps, await bus_of(request.app), KINDS))
 
 
 routes = [

@@ -13,13 +13,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, endpoint
+from jobline.api.schemas import HealthOut
 from jobline.shared.platform.connections import Deps
 
 #: A readiness probe must answer fast even when a store hangs rather than refuses.
 PROBE_TIMEOUT_S = 2.0
 
 
+@documented(Op("healthz", "Liveness", responses={200: Resp("Alive", HealthOut)}, errors=None))
 @endpoint
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
@@ -43,6 +46,10 @@ async def _check_redis(deps: Deps) -> str:
     return "ok"
 
 
+@documented(Op("readyz", "Readiness (Postgres and Redis reachable)", errors=None, responses={
+    200: Resp("Ready", HealthOut),
+    503: Resp("Not ready; names what is down", HealthOut,
+              headers={"Retry-After": {"schema": {"type": "integer"}}})}))
 @endpoint
 async def readyz(request: Request) -> Response:
     deps = ctx(request).deps

@@ -7,7 +7,7 @@ core operation, serialise.
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import pydantic
 from starlette.requests import Request
@@ -15,19 +15,26 @@ from starlette.responses import Response
 
 from jobline.api.body import bulk_body_limit, parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, cursor, documented, page_size, query
 from jobline.api.errors import JSONResponse, by_method, endpoint, validation_failed
 from jobline.api.schemas import (
     BulkSubmitIn,
+    BulkSubmittedOut,
+    CancelRequestedOut,
+    JobListOut,
+    JobOut,
     ListJobsQuery,
-    SubmitJobIn,
+    StatusName,
+    SubmittedOut,
+    TransitionOut,
     job_json,
     submitted_json,
     transition_json,
 )
 from jobline.shared.core import jobs as core
+from jobline.shared.core.inputs import SubmitJobIn
 from jobline.shared.core.models import Status
-from jobline.shared.core.validation import check_spec
-from jobline.shared.dispatch import backpressure
+from jobline.shared.core.validation import check_bulk_size
 from jobline.shared.platform.errors import ValidationFailed
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -46,38 +53,55 @@ def job_id_param(request: Request) -> uuid.UUID:
     return job_id
 
 
+def _link(operation_id: str) -> dict[str, Any]:
+    # Links let stateful testers (and readers) follow a submitted job to what can be done to it.
+    return {"operationId": operation_id, "parameters": {"jobId": "$response.body#/jobId"}}
+
+
+@documented(Op(
+    "submitJob", "Submit a job", body=SubmitJobIn, errors=(400, 413, 422, 503), responses={
+        201: Resp("Stored and dispatched", SubmittedOut, links={
+            "GetJob": _link("getJob"), "CancelJob": _link("cancelJob"),
+            "RetryJob": _link("retryJob")}),
+        200: Resp("Idempotency key already used: the existing job, duplicate=true",
+                  SubmittedOut)}))
 @endpoint
 async def submit_job(request: Request) -> Response:
     c = ctx(request)
     raw = await read_body(request, single_body_limit(c.settings))
     item = validate(SubmitJobIn, parse_json(raw))
     committer = c.require_committer()
-    await backpressure.admit(committer.deps, [item.queue])
+    # The committer applies the backlog cap (503) before queueing the job for its flush.
     res = await committer.submit(item.to_spec(committer.deps.clock.now_ms()))
     return JSONResponse(submitted_json(res), status_code=200 if res.submitted.duplicate else 201)
 
 
+@documented(Op(
+    "submitJobs", "Submit many jobs, all or nothing", body=BulkSubmitIn,
+    responses={201: Resp("All stored", BulkSubmittedOut)}, errors=(400, 413, 422, 503)))
 @endpoint
 async def submit_bulk(request: Request) -> Response:
     c = ctx(request)
     deps = c.require_deps()
-    limit = c.settings.max_bulk_jobs
     data = parse_json(await read_body(request, bulk_body_limit(c.settings)))
-    # Count before validating items: an oversized batch is refused without the per-item work.
-    # 422 rather than 413: the document declares maxItems, so this is a schema violation.
-    if isinstance(data, dict) and isinstance(data.get("jobs"), list) and len(data["jobs"]) > limit:
-        raise ValidationFailed("jobs", f"{len(data['jobs'])} jobs exceeds the limit of {limit}")
+    # The core enforces the bulk cap; counting the raw list first (same check, same error)
+    # refuses an oversized request before the per-item model validation. 422 rather than 413:
+    # the document declares maxItems, so this is a schema violation.
+    if isinstance(data, dict) and isinstance(data.get("jobs"), list):
+        check_bulk_size(c.settings, len(data["jobs"]))
     body = validate(BulkSubmitIn, data)
     now = deps.clock.now_ms()
     specs = [item.to_spec(now) for item in body.jobs]
-    # All items are checked before anything is stored; submit_many is one transaction.
-    for i, spec in enumerate(specs):
-        check_spec(spec, deps.settings, f"jobs[{i}].")
-    await backpressure.admit(deps, (s.queue for s in specs))
-    results = await core.submit_many(deps, specs, positions=True)
+    # One transaction: every item is validated, then the backlog cap checked (503), before
+    # anything is stored.
+    results = await core.submit_many(deps, specs, positions=True,
+                                     where=lambda i: f"jobs[{i}].")
     return JSONResponse({"jobs": [submitted_json(r) for r in results]}, status_code=201)
 
 
+@documented(Op(
+    "getJob", "A job with its attempt history", responses={200: Resp("The job", JobOut)},
+    errors=(404, 503)))
 @endpoint
 async def get_job(request: Request) -> Response:
     c = ctx(request)
@@ -85,6 +109,14 @@ async def get_job(request: Request) -> Response:
     return JSONResponse(job_json(job, mask_keys=c.settings.mask_keys))
 
 
+@documented(Op(
+    "listJobs", "List jobs, newest first", params=(
+        query("queue", {"type": "string", "maxLength": 64}),
+        query("status", {"type": "string", "enum": list(get_args(StatusName))}),
+        query("jobType", {"type": "string", "maxLength": 128}),
+        query("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}),
+        page_size, cursor()),
+    responses={200: Resp("A page of jobs", JobListOut)}, errors=(422, 503)))
 @endpoint
 async def list_jobs(request: Request) -> Response:
     c = ctx(request)
@@ -100,6 +132,11 @@ async def list_jobs(request: Request) -> Response:
                          "nextCursor": page.next_cursor})
 
 
+@documented(Op(
+    "cancelJob", "Cancel a job; a running one is asked to stop (cooperative)", responses={
+        200: Resp("Cancelled", TransitionOut),
+        202: Resp("Running: cancel requested, handler signalled", CancelRequestedOut)},
+    errors=(404, 409, 503)))
 @endpoint
 async def cancel_job(request: Request) -> Response:
     job_id = job_id_param(request)
@@ -111,6 +148,9 @@ async def cancel_job(request: Request) -> Response:
     return JSONResponse(transition_json(job_id, status))
 
 
+@documented(Op(
+    "retryJob", "Send a failed job back to pending",
+    responses={200: Resp("Pending again", TransitionOut)}, errors=(404, 409, 503)))
 @endpoint
 async def retry_job(request: Request) -> Response:
     job_id = job_id_param(request)

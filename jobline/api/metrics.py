@@ -25,11 +25,14 @@ from starlette.routing import Route
 from jobline.analytics import rollups
 from jobline.analytics.consumer import KINDS
 from jobline.api.context import ctx
+from jobline.api.docs import OBJECT, TIME, Op, Resp, cursor, documented, query
 from jobline.api.errors import JSONResponse, endpoint
-from jobline.api.events import _bus, _time_ms
+from jobline.api.events import _time_ms, bus_of
 from jobline.shared.events import outbox as core_events
 from jobline.shared.observe import monitoring
 from jobline.shared.platform.errors import ValidationFailed
+
+ADMIN = "Admin key required."
 
 
 def _only(request: Request, allowed: set[str]) -> None:
@@ -40,6 +43,12 @@ def _only(request: Request, allowed: set[str]) -> None:
             raise ValidationFailed(k, "must not contain the NUL character")
 
 
+@documented(Op(
+    "metricsQueues", "Per queue: depth (ready/delayed/leased), controls, throughput and failure "
+    "rate over the last 15 minutes (rollups), oldest pending age, health", description=ADMIN,
+    params=(query("queue", {"type": "string"}, "one queue only"),),
+    responses={200: Resp("Queues", {"type": "object", "properties": {
+        "queues": {"type": "array", "items": OBJECT}}})}, errors=(422, 503)))
 @endpoint
 async def metrics_queues(request: Request) -> Response:
     _only(request, {"queue"})
@@ -48,12 +57,27 @@ async def metrics_queues(request: Request) -> Response:
         deps, request.query_params.get("queue") or None)})
 
 
+@documented(Op(
+    "metricsWorkers", "Live workers: queues, busy/idle, current jobs, uptime, processed/failed",
+    description=ADMIN, responses={200: Resp("Workers", {"type": "object", "properties": {
+        "workers": {"type": "array", "items": OBJECT}}})}, errors=(503,)))
 @endpoint
 async def metrics_workers(request: Request) -> Response:
     _only(request, set())
     return JSONResponse({"workers": await monitoring.worker_metrics(ctx(request).require_deps())})
 
 
+@documented(Op(
+    "metricsTimeline", "Jobs created in [from, to) for a Gantt chart, oldest first, paged",
+    description=ADMIN, params=(
+        query("from", TIME, "default: to - 1 h"), query("to", TIME, "default: now"),
+        query("queue", {"type": "string"}, "one queue only"),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
+              "page size (default 500)"),
+        cursor(schema={"type": "string"})),
+    responses={200: Resp("A page", {"type": "object", "properties": {
+        "jobs": {"type": "array", "items": OBJECT},
+        "nextCursor": {"type": ["string", "null"]}}})}, errors=(422, 503)))
 @endpoint
 async def metrics_timeline(request: Request) -> Response:
     _only(request, {"from", "to", "queue", "limit", "cursor"})
@@ -69,6 +93,14 @@ async def metrics_timeline(request: Request) -> Response:
     return JSONResponse({"jobs": page.items, "nextCursor": page.next_cursor})
 
 
+@documented(Op(
+    "metricsDurationHistogram", "Run-duration (or wait) histogram with p50/p95/p99, from the "
+    "rollups", description=ADMIN, params=(
+        query("queue", {"type": "string"}, "one queue only"),
+        query("jobType", {"type": "string"}, "one job type only"),
+        query("metric", {"type": "string", "enum": ["duration", "wait"]}, "default duration"),
+        query("from", TIME, "default: to - 24 h"), query("to", TIME, "default: now")),
+    responses={200: Resp("Histogram", OBJECT)}, errors=(422, 503)))
 @endpoint
 async def metrics_histogram(request: Request) -> Response:
     _only(request, {"queue", "jobType", "metric", "from", "to"})
@@ -79,6 +111,13 @@ async def metrics_histogram(request: Request) -> Response:
         from_ms=_time_ms("from", q.get("from")), to_ms=_time_ms("to", q.get("to"))))
 
 
+@documented(Op(
+    "metricsThroughput", "Per-minute counts (submitted, completed, failed, ...) from the rollups",
+    description=ADMIN, params=(
+        query("queue", {"type": "string"}, "one queue only"),
+        query("from", TIME, "default: to - 1 h"), query("to", TIME, "default: now")),
+    responses={200: Resp("Series", {"type": "object", "properties": {
+        "series": {"type": "array", "items": OBJECT}}})}, errors=(422, 503)))
 @endpoint
 async def metrics_throughput(request: Request) -> Response:
     _only(request, {"queue", "from", "to"})
@@ -175,9 +214,13 @@ async def snapshot(request: Request) -> dict[str, Any]:
             "histograms": await monitoring.histogram_totals(deps),
             "queues": await monitoring.queue_metrics(deps),
             "workers": await monitoring.worker_metrics(deps),
-            "lag": await core_events.lag(deps, await _bus(request.app), KINDS)}
+            "lag": await core_events.lag(deps, await bus_of(request.app), KINDS)}
 
 
+@documented(Op(
+    "prometheus", "Prometheus exposition (jobline_jobs_total, jobline_queue_depth, ...)",
+    description=ADMIN, responses={200: Resp("text/plain; version=0.0.4", {"type": "string"},
+                                            media_type="text/plain")}, errors=(503,)))
 @endpoint
 async def prometheus(request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
@@ -197,69 +240,3 @@ routes = [
           name="metrics_throughput"),
     Route("/metrics", prometheus, methods=["GET"], name="prometheus"),
 ]
-
-
-def document(paths: dict[str, Any], ok: Any, errors: Any) -> None:
-    """Add the monitoring endpoints, ``/metrics`` and ``/graphql`` to the OpenAPI document."""
-
-    def q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "schema": schema,
-                "description": description}
-
-    time = {"type": "string", "description": "epoch ms or ISO-8601 with zone"}
-    obj = {"type": "object"}
-    admin = "Admin key required."
-    paths["/api/v1/metrics/queues"] = {"get": {
-        "operationId": "metricsQueues", "description": admin,
-        "summary": "Per queue: depth (ready/delayed/leased), controls, throughput and failure "
-                   "rate over the last 15 minutes (rollups), oldest pending age, health",
-        "parameters": [q("queue", {"type": "string"}, "one queue only")],
-        "responses": {"200": ok("Queues", {"type": "object", "properties": {
-            "queues": {"type": "array", "items": obj}}}), **errors(422, 503)}}}
-    paths["/api/v1/metrics/workers"] = {"get": {
-        "operationId": "metricsWorkers", "description": admin,
-        "summary": "Live workers: queues, busy/idle, current jobs, uptime, processed/failed",
-        "responses": {"200": ok("Workers", {"type": "object", "properties": {
-            "workers": {"type": "array", "items": obj}}}), **errors(503)}}}
-    paths["/api/v1/metrics/jobs/timeline"] = {"get": {
-        "operationId": "metricsTimeline", "description": admin,
-        "summary": "Jobs created in [from, to) for a Gantt chart, oldest first, paged",
-        "parameters": [q("from", time, "default: to - 1 h"), q("to", time, "default: now"),
-                       q("queue", {"type": "string"}, "one queue only"),
-                       q("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
-                         "page size (default 500)"),
-                       q("cursor", {"type": "string"}, "nextCursor of the previous page")],
-        "responses": {"200": ok("A page", {"type": "object", "properties": {
-            "jobs": {"type": "array", "items": obj},
-            "nextCursor": {"type": ["string", "null"]}}}), **errors(422, 503)}}}
-    paths["/api/v1/metrics/job-duration-histogram"] = {"get": {
-        "operationId": "metricsDurationHistogram", "description": admin,
-        "summary": "Run-duration (or wait) histogram with p50/p95/p99, from the rollups",
-        "parameters": [q("queue", {"type": "string"}, "one queue only"),
-                       q("jobType", {"type": "string"}, "one job type only"),
-                       q("metric", {"type": "string", "enum": ["duration", "wait"]},
-                         "default duration"),
-                       q("from", time, "default: to - 24 h"), q("to", time, "default: now")],
-        "responses": {"200": ok("Histogram", obj), **errors(422, 503)}}}
-    paths["/api/v1/metrics/throughput"] = {"get": {
-        "operationId": "metricsThroughput", "description": admin,
-        "summary": "Per-minute counts (submitted, completed, failed, ...) from the rollups",
-        "parameters": [q("queue", {"type": "string"}, "one queue only"),
-                       q("from", time, "default: to - 1 h"), q("to", time, "default: now")],
-        "responses": {"200": ok("Series", {"type": "object", "properties": {
-            "series": {"type": "array", "items": obj}}}), **errors(422, 503)}}}
-    paths["/metrics"] = {"get": {
-        "operationId": "prometheus", "description": admin,
-        "summary": "Prometheus exposition (jobline_jobs_total, jobline_queue_depth, ...)",
-        "responses": {"200": {"description": "text/plain; version=0.0.4", "content": {
-            "text/plain": {"schema": {"type": "string"}}}}, **errors(503)}}}
-    gql: dict[str, Any] = {"description": "GraphQL (schema.graphql); websockets: graphql-transport-ws or "
-                          "graphql-ws with {\"apiKey\"} in connection_init",
-           "responses": {"200": ok("GraphQL result", obj), **errors(400)}}
-    # GET without a query when GraphiQL is off (outside dev mode): Strawberry's plain 404
-    gql_get = {**gql, "responses": {**gql["responses"], "404": {
-        "description": "GraphiQL is off", "content": {"text/plain": {"schema": {"type": "string"}}}}}}
-    paths["/graphql"] = {"get": {**gql_get, "operationId": "graphqlGet",
-                                 "summary": "GraphQL query (or GraphiQL in dev mode)"},
-                         "post": {**gql, "operationId": "graphqlPost",
-                                  "summary": "GraphQL query or mutation"}}

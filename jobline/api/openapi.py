@@ -1,62 +1,37 @@
-"""The OpenAPI 3.1 document, generated from the pydantic models in :mod:`jobline.api.schemas`.
+"""The OpenAPI 3.1 document, generated from the app's route table and the pydantic models.
 
-Schemas come from ``models_json_schema`` with refs pointing into ``components/schemas`` (pydantic's
-``$defs`` hoisted there), so the document and the validators cannot disagree. Limits that come from
-settings (bulk size, page size) are written in per app. A test checks every route is covered.
+Paths, methods and path parameters come from the Starlette routes (``{jobId:uuid}`` is a uuid
+parameter); each endpoint declares its operation next to its handler
+(:func:`jobline.api.docs.documented`); request and response schemas come from the pydantic
+models via ``models_json_schema``, with refs pointing into ``components/schemas`` (pydantic's
+``$defs`` hoisted there), so the document and the validators cannot disagree. Limits that come
+from settings (bulk size, page size) are written in per app; the security pass
+(:mod:`jobline.api.security_doc`) adds the auth responses from the middleware's rule table.
+A route without a declared operation makes the build fail, and a test checks every route is
+covered.
 """
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from starlette.convertors import UUIDConvertor
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from jobline.api import batches as b
-from jobline.api import metrics, worker_routes
-from jobline.api import retry_policies as rp
-from jobline.api import schedule_schemas as ss
 from jobline.api import schemas as s
+from jobline.api.docs import OBJECT, UUID, Op, Resp, documented, op_of
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.security_doc import add_security
+from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.config import Settings
 
 _REF = "#/components/schemas/{model}"
-
-_MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-    (s.SubmitJobIn, "validation"),
-    (s.BulkSubmitIn, "validation"),
-    (s.SubmittedOut, "serialization"),
-    (s.BulkSubmittedOut, "serialization"),
-    (s.TransitionOut, "serialization"),
-    (s.CancelRequestedOut, "serialization"),
-    (rp.RetryPolicyIn, "validation"),
-    (rp.RetryPolicyOut, "serialization"),
-    (rp.RetryPolicyListOut, "serialization"),
-    (s.JobOut, "serialization"),
-    (s.JobListOut, "serialization"),
-    (s.QueuesOut, "serialization"),
-    (s.ConcurrencyIn, "validation"),
-    (s.QueueControlsOut, "serialization"),
-    (s.DlqSelectIn, "validation"),
-    (s.DlqListOut, "serialization"),
-    (s.DlqBulkOut, "serialization"),
-    (ss.ScheduleIn, "validation"),
-    (ss.SchedulePatchIn, "validation"),
-    (ss.ScheduleOut, "serialization"),
-    (ss.ScheduleListOut, "serialization"),
-    (ss.RateLimitIn, "validation"),
-    (ss.QueueRateLimitOut, "serialization"),
-    (s.HealthOut, "serialization"),
-    (b.BatchIn, "validation"),
-    (b.BatchCreatedOut, "serialization"),
-    (b.BatchOut, "serialization"),
-    (b.GraphOut, "serialization"),
-    (s.ErrorOut, "serialization"),
-]
 
 _ERROR_TEXT = {
     400: "Malformed JSON body",
@@ -67,334 +42,120 @@ _ERROR_TEXT = {
     500: "Internal error (details only in the server log)",
     503: "A backing store is unavailable; retry after `Retry-After` seconds",
 }
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}
+
+#: Path parameters whose schema is more than their convertor says (same name, same meaning on
+#: every route).
+_PATH_PARAMS: dict[str, dict[str, Any]] = {
+    "name": {"type": "string", "pattern": QUEUE_PATTERN},
+    "jobType": {"type": "string", "pattern": JOB_TYPE_PATTERN},
+    "scheduleId": {"type": "string", "format": "uuid"},
+}
+
+#: Request models whose ``jobs`` list is bounded by ``settings.max_bulk_jobs``.
+_BULK_BOUNDED: tuple[type[BaseModel], ...] = (s.BulkSubmitIn, b.BatchIn)
+
+_GRAPHQL_TEXT = ("GraphQL (schema.graphql); websockets: graphql-transport-ws or graphql-ws with "
+                 "{\"apiKey\"} in connection_init")
+#: Routes the REST shell mounts but does not own (the GraphQL view), by (route name, method).
+_MOUNTED: dict[tuple[str, str], Op] = {
+    ("graphql", "GET"): Op(
+        "graphqlGet", "GraphQL query (or GraphiQL in dev mode)", description=_GRAPHQL_TEXT,
+        responses={200: Resp("GraphQL result", OBJECT),
+                   # GET without a query when GraphiQL is off (outside dev mode): a plain 404
+                   404: Resp("GraphiQL is off", {"type": "string"}, media_type="text/plain")},
+        errors=(400,)),
+    ("graphql", "POST"): Op(
+        "graphqlPost", "GraphQL query or mutation", description=_GRAPHQL_TEXT,
+        responses={200: Resp("GraphQL result", OBJECT)}, errors=(400,)),
+}
 
 
-def build_openapi(settings: Settings) -> dict[str, Any]:
-    refs, top = models_json_schema(_MODELS, ref_template=_REF, by_alias=True)
+def _path_param(name: str, convertor: Any) -> dict[str, Any]:
+    if name in _PATH_PARAMS:
+        schema = dict(_PATH_PARAMS[name])
+    elif isinstance(convertor, UUIDConvertor):
+        schema = dict(UUID)
+    else:
+        schema = {"type": "string"}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def operations(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, str, Op, list[dict[str, Any]]]]:
+    """(path, method, operation, path parameters) for every documented route and method."""
+    for route in routes:
+        if isinstance(route, WebSocketRoute):
+            continue  # GraphQL subscriptions: documented under GET/POST /graphql
+        if not isinstance(route, Route):
+            raise TypeError(f"cannot document {route!r}")
+        handlers = getattr(route.endpoint, "handlers", None)  # jobline.api.errors.by_method
+        params = [_path_param(n, c) for n, c in route.param_convertors.items()]
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            handler = handlers[method] if handlers is not None else route.endpoint
+            op = op_of(handler) or _MOUNTED.get((route.name, method))
+            if op is None:
+                raise RuntimeError(f"{method} {route.path} is not documented: declare its "
+                                   "operation with jobline.api.docs.documented")
+            yield route.path_format, method, op, params
+
+
+def build_openapi(settings: Settings, routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    ops = list(operations(routes))
+    wanted: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
+    for _, _, op, _ in ops:
+        if op.body is not None:
+            wanted[(op.body, "validation")] = None
+        for r in op.responses.values():
+            if isinstance(r.schema, type):
+                wanted[(r.schema, "serialization")] = None
+    wanted[(s.ErrorOut, "serialization")] = None
+    refs, top = models_json_schema(list(wanted), ref_template=_REF, by_alias=True)
     components: dict[str, Any] = dict(top.get("$defs", {}))
 
-    def ref(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
-        return dict(refs[(model, mode)])
-
     # Settings-dependent bounds, so generated clients and fuzzers respect this deployment.
-    bulk = components[ref(s.BulkSubmitIn, "validation")["$ref"].rsplit("/", 1)[-1]]
-    bulk["properties"]["jobs"]["maxItems"] = settings.max_bulk_jobs
-    batch_in = components[ref(b.BatchIn, "validation")["$ref"].rsplit("/", 1)[-1]]
-    batch_in["properties"]["jobs"]["maxItems"] = settings.max_bulk_jobs
+    for model in _BULK_BOUNDED:
+        if (model, "validation") in refs:
+            name = refs[(model, "validation")]["$ref"].rsplit("/", 1)[-1]
+            components[name]["properties"]["jobs"]["maxItems"] = settings.max_bulk_jobs
 
-    def body(schema: dict[str, Any]) -> dict[str, Any]:
-        return {"required": True, "content": {"application/json": {"schema": schema}}}
+    def schema_of(schema: Any, mode: JsonSchemaMode) -> dict[str, Any]:
+        return dict(refs[(schema, mode)]) if isinstance(schema, type) else dict(schema)
 
-    def ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
+    error_schema = schema_of(s.ErrorOut, "serialization")
 
-    error_schema = ref(s.ErrorOut, "serialization")
-
-    def errors(*codes: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for code in (*codes, 500):
-            resp = ok(_ERROR_TEXT[code], error_schema)
-            if code == 503:
-                resp["headers"] = {"Retry-After": {"schema": {"type": "integer"},
-                                                   "description": "Seconds to wait"}}
-            out[str(code)] = resp
+    def response(r: Resp) -> dict[str, Any]:
+        out: dict[str, Any] = {"description": r.description}
+        if r.schema is not None:
+            out["content"] = {r.media_type: {"schema": schema_of(r.schema, "serialization")}}
+        if r.headers:
+            out["headers"] = dict(r.headers)
+        if r.links:
+            out["links"] = dict(r.links)
         return out
 
-    job_id = {"name": "jobId", "in": "path", "required": True,
-              "schema": {"type": "string", "format": "uuid"}}
-    statuses = list(get_args(s.StatusName))
-    list_params = [
-        {"name": "queue", "in": "query", "schema": {"type": "string", "maxLength": 64}},
-        {"name": "status", "in": "query", "schema": {"type": "string", "enum": statuses}},
-        {"name": "jobType", "in": "query", "schema": {"type": "string", "maxLength": 128}},
-        {"name": "page", "in": "query",
-         "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}},
-        {"name": "pageSize", "in": "query",
-         "schema": {"type": "integer", "minimum": 1, "maximum": settings.max_page_size,
-                    "default": 50}},
-        {"name": "cursor", "in": "query", "description": "nextCursor of the previous page",
-         "schema": {"type": "string", "format": "uuid"}},
-    ]
-    health = ref(s.HealthOut, "serialization")
-    queue_name = {"name": "name", "in": "path", "required": True,
-                  "schema": {"type": "string", "pattern": s.QUEUE_PATTERN}}
-    controls = ref(s.QueueControlsOut, "serialization")
-    rate_out = ref(ss.QueueRateLimitOut, "serialization")
-    schedule_out = ref(ss.ScheduleOut, "serialization")
-    schedule_id = {"name": "scheduleId", "in": "path", "required": True,
-                   "schema": {"type": "string", "format": "uuid"}}
-    bulk_out = ref(s.DlqBulkOut, "serialization")
-    when = {"type": "string", "format": "date-time"}
-    dlq_params = [
-        {"name": "queue", "in": "query", "schema": {"type": "string", "pattern": s.QUEUE_PATTERN}},
-        {"name": "jobType", "in": "query",
-         "schema": {"type": "string", "pattern": s.JOB_TYPE_PATTERN}},
-        {"name": "errorType", "in": "query", "schema": {"type": "string", "maxLength": 255}},
-        {"name": "from", "in": "query", "description": "dead-lettered at or after", "schema": when},
-        {"name": "to", "in": "query", "description": "dead-lettered before", "schema": when},
-    ]
-    dlq_cursor = {"name": "cursor", "in": "query", "description": "nextCursor of the previous page",
-                  "schema": {"type": "string", "format": "uuid"}}
-    dlq_page_size = {"name": "pageSize", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1,
-                                "maximum": settings.max_page_size, "default": 50}}
-    job_type = {"name": "jobType", "in": "path", "required": True,
-                "schema": {"type": "string", "pattern": s.JOB_TYPE_PATTERN}}
-    policy_out = ref(rp.RetryPolicyOut, "serialization")
-    # Links let stateful testers (and readers) follow a submitted job to what can be done to it.
-    links = {op: {"operationId": op, "parameters": {"jobId": "$response.body#/jobId"}}
-             for op in ("getJob", "cancelJob", "retryJob")}
-    created = ok("Stored and dispatched", ref(s.SubmittedOut, "serialization"))
-    created["links"] = {"GetJob": links["getJob"], "CancelJob": links["cancelJob"],
-                        "RetryJob": links["retryJob"]}
-    paths: dict[str, Any] = {
-        "/api/v1/jobs": {
-            "post": {
-                "operationId": "submitJob", "summary": "Submit a job",
-                "requestBody": body(ref(s.SubmitJobIn, "validation")),
-                "responses": {
-                    "201": created,
-                    "200": ok("Idempotency key already used: the existing job, duplicate=true",
-                              ref(s.SubmittedOut, "serialization")),
-                    **errors(400, 413, 422, 503)},
-            },
-            "get": {
-                "operationId": "listJobs", "summary": "List jobs, newest first",
-                "parameters": list_params,
-                "responses": {"200": ok("A page of jobs", ref(s.JobListOut, "serialization")),
-                              **errors(422, 503)},
-            },
-        },
-        "/api/v1/jobs/bulk": {
-            "post": {
-                "operationId": "submitJobs", "summary": "Submit many jobs, all or nothing",
-                "requestBody": body(ref(s.BulkSubmitIn, "validation")),
-                "responses": {
-                    "201": ok("All stored", ref(s.BulkSubmittedOut, "serialization")),
-                    **errors(400, 413, 422, 503)},
-            },
-        },
-        "/api/v1/jobs/{jobId}": {
-            "get": {
-                "operationId": "getJob", "summary": "A job with its attempt history",
-                "parameters": [job_id],
-                "responses": {"200": ok("The job", ref(s.JobOut, "serialization")),
-                              **errors(404, 503)},
-            },
-            "delete": {
-                "operationId": "cancelJob",
-                "summary": "Cancel a job; a running one is asked to stop (cooperative)",
-                "parameters": [job_id],
-                "responses": {"200": ok("Cancelled", ref(s.TransitionOut, "serialization")),
-                              "202": ok("Running: cancel requested, handler signalled",
-                                        ref(s.CancelRequestedOut, "serialization")),
-                              **errors(404, 409, 503)},
-            },
-        },
-        "/api/v1/jobs/{jobId}/retry": {
-            "post": {
-                "operationId": "retryJob", "summary": "Send a failed job back to pending",
-                "parameters": [job_id],
-                "responses": {"200": ok("Pending again", ref(s.TransitionOut, "serialization")),
-                              **errors(404, 409, 503)},
-            },
-        },
-        "/api/v1/jobs/{jobId}/graph": {
-            "get": {
-                "operationId": "getJobGraph",
-                "summary": "The dependency DAG around a job: its ancestors and descendants",
-                "parameters": [job_id],
-                "responses": {"200": ok("Nodes and edges (from = dependency, to = dependent)",
-                                        ref(b.GraphOut, "serialization")),
-                              **errors(404, 503)},
-            },
-        },
-        "/api/v1/job-batches": {
-            "post": {
-                "operationId": "createBatch",
-                "summary": "Submit jobs as one batch, all or nothing, with an optional onComplete",
-                "requestBody": body(ref(b.BatchIn, "validation")),
-                "responses": {"201": ok("Stored", ref(b.BatchCreatedOut, "serialization")),
-                              **errors(400, 413, 422, 503)},
-            },
-        },
-        "/api/v1/job-batches/{batchId}": {
-            "get": {
-                "operationId": "getBatch", "summary": "Progress counts of a batch",
-                "parameters": [{"name": "batchId", "in": "path", "required": True,
-                                "schema": {"type": "string", "format": "uuid"}}],
-                "responses": {"200": ok("The batch", ref(b.BatchOut, "serialization")),
-                              **errors(404, 503)},
-            },
-        },
-        "/api/v1/queues": {
-            "get": {
-                "operationId": "listQueues", "summary": "Per-queue counts",
-                "responses": {"200": ok("Queues", ref(s.QueuesOut, "serialization")),
-                              **errors(503)},
-            },
-        },
-        "/api/v1/queues/{name}/pause": {
-            "post": {
-                "operationId": "pauseQueue",
-                "summary": "Stop claims from a queue (running jobs are not touched)",
-                "parameters": [queue_name],
-                "responses": {"200": ok("Paused", controls), **errors(422, 503)},
-            },
-        },
-        "/api/v1/queues/{name}/resume": {
-            "post": {
-                "operationId": "resumeQueue", "summary": "Allow claims again; wakes idle workers",
-                "parameters": [queue_name],
-                "responses": {"200": ok("Resumed", controls), **errors(422, 503)},
-            },
-        },
-        "/api/v1/queues/{name}/concurrency": {
-            "put": {
-                "operationId": "setQueueConcurrency",
-                "summary": "Cap the queue's jobs in flight across all workers (null = no cap)",
-                "parameters": [queue_name],
-                "requestBody": body(ref(s.ConcurrencyIn, "validation")),
-                "responses": {"200": ok("Cap set", controls), **errors(400, 413, 422, 503)},
-            },
-        },
-        "/api/v1/queues/{name}/rate-limit": {
-            "put": {
-                "operationId": "setQueueRateLimit",
-                "summary": "Allow at most `limit` job starts per `windowMs`, across all workers",
-                "parameters": [queue_name],
-                "requestBody": body(ref(ss.RateLimitIn, "validation")),
-                "responses": {"200": ok("Rate limit set", rate_out), **errors(400, 413, 422, 503)},
-            },
-            "delete": {
-                "operationId": "clearQueueRateLimit", "summary": "Remove the queue's rate limit",
-                "parameters": [queue_name],
-                "responses": {"200": ok("Rate limit removed", rate_out), **errors(422, 503)},
-            },
-        },
-        "/api/v1/scheduled-jobs": {
-            "post": {
-                "operationId": "createSchedule", "summary": "Create a cron schedule",
-                "requestBody": body(ref(ss.ScheduleIn, "validation")),
-                "responses": {"201": ok("Created; nextRuns lists the next 5 fire times",
-                                        schedule_out), **errors(400, 413, 422, 503)},
-            },
-            "get": {
-                "operationId": "listSchedules", "summary": "Every cron schedule",
-                "responses": {"200": ok("Schedules", ref(ss.ScheduleListOut, "serialization")),
-                              **errors(503)},
-            },
-        },
-        "/api/v1/scheduled-jobs/{scheduleId}": {
-            "get": {
-                "operationId": "getSchedule", "summary": "One cron schedule",
-                "parameters": [schedule_id],
-                "responses": {"200": ok("The schedule", schedule_out), **errors(404, 503)},
-            },
-            "patch": {
-                "operationId": "updateSchedule",
-                "summary": "Change some fields; a new expression starts from the next fire time",
-                "parameters": [schedule_id],
-                "requestBody": body(ref(ss.SchedulePatchIn, "validation")),
-                "responses": {"200": ok("Changed", schedule_out),
-                              **errors(400, 404, 413, 422, 503)},
-            },
-            "delete": {
-                "operationId": "deleteSchedule",
-                "summary": "Delete a schedule (jobs it submitted are kept)",
-                "parameters": [schedule_id],
-                "responses": {"204": {"description": "Deleted"}, **errors(404, 503)},
-            },
-        },
-        "/api/v1/admin/dlq": {
-            "get": {
-                "operationId": "listDeadLetters", "summary": "Dead-lettered jobs, newest first",
-                "parameters": [*dlq_params, dlq_cursor, dlq_page_size],
-                "responses": {"200": ok("A page", ref(s.DlqListOut, "serialization")),
-                              **errors(422, 503)},
-            },
-        },
-        "/api/v1/admin/dlq.csv": {
-            "get": {
-                "operationId": "exportDeadLetters",
-                "summary": "Every matching dead-lettered job as CSV (streamed)",
-                "parameters": dlq_params,
-                "responses": {"200": {"description": "CSV with a header row",
-                                      "content": {"text/csv": {"schema": {"type": "string"}}}},
-                              **errors(422, 503)},
-            },
-        },
-        "/api/v1/admin/dlq/retry": {
-            "post": {
-                "operationId": "retryDeadLetters",
-                "summary": "Retry dead-lettered jobs by ids or filter (one set-based update)",
-                "requestBody": body(ref(s.DlqSelectIn, "validation")),
-                "responses": {"200": ok("Back to pending", bulk_out),
-                              **errors(400, 413, 422, 503)},
-            },
-        },
-        "/api/v1/admin/dlq/delete": {
-            "post": {
-                "operationId": "deleteDeadLetters",
-                "summary": "Delete dead-lettered jobs by ids or filter, with their history",
-                "requestBody": body(ref(s.DlqSelectIn, "validation")),
-                "responses": {"200": ok("Deleted", bulk_out), **errors(400, 413, 422, 503)},
-            },
-        },
-        "/api/v1/admin/jobs/{jobId}/retry-from-dlq": {
-            "post": {
-                "operationId": "retryFromDlq", "summary": "Retry one dead-lettered job",
-                "parameters": [job_id],
-                "responses": {"200": ok("Pending again", ref(s.TransitionOut, "serialization")),
-                              **errors(404, 409, 503)},
-            },
-        },
-        "/api/v1/retry-policies": {
-            "get": {
-                "operationId": "listRetryPolicies", "summary": "Stored per-job-type policies",
-                "responses": {"200": ok("Policies", ref(rp.RetryPolicyListOut, "serialization")),
-                              **errors(503)},
-            },
-        },
-        "/api/v1/retry-policies/{jobType}": {
-            "get": {
-                "operationId": "getRetryPolicy", "summary": "A job type's stored retry policy",
-                "parameters": [job_type],
-                "responses": {"200": ok("The policy", policy_out), **errors(404, 422, 503)},
-            },
-            "put": {
-                "operationId": "putRetryPolicy",
-                "summary": "Create or replace a job type's retry policy",
-                "parameters": [job_type],
-                "requestBody": body(ref(rp.RetryPolicyIn, "validation")),
-                "responses": {"200": ok("Stored", policy_out), **errors(400, 413, 422, 503)},
-            },
-            "delete": {
-                "operationId": "deleteRetryPolicy",
-                "summary": "Remove it (handler and global settings apply again)",
-                "parameters": [job_type],
-                "responses": {"204": {"description": "Deleted"}, **errors(404, 422, 503)},
-            },
-        },
-        **event_paths(ok, errors),
-        "/healthz": {
-            "get": {"operationId": "healthz", "summary": "Liveness",
-                    "responses": {"200": ok("Alive", health)}},
-        },
-        "/readyz": {
-            "get": {"operationId": "readyz", "summary": "Readiness (Postgres and Redis reachable)",
-                    "responses": {"200": ok("Ready", health),
-                                  "503": {**ok("Not ready; names what is down", health),
-                                          "headers": {"Retry-After": {
-                                              "schema": {"type": "integer"}}}}}},
-        },
-        "/api/v1/openapi.json": {
-            "get": {"operationId": "openapi", "summary": "This document",
-                    "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})}},
-        },
-    }
-    worker_routes.document(paths, components)
-    metrics.document(paths, ok, errors)
+    def errors(codes: tuple[int, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for code in (*codes, 500):
+            out[str(code)] = response(Resp(_ERROR_TEXT[code], s.ErrorOut,
+                                           headers=RETRY_AFTER if code == 503 else None))
+        return out
+
+    paths: dict[str, Any] = {}
+    for path, method, op, path_params in ops:
+        item: dict[str, Any] = {"operationId": op.id, "summary": op.summary}
+        if op.description:
+            item["description"] = op.description
+        params = [*path_params, *(p(settings) if callable(p) else dict(p) for p in op.params)]
+        if params:
+            item["parameters"] = params
+        if op.body is not None:
+            item["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": schema_of(op.body, "validation")}}}
+        item["responses"] = {str(code): response(r) for code, r in op.responses.items()}
+        if op.errors is not None:
+            item["responses"].update(errors(op.errors))
+        item.update(op.extra)
+        paths.setdefault(path, {})[method.lower()] = item
     return add_security({
         "openapi": "3.1.0",
         "info": {"title": "Jobline", "version": "1", "description":
@@ -404,45 +165,17 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     }, error_schema)
 
 
-def event_paths(ok: Any, errors: Any) -> dict[str, Any]:
-    """``/api/v1/audit`` and ``/api/v1/events/lag`` (docs/events.md has the envelope)."""
-    from jobline.shared.events.outbox import EVENT_TYPES
-
-    def q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "schema": schema,
-                "description": description}
-
-    time = {"type": "string", "description": "epoch ms or ISO-8601 with zone"}
-    envelope = {"type": "object", "description": "event envelope v1 (docs/events.md)"}
-    return {
-        "/api/v1/audit": {"get": {
-            "operationId": "listAuditEvents", "summary": "Audit log, newest first",
-            "parameters": [
-                q("jobId", {"type": "string", "format": "uuid"}, "events of one job"),
-                q("type", {"type": "string", "enum": list(EVENT_TYPES)}, "event type"),
-                q("from", time, "event time >= from"), q("to", time, "event time < to"),
-                q("limit", {"type": "integer", "minimum": 1}, "page size (default 100)"),
-                q("cursor", {"type": "string"}, "nextCursor of the previous page")],
-            "responses": {"200": ok("A page", {"type": "object", "properties": {
-                "events": {"type": "array", "items": envelope},
-                "nextCursor": {"type": ["string", "null"]}}}), **errors(422, 503)}}},
-        "/api/v1/events/lag": {"get": {
-            "operationId": "eventsLag",
-            "summary": "Outbox backlog and consumer lag per group",
-            "responses": {"200": ok("Lag", {"type": "object", "properties": {
-                "backend": {"type": "string", "enum": ["redis", "kafka"]},
-                "outbox": {"type": "object"},
-                "groups": {"type": "array", "items": {"type": "object"}}}}),
-                **errors(503)}}},
-    }
-
-
 def routes(settings: Settings) -> list[Route]:
-    # Built once per app: the document only depends on settings.
-    doc = JSONResponse(build_openapi(settings)).body
+    # Built once per app, on first request: it depends only on the settings and the app's
+    # route table, which is complete by then.
+    doc: list[bytes] = []
 
+    @documented(Op("openapi", "This document", errors=None,
+                   responses={200: Resp("OpenAPI 3.1", OBJECT)}))
     @endpoint
     async def openapi(request: Request) -> Response:
-        return Response(doc, media_type="application/json")
+        if not doc:
+            doc.append(bytes(JSONResponse(build_openapi(settings, request.app.routes)).body))
+        return Response(doc[0], media_type="application/json")
 
     return [Route("/api/v1/openapi.json", openapi, methods=["GET"], name="openapi")]

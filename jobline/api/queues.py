@@ -9,10 +9,11 @@ from starlette.routing import Route
 
 from jobline.api.body import parse_json, read_body
 from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
-from jobline.api.schedule_schemas import RateLimitIn
-from jobline.api.schemas import ConcurrencyIn, queue_controls_json
+from jobline.api.schedule_schemas import QueueRateLimitOut, RateLimitIn
+from jobline.api.schemas import ConcurrencyIn, QueueControlsOut, QueuesOut, queue_controls_json
 from jobline.shared.core import jobs as core
 from jobline.shared.dispatch import queue_controls as qcore
 from jobline.shared.dispatch import rate_limits
@@ -22,6 +23,8 @@ from jobline.shared.dispatch.redis_dispatch import QueueControls
 _SMALL_BODY = 4096
 
 
+@documented(Op("listQueues", "Per-queue counts", responses={200: Resp("Queues", QueuesOut)},
+                errors=(503,)))
 @endpoint
 async def list_queues(request: Request) -> Response:
     return JSONResponse({"queues": await core.queue_stats(ctx(request).require_deps())})
@@ -33,18 +36,26 @@ def _name(request: Request) -> str:
     return name
 
 
+@documented(Op("pauseQueue", "Stop claims from a queue (running jobs are not touched)",
+                responses={200: Resp("Paused", QueueControlsOut)}, errors=(422, 503)))
 @endpoint
 async def pause_queue(request: Request) -> Response:
     c = await qcore.pause_queue(ctx(request).require_deps(), _name(request))
     return JSONResponse(queue_controls_json(c))
 
 
+@documented(Op("resumeQueue", "Allow claims again; wakes idle workers",
+                responses={200: Resp("Resumed", QueueControlsOut)}, errors=(422, 503)))
 @endpoint
 async def resume_queue(request: Request) -> Response:
     c = await qcore.resume_queue(ctx(request).require_deps(), _name(request))
     return JSONResponse(queue_controls_json(c))
 
 
+@documented(Op(
+    "setQueueConcurrency", "Cap the queue's jobs in flight across all workers (null = no cap)",
+    body=ConcurrencyIn, responses={200: Resp("Cap set", QueueControlsOut)},
+    errors=(400, 413, 422, 503)))
 @endpoint
 async def set_concurrency(request: Request) -> Response:
     name = _name(request)
@@ -60,6 +71,10 @@ def _with_rate_limit(c: QueueControls) -> dict[str, object]:
     return {**queue_controls_json(c), "rateLimit": rate}
 
 
+@documented(Op(
+    "setQueueRateLimit", "Allow at most `limit` job starts per `windowMs`, across all workers",
+    body=RateLimitIn, responses={200: Resp("Rate limit set", QueueRateLimitOut)},
+    errors=(400, 413, 422, 503)))
 @endpoint
 async def set_rate_limit(request: Request) -> Response:
     name = _name(request)
@@ -69,6 +84,9 @@ async def set_rate_limit(request: Request) -> Response:
     return JSONResponse(_with_rate_limit(c))
 
 
+@documented(Op("clearQueueRateLimit", "Remove the queue's rate limit",
+                responses={200: Resp("Rate limit removed", QueueRateLimitOut)},
+                errors=(422, 503)))
 @endpoint
 async def clear_rate_limit(request: Request) -> Response:
     c = await rate_limits.clear_rate_limit(ctx(request).require_deps(), _name(request))

@@ -14,9 +14,11 @@ from starlette.responses import Response
 
 from jobline.api.body import parse_json, read_body
 from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
-from jobline.api.schemas import NO_NUL_PATTERN, BackoffIn, _In, _Out, iso_ms
+from jobline.api.schemas import _In, _Out, iso_ms
+from jobline.shared.core.inputs import NO_NUL_PATTERN, BackoffIn
 from jobline.shared.retry import policy_store as store
 from jobline.shared.retry.policy import (
     MAX_ATTEMPTS_LIMIT,
@@ -75,6 +77,9 @@ def _job_type(request: Request) -> str:
     return job_type
 
 
+@documented(Op("putRetryPolicy", "Create or replace a job type's retry policy",
+                body=RetryPolicyIn, responses={200: Resp("Stored", RetryPolicyOut)},
+                errors=(400, 413, 422, 503)))
 @endpoint
 async def put_policy(request: Request) -> Response:
     job_type = _job_type(request)
@@ -83,18 +88,24 @@ async def put_policy(request: Request) -> Response:
     return JSONResponse(policy_json(p))
 
 
+@documented(Op("getRetryPolicy", "A job type's stored retry policy",
+                responses={200: Resp("The policy", RetryPolicyOut)}, errors=(404, 422, 503)))
 @endpoint
 async def get_policy(request: Request) -> Response:
     p = await store.get_retry_policy(ctx(request).require_deps(), _job_type(request))
     return JSONResponse(policy_json(p))
 
 
+@documented(Op("deleteRetryPolicy", "Remove it (handler and global settings apply again)",
+                responses={204: Resp("Deleted")}, errors=(404, 422, 503)))
 @endpoint
 async def delete_policy(request: Request) -> Response:
     await store.delete_retry_policy(ctx(request).require_deps(), _job_type(request))
     return Response(status_code=204)
 
 
+@documented(Op("listRetryPolicies", "Stored per-job-type policies",
+                responses={200: Resp("Policies", RetryPolicyListOut)}, errors=(503,)))
 @endpoint
 async def list_policies(request: Request) -> Response:
     ps = await store.list_retry_policies(ctx(request).require_deps())

@@ -13,11 +13,13 @@ from starlette.responses import Response
 
 from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
-from jobline.api.schedule_schemas import ScheduleIn, SchedulePatchIn, schedule_json
+from jobline.api.schedule_schemas import ScheduleListOut, ScheduleOut, schedule_json
 from jobline.shared.platform.errors import NotFound
 from jobline.shared.schedules import recurring as core
+from jobline.shared.schedules.inputs import ScheduleIn, SchedulePatchIn
 
 
 def _id(request: Request) -> uuid.UUID:
@@ -28,6 +30,10 @@ def _id(request: Request) -> uuid.UUID:
         raise NotFound(f"schedule {raw} not found") from None
 
 
+@documented(Op(
+    "createSchedule", "Create a cron schedule", body=ScheduleIn,
+    responses={201: Resp("Created; nextRuns lists the next 5 fire times", ScheduleOut)},
+    errors=(400, 413, 422, 503)))
 @endpoint
 async def create(request: Request) -> Response:
     c = ctx(request)
@@ -36,18 +42,26 @@ async def create(request: Request) -> Response:
     return JSONResponse(schedule_json(s, ctx(request).settings.mask_keys), status_code=201)
 
 
+@documented(Op("listSchedules", "Every cron schedule",
+                responses={200: Resp("Schedules", ScheduleListOut)}, errors=(503,)))
 @endpoint
 async def list_all(request: Request) -> Response:
     items = await core.list_schedules(ctx(request).require_deps())
     return JSONResponse({"scheduledJobs": [schedule_json(s, ctx(request).settings.mask_keys) for s in items]})
 
 
+@documented(Op("getSchedule", "One cron schedule",
+                responses={200: Resp("The schedule", ScheduleOut)}, errors=(404, 503)))
 @endpoint
 async def get_one(request: Request) -> Response:
     s = await core.get_schedule(ctx(request).require_deps(), _id(request))
     return JSONResponse(schedule_json(s, ctx(request).settings.mask_keys))
 
 
+@documented(Op(
+    "updateSchedule", "Change some fields; a new expression starts from the next fire time",
+    body=SchedulePatchIn, responses={200: Resp("Changed", ScheduleOut)},
+    errors=(400, 404, 413, 422, 503)))
 @endpoint
 async def patch(request: Request) -> Response:
     c = ctx(request)
@@ -58,6 +72,8 @@ async def patch(request: Request) -> Response:
     return JSONResponse(schedule_json(s, ctx(request).settings.mask_keys))
 
 
+@documented(Op("deleteSchedule", "Delete a schedule (jobs it submitted are kept)",
+                responses={204: Resp("Deleted")}, errors=(404, 503)))
 @endpoint
 async def delete(request: Request) -> Response:
     await core.delete_schedule(ctx(request).require_deps(), _id(request))

@@ -27,11 +27,13 @@ from starlette.responses import Response
 
 from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
+from jobline.api.docs import OBJECT, Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
-from jobline.api.schemas import QUEUE_PATTERN, _In
+from jobline.api.schemas import _In
 from jobline.shared.core import jobs as core
 from jobline.shared.core import remote
+from jobline.shared.core.inputs import QUEUE_PATTERN
 from jobline.shared.core.models import Outcome
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.platform.connections import create_redis
@@ -107,10 +109,16 @@ class WaitIn(_In):
     timeout_ms: Annotated[int, Field(ge=0, le=MAX_WAIT_MS)] = 5_000
 
 
+#: Every worker operation answers a JSON object (see each handler).
+DONE = {200: Resp("Done", OBJECT)}
+
+
 async def _body(request: Request) -> Any:
     return parse_json(await read_body(request, single_body_limit(ctx(request).settings) * 4))
 
 
+@documented(Op("workerClaim", "Lease up to n jobs, each with a fencing token", body=ClaimIn,
+                responses=DONE, errors=(400, 413, 422, 503)))
 @endpoint
 async def claim(request: Request) -> Response:
     body = validate(ClaimIn, await _body(request))
@@ -128,6 +136,8 @@ async def claim(request: Request) -> Response:
     })
 
 
+@documented(Op("workerComplete", "Record outcomes (ok/fail); stale tokens are rejected",
+                body=CompleteIn, responses=DONE, errors=(400, 413, 422, 503)))
 @endpoint
 async def complete(request: Request) -> Response:
     body = validate(CompleteIn, await _body(request))
@@ -139,6 +149,8 @@ async def complete(request: Request) -> Response:
                          "statuses": {str(k): v.value for k, v in rep.statuses.items()}})
 
 
+@documented(Op("workerHeartbeat", "Extend held leases; answers the ids this worker lost",
+                body=HeartbeatIn, responses=DONE, errors=(400, 413, 422, 503)))
 @endpoint
 async def heartbeat(request: Request) -> Response:
     body = validate(HeartbeatIn, await _body(request))
@@ -154,6 +166,8 @@ async def heartbeat(request: Request) -> Response:
                          "leaseMs": deps.settings.lease_ms})
 
 
+@documented(Op("workerRelease", "Give unfinished jobs back (warm shutdown, attempt not counted)",
+                body=ReleaseIn, responses=DONE, errors=(400, 413, 422, 503)))
 @endpoint
 async def release(request: Request) -> Response:
     body = validate(ReleaseIn, await _body(request))
@@ -163,6 +177,8 @@ async def release(request: Request) -> Response:
                          "rejected": [str(i) for i in rep.rejected]})
 
 
+@documented(Op("workerWait", "Long poll until a submit wakes the queues, or the timeout",
+                body=WaitIn, responses=DONE, errors=(400, 413, 422, 503)))
 @endpoint
 async def wait(request: Request) -> Response:
     """Long poll: answer when a submit wakes one of ``queues`` or after ``timeoutMs``.
@@ -194,34 +210,3 @@ routes = [
     by_method("/api/v1/worker/release", {"POST": release}, name="worker_release"),
     by_method("/api/v1/worker/wait", {"POST": wait}, name="worker_wait"),
 ]
-
-
-def document(paths: dict[str, Any], components: dict[str, Any]) -> None:
-    """Add this module's routes and request models to the OpenAPI document being built."""
-    from pydantic import BaseModel
-    from pydantic.json_schema import models_json_schema
-
-    models: list[type[BaseModel]] = [ClaimIn, CompleteIn, HeartbeatIn, ReleaseIn, WaitIn]
-    refs, top = models_json_schema([(m, "validation") for m in models],
-                                   ref_template="#/components/schemas/{model}", by_alias=True)
-    components.update(top.get("$defs", {}))
-    errors = {str(c): {"description": d, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
-        for c, d in ((400, "Malformed JSON body"), (413, "Body too large"),
-                     (422, "Validation failed; `error.field` names the field"),
-                     (503, "A backing store is unavailable; retry after `Retry-After` seconds"))}
-    summaries: dict[str, tuple[type[BaseModel], str]] = {
-        "claim": (ClaimIn, "Lease up to n jobs, each with a fencing token"),
-        "complete": (CompleteIn, "Record outcomes (ok/fail); stale tokens are rejected"),
-        "heartbeat": (HeartbeatIn, "Extend held leases; answers the ids this worker lost"),
-        "release": (ReleaseIn, "Give unfinished jobs back (warm shutdown, attempt not counted)"),
-        "wait": (WaitIn, "Long poll until a submit wakes the queues, or the timeout"),
-    }
-    for name, (model, summary) in summaries.items():
-        paths[f"/api/v1/worker/{name}"] = {"post": {
-            "operationId": f"worker{name.capitalize()}", "summary": summary,
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": dict(refs[(model, "validation")])}}},
-            "responses": {"200": {"description": "Done", "content": {"application/json": {
-                "schema": {"type": "object"}}}}, **errors},
-        }}

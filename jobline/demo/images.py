@@ -18,7 +18,15 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+# Pillow comes with the [local] (or [demo]) extra. Without it the demo worker still starts and
+# serves the other handlers; process_image jobs fail unrecoverably saying what to install.
+try:
+    from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+except ModuleNotFoundError:
+    _PILLOW_MISSING = True
+else:
+    _PILLOW_MISSING = False
 
 from jobline.demo._common import (
     atomic_write,
@@ -29,7 +37,7 @@ from jobline.demo._common import (
     output_stem,
     require_object,
 )
-from jobline.shared.platform.errors import JobError
+from jobline.shared.platform.errors import JobError, Unrecoverable
 from jobline.worker.registry import JobContext, job
 
 MAX_SIDE = 10_000
@@ -50,7 +58,7 @@ FORMATS: dict[str, tuple[str, str]] = {
 _PIL_TO_NAME = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 _GENERATE = re.compile(r"^generate:(\d{1,5})x(\d{1,5})$")
 
-Op = Callable[[Image.Image], Image.Image]
+Op = Callable[["Image.Image"], "Image.Image"]
 
 
 @dataclass
@@ -313,6 +321,9 @@ def encode(img: Image.Image, fmt: str, quality: int | None) -> bytes:
 
 @job("process_image", queue="image-processing", timeout="60s")
 def process_image(payload: dict[str, Any], ctx: JobContext | None = None) -> dict[str, Any]:
+    if _PILLOW_MISSING:
+        raise Unrecoverable("process_image needs Pillow: pip install 'jobline[local]' "
+                            "(or 'jobline[demo]')", error_type="missing_dependency")
     payload = require_object(payload)
     plan = parse_operations(payload.get("operations"))
     img, source_format = load_source(payload.get("imageUrl"))

@@ -4,11 +4,15 @@ HTTP requests arrive already authenticated (``AuthMiddleware`` put the principal
 A websocket is authenticated by its ``connection_init`` payload (``{"apiKey": "..."}``): without
 a valid key the connection is closed with 4403 (graphql-transport-ws) or a ``connection_error``
 (legacy graphql-ws) before any operation runs.
+
+This shell does not import the REST shell: the hosting app hands it what it needs (a
+:class:`Host`, which the REST ``ApiContext`` is, and the app's event-bus accessor).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,8 +22,10 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from jobline.api.context import ApiContext
+from jobline.shared.events.bus import EventBus
 from jobline.shared.events.livefeed import LiveFeed
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import JoblineError
 from jobline.shared.security.auth import authenticate
 
@@ -27,13 +33,23 @@ from .context import Context
 from .schema import schema
 
 
-async def live_feed(app: Starlette) -> LiveFeed:
-    """The app's one live feed (a single bus tail shared by every subscription)."""
-    from jobline.api.events import _bus
+class Host(Protocol):
+    """What the hosting app provides (``jobline.api.context.ApiContext`` in the REST app)."""
 
+    settings: Settings
+
+    def require_deps(self) -> Deps: ...
+
+
+#: The hosting app's one event bus (created on first use, closed by the app's lifespan).
+BusOf = Callable[[Starlette], Awaitable[EventBus]]
+
+
+async def live_feed(app: Starlette, bus_of: BusOf) -> LiveFeed:
+    """The app's one live feed (a single bus tail shared by every subscription)."""
     feed: LiveFeed | None = getattr(app.state, "live_feed", None)
     if feed is None:
-        feed = LiveFeed(await _bus(app))
+        feed = LiveFeed(await bus_of(app))
         app.state.live_feed = feed
     await feed.start()
     return feed
@@ -47,20 +63,20 @@ async def close(app: Starlette) -> None:
 
 
 class JoblineGraphQL(GraphQL[Context, None]):
-    def __init__(self, app_context: ApiContext, **kw: Any) -> None:
+    def __init__(self, app_context: Host, bus_of: BusOf, **kw: Any) -> None:
         super().__init__(schema, **kw)
         self.app_context = app_context
+        self.bus_of = bus_of
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         app = request.app
         state = request.scope.get("state") or {}
-        from jobline.api.events import _bus
 
         async def feed() -> LiveFeed:
-            return await live_feed(app)
+            return await live_feed(app, self.bus_of)
 
         async def bus() -> Any:
-            return await _bus(app)
+            return await self.bus_of(app)
 
         return Context(deps=self.app_context.require_deps(), principal=state.get("principal"),
                        feed_factory=feed, bus_factory=bus,
@@ -78,9 +94,9 @@ class JoblineGraphQL(GraphQL[Context, None]):
         return None
 
 
-def routes(app_context: ApiContext) -> list[BaseRoute]:
+def routes(app_context: Host, bus_of: BusOf) -> list[BaseRoute]:
     view = JoblineGraphQL(
-        app_context,
+        app_context, bus_of,
         graphql_ide="graphiql" if app_context.settings.dev_mode else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL))
     return [Route("/graphql", view, methods=["GET", "POST"], name="graphql"),

@@ -26,7 +26,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
 
-import psutil
+#: What to do when a local-development package is missing.
+LOCAL_EXTRA_HINT = (
+    "the local servers need the [local] extra: pip install 'jobline[local]' "
+    "(or point DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS at running servers)"
+)
+
+try:
+    import psutil
+except ModuleNotFoundError as e:  # installed without the extra (a container, Lambda)
+    raise ModuleNotFoundError(f"jobline.local: {LOCAL_EXTRA_HINT}", name=e.name) from e
 
 log = logging.getLogger("jobline.local")
 
@@ -47,7 +56,7 @@ def package_dir(name: str) -> Path:
     """
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedServiceError(f"package {name!r} is not installed (pip install {name})")
+        raise EmbeddedServiceError(f"package {name!r} is not installed: {LOCAL_EXTRA_HINT}")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

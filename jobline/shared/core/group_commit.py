@@ -29,6 +29,7 @@ from jobline.shared.core import jobs
 from jobline.shared.core.jobs import SubmitResult
 from jobline.shared.core.models import JobSpec
 from jobline.shared.core.validation import check_spec
+from jobline.shared.dispatch import backpressure
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import Unavailable, ValidationFailed
 
@@ -101,6 +102,12 @@ class GroupCommitter:
                                        "a single submission takes job ids only")
         if self._closing:
             raise Unavailable("submission service is shutting down", retry_after_s=1)
+        # The backlog cap is checked per caller here, not per flush, so one caller over the cap
+        # fails alone and the flush itself runs with ``limits=False``. Cost on this hot path:
+        # nothing when no cap is configured (a settings check, no I/O); with caps, one pipelined
+        # ZCARD pair for this job's queue (O(1) in Redis), exactly what the REST handler paid
+        # before the check moved into the core, and no Postgres query.
+        await backpressure.admit(self.deps, (spec.queue,))
         self.start()
         fut: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(spec, fut))
@@ -171,7 +178,8 @@ class GroupCommitter:
     async def _submit(self, specs: list[JobSpec]) -> list[SubmitResult]:
         self.flushes += 1
         self.flushed_specs += len(specs)
-        return await jobs.submit_many(self.deps, specs, positions=True)
+        # Callers were admitted one by one in ``submit``; a flush is not a bulk request.
+        return await jobs.submit_many(self.deps, specs, positions=True, limits=False)
 
 
 def _resolve(fut: asyncio.Future[SubmitResult], *, result: SubmitResult | None = None,

@@ -37,7 +37,8 @@ from jobline.shared.core.models import (
     Status,
     Submitted,
 )
-from jobline.shared.core.validation import check_spec
+from jobline.shared.core.validation import check_bulk_size, check_spec
+from jobline.shared.dispatch import backpressure
 from jobline.shared.dispatch.redis_dispatch import Dispatch, DispatchEntry, by_queue
 from jobline.shared.flow import dependencies as flow
 from jobline.shared.platform.clock import from_dt, to_dt
@@ -114,7 +115,8 @@ COPY_COLUMNS = ("id", "seq", "queue_name", "job_type", "payload", "status", "pri
 async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                       positions: bool = False, where: Callable[[int], str] | None = None,
                       hold: frozenset[int] = frozenset(),
-                      before_insert: BeforeInsert | None = None) -> list[SubmitResult]:
+                      before_insert: BeforeInsert | None = None,
+                      limits: bool = True) -> list[SubmitResult]:
     """Insert jobs and make them dispatchable. All-or-nothing: one invalid spec rejects the batch.
 
     Returns one result per spec, in order. A spec whose ``idempotency_key`` is live returns the
@@ -123,13 +125,27 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
     stored ``waiting`` and not dispatched (``jobline.shared.flow.dependencies``). ``where(i)`` prefixes
     error field names of spec ``i`` (default ``jobs[i].`` when there are several); specs in
     ``hold`` are stored ``waiting`` with no dependency (a batch's onComplete job).
+
+    Submit limits live here, so every shell (REST, GraphQL, client, Lambda) gives the same
+    answer: more than ``max_bulk_jobs`` jobs is :class:`ValidationFailed` (field ``jobs``,
+    before any per-item work), a queue over its backlog cap is :class:`Unavailable` (after
+    validation, before anything is stored; ``jobline.shared.dispatch.backpressure``). Held specs
+    count towards neither: they wait, they are not queued. ``limits=False`` is for callers that
+    are not client submissions or that admitted each caller already (the group committer, the
+    schedule materialiser).
     """
     s = deps.settings
     if where is None:
         where = (lambda i: f"jobs[{i}].") if len(specs) > 1 else (lambda i: "")
+    if limits:
+        check_bulk_size(s, len(specs) - len(hold))
     payloads = [check_spec(spec, s, where(i)) for i, spec in enumerate(specs)]
     if not specs:
         return []
+    if limits:
+        # Free when no cap is configured (the default); else one pipelined Redis round trip.
+        await backpressure.admit(deps, (spec.queue for i, spec in enumerate(specs)
+                                        if i not in hold))
     for i, spec in enumerate(specs):
         for pos, d in enumerate(spec.depends_on):
             if isinstance(d, int) and not 0 <= d < i:

@@ -43,6 +43,14 @@ def encode_payload(payload: Any, settings: Settings, field: str = "payload") -> 
     return text
 
 
+def check_bulk_size(settings: Settings, n: int, field: str = "jobs") -> None:
+    """Refuse a bulk submission of more than ``settings.max_bulk_jobs`` jobs (one job is never
+    "bulk": a single submission always passes). Every shell gets this from the core operation;
+    a shell may call it early, before per-item work, on the raw count."""
+    if n > max(settings.max_bulk_jobs, 1):
+        raise ValidationFailed(field, f"{n} jobs exceeds the limit of {settings.max_bulk_jobs}")
+
+
 def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
     """Validate ``spec``; returns its payload encoded as JSON text. ``where`` prefixes field names
     (e.g. ``jobs[3].``) for bulk submissions."""

@@ -2,8 +2,11 @@
 
 ``JOBLINE_MAX_QUEUE_DEPTH`` (0 = off) caps the jobs one queue holds pending + scheduled;
 ``JOBLINE_QUEUE_DEPTHS`` (JSON, ``{"email": 100000}``) sets a queue's own cap (0 = none). The
-submit shells call :func:`admit` before anything is stored; over the cap the request fails with
-:class:`~jobline.shared.platform.errors.Unavailable` (HTTP 503 + Retry-After) and stores nothing.
+core submit operations call :func:`admit` before anything is stored (``jobs.submit_many``, hence
+``batches.create_batch``, and ``GroupCommitter.submit`` once per caller), so every shell gives
+the same answer; over the cap the submission fails with
+:class:`~jobline.shared.platform.errors.Unavailable` (REST 503 + Retry-After, GraphQL
+``UNAVAILABLE``) and stores nothing.
 
 How the depth is measured, and the trade-offs:
   * ``ZCARD`` of the queue's ready and delayed sets in Redis, pipelined: O(1), one round trip for

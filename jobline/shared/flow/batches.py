@@ -106,7 +106,11 @@ async def create_batch(deps: Deps, name: str, specs: Sequence[JobSpec],
                        on_complete: JobSpec | None = None) -> BatchCreated:
     """Submit ``specs`` as one batch, all or nothing. Jobs may depend on existing jobs or on
     earlier jobs of the batch (``depends_on`` index). Idempotency keys are refused inside a
-    batch: a duplicate would belong to some other batch (or none) and break the total."""
+    batch: a duplicate would belong to some other batch (or none) and break the total.
+
+    The submit limits apply as to any bulk submission (``jobs.submit_many``): more than
+    ``max_bulk_jobs`` jobs is refused (field ``jobs``; onComplete is not counted), and so is a
+    batch that would push a queue over its backlog cap (:class:`Unavailable`)."""
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME or "\x00" in name:
         raise ValidationFailed("name", f"must be 1-{MAX_NAME} characters")
     if not specs:

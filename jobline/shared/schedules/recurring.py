@@ -363,8 +363,10 @@ async def cron_tick(deps: Deps, *, limit: int = TICK_BATCH,
                 outcomes[(p.row["id"], fire)] = outcome
                 busy = True
         # The normal submit path, in its own transaction: committed before this one, so a crash
-        # in between re-submits the same idempotency keys and gets the same jobs back.
-        results = await jobs.submit_many(deps, specs) if specs else []
+        # in between re-submits the same idempotency keys and gets the same jobs back. Firings
+        # are not client submissions: the bulk and backlog caps (limits=False) do not apply, as
+        # they did not when the caps lived in the REST shell; a refused firing would be lost.
+        results = await jobs.submit_many(deps, specs, limits=False) if specs else []
         job_of: dict[tuple[uuid.UUID, int], uuid.UUID] = {}
         for (p, fire), res in zip(owners, results, strict=True):
             job_of[(p.row["id"], fire)] = res.submitted.id

@@ -1,0 +1,212 @@
+"""The ``Query`` root: reads, each behind its role check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from jobline.shared.core import jobs as jobs_core
+from jobline.shared.core.job_search import JobSearch, search_jobs
+from jobline.shared.events.audit import query as audit_query
+from jobline.shared.observe import monitoring
+from jobline.shared.platform.errors import NotFound, ValidationFailed
+from jobline.shared.retry import dlq
+from jobline.shared.schedules import recurring as schedules_core
+
+from .common import A, D, ctx, opt_ms, parse_id
+from .context import Context
+from .errors import domain
+from .inputs import DlqFilterInput, JobFilter
+from .types import (
+    AuditPage,
+    Batch,
+    DeadLetterPage,
+    DurationHistogram,
+    HistogramBucket,
+    Job,
+    JobConnection,
+    JobEdge,
+    PageInfo,
+    Queue,
+    QueueControls,
+    QueueMetrics,
+    RateLimit,
+    Schedule,
+    StatusCounts,
+    ThroughputPoint,
+    Timeline,
+    TimelineEntry,
+    Worker,
+)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    @domain
+    async def job(self, info: Info[Context, None], id: strawberry.ID) -> Job | None:
+        c = ctx(info)
+        c.require(D, "read jobs")
+        try:
+            j = await jobs_core.get_job(c.deps, parse_id(id, "id"), history=False)
+        except NotFound:
+            return None
+        return Job.of(j)
+
+    @strawberry.field(description="Newest first; Relay-style cursor paging.")
+    @domain
+    async def jobs(self, info: Info[Context, None], filter: JobFilter | None = None,
+                   first: int = 50, after: str | None = None) -> JobConnection:
+        c = ctx(info)
+        c.require(D, "list jobs")
+        f = filter or JobFilter()
+        page = await search_jobs(c.deps, JobSearch(
+            queue=f.queue, status=f.status.value if f.status else None, job_type=f.job_type,
+            error_type=f.error_type, from_ms=opt_ms(f.created_from), to_ms=opt_ms(f.created_to),
+            payload_match=f.payload_match,  # type: ignore[arg-type]
+            text=f.search), first=first, after=after)
+        return JobConnection(
+            edges=[JobEdge(cursor=str(j.id), node=Job.of(j)) for j in page.jobs],
+            page_info=PageInfo(has_next_page=page.next_cursor is not None,
+                               end_cursor=str(page.jobs[-1].id) if page.jobs else None))
+
+    @strawberry.field
+    @domain
+    async def queues(self, info: Info[Context, None]) -> list[Queue]:
+        c = ctx(info)
+        c.require(D, "list queues")
+        out = []
+        for q in await jobs_core.queue_stats(c.deps):
+            rl = q["rateLimit"]
+            out.append(Queue(
+                name=q["name"],
+                counts=StatusCounts(waiting=q["waiting"], pending=q["pending"],
+                                    scheduled=q["scheduled"], processing=q["processing"],
+                                    completed=q["completed"], failed=q["failed"],
+                                    dead_letter=q["deadLetter"], cancelled=q["cancelled"]),
+                controls=QueueControls(name=q["name"], paused=q["paused"],
+                                       max_in_flight=q["maxInFlight"],
+                                       rate_limit=RateLimit(limit=rl["limit"],
+                                                            window_ms=rl["windowMs"])
+                                       if rl else None)))
+        return out
+
+    @strawberry.field
+    @domain
+    async def workers(self, info: Info[Context, None]) -> list[Worker]:
+        c = ctx(info)
+        c.require(A, "list workers")
+        return [Worker.of(w) for w in await monitoring.worker_metrics(c.deps)]
+
+    @strawberry.field
+    @domain
+    async def batch(self, info: Info[Context, None], id: strawberry.ID) -> Batch | None:
+        c = ctx(info)
+        c.require(D, "read batches")
+        b = await c.batches.load(parse_id(id, "id"))
+        return Batch.of(b) if b is not None else None
+
+    @strawberry.field
+    @domain
+    async def batches(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Batch]:
+        c = ctx(info)
+        c.require(D, "read batches")
+        if len(ids) > 100:
+            raise ValidationFailed("ids", "at most 100")
+        found = await c.batches.load_many([parse_id(i, "ids") for i in ids])
+        return [Batch.of(b) for b in found if b is not None]
+
+    @strawberry.field(description="Cron schedules with their next fire times.")
+    @domain
+    async def scheduled_jobs(self, info: Info[Context, None]) -> list[Schedule]:
+        c = ctx(info)
+        c.require(D, "list schedules")
+        return [Schedule.of(s) for s in await schedules_core.list_schedules(c.deps)]
+
+    @strawberry.field
+    @domain
+    async def dead_letters(self, info: Info[Context, None], filter: DlqFilterInput | None = None,
+                           first: int = 50, after: str | None = None) -> DeadLetterPage:
+        c = ctx(info)
+        c.require(A, "list the dead-letter queue")
+        if not 1 <= first <= 500:
+            raise ValidationFailed("first", "must be 1-500")
+        page = await dlq.list_dead_letters(
+            c.deps, (filter or DlqFilterInput()).to_core(),
+            cursor=parse_id(after, "after") if after else None, limit=first)
+        return DeadLetterPage(jobs=[Job.of(j) for j in page.jobs], next_cursor=page.next_cursor)
+
+    @strawberry.field
+    @domain
+    async def audit_events(self, info: Info[Context, None], job_id: strawberry.ID | None = None,
+                           type: str | None = None, from_: Annotated[
+                               datetime | None, strawberry.argument(name="from")] = None,
+                           to: datetime | None = None, first: int = 100,
+                           after: str | None = None) -> AuditPage:
+        c = ctx(info)
+        c.require(A, "read the audit log")
+        page = await audit_query(c.deps, job_id=parse_id(job_id, "jobId") if job_id else None,
+                                 type_=type, from_ms=opt_ms(from_), to_ms=opt_ms(to), limit=first,
+                                 cursor=after)
+        return AuditPage(events=[JSON(e) for e in page.events], next_cursor=page.next_cursor)
+
+    @strawberry.field(description="Per-queue live depth and recent rollup figures (admin).")
+    @domain
+    async def queue_metrics(self, info: Info[Context, None],
+                            queue: str | None = None) -> list[QueueMetrics]:
+        c = ctx(info)
+        c.require(A, "read queue metrics")
+        return [QueueMetrics.of(m) for m in await monitoring.queue_metrics(c.deps, queue)]
+
+    @strawberry.field(description="Jobs created in [from, to) for a Gantt chart (admin).")
+    @domain
+    async def job_timeline(self, info: Info[Context, None],
+                           from_: Annotated[datetime | None, strawberry.argument(name="from")]
+                           = None, to: datetime | None = None, queue: str | None = None,
+                           first: int = 500, after: str | None = None) -> Timeline:
+        c = ctx(info)
+        c.require(A, "read metrics")
+        page = await monitoring.job_timeline(c.deps, opt_ms(from_), opt_ms(to), queue=queue,
+                                             limit=first, cursor=after)
+        return Timeline(items=[TimelineEntry(
+            id=strawberry.ID(i["id"]), queue=i["queue"], job_type=i["jobType"],
+            status=i["status"], created_ms=i["createdMs"], start_ms=i["startMs"],
+            end_ms=i["endMs"], duration_ms=i["durationMs"], attempts=i["attempts"],
+            worker_id=i["workerId"]) for i in page.items], next_cursor=page.next_cursor)
+
+    @strawberry.field(description="Duration (or wait) histogram from the rollups (admin).")
+    @domain
+    async def duration_histogram(self, info: Info[Context, None], queue: str | None = None,
+                                 job_type: str | None = None, metric: str = "duration",
+                                 from_: Annotated[datetime | None,
+                                                  strawberry.argument(name="from")] = None,
+                                 to: datetime | None = None) -> DurationHistogram:
+        c = ctx(info)
+        c.require(A, "read metrics")
+        h = await monitoring.duration_histogram(c.deps, queue=queue, job_type=job_type,
+                                                metric=metric, from_ms=opt_ms(from_), to_ms=opt_ms(to))
+        return DurationHistogram(
+            metric=h["metric"], total=h["total"],
+            buckets=[HistogramBucket(lower_ms=b["lowerMs"], upper_ms=b["upperMs"],
+                                     count=b["count"]) for b in h["buckets"]],
+            p50_ms=h["p50Ms"], p95_ms=h["p95Ms"], p99_ms=h["p99Ms"])
+
+    @strawberry.field(description="Per-minute counts from the rollups (admin).")
+    @domain
+    async def throughput_series(self, info: Info[Context, None], queue: str | None = None,
+                                from_: Annotated[datetime | None,
+                                                 strawberry.argument(name="from")] = None,
+                                to: datetime | None = None) -> list[ThroughputPoint]:
+        c = ctx(info)
+        c.require(A, "read metrics")
+        return [ThroughputPoint(
+            minute_ms=p["minuteMs"], submitted=p["submitted"], started=p["started"],
+            completed=p["completed"], failed=p["failed"], retries=p["retries"],
+            dead_letter=p["deadLetter"], cancelled=p["cancelled"],
+            avg_duration_ms=p["avgDurationMs"])
+            for p in await monitoring.throughput_series(c.deps, queue=queue, from_ms=opt_ms(from_),
+                                                        to_ms=opt_ms(to))]

@@ -1,0 +1,431 @@
+"""The GraphQL output types, each with ``of`` building it from its core value."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from jobline.shared.core import jobs as jobs_core
+from jobline.shared.core.models import Attempt as CoreAttempt
+from jobline.shared.core.models import Job as CoreJob
+from jobline.shared.core.models import Status
+from jobline.shared.dispatch.redis_dispatch import QueueControls as CoreControls
+from jobline.shared.events.outbox import Event as CoreEvent
+from jobline.shared.flow import dag
+from jobline.shared.flow.batches import BatchStatus
+from jobline.shared.observe import monitoring
+from jobline.shared.platform.clock import to_dt
+from jobline.shared.platform.wire import wire_values
+from jobline.shared.schedules.recurring import Schedule as CoreSchedule
+
+from .common import A, ctx, opt_dt
+from .context import Context
+from .errors import domain
+
+#: The seed's WebSocket broadcast names for the events that had one.
+SEED_NAMES = {"jobs.completed": "job_completed", "jobs.failed": "job_failed",
+              "workers.started": "worker_started", "queues.backlog": "queue_backlog"}
+
+JobStatus = strawberry.enum(Status, name="JobStatus")
+
+
+@strawberry.type
+class Attempt:
+    attempt: int
+    worker_id: str | None
+    started_at: datetime
+    finished_at: datetime
+    outcome: str
+    error_type: str | None
+    error: str | None
+    duration_ms: int | None
+
+    @staticmethod
+    def of(a: CoreAttempt) -> Attempt:
+        return Attempt(attempt=a.attempt, worker_id=a.worker_id, started_at=to_dt(a.started_ms),
+                       finished_at=to_dt(a.finished_ms), outcome=a.outcome,
+                       error_type=a.error_type, error=a.error, duration_ms=a.duration_ms)
+
+
+@strawberry.type
+class GraphNode:
+    id: strawberry.ID
+    job_type: str
+    status: JobStatus  # type: ignore[valid-type]
+    queue: str
+
+
+@strawberry.type
+class GraphEdge:
+    dependency: strawberry.ID
+    dependent: strawberry.ID
+
+
+@strawberry.type
+class DependencyGraph:
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    truncated: bool
+
+
+@strawberry.type
+class Batch:
+    id: strawberry.ID
+    name: str
+    total: int
+    completed: int
+    failed: int
+    pending: int
+    processing: int
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+    on_complete_job_id: strawberry.ID | None
+
+    @staticmethod
+    def of(b: BatchStatus) -> Batch:
+        return Batch(**wire_values(b, time=to_dt, ident=str))
+
+
+@strawberry.type
+class Job:
+    id: strawberry.ID
+    queue: str
+    job_type: str
+    payload: JSON
+    status: JobStatus  # type: ignore[valid-type]
+    priority: int
+    attempts: int
+    max_attempts: int
+    result: JSON | None
+    error: str | None
+    error_type: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    scheduled_for: datetime
+    timeout_ms: int | None
+    idempotency_key: str | None
+    worker_id: str | None
+    batch_id: strawberry.ID | None
+
+    @staticmethod
+    def of(j: CoreJob) -> Job:
+        return Job(id=strawberry.ID(str(j.id)), queue=j.queue, job_type=j.job_type,
+                   payload=JSON(j.payload), status=j.status, priority=j.priority, attempts=j.attempts,
+                   max_attempts=j.max_attempts, result=j.result, error=j.error,
+                   error_type=j.error_type, created_at=to_dt(j.created_ms),
+                   started_at=opt_dt(j.started_ms), completed_at=opt_dt(j.completed_ms),
+                   scheduled_for=to_dt(j.scheduled_for_ms), timeout_ms=j.timeout_ms,
+                   idempotency_key=j.idempotency_key, worker_id=j.worker_id,
+                   batch_id=strawberry.ID(str(j.batch_id)) if j.batch_id else None)
+
+    @strawberry.field(description="Every attempt so far, in order (batched per request).")
+    async def attempt_history(self, info: Info[Context, None]) -> list[Attempt]:
+        return [Attempt.of(a) for a in await ctx(info).attempts.load(uuid.UUID(self.id))]
+
+    @strawberry.field(description="The jobs this one waits for.")
+    async def depends_on(self, info: Info[Context, None]) -> list[Job]:
+        c = ctx(info)
+        ids = await c.depends_on.load(uuid.UUID(self.id))
+        return [Job.of(j) for j in await c.jobs.load_many(ids) if j is not None]
+
+    @strawberry.field
+    async def batch(self, info: Info[Context, None]) -> Batch | None:
+        if self.batch_id is None:
+            return None
+        b = await ctx(info).batches.load(uuid.UUID(self.batch_id))
+        return Batch.of(b) if b is not None else None
+
+    @strawberry.field(description="The whole dependency graph around this job (both ways).")
+    @domain
+    async def dependency_graph(self, info: Info[Context, None]) -> DependencyGraph:
+        g = await dag.job_graph(ctx(info).deps, uuid.UUID(self.id))
+        return DependencyGraph(
+            nodes=[GraphNode(id=strawberry.ID(str(n.id)), job_type=n.job_type, status=n.status,
+                             queue=n.queue) for n in g.nodes],
+            edges=[GraphEdge(dependency=strawberry.ID(str(a)), dependent=strawberry.ID(str(b)))
+                   for a, b in g.edges], truncated=g.truncated)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class JobEdge:
+    cursor: str
+    node: Job
+
+
+@strawberry.type
+class JobConnection:
+    edges: list[JobEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class RateLimit:
+    limit: int
+    window_ms: int
+
+
+@strawberry.type
+class QueueControls:
+    name: str
+    paused: bool
+    max_in_flight: int | None
+    rate_limit: RateLimit | None
+
+    @staticmethod
+    def of(c: CoreControls) -> QueueControls:
+        return QueueControls(name=c.name, paused=c.paused, max_in_flight=c.max_in_flight,
+                             rate_limit=RateLimit(limit=c.rate_limit,
+                                                  window_ms=c.rate_window_ms or 0)
+                             if c.rate_limit is not None else None)
+
+
+@strawberry.type
+class StatusCounts:
+    waiting: int
+    pending: int
+    scheduled: int
+    processing: int
+    completed: int
+    failed: int
+    dead_letter: int
+    cancelled: int
+
+
+@strawberry.type
+class QueueMetrics:
+    name: str
+    ready: int
+    delayed: int
+    leased: int
+    paused: bool
+    max_in_flight: int | None
+    rate_limit: RateLimit | None
+    oldest_pending_age_ms: int
+    throughput_per_min: float
+    failed_per_min: float
+    failure_rate: float
+    avg_duration_ms: float | None
+    health: str
+
+    @staticmethod
+    def of(m: dict[str, Any]) -> QueueMetrics:
+        rl = m["rateLimit"]
+        return QueueMetrics(
+            name=m["name"], ready=m["ready"], delayed=m["delayed"], leased=m["leased"],
+            paused=m["paused"], max_in_flight=m["maxInFlight"],
+            rate_limit=RateLimit(limit=rl["limit"], window_ms=rl["windowMs"]) if rl else None,
+            oldest_pending_age_ms=m["oldestPendingAgeMs"],
+            throughput_per_min=m["throughputPerMin"], failed_per_min=m["failedPerMin"],
+            failure_rate=m["failureRate"], avg_duration_ms=m["avgDurationMs"],
+            health=m["health"])
+
+
+@strawberry.type
+class Queue:
+    name: str
+    counts: StatusCounts
+    controls: QueueControls
+
+    @strawberry.field(description="Depth, throughput, oldest pending age, health (admin).")
+    @domain
+    async def metrics(self, info: Info[Context, None]) -> QueueMetrics | None:
+        c = ctx(info)
+        c.require(A, "read queue metrics")
+        found = await monitoring.queue_metrics(c.deps, self.name)
+        return QueueMetrics.of(found[0]) if found else None
+
+
+@strawberry.type
+class Worker:
+    id: str
+    queues: list[str]
+    concurrency: int
+    host: str | None
+    pid: int | None
+    status: str
+    running: int
+    current_jobs: list[str]
+    started_at: datetime | None
+    last_seen_at: datetime | None
+    uptime_ms: int | None
+    processed: int
+    failed: int
+
+    @staticmethod
+    def of(w: dict[str, Any]) -> Worker:
+        return Worker(id=w["id"], queues=w["queues"], concurrency=w["concurrency"],
+                      host=w["host"], pid=w["pid"], status=w["status"], running=w["running"],
+                      current_jobs=w["currentJobs"], started_at=opt_dt(w["startedMs"]),
+                      last_seen_at=opt_dt(w["lastSeenMs"]), uptime_ms=w["uptimeMs"],
+                      processed=w["processed"], failed=w["failed"])
+
+
+@strawberry.type
+class Schedule:
+    id: strawberry.ID
+    name: str
+    queue: str
+    job_type: str
+    payload: JSON
+    schedule: str
+    timezone: str
+    enabled: bool
+    overlap_policy: str
+    catch_up: str
+    priority: int
+    max_attempts: int | None
+    timeout_ms: int | None
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_job_id: strawberry.ID | None
+    next_runs: list[datetime]
+
+    @staticmethod
+    def of(s: CoreSchedule) -> Schedule:
+        p = s.spec
+        return Schedule(id=strawberry.ID(str(s.id)), name=p.name, queue=p.queue,
+                        job_type=p.job_type, payload=JSON(p.payload), schedule=p.schedule,
+                        timezone=p.timezone, enabled=p.enabled, overlap_policy=p.overlap_policy,
+                        catch_up=p.catch_up, priority=p.priority, max_attempts=p.max_attempts,
+                        timeout_ms=p.timeout_ms, next_run_at=opt_dt(s.next_run_ms),
+                        last_run_at=opt_dt(s.last_run_ms),
+                        last_job_id=strawberry.ID(str(s.last_job_id)) if s.last_job_id else None,
+                        next_runs=[to_dt(m) for m in s.next_runs])
+
+
+@strawberry.type
+class DeadLetterPage:
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+@strawberry.type
+class AuditPage:
+    events: list[JSON]
+    next_cursor: str | None
+
+
+@strawberry.type
+class TimelineEntry:
+    id: strawberry.ID
+    queue: str
+    job_type: str
+    status: str
+    created_ms: float
+    start_ms: float | None
+    end_ms: float | None
+    duration_ms: float | None
+    attempts: int
+    worker_id: str | None
+
+
+@strawberry.type
+class Timeline:
+    items: list[TimelineEntry]
+    next_cursor: str | None
+
+
+@strawberry.type
+class HistogramBucket:
+    lower_ms: float
+    upper_ms: float
+    count: int
+
+
+@strawberry.type
+class DurationHistogram:
+    metric: str
+    total: int
+    buckets: list[HistogramBucket]
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+@strawberry.type
+class ThroughputPoint:
+    minute_ms: float
+    submitted: int
+    started: int
+    completed: int
+    failed: int
+    retries: int
+    dead_letter: int
+    cancelled: int
+    avg_duration_ms: float | None
+
+
+@strawberry.type
+class JobEvent:
+    id: strawberry.ID
+    type: str
+    seed_type: str | None = strawberry.field(
+        description="The seed's WebSocket broadcast name (job_completed, job_failed, "
+                    "worker_started, queue_backlog), where there is one.")
+    time: datetime
+    job_id: strawberry.ID | None
+    queue: str | None
+    job_type: str | None
+    attempt: int | None
+    duration_ms: int | None
+    wait_ms: int | None
+    error_type: str | None
+    error: str | None
+    data: JSON
+
+    @staticmethod
+    def of(e: CoreEvent) -> JobEvent:
+        return JobEvent(id=strawberry.ID(str(e.id)), type=e.type, seed_type=SEED_NAMES.get(e.type),
+                        time=to_dt(e.time_ms),
+                        job_id=strawberry.ID(str(e.job_id)) if e.job_id else None, queue=e.queue,
+                        job_type=e.job_type, attempt=e.attempt, duration_ms=e.duration_ms,
+                        wait_ms=e.wait_ms, error_type=e.error_type, error=e.error, data=JSON(e.data))
+
+
+@strawberry.type
+class Submitted:
+    id: strawberry.ID
+    status: JobStatus  # type: ignore[valid-type]
+    queue: str
+    duplicate: bool
+    queue_position: int | None
+
+    @staticmethod
+    def of(r: jobs_core.SubmitResult) -> Submitted:
+        s = r.submitted
+        return Submitted(id=strawberry.ID(str(s.id)), status=s.status, queue=s.queue,
+                         duplicate=s.duplicate, queue_position=r.queue_position)
+
+
+@strawberry.type
+class Transition:
+    id: strawberry.ID
+    status: JobStatus  # type: ignore[valid-type]
+    cancel_requested: bool = False
+
+
+@strawberry.type
+class BulkResult:
+    count: int
+    ids: list[strawberry.ID]
+
+
+@strawberry.type
+class BatchCreated:
+    id: strawberry.ID
+    total: int
+    jobs: list[Submitted]
+    on_complete_job_id: strawberry.ID | None
