@@ -62,10 +62,12 @@ def declared_statements() -> dict[str, str]:
 
 def test_migrations_and_statements_use_nothing_newer_than_postgresql_14() -> None:
     texts = {m.name: m.sql for m in migrate_mod.available()} | declared_statements()
-    hits = [f"{where}: {pattern!r} needs PostgreSQL {version}"
-            for where, text in texts.items()
-            for pattern, version in NEWER_THAN_14.items()
-            if re.search(pattern, _without_comments(text), re.IGNORECASE)]
+    hits = [
+        f"{where}: {pattern!r} needs PostgreSQL {version}"
+        for where, text in texts.items()
+        for pattern, version in NEWER_THAN_14.items()
+        if re.search(pattern, _without_comments(text), re.IGNORECASE)
+    ]
     assert hits == []
 
 
@@ -81,11 +83,15 @@ def test_the_feature_scan_finds_what_it_looks_for() -> None:
     ]
     for sample in samples:
         assert any(re.search(p, sample, re.IGNORECASE) for p in NEWER_THAN_14), sample
-    quiet = ["SELECT jobline_uuid7()", "UPDATE jobs SET x = 1 RETURNING id, queue_name",
-             "-- MERGE INTO would need 15\nSELECT 1"]
+    quiet = [
+        "SELECT jobline_uuid7()",
+        "UPDATE jobs SET x = 1 RETURNING id, queue_name",
+        "-- MERGE INTO would need 15\nSELECT 1",
+    ]
     for sample in quiet:
-        assert not any(re.search(p, _without_comments(sample), re.IGNORECASE)
-                       for p in NEWER_THAN_14), sample
+        assert not any(
+            re.search(p, _without_comments(sample), re.IGNORECASE) for p in NEWER_THAN_14
+        ), sample
 
 
 async def test_every_declared_statement_prepares_on_this_server(database_url: str) -> None:
