@@ -10,7 +10,6 @@ token.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import uuid
@@ -35,6 +34,7 @@ from jobline.shared.core.models import (
     Submitted,
 )
 from jobline.shared.core.validation import check_spec
+from jobline.shared.dispatch.mirror import after_commit
 from jobline.shared.dispatch.redis_dispatch import Dispatch, DispatchEntry
 from jobline.shared.flow import dependencies as flow
 from jobline.shared.platform.clock import from_dt, to_dt
@@ -328,7 +328,7 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                 record(fresh, {r["id"]: r["seq"] for r in rows}, statuses, released)
     deps.known_queues.update(dispatch)
     # Committed: from here on the jobs exist. If Redis fails now, reconcile re-dispatches them.
-    try:
+    with after_commit("submitted %d jobs but could not dispatch them yet", len(order)):
         ranks = await deps.dispatch.enqueue_many(dispatch, now, positions=positions)
         for q, entries in dispatch.items():
             for e, rank in zip(entries, ranks.get(q) or [], strict=False):
@@ -336,11 +336,6 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                 prev = results[i]
                 assert prev is not None
                 results[i] = SubmitResult(prev.submitted, rank if rank > 0 else None)
-    except redis.exceptions.RedisError as e:
-        # Any Redis failure here (also OOM/ResponseError, not only connection loss) must not
-        # surface as a failed submit: the rows are committed and reconcile dispatches them.
-        log.warning("submitted %d jobs but could not dispatch them yet (%s); reconcile will",
-                    len(order), type(e).__name__)
     for i, j in alias.items():
         first = results[j]
         assert first is not None
@@ -471,7 +466,7 @@ async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
         more, settled = await flow.in_transaction(deps, tx)
         rows += more
     done = {r["id"]: r["queue_name"] for r in rows}
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    with after_commit("completed %d jobs", len(done)):
         # A lease left behind only costs the sweep a lookup; the record is already final.
         await deps.dispatch.release_leases([(q, i) for i, q in done.items()])
     await _dispatch_released(deps, settled, now)
@@ -551,11 +546,8 @@ async def _dispatch_released(deps: Deps, settled: flow.Settled, now: int) -> Non
     by_q: dict[str, list[DispatchEntry]] = {}
     for r in settled.released:
         by_q.setdefault(r["queue_name"], []).append(_entry(r))
-    try:
+    with after_commit("released %d jobs", len(settled.released)):
         await deps.dispatch.enqueue_many(by_q, now)
-    except redis.exceptions.RedisError:
-        log.warning("released %d jobs; Redis unavailable, reconcile will dispatch them",
-                    len(settled.released))
 
 
 async def _mirror_after_fail(deps: Deps, rows: Sequence[Any], now: int) -> None:
@@ -566,12 +558,9 @@ async def _mirror_after_fail(deps: Deps, rows: Sequence[Any], now: int) -> None:
             requeue.setdefault(r["queue_name"], []).append(_entry(r))
         else:
             gone.append((r["queue_name"], r["id"]))
-    try:
+    with after_commit("recorded %d failed attempts", len(rows)):
         await deps.dispatch.enqueue_many(requeue, now)
         await deps.dispatch.release_leases(gone)
-    except redis.exceptions.RedisError:
-        log.warning("retry of %d jobs recorded; Redis unavailable, the lease sweep will requeue",
-                    len(rows))
 
 
 @translate_errors
@@ -602,7 +591,7 @@ async def heartbeat(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) -> H
     rows = await deps.pool.fetch(sql.EXTEND_LEASES, [j[1] for j in jobs], [j[2] for j in jobs],
                                  to_dt(deadline))
     kept = {r["id"] for r in rows}
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    with after_commit("extended %d leases", len(kept)):
         await deps.dispatch.extend_leases([(q, i) for q, i, _ in jobs if i in kept], deadline)
     return HeartbeatReport([i for _, i, _ in jobs if i not in kept],
                            [r["id"] for r in rows if r["cancel_requested"]])
@@ -643,7 +632,7 @@ async def cancel(deps: Deps, job_id: uuid.UUID, reason: str | None = None) -> St
     if row["status"] == Status.PROCESSING:
         await cancellation.signal(deps, row["worker_id"], job_id)
         return Status.PROCESSING
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    with after_commit("cancelled job %s", job_id):
         await deps.dispatch.remove([(row["queue_name"], job_id)])
     return Status.CANCELLED
 
@@ -658,7 +647,7 @@ async def retry_now(deps: Deps, job_id: uuid.UUID) -> Status:
         if cur is None:
             raise NotFound(f"job {job_id} not found")
         raise IllegalTransition(str(job_id), cur["status"], "retry")
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    with after_commit("retried job %s", job_id):
         await deps.dispatch.enqueue(row["queue_name"],
                                     [DispatchEntry(job_id, row["priority"], row["seq"], now)], now)
     return Status.PENDING

@@ -9,18 +9,16 @@ costs the same two round trips as retrying one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import redis.exceptions
-
 from jobline.shared.core import sql
 from jobline.shared.core.jobs import JobPage, _job_from_row, translate_errors
 from jobline.shared.core.models import Job, Status
+from jobline.shared.dispatch.mirror import after_commit
 from jobline.shared.dispatch.redis_dispatch import DispatchEntry
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.connections import Deps
@@ -92,12 +90,9 @@ async def retry_dead_letters(deps: Deps, f: DlqFilter) -> list[uuid.UUID]:
     for r in rows:
         by_q.setdefault(r["queue_name"], []).append(
             DispatchEntry(r["id"], r["priority"], r["seq"], now))
-    try:
+    # Committed as pending in Postgres; reconcile puts them back in ready if this fails.
+    with after_commit("retried %d dead-lettered jobs", len(rows)):
         await deps.dispatch.enqueue_many(by_q, now)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-        # Committed as pending in Postgres; reconcile puts them back in ready.
-        log.warning("retried %d dead-lettered jobs; Redis unavailable, reconcile will dispatch",
-                    len(rows))
     return [r["id"] for r in rows]
 
 
@@ -112,7 +107,7 @@ async def retry_from_dlq(deps: Deps, job_id: uuid.UUID) -> Status:
 async def delete_dead_letters(deps: Deps, f: DlqFilter) -> list[uuid.UUID]:
     """Delete every matching dead-lettered job with its attempt history (one statement)."""
     rows = await deps.pool.fetch(sql.DELETE_DEAD_LETTERS, *f.args())
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    with after_commit("deleted %d dead-lettered jobs", len(rows)):
         # Normally nothing of theirs is in Redis; a stale lease entry would only cost the sweep
         # a lookup, but removing it keeps the dispatch state exact.
         await deps.dispatch.remove([(r["queue_name"], r["id"]) for r in rows])
