@@ -372,7 +372,7 @@ async def claim_batch(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
     popped, next_due = await deps.dispatch.claim(queues, n, now, deadline, rotate)
     if not popped:
         return ClaimResult([], next_due)
-    return await _claim_popped(deps, worker_id, popped, deadline)
+    return await _claim_popped(deps, worker_id, popped, deadline, now)
 
 
 @translate_errors
@@ -381,18 +381,35 @@ async def wait_and_claim(deps: Deps, block: Dispatch, worker_id: str,
                          queues: Sequence[str], n: int, rotate: int = 0) -> ClaimResult:
     """Block until a wake-up (or ``timeout_s``), then ``claim_batch``: the Redis half runs in
     the same round trip as the wait (``Dispatch.wait_and_claim``, on ``block``, a client whose
-    connection may block). Leases are computed from Valkey's clock, so only for a worker on
-    the system clock (an injected test clock would disagree with it)."""
+    connection may block).
+
+    The script reads Valkey's clock (a worker's reading from before the wait would be stale) and
+    adds the offset of ``deps.clock`` over it, measured on every reply, so leases, due times and
+    rate windows stay on the application clock, the one ``started_at`` and the reaper use
+    (docs/redis-keys.md, "Clocks"). The offset is re-measured per call, so this suits a clock
+    that runs at real speed (the system clock, skewed or not), not a stopped test clock."""
+    if block.clock_offset_ms is None:
+        secs, micros = await block.r.time()
+        block.clock_offset_ms = deps.clock.now_ms() - (int(secs) * 1000 + int(micros) // 1000)
+    offset = block.clock_offset_ms
     popped, next_due, now = await block.wait_and_claim(
-        wait_on, timeout_s, worker_id, queues, n, deps.settings.lease_ms, rotate)
+        wait_on, timeout_s, worker_id, queues, n, deps.settings.lease_ms, rotate, offset)
+    # ``now`` was read just before the reply: the application clock now minus Valkey's then
+    # is the offset, give or take the reply's transit
+    block.clock_offset_ms = deps.clock.now_ms() - (now - offset)
     if not popped:
         return ClaimResult([], next_due)
-    return await _claim_popped(deps, worker_id, popped, now + deps.settings.lease_ms)
+    return await _claim_popped(deps, worker_id, popped, now + deps.settings.lease_ms, now)
 
 
 async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, uuid.UUID]],
-                        deadline: int) -> ClaimResult:
-    """The Postgres half of a claim: flip the leased jobs to processing (fenced)."""
+                        deadline: int, now: int) -> ClaimResult:
+    """The Postgres half of a claim: flip the leased jobs to processing (fenced).
+
+    Ids Postgres refuses (cancelled meanwhile, gone, or running under another claim) are
+    un-leased in Redis at once (``Dispatch.unclaim``), so they hold no slot of a capped queue
+    and no rate-limit entry; a job running elsewhere gets its owner's lease entry back.
+    ``now`` is the time the claim script ran with (its rate entries carry it)."""
     # The start time is read after the claim script: a job the scheduler promoted (on its own
     # clock) while the script was on its way would otherwise be stamped as started before it
     # was due. The lease deadline stays computed from the earlier reading (a little shorter).
@@ -401,6 +418,8 @@ async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, 
                                  to_dt(started), to_dt(deadline), worker_id)
     # UPDATE ... RETURNING has no order; hand jobs out in the order Redis popped them.
     rank = {job_id: i for i, (_, job_id) in enumerate(popped)}
+    if len(rows) < len(popped):
+        await _unclaim_refused(deps, popped, {r["id"] for r in rows}, now)
     out = []
     for r in sorted(rows, key=lambda row: rank[row["id"]]):
         out.append(ClaimedJob(
@@ -412,6 +431,17 @@ async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, 
     for j, p in zip(out, payloads, strict=True):
         j.payload = p
     return ClaimResult(out)
+
+
+async def _unclaim_refused(deps: Deps, popped: Sequence[tuple[str, uuid.UUID]],
+                           claimed: set[uuid.UUID], now: int) -> None:
+    refused = [(q, i) for q, i in popped if i not in claimed]
+    owners = {r["id"]: from_dt(r["lease_expires_at"])
+              for r in await deps.pool.fetch(sql.JOB_STATUSES, [i for _, i in refused])
+              if r["status"] == Status.PROCESSING and r["lease_expires_at"] is not None}
+    # Nothing was committed for these ids; if Redis fails here, the lease sweep frees them.
+    with after_commit("claim refused %d jobs", len(refused)):
+        await deps.dispatch.unclaim(now, [(q, i, owners.get(i)) for q, i in refused])
 
 
 async def claim(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
