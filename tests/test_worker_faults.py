@@ -82,7 +82,7 @@ async def test_sync_timeout_counts_only_the_run_not_the_wait_for_a_thread(deps: 
     finally:
         gate.set()
         worker.request_stop()
-        await task
+        await asyncio.wait_for(task, 60)
 
 
 # --- defect 6 ------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ async def test_the_batch_being_flushed_keeps_its_lease(
     finally:
         backend.gate.set()
         worker.request_stop()
-        await task
+        await asyncio.wait_for(task, 60)
 
 
 async def test_a_flush_that_keeps_failing_gives_up_and_leaves_the_jobs_to_the_reaper(
