@@ -412,8 +412,11 @@ async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, 
     ``now`` is the time the claim script ran with (its rate entries carry it)."""
     # The start time is read after the claim script: a job the scheduler promoted (on its own
     # clock) while the script was on its way would otherwise be stamped as started before it
-    # was due. The lease deadline stays computed from the earlier reading (a little shorter).
-    started = deps.clock.now_ms()
+    # was due. It is never before the script's ``now`` either: in wait-and-claim mode that is
+    # Valkey's clock plus a measured offset, which can run a few ms ahead of ours, and a job it
+    # promoted must not be stamped as started before it was due. The lease deadline stays
+    # computed from the script's reading.
+    started = max(deps.clock.now_ms(), now)
     rows = await deps.pool.fetch(sql.CLAIM_JOBS, [job_id for _, job_id in popped],
                                  to_dt(started), to_dt(deadline), worker_id)
     # UPDATE ... RETURNING has no order; hand jobs out in the order Redis popped them.
