@@ -360,16 +360,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  admin key: {admin_key}  (also in {admin_key_file(s.home)}; send it as "
               "X-Api-Key)")
         print("Press Ctrl-C to stop.\n", flush=True)
-        restarts: dict[str, float] = {}
+        from jobline.worker.pool import Restarts
+
+        restarts = Restarts()
+        started = dict.fromkeys(procs, time.monotonic())
+        due: dict[str, float] = {}  # when a dead child's replacement is due
         while not stopping:
             time.sleep(0.2)  # supervising loop of a foreground CLI, not a state wait in tests
+            now = time.monotonic()
             for name, p in list(procs.items()):
-                if p.poll() is not None and not stopping:
-                    last = restarts.get(name, 0.0)
-                    log.warning("%s exited with %s; restarting", name, p.returncode)
-                    if time.monotonic() - last < 5:
-                        time.sleep(2)
-                    restarts[name] = time.monotonic()
+                if stopping:
+                    break
+                if name not in due and p.poll() is not None:
+                    delay = restarts.delay_s(name, started[name], now)
+                    log.warning("%s exited with %s after %.1fs (%d in a row); restarting in "
+                                "%.1fs", name, p.returncode, now - started[name],
+                                restarts.crashes_in_a_row(name), delay)
+                    due[name] = now + delay
+                if name in due and now >= due[name]:
+                    del due[name]
+                    started[name] = now
                     spawn(name)
     finally:
         print("\nstopping: workers (warm shutdown), scheduler, api ...", flush=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -310,3 +312,48 @@ def test_remote_flags_are_documented() -> None:
     out = subprocess.run([sys.executable, "-m", "jobline", "worker", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--remote" in out and "--api-key" in out
+
+
+async def test_remote_worker_sends_its_handlers_retry_settings(http: httpx.AsyncClient,
+                                                                 deps: Deps) -> None:
+    """The handler decorator's ``non_retryable`` and ``backoff`` (the policy's third level) apply
+    to a job run by a remote worker as they do in-process (docs/retry-policy.md)."""
+    from jobline import JobError
+    from jobline.worker.registry import Registry
+    from jobline.worker.remote import RemoteBackend
+    from jobline.worker.runtime import Worker
+
+    reg = Registry()
+
+    @reg.job("picky", queue="remote", non_retryable=["bad_input"])
+    async def picky(payload: dict[str, Any]) -> None:
+        raise JobError("no such user", error_type="bad_input")
+
+    @reg.job("patient", queue="remote", backoff={"baseMs": 3_600_000, "jitter": False})
+    async def patient(payload: dict[str, Any]) -> None:
+        raise JobError("try later", error_type="upstream_down")
+
+    a, b = (r.submitted.id for r in await jobs.submit_many(deps, [
+        JobSpec(queue="remote", job_type=t, payload={}, max_attempts=5)
+        for t in ("picky", "patient")]))
+    backend = RemoteBackend("http://jobline", api_key=http.headers["X-Api-Key"],
+                            transport=http._transport)
+    await backend.open()
+    worker = Worker(backend, reg, queues=["remote"], concurrency=2)
+    task = asyncio.create_task(worker.run())
+
+    async def both_failed_once() -> bool:
+        n = await deps.pool.fetchval(
+            "SELECT count(*) FROM job_attempts WHERE job_id = ANY($1::uuid[])", [a, b])
+        return n >= 2 and not worker.running and not worker.completer.pending
+    try:
+        await wait_until(both_failed_once, message="one failed attempt of each job")
+    finally:
+        worker.request_stop()
+        await task
+    ja, jb = await jobs.get_job(deps, a), await jobs.get_job(deps, b)
+    assert (ja.status, ja.attempts, ja.error_type) == ("dead_letter", 1, "bad_input")
+    assert (jb.status, jb.attempts) == ("scheduled", 1)
+    assert jb.completed_ms is None and jb.scheduled_for_ms is not None
+    finished = jb.attempts_history[0].finished_ms
+    assert jb.scheduled_for_ms - finished == 3_600_000

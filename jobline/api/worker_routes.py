@@ -30,6 +30,7 @@ from jobline.api.context import ctx
 from jobline.api.docs import OBJECT, Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
+from jobline.api.retry_policies import RetryPolicyIn
 from jobline.api.schemas import _In
 from jobline.shared.core import jobs as core
 from jobline.shared.core import remote
@@ -68,6 +69,9 @@ class OutcomeIn(_In):
     final: bool = False
     #: The handler saw the cancel request and stopped: the job ends cancelled.
     cancelled: bool = False
+    #: The handler decorator's retry settings, the policy's third level (docs/retry-policy.md):
+    #: its ``nonRetryable`` and ``backoff`` apply to this failure as for an in-process worker.
+    retry_policy: RetryPolicyIn | None = None
 
     def to_outcome(self) -> Outcome:
         # Finish times are the server's: a remote worker's clock is not trusted.
@@ -142,7 +146,9 @@ async def claim(request: Request) -> Response:
 async def complete(request: Request) -> Response:
     body = validate(CompleteIn, await _body(request))
     rep = await remote.record_outcomes(ctx(request).require_deps(),
-                                       [o.to_outcome() for o in body.outcomes])
+                                       [o.to_outcome() for o in body.outcomes],
+                                       [o.retry_policy.to_policy() if o.retry_policy else None
+                                        for o in body.outcomes])
     return JSONResponse({"completed": [str(i) for i in rep.completed],
                          "failed": [str(i) for i in rep.failed],
                          "rejected": [str(i) for i in rep.rejected],

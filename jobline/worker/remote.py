@@ -31,6 +31,11 @@ API_KEY_HEADER = "X-Api-Key"
 _READ_TIMEOUT_S = 30.0
 
 
+def _policy_json(p: RetryPolicy) -> dict[str, Any]:
+    """The API's ``retryPolicy`` object: only the fields the handler sets."""
+    return {k: v for k, v in p.to_json().items() if v is not None}
+
+
 class RemoteBackend:
     interruptible = False
 
@@ -90,16 +95,18 @@ class RemoteBackend:
 
     async def record(self, batch: Sequence[tuple[Outcome, ClaimedJob, RetryPolicy | None]]
                      ) -> Recorded:
-        # The handler level of the retry policy stays local: the server applies the job's own,
-        # stored and global levels (docs/retry-policy.md).
+        # A failure carries the handler's retry settings (the policy's third level, which only
+        # the worker knows); the server applies them below the job's own and the stored policy
+        # (docs/retry-policy.md), exactly as for an in-process worker.
         if not batch:
             return Recorded()
         res = await self._post("complete", {"outcomes": [
             {"id": str(o.id), "token": o.token, "status": "ok" if o.ok else "fail",
              "result": o.result, "error": o.error[:4000] if o.error else o.error,
              "errorType": o.error_type, "retryAfterMs": o.retry_after_ms,
-             "burnAttempt": o.burn_attempt, "final": o.final, "cancelled": o.cancelled}
-            for o, _, _ in batch]})
+             "burnAttempt": o.burn_attempt, "final": o.final, "cancelled": o.cancelled,
+             **({"retryPolicy": _policy_json(p)} if p is not None and not o.ok else {})}
+            for o, _, p in batch]})
         return Recorded(len(res["completed"]), len(res["failed"]),
                         [uuid.UUID(i) for i in res["rejected"]])
 

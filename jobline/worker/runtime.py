@@ -19,8 +19,10 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -77,15 +79,28 @@ class Completer:
     """Batches outcomes into one ``complete`` and one ``fail`` statement per flush.
 
     No linger: a flush takes everything queued; outcomes arriving during a flush form the next
-    batch, so batch size grows with load by itself. A flush that hits an unavailable database is
-    retried until it is recorded (or the lease is lost, in which case Postgres rejects it).
+    batch, so batch size grows with load by itself.
+
+    Invariants: every outcome not yet recorded — queued *or in the flush under way* — is in
+    :attr:`pending`, which the worker heartbeats, so a slow database cannot let its lease lapse.
+    A flush that fails (store unavailable, or an unexpected error) is retried with backoff for at
+    most ``give_up_after_s`` (default: two leases). Then it is logged and dropped: the jobs
+    leave :attr:`pending`, their leases lapse, and the reaper records the attempt as
+    ``lease_expired`` and re-runs them (docs/guarantees.md §3). By then, with the database
+    unreachable for heartbeats too, the lease has lapsed anyway; an outcome arriving after the
+    reaper ran would be rejected by its fencing token.
     """
 
-    def __init__(self, backend: WorkerBackend, stats: WorkerStats, max_batch: int = 1000) -> None:
+    def __init__(self, backend: WorkerBackend, stats: WorkerStats, max_batch: int = 1000,
+                 give_up_after_s: float | None = None) -> None:
         self.backend = backend
         self.stats = stats
         self.max_batch = max_batch
+        self.give_up_after_s = (give_up_after_s if give_up_after_s is not None
+                                else 2 * backend.settings.lease_ms / 1000)
         self._queue: list[_Pending] = []
+        #: The batch being flushed (still unrecorded: heartbeated like the queue).
+        self._flushing: list[_Pending] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -102,7 +117,8 @@ class Completer:
 
     @property
     def pending(self) -> list[ClaimedJob]:
-        return [p.job for p in self._queue]
+        """Jobs whose outcome is not recorded yet: queued, or in the flush under way."""
+        return [p.job for p in self._flushing] + [p.job for p in self._queue]
 
     async def _loop(self) -> None:
         while True:
@@ -116,30 +132,41 @@ class Completer:
             await self._flush(batch)
 
     async def _flush(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.give_up_after_s
         delay = 0.05
-        while True:
-            try:
-                rep = await self.backend.record([(p.outcome, p.job, p.policy) for p in batch])
-                self.stats.processed += rep.processed
-                self.stats.failed += rep.failed
-                self.stats.rejected += len(rep.rejected)
-                if rep.rejected:
-                    log.warning("outcomes of %d jobs rejected (lease lost): %s",
-                                len(rep.rejected), rep.rejected[:5])
-                break
-            except Unavailable as e:
-                log.warning("recording %d outcomes failed (%s); retrying in %.2fs",
-                            len(batch), e, delay)
-                await asyncio.sleep(delay)  # backoff while a store is down, not a state wait
-                delay = min(delay * 2, 2.0)
-            except Exception:
-                # A bug here must not kill the worker silently; the leases will expire and the
-                # reaper will re-run these jobs.
-                log.exception("recording outcomes failed permanently")
-                break
-        for p in batch:
-            if not p.done.done():
-                p.done.set_result(None)
+        self._flushing = batch
+        try:
+            while True:
+                try:
+                    rep = await self.backend.record([(p.outcome, p.job, p.policy)
+                                                     for p in batch])
+                    self.stats.processed += rep.processed
+                    self.stats.failed += rep.failed
+                    self.stats.rejected += len(rep.rejected)
+                    if rep.rejected:
+                        log.warning("outcomes of %d jobs rejected (lease lost): %s",
+                                    len(rep.rejected), rep.rejected[:5])
+                    break
+                except Exception as e:
+                    # Unavailable is expected while a store is down; anything else is a bug,
+                    # but dropping the batch at once would still re-run every job in it.
+                    if loop.time() + delay > give_up_at:
+                        log.error("recording %d outcomes failed for %.1fs (%s: %s); giving up: "
+                                  "their leases lapse and the reaper re-runs them: %s",
+                                  len(batch), self.give_up_after_s, type(e).__name__, e,
+                                  [str(p.job.id) for p in batch[:5]],
+                                  exc_info=not isinstance(e, Unavailable))
+                        break
+                    log.warning("recording %d outcomes failed (%s); retrying in %.2fs",
+                                len(batch), e, delay, exc_info=not isinstance(e, Unavailable))
+                    await asyncio.sleep(delay)  # backoff while a store is down, not a state wait
+                    delay = min(delay * 2, 2.0)
+        finally:
+            self._flushing = []
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_result(None)
 
     async def aclose(self) -> None:
         self._closing = True
@@ -394,7 +421,7 @@ class Worker:
             else:
                 call = (functools.partial(spec.func, job.payload, ctx) if spec.wants_context
                         else functools.partial(spec.func, job.payload))
-                coro = asyncio.get_running_loop().run_in_executor(self._executor, call)
+                coro = await self._in_thread(call, timed=bool(timeout_ms))
             if timeout_ms:
                 result = await asyncio.wait_for(coro, timeout_ms / 1000)
             else:
@@ -435,6 +462,30 @@ class Worker:
             etype = next((t for c, t in _EXC_TYPES.items() if isinstance(e, c)), "error")
             return Outcome(job.id, job.token, ok=False, error_type=etype,
                            error=f"{type(e).__name__}: {e}"[:4000], finished_ms=clock.now_ms())
+
+    async def _in_thread(self, call: Callable[[], Any], *, timed: bool) -> asyncio.Future[Any]:
+        """Start ``call`` on the handler thread pool; for a timed job, return only once a thread
+        runs it, so its timeout counts the run, not the wait for a thread (a timed-out sync
+        handler keeps its thread: Python cannot stop one)."""
+        loop = asyncio.get_running_loop()
+        if not timed:
+            return loop.run_in_executor(self._executor, call)
+        running = asyncio.Event()
+
+        def run() -> Any:
+            loop.call_soon_threadsafe(running.set)
+            return call()
+
+        fut = loop.run_in_executor(self._executor, run)
+        started = asyncio.ensure_future(running.wait())
+        try:
+            await asyncio.wait([fut, started], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            fut.cancel()  # not started yet: it never will
+            raise
+        finally:
+            started.cancel()
+        return fut
 
     # --- heartbeats --------------------------------------------------------------------------
 

@@ -18,12 +18,10 @@ loses at most in-flight messages, which the heartbeat pull recovers.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 
-import redis.exceptions
-
+from jobline.shared.dispatch.mirror import after_commit
 from jobline.shared.platform.connections import Deps
 
 log = logging.getLogger("jobline.cancellation")
@@ -39,8 +37,6 @@ async def signal(deps: Deps, worker_id: str | None, job_id: uuid.UUID) -> None:
     committed in Postgres, and the worker's next heartbeat reads it if this message is lost."""
     if worker_id is None:
         return
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    # if the publish fails, the worker learns of the request on its next heartbeat
+    with after_commit("cancel of job %s recorded, worker %s not signalled", job_id, worker_id):
         await deps.dispatch.r.publish(channel(deps.dispatch.prefix, worker_id), str(job_id))
-        return
-    log.warning("cancel of job %s recorded; Redis unavailable, worker %s learns it on its next "
-                "heartbeat", job_id, worker_id)

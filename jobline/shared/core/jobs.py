@@ -12,7 +12,6 @@ token.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import uuid
@@ -39,6 +38,7 @@ from jobline.shared.core.models import (
 )
 from jobline.shared.core.validation import check_bulk_size, check_spec
 from jobline.shared.dispatch import backpressure
+from jobline.shared.dispatch.mirror import after_commit
 from jobline.shared.dispatch.redis_dispatch import Dispatch, DispatchEntry, by_queue
 from jobline.shared.flow import dependencies as flow
 from jobline.shared.platform.clock import from_dt, to_dt
@@ -354,7 +354,7 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                 record(fresh, {r["id"]: r["seq"] for r in rows}, statuses, released)
     deps.known_queues.update(dispatch)
     # Committed: from here on the jobs exist. If Redis fails now, reconcile re-dispatches them.
-    try:
+    with after_commit("submitted %d jobs but could not dispatch them yet", len(order)):
         ranks = await deps.dispatch.enqueue_many(dispatch, now, positions=positions)
         for q, entries in dispatch.items():
             for e, rank in zip(entries, ranks.get(q) or [], strict=False):
@@ -362,11 +362,6 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                 prev = results[i]
                 assert prev is not None
                 results[i] = SubmitResult(prev.submitted, rank if rank > 0 else None)
-    except redis.exceptions.RedisError as e:
-        # Any Redis failure here (also OOM/ResponseError, not only connection loss) must not
-        # surface as a failed submit: the rows are committed and reconcile dispatches them.
-        log.warning("submitted %d jobs but could not dispatch them yet (%s); reconcile will",
-                    len(order), type(e).__name__)
     for i, j in alias.items():
         first = results[j]
         assert first is not None
@@ -403,7 +398,7 @@ async def claim_batch(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
     popped, next_due = await deps.dispatch.claim(queues, n, now, deadline, rotate)
     if not popped:
         return ClaimResult([], next_due)
-    return await _claim_popped(deps, worker_id, popped, deadline)
+    return await _claim_popped(deps, worker_id, popped, deadline, now)
 
 
 @translate_errors
@@ -412,27 +407,49 @@ async def wait_and_claim(deps: Deps, block: Dispatch, worker_id: str,
                          queues: Sequence[str], n: int, rotate: int = 0) -> ClaimResult:
     """Block until a wake-up (or ``timeout_s``), then ``claim_batch``: the Redis half runs in
     the same round trip as the wait (``Dispatch.wait_and_claim``, on ``block``, a client whose
-    connection may block). Leases are computed from Valkey's clock, so only for a worker on
-    the system clock (an injected test clock would disagree with it)."""
+    connection may block).
+
+    The script reads Valkey's clock (a worker's reading from before the wait would be stale) and
+    adds the offset of ``deps.clock`` over it, measured on every reply, so leases, due times and
+    rate windows stay on the application clock, the one ``started_at`` and the reaper use
+    (docs/redis-keys.md, "Clocks"). The offset is re-measured per call, so this suits a clock
+    that runs at real speed (the system clock, skewed or not), not a stopped test clock."""
+    if block.clock_offset_ms is None:
+        secs, micros = await block.r.time()
+        block.clock_offset_ms = deps.clock.now_ms() - (int(secs) * 1000 + int(micros) // 1000)
+    offset = block.clock_offset_ms
     popped, next_due, now = await block.wait_and_claim(
-        wait_on, timeout_s, worker_id, queues, n, deps.settings.lease_ms, rotate)
+        wait_on, timeout_s, worker_id, queues, n, deps.settings.lease_ms, rotate, offset)
+    # ``now`` was read just before the reply: the application clock now minus Valkey's then
+    # is the offset, give or take the reply's transit
+    block.clock_offset_ms = deps.clock.now_ms() - (now - offset)
     if not popped:
         return ClaimResult([], next_due)
-    return await _claim_popped(deps, worker_id, popped, now + deps.settings.lease_ms)
+    return await _claim_popped(deps, worker_id, popped, now + deps.settings.lease_ms, now)
 
 
 @edges.performs(edges.CLAIM_JOBS)
 async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, uuid.UUID]],
-                        deadline: int) -> ClaimResult:
-    """The Postgres half of a claim: flip the leased jobs to processing (fenced)."""
+                        deadline: int, now: int) -> ClaimResult:
+    """The Postgres half of a claim: flip the leased jobs to processing (fenced).
+
+    Ids Postgres refuses (cancelled meanwhile, gone, or running under another claim) are
+    un-leased in Redis at once (``Dispatch.unclaim``), so they hold no slot of a capped queue
+    and no rate-limit entry; a job running elsewhere gets its owner's lease entry back.
+    ``now`` is the time the claim script ran with (its rate entries carry it)."""
     # The start time is read after the claim script: a job the scheduler promoted (on its own
     # clock) while the script was on its way would otherwise be stamped as started before it
-    # was due. The lease deadline stays computed from the earlier reading (a little shorter).
-    started = deps.clock.now_ms()
+    # was due. It is never before the script's ``now`` either: in wait-and-claim mode that is
+    # Valkey's clock plus a measured offset, which can run a few ms ahead of ours, and a job it
+    # promoted must not be stamped as started before it was due. The lease deadline stays
+    # computed from the script's reading.
+    started = max(deps.clock.now_ms(), now)
     rows = await deps.pool.fetch(sql.CLAIM_JOBS, [job_id for _, job_id in popped],
                                  to_dt(started), to_dt(deadline), worker_id)
     # UPDATE ... RETURNING has no order; hand jobs out in the order Redis popped them.
     rank = {job_id: i for i, (_, job_id) in enumerate(popped)}
+    if len(rows) < len(popped):
+        await _unclaim_refused(deps, popped, {r["id"] for r in rows}, now)
     out = []
     for r in sorted(rows, key=lambda row: rank[row["id"]]):
         out.append(ClaimedJob(
@@ -444,6 +461,17 @@ async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, 
     for j, p in zip(out, payloads, strict=True):
         j.payload = p
     return ClaimResult(out)
+
+
+async def _unclaim_refused(deps: Deps, popped: Sequence[tuple[str, uuid.UUID]],
+                           claimed: set[uuid.UUID], now: int) -> None:
+    refused = [(q, i) for q, i in popped if i not in claimed]
+    owners = {r["id"]: from_dt(r["lease_expires_at"])
+              for r in await deps.pool.fetch(sql.JOB_STATUSES, [i for _, i in refused])
+              if r["status"] == Status.PROCESSING and r["lease_expires_at"] is not None}
+    # Nothing was committed for these ids; if Redis fails here, the lease sweep frees them.
+    with after_commit("claim refused %d jobs", len(refused)):
+        await deps.dispatch.unclaim(now, [(q, i, owners.get(i)) for q, i in refused])
 
 
 async def claim(deps: Deps, worker_id: str, queues: Sequence[str], n: int,
@@ -499,7 +527,7 @@ async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
         more, settled = await flow.in_transaction(deps, tx)
         rows += more
     done = {r["id"]: r["queue_name"] for r in rows}
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    with after_commit("completed %d jobs", len(done)):
         # A lease left behind only costs the sweep a lookup; the record is already final.
         await deps.dispatch.release_leases([(q, i) for i, q in done.items()])
     await _dispatch_released(deps, settled, now)
@@ -578,11 +606,8 @@ async def _dispatch_released(deps: Deps, settled: flow.Settled, now: int) -> Non
     if not settled.released:
         return
     by_q = by_queue((r["queue_name"], _entry(r)) for r in settled.released)
-    try:
+    with after_commit("released %d jobs", len(settled.released)):
         await deps.dispatch.enqueue_many(by_q, now)
-    except redis.exceptions.RedisError:
-        log.warning("released %d jobs; Redis unavailable, reconcile will dispatch them",
-                    len(settled.released))
 
 
 async def _mirror_after_fail(deps: Deps, rows: Sequence[Any], now: int) -> None:
@@ -593,12 +618,9 @@ async def _mirror_after_fail(deps: Deps, rows: Sequence[Any], now: int) -> None:
             requeue.setdefault(r["queue_name"], []).append(_entry(r))
         else:
             gone.append((r["queue_name"], r["id"]))
-    try:
+    with after_commit("recorded %d failed attempts", len(rows)):
         await deps.dispatch.enqueue_many(requeue, now)
         await deps.dispatch.release_leases(gone)
-    except redis.exceptions.RedisError:
-        log.warning("retry of %d jobs recorded; Redis unavailable, the lease sweep will requeue",
-                    len(rows))
 
 
 @translate_errors
@@ -629,7 +651,7 @@ async def heartbeat(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) -> H
     rows = await deps.pool.fetch(sql.EXTEND_LEASES, [j[1] for j in jobs], [j[2] for j in jobs],
                                  to_dt(deadline))
     kept = {r["id"] for r in rows}
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    with after_commit("extended %d leases", len(kept)):
         await deps.dispatch.extend_leases([(q, i) for q, i, _ in jobs if i in kept], deadline)
     return HeartbeatReport([i for _, i, _ in jobs if i not in kept],
                            [r["id"] for r in rows if r["cancel_requested"]])
@@ -671,7 +693,7 @@ async def cancel(deps: Deps, job_id: uuid.UUID, reason: str | None = None) -> St
     if row["status"] == Status.PROCESSING:
         await cancellation.signal(deps, row["worker_id"], job_id)
         return Status.PROCESSING
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    with after_commit("cancelled job %s", job_id):
         await deps.dispatch.remove([(row["queue_name"], job_id)])
     return Status.CANCELLED
 
@@ -696,16 +718,11 @@ async def retry(deps: Deps, f: DlqFilter, *,
     now = deps.clock.now_ms()
     rows = await deps.pool.fetch(sql.RETRY_JOBS, *f.args(), to_dt(now),
                                  [s.value for s in from_statuses])
-    by_q: dict[str, list[DispatchEntry]] = {}
-    for r in rows:
-        by_q.setdefault(r["queue_name"], []).append(
-            DispatchEntry(r["id"], r["priority"], r["seq"], now))
-    try:
+    by_q = by_queue((r["queue_name"], DispatchEntry(r["id"], r["priority"], r["seq"], now))
+                    for r in rows)
+    # Committed as pending in Postgres; reconcile puts them back in ready if this fails.
+    with after_commit("retried %d jobs", len(rows)):
         await deps.dispatch.enqueue_many(by_q, now)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-        # Committed as pending in Postgres; reconcile puts them back in ready.
-        log.warning("retried %d jobs; Redis unavailable, reconcile will dispatch them",
-                    len(rows))
     return [r["id"] for r in rows]
 
 

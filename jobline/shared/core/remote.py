@@ -6,7 +6,10 @@ the direct worker's: every outcome is fenced by the claim's lease token, so a la
 worker that lost its lease is rejected, never recorded twice.
 
 Nothing the client says about a job is trusted beyond its id and token: the attempt number and
-retry policy used for the backoff are read from Postgres, and finish times are the server's.
+the job's own retry settings used for the backoff are read from Postgres, and finish times are
+the server's. The one thing only the worker knows is its handler's decorator settings, the
+policy's third level; they come with each failure and rank below the job's and the stored
+policy's, as for an in-process worker.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from jobline.shared.core import jobs
 from jobline.shared.core.models import Outcome, Status
 from jobline.shared.observe import workers
 from jobline.shared.platform.connections import Deps
+from jobline.shared.retry.policy import RetryPolicy, check_policy
 
 #: The attempt number and retry policy of jobs being failed (for the backoff exponent).
 RETRY_POLICY = """
@@ -39,9 +43,15 @@ class RecordReport:
 
 
 @jobs.translate_errors
-async def record_outcomes(deps: Deps, outcomes: Sequence[Outcome]) -> RecordReport:
+async def record_outcomes(deps: Deps, outcomes: Sequence[Outcome],
+                          handler_policies: Sequence[RetryPolicy | None] = ()) -> RecordReport:
     """Record a batch of finished attempts: successes in one ``complete``, failures in one
-    ``fail`` (retry with backoff or dead-letter), each fenced by its token."""
+    ``fail`` (retry with backoff or dead-letter), each fenced by its token.
+    ``handler_policies[i]`` is the handler's retry settings sent with ``outcomes[i]``
+    (validated here like a stored policy)."""
+    policy_of = {o.id: check_policy(p, f"outcomes[{i}].retryPolicy.")
+                 for i, (o, p) in enumerate(zip(outcomes, handler_policies, strict=False))
+                 if p is not None}
     oks = [o for o in outcomes if o.ok]
     bad = [o for o in outcomes if not o.ok]
     done = await jobs.complete(deps, oks)
@@ -54,7 +64,8 @@ async def record_outcomes(deps: Deps, outcomes: Sequence[Outcome]) -> RecordRepo
             attempts.append(r["attempts"] if r is not None else 1)
             b = r["backoff"] if r is not None else None
             backoffs.append(orjson.loads(b) if isinstance(b, str) else b)
-    failed = await jobs.fail(deps, bad, attempts, backoffs)
+    failed = await jobs.fail(deps, bad, attempts, backoffs,
+                             handler_policies=[policy_of.get(o.id) for o in bad])
     return RecordReport(done.accepted, failed.accepted, done.rejected + failed.rejected,
                         {**done.statuses, **failed.statuses})
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis.exceptions
-
 from jobline.shared.core import sql
 from jobline.shared.core.jobs import translate_errors
+from jobline.shared.dispatch.mirror import after_commit
 from jobline.shared.dispatch.redis_dispatch import QUEUE_NAME, QueueControls
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.connections import Deps
@@ -54,12 +53,9 @@ async def _set_controls(deps: Deps, queue: str, *, paused: bool | None = None,
         max_in_flight if set_cap else None, to_dt(deps.clock.now_ms()))
     controls = _controls(row)
     deps.known_queues.add(queue)
-    try:
+    # Recorded in Postgres; reconcile re-applies it if this mirror fails.
+    with after_commit("queue %s controls saved", queue):
         await deps.dispatch.set_queue_meta([controls])
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-        # Recorded in Postgres; reconcile re-applies it when Redis is back.
-        log.warning("queue %s controls saved; Redis unavailable, reconcile will mirror them",
-                    queue)
     return controls
 
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis.exceptions
-
 from jobline.shared.core.jobs import translate_errors
+from jobline.shared.dispatch.mirror import after_commit
 from jobline.shared.dispatch.queue_controls import _controls, check_queue_name
 from jobline.shared.dispatch.redis_dispatch import QueueControls
 from jobline.shared.platform.clock import to_dt
@@ -56,12 +55,9 @@ async def _store(deps: Deps, queue: str, limit: int | None,
                                    to_dt(deps.clock.now_ms()))
     controls = _controls(row)
     deps.known_queues.add(queue)
-    try:
+    # Recorded in Postgres; reconcile re-applies it if this mirror fails.
+    with after_commit("queue %s rate limit saved", queue):
         await deps.dispatch.set_queue_meta([controls])
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-        # Recorded in Postgres; reconcile re-applies it when Redis is back.
-        log.warning("queue %s rate limit saved; Redis unavailable, reconcile will mirror it",
-                    queue)
     return controls
 
 

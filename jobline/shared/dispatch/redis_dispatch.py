@@ -123,6 +123,11 @@ class Dispatch:
         self._reconcile = client.register_script(_script("reconcile"))
         self._queue_meta = client.register_script(_script("queue_meta"))
         self._release = client.register_script(_script("release"))
+        self._unclaim = client.register_script(_script("unclaim"))
+        #: Application clock minus Valkey's clock (ms) as last measured by ``wait_and_claim``'s
+        #: caller; the timed claim adds it to Valkey's TIME so its ``now`` is on the
+        #: application clock (docs/redis-keys.md, "Clocks").
+        self.clock_offset_ms: int | None = None
         self._keys: dict[str, QueueKeys] = {}
 
     def keys(self, queue: str) -> QueueKeys:
@@ -229,6 +234,25 @@ class Dispatch:
                     await self._release(keys=[k.leases, k.meta, k.ready, k.wake, self.wake_all],
                                         args=ids[i:i + 5000], client=pipe)
             await pipe.execute()
+
+    async def unclaim(self, now_ms: int,
+                      items: Iterable[tuple[str, uuid.UUID, int | None]]) -> int:
+        """Undo the Redis half of claims Postgres refused (``unclaim.lua``): ``(queue, id,
+        owner deadline)``; an id with an owner deadline (running under another claim) gets that
+        lease back, any other id loses its lease; the rate entries the claim at ``now_ms`` added
+        go. Returns the number of leases freed."""
+        by_q: dict[str, list[Any]] = {}
+        for q, job_id, owner in items:
+            by_q.setdefault(q, []).extend((str(job_id), -1 if owner is None else owner))
+        if not by_q:
+            return 0
+        async with self.r.pipeline(transaction=False) as pipe:
+            for q, args in by_q.items():
+                k = self.keys(q)
+                await self._unclaim(keys=[k.leases, k.meta, k.ready, k.wake, self.wake_all, k.rate],
+                                    args=[now_ms, *args], client=pipe)
+            res = await pipe.execute()
+        return sum(int(x) for x in res)
 
     async def extend_leases(self, items: Iterable[tuple[str, uuid.UUID]], deadline_ms: int) -> None:
         by_q = by_queue((q, str(job_id)) for q, job_id in items)
@@ -338,7 +362,7 @@ class Dispatch:
 
     async def wait_and_claim(
         self, wait_on: Sequence[str] | None, timeout_s: float, owner: str,
-        queues: Sequence[str], n: int, lease_ms: int, rotate: int = 0,
+        queues: Sequence[str], n: int, lease_ms: int, rotate: int = 0, offset_ms: int = 0,
     ) -> tuple[list[tuple[str, uuid.UUID]], int | None, int]:
         """Block like :meth:`wait_for_work`, then claim like :meth:`claim`, in one round trip.
 
@@ -346,8 +370,10 @@ class Dispatch:
         runs it as soon as the wake-up arrives (or the wait times out) instead of after a reply
         to the worker and a new request: one hop less between a submit and its handler. The
         claim reads the server's clock (claim.lua, wait-and-claim mode), since a worker reading
-        taken before the wait would be stale. Returns (leased pairs, next due ms or None, the
-        server time the leases were computed from). An interrupted ``owner`` claims nothing.
+        taken before the wait would be stale. ``offset_ms`` (application clock minus Valkey's)
+        is added to that reading, so every time the script compares or writes stays on the
+        application clock. Returns (leased pairs, next due ms or None, the time the leases were
+        computed from, on the application clock). An interrupted ``owner`` claims nothing.
         """
         wake = [self.wake_all] if wait_on is None else [self.keys(q).wake for q in wait_on]
         keys: list[str] = []
@@ -358,7 +384,8 @@ class Dispatch:
         async with self.r.pipeline(transaction=False) as pipe:
             pipe.blpop([*wake, self.private_wake(owner)], timeout=max(timeout_s, 0.001))
             await self._claim(keys=keys, args=["time", lease_ms, max(n, 0),
-                                               rotate % max(len(queues), 1), 1000], client=pipe)
+                                               rotate % max(len(queues), 1), 1000, offset_ms],
+                              client=pipe)
             _, res = await pipe.execute()
         now = int(res[-1])
         out = [(queues[int(res[i])], uuid.UUID(_s(res[i + 1]))) for i in range(0, len(res) - 2, 2)]

@@ -9,16 +9,14 @@ costs the same two round trips as retrying one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
 
-import redis.exceptions
-
 from jobline.shared.core import sql
 from jobline.shared.core.jobs import JobPage, _job_from_row, refuse, retry, translate_errors
 from jobline.shared.core.models import MAX_IDS, DlqFilter, Job, Status
+from jobline.shared.dispatch.mirror import after_commit
 from jobline.shared.platform.connections import Deps
 
 __all__ = ["MAX_IDS", "DlqFilter", "delete_dead_letters", "iter_dead_letters",
@@ -72,7 +70,7 @@ async def retry_from_dlq(deps: Deps, job_id: uuid.UUID) -> Status:
 async def delete_dead_letters(deps: Deps, f: DlqFilter) -> list[uuid.UUID]:
     """Delete every matching dead-lettered job with its attempt history (one statement)."""
     rows = await deps.pool.fetch(sql.DELETE_DEAD_LETTERS, *f.args())
-    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    with after_commit("deleted %d dead-lettered jobs", len(rows)):
         # Normally nothing of theirs is in Redis; a stale lease entry would only cost the sweep
         # a lookup, but removing it keeps the dispatch state exact.
         await deps.dispatch.remove([(r["queue_name"], r["id"]) for r in rows])

@@ -26,15 +26,19 @@ can block exactly until then. Otherwise (or with nothing pending) -1.
 Wait-and-claim mode, ARGV[1] == "time": the script is pipelined behind the worker's BLPOP on the
 same connection, so it runs the moment a wake-up arrives, without a round trip back to the
 worker (dispatch.py, wait_and_claim). A ``now`` read by the worker before the wait would be stale
-by the wait, so the server's clock is read instead and ARGV[2] is the lease length (ms). One extra
+by the wait, so the server's clock is read instead, plus ARGV[6], the offset (ms) of the
+application clock over Valkey's as the worker last measured it: every time the script compares
+(due times, rate windows) or writes (lease deadlines, rate entries) stays on the application
+clock, the one Postgres and the reaper use (docs/redis-keys.md, "Clocks"). ARGV[2] is then the
+lease length (ms). One extra
 last key, the worker's stop flag: set when the worker is told to stop, it makes the claim take
-nothing. The reply gets one more last element: the ``now`` used.
+nothing. The reply gets one more last element: the ``now`` used (offset included).
 ]]
 local timed = ARGV[1] == "time"
 local now, deadline
 if timed then
   local t = redis.call("TIME")
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[6] or 0)
   deadline = now + tonumber(ARGV[2])
 else
   now = tonumber(ARGV[1])
