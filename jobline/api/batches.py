@@ -15,11 +15,10 @@ from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from jobline.api.body import bulk_body_limit, parse_json, read_body
 from jobline.api.context import ctx
 from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
-from jobline.api.jobs import job_id_param, validate
+from jobline.api.jobs import job_id_param, read_bulk
 from jobline.api.schemas import (
     StatusName,
     SubmittedOut,
@@ -29,7 +28,6 @@ from jobline.api.schemas import (
     submitted_json,
 )
 from jobline.shared.core.inputs import SubmitJobIn
-from jobline.shared.core.validation import check_bulk_size
 from jobline.shared.flow import batches as core
 from jobline.shared.flow import dag
 from jobline.shared.platform.wire import wire_types, wire_values
@@ -107,12 +105,7 @@ def graph_json(g: dag.Graph) -> dict[str, Any]:
 async def create_batch(request: Request) -> Response:
     c = ctx(request)
     deps = c.require_deps()
-    data = parse_json(await read_body(request, bulk_body_limit(c.settings)))
-    # The core enforces the bulk and backlog caps; the raw count here only spares an oversized
-    # request the per-item model validation.
-    if isinstance(data, dict) and isinstance(data.get("jobs"), list):
-        check_bulk_size(c.settings, len(data["jobs"]))
-    body = validate(BatchIn, data)
+    body = await read_bulk(request, BatchIn)
     now = deps.clock.now_ms()
     created = await core.create_batch(
         deps, body.name, [j.to_spec(now) for j in body.jobs],
