@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,11 +22,9 @@ from jobline.worker.runtime import Worker
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
+def deps_settings(settings: Settings) -> Settings:
     # a heartbeat far apart (lease 60 s / 3): a prompt cancel must come from the push path
-    d = await connect(settings.with_(lease_ms=60_000))
-    yield d
-    await d.close()
+    return settings.with_(lease_ms=60_000)
 
 
 async def status_of(deps: Deps, job_id: Any) -> str:

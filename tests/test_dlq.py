@@ -8,7 +8,6 @@ import io
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +22,7 @@ from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome, Status
 from jobline.shared.platform.clock import FakeClock, to_dt
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, _init_conn, connect
+from jobline.shared.platform.connections import Deps, _init_conn
 from jobline.shared.platform.errors import IllegalTransition, NotFound
 from jobline.shared.retry import dlq
 
@@ -36,10 +35,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(backoff_base_ms=1, backoff_cap_ms=1), clock)
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(backoff_base_ms=1, backoff_cap_ms=1)
 
 
 def spec(queue: str = "q", job_type: str = "t", **kw: Any) -> JobSpec:

@@ -24,14 +24,6 @@ from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps, connect
 from jobline.shared.security.auth import create_key
 
-
-@pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    yield d
-    await d.close()
-
-
 #: The API key the HTTP events carry (created per test by ``lambda_env``).
 API_KEY = {"value": ""}
 

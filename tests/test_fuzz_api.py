@@ -30,8 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from jobline.api.app import create_app
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
@@ -110,13 +109,6 @@ def fuzz(base_url: str, key: str) -> FuzzReport:
                 if not report.failures or not report.failures[-1].startswith(label):
                     report.failures.append(f"{label}: {e!s:.1500}")
     return report
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> Any:
-    d = await connect(settings)
-    yield d
-    await d.close()
 
 
 @pytest.mark.timeout(240)

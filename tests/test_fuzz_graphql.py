@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, Phase, given
 from test_fuzz_api import free_port
 
 from jobline.api.app import create_app
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
@@ -63,13 +62,6 @@ def fuzz(url: str, key: str) -> Report:
         except Exception as e:  # report every failing operation at once
             report.failures.append(f"{op.label}: {e!s:.1500}")
     return report
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> Any:
-    d = await connect(settings)
-    yield d
-    await d.close()
 
 
 @pytest.mark.timeout(240)

@@ -28,10 +28,8 @@ from jobline.worker.runtime import Worker
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(lease_ms=10_000))
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(lease_ms=10_000)
 
 
 @pytest.fixture

@@ -19,16 +19,14 @@ import pytest
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(lease_ms=1500))
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(lease_ms=1500)
 
 
 def noop(**kw: object) -> JobSpec:

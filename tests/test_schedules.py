@@ -32,13 +32,6 @@ MIN = 60_000
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    yield d
-    await d.close()
-
-
-@pytest.fixture
 async def fdeps(settings: Settings) -> AsyncIterator[Deps]:
     d = await connect(settings, FakeClock())
     yield d

@@ -4,7 +4,7 @@ and leave the job untouched."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -12,16 +12,13 @@ from jobline.shared.core import jobs
 from jobline.shared.core.models import TRANSITIONS, JobSpec, Outcome, Status
 from jobline.shared.dispatch.redis_dispatch import DispatchEntry
 from jobline.shared.platform.clock import FakeClock, to_dt
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import IllegalTransition
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings, FakeClock())
-    yield d
-    await d.close()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 async def job_in(deps: Deps, status: Status) -> uuid.UUID:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,10 +21,8 @@ from jobline.worker.runtime import Worker, list_workers
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(backoff_base_ms=10, backoff_cap_ms=50, lease_ms=5_000))
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(backoff_base_ms=10, backoff_cap_ms=50, lease_ms=5_000)
 
 
 class Gauge:

@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,6 @@ import pytest
 from test_processes import Procs
 
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import wait_until
 
 FULL = os.environ.get("JOBLINE_CHAOS") == "full"
@@ -97,13 +96,6 @@ async def wait_api(port: int, timeout: float = 30) -> None:
                 return False
 
         await wait_until(up, timeout=timeout, message=f"API on :{port}")
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    yield d
-    await d.close()
 
 
 @pytest.fixture
