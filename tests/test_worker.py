@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -228,10 +227,9 @@ async def test_grace_expiry_releases_unfinished_jobs_at_once(settings: Settings)
         worker = Worker(deps, reg, queues=["work"], concurrency=2)
         task = asyncio.create_task(worker.run())
         await asyncio.wait_for(started.wait(), 10)
-        t0 = time.monotonic()
         worker.request_stop()
-        await task
-        assert time.monotonic() - t0 < 5
+        # the handler never returns: only the 50 ms grace expiring can end the worker
+        await asyncio.wait_for(task, 60)
         j = await jobs.get_job(deps, s.submitted.id)
         assert j.status == "pending" and j.attempts == 0
         assert j.attempts_history[0].outcome == "released"
