@@ -64,7 +64,7 @@ def fuzz(url: str, key: str) -> Report:
     return report
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(900)  # a fixed example count; a busy machine runs it slower
 async def test_graphql_endpoint_never_fails_or_leaks(deps: Deps) -> None:
     _, key = await create_key(deps, "admin", "graphql fuzzer")
     port = free_port()

@@ -16,7 +16,7 @@ from jobline.embedded import pg_bin_dir
 from jobline.shared.platform import migrate as migrate_mod
 from jobline.shared.platform.errors import ConfigError
 
-SCHEMA = Path(__file__).parent.parent / "jobline" / "shared" / "schema.sql"
+SCHEMA = Path(__file__).parent.parent / "jobline" / "shared" / "platform" / "schema.sql"
 # Monthly partitions depend on today's date; the declared schema covers everything else.
 _PARTITION = re.compile(r"^(jobs|job_attempts)_p\d{6}$")
 
