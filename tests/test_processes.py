@@ -117,7 +117,7 @@ async def test_sigterm_warm_shutdown_drains_in_flight(deps: Deps, procs: Procs) 
 
     await wait_until(four_running, message="4 jobs processing")
     w.send_signal(signal.SIGTERM)
-    assert wait_exit(w, 20) == 0
+    assert wait_exit(w, 60) == 0
     c = await counts(deps)
     assert c.get("completed") == 4 and c.get("pending") == 4 and "processing" not in c
     procs.worker("--concurrency", "4")
@@ -156,7 +156,7 @@ async def test_second_signal_is_a_cold_shutdown(deps: Deps, procs: Procs) -> Non
     await wait_until(running, message="job processing")
     w.send_signal(signal.SIGTERM)
     w.send_signal(signal.SIGINT)
-    assert wait_exit(w, 20) == 0
+    assert wait_exit(w, 60) == 0
     assert await counts(deps) == {"pending": 1}
 
 

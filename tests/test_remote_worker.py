@@ -295,7 +295,7 @@ async def test_remote_worker_sigterm_is_a_warm_shutdown(deps: Deps, stack: Stack
 
     await wait_until(two_running, timeout=30, message="2 jobs processing")
     w.send_signal(signal.SIGTERM)
-    assert w.wait(timeout=20) == 0
+    assert w.wait(timeout=60) == 0
     c = await counts(deps)
     assert c.get("completed") == 2 and c.get("pending") == 2 and "processing" not in c
 

@@ -74,6 +74,15 @@ class ChaosProcs(Procs):
         return "".join(f.read_text(errors="replace")
                        for f in (self.home / "logs").glob(f"{i:02d}-*.log"))
 
+    def exit_code(self, p: subprocess.Popen[bytes], timeout: float = 60) -> int:
+        """``p``'s exit code once it exits; past a generous ``timeout``, fail with its log (a
+        process that does not stop is a finding, and its log is gone with the tmp dir later)."""
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{p.args!r} still running after {timeout} s; its log:\n"
+                                 f"{self.logs(p)[-6000:]}") from None
+
     async def api(self, port: int) -> subprocess.Popen[bytes]:
         p = self.start("api", "--port", str(port))
         await wait_api(port)

@@ -239,7 +239,7 @@ async def test_4_sigterm_drains_and_releases_leases_at_once(deps: Deps, procs: C
 
     await wait_until(four_running, message="4 jobs processing")
     w.send_signal(signal.SIGTERM)
-    assert w.wait(20) == 0
+    assert procs.exit_code(w) == 0
     c = await counts(deps)
     assert c.get("completed") == 4 and c.get("pending") == 4 and "processing" not in c
     # past the grace period: leases handed back at once, not after lease expiry
@@ -254,7 +254,7 @@ async def test_4_sigterm_drains_and_releases_leases_at_once(deps: Deps, procs: C
     await wait_until(longs_running, timeout=30, message="the long jobs processing")
     t0 = time.monotonic()
     w2.send_signal(signal.SIGTERM)
-    assert w2.wait(20) == 0
+    assert procs.exit_code(w2) == 0
     released_ms = int((time.monotonic() - t0) * 1000)  # a figure for the record, not a bound
     # no scheduler runs in this scenario, so nothing but the worker itself can have given the
     # leases back; and the 3 s jobs were cut off (released), not finished or counted
@@ -544,7 +544,7 @@ async def test_11_concurrent_schedulers_fire_each_tick_once(deps: Deps, procs: C
     for sp in scheds:
         sp.send_signal(signal.SIGTERM)
     for sp in scheds:
-        assert sp.wait(20) == 0
+        assert procs.exit_code(sp) == 0
     keys = [r["k"] for r in await deps.pool.fetch(
         "SELECT idempotency_key AS k FROM jobs WHERE payload->>'cid' = 'tick'")]
     fires = fire_times(keys)
