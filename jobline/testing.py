@@ -19,11 +19,13 @@ from jobline.worker.runtime import Worker, WorkerStats
 T = TypeVar("T")
 
 
-async def wait_until(predicate: Callable[[], Awaitable[T]], *, timeout: float = 10.0,
+async def wait_until(predicate: Callable[[], Awaitable[T]], *, timeout: float = 30.0,
                      interval: float = 0.01, message: str = "condition") -> T:
     """Re-check ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
 
-    The check interval grows from 10 ms to 100 ms so a slow condition costs few queries.
+    The check interval grows from 10 ms to 100 ms so a slow condition costs few queries. The
+    deadline is generous on purpose: it only decides how long a broken test takes to fail, and a
+    busy 2-core machine can stall a healthy one for seconds.
     """
     deadline = time.monotonic() + timeout
     while True:

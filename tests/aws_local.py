@@ -69,4 +69,8 @@ def moto_server(log_dir: Path) -> Iterator[Moto]:
         yield m
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a starved server may not get to its exit in time
+            proc.kill()
+            proc.wait()

@@ -32,7 +32,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from jobline.local import EmbeddedPostgres, EmbeddedValkey
+from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
 from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 
 TEMPLATE_DB = "jobline_template"
 _db_counter = itertools.count(1)
@@ -273,6 +275,29 @@ def settings(database_url: str, redis_url: str, redis_prefix: str, tmp_path: Pat
         database_url=database_url, redis_url=redis_url, redis_prefix=redis_prefix, home=tmp_path
     )
 
+
+@pytest.fixture
+def clock() -> Clock:
+    """The clock ``deps`` reads. A module that moves time overrides this fixture with a
+    ``FakeClock`` (its tests then take ``clock`` to advance it)."""
+    return SYSTEM_CLOCK
+
+
+@pytest.fixture
+def deps_settings(settings: Settings) -> Settings:
+    """The settings ``deps`` connects with. A module that needs other limits (lease, back-off...)
+    overrides this fixture, e.g. ``return settings.with_(lease_ms=10_000)``."""
+    return settings
+
+
+@pytest.fixture
+async def deps(deps_settings: Settings, clock: Clock) -> AsyncIterator[Deps]:
+    """Connections to the test's own database and Redis prefix, closed after the test."""
+    d = await connect(deps_settings, clock)
+    try:
+        yield d
+    finally:
+        await d.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import logging
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from jobline.shared.core.models import JobSpec, Outcome, Status
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.platform.clock import SYSTEM_CLOCK
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect, create_pool, create_redis
+from jobline.shared.platform.connections import Deps, create_pool, create_redis
 from jobline.shared.platform.errors import Unavailable, ValidationFailed
 from jobline.testing import serve_app
 
@@ -36,15 +35,6 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    try:
-        yield d
-    finally:
-        await d.close()
 
 
 async def count_jobs(deps: Deps) -> int:

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from starlette.routing import Route
@@ -16,16 +15,9 @@ from starlette.routing import Route
 from jobline.api.app import create_app
 from jobline.api.auth import required_role
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security import auth
 from jobline.testing import serve_app
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    yield d
-    await d.close()
 
 
 def concrete(path: str) -> str:

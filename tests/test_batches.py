@@ -28,13 +28,6 @@ async def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings, clock)
-    yield d
-    await d.close()
-
-
 def spec(job_type: str = "t", **kw: Any) -> JobSpec:
     return JobSpec(queue=kw.pop("queue", "q"), job_type=job_type, payload=kw.pop("payload", {}),
                    **kw)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from jobline.shared.dispatch import queue_controls, rate_limits
 from jobline.shared.dispatch.redis_dispatch import Dispatch, ready_score
 from jobline.shared.platform.clock import FakeClock, from_dt
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect, create_redis
+from jobline.shared.platform.connections import Deps, create_redis
 
 LEASE_MS = 10_000
 
@@ -28,11 +27,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(lease_ms=LEASE_MS), clock)
-    d.rng = random.Random(7)
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(lease_ms=LEASE_MS)
+
+
+@pytest.fixture
+def deps(deps: Deps) -> Deps:
+    deps.rng = random.Random(7)  # reproducible jitter
+    return deps
 
 
 def spec(queue: str, **kw: Any) -> JobSpec:

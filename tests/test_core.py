@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from jobline.shared.core import jobs, maintenance, sql
 from jobline.shared.core.models import JobSpec, Outcome, Status
 from jobline.shared.platform.clock import FakeClock, from_dt, to_dt
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import IllegalTransition, NotFound, ValidationFailed
 
 
@@ -24,12 +23,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(lease_ms=10_000, backoff_base_ms=1_000,
-                                     backoff_cap_ms=60_000), clock)
-    d.rng = random.Random(7)
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(lease_ms=10_000, backoff_base_ms=1_000, backoff_cap_ms=60_000)
+
+
+@pytest.fixture
+def deps(deps: Deps) -> Deps:
+    deps.rng = random.Random(7)  # reproducible jitter
+    return deps
 
 
 def spec(queue: str = "q", job_type: str = "t", **kw: object) -> JobSpec:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +21,7 @@ from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome, Status
 from jobline.shared.platform.clock import FakeClock, to_dt
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, _init_conn, connect
+from jobline.shared.platform.connections import Deps, _init_conn
 from jobline.shared.platform.errors import IllegalTransition, NotFound
 from jobline.shared.retry import dlq
 
@@ -36,10 +34,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(backoff_base_ms=1, backoff_cap_ms=1), clock)
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(backoff_base_ms=1, backoff_cap_ms=1)
 
 
 def spec(queue: str = "q", job_type: str = "t", **kw: Any) -> JobSpec:
@@ -104,7 +100,8 @@ async def test_retry_from_dlq_and_its_refusals(deps: Deps) -> None:
 
 async def test_bulk_retry_of_10k_is_one_statement_and_one_script(
         deps: Deps, settings: Settings) -> None:
-    """Seed criterion: bulk retry of 10,000 DLQ jobs is set-based (benchmark target < 2 s)."""
+    """Seed criterion: bulk retry of 10,000 DLQ jobs is set-based: one statement, one script.
+    (Its speed, target < 2 s, is measured by ``bench/suite.py --only dlq``, not asserted here.)"""
     n = 10_000
     subs = await jobs.submit_many(deps, [spec(payload={"i": i}) for i in range(n)])
     # Fabricate the state 10k exhausted jobs leave (the real path is tested above).
@@ -127,9 +124,7 @@ async def test_bulk_retry_of_10k_is_one_statement_and_one_script(
     try:
         queries.clear()  # the pool's own setup queries are not the operation's
         before = await deps.redis.info("commandstats")
-        t0 = time.perf_counter()
         retried = await dlq.retry_dead_letters(counted, dlq.DlqFilter(queue="q"))
-        elapsed = time.perf_counter() - t0
         after = await deps.redis.info("commandstats")
     finally:
         await pool.close()
@@ -144,7 +139,6 @@ async def test_bulk_retry_of_10k_is_one_statement_and_one_script(
     # enqueue script for the one queue carries all 10k jobs
     assert calls["cmdstat_evalsha"] == 1 and calls.get("cmdstat_eval", 0) == 0
     assert calls["cmdstat_zadd"] == n
-    assert elapsed < 2.0, f"bulk retry of {n} took {elapsed:.2f}s"
     assert await deps.pool.fetchval(
         "SELECT count(*) FROM jobs WHERE status = 'pending' AND attempts = 0") == n
     assert (await deps.dispatch.depth(["q"]))["q"]["ready"] == n

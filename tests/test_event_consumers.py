@@ -24,7 +24,7 @@ from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import Event, relay_once
 from jobline.shared.platform.clock import FakeClock, to_dt
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.testing import wait_until
 
 
@@ -34,10 +34,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(backoff_base_ms=1_000, backoff_cap_ms=1_000), clock)
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(backoff_base_ms=1_000, backoff_cap_ms=1_000)
 
 
 @pytest.fixture

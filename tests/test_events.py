@@ -19,7 +19,7 @@ from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import Event, relay_once
 from jobline.shared.platform.clock import FakeClock
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.testing import wait_until
 
 
@@ -50,10 +50,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def deps(bus_settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(bus_settings, clock)
-    yield d
-    await d.close()
+def deps_settings(bus_settings: Settings) -> Settings:
+    return bus_settings
 
 
 @pytest.fixture

@@ -30,8 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from jobline.api.app import create_app
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
@@ -112,14 +111,7 @@ def fuzz(base_url: str, key: str) -> FuzzReport:
     return report
 
 
-@pytest.fixture
-async def deps(settings: Settings) -> Any:
-    d = await connect(settings)
-    yield d
-    await d.close()
-
-
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(900)  # a fixed example count; a busy machine runs it slower
 async def test_rest_api_conforms_to_its_openapi_document(deps: Deps) -> None:
     _, key = await create_key(deps, "admin", "fuzzer")
     port = free_port()

@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, Phase, given
 from test_fuzz_api import free_port
 
 from jobline.api.app import create_app
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
@@ -65,14 +64,7 @@ def fuzz(url: str, key: str) -> Report:
     return report
 
 
-@pytest.fixture
-async def deps(settings: Settings) -> Any:
-    d = await connect(settings)
-    yield d
-    await d.close()
-
-
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(900)  # a fixed example count; a busy machine runs it slower
 async def test_graphql_endpoint_never_fails_or_leaks(deps: Deps) -> None:
     _, key = await create_key(deps, "admin", "graphql fuzzer")
     port = free_port()

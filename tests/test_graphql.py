@@ -26,19 +26,11 @@ from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.events.bus import EventBus
 from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import Relay
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security import auth
 from jobline.testing import serve_app, wait_until
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    yield d
-    await d.close()
 
 
 @pytest.fixture

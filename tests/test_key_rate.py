@@ -3,8 +3,6 @@ Retry-After when exceeded; enforced after authentication."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from jobline.api.app import create_app
@@ -23,10 +21,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(rate_per_key="3/10s"), clock)
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(rate_per_key="3/10s")
 
 
 def test_parse_rate() -> None:

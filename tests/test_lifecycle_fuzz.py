@@ -269,7 +269,7 @@ def run_machine(settings: Settings, redis_url: str, tmp: Path) -> World:
         loop.close()
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(900)  # a fixed example count; a busy machine runs it slower
 async def test_job_lifecycle_state_machine(settings: Settings, private_valkey: str,
                                            tmp_path: Path) -> None:
     world = await asyncio.to_thread(run_machine, settings, private_valkey, tmp_path)

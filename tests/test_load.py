@@ -7,24 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from jobline.shared.core.group_commit import GroupCommitter
 from jobline.shared.core.models import JobSpec
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.testing import drain
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings, pool_size=8)
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(pg_pool_size=8)
 
 
 async def test_10k_concurrent_submissions_lose_nothing(deps: Deps) -> None:

@@ -4,7 +4,6 @@ DLQ listing and CSV, schedules, events, logs) while handlers receive the real va
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,8 +13,7 @@ from jobline.analytics.consumer import EventConsumer
 from jobline.api.app import create_app
 from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import relay_once
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security.masking import MASK, MaskingFilter, mask, mask_text
 from jobline.testing import drain, serve_app, wait_until
 from jobline.worker.registry import Registry
@@ -27,13 +25,6 @@ PAYLOAD: dict[str, Any] = {
     "items": [{"client_secret": "s3cr3t"}, {"n": 1}],
     "headers": {"AUTHORIZATION": "Bearer-abc"},
 }
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    yield d
-    await d.close()
 
 
 def test_mask_nested_case_insensitive_and_pure() -> None:

@@ -22,8 +22,7 @@ from jobline.shared.events.bus import EventBus
 from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import relay_once
 from jobline.shared.platform.clock import FakeClock
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security import auth
 from jobline.testing import serve_app, wait_until
 
@@ -34,13 +33,6 @@ T0 = 1_800_000_000_000  # a whole minute
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
-
-
-@pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings, clock)
-    yield d
-    await d.close()
 
 
 @pytest.fixture

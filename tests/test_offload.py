@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,12 @@ def aws_env(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
 
 
 @pytest.fixture
-async def deps(settings: Settings, aws_env: Moto) -> AsyncIterator[Deps]:
+def deps_settings(settings: Settings, aws_env: Moto) -> Settings:
     # the default 256 KiB threshold; payloads may be larger than it once they can be offloaded
-    d = await connect(settings.with_(s3_bucket=BUCKET, s3_endpoint_url=aws_env.endpoint,
-                                     max_payload_bytes=2 * 1024 * 1024))
-    assert d.settings.offload_bytes == 262_144
-    yield d
-    await d.close()
+    s = settings.with_(s3_bucket=BUCKET, s3_endpoint_url=aws_env.endpoint,
+                       max_payload_bytes=2 * 1024 * 1024)
+    assert s.offload_bytes == 262_144
+    return s
 
 
 def big(n_bytes: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ from jobline.shared.core.models import JobSpec, Outcome, Status
 from jobline.shared.dispatch import queue_controls, rate_limits
 from jobline.shared.platform.clock import FakeClock
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.retry import dlq
 from jobline.shared.retry.policy import RetryPolicy
 from jobline.testing import wait_until
@@ -45,11 +45,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(lease_ms=10_000, backoff_base_ms=1_000), clock)
-    d.rng = random.Random(7)
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(lease_ms=10_000, backoff_base_ms=1_000)
+
+
+@pytest.fixture
+def deps(deps: Deps) -> Deps:
+    deps.rng = random.Random(7)  # reproducible jitter
+    return deps
 
 
 class RedisRefuses:

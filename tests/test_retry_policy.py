@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -31,12 +30,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(lease_ms=10_000, backoff_base_ms=1_000,
-                                     backoff_cap_ms=60_000), clock)
-    d.rng = random.Random(7)
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(lease_ms=10_000, backoff_base_ms=1_000, backoff_cap_ms=60_000)
+
+
+@pytest.fixture
+def deps(deps: Deps) -> Deps:
+    deps.rng = random.Random(7)  # reproducible jitter
+    return deps
 
 
 async def fail_once(deps: Deps, spec: JobSpec, error_type: str,

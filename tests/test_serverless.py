@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from aws_local import CREDENTIALS, Moto, free_port, moto_server
 
-pytestmark = pytest.mark.slow
+# npm ci, packaging and a local deploy: minutes on a busy machine, past the 120 s default
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).parent.parent
 SLS = ROOT / "infra" / "node_modules" / ".bin" / "serverless"

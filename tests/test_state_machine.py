@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -17,17 +17,14 @@ from jobline.shared.core import edges, jobs, sql, waiting
 from jobline.shared.core.models import TRANSITIONS, JobSpec, Outcome, Status
 from jobline.shared.dispatch.redis_dispatch import DispatchEntry
 from jobline.shared.platform.clock import FakeClock, to_dt
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import IllegalTransition
 from jobline.shared.retry import dlq
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings, FakeClock())
-    yield d
-    await d.close()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 async def job_in(deps: Deps, status: Status) -> uuid.UUID:

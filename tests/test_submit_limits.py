@@ -20,7 +20,7 @@ from jobline.shared.core.models import JobSpec
 from jobline.shared.dispatch import backpressure
 from jobline.shared.flow import batches
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import Unavailable, ValidationFailed
 from jobline.testing import serve_app
 
@@ -29,10 +29,8 @@ CAP, BULK = 2, 3
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(max_bulk_jobs=BULK, queue_depths={"capped": CAP}))
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(max_bulk_jobs=BULK, queue_depths={"capped": CAP})
 
 
 @pytest.fixture

@@ -25,10 +25,8 @@ from jobline.worker.runtime import Completer, Worker, WorkerStats
 
 
 @pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings.with_(backoff_base_ms=10, backoff_cap_ms=50, lease_ms=5_000))
-    yield d
-    await d.close()
+def deps_settings(settings: Settings) -> Settings:
+    return settings.with_(backoff_base_ms=10, backoff_cap_ms=50, lease_ms=5_000)
 
 
 def spec(job_type: str, **kw: Any) -> JobSpec:

@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,6 @@ import pytest
 from test_processes import Procs
 
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import wait_until
 
 FULL = os.environ.get("JOBLINE_CHAOS") == "full"
@@ -75,6 +74,15 @@ class ChaosProcs(Procs):
         return "".join(f.read_text(errors="replace")
                        for f in (self.home / "logs").glob(f"{i:02d}-*.log"))
 
+    def exit_code(self, p: subprocess.Popen[bytes], timeout: float = 60) -> int:
+        """``p``'s exit code once it exits; past a generous ``timeout``, fail with its log (a
+        process that does not stop is a finding, and its log is gone with the tmp dir later)."""
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{p.args!r} still running after {timeout} s; its log:\n"
+                                 f"{self.logs(p)[-6000:]}") from None
+
     async def api(self, port: int) -> subprocess.Popen[bytes]:
         p = self.start("api", "--port", str(port))
         await wait_api(port)
@@ -97,13 +105,6 @@ async def wait_api(port: int, timeout: float = 30) -> None:
                 return False
 
         await wait_until(up, timeout=timeout, message=f"API on :{port}")
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    yield d
-    await d.close()
 
 
 @pytest.fixture

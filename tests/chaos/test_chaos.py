@@ -230,7 +230,8 @@ async def test_3_sigkill_the_api_while_clients_submit(deps: Deps, procs: ChaosPr
 
 async def test_4_sigterm_drains_and_releases_leases_at_once(deps: Deps, procs: ChaosProcs,
                                                             tmp_path: Path) -> None:
-    short = await submit(deps, "drain", 8, ms=600)
+    # long enough that the 4 seen running are still running when the signal lands
+    short = await submit(deps, "drain", 8, ms=2_000)
     w = procs.worker("--concurrency", "4")
 
     async def four_running() -> bool:
@@ -238,7 +239,7 @@ async def test_4_sigterm_drains_and_releases_leases_at_once(deps: Deps, procs: C
 
     await wait_until(four_running, message="4 jobs processing")
     w.send_signal(signal.SIGTERM)
-    assert w.wait(20) == 0
+    assert procs.exit_code(w) == 0
     c = await counts(deps)
     assert c.get("completed") == 4 and c.get("pending") == 4 and "processing" not in c
     # past the grace period: leases handed back at once, not after lease expiry
@@ -253,10 +254,17 @@ async def test_4_sigterm_drains_and_releases_leases_at_once(deps: Deps, procs: C
     await wait_until(longs_running, timeout=30, message="the long jobs processing")
     t0 = time.monotonic()
     w2.send_signal(signal.SIGTERM)
-    assert w2.wait(20) == 0
-    released_ms = int((time.monotonic() - t0) * 1000)
+    assert procs.exit_code(w2) == 0
+    released_ms = int((time.monotonic() - t0) * 1000)  # a figure for the record, not a bound
+    # no scheduler runs in this scenario, so nothing but the worker itself can have given the
+    # leases back; and the 3 s jobs were cut off (released), not finished or counted
     assert "processing" not in await counts(deps)
-    assert released_ms < LEASE_MS + SWEEP_MS
+    rows = await deps.pool.fetch(
+        """SELECT j.status, j.attempts, array_agg(a.outcome) AS outcomes
+             FROM jobs j JOIN job_attempts a ON a.job_id = j.id
+            WHERE j.payload->>'cid' LIKE 'grace%' GROUP BY j.id""")
+    assert [(r["status"], r["attempts"], r["outcomes"]) for r in rows] == [
+        ("pending", 0, ["released"])] * 3
     procs.worker("--concurrency", "8")
     await drained(deps)
     v = await judge(deps, tmp_path, "4 SIGTERM during long jobs", short + long,
@@ -536,7 +544,7 @@ async def test_11_concurrent_schedulers_fire_each_tick_once(deps: Deps, procs: C
     for sp in scheds:
         sp.send_signal(signal.SIGTERM)
     for sp in scheds:
-        assert sp.wait(20) == 0
+        assert procs.exit_code(sp) == 0
     keys = [r["k"] for r in await deps.pool.fetch(
         "SELECT idempotency_key AS k FROM jobs WHERE payload->>'cid' = 'tick'")]
     fires = fire_times(keys)
