@@ -108,10 +108,19 @@ async def latency(settings: Settings, base: str, key: str, rate: int,
                         received[msg["payload"]["data"]["jobEvents"]["jobId"]] = now
 
             rtask = asyncio.create_task(reader())
-            # Warm-up: wait until a probe job's event arrives (the subscription is live).
-            probe = await jobs.submit(deps, JobSpec("load", "probe", {}), positions=False)
-            while str(probe.submitted.id) not in received:
-                await asyncio.sleep(0.01)
+            # Warm-up: wait until a probe job's event arrives (the subscription is live). The
+            # server registers the subscription asynchronously, so a probe sent before that is
+            # never delivered: send a fresh probe every 0.5 s until one arrives, within a deadline.
+            warm_deadline = time.perf_counter() + 60
+            probes: list[str] = []
+            while not any(p in received for p in probes):
+                if time.perf_counter() > warm_deadline:
+                    raise TimeoutError("the subscription delivered no probe event within 60 s")
+                probe = await jobs.submit(deps, JobSpec("load", "probe", {}), positions=False)
+                probes.append(str(probe.submitted.id))
+                until = time.perf_counter() + 0.5
+                while time.perf_counter() < until and not any(p in received for p in probes):
+                    await asyncio.sleep(0.01)  # polling the reader's dict, bounded above
             tick = 0.02
             per_tick = max(1, round(rate * tick))
             start = time.perf_counter()
