@@ -187,7 +187,8 @@ class LocalServer:
 
     @property
     def url(self) -> str:
-        raise NotImplementedError
+        """The URL clients connect to; each server class defines it."""
+        raise TypeError(f"{type(self).__name__} does not define url")
 
     @property
     def pid(self) -> int | None:
@@ -266,7 +267,9 @@ class LocalServer:
         return None
 
     def _command(self) -> list[str]:
-        raise NotImplementedError
+        """The server's command line, for the default :meth:`_launch` (a server launched some
+        other way, like PostgreSQL through ``pg_ctl``, overrides ``_launch`` instead)."""
+        raise TypeError(f"{type(self).__name__} defines neither _command nor _launch")
 
     def _answers(self, port: int) -> bool:
         """The server on ``port`` serves requests (not only that its process exists)."""
