@@ -271,6 +271,8 @@ SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attemp
  LIMIT $8
 """
 
+COUNT_DEAD_LETTERS = f"SELECT count(*) FROM jobs WHERE {_DLQ_WHERE}"
+
 # Back to pending with a fresh set of attempts; the last error stays for reference. $7 = now.
 RETRY_DEAD_LETTERS = f"""
 UPDATE jobs SET status = 'pending', attempts = 0, scheduled_for = $7, updated_at = $7,

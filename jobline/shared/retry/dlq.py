@@ -66,6 +66,13 @@ async def list_dead_letters(deps: Deps, f: DlqFilter = DlqFilter(), *,
     return JobPage(jobs, None, nxt)
 
 
+@translate_errors
+async def count_dead_letters(deps: Deps, f: DlqFilter = DlqFilter()) -> int:
+    """How many jobs ``f`` selects now (a bulk action's confirmation states it)."""
+    n: int = await deps.pool.fetchval(sql.COUNT_DEAD_LETTERS, *f.args())
+    return n
+
+
 async def iter_dead_letters(deps: Deps, f: DlqFilter = DlqFilter(), *,
                             page: int = 1_000) -> AsyncIterator[list[Job]]:
     """Every matching job, a page at a time (for exports: memory stays at one page)."""
