@@ -88,3 +88,17 @@ async def test_job_reads_mask_secrets_like_rest(admin: httpx.AsyncClient, deps: 
     assert listed["data"]["jobs"]["edges"][0]["node"]["payload"]["password"] == "***"
     rest = (await admin.get(f"/api/v1/jobs/{r.submitted.id}")).json()
     assert rest["payload"] == job["payload"]
+
+
+async def test_recent_batches_newest_first_with_progress(admin: httpx.AsyncClient) -> None:
+    made = []
+    for name in ("first", "second"):
+        b = await gql(admin, 'mutation($n: String!) { createBatch(name: $n, jobs: '
+                             '[{queue: "bq", jobType: "t"}, {queue: "bq", jobType: "t"}]) { id } }',
+                      {"n": name})
+        made.append(b["data"]["createBatch"]["id"])
+    got = await gql(admin, "{ recentBatches(first: 2) { id name total pending completed } }")
+    assert [b["id"] for b in got["data"]["recentBatches"]] == made[::-1]
+    assert got["data"]["recentBatches"][0]["total"] == 2
+    assert got["data"]["recentBatches"][0]["pending"] == 2
+    assert code(await gql(admin, "{ recentBatches(first: 0) { id } }")) == "BAD_USER_INPUT"

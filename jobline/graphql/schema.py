@@ -58,6 +58,7 @@ from jobline.shared.schedules.recurring import Schedule as CoreSchedule
 from jobline.shared.security.auth import Forbidden, Role
 from jobline.shared.security.masking import mask, mask_text
 
+from . import loaders
 from .context import Context
 
 P = ParamSpec("P")
@@ -826,6 +827,16 @@ class Query:
     def viewer(self, info: Info[Context, None]) -> Viewer:
         p = _ctx(info).require(D, "read its own key")
         return Viewer(role=str(p.role), name=p.name)
+
+    @strawberry.field(description="The newest batches first (at most 100).")
+    @domain
+    async def recent_batches(self, info: Info[Context, None], first: int = 20) -> list[Batch]:
+        c = _ctx(info)
+        c.require(D, "read batches")
+        if not 1 <= first <= 100:
+            raise ValidationFailed("first", "must be 1-100")
+        found = await c.batches.load_many(await loaders.recent_batch_ids(c.deps, first))
+        return [Batch.of(b) for b in found if b is not None]
 
     @strawberry.field(description="How many dead-lettered jobs the filter matches (admin).")
     @domain
