@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from jobline.api import (
     admin,
     batches,
+    dashboard,
     events,
     health,
     jobs,
@@ -70,7 +71,9 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
         routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
                 *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes, *metrics.routes,
                 *graphql_app.routes(context),
-                *openapi.routes(settings)],
+                *openapi.routes(settings),
+                # last: the dashboard's client-side routes fall back to index.html
+                *dashboard.routes],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -1,0 +1,48 @@
+"""Serves the built React dashboard (``frontend/`` → ``jobline/api/dashboard_dist/``) at ``/``.
+
+Client-side routes (``/jobs/<id>``, ``/queues``...) fall back to ``index.html``; API paths
+(``/api``, ``/graphql``, ``/metrics``, the probes) never reach this route's fallback, so an unknown
+API path still answers the API's JSON 404. The assets ship inside the Python package, so an
+installed wheel or a container serves the dashboard without Node. The page itself holds no data
+(it asks for an API key and calls ``/graphql``), so it is public like ``/healthz``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+DIST = Path(__file__).resolve().parent / "dashboard_dist"
+#: Not the dashboard's: an unknown path here is an API 404, not a client-side route.
+API_PREFIXES = ("api/", "graphql", "metrics", "healthz", "readyz")
+#: Vite names assets by content hash, so they can be cached forever; index.html never is.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def _not_found(detail: str) -> Response:
+    return JSONResponse({"error": {"code": "not_found", "message": detail}}, status_code=404)
+
+
+async def serve(request: Request) -> Response:
+    path = request.path_params.get("path", "")
+    if path.startswith(API_PREFIXES) or path == "api":
+        return _not_found(f"no route {request.url.path}")
+    index = DIST / "index.html"
+    if not index.is_file():
+        return _not_found("the dashboard is not built: `make run` builds it "
+                          "(or `cd frontend && npm ci && npm run build`)")
+    if path:
+        candidate = (DIST / path).resolve()
+        # Never serve outside the build directory (``..`` or symlinks).
+        if candidate.is_file() and candidate.is_relative_to(DIST):
+            headers = {"Cache-Control": IMMUTABLE} if path.startswith("assets/") else None
+            return FileResponse(candidate, headers=headers)
+        if path.startswith("assets/"):
+            return _not_found(f"no asset {path}")
+    return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+routes = [Route("/{path:path}", serve, methods=["GET", "HEAD"], name="dashboard")]
