@@ -42,26 +42,26 @@ function QueueLines({ queues, from }: { queues: string[]; from: string }) {
   const results = queues.slice(0, 12).map((q) => ({ q, r: useQuery({ query: QueueSeries, variables: { queue: q, from } })[0] }));
   const option = useMemo(() => ({
     tooltip: { trigger: "axis" },
-    legend: { type: "scroll" },
-    grid: { left: 48, right: 16, top: 40, bottom: 32 },
-    xAxis: { type: "time" },
-    yAxis: { type: "value", name: "completed/min" },
+    legend: { type: "scroll", top: 0 },
+    grid: { left: 48, right: 16, top: 48, bottom: 32 },
+    xAxis: { type: "time", min: new Date(from).getTime(), max: Date.now() },
+    yAxis: { type: "value", name: "completed/min", nameGap: 12 },
     series: results.map(({ q, r }) => ({
-      name: q, type: "line", showSymbol: false,
+      name: q, type: "line", showSymbol: (r.data?.throughputSeries.length ?? 0) < 30,
       data: (r.data?.throughputSeries ?? []).map((p) => [p.minuteMs, p.completed]),
     })),
   }), [results]);
   const bars = useMemo(() => ({
     tooltip: { trigger: "axis" },
-    legend: {},
-    grid: { left: 48, right: 16, top: 40, bottom: 32 },
+    legend: { top: 0 },
+    grid: { left: 48, right: 16, top: 48, bottom: 32 },
     xAxis: { type: "category", data: results.map((x) => x.q) },
     yAxis: { type: "value" },
     series: [
       { name: "completed", type: "bar", stack: "s", color: "#2f9e44", data: results.map((x) => (x.r.data?.throughputSeries ?? []).reduce((a, p) => a + p.completed, 0)) },
       { name: "failed", type: "bar", stack: "s", color: "#e03131", data: results.map((x) => (x.r.data?.throughputSeries ?? []).reduce((a, p) => a + p.failed, 0)) },
     ],
-  }), [results]);
+  }), [results, from]);
   return (
     <>
       <Paper withBorder p="sm">
@@ -87,10 +87,10 @@ export default function ChartsPage() {
     const max = Math.max(1, ...cells.map((c) => c[2]));
     return {
       tooltip: { position: "top" },
-      grid: { left: 48, right: 16, top: 16, bottom: 64 },
+      grid: { left: 48, right: 72, top: 16, bottom: 32 },
       xAxis: { type: "category", data: Array.from({ length: 24 }, (_, h) => `${h}h`), splitArea: { show: true } },
-      yAxis: { type: "category", data: DAYS, splitArea: { show: true } },
-      visualMap: { min: 0, max, calculable: true, orient: "horizontal", left: "center", bottom: 0 },
+      yAxis: { type: "category", data: DAYS, inverse: true, splitArea: { show: true } },
+      visualMap: { min: 0, max, calculable: true, orient: "vertical", right: 0, top: "middle", inRange: { color: ["#e7f5ff", "#1864ab"] } },
       series: [{ name: "submitted", type: "heatmap", data: cells }],
     };
   }, [data]);
@@ -99,7 +99,7 @@ export default function ChartsPage() {
     const label = (ms: number) => (ms < 1000 ? `${ms} ms` : `${ms / 1000} s`);
     return {
       tooltip: { trigger: "axis" },
-      grid: { left: 48, right: 16, top: 16, bottom: 48 },
+      grid: { left: 48, right: 16, top: 32, bottom: 56 },
       xAxis: { type: "category", data: b.map((x) => `${label(x.lowerMs)}–${label(x.upperMs)}`), axisLabel: { rotate: 30 } },
       yAxis: { type: "value", name: "jobs" },
       series: [{ type: "bar", data: b.map((x) => x.count), color: "#1971c2" }],

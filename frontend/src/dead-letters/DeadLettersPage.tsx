@@ -6,7 +6,7 @@ import { downloadWithKey } from "../api/client";
 import { useSession } from "../auth/session";
 import type { DlqFilterInput } from "../gql/graphql";
 import { ErrorNote } from "../ui/Errors";
-import { fmtNum, fmtTime, shortId } from "../ui/format";
+import { fmtNum, fmtTime } from "../ui/format";
 import { Page } from "../ui/Page";
 import { DeadLetterCount, DeadLettersQuery, DeleteDeadLetters, RetryDeadLetters } from "./documents";
 
@@ -125,7 +125,7 @@ export function DeadLettersPage() {
         <Table.Tbody>
           {jobs.map((j) => (
             <Table.Tr key={j.id}>
-              <Table.Td><Link to={`/jobs/${j.id}`} aria-label={`Open job ${j.id}`} style={{ fontFamily: "monospace" }}>{shortId(j.id)}</Link></Table.Td>
+              <Table.Td><Link to={`/jobs/${j.id}`} title="Open the job" style={{ fontFamily: "monospace", fontSize: "var(--mantine-font-size-xs)" }}>{j.id}</Link></Table.Td>
               <Table.Td>{j.queue}</Table.Td>
               <Table.Td>{j.jobType}</Table.Td>
               <Table.Td>{j.errorType ?? "—"}</Table.Td>

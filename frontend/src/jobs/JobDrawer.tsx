@@ -122,8 +122,10 @@ export function JobDrawer({ jobId, onClose }: { jobId: string; onClose: () => vo
         <JobDetails
           job={job}
           onSimilar={() => {
+            // Similar = same type and the error it had (a retried job may have succeeded since).
             const p = new URLSearchParams({ type: job.jobType });
-            if (job.errorType) p.set("errorType", job.errorType);
+            const errorType = job.errorType ?? [...job.attemptHistory].reverse().find((a) => a.errorType)?.errorType;
+            if (errorType) p.set("errorType", errorType);
             navigate(`/jobs?${p.toString()}`);
           }}
         />

@@ -7,7 +7,7 @@ import { JobEventsSub } from "../live/documents";
 import { statusAfter } from "../live/status";
 import { useLiveBatches } from "../live/useLive";
 import { ErrorNote } from "../ui/Errors";
-import { fmtTime, shortId } from "../ui/format";
+import { fmtTime } from "../ui/format";
 import { Page } from "../ui/Page";
 import { StatusBadge } from "../ui/StatusBadge";
 import { JobsQuery } from "./documents";
@@ -127,8 +127,8 @@ export function JobsPage() {
             return (
               <Table.Tr key={j.id} data-job-id={j.id}>
                 <Table.Td>
-                  <Link to={withParams(`/jobs/${j.id}`)} aria-label={`Open job ${j.id}`} style={{ fontFamily: "monospace" }}>
-                    {shortId(j.id)}
+                  <Link to={withParams(`/jobs/${j.id}`)} title="Open the job" style={{ fontFamily: "monospace", fontSize: "var(--mantine-font-size-xs)" }}>
+                    {j.id}
                   </Link>
                 </Table.Td>
                 <Table.Td>{j.jobType}</Table.Td>

@@ -106,9 +106,9 @@ function AdminQueues() {
             return (
               <Table.Tr key={q.name} data-queue={q.name}>
                 <Table.Th scope="row">{q.name}</Table.Th>
-                <Table.Td>
+                <Table.Td style={{ whiteSpace: "nowrap" }}>
                   <Tooltip label={h.rule} multiline w={260} withArrow>
-                    <Badge color={h.color} tabIndex={0} aria-label={`${q.health}: ${h.rule}`}>{q.health}</Badge>
+                    <Badge color={h.color} tabIndex={0} style={{ overflow: "visible" }} styles={{ label: { overflow: "visible" } }} aria-label={`${q.health}: ${h.rule}`}>{q.health}</Badge>
                   </Tooltip>
                 </Table.Td>
                 <Table.Td ta="right" data-col="pending">{fmtNum(c ? c.pending : q.ready)}</Table.Td>

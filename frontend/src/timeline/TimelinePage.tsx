@@ -51,7 +51,7 @@ export default function TimelinePage() {
   const navigate = useNavigate();
   const [params, setParams] = useSearchParams();
   const now = useMemo(() => Date.now(), []);
-  const from = params.get("from") ?? localInput(now - 3600_000);
+  const from = params.get("from") ?? localInput(now - 15 * 60_000);
   const to = params.get("to") ?? localInput(now + 60_000);
   const queue = params.get("queue") ?? "";
   const by = (params.get("lanes") as "worker" | "queue") ?? "worker";
@@ -106,7 +106,7 @@ export default function TimelinePage() {
         const lane = api.value(0);
         const start = api.coord([api.value(1), lane]);
         const end = api.coord([api.value(2), lane]);
-        const h = api.size([0, 1])[1] * 0.6;
+        const h = Math.min(22, api.size([0, 1])[1] * 0.6);
         const w = Math.max(1, end[0] - start[0]);
         return {
           type: "rect",

@@ -42,7 +42,7 @@ export function WorkersPage() {
           {rows.map((w) => (
             <Table.Tr key={w.id}>
               <Table.Th scope="row" style={{ fontFamily: "monospace" }}>{w.id}</Table.Th>
-              <Table.Td>{w.queues.length ? w.queues.join(", ") : "all"}</Table.Td>
+              <Table.Td>{w.queues.length && !w.queues.includes("*") ? w.queues.join(", ") : "all queues"}</Table.Td>
               <Table.Td><Badge color={w.status === "busy" ? "yellow" : w.status === "idle" ? "green" : "gray"}>{w.status}</Badge> <Text span size="xs">{w.running}/{w.concurrency}</Text></Table.Td>
               <Table.Td>
                 {w.currentJobs.slice(0, 3).map((j) => <Link key={j} to={`/jobs/${j}`} style={{ marginRight: 6, fontFamily: "monospace" }}>{shortId(j)}</Link>)}
