@@ -21,5 +21,7 @@ export default defineConfig({
     globals: true,
     setupFiles: ["./src/test-setup.ts"],
     css: false,
+    // a loaded 2-core machine: Mantine renders are slow under jsdom
+    testTimeout: 30_000,
   },
 });
