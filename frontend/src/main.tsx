@@ -1,4 +1,5 @@
 import "@mantine/core/styles.css";
+import "./ui/global.css";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { Badge, Drawer, MantineProvider, Modal, createTheme, localStorageColorSchemeManager, type CSSVariablesResolver } from "@mantine/core";
@@ -20,8 +21,12 @@ const theme = createTheme({
 // its light-variant text (shade 6 on a tint) and white text on shade-6/8 fills are below 4.5:1,
 // so every colour's text and fill is darkened (light scheme) or lightened (dark scheme).
 const resolver: CSSVariablesResolver = (t) => {
-  const light: Record<string, string> = { "--mantine-color-dimmed": t.colors.gray[7], "--mantine-color-placeholder": t.colors.gray[6] };
-  const dark: Record<string, string> = { "--mantine-color-dimmed": t.colors.dark[1], "--mantine-color-placeholder": t.colors.dark[2] };
+  const light: Record<string, string> = {
+    "--mantine-color-dimmed": t.colors.gray[7], "--mantine-color-placeholder": t.colors.gray[6], "--mantine-color-anchor": t.colors.blue[9],
+  };
+  const dark: Record<string, string> = {
+    "--mantine-color-dimmed": t.colors.dark[1], "--mantine-color-placeholder": t.colors.dark[2], "--mantine-color-anchor": t.colors.blue[3],
+  };
   for (const c of Object.keys(t.colors)) {
     if (c === "dark") continue;
     const v = (shade: number) => `var(--mantine-color-${c}-${shade})`;

@@ -52,3 +52,17 @@ async def seed(c: httpx.AsyncClient) -> dict[str, Any]:
     await gql(c, 'mutation { setConcurrency(queue: "reports", maxInFlight: 4) { name } }')
     return {"chain": [j["id"] for j in chain["submitMany"]],
             "batch": batch["createBatch"]["id"]}
+
+
+async def traffic(c: httpx.AsyncClient, n: int = 400) -> None:
+    """A few minutes' worth of mixed work at once, for a Timeline and Charts with something on them."""
+    jobs = []
+    for i in range(n):
+        q = ("default", "reports", "images", "email")[i % 4]
+        if i % 23 == 0:
+            jobs.append({"queue": q, "jobType": "demo.flaky", "maxAttempts": 1,
+                         "payload": {"failTimes": 1, "failWith": "timeout"}})
+        else:
+            jobs.append({"queue": q, "jobType": "demo.sleep",
+                         "payload": {"ms": 50 + (i * 37) % 900}})
+    await gql(c, SUBMIT_MANY, {"in": jobs})

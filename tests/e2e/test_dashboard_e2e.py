@@ -255,7 +255,7 @@ async def test_admin_navigation_and_dark_mode(page: Page, stack: Stack) -> None:
         await expect(nav.get_by_role("link", name=name)).to_be_visible()
     await page.get_by_role("button", name="Switch to dark mode").click()
     await expect(page.locator("html")).to_have_attribute("data-mantine-color-scheme", "dark")
-    for name, heading in (("Workers", "Workers"), ("Batches", "Batches"),
+    for name, heading in (("Jobs", "Jobs"), ("Workers", "Workers"), ("Batches", "Batches"),
                           ("Timeline", "Timeline"), ("Charts", "Charts")):
         await nav.get_by_role("link", name=name).click()
         await expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()

@@ -1,5 +1,5 @@
 import { useMemo } from "react";
-import { Paper, SimpleGrid, Text, Title } from "@mantine/core";
+import { Paper, SimpleGrid, Text, Title, useComputedColorScheme } from "@mantine/core";
 import { useQuery } from "urql";
 import { graphql } from "../gql";
 import { ErrorNote } from "../ui/Errors";
@@ -82,6 +82,7 @@ export default function ChartsPage() {
     return { from: new Date(now - 6 * 3600_000).toISOString(), weekFrom: new Date(now - 7 * 86400_000 + 60_000).toISOString() };
   }, []);
   const [{ data, error }] = useQuery({ query: ChartsQuery, variables: vars });
+  const scheme = useComputedColorScheme("light");
   const heat = useMemo(() => {
     const cells = heatmapCells(data?.week ?? []);
     const max = Math.max(1, ...cells.map((c) => c[2]));
@@ -90,10 +91,10 @@ export default function ChartsPage() {
       grid: { left: 48, right: 72, top: 16, bottom: 32 },
       xAxis: { type: "category", data: Array.from({ length: 24 }, (_, h) => `${h}h`), splitArea: { show: true } },
       yAxis: { type: "category", data: DAYS, inverse: true, splitArea: { show: true } },
-      visualMap: { min: 0, max, calculable: true, orient: "vertical", right: 0, top: "middle", inRange: { color: ["#e7f5ff", "#1864ab"] } },
+      visualMap: { min: 0, max, calculable: true, orient: "vertical", right: 0, top: "middle", inRange: { color: scheme === "dark" ? ["#25262b", "#4dabf7"] : ["#f1f8ff", "#1864ab"] } },
       series: [{ name: "submitted", type: "heatmap", data: cells }],
     };
-  }, [data]);
+  }, [data, scheme]);
   const hist = useMemo(() => {
     const b = data?.durationHistogram.buckets ?? [];
     const label = (ms: number) => (ms < 1000 ? `${ms} ms` : `${ms / 1000} s`);

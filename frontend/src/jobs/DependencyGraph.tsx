@@ -1,6 +1,6 @@
 import "@xyflow/react/dist/style.css";
 import { useMemo } from "react";
-import { Background, Controls, ReactFlow, type Edge, type Node } from "@xyflow/react";
+import { Background, Controls, Position, ReactFlow, type Edge, type Node } from "@xyflow/react";
 import { useComputedColorScheme, Text } from "@mantine/core";
 import { useNavigate } from "react-router";
 import { useQuery } from "urql";
@@ -46,6 +46,9 @@ export default function DependencyGraph({ jobId }: { jobId: string }) {
       nodes: g.nodes.map((n): Node => ({
         id: n.id,
         position: pos.get(n.id)!,
+        // dependencies on the left, dependents on the right
+        sourcePosition: Position.Right,
+        targetPosition: Position.Left,
         data: { label: `${n.jobType} · ${n.status.toLowerCase()}` },
         style: { border: `2px solid ${COLORS[n.status] ?? "#868e96"}`, fontWeight: n.id === jobId ? 700 : 400, width: 180 },
       })),

@@ -83,6 +83,20 @@ export default function TimelinePage() {
   }, [client, from, to, queue]);
 
   const { lanes, rows } = useMemo(() => bars(items, by, Date.now()), [items, by]);
+  // Open on the span that has work in it (zoom out with the slider for the whole window).
+  const extent = useMemo(() => {
+    const lo = new Date(from).getTime();
+    const hi = new Date(to).getTime();
+    if (!rows.length) return [lo, hi];
+    let a = Infinity;
+    let b = -Infinity;
+    for (const r of rows) {
+      a = Math.min(a, r[1]);
+      b = Math.max(b, r[2]);
+    }
+    const pad = Math.max(1000, (b - a) * 0.05);
+    return [Math.max(lo, a - pad), Math.min(hi, b + pad)];
+  }, [rows, from, to]);
   const option = useMemo(() => ({
     tooltip: {
       formatter: (p: { value: [number, number, number, string, string] }) =>
@@ -94,7 +108,7 @@ export default function TimelinePage() {
       { type: "inside", xAxisIndex: 0, filterMode: "weakFilter" },
       { type: "inside", yAxisIndex: 0, zoomOnMouseWheel: false, moveOnMouseWheel: true },
     ],
-    xAxis: { type: "time", min: new Date(from).getTime(), max: new Date(to).getTime() },
+    xAxis: { type: "time", min: extent[0], max: extent[1] },
     yAxis: { type: "category", data: lanes, inverse: true },
     series: [{
       type: "custom",
@@ -115,7 +129,7 @@ export default function TimelinePage() {
         };
       },
     }],
-  }), [rows, lanes, from, to]);
+  }), [rows, lanes, extent]);
 
   function apply(e: FormEvent) {
     e.preventDefault();
