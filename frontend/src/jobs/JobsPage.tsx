@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { Button, Group, Paper, Select, SimpleGrid, Table, Text, TextInput } from "@mantine/core";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { useQuery } from "urql";
@@ -74,6 +74,19 @@ export function JobsPage() {
   // Live: statuses of visible rows follow the events; new jobs appear on the first page.
   const [overrides, setOverrides] = useState<Map<string, JobStatus>>(new Map());
   useEffect(() => setOverrides(new Map()), [result.data]);
+  // New jobs on the first page: at most one re-read per second, however fast jobs arrive.
+  const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const lastRefetch = useRef(0);
+  useEffect(() => () => { if (refetchTimer.current) clearTimeout(refetchTimer.current); }, []);
+  function refetchSoon() {
+    if (refetchTimer.current) return;
+    const wait = Math.max(0, lastRefetch.current + 1000 - Date.now());
+    refetchTimer.current = setTimeout(() => {
+      refetchTimer.current = null;
+      lastRefetch.current = Date.now();
+      refetch({ requestPolicy: "network-only" });
+    }, wait);
+  }
   const visible = useMemo(() => new Set(result.data?.jobs.edges.map((e) => e.node.id)), [result.data]);
   useLiveBatches(JobEventsSub, { filter: filter.queue ? { queue: filter.queue } : null }, (batch) => {
     let changed = false;
@@ -89,7 +102,7 @@ export function JobsPage() {
       }
     }
     if (changed) setOverrides(next);
-    if (fresh) refetch({ requestPolicy: "network-only" });
+    if (fresh) refetchSoon();
   });
 
   const edges = result.data?.jobs.edges ?? [];

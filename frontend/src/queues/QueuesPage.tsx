@@ -83,7 +83,7 @@ function AdminQueues() {
   return (
     <>
       <ErrorNote error={metrics.error} />
-      <Table striped highlightOnHover withTableBorder aria-label="Queues">
+      <Table striped highlightOnHover withTableBorder aria-label="Queues" data-loaded={counts.data ? "counts" : metrics.data ? "metrics" : "none"}>
         <Table.Thead>
           <Table.Tr>
             <Table.Th scope="col">Queue</Table.Th>
