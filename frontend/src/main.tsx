@@ -6,6 +6,8 @@ import { Badge, Drawer, MantineProvider, Modal, createTheme, localStorageColorSc
 import { App } from "./App";
 
 const theme = createTheme({
+  // People who ask their OS for less motion get no transitions (and axe sees final colours).
+  respectReducedMotion: true,
   components: {
     Modal: Modal.extend({ defaultProps: { closeButtonProps: { "aria-label": "Close" } } }),
     Drawer: Drawer.extend({ defaultProps: { closeButtonProps: { "aria-label": "Close" } } }),

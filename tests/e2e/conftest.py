@@ -135,7 +135,9 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def page(browser: Browser, stack: Stack) -> AsyncIterator[Page]:
+    # Reduced motion: dialogs appear without a fade, so axe measures their final colours.
     ctx = await browser.new_context(base_url=stack.base, accept_downloads=True,
+                                    reduced_motion="reduce",
                                     viewport={"width": 1400, "height": 900})
     pg = await ctx.new_page()
     errors: list[str] = []

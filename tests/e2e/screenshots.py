@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Page, async_playwright, expect
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS
 from jobline.testing import wait_until
 
+from .conftest import CHROMIUM, CHROMIUM_ARGS
 from .seed import gql, seed, traffic
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "img"

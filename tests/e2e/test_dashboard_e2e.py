@@ -263,3 +263,24 @@ async def test_admin_navigation_and_dark_mode(page: Page, stack: Stack) -> None:
     # the key lives in sessionStorage: a reload keeps the session
     await page.reload()
     await expect(page.get_by_role("heading", name="Charts", level=1)).to_be_visible()
+
+
+async def test_timeline_bar_opens_the_job_drawer(page: Page, stack: Stack) -> None:
+    q = queue_name("e2e-gantt")
+    job_id = await submit(stack, queue=q, jobType="demo.sleep", payload={"ms": 3000})
+    await wait_until(lambda: _status_is(stack, job_id, "COMPLETED"), timeout=60,
+                     message="gantt job completed")
+    await sign_in(page, stack.admin_key, f"/timeline?lanes=queue&queue={q}")
+    await expect(page.get_by_text("1 started jobs in view")).to_be_visible()
+    await assert_accessible(page, "timeline")
+    chart = page.get_by_role("img", name=re.compile("^Gantt chart"))
+    await expect(chart.locator("canvas")).to_have_count(1)
+    box = await chart.bounding_box()
+    assert box is not None
+    # One lane; the view opens on the job's span (1 s margin each side of a 3 s bar), so the
+    # middle of the plot area (grid: 140 px left, 24 right, 16 top, 72 bottom) is on the bar.
+    x = 140 + (box["width"] - 164) / 2
+    y = 16 + (box["height"] - 88) / 2
+    await chart.click(position={"x": x, "y": y})
+    await expect(page).to_have_url(re.compile(f"/jobs/{job_id}$"))
+    await expect(page.get_by_role("dialog", name=re.compile(job_id))).to_be_visible()

@@ -29,7 +29,12 @@ export function EChart({ option, height = 320, label, onClick }: {
     };
   }, [scheme]);
   useEffect(() => {
-    chart.current?.setOption({ backgroundColor: "transparent", aria: { enabled: true }, ...option }, { notMerge: true, lazyUpdate: true });
+    chart.current?.setOption({ backgroundColor: "transparent", ...option }, { notMerge: true, lazyUpdate: true });
   }, [option, scheme]);
-  return <div ref={el} role="img" aria-label={label} style={{ width: "100%", height }} />;
+  // The label sits on a wrapper: ECharts owns (and rewrites attributes of) its own container.
+  return (
+    <div role="img" aria-label={label}>
+      <div ref={el} style={{ width: "100%", height }} />
+    </div>
+  );
 }
