@@ -44,6 +44,12 @@ async def deps(settings: Settings) -> AsyncIterator[Deps]:
 
 
 @pytest.fixture
+async def admin(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
+    async for c in serve_app(create_app(deps.settings, deps=deps), role="admin"):
+        yield c
+
+
+@pytest.fixture
 async def anon(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
     async for c in serve_app(create_app(deps.settings, deps=deps), role=None):
         yield c
@@ -83,7 +89,14 @@ async def test_api_paths_are_unaffected(anon: httpx.AsyncClient) -> None:
     assert "text/html" not in unknown.headers.get("content-type", "")
     assert (await anon.post("/graphql", json={"query": "{ viewer { role } }"})).status_code == 401
     r = await anon.get("/api")
-    assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+    assert r.status_code == 404 and "text/html" not in r.headers["content-type"]
+
+
+async def test_api_404_and_405_are_the_routers_own(admin: httpx.AsyncClient) -> None:
+    # the catch-all must not answer for API paths: a wrong method stays 405, a bad id 404
+    assert (await admin.delete("/api/v1/jobs/not-a-uuid")).status_code == 404
+    assert (await admin.put("/api/v1/jobs")).status_code == 405
+    assert (await admin.get("/api/v1/no-such-route")).status_code == 404
 
 
 async def test_no_file_outside_the_build_is_served(anon: httpx.AsyncClient) -> None:

@@ -71,13 +71,13 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
         routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
                 *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes, *metrics.routes,
                 *graphql_app.routes(context),
-                *openapi.routes(settings),
-                # last: the dashboard's client-side routes fall back to index.html
-                *dashboard.routes],
+                *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.jobline = context
+    # Where no route matches: the built dashboard, client-side routes falling back to index.html.
+    dashboard.install(app)
     # Inside authentication: the submit route's direct path (see fastlane.py).
     app.add_middleware(SubmitFastLane)
     # Outermost: nothing runs for a request that is not authenticated and authorised.

@@ -1,8 +1,8 @@
 """Serves the built React dashboard (``frontend/`` → ``jobline/api/dashboard_dist/``) at ``/``.
 
 Client-side routes (``/jobs/<id>``, ``/queues``...) fall back to ``index.html``; API paths
-(``/api``, ``/graphql``, ``/metrics``, the probes) never reach this route's fallback, so an unknown
-API path still answers the API's JSON 404. The assets ship inside the Python package, so an
+(``/api``, ``/graphql``, ``/metrics``, the probes) are never served from here, so an unknown API
+path or a wrong method still gets the API's own JSON 404 or 405. The assets ship inside the Python package, so an
 installed wheel or a container serves the dashboard without Node. The page itself holds no data
 (it asks for an API key and calls ``/graphql``), so it is public like ``/healthz``.
 """
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 DIST = Path(__file__).resolve().parent / "dashboard_dist"
 #: Not the dashboard's: an unknown path here is an API 404, not a client-side route.
@@ -22,14 +23,17 @@ API_PREFIXES = ("api/", "graphql", "metrics", "healthz", "readyz")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+def is_api(path: str) -> bool:
+    p = path.lstrip("/")
+    return p == "api" or p.startswith(API_PREFIXES)
+
+
 def _not_found(detail: str) -> Response:
     return JSONResponse({"error": {"code": "not_found", "message": detail}}, status_code=404)
 
 
 async def serve(request: Request) -> Response:
-    path = request.path_params.get("path", "")
-    if path.startswith(API_PREFIXES) or path == "api":
-        return _not_found(f"no route {request.url.path}")
+    path = request.url.path.lstrip("/")
     index = DIST / "index.html"
     if not index.is_file():
         return _not_found("the dashboard is not built: `make run` builds it "
@@ -45,4 +49,18 @@ async def serve(request: Request) -> Response:
     return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
 
-routes = [Route("/{path:path}", serve, methods=["GET", "HEAD"], name="dashboard")]
+def install(app: Starlette) -> None:
+    """Serve the dashboard where no route matched. As the router's fallback (not a catch-all
+    route) it never shadows an API route: a wrong method on an API path stays the router's 405,
+    an unknown API path its JSON 404, and the route table (and OpenAPI) stays the API's."""
+    not_found = app.router.default
+
+    async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
+                and not is_api(scope["path"])):
+            response = await serve(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await not_found(scope, receive, send)
+
+    app.router.default = fallback
