@@ -156,6 +156,8 @@ async def sign_in(page: Page, key: str, path: str = "/") -> None:
 
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
     """Serious and critical axe-core violations on the page as it is now."""
+    if not AXE.is_file():
+        pytest.fail("axe-core is missing: `make test-frontend` (or `npm ci` in frontend/)")
     await page.add_script_tag(path=str(AXE))
     result = await page.evaluate(
         "async () => await axe.run(document, {resultTypes: ['violations']})")
