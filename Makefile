@@ -9,7 +9,13 @@ BIN    := $(VENV)/bin
 # Touched after a successful install; depending on pyproject.toml re-installs when deps change.
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run test test-pg15 lint typecheck check migrate worker bench clean deploy-local package-lambda chaos
+# The dashboard build ships in the package (jobline/api/dashboard_dist, committed); it is rebuilt
+# when it is missing or older than its sources.
+DASHBOARD     := jobline/api/dashboard_dist/index.html
+DASHBOARD_SRC := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
+                 frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
+
+.PHONY: help venv run test test-pg15 lint dashboard test-frontend test-e2e typecheck check migrate worker bench clean deploy-local package-lambda chaos
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,8 +30,25 @@ $(STAMP): pyproject.toml
 .venv: $(STAMP) ## Create/refresh the virtualenv (re-installs when pyproject.toml changes)
 venv: $(STAMP) ## Alias for .venv
 
-run: $(STAMP) ## Run everything locally (embedded PostgreSQL + Valkey unless DATABASE_URL/REDIS_URL)
+$(DASHBOARD): $(DASHBOARD_SRC)
+	@if command -v npm >/dev/null 2>&1; then \
+		cd frontend && npm ci --no-audit --no-fund && npm run build; \
+	elif [ -f $@ ]; then echo "npm not found: serving the committed dashboard build"; \
+	else echo "npm is needed to build the dashboard (apt-get install nodejs npm)" >&2; exit 1; fi
+
+dashboard: $(DASHBOARD) ## Build the React dashboard (frontend/ -> jobline/api/dashboard_dist) if stale
+
+run: $(STAMP) $(DASHBOARD) ## Run everything locally (embedded PostgreSQL + Valkey unless DATABASE_URL/REDIS_URL)
 	$(BIN)/jobline run
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+test-frontend: frontend/node_modules/.package-lock.json ## Dashboard: codegen current, typecheck, Vitest component tests
+	cd frontend && npm run codegen:check && npx tsc -b && npm test
+
+test-e2e: $(STAMP) $(DASHBOARD) frontend/node_modules/.package-lock.json ## Dashboard end to end in headless Chromium (Playwright) on a real stack
+	$(BIN)/pytest -q tests/e2e
 
 # Jobline supports PostgreSQL 14-18. After the whole suite on the embedded PostgreSQL 18, `make test`
 # runs the migration + core suites again on Debian's PostgreSQL 15 (apt-get install postgresql-15):
@@ -36,7 +59,7 @@ PG_COMPAT_TESTS := tests/test_migrations.py tests/test_pg_compat.py tests/test_c
 	tests/test_state_machine.py tests/test_dependencies.py tests/test_dlq.py \
 	tests/test_retry_policy.py tests/test_batches.py tests/test_schedules.py
 
-test: $(STAMP) ## Run the test suite (real embedded PostgreSQL 18 + Valkey), then test-pg15
+test: $(STAMP) $(DASHBOARD) test-frontend ## Vitest, the whole suite incl. Chromium e2e (embedded PostgreSQL 18 + Valkey), then test-pg15
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory test-pg15
 

@@ -351,6 +351,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {line}")
         print(f"  api:       http://{s.api_host}:{s.api_port}  (REST /api/v1, OpenAPI "
               f"/api/v1/openapi.json) pid {procs['api'].pid}")
+        print(f"  dashboard: http://{s.api_host}:{s.api_port}/")
         print(f"  workers:   {args.processes} processes x {args.concurrency} concurrency, "
               f"app {args.app}, every queue, pid {procs['workers'].pid}")
         print(f"  scheduler: delayed jobs, lease reaper, reconcile, pid {procs['scheduler'].pid}")

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from jobline.api import (
     admin,
     batches,
+    dashboard,
     events,
     health,
     jobs,
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
         lifespan=lifespan,
     )
     app.state.jobline = context
+    # Where no route matches: the built dashboard, client-side routes falling back to index.html.
+    dashboard.install(app)
     # Inside authentication: the submit route's direct path (see fastlane.py).
     app.add_middleware(SubmitFastLane)
     # Outermost: nothing runs for a request that is not authenticated and authorised.

@@ -70,3 +70,11 @@ async def batches(deps: Deps, ids: Sequence[uuid.UUID]) -> list[BatchStatus | No
         counts.setdefault(r["batch_id"], {})[r["status"]] = r["n"]
     by = {r["id"]: BatchStatus.of(r, counts.get(r["id"], {})) for r in rows}
     return [by.get(i) for i in ids]
+
+
+RECENT_BATCHES = "SELECT id FROM job_batches ORDER BY created_at DESC, id DESC LIMIT $1"
+
+
+async def recent_batch_ids(deps: Deps, first: int) -> list[uuid.UUID]:
+    """The newest ``first`` batches (the dashboard's batch list)."""
+    return [r["id"] for r in await deps.pool.fetch(RECENT_BATCHES, first)]

@@ -17,6 +17,7 @@ from jobline.shared.platform.errors import NotFound, ValidationFailed
 from jobline.shared.retry import dlq
 from jobline.shared.schedules import recurring as schedules_core
 
+from . import loaders
 from .common import A, D, ctx, opt_ms, parse_id
 from .context import Context
 from .errors import domain
@@ -40,6 +41,7 @@ from .types import (
     ThroughputPoint,
     Timeline,
     TimelineEntry,
+    Viewer,
     Worker,
 )
 
@@ -210,3 +212,26 @@ class Query:
             avg_duration_ms=p["avgDurationMs"])
             for p in await monitoring.throughput_series(c.deps, queue=queue, from_ms=opt_ms(from_),
                                                         to_ms=opt_ms(to))]
+
+    @strawberry.field(description="Who the API key belongs to: the dashboard follows its role.")
+    def viewer(self, info: Info[Context, None]) -> Viewer:
+        p = ctx(info).require(D, "read its own key")
+        return Viewer(role=str(p.role), name=p.name)
+
+    @strawberry.field(description="The newest batches first (at most 100).")
+    @domain
+    async def recent_batches(self, info: Info[Context, None], first: int = 20) -> list[Batch]:
+        c = ctx(info)
+        c.require(D, "read batches")
+        if not 1 <= first <= 100:
+            raise ValidationFailed("first", "must be 1-100")
+        found = await c.batches.load_many(await loaders.recent_batch_ids(c.deps, first))
+        return [Batch.of(b) for b in found if b is not None]
+
+    @strawberry.field(description="How many dead-lettered jobs the filter matches (admin).")
+    @domain
+    async def dead_letter_count(self, info: Info[Context, None],
+                                filter: DlqFilterInput | None = None) -> int:
+        c = ctx(info)
+        c.require(A, "count the dead-letter queue")
+        return await dlq.count_dead_letters(c.deps, (filter or DlqFilterInput()).to_core())

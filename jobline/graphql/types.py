@@ -22,6 +22,7 @@ from jobline.shared.observe import monitoring
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.wire import wire_values
 from jobline.shared.schedules.recurring import Schedule as CoreSchedule
+from jobline.shared.security.masking import mask, mask_text
 
 from .common import A, ctx, opt_dt
 from .context import Context
@@ -42,14 +43,18 @@ class Attempt:
     finished_at: datetime
     outcome: str
     error_type: str | None
-    error: str | None
+    raw_error: strawberry.Private[str | None]
     duration_ms: int | None
+
+    @strawberry.field
+    def error(self, info: Info[Context, None]) -> str | None:
+        return mask_text(self.raw_error, ctx(info).deps.settings.mask_keys)
 
     @staticmethod
     def of(a: CoreAttempt) -> Attempt:
         return Attempt(attempt=a.attempt, worker_id=a.worker_id, started_at=to_dt(a.started_ms),
                        finished_at=to_dt(a.finished_ms), outcome=a.outcome,
-                       error_type=a.error_type, error=a.error, duration_ms=a.duration_ms)
+                       error_type=a.error_type, raw_error=a.error, duration_ms=a.duration_ms)
 
 
 @strawberry.type
@@ -97,13 +102,14 @@ class Job:
     id: strawberry.ID
     queue: str
     job_type: str
-    payload: JSON
+    # Stored unmasked (handlers need the real values); every read masks them as REST does.
+    raw_payload: strawberry.Private[Any]
     status: JobStatus  # type: ignore[valid-type]
     priority: int
     attempts: int
     max_attempts: int
-    result: JSON | None
-    error: str | None
+    raw_result: strawberry.Private[Any]
+    raw_error: strawberry.Private[str | None]
     error_type: str | None
     created_at: datetime
     started_at: datetime | None
@@ -117,13 +123,25 @@ class Job:
     @staticmethod
     def of(j: CoreJob) -> Job:
         return Job(id=strawberry.ID(str(j.id)), queue=j.queue, job_type=j.job_type,
-                   payload=JSON(j.payload), status=j.status, priority=j.priority, attempts=j.attempts,
-                   max_attempts=j.max_attempts, result=j.result, error=j.error,
+                   raw_payload=j.payload, status=j.status, priority=j.priority, attempts=j.attempts,
+                   max_attempts=j.max_attempts, raw_result=j.result, raw_error=j.error,
                    error_type=j.error_type, created_at=to_dt(j.created_ms),
                    started_at=opt_dt(j.started_ms), completed_at=opt_dt(j.completed_ms),
                    scheduled_for=to_dt(j.scheduled_for_ms), timeout_ms=j.timeout_ms,
                    idempotency_key=j.idempotency_key, worker_id=j.worker_id,
                    batch_id=strawberry.ID(str(j.batch_id)) if j.batch_id else None)
+
+    @strawberry.field
+    def payload(self, info: Info[Context, None]) -> JSON:
+        return JSON(mask(self.raw_payload, ctx(info).deps.settings.mask_keys))
+
+    @strawberry.field
+    def result(self, info: Info[Context, None]) -> JSON | None:
+        return JSON(mask(self.raw_result, ctx(info).deps.settings.mask_keys))
+
+    @strawberry.field
+    def error(self, info: Info[Context, None]) -> str | None:
+        return mask_text(self.raw_error, ctx(info).deps.settings.mask_keys)
 
     @strawberry.field(description="Every attempt so far, in order (batched per request).")
     async def attempt_history(self, info: Info[Context, None]) -> list[Attempt]:
@@ -429,3 +447,9 @@ class BatchCreated:
     total: int
     jobs: list[Submitted]
     on_complete_job_id: strawberry.ID | None
+
+
+@strawberry.type
+class Viewer:
+    role: str
+    name: str

@@ -379,6 +379,8 @@ SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attemp
  LIMIT $8
 """
 
+COUNT_DEAD_LETTERS = f"SELECT count(*) FROM jobs WHERE {_DLQ_WHERE}"
+
 # Every manual retry (one job by id, one dead letter, a DLQ selection): back to pending with a
 # fresh set of attempts; the last error stays for reference. $1-$6 the selection, $7 = now, $8
 # the states this caller retries from (all of the guard's, or only dead_letter for the DLQ

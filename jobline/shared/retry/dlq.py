@@ -19,7 +19,7 @@ from jobline.shared.core.models import MAX_IDS, DlqFilter, Job, Status
 from jobline.shared.dispatch.mirror import after_commit
 from jobline.shared.platform.connections import Deps
 
-__all__ = ["MAX_IDS", "DlqFilter", "delete_dead_letters", "iter_dead_letters",
+__all__ = ["MAX_IDS", "DlqFilter", "count_dead_letters", "delete_dead_letters", "iter_dead_letters",
            "list_dead_letters", "retry_dead_letters", "retry_from_dlq"]
 
 log = logging.getLogger("jobline.dlq")
@@ -38,6 +38,13 @@ async def list_dead_letters(deps: Deps, f: DlqFilter = EVERY, *,
     jobs = [_job_from_row(r) for r in rows]
     nxt = str(jobs[-1].id) if len(jobs) == limit else None
     return JobPage(jobs, None, nxt)
+
+
+@translate_errors
+async def count_dead_letters(deps: Deps, f: DlqFilter = EVERY) -> int:
+    """How many jobs ``f`` selects now (a bulk action's confirmation states it)."""
+    n: int = await deps.pool.fetchval(sql.COUNT_DEAD_LETTERS, *f.args())
+    return n
 
 
 async def iter_dead_letters(deps: Deps, f: DlqFilter = EVERY, *,

@@ -1,0 +1,58 @@
+import { screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { filterFromParams } from "./filters";
+import { JobDetails } from "./JobDrawer";
+import { layout } from "./DependencyGraph";
+import { fakeClient, renderWith } from "../test/render";
+import type { JobDetailFragment } from "../gql/graphql";
+
+describe("filterFromParams", () => {
+  it("reads every filter from the URL", () => {
+    const { filter, payloadError } = filterFromParams(new URLSearchParams(
+      "queue=email&status=dead_letter&type=send&errorType=Timeout&q=boom&payload=%7B%22userId%22%3A123%7D"));
+    expect(payloadError).toBeNull();
+    expect(filter).toEqual({ queue: "email", status: "DEAD_LETTER", jobType: "send", errorType: "Timeout", search: "boom", payloadMatch: { userId: 123 } });
+  });
+  it("refuses a payload filter that is not a JSON object", () => {
+    expect(filterFromParams(new URLSearchParams("payload=[1]")).payloadError).toMatch(/JSON object/);
+    expect(filterFromParams(new URLSearchParams("payload={bad")).payloadError).toMatch(/JSON object/);
+    expect(filterFromParams(new URLSearchParams("status=nonsense")).filter.status).toBeUndefined();
+  });
+});
+
+const base: JobDetailFragment = {
+  id: "0193a1b2-0000-7000-8000-000000000001", queue: "email", jobType: "send", status: "DEAD_LETTER",
+  priority: 0, attempts: 3, maxAttempts: 3, payload: { to: "a@b.c", password: "***" }, result: null, error: "boom",
+  errorType: "Timeout", createdAt: "2026-01-01T00:00:00Z", startedAt: "2026-01-01T00:00:01Z", completedAt: "2026-01-01T00:00:02Z",
+  scheduledFor: "2026-01-01T00:00:00Z", timeoutMs: null, idempotencyKey: null, workerId: "w1", batchId: null,
+  attemptHistory: [{ attempt: 1, workerId: "w1", startedAt: "2026-01-01T00:00:01Z", finishedAt: "2026-01-01T00:00:02Z", outcome: "failed", errorType: "Timeout", error: "boom", durationMs: 1000 }],
+  dependsOn: [],
+};
+
+describe("JobDetails", () => {
+  it("offers Retry for a dead letter, not Cancel, and shows the payload as JSON", async () => {
+    const calls = { mutations: [] as unknown[] };
+    renderWith(<JobDetails job={base} onSimilar={() => {}} />, { client: fakeClient({}, calls) });
+    expect(screen.queryByRole("button", { name: "Cancel" })).toBeNull();
+    expect(screen.getByLabelText("Payload")).toHaveTextContent('"password": "***"');
+    expect(screen.getByRole("table", { name: "Attempt history" })).toHaveTextContent("Timeout");
+    await userEvent.click(screen.getByRole("button", { name: "Retry" }));
+    expect(calls.mutations).toEqual([{ id: base.id }]);
+  });
+  it("offers Cancel for a pending job, not Retry", () => {
+    renderWith(<JobDetails job={{ ...base, status: "PENDING", attemptHistory: [] }} onSimilar={() => {}} />);
+    expect(screen.getByRole("button", { name: "Cancel" })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Retry" })).toBeNull();
+    expect(screen.getByText("No attempt yet.")).toBeInTheDocument();
+  });
+});
+
+describe("dependency layout", () => {
+  it("puts each job one column right of its deepest dependency", () => {
+    const pos = layout([{ id: "a" }, { id: "b" }, { id: "c" }],
+      [{ dependency: "a", dependent: "b" }, { dependency: "b", dependent: "c" }, { dependency: "a", dependent: "c" }]);
+    expect(pos.get("a")!.x).toBe(0);
+    expect(pos.get("b")!.x).toBe(220);
+    expect(pos.get("c")!.x).toBe(440);
+  });
+});

@@ -1,0 +1,97 @@
+import { screen, within } from "@testing-library/react";
+import { Layout } from "./shell/Layout";
+import { QueuesPage } from "./queues/QueuesPage";
+import { csvUrl, dlqFilter } from "./dead-letters/DeadLettersPage";
+import { heatmapCells } from "./charts/ChartsPage";
+import { bars } from "./timeline/TimelinePage";
+import { renderWith } from "./test/render";
+import { SignIn } from "./auth/SignIn";
+import { render } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { MantineProvider } from "@mantine/core";
+
+const counts = { waiting: 0, pending: 4, scheduled: 0, processing: 1, completed: 9, failed: 2, deadLetter: 1, cancelled: 0 };
+
+describe("navigation", () => {
+  it("offers admins every page and developers only what their key may read", () => {
+    const { unmount } = renderWith(<Layout />, { role: "admin" });
+    const nav = screen.getByRole("navigation", { name: "Main" });
+    for (const name of ["Queues", "Jobs", "Timeline", "Workers", "Dead letters", "Schedules", "Batches", "Charts"]) {
+      expect(within(nav).getByRole("link", { name })).toBeInTheDocument();
+    }
+    unmount();
+    renderWith(<Layout />, { role: "developer" });
+    const devNav = screen.getByRole("navigation", { name: "Main" });
+    expect(within(devNav).queryByRole("link", { name: "Dead letters" })).toBeNull();
+    expect(within(devNav).queryByRole("link", { name: "Workers" })).toBeNull();
+    expect(within(devNav).getByRole("link", { name: "Jobs" })).toBeInTheDocument();
+  });
+});
+
+describe("QueuesPage", () => {
+  it("shows a developer counts and state, without controls", () => {
+    renderWith(<QueuesPage />, {
+      role: "developer",
+      data: { queues: [{ name: "email", counts, controls: { name: "email", paused: true, maxInFlight: null, rateLimit: null } }] },
+    });
+    const table = screen.getByRole("table", { name: "Queues" });
+    expect(within(table).getAllByRole("columnheader").map((h) => h.textContent)).toContain("Pending");
+    expect(within(table).getByRole("rowheader", { name: "email" })).toBeInTheDocument();
+    expect(within(table).getByText("paused")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: /Pause|Resume|Limits/ })).toBeNull();
+  });
+  it("shows an admin health with its rule, live figures and the controls", () => {
+    renderWith(<QueuesPage />, {
+      role: "admin",
+      data: {
+        queueMetrics: [{ name: "email", ready: 4, delayed: 0, leased: 1, paused: false, maxInFlight: 3, rateLimit: { limit: 5, windowMs: 1000 }, oldestPendingAgeMs: 400_000, throughputPerMin: 1, failedPerMin: 0, failureRate: 0, avgDurationMs: 120, health: "lagging" }],
+        workers: [{ id: "w1", queues: ["email"], status: "busy" }, { id: "w2", queues: ["other"], status: "idle" }],
+        queues: [{ name: "email", counts, controls: { name: "email", paused: false, maxInFlight: 3, rateLimit: { limit: 5, windowMs: 1000 } } }],
+        throughputSeries: [{ minuteMs: 0, completed: 7, failed: 2 }, { minuteMs: 60_000, completed: 3, failed: 0 }],
+      },
+    });
+    const row = screen.getByRole("row", { name: /email/ });
+    expect(within(row).getByLabelText(/^lagging: Lagging: the oldest ready job has waited more than 5 minutes/)).toBeInTheDocument();
+    expect(row).toHaveTextContent("5/1000 ms · cap 3");
+    expect(within(row).getByText("10")).toBeInTheDocument(); // completed today: 7 + 3
+    expect(within(row).getByRole("button", { name: "Pause email" })).toBeInTheDocument();
+  });
+});
+
+describe("SignIn", () => {
+  it("has a field labelled API key and says when the key is refused", async () => {
+    vi.stubGlobal("fetch", vi.fn(async () => new Response("{}", { status: 401 })));
+    const done = vi.fn();
+    render(<MantineProvider><SignIn onSignedIn={done} /></MantineProvider>);
+    await userEvent.type(screen.getByLabelText(/^API key/), "jl_wrong");
+    await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("not valid");
+    expect(done).not.toHaveBeenCalled();
+    vi.unstubAllGlobals();
+  });
+});
+
+describe("dead-letter filter", () => {
+  it("goes from the URL to GraphQL and to the CSV export's query", () => {
+    const f = dlqFilter(new URLSearchParams("queue=email&type=send&errorType=Timeout"));
+    expect(f).toEqual({ queue: "email", jobType: "send", errorType: "Timeout" });
+    expect(csvUrl(f)).toBe("/api/v1/admin/dlq.csv?queue=email&jobType=send&errorType=Timeout");
+    expect(csvUrl({})).toBe("/api/v1/admin/dlq.csv");
+  });
+});
+
+describe("chart data", () => {
+  it("buckets submissions by weekday and hour", () => {
+    const monday9 = new Date(2026, 0, 5, 9, 30).getTime(); // 5 Jan 2026 is a Monday
+    const cells = heatmapCells([{ minuteMs: monday9, submitted: 3 }, { minuteMs: monday9 + 60_000, submitted: 2 }]);
+    expect(cells).toHaveLength(24 * 7);
+    expect(cells.find(([h, d]) => h === 9 && d === 0)![2]).toBe(5);
+  });
+  it("lays Gantt bars in lanes, running jobs up to now", () => {
+    const item = (id: string, workerId: string | null, startMs: number | null, endMs: number | null, status = "completed") =>
+      ({ id, queue: "q", jobType: "t", status, createdMs: 0, startMs, endMs, durationMs: null, attempts: 1, workerId });
+    const { lanes, rows } = bars([item("a", "w1", 10, 20), item("b", "w2", 15, null, "processing"), item("c", null, null, null)], "worker", 99);
+    expect(lanes).toEqual(["w1", "w2"]);
+    expect(rows).toEqual([[0, 10, 20, "completed", "a"], [1, 15, 99, "processing", "b"]]);
+  });
+});

@@ -1,0 +1,70 @@
+import { AppShell, Badge, Burger, Button, Group, NavLink, Text, Tooltip, useComputedColorScheme, useMantineColorScheme } from "@mantine/core";
+import { useDisclosure } from "@mantine/hooks";
+import { NavLink as RouterLink, Outlet, useLocation } from "react-router";
+import { useSession } from "../auth/session";
+
+interface Item {
+  to: string;
+  label: string;
+  admin?: boolean;
+}
+
+/** The pages; admin-only ones (their reads need an admin key) are not offered to developers. */
+export const NAV: Item[] = [
+  { to: "/queues", label: "Queues" },
+  { to: "/jobs", label: "Jobs" },
+  { to: "/timeline", label: "Timeline", admin: true },
+  { to: "/workers", label: "Workers", admin: true },
+  { to: "/dead-letters", label: "Dead letters", admin: true },
+  { to: "/schedules", label: "Schedules" },
+  { to: "/batches", label: "Batches" },
+  { to: "/charts", label: "Charts", admin: true },
+];
+
+export function Layout() {
+  const session = useSession();
+  const [opened, { toggle }] = useDisclosure();
+  const { setColorScheme } = useMantineColorScheme();
+  const scheme = useComputedColorScheme("light");
+  const location = useLocation();
+  return (
+    <AppShell header={{ height: 56 }} navbar={{ width: 200, breakpoint: "sm", collapsed: { mobile: !opened } }} padding="md">
+      <AppShell.Header>
+        <Group h="100%" px="md" justify="space-between">
+          <Group>
+            <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label="Toggle navigation" />
+            <Text fw={700} size="lg">Jobline</Text>
+          </Group>
+          <Group gap="sm">
+            <Tooltip label={`Signed in as “${session.name}”`}>
+              <Badge variant="outline" color={session.isAdmin ? "grape" : "blue"}>{session.role}</Badge>
+            </Tooltip>
+            <Button
+              variant="default"
+              size="xs"
+              onClick={() => setColorScheme(scheme === "dark" ? "light" : "dark")}
+              aria-label={scheme === "dark" ? "Switch to light mode" : "Switch to dark mode"}
+            >
+              {scheme === "dark" ? "Light" : "Dark"}
+            </Button>
+            <Button variant="subtle" size="xs" onClick={session.signOut}>Sign out</Button>
+          </Group>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Navbar p="xs" component="nav" aria-label="Main">
+        {NAV.filter((i) => !i.admin || session.isAdmin).map((i) => (
+          <NavLink
+            key={i.to}
+            component={RouterLink}
+            to={i.to}
+            label={i.label}
+            active={location.pathname.startsWith(i.to)}
+          />
+        ))}
+      </AppShell.Navbar>
+      <AppShell.Main>
+        <Outlet />
+      </AppShell.Main>
+    </AppShell>
+  );
+}
