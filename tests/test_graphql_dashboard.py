@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from starlette.applications import Starlette
+from test_graphql import code, gql
 
 from jobline.api.app import create_app
 from jobline.shared.core import jobs
@@ -17,7 +18,6 @@ from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps, connect
 from jobline.shared.security import auth
 from jobline.testing import serve_app
-from tests.test_graphql import code, gql
 
 
 @pytest.fixture
