@@ -19,6 +19,7 @@ PostgreSQL CPU per row, read from ``/proc`` for the embedded server's processes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -52,24 +54,27 @@ VARIANTS: dict[str, list[str]] = {
 _HZ = os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_s() -> float | None:
-    """CPU seconds used so far by every process whose command line names postgres."""
-    total = 0.0
-    found = False
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"postgres" not in f.read():
-                    continue
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        found = True
-        total += (int(fields[11]) + int(fields[12])) / _HZ
-    return total if found else None
+def postgres_cpu_s(postmaster: int | None) -> float | None:
+    """CPU seconds used so far by one PostgreSQL server: the postmaster, the backends it already
+    reaped (the kernel adds them to its cutime/cstime) and its live children.
+
+    Only this server's tree, and reaped backends included: summing every process named
+    postgres counted other servers on a shared machine, and lost the time of a backend that
+    exited inside the window (the figure could come out negative).
+    """
+    if postmaster is None:
+        return None
+    try:
+        with open(f"/proc/{postmaster}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total = sum(int(x) for x in fields[11:15]) / _HZ  # utime stime cutime cstime
+        for child in psutil.Process(postmaster).children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = child.cpu_times()
+                total += t.user + t.system
+    except (OSError, psutil.NoSuchProcess):
+        return None
+    return total
 
 
 async def fresh_schema(url: str, ddl: list[str]) -> None:
@@ -87,7 +92,8 @@ async def fresh_schema(url: str, ddl: list[str]) -> None:
         await c.close()
 
 
-async def copy_rows(url: str, rows: int, batch: int) -> tuple[float, float | None]:
+async def copy_rows(url: str, rows: int, batch: int,
+                    postmaster: int | None) -> tuple[float, float | None]:
     c = await asyncpg.connect(url)
     # Binary COPY needs a binary jsonb encoder: format version 1, then the JSON text.
     await c.set_type_codec("jsonb", schema="pg_catalog", format="binary",
@@ -95,7 +101,7 @@ async def copy_rows(url: str, rows: int, batch: int) -> tuple[float, float | Non
                            decoder=lambda b: b[1:].decode())
     try:
         now = datetime.now(UTC)
-        cpu0 = postgres_cpu_s()
+        cpu0 = postgres_cpu_s(postmaster)
         t0 = time.perf_counter()
         for start in range(0, rows, batch):
             n = min(batch, rows - start)
@@ -107,7 +113,7 @@ async def copy_rows(url: str, rows: int, batch: int) -> tuple[float, float | Non
                     (ids[k], seqs[k], "bench", "demo.noop", f'{{"i": {start + k}}}', "pending",
                      5, 3, now, now, now) for k in range(n)])
         elapsed = time.perf_counter() - t0
-        cpu1 = postgres_cpu_s()
+        cpu1 = postgres_cpu_s(postmaster)
         cpu = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / rows * 1e6
         return rows / elapsed, cpu
     finally:
@@ -118,12 +124,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     local = not os.environ.get("DATABASE_URL")
     async with stores.local("jobline-pgceil-", migrated=False) as services:
         url = services.database_url
+        postmaster = services.postgres.pid if services.postgres is not None else None
         out: dict[str, Any] = {}
         for name, ddl in VARIANTS.items():
             rates, cpus = [], []
             for _ in range(args.runs):
                 await fresh_schema(url, ddl)
-                rate, cpu = await copy_rows(url, args.rows, args.batch)
+                rate, cpu = await copy_rows(url, args.rows, args.batch, postmaster)
                 rates.append(rate)
                 if cpu is not None and local:
                     cpus.append(cpu)
