@@ -240,4 +240,4 @@ async def test_warm_shutdown_ends_even_when_a_heartbeat_loses_its_cancellation(
         gate.set()
         if not task.done():
             task.cancel()
-            worker._stop_loops = True  # noqa: SLF001 - let a stuck old loop end the test
+            worker._stop_loops = True
