@@ -56,6 +56,12 @@ def resolve_settings() -> Settings:
     return s
 
 
+#: A worker still running this long after its second signal is forced out (``os._exit``).
+COLD_EXIT_S = 5.0
+#: Slack on top of a warm stop's own bound before the watchdog forces the exit.
+WATCHDOG_MARGIN_S = 5.0
+
+
 def _install_uvloop() -> None:
     try:
         import uvloop
@@ -211,7 +217,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return run_pool(child, args.processes)
 
     from jobline.shared.platform.connections import Deps, connect
-    from jobline.worker.runtime import Worker
+    from jobline.worker.diagnostics import ExitWatchdog, install_dump_signal
+    from jobline.worker.runtime import TEARDOWN_STEP_S, Worker
 
     _install_uvloop()
     queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
@@ -230,20 +237,30 @@ def cmd_worker(args: argparse.Namespace) -> int:
                                  pool_size=min(max(4, args.concurrency // 5), 20))
         worker = Worker(deps, queues=queues, concurrency=args.concurrency)
         signals = {"n": 0}
+        loop = asyncio.get_running_loop()
+        # Every stop ends: warm within grace + the worker's own bound (+ a margin), cold within
+        # COLD_EXIT_S, whatever the stores or the handlers do (docs/guarantees.md §6).
+        watchdog = ExitWatchdog(loop)
+        grace = worker.backend.settings.shutdown_grace_s
 
         def on_signal() -> None:
             signals["n"] += 1
             cold = signals["n"] > 1
             log.info("%s shutdown requested", "cold" if cold else "warm")
+            if cold:
+                watchdog.arm(COLD_EXIT_S, "cold shutdown (second signal)")
+            else:
+                watchdog.arm(grace + worker.stop_bound_s + WATCHDOG_MARGIN_S, "warm shutdown")
             worker.request_stop(cold=cold)
 
         _on_stop_signals(on_signal)
+        install_dump_signal(loop)  # kill -USR1: task and thread stacks into the log
         try:
             await worker.run()
         finally:
             cold_exit = signals["n"] > 1
             if isinstance(deps, Deps):  # the worker closed a remote backend itself
-                await deps.close()
+                await deps.close(timeout=TEARDOWN_STEP_S)
 
     asyncio.run(go())
     if cold_exit:

@@ -160,6 +160,35 @@ async def test_second_signal_is_a_cold_shutdown(deps: Deps, procs: Procs) -> Non
     assert await counts(deps) == {"pending": 1}
 
 
+def stubborn_worker(procs: Procs, **env: str) -> subprocess.Popen[bytes]:
+    """A worker that also serves ``chaos.stubborn``, a handler that ignores cancellation."""
+    tests_dir = str(Path(__file__).parent)
+    path = os.pathsep.join([tests_dir, *filter(None, [os.environ.get("PYTHONPATH")])])
+    return procs.worker("--app", "chaos.handlers", "--concurrency", "1", PYTHONPATH=path, **env)
+
+
+async def test_second_signal_forces_the_exit_even_when_a_handler_ignores_cancellation(
+        deps: Deps, procs: Procs) -> None:
+    """A second signal always ends the process (the cold stop is bounded, then forced), even
+    with a handler that cannot be stopped. Before the bound the worker waited for it forever."""
+    await jobs.submit_many(deps, [JobSpec(queue="default", job_type="chaos.stubborn",
+                                          payload={})])
+    w = stubborn_worker(procs, JOBLINE_SHUTDOWN_GRACE_S="60")
+
+    async def running() -> bool:
+        return (await counts(deps)).get("processing", 0) == 1
+
+    await wait_until(running, message="job processing")
+    w.send_signal(signal.SIGTERM)
+    w.send_signal(signal.SIGINT)
+    try:
+        code = wait_exit(w, 60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the worker did not exit after a second signal")
+    assert code in (0, 1)  # 1: forced out by the watchdog (the stuck handler kept the loop)
+    assert await counts(deps) == {"pending": 1}  # released before the exit, not left to lapse
+
+
 async def test_poison_pill_stops_at_max_attempts_while_others_flow(deps: Deps,
                                                                    procs: Procs) -> None:
     [pill] = await jobs.submit_many(deps, [JobSpec(queue="default", job_type="demo.crash",

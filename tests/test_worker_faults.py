@@ -181,3 +181,63 @@ async def flush_until_given_up(deps: Deps, backend: SlowRecord, job: ClaimedJob,
         assert await status_of(deps, job.id) == "processing"  # the reaper's to re-run
     finally:
         await completer.aclose()
+
+
+# --- warm shutdown hang (a lost cancellation) ----------------------------------------------
+
+
+class SwallowsOneCancel(DirectBackend):
+    """A heartbeat whose store call loses the worker's ``cancel()``, as Python 3.11's
+    ``asyncio.wait_for`` does when the operation it guards has just completed (redis-py wraps
+    every socket write in it): the CancelledError is dropped and the call returns normally.
+
+    Deterministic here: the heartbeat parks (``parked``) until it is cancelled, then returns.
+    """
+
+    def __init__(self, deps: Deps) -> None:
+        super().__init__(deps)
+        self.parked = asyncio.Event()
+        self.swallowed = 0
+        self._armed = True
+
+    async def heartbeat(self, held: Sequence[tuple[str, Any, int]]) -> jobs.HeartbeatReport:
+        rep = await super().heartbeat(held)
+        if self._armed and held:
+            self._armed = False
+            self.parked.set()
+            try:
+                await asyncio.Event().wait()  # parked until cancelled
+            except asyncio.CancelledError:
+                self.swallowed += 1  # what 3.11's wait_for does in the race
+        return rep
+
+
+async def test_warm_shutdown_ends_even_when_a_heartbeat_loses_its_cancellation(
+        deps: Deps) -> None:
+    """The stop must not depend on one ``cancel()`` reaching the heartbeat loop: a cancel lost
+    inside a store call left the loop heartbeating forever and ``run()`` awaiting it."""
+    reg = Registry()
+    gate = asyncio.Event()
+
+    @reg.job("held", queue="work")
+    async def held(payload: dict[str, Any]) -> int:
+        await gate.wait()
+        return 1
+
+    backend = SwallowsOneCancel(deps)
+    worker = Worker(backend, reg, queues=["work"], concurrency=1, heartbeat_ms=50)
+    task = asyncio.create_task(worker.run())
+    try:
+        job_id = (await jobs.submit(deps, spec("held"))).submitted.id
+        await asyncio.wait_for(backend.parked.wait(), 30)  # a heartbeat in flight
+        worker.request_stop()  # warm: the handler finishes, then the loops are stopped
+        gate.set()
+        done, _ = await asyncio.wait([task], timeout=30)
+        assert task in done, "run() never returned: the heartbeat loop outlived the stop"
+        assert backend.swallowed == 1  # the fault did happen
+        assert await status_of(deps, job_id) == "completed"
+    finally:
+        gate.set()
+        if not task.done():
+            task.cancel()
+            worker._stop_loops = True

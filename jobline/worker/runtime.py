@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,14 @@ from jobline.worker.backend import DirectBackend, WorkerBackend
 from jobline.worker.registry import HandlerSpec, JobContext, Registry, default_registry
 
 log = logging.getLogger("jobline.worker")
+
+#: Upper bound on each store call of the shutdown sequence once handlers are done (deregister,
+#: the workers.stopped event, closing the blocking Redis client) and on stopping a background
+#: loop. A store that does not answer in this time is abandoned, not waited for.
+TEARDOWN_STEP_S = 5.0
+#: How long cut-off handlers get to end once cancelled (well inside the CLI's cold-exit bound,
+#: so their jobs are released before a second signal forces the exit).
+CANCELLED_HANDLERS_S = 2.0
 
 #: Error types assigned to common Python exceptions raised by handlers.
 _EXC_TYPES: dict[type[BaseException], str] = {
@@ -168,11 +177,19 @@ class Completer:
                 if not p.done.done():
                     p.done.set_result(None)
 
-    async def aclose(self) -> None:
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Flush what is queued, then stop. With ``timeout``: give up waiting after it (the
+        unrecorded jobs' leases then lapse and the reaper re-runs them, as after a give-up)."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
+        if self._task is None:
+            return
+        done, _ = await asyncio.wait([self._task], timeout=timeout)
+        if not done:
+            log.error("recording %d outcomes did not finish in %.1fs at shutdown; abandoning "
+                      "it (their leases lapse and the reaper re-runs them):\n%s",
+                      len(self.pending), timeout, _task_stack(self._task))
+            await stop_task(self._task, TEARDOWN_STEP_S)
 
 
 class Worker:
@@ -207,6 +224,9 @@ class Worker:
         self._known: list[str] = []
         self._known_at = 0.0
         self.started = asyncio.Event()
+        #: Set once the claim loop and drain are over: the background loops (heartbeat, cancel
+        #: listener) end at their next turn even if the ``cancel()`` sent to them is lost.
+        self._stop_loops = False
         self._interrupt_task: asyncio.Task[None] | None = None
         #: Cancel signals that arrived before their job was in ``running`` (the publish can beat
         #: ``claim_batch`` returning): job id -> monotonic arrival time.
@@ -244,19 +264,33 @@ class Worker:
             await self._claim_loop()
             await self._drain()
         finally:
+            # Every step below is bounded (see stop_bound_s): the stop must not depend on a
+            # store answering, nor on a cancel() reaching its task. A cancel can be lost: on
+            # Python 3.11, asyncio.wait_for (which redis-py wraps around every socket write)
+            # returns normally instead of raising CancelledError when the write it guards has
+            # just completed, so a loop cancelled at that moment carried on forever.
+            self._stop_loops = True
             for t in (hb, cl):
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
-            await self.completer.aclose()
-            with contextlib.suppress(Exception):
-                await self._deregister()
-            await self._report("stopped")
-            await self.backend.aclose()
+                await stop_task(t, TEARDOWN_STEP_S)
+            await self.completer.aclose(self.completer.give_up_after_s + TEARDOWN_STEP_S)
+            await _bounded("deregistering", self._deregister(), TEARDOWN_STEP_S)
+            await _bounded("reporting workers.stopped", self._report("stopped"),
+                           TEARDOWN_STEP_S)
+            await _bounded("closing the backend", self.backend.aclose(), TEARDOWN_STEP_S)
             self._executor.shutdown(wait=not self._cold.is_set(), cancel_futures=True)
         log.info("worker %s stopped: processed=%d failed=%d rejected=%d", self.worker_id,
                  self.stats.processed, self.stats.failed, self.stats.rejected)
         return self.stats
+
+    @property
+    def stop_bound_s(self) -> float:
+        """How long ``run()`` may take to return once the grace period is over (or the handlers
+        are done), whatever state the stores are in: the cut-off handlers, the release, the two
+        loops, the last flush, and three store calls, each bounded. The CLI's watchdog forces
+        the process out past grace + this (+ a margin)."""
+        # cut-off handlers 1 + release 1 + two loops 2 + the flush's own stop 1 + three store
+        # calls (each up to a step and a second) 4, plus the flush's retry budget and a step
+        return self.completer.give_up_after_s + 10 * TEARDOWN_STEP_S
 
     async def _drain(self) -> None:
         """Warm shutdown: wait for running handlers up to the grace period, then give the rest
@@ -278,12 +312,21 @@ class Worker:
             if r.task is not None:
                 r.task.cancel()
         if leftover:
-            await asyncio.gather(*(r.task for r in leftover if r.task is not None),
-                                 return_exceptions=True)
+            tasks = [r.task for r in leftover if r.task is not None]
+            if tasks:
+                # A handler that ignores its cancellation is abandoned, not waited for: its
+                # job is released all the same and may run again (like a sync handler's
+                # thread at a cold exit).
+                _, stuck = await asyncio.wait(tasks, timeout=CANCELLED_HANDLERS_S)
+                if stuck:
+                    log.warning("%d handlers ignored their cancellation; releasing their "
+                                "jobs anyway", len(stuck))
             try:
-                n = await self.backend.release([(r.job.id, r.job.token) for r in leftover])
+                n = await asyncio.wait_for(
+                    self.backend.release([(r.job.id, r.job.token) for r in leftover]),
+                    TEARDOWN_STEP_S)
                 log.info("released %d unfinished jobs", n)
-            except Unavailable:
+            except (Unavailable, TimeoutError):
                 log.warning("could not release %d jobs; their leases will expire",
                             len(leftover))
 
@@ -490,8 +533,12 @@ class Worker:
     # --- heartbeats --------------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        # Ends on _stop_loops as well as on cancel(): a cancel lost in a store call (see run)
+        # must not keep it heartbeating, and run() waiting for it, forever.
+        while not self._stop_loops:
             await asyncio.sleep(self.heartbeat_ms / 1000)  # a period, not a wait for state
+            if self._stop_loops:
+                return
             held = [(r.job.queue, r.job.id, r.job.token) for r in self.running.values()]
             held += [(j.queue, j.id, j.token) for j in self.completer.pending]
             try:
@@ -536,13 +583,15 @@ class Worker:
         d = self.backend.deps.dispatch
         name = cancellation.channel(d.prefix, self.worker_id)
         delay = 0.05
-        while True:
+        while not self._stop_loops:  # and cancel(); see _heartbeat_loop
             pubsub = d.r.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(name)
                 self.cancel_listening.set()
                 delay = 0.05
                 async for msg in pubsub.listen():
+                    if self._stop_loops:
+                        return
                     if msg.get("type") != "message":
                         continue
                     data = msg["data"]
@@ -590,6 +639,47 @@ class Worker:
 
     async def _deregister(self) -> None:
         await self.backend.deregister(self.worker_id)
+
+
+async def stop_task(task: asyncio.Task[Any], timeout: float) -> bool:
+    """Cancel ``task`` and wait up to ``timeout`` for it to end; False (logged, with its stack)
+    if it did not.
+
+    The cancel is repeated while waiting: one ``cancel()`` is not enough on Python 3.11, whose
+    ``asyncio.wait_for`` drops a cancellation that arrives just as the awaited operation
+    completes (fixed in 3.12). Never raises the task's own exception.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not task.done():
+        task.cancel()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            log.error("task %s did not stop within %.1fs of being cancelled; abandoning it:\n%s",
+                      task.get_name(), timeout, _task_stack(task))
+            return False
+        await asyncio.wait([task], timeout=min(remaining, 0.1))
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("task %s ended with %r", task.get_name(), task.exception())
+    return True
+
+
+async def _bounded(what: str, aw: Awaitable[Any], timeout: float) -> None:
+    """Await ``aw`` for at most ``timeout``; a failure or a timeout is logged, never raised
+    (a shutdown step must not stop the steps after it)."""
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait([task], timeout=timeout)
+    if not done:
+        log.warning("shutdown: %s did not finish in %.1fs; abandoning it", what, timeout)
+        await stop_task(task, 1.0)
+    elif not task.cancelled() and task.exception() is not None:
+        log.warning("shutdown: %s failed: %r", what, task.exception())
+
+
+def _task_stack(task: asyncio.Task[Any]) -> str:
+    buf = io.StringIO()
+    task.print_stack(file=buf)
+    return buf.getvalue()
 
 
 def _touch_health_file() -> None:

@@ -9,6 +9,7 @@ before the outcome can be written: the window at-least-once delivery is about.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -42,3 +43,11 @@ async def work(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
     return {"cid": cid}
+
+
+@job("chaos.stubborn", queue="default")
+async def stubborn(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Ignores every cancellation: a handler the worker cannot stop, only abandon."""
+    while True:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)

@@ -6,6 +6,7 @@ job state, so the same operation can run in a worker, an API process or a Lambda
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +35,14 @@ class Deps:
     #: Queue names known to exist in the ``queues`` table (a cache that only saves an upsert).
     known_queues: set[str] = field(default_factory=set)
 
-    async def close(self) -> None:
-        await self.pool.close()
-        await self.redis.aclose()
+    async def close(self, timeout: float | None = None) -> None:
+        """Close both stores. With ``timeout``: a pool still waiting after it for a connection
+        in use (``Pool.close`` waits for every one to be released) is terminated instead."""
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout)
+        except TimeoutError:
+            self.pool.terminate()
+        await asyncio.wait_for(self.redis.aclose(), timeout)
 
 
 def _jsonb_encode(v: Any) -> bytes:
