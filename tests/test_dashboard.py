@@ -13,8 +13,7 @@ import pytest
 
 from jobline.api.app import create_app
 from jobline.api.dashboard import DIST
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.testing import serve_app
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
@@ -34,13 +33,6 @@ def source_hash() -> str:
         h.update((FRONTEND / f).read_bytes())
         h.update(b"\0")
     return h.hexdigest()
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    yield d
-    await d.close()
 
 
 @pytest.fixture

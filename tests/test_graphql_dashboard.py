@@ -14,17 +14,9 @@ from test_graphql import code, gql
 from jobline.api.app import create_app
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
-from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps
 from jobline.shared.security import auth
 from jobline.testing import serve_app
-
-
-@pytest.fixture
-async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    d = await connect(settings)
-    yield d
-    await d.close()
 
 
 @pytest.fixture
