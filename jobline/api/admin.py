@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from jobline.api.body import bulk_body_limit, parse_json, read_body
 from jobline.api.context import ctx
 from jobline.api.docs import Op, Resp, cursor, documented, page_size, query
-from jobline.api.errors import JSONResponse, by_method, endpoint
+from jobline.api.errors import JSONResponse, by_method, check_query_params, endpoint
 from jobline.api.jobs import job_id_param, validate
 from jobline.api.schemas import (
     DlqBulkOut,
@@ -54,6 +54,7 @@ DLQ_FILTER = (
 
 
 def _query(request: Request) -> DlqQuery:
+    check_query_params(request.query_params.keys(), DlqQuery)
     q = validate(DlqQuery, dict(request.query_params))
     if q.page_size > ctx(request).settings.max_page_size:
         raise ValidationFailed("pageSize", f"must be at most {ctx(request).settings.max_page_size}")
@@ -62,7 +63,7 @@ def _query(request: Request) -> DlqQuery:
 
 @documented(Op(
     "listDeadLetters", "Dead-lettered jobs, newest first", params=(*DLQ_FILTER, cursor(), page_size),
-    responses={200: Resp("A page", DlqListOut)}, errors=(422, 503)))
+    responses={200: Resp("A page", DlqListOut)}, errors=(400, 422, 503)))
 @endpoint
 async def list_dlq(request: Request) -> Response:
     q = _query(request)
@@ -92,7 +93,7 @@ def _csv_row(j: Job, mask_keys: Sequence[str]) -> list[str]:
 @documented(Op(
     "exportDeadLetters", "Every matching dead-lettered job as CSV (streamed)", params=DLQ_FILTER,
     responses={200: Resp("CSV with a header row", {"type": "string"}, media_type="text/csv")},
-    errors=(422, 503)))
+    errors=(400, 422, 503)))
 @endpoint
 async def export_dlq_csv(request: Request) -> Response:
     q = _query(request)

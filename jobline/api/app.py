@@ -29,7 +29,7 @@ from jobline.api import (
 )
 from jobline.api.auth import AuthMiddleware
 from jobline.api.context import ApiContext
-from jobline.api.errors import EXCEPTION_HANDLERS
+from jobline.api.errors import EXCEPTION_HANDLERS, install_malformed_id_hint
 from jobline.api.fastlane import SubmitFastLane
 from jobline.graphql import app as graphql_app
 from jobline.shared.core.group_commit import GroupCommitter
@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
     app.state.jobline = context
     # Where no route matches: the built dashboard, client-side routes falling back to index.html.
     dashboard.install(app)
+    # Before the plain 404: "'abc' is not a valid id" on an id route given a malformed id.
+    install_malformed_id_hint(app)
     # Inside authentication: the submit route's direct path (see fastlane.py).
     app.add_middleware(SubmitFastLane)
     # Outermost: nothing runs for a request that is not authenticated and authorised.

@@ -1,4 +1,9 @@
-"""One error shape for every failure: ``{"error": {"code", "message", "field"?}}``.
+"""One error shape for every failure: ``{"error": {"code", "message", "field"?, "errors"?}}``.
+
+A validation failure names its first field in ``field``/``message`` and lists every failed field
+in ``errors: [{field, message}, ...]``, so a client fixes all its mistakes in one round trip.
+Client mistakes (4xx) are logged at INFO without a traceback; server faults (5xx) at ERROR with
+one.
 
 Core errors map generically through ``JoblineError.http_status``/``code``, so a new error class
 needs no change here. Anything unexpected becomes a bare 500 whose details (the traceback) go to
@@ -9,19 +14,29 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 import orjson
+import pydantic
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from jobline.shared.core.inputs import loc_to_field as loc_to_field
 from jobline.shared.core.inputs import validation_failed as validation_failed
-from jobline.shared.platform.errors import JoblineError, Unavailable, ValidationFailed
+from jobline.shared.platform.errors import (
+    JoblineError,
+    Unavailable,
+    UnknownParameter,
+    ValidationFailed,
+)
 
 log = logging.getLogger("jobline.api")
 
@@ -44,17 +59,33 @@ class BadRequest(JoblineError):
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
-                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None,
+                   errors: Sequence[tuple[str, str]] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
+    if errors is not None:
+        body["errors"] = [{"field": f, "message": m} for f, m in errors]
     return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def log_client_error(request: Request, status: int, message: str) -> None:
+    """A client's mistake: worth a line (INFO) for whoever debugs the client, never a
+    traceback (it is not our failure)."""
+    log.info("%s %s -> %d: %s", request.method, request.url.path, status, message)
 
 
 async def jobline_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, JoblineError)
     if isinstance(exc, ValidationFailed):
-        return error_response(exc.http_status, exc.code, exc.message, exc.field)
+        log_client_error(request, exc.http_status, str(exc))
+        return error_response(exc.http_status, exc.code, exc.message, exc.field,
+                              errors=exc.errors)
+    field = getattr(exc, "field", None)
+    if field is not None and exc.http_status < 500:
+        log_client_error(request, exc.http_status, str(exc))
+        return error_response(exc.http_status, exc.code, str(getattr(exc, "message", exc)),
+                              field)
     headers = None
     if isinstance(exc, Unavailable):
         headers = {"Retry-After": str(exc.retry_after_s)}
@@ -62,14 +93,21 @@ async def jobline_error(request: Request, exc: Exception) -> Response:
     if exc.http_status >= 500 and not isinstance(exc, Unavailable):
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal", "internal error")
+    if exc.http_status < 500:
+        log_client_error(request, exc.http_status, str(exc))
     return error_response(exc.http_status, exc.code, str(exc), headers=headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
+    if exc.status_code < 500:
+        log_client_error(request, exc.status_code, str(exc.detail))
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
+
+#: A path parameter in a route path: ``{jobId:uuid}`` -> ("jobId", "uuid").
+_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -118,3 +156,52 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     JoblineError: jobline_error,
     HTTPException: http_error,
 }
+
+
+def install_malformed_id_hint(app: Starlette) -> None:
+    """Where no route matched, say so when the path is an id route with a malformed id.
+
+    Routes take ids through Starlette's ``uuid`` convertor, so ``GET /api/v1/jobs/abc`` matches
+    no route and would get the router's bare "Not Found", which reads as "no such job" or
+    "no such endpoint". Checked only after routing failed, so it never shadows a route (or the
+    dashboard fallback, which only serves non-API paths)."""
+    patterns: list[tuple[re.Pattern[str], list[str]]] = []
+    for route in app.router.routes:
+        path = getattr(route, "path", "")
+        ids = [m[1] for m in _PARAM.finditer(path) if m[2] == "uuid"]
+        if ids:
+            rx = _PARAM.sub(lambda m: f"(?P<{m[1]}>[^/]+)", re.escape(path).replace(r"\{", "{")
+                            .replace(r"\}", "}"))
+            patterns.append((re.compile(rx), ids))
+    not_found = app.router.default
+
+    async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for rx, ids in patterns:
+                m = rx.fullmatch(scope["path"])
+                if m is None:
+                    continue
+                for name in ids:
+                    try:
+                        uuid.UUID(m[name])
+                    except ValueError:
+                        response = error_response(
+                            404, "not_found", f"{m[name]!r} is not a valid id (a UUID)", name)
+                        log_client_error(Request(scope, receive), 404, response.body.decode())
+                        await response(scope, receive, send)
+                        return
+        await not_found(scope, receive, send)
+
+    app.router.default = fallback
+
+
+def check_query_params(params: Iterable[str], model: type[pydantic.BaseModel]) -> None:
+    """Refuse query parameters ``model`` does not declare (400, every unknown one listed): a typo
+    like ``?queeu=email`` would otherwise be ignored and the whole unfiltered list returned."""
+    fields = model.model_fields
+    wire = [f.alias or name for name, f in fields.items()]
+    known = set(wire) | set(fields)  # the snake_case names are accepted too (populate_by_name)
+    unknown = [p for p in dict.fromkeys(params) if p not in known]
+    if unknown:
+        hint = "unknown query parameter; known: " + ", ".join(wire)
+        raise UnknownParameter(unknown[0], hint, [(p, hint) for p in unknown])

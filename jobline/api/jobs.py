@@ -16,7 +16,13 @@ from starlette.responses import Response
 from jobline.api.body import bulk_body_limit, parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
 from jobline.api.docs import Op, Resp, cursor, documented, page_size, query
-from jobline.api.errors import JSONResponse, by_method, endpoint, validation_failed
+from jobline.api.errors import (
+    JSONResponse,
+    by_method,
+    check_query_params,
+    endpoint,
+    validation_failed,
+)
 from jobline.api.schemas import (
     BulkSubmitIn,
     BulkSubmittedOut,
@@ -71,7 +77,7 @@ def _link(operation_id: str) -> dict[str, Any]:
 
 
 @documented(Op(
-    "submitJob", "Submit a job", body=SubmitJobIn, errors=(400, 413, 422, 503), responses={
+    "submitJob", "Submit a job", body=SubmitJobIn, errors=(400, 409, 413, 422, 503), responses={
         201: Resp("Stored and dispatched", SubmittedOut, links={
             "GetJob": _link("getJob"), "CancelJob": _link("cancelJob"),
             "RetryJob": _link("retryJob")}),
@@ -90,7 +96,7 @@ async def submit_job(request: Request) -> Response:
 
 @documented(Op(
     "submitJobs", "Submit many jobs, all or nothing", body=BulkSubmitIn,
-    responses={201: Resp("All stored", BulkSubmittedOut)}, errors=(400, 413, 422, 503)))
+    responses={201: Resp("All stored", BulkSubmittedOut)}, errors=(400, 409, 413, 422, 503)))
 @endpoint
 async def submit_bulk(request: Request) -> Response:
     c = ctx(request)
@@ -122,10 +128,11 @@ async def get_job(request: Request) -> Response:
         query("jobType", {"type": "string", "maxLength": 128}),
         query("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}),
         page_size, cursor()),
-    responses={200: Resp("A page of jobs", JobListOut)}, errors=(422, 503)))
+    responses={200: Resp("A page of jobs", JobListOut)}, errors=(400, 422, 503)))
 @endpoint
 async def list_jobs(request: Request) -> Response:
     c = ctx(request)
+    check_query_params(request.query_params.keys(), ListJobsQuery)
     q = validate(ListJobsQuery, dict(request.query_params))
     if q.page_size > c.settings.max_page_size:
         raise ValidationFailed("pageSize", f"must be at most {c.settings.max_page_size}")

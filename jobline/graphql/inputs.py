@@ -11,6 +11,7 @@ from typing import Any
 
 import pydantic
 import strawberry
+from pydantic.alias_generators import to_camel
 from strawberry.scalars import JSON
 
 from jobline.shared.core.inputs import SubmitJobIn, validation_failed
@@ -52,6 +53,8 @@ class SubmitJobInput:
         default=None, description="Job ids, or (in submitMany/createBatch) earlier indexes.")
 
     def to_rest(self) -> dict[str, Any]:
+        """The REST body of this input: camelCase keys, so a validation error names the field
+        as REST does (``input.scheduledFor``, not ``input.scheduled_for``)."""
         out: dict[str, Any] = {}
         for k, v in vars(self).items():
             if v is None:
@@ -60,7 +63,7 @@ class SubmitJobInput:
                 v = v.isoformat()
             if k == "depends_on":
                 v = [int(x) if x.isdigit() else x for x in v]
-            out[k] = v
+            out[to_camel(k)] = v
         return out
 
 
@@ -99,7 +102,8 @@ class ScheduleInput:
     timeout_ms: int | None = None
 
     def given(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+        # camelCase keys: validation errors name fields as REST does
+        return {to_camel(k): v for k, v in vars(self).items() if v is not None}
 
 
 @strawberry.input

@@ -10,14 +10,15 @@ schema printed; a test keeps it current.
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
 )
+from strawberry.types import ExecutionContext
 
-from .errors import mask_error
+from .errors import JoblineMaskErrors, log_errors
 from .mutations import Mutation
 from .queries import Query
 from .subscriptions import Subscription
@@ -28,12 +29,22 @@ MAX_DEPTH = 8
 MAX_TOKENS = 2_000
 MAX_ALIASES = 20
 
-schema = strawberry.Schema(
+
+
+class JoblineSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        # Instead of strawberry's logger, which logs every error (a client's typo included) at
+        # ERROR with a traceback.
+        log_errors(errors)
+
+
+schema = JoblineSchema(
     query=Query, mutation=Mutation, subscription=Subscription,
     extensions=[
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        lambda: MaskErrors(should_mask_error=mask_error, error_message="internal error"),
+        JoblineMaskErrors,
     ],
 )

@@ -31,7 +31,7 @@ from jobline.shared.core.models import JobSpec
 from jobline.shared.core.validation import check_spec
 from jobline.shared.dispatch import backpressure
 from jobline.shared.platform.connections import Deps
-from jobline.shared.platform.errors import Unavailable, ValidationFailed
+from jobline.shared.platform.errors import IdempotencyConflict, Unavailable, ValidationFailed
 
 log = logging.getLogger("jobline.batching")
 
@@ -146,7 +146,7 @@ class GroupCommitter:
         try:
             try:
                 results = await self._submit([p.spec for p in batch])
-            except (ValidationFailed, asyncpg.PostgresError) as e:
+            except (ValidationFailed, IdempotencyConflict, asyncpg.PostgresError) as e:
                 # Both are raised before or inside the transaction, so nothing was committed and
                 # each spec can be retried alone; that confines an error the individual
                 # pre-check missed (e.g. a value Postgres refuses) to the caller that sent it.

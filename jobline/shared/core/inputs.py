@@ -170,10 +170,23 @@ def loc_to_field(loc: Sequence[int | str], prefix: str = "") -> str:
     return out or "body"
 
 
-def validation_failed(e: pydantic.ValidationError, prefix: str = "") -> ValidationFailed:
-    """The first pydantic error as a core :class:`ValidationFailed` naming its field."""
-    err = e.errors(include_url=False, include_input=False)[0]
-    loc = err["loc"]
+def _message(err: Any) -> str:
+    if err["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        # pydantic names the model class ("instance of SubmitJobIn"): say it in JSON terms
+        got = err.get("input")
+        kind = ("an array" if isinstance(got, list) else "a string" if isinstance(got, str)
+                else "null" if got is None else "a boolean" if isinstance(got, bool)
+                else "a number" if isinstance(got, int | float) else None)
+        return "must be a JSON object" + (f", not {kind}" if kind else "")
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
     # A failing field_validator reports "Value error, ...": keep only the explanation.
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return ValidationFailed(loc_to_field(loc, prefix), msg)
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def validation_failed(e: pydantic.ValidationError, prefix: str = "") -> ValidationFailed:
+    """Every pydantic error as one core :class:`ValidationFailed` (the first error on top, all of
+    them in ``errors``), each naming its field."""
+    found = [(loc_to_field(err["loc"], prefix), _message(err))
+             for err in e.errors(include_url=False, include_input=True)]
+    return ValidationFailed(found[0][0], found[0][1], found)

@@ -44,6 +44,7 @@ from jobline.shared.flow import dependencies as flow
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import (
+    IdempotencyConflict,
     IllegalTransition,
     NotFound,
     Unavailable,
@@ -111,6 +112,16 @@ COPY_COLUMNS = ("id", "seq", "queue_name", "job_type", "payload", "status", "pri
                 "batch_id", "backoff", "non_retryable")
 
 
+def _same_job(type_a: str, payload_a: str, type_b: str, payload_b: str) -> bool:
+    """Whether two submissions under one idempotency key ask for the same job: same job type
+    and the same payload as JSON (key order and number spelling aside). A stored payload that
+    was offloaded to S3 is not fetched to compare: the job type alone decides then."""
+    if type_a != type_b:
+        return False
+    a, b = orjson.loads(payload_a), orjson.loads(payload_b)
+    return offload.is_pointer(a) or offload.is_pointer(b) or a == b
+
+
 @translate_errors
 async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                       positions: bool = False, where: Callable[[int], str] | None = None,
@@ -154,6 +165,7 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
     now = deps.clock.now_ms()
     now_dt = to_dt(now)
     ids = uuid7_many(now, len(specs))
+    given = payloads  # the JSON texts as submitted (before any offload), for key conflicts
     # Oversized payloads go to S3 first, so a committed row never points at a missing object.
     if offload.enabled(s):
         payloads = await offload.store(s, payloads, [offload.payload_key(i) for i in ids])
@@ -165,7 +177,12 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
         if k is None:
             continue
         if k in first_of_key:
-            alias[i] = first_of_key[k]
+            alias[i] = first = first_of_key[k]
+            if not _same_job(specs[first].job_type, given[first], spec.job_type, given[i]):
+                raise IdempotencyConflict(
+                    f"{where(i)}idempotencyKey",
+                    f"{k!r} is already used by {where(first).rstrip('.') or 'another job'} of "
+                    "this request, with another job type or payload")
         else:
             first_of_key[k] = i
 
@@ -298,6 +315,12 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                         row = existing.get(k)
                         if row is None:  # key row points at a job that no longer exists
                             raise Unavailable("idempotency key race; retry", retry_after_s=1)
+                        if not _same_job(row["job_type"], row["payload"], specs[i].job_type,
+                                         given[i]):
+                            raise IdempotencyConflict(
+                                f"{where(i)}idempotencyKey",
+                                f"{k!r} is already used by job {row['id']} (job type "
+                                f"{row['job_type']!r}) with another job type or payload")
                         duplicate_idx.add(i)
                         results[i] = SubmitResult(
                             Submitted(row["id"], Status(row["status"]), row["queue_name"],

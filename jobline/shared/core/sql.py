@@ -82,7 +82,7 @@ RETURNING key
 """
 
 EXISTING_IDEMPOTENCY_JOBS = """
-SELECT k.key, j.id, j.status, j.queue_name, j.seq
+SELECT k.key, j.id, j.status, j.queue_name, j.seq, j.job_type, j.payload::text AS payload
 FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id
 WHERE k.key = ANY($1::text[])
 """

@@ -6,6 +6,8 @@ handler only imports ``jobline``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class JoblineError(Exception):
     """Root of every error Jobline raises on purpose."""
@@ -15,10 +17,35 @@ class JoblineError(Exception):
 
 
 class ValidationFailed(JoblineError):
-    """Input that cannot be accepted; ``field`` names the offending field (dotted path)."""
+    """Input that cannot be accepted; ``field`` names the offending field (dotted path).
+
+    ``errors`` holds every ``(field, message)`` found (at least this one, first), so a client
+    can fix all its mistakes in one round trip."""
 
     code = "validation_error"
     http_status = 422
+
+    def __init__(self, field: str, message: str,
+                 errors: Sequence[tuple[str, str]] | None = None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.errors: list[tuple[str, str]] = list(errors) if errors else [(field, message)]
+
+
+class UnknownParameter(ValidationFailed):
+    """A query parameter the endpoint does not know (a typo would otherwise be ignored)."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+class IdempotencyConflict(JoblineError):
+    """An idempotency key reused for a different job (another job type or payload): the key
+    would otherwise silently return a job that is not the one asked for."""
+
+    code = "conflict"
+    http_status = 409
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
