@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import uuid
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,12 +69,52 @@ def _ms(value: Seconds | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, timedelta):
-        return int(value.total_seconds() * 1000)
-    return int(value * 1000)
+        return value // timedelta(milliseconds=1)
+    # rounded: 4.35 * 1000 is 4349.999...; REST's delayMs=4350 must not become 4349
+    return round(value * 1000)
 
 
 def _job_id(job_id: uuid.UUID | str) -> uuid.UUID:
     return job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
+
+
+#: ``submit_many`` items may use the REST body's camelCase keys: key -> (argument, conversion).
+#: The ``...Ms`` keys are milliseconds, as in REST; ``delay``/``timeout`` are seconds.
+_REST_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "jobType": ("job_type", lambda v: v), "maxAttempts": ("max_attempts", lambda v: v),
+    "scheduledFor": ("scheduled_for",
+                     lambda v: datetime.fromisoformat(v) if isinstance(v, str) else v),
+    "delayMs": ("delay", lambda v: timedelta(milliseconds=v) if isinstance(v, int) else v),
+    "timeoutMs": ("timeout", lambda v: timedelta(milliseconds=v) if isinstance(v, int) else v),
+    "idempotencyKey": ("idempotency_key", lambda v: v),
+    "nonRetryable": ("non_retryable", lambda v: v), "dependsOn": ("depends_on", lambda v: v)}
+_ITEM_KEYS = ("job_type", "payload", "queue", "priority", "max_attempts", "delay",
+              "scheduled_for", "timeout", "idempotency_key", "backoff", "non_retryable",
+              "depends_on")
+
+
+def _spec_args(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A ``submit_many`` item as :meth:`Client.spec` arguments. REST's camelCase keys are
+    accepted too; an unknown key is refused by name, saying which keys there are."""
+    if not isinstance(item, Mapping):
+        raise TypeError(f"{where.rstrip('.')}: an item must be a dict or a JobSpec, "
+                        f"not {type(item).__name__}")
+    args: dict[str, Any] = {}
+    for key, value in item.items():
+        name, convert = _REST_KEYS.get(key, (key, lambda v: v))
+        if name not in _ITEM_KEYS:
+            raise ValidationFailed(f"{where}{key}", "unknown key; use one of "
+                                   + ", ".join(_ITEM_KEYS) + " (or REST's camelCase names)")
+        if name in args:
+            raise ValidationFailed(f"{where}{key}", f"given twice (as {name!r} too)")
+        args[name] = convert(value)
+    return args
+
+
+def _check_payload(payload: object) -> None:
+    # dict() of a list or a string fails with a message about "update sequence elements".
+    if payload is not None and not isinstance(payload, Mapping):
+        raise TypeError(f"payload must be a dict (a JSON object), not {type(payload).__name__}")
 
 
 class _Connecting:
@@ -157,6 +197,7 @@ class Client:
         A naive ``scheduled_for`` is taken as UTC. ``depends_on`` holds job ids; in
         ``submit_many``/``submit_batch`` an int is the index of an earlier item.
         """
+        _check_payload(payload)
         if delay is not None and scheduled_for is not None:
             raise ValidationFailed("delay", "give either delay or scheduled_for, not both")
         handler = self._registry.get(job_type)
@@ -209,7 +250,9 @@ class Client:
         """Submit a batch in one transaction, all or nothing.
 
         Each item is a :class:`JobSpec` or a dict of :meth:`submit`'s arguments
-        (``{"job_type": ..., "payload": ..., "priority": ...}``). Errors name ``jobs[i].field``.
+        (``{"job_type": ..., "payload": ..., "priority": ...}``) or of the REST body's keys
+        (``{"jobType": ..., "delayMs": ...}``: milliseconds where REST has them). Errors name
+        ``jobs[i].field``; an unknown key is refused, naming the keys there are.
         """
         specs = [self._item_spec(item, f"jobs[{i}].") for i, item in enumerate(items)]
         return [SubmittedJob.of(r) for r in
@@ -219,15 +262,14 @@ class Client:
         if isinstance(item, JobSpec):
             spec = item
         else:
-            args = dict(item)
+            args = _spec_args(item, where)
             try:
                 job_type = args.pop("job_type")
             except KeyError:
                 raise ValidationFailed(f"{where}jobType", "is required") from None
+            _check_payload(args.get("payload"))
             try:
                 spec = self.spec(job_type, args.pop("payload", None), **args)
-            except TypeError as e:  # an unknown keyword
-                raise ValidationFailed(where.rstrip("."), str(e)) from None
             except ValidationFailed as e:
                 raise ValidationFailed(f"{where}{e.field}", e.message) from None
         check_spec(spec, self.deps.settings, where)

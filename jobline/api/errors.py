@@ -185,9 +185,9 @@ def install_malformed_id_hint(app: Starlette) -> None:
                     try:
                         uuid.UUID(m[name])
                     except ValueError:
-                        response = error_response(
-                            404, "not_found", f"{m[name]!r} is not a valid id (a UUID)", name)
-                        log_client_error(Request(scope, receive), 404, response.body.decode())
+                        message = f"{m[name]!r} is not a valid id (a UUID)"
+                        response = error_response(404, "not_found", message, name)
+                        log_client_error(Request(scope, receive), 404, f"{name}: {message}")
                         await response(scope, receive, send)
                         return
         await not_found(scope, receive, send)

@@ -1,9 +1,11 @@
 """Mounting the schema at ``/graphql`` (HTTP and websockets) inside the REST app.
 
 HTTP requests arrive already authenticated (``AuthMiddleware`` put the principal in the scope).
-A websocket is authenticated by its ``connection_init`` payload (``{"apiKey": "..."}``): without
-a valid key the connection is closed with 4403 (graphql-transport-ws) or a ``connection_error``
-(legacy graphql-ws) before any operation runs.
+A websocket is authenticated by its ``connection_init`` payload (``{"apiKey": "..."}``), or,
+as HTTP is, by an ``X-Api-Key`` (or ``Authorization: Bearer``) header on the upgrade request
+(browsers cannot set one; other clients often do): without a valid key the connection is closed
+with 4403 (graphql-transport-ws) or a ``connection_error`` (legacy graphql-ws) before any
+operation runs, the message saying where the key goes.
 
 This shell does not import the REST shell: the hosting app hands it what it needs (a
 :class:`Host`, which the REST ``ApiContext`` is, and the app's event-bus accessor).
@@ -27,7 +29,7 @@ from jobline.shared.events.livefeed import LiveFeed
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import JoblineError
-from jobline.shared.security.auth import authenticate
+from jobline.shared.security.auth import authenticate, key_from_headers
 
 from .context import Context
 from .schema import schema
@@ -81,16 +83,21 @@ class JoblineGraphQL(GraphQL[Context, None]):
         return Context(deps=self.app_context.require_deps(), principal=state.get("principal"),
                        feed_factory=feed, bus_factory=bus,
                        queue_stats_interval_s=self.app_context.settings.graphql_stats_interval_s,
-                       cache=not isinstance(request, WebSocket))
+                       cache=not isinstance(request, WebSocket),
+                       upgrade_key=key_from_headers(request.headers)
+                       if isinstance(request, WebSocket) else None)
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
-        key = params.get("apiKey") or params.get("X-Api-Key")
+        key = params.get("apiKey") or params.get("X-Api-Key") or context.upgrade_key
         try:
             context.principal = await authenticate(context.deps, key if isinstance(key, str)
                                                    else None)
         except JoblineError:
-            raise ConnectionRejectionError({"message": "invalid or missing apiKey"}) from None
+            raise ConnectionRejectionError({"message": (
+                "invalid or missing API key: send it in the connection_init payload as "
+                '{"apiKey": "<key>"} (or as an X-Api-Key header on the upgrade request)')}
+            ) from None
         return None
 
 

@@ -28,6 +28,8 @@ class Context:
     #: graphql-ws protocols store the connection_init payload here
     connection_params: Any = None
     cache: bool = True
+    #: a websocket's key from its upgrade request's headers (used if connection_init has none)
+    upgrade_key: str | None = None
     attempts: DataLoader[uuid.UUID, list[Attempt]] = field(init=False)
     jobs: DataLoader[uuid.UUID, Job | None] = field(init=False)
     batches: DataLoader[uuid.UUID, BatchStatus | None] = field(init=False)

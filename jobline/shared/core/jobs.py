@@ -177,11 +177,11 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
         if k is None:
             continue
         if k in first_of_key:
-            alias[i] = first = first_of_key[k]
-            if not _same_job(specs[first].job_type, given[first], spec.job_type, given[i]):
+            alias[i] = earlier = first_of_key[k]
+            if not _same_job(specs[earlier].job_type, given[earlier], spec.job_type, given[i]):
                 raise IdempotencyConflict(
                     f"{where(i)}idempotencyKey",
-                    f"{k!r} is already used by {where(first).rstrip('.') or 'another job'} of "
+                    f"{k!r} is already used by {where(earlier).rstrip('.') or 'another job'} of "
                     "this request, with another job type or payload")
         else:
             first_of_key[k] = i

@@ -20,7 +20,7 @@ from redis.backoff import ExponentialBackoff
 
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
-from jobline.shared.platform.config import Settings
+from jobline.shared.platform.config import Settings, services_file
 from jobline.shared.platform.errors import ConfigError
 
 
@@ -106,7 +106,11 @@ async def connect(settings: Settings, clock: Clock = SYSTEM_CLOCK, *, pool_size:
     dispatch entries silently, which reconcile could only repair late.
     """
     if not settings.database_url or not settings.redis_url:
-        raise ConfigError("DATABASE_URL and REDIS_URL must be set (or use `jobline run`)")
+        f = services_file(settings.home)
+        found = "found but without both URLs" if f.exists() else "not found"
+        raise ConfigError(
+            "DATABASE_URL and REDIS_URL must be set, or a `jobline run` must be running: looked "
+            f"for its {f} ({found}; the directory is JOBLINE_HOME, default .jobline)")
     r = create_redis(settings.redis_url)
     if check_redis_policy:
         try:
