@@ -153,7 +153,8 @@ async def test_timeline_pages_jobs_of_a_window(admin: httpx.AsyncClient, deps: D
     for bad, field in (({"from": "yesterday"}, "from"), ({"from": "5", "to": "4"}, "to"),
                        ({"limit": "0"}, "limit"), ({"bogus": "1"}, "bogus")):
         r = await admin.get("/api/v1/metrics/jobs/timeline", params=bad)
-        assert r.status_code == 422 and r.json()["error"]["field"] == field, (bad, r.text)
+        status = 400 if bad == {"bogus": "1"} else 422  # an unknown parameter is a 400
+        assert r.status_code == status and r.json()["error"]["field"] == field, (bad, r.text)
     g = await admin.post("/graphql", json={"query": """query($f: DateTime) {
         jobTimeline(from: $f, queue: "tq") { items { durationMs } } }""",
                                            "variables": {"f": "2027-01-15T08:00:00Z"}})
@@ -206,6 +207,25 @@ async def test_prometheus_exposition(admin: httpx.AsyncClient, deps: Deps, histo
     assert sample("jobline_queue_depth", "jobline_queue_depth", queue="mq", state="ready") == 1
     assert sample("jobline_event_outbox_pending", "jobline_event_outbox_pending") == 1
     assert "jobline_event_consumer_lag" in fam and "jobline_workers" in fam
+
+
+async def test_prometheus_histograms_share_one_bucket_set_and_attempts_are_apart(
+        admin: httpx.AsyncClient, history: None) -> None:
+    """histogram_quantile over a sum of series is only right when every series has the same
+    ``le`` set; attempts (a job may have several) are not jobs."""
+    fam = families((await admin.get("/metrics")).text)
+    for name in ("jobline_job_duration_seconds", "jobline_job_wait_seconds"):
+        les: dict[tuple[str, str], list[str]] = {}
+        for s in fam[name].samples:
+            if s.name.endswith("_bucket"):
+                les.setdefault((s.labels["queue"], s.labels["job_type"]), []).append(s.labels["le"])
+        assert len(les) >= 2, les
+        assert len({tuple(v) for v in les.values()}) == 1, les
+    statuses = {s.labels["status"] for s in fam["jobline_jobs"].samples}
+    assert statuses == {"submitted", "completed", "dead_letter", "cancelled"}
+    outcomes = {s.labels["outcome"]: s.value for s in fam["jobline_attempts"].samples
+                if s.labels["queue"] == "mq"}
+    assert set(outcomes) == {"started", "failed"} and outcomes["started"] > 0
 
 
 async def test_grafana_dashboard_uses_only_exported_metrics(admin: httpx.AsyncClient,

@@ -30,7 +30,7 @@ from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.events import _time_ms, bus_of
 from jobline.shared.events import outbox as core_events
 from jobline.shared.observe import monitoring
-from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.platform.errors import UnknownParameter, ValidationFailed
 
 ADMIN = "Admin key required."
 
@@ -38,7 +38,8 @@ ADMIN = "Admin key required."
 def _only(request: Request, allowed: set[str]) -> None:
     for k, v in request.query_params.items():
         if k not in allowed:
-            raise ValidationFailed(k, "unknown query parameter")
+            known = ", ".join(sorted(allowed)) or "none"
+            raise UnknownParameter(k, f"unknown query parameter; known: {known}")
         if "\x00" in v:
             raise ValidationFailed(k, "must not contain the NUL character")
 
@@ -48,7 +49,7 @@ def _only(request: Request, allowed: set[str]) -> None:
     "rate over the last 15 minutes (rollups), oldest pending age, health", description=ADMIN,
     params=(query("queue", {"type": "string"}, "one queue only"),),
     responses={200: Resp("Queues", {"type": "object", "properties": {
-        "queues": {"type": "array", "items": OBJECT}}})}, errors=(422, 503)))
+        "queues": {"type": "array", "items": OBJECT}}})}, errors=(400, 422, 503)))
 @endpoint
 async def metrics_queues(request: Request) -> Response:
     _only(request, {"queue"})
@@ -60,7 +61,7 @@ async def metrics_queues(request: Request) -> Response:
 @documented(Op(
     "metricsWorkers", "Live workers: queues, busy/idle, current jobs, uptime, processed/failed",
     description=ADMIN, responses={200: Resp("Workers", {"type": "object", "properties": {
-        "workers": {"type": "array", "items": OBJECT}}})}, errors=(503,)))
+        "workers": {"type": "array", "items": OBJECT}}})}, errors=(400, 503)))
 @endpoint
 async def metrics_workers(request: Request) -> Response:
     _only(request, set())
@@ -77,7 +78,7 @@ async def metrics_workers(request: Request) -> Response:
         cursor(schema={"type": "string"})),
     responses={200: Resp("A page", {"type": "object", "properties": {
         "jobs": {"type": "array", "items": OBJECT},
-        "nextCursor": {"type": ["string", "null"]}}})}, errors=(422, 503)))
+        "nextCursor": {"type": ["string", "null"]}}})}, errors=(400, 422, 503)))
 @endpoint
 async def metrics_timeline(request: Request) -> Response:
     _only(request, {"from", "to", "queue", "limit", "cursor"})
@@ -100,7 +101,7 @@ async def metrics_timeline(request: Request) -> Response:
         query("jobType", {"type": "string"}, "one job type only"),
         query("metric", {"type": "string", "enum": ["duration", "wait"]}, "default duration"),
         query("from", TIME, "default: to - 24 h"), query("to", TIME, "default: now")),
-    responses={200: Resp("Histogram", OBJECT)}, errors=(422, 503)))
+    responses={200: Resp("Histogram", OBJECT)}, errors=(400, 422, 503)))
 @endpoint
 async def metrics_histogram(request: Request) -> Response:
     _only(request, {"queue", "jobType", "metric", "from", "to"})
@@ -117,7 +118,7 @@ async def metrics_histogram(request: Request) -> Response:
         query("queue", {"type": "string"}, "one queue only"),
         query("from", TIME, "default: to - 1 h"), query("to", TIME, "default: now")),
     responses={200: Resp("Series", {"type": "object", "properties": {
-        "series": {"type": "array", "items": OBJECT}}})}, errors=(422, 503)))
+        "series": {"type": "array", "items": OBJECT}}})}, errors=(400, 422, 503)))
 @endpoint
 async def metrics_throughput(request: Request) -> Response:
     _only(request, {"queue", "from", "to"})
@@ -129,9 +130,11 @@ async def metrics_throughput(request: Request) -> Response:
 
 # --- Prometheus ----------------------------------------------------------------------------------
 
-#: Prometheus ``le`` bounds (seconds) made of the rollups' log2 millisecond buckets.
-def _le(bucket: int) -> float:
-    return rollups.bucket_bounds(bucket)[1] / 1000
+#: The one bucket set of every histogram series (``le`` upper bounds in seconds: the rollups'
+#: log2 millisecond buckets, 1 ms .. 2^40 ms). Every series lists every bound, even empty ones:
+#: ``histogram_quantile`` over series summed by ``le`` is only right when they share the bounds.
+BUCKETS: tuple[float, ...] = tuple(rollups.bucket_bounds(b)[1] / 1000
+                                   for b in range(rollups.MAX_BUCKET + 1))
 
 
 class Snapshot(Collector):
@@ -142,20 +145,26 @@ class Snapshot(Collector):
 
     def collect(self) -> Iterator[Metric]:
         d = self.data
-        jobs = CounterMetricFamily("jobline_jobs", "Job transitions by outcome (from rollups)",
-                                   labels=["queue", "job_type", "status"])
+        # Jobs and attempts are apart: a job is submitted and ends once (completed, dead_letter,
+        # cancelled), but may be started and fail several times.
+        jobs = CounterMetricFamily("jobline_jobs", "Jobs submitted or ended, by status "
+                                   "(from rollups)", labels=["queue", "job_type", "status"])
+        attempts = CounterMetricFamily("jobline_attempts", "Attempts started or failed "
+                                       "(from rollups)", labels=["queue", "job_type", "outcome"])
         retries = CounterMetricFamily("jobline_retries", "Attempts that were retried",
                                       labels=["queue", "job_type"])
         dead = CounterMetricFamily("jobline_dead_letter", "Jobs moved to the dead-letter queue",
                                    labels=["queue", "job_type"])
         for t in d["totals"]:
             lab = [t["queue_name"], t["job_type"]]
-            for status in ("submitted", "started", "completed", "failed", "dead_letter",
-                           "cancelled"):
+            for status in ("submitted", "completed", "dead_letter", "cancelled"):
                 jobs.add_metric([*lab, status], t[status])
+            for outcome in ("started", "failed"):
+                attempts.add_metric([*lab, outcome], t[outcome])
             retries.add_metric(lab, t["retries"])
             dead.add_metric(lab, t["dead_letter"])
         yield jobs
+        yield attempts
         yield retries
         yield dead
         sums = {(t["queue_name"], t["job_type"]): t for t in d["totals"]}
@@ -166,10 +175,11 @@ class Snapshot(Collector):
             for (q, jt, m), buckets in d["histograms"].items():
                 if m != metric:
                     continue
+                counts = dict(buckets)
                 cum, out = 0, []
-                for b, n in buckets:
-                    cum += n
-                    out.append((str(_le(b)), cum))
+                for b, le in enumerate(BUCKETS):
+                    cum += counts.get(b, 0)
+                    out.append((str(le), cum))
                 out.append(("+Inf", cum))
                 h.add_metric([q, jt], out, sums.get((q, jt), {}).get(col, 0) / 1000)
             yield h
