@@ -313,6 +313,27 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None, *, deadline_s: float,
+                  stopping: Callable[[], bool] = lambda: False) -> bool:
+    """Poll ``url`` until it answers 200; False when ``deadline_s`` passes, ``proc`` exits
+    or ``stopping()`` turns true first."""
+    import urllib.error
+    import urllib.request
+
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end and not stopping():
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (our own http URL)
+                if r.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)  # polling a child process that is starting, in a foreground CLI
+    return False
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Start everything locally in the foreground; Ctrl-C stops it all gracefully."""
     from jobline.local import LocalServices
@@ -363,6 +384,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         for name in commands:
             spawn(name)
+        # The banner promises a working API: print it once /healthz answers (the API process
+        # takes a few seconds to import and connect), not when the processes were merely spawned.
+        host = "127.0.0.1" if s.api_host in ("0.0.0.0", "::", "") else s.api_host
+        if not wait_for_http(f"http://{host}:{s.api_port}/healthz", procs["api"],
+                             deadline_s=60, stopping=lambda: stopping) and not stopping:
+            log.warning("the API did not answer /healthz within 60 s (see its log above)")
         print("\nJobline is running:", flush=True)
         for line in services.describe():
             print(f"  {line}")

@@ -3,6 +3,7 @@ completes, Ctrl-C stops everything, and a second start resumes with the data int
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -50,6 +51,18 @@ async def ready(base: str) -> bool:
             return (await c.get(f"{base}/readyz")).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def read_until(p: subprocess.Popen[str], text: str) -> str:
+    """The output up to and including the first line containing ``text`` (or all of it, if the
+    process ends first)."""
+    assert p.stdout is not None
+    lines = []
+    for line in p.stdout:
+        lines.append(line)
+        if text in line:
+            break
+    return "".join(lines)
 
 
 def stop(p: subprocess.Popen[str]) -> str:
@@ -100,6 +113,12 @@ async def test_run_serves_processes_stops_and_resumes(home: Path) -> None:
 
     p = start(home, port)
     try:
+        # The banner promises a working API: the moment it is printed, /healthz answers.
+        head = await asyncio.wait_for(asyncio.to_thread(read_until, p, "Jobline is running"),
+                                      120)
+        assert "Jobline is running" in head, head
+        async with httpx.AsyncClient() as c:
+            assert (await c.get(f"{base}/healthz")).status_code == 200
         await wait_until(lambda: ready(base), timeout=90, message="API ready again")
         async with httpx.AsyncClient(base_url=base,
                                      headers={"X-Api-Key": key}) as c:  # same key after restart

@@ -287,10 +287,19 @@ class HealthOut(_Out):
     redis: str | None = None
 
 
+class FieldError(_Out):
+    field: str
+    message: str
+
+
 class ErrorBody(_Out):
+    """``field``/``message``: the (first) failure; ``errors``: every failed field of a
+    validation error (400/413/415/422), the first one included."""
+
     code: str
     message: str
     field: str | None = None
+    errors: list[FieldError] | None = None
 
 
 class ErrorOut(_Out):
