@@ -325,7 +325,7 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None, *, deadline_s:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (our own http URL)
+            with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
                     return True
         except (urllib.error.URLError, OSError):

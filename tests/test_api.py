@@ -23,6 +23,7 @@ from jobline.api.app import create_app
 from jobline.api.errors import EXCEPTION_HANDLERS, endpoint
 from jobline.shared.core import jobs
 from jobline.shared.core.group_commit import GroupCommitter
+from jobline.shared.core.jobs import SubmitResult
 from jobline.shared.core.models import JobSpec, Outcome, Status
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.platform.clock import SYSTEM_CLOCK
@@ -138,7 +139,9 @@ async def test_queue_position_follows_priority_then_fifo(http: httpx.AsyncClient
 async def test_duplicate_idempotency_key_returns_existing_job(http: httpx.AsyncClient,
                                                               deps: Deps) -> None:
     first = await submit(http, idempotencyKey="order-1")
-    resp = await http.post("/api/v1/jobs", json={"jobType": "send_email", "payload": {},
+    # the same job again (a different type or payload is a 409: tests/test_errors.py)
+    resp = await http.post("/api/v1/jobs", json={"jobType": "send_email",
+                                                 "payload": {"to": "a@example.com"},
                                                  "idempotencyKey": "order-1"})
     assert resp.status_code == 200
     dup = resp.json()
@@ -586,11 +589,24 @@ async def test_group_commit_max_batch_and_close_flushes(deps: Deps) -> None:
 async def test_group_commit_dedupes_concurrent_idempotency_keys(deps: Deps) -> None:
     async with GroupCommitter(deps) as gc:
         a, b = await asyncio.gather(gc.submit(_spec(1, idempotency_key="same")),
-                                    gc.submit(_spec(2, idempotency_key="same")))
+                                    gc.submit(_spec(1, idempotency_key="same")))
     assert a.submitted.id == b.submitted.id
     assert sorted([a.submitted.duplicate, b.submitted.duplicate]) == [False, True]
     assert await count_jobs(deps) == 1
     assert Status(a.submitted.status) is Status.PENDING
+
+
+async def test_group_commit_confines_an_idempotency_conflict_to_its_caller(deps: Deps) -> None:
+    """Two callers in one flush, one key, different payloads: the first stores its job, the
+    other alone gets the 409 (the flush is retried per caller), nobody else is affected."""
+    async with GroupCommitter(deps) as gc:
+        a, b, c = await asyncio.gather(gc.submit(_spec(1, idempotency_key="same")),
+                                       gc.submit(_spec(2, idempotency_key="same")),
+                                       gc.submit(_spec(3)), return_exceptions=True)
+    assert isinstance(c, SubmitResult)
+    outcomes = sorted(type(r).__name__ for r in (a, b))
+    assert outcomes == ["IdempotencyConflict", "SubmitResult"], (a, b)
+    assert await count_jobs(deps) == 2
 
 
 # --- the submit fast lane ----------------------------------------------------------------------

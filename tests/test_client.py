@@ -151,7 +151,7 @@ async def test_submit_many_all_or_nothing(client: Client) -> None:
     assert e.value.field == "jobs[1].jobType"
     with pytest.raises(ValidationFailed) as e:
         await client.submit_many([{"job_type": "t", "colour": "red"}])
-    assert e.value.field == "jobs[0]"
+    assert e.value.field == "jobs[0].colour"
     assert await count_jobs(client.deps) == 3
 
 
@@ -169,7 +169,7 @@ async def test_concurrent_submits_with_same_key_make_one_job(settings: Settings)
     # Two clients: two committers, two transactions racing on the key's unique index.
     async with Client.connect(settings) as a, Client.connect(settings) as b:
         x, y = await asyncio.gather(a.submit("charge", {"n": 1}, idempotency_key="pay-1"),
-                                    b.submit("charge", {"n": 2}, idempotency_key="pay-1"))
+                                    b.submit("charge", {"n": 1}, idempotency_key="pay-1"))
         assert x.id == y.id
         assert sorted([x.duplicate, y.duplicate]) == [False, True]
         # And within one client (one batch).

@@ -175,10 +175,10 @@ class Snapshot(Collector):
             for (q, jt, m), buckets in d["histograms"].items():
                 if m != metric:
                     continue
-                counts = dict(buckets)
+                per_bucket = dict(buckets)
                 cum, out = 0, []
                 for b, le in enumerate(BUCKETS):
-                    cum += counts.get(b, 0)
+                    cum += per_bucket.get(b, 0)
                     out.append((str(le), cum))
                 out.append(("+Inf", cum))
                 h.add_metric([q, jt], out, sums.get((q, jt), {}).get(col, 0) / 1000)

@@ -113,7 +113,9 @@ def is_client_error(error: GraphQLError) -> bool:
 
 def log_errors(errors: list[GraphQLError]) -> None:
     for error in errors:
-        if is_client_error(error):
+        if (error.extensions or {}).get("code") == "UNAVAILABLE":
+            log.warning("graphql UNAVAILABLE: %s", error.message)  # as REST logs its 503s
+        elif is_client_error(error):
             code = (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"
             log.info("graphql %s: %s", code, error.message)
         else:
