@@ -6,9 +6,10 @@
 
 Single submissions go through a :class:`GroupCommitter`, so many concurrent ``submit`` calls in
 one process share INSERTs exactly like concurrent API requests do. Defaults for ``queue``,
-``max_attempts`` and ``timeout`` come from the handler registered with ``@job`` when the job type
-is known in this process, so a producer and its worker agree without repeating themselves
-(``max_attempts`` ranks below a stored per-type retry policy: docs/retry-policy.md).
+``max_attempts``, ``timeout`` and the retry policy come from the job-type registry (what the
+workers' ``@job`` handlers published, resolved in SQL: docs/job-types.md), then from the handler
+registered with ``@job`` in this process, so a producer and its worker agree without repeating
+themselves (``max_attempts`` ranks below a stored per-type retry policy: docs/retry-policy.md).
 """
 
 from __future__ import annotations
@@ -160,12 +161,12 @@ class Client:
         if delay is not None and scheduled_for is not None:
             raise ValidationFailed("delay", "give either delay or scheduled_for, not both")
         handler = self._registry.get(job_type)
+        queue_given = queue is not None
         if queue is None:
+            # below the registry's queue, resolved in SQL
             queue = handler.queue if handler is not None else "default"
         timeout_ms = (parse_duration_ms(timeout) if isinstance(timeout, str | int | float)
                       else _ms(timeout))
-        if timeout_ms is None and handler is not None:
-            timeout_ms = handler.timeout_ms
         due: int | None = None
         delay_ms: int | None = None
         if scheduled_for is not None:
@@ -182,6 +183,8 @@ class Client:
                        non_retryable=tuple(non_retryable) if non_retryable is not None else None,
                        # below the stored per-type policy, unlike an explicit max_attempts
                        handler_max_attempts=handler.max_attempts if handler is not None else None,
+                       queue_given=queue_given,
+                       handler_timeout_ms=handler.timeout_ms if handler is not None else None,
                        depends_on=tuple(d if isinstance(d, int) else _job_id(d)
                                         for d in depends_on))
 

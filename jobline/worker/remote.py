@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from jobline.shared.core import jobs
+from jobline.shared.core.job_types import JobTypeDefaults
 from jobline.shared.core.jobs import ClaimResult
 from jobline.shared.core.models import ClaimedJob, Outcome
 from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
@@ -143,3 +144,8 @@ class RemoteBackend:
 
     async def deregister(self, worker_id: str) -> None:
         return None
+
+    async def job_types(self, published: Sequence[JobTypeDefaults],
+                        unhandled: Sequence[str]) -> None:
+        await self._post("job-types", {"types": [t.to_json() for t in published],
+                                       "unhandled": list(unhandled)})
