@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobline.shared.core import jobs as core
 from jobline.shared.core.group_commit import GroupCommitter
@@ -41,6 +41,10 @@ from jobline.shared.retry.dlq import DlqFilter
 from jobline.shared.retry.policy import RetryPolicy, StoredRetryPolicy
 from jobline.shared.schedules import recurring as sched
 from jobline.worker.registry import Registry, default_registry, parse_duration_ms
+
+if TYPE_CHECKING:
+    from jobline.http_client import HttpClient
+    from jobline.shared.core.job_types import JobType
 
 Seconds = float | int | timedelta
 
@@ -127,6 +131,14 @@ class Client:
         ``async with Client.connect() as client``.
         """
         return _Connecting(settings, clock)
+
+    @staticmethod
+    def http(url: str, api_key: str | None = None, **kwargs: Any) -> HttpClient:
+        """A client of the same shape over the REST API at ``url`` (``jobline.http_client``),
+        for code that cannot reach Postgres and Redis."""
+        from jobline.http_client import HttpClient
+
+        return HttpClient(url, api_key, **kwargs)
 
     async def __aenter__(self) -> Client:
         return self
@@ -298,6 +310,12 @@ class Client:
 
     async def queues(self) -> builtins.list[dict[str, Any]]:
         return await core.queue_stats(self.deps)
+
+    async def job_types(self) -> builtins.list[JobType]:
+        """The job-type registry: each type's registered defaults and its live workers."""
+        from jobline.shared.core import job_types
+
+        return await job_types.list_job_types(self.deps)
 
     async def pause_queue(self, queue: str) -> QueueControls:
         """Stop claims from ``queue``; running jobs finish normally."""
