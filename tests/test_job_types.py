@@ -227,3 +227,73 @@ async def test_a_starting_worker_publishes_its_handlers_and_graphql_lists_them(
     # gone: still registered (submissions keep its defaults), served by nobody
     [t2] = (await http.get("/api/v1/job-types")).json()["jobTypes"]
     assert t2["servedBy"] == [] and t2["queue"] == "avatars"
+
+
+async def test_a_chain_passes_results_to_handlers_that_ask_for_them(deps: Deps) -> None:
+    """``@job(..., dependency_results=True)``: ``ctx.dependency_results`` holds each completed
+    dependency's result by id (sync and async handlers); handlers that did not ask get {}."""
+    from jobline import JobContext
+
+    reg = Registry()
+
+    @reg.job("fetch", queue="chain")
+    async def fetch(payload: dict[str, Any]) -> dict[str, Any]:
+        return {"rows": payload["n"]}
+
+    @reg.job("total", queue="chain", dependency_results=True)
+    def total(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        return {"sum": sum(r["rows"] for r in ctx.dependency_results.values()),
+                "from": sorted(ctx.dependency_results)}
+
+    @reg.job("plain", queue="chain")
+    async def plain(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        return {"seen": ctx.dependency_results}
+
+    async with Client(deps, registry=reg) as client:
+        a = await client.submit("fetch", {"n": 2})
+        b = await client.submit("fetch", {"n": 5})
+        t = await client.submit("total", depends_on=[a.id, b.id])
+        p = await client.submit("plain", depends_on=[a.id])
+    from jobline.testing import drain
+
+    await drain(deps, reg, queues=["chain"])
+    got = (await jobs.get_job(deps, t.id, history=False)).result
+    assert got == {"sum": 7, "from": sorted([str(a.id), str(b.id)])}
+    assert (await jobs.get_job(deps, p.id, history=False)).result == {"seen": {}}
+
+
+async def test_a_remote_worker_publishes_over_the_api_and_gets_dependency_results(
+        deps: Deps, http: httpx.AsyncClient) -> None:
+    """The remote worker protocol: POST /api/v1/worker/job-types, and the chain's results read
+    through the REST API."""
+    from jobline import JobContext
+    from jobline.worker.remote import RemoteBackend
+
+    reg = avatar_registry(queue="remote")
+
+    @reg.job("total", queue="remote", dependency_results=True)
+    async def total(payload: dict[str, Any], ctx: JobContext) -> list[Any]:
+        return list(ctx.dependency_results.values())
+
+    async with Client(deps, registry=Registry()) as client:
+        first = await client.submit("resize_avatar", {"userId": 3}, queue="remote")
+        chained = await client.submit("total", queue="remote", depends_on=[first.id])
+    backend = RemoteBackend("http://jobline", api_key=http.headers["X-Api-Key"],
+                            transport=http._transport)
+    await backend.open()
+    worker = Worker(backend, reg, queues=["remote"])
+    task = asyncio.create_task(worker.run())
+    try:
+        async def done() -> bool:
+            return (await jobs.get_job(deps, chained.id, history=False)).status in (
+                Status.COMPLETED, Status.DEAD_LETTER)
+
+        await wait_until(done, message="chain done")
+    finally:
+        worker.request_stop()
+        await task
+    assert (await jobs.get_job(deps, chained.id, history=False)).result == [{"resized": 3}]
+    types = {t.defaults.job_type: t for t in await job_types.list_job_types(deps)}
+    assert types["resize_avatar"].defaults == job_types.JobTypeDefaults(
+        "resize_avatar", "remote", 5, 30_000, AVATAR_BACKOFF, ("bad_image",))
+    assert types["total"].registered_ms is not None

@@ -86,6 +86,9 @@ class JobContext:
     #: Set when a cancel of this running job was requested (or its lease was lost). Handlers
     #: check it cooperatively: stop, then return or raise ``Cancelled`` (docs/state-machine.md).
     cancelled: CancelSignal = field(default_factory=CancelSignal)
+    #: ``{dependency job id: its result}`` for a job submitted with ``dependsOn`` whose handler
+    #: asked for them (``@job(..., dependency_results=True)``); empty otherwise.
+    dependency_results: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class HandlerSpec:
     non_retryable: frozenset[str] | None = None
     #: Backoff settings (``baseMs``, ``factor``, ``capMs``, ``jitter``); None = not set.
     backoff: dict[str, Any] | None = None
+    #: Fetch the dependencies' results into ``JobContext.dependency_results`` before running.
+    dependency_results: bool = False
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -123,10 +128,13 @@ class Registry:
         timeout: str | float | None = None,
         non_retryable: tuple[str, ...] | list[str] | None = None,
         backoff: Mapping[str, Any] | None = None,
+        dependency_results: bool = False,
     ) -> Callable[[Callable[P, R]], JobTask[P, R]]:
         """Register a handler. ``max_attempts``, ``backoff`` and ``non_retryable`` are this
         handler's retry policy: they apply where neither the submission nor a stored per-type
-        policy sets them (``non_retryable`` None = the global default, ``validation_error``)."""
+        policy sets them (``non_retryable`` None = the global default, ``validation_error``).
+        ``dependency_results=True``: a job submitted with ``dependsOn`` gets its dependencies'
+        results in ``ctx.dependency_results`` (one extra read per job, so opt-in)."""
         try:
             policy = check_policy(RetryPolicy(
                 max_attempts, dict(backoff) if backoff is not None else None,
@@ -147,6 +155,7 @@ class Registry:
                 non_retryable=frozenset(policy.non_retryable)
                 if policy.non_retryable is not None else None,
                 backoff=policy.backoff,
+                dependency_results=dependency_results,
             )
             return JobTask(name, func)
 

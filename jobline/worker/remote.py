@@ -149,3 +149,22 @@ class RemoteBackend:
                         unhandled: Sequence[str]) -> None:
         await self._post("job-types", {"types": [t.to_json() for t in published],
                                        "unhandled": list(unhandled)})
+
+    async def dependency_results(self, job_id: uuid.UUID) -> dict[str, Any]:
+        # The REST reads, so results come as the API shows them (secrets masked by mask_keys).
+        out: dict[str, Any] = {}
+        job = await self._get(f"/api/v1/jobs/{job_id}")
+        for dep in job.get("dependsOn") or ():
+            d = await self._get(f"/api/v1/jobs/{dep}")
+            if d.get("status") == "completed":
+                out[str(dep)] = d.get("result")
+        return out
+
+    async def _get(self, path: str) -> Any:
+        try:
+            resp = await self._http.get(path)
+        except httpx.TransportError as e:
+            raise Unavailable(f"api unreachable: {type(e).__name__}") from None
+        if resp.status_code >= 400:
+            raise Unavailable(f"api answered {resp.status_code} for {path}")
+        return resp.json()

@@ -480,6 +480,9 @@ class Worker:
                            finished_ms=clock.now_ms())
         timeout_ms = job.timeout_ms or spec.timeout_ms
         try:
+            if spec.dependency_results:
+                # inside the try: a failed read is a failed (retryable) attempt
+                ctx.dependency_results = await self.backend.dependency_results(job.id)
             if spec.is_async:
                 coro = spec.func(job.payload, ctx) if spec.wants_context else spec.func(job.payload)
             else:
