@@ -1,9 +1,10 @@
 """Jobline: durable distributed background jobs (PostgreSQL for truth, Redis/Valkey for dispatch)."""
 
 from jobline.shared.platform.errors import Cancelled, JobError, Retry, Unrecoverable
-from jobline.worker.registry import JobContext, job
+from jobline.worker.registry import JobContext, JobTask, job, set_default_client
 
-__all__ = ["Cancelled", "Client", "JobContext", "JobError", "Retry", "Unrecoverable", "job"]
+__all__ = ["Cancelled", "Client", "JobContext", "JobError", "JobTask", "Retry", "SyncClient",
+           "Unrecoverable", "job", "set_default_client"]
 __version__ = "0.1.0"
 
 
@@ -13,4 +14,8 @@ def __getattr__(name: str) -> object:
         from jobline.client import Client
 
         return Client
+    if name == "SyncClient":
+        from jobline.sync_client import SyncClient
+
+        return SyncClient
     raise AttributeError(name)

@@ -6,9 +6,10 @@
 
 Single submissions go through a :class:`GroupCommitter`, so many concurrent ``submit`` calls in
 one process share INSERTs exactly like concurrent API requests do. Defaults for ``queue``,
-``max_attempts`` and ``timeout`` come from the handler registered with ``@job`` when the job type
-is known in this process, so a producer and its worker agree without repeating themselves
-(``max_attempts`` ranks below a stored per-type retry policy: docs/retry-policy.md).
+``max_attempts``, ``timeout`` and the retry policy come from the job-type registry (what the
+workers' ``@job`` handlers published, resolved in SQL: docs/job-types.md), then from the handler
+registered with ``@job`` in this process, so a producer and its worker agree without repeating
+themselves (``max_attempts`` ranks below a stored per-type retry policy: docs/retry-policy.md).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobline.shared.core import jobs as core
 from jobline.shared.core.group_commit import GroupCommitter
@@ -40,6 +41,10 @@ from jobline.shared.retry.dlq import DlqFilter
 from jobline.shared.retry.policy import RetryPolicy, StoredRetryPolicy
 from jobline.shared.schedules import recurring as sched
 from jobline.worker.registry import Registry, default_registry, parse_duration_ms
+
+if TYPE_CHECKING:
+    from jobline.http_client import HttpClient
+    from jobline.shared.core.job_types import JobType
 
 Seconds = float | int | timedelta
 
@@ -167,6 +172,14 @@ class Client:
         """
         return _Connecting(settings, clock)
 
+    @staticmethod
+    def http(url: str, api_key: str | None = None, **kwargs: Any) -> HttpClient:
+        """A client of the same shape over the REST API at ``url`` (``jobline.http_client``),
+        for code that cannot reach Postgres and Redis."""
+        from jobline.http_client import HttpClient
+
+        return HttpClient(url, api_key, **kwargs)
+
     async def __aenter__(self) -> Client:
         return self
 
@@ -201,12 +214,12 @@ class Client:
         if delay is not None and scheduled_for is not None:
             raise ValidationFailed("delay", "give either delay or scheduled_for, not both")
         handler = self._registry.get(job_type)
+        queue_given = queue is not None
         if queue is None:
+            # below the registry's queue, resolved in SQL
             queue = handler.queue if handler is not None else "default"
         timeout_ms = (parse_duration_ms(timeout) if isinstance(timeout, str | int | float)
                       else _ms(timeout))
-        if timeout_ms is None and handler is not None:
-            timeout_ms = handler.timeout_ms
         due: int | None = None
         delay_ms: int | None = None
         if scheduled_for is not None:
@@ -223,6 +236,8 @@ class Client:
                        non_retryable=tuple(non_retryable) if non_retryable is not None else None,
                        # below the stored per-type policy, unlike an explicit max_attempts
                        handler_max_attempts=handler.max_attempts if handler is not None else None,
+                       queue_given=queue_given,
+                       handler_timeout_ms=handler.timeout_ms if handler is not None else None,
                        depends_on=tuple(d if isinstance(d, int) else _job_id(d)
                                         for d in depends_on))
 
@@ -337,6 +352,12 @@ class Client:
 
     async def queues(self) -> builtins.list[dict[str, Any]]:
         return await core.queue_stats(self.deps)
+
+    async def job_types(self) -> builtins.list[JobType]:
+        """The job-type registry: each type's registered defaults and its live workers."""
+        from jobline.shared.core import job_types
+
+        return await job_types.list_job_types(self.deps)
 
     async def pause_queue(self, queue: str) -> QueueControls:
         """Stop claims from ``queue``; running jobs finish normally."""

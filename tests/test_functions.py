@@ -158,6 +158,26 @@ async def test_submit_stores_the_job_and_reuses_the_containers_connections(
     assert await deps.pool.fetchval("SELECT count(*) FROM jobs") == 4
 
 
+async def test_submit_function_applies_the_job_type_registry(lambda_env: None,
+                                                             deps: Deps) -> None:
+    """A Lambda submit that omits queue/attempts/timeout/backoff gets the registered values
+    (resolved in SQL like every path, tests/test_job_types.py); explicit fields win."""
+    from jobline.shared.core import job_types
+
+    await job_types.publish(deps, [job_types.JobTypeDefaults(
+        "resize_avatar", "avatars", 5, 30_000, {"baseMs": 1234})])
+    sql = "SELECT queue_name, max_attempts, timeout_ms, backoff FROM jobs WHERE id = $1"
+    r = await invoke(submit.handler, http_v2_event("POST", "/api/v1/jobs",
+                                                   {"jobType": "resize_avatar"}))
+    assert r["statusCode"] == 201, r
+    got = await deps.pool.fetchrow(sql, uuid.UUID(body_of(r)["jobId"]))
+    assert tuple(got) == ("avatars", 5, 30_000, {"baseMs": 1234})
+    r = await invoke(submit.handler, http_v2_event("POST", "/api/v1/jobs", {
+        "jobType": "resize_avatar", "queue": "q2", "maxAttempts": 2, "timeoutMs": 9}))
+    got = await deps.pool.fetchrow(sql, uuid.UUID(body_of(r)["jobId"]))
+    assert tuple(got) == ("q2", 2, 9, {"baseMs": 1234})
+
+
 async def test_submit_function_gives_the_cores_backlog_answer(
         lambda_env: None, deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
     """The submit limits are the core's, so the Lambda shell answers as REST does (defect 4)."""

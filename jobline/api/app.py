@@ -19,6 +19,7 @@ from jobline.api import (
     dashboard,
     events,
     health,
+    job_types,
     jobs,
     metrics,
     openapi,
@@ -69,7 +70,8 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
 
     app = Starlette(
         routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
-                *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes, *metrics.routes,
+                *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes, *job_types.routes,
+                *metrics.routes,
                 *graphql_app.routes(context, events.bus_of),
                 *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,

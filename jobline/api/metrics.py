@@ -28,6 +28,7 @@ from jobline.api.context import ctx
 from jobline.api.docs import OBJECT, TIME, Op, Resp, cursor, documented, query
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.events import _time_ms, bus_of
+from jobline.shared.core import job_types
 from jobline.shared.events import outbox as core_events
 from jobline.shared.observe import monitoring
 from jobline.shared.platform.errors import UnknownParameter, ValidationFailed
@@ -210,6 +211,19 @@ class Snapshot(Collector):
         yield GaugeMetricFamily("jobline_event_outbox_oldest_seconds",
                                 "Age of the oldest unpublished event",
                                 value=lag["outbox"]["oldestAgeMs"] / 1000)
+        served = GaugeMetricFamily("jobline_job_type_workers",
+                                   "Live workers serving each registered job type (0: nobody "
+                                   "runs its jobs)", labels=["job_type"])
+        unserved = GaugeMetricFamily("jobline_job_type_unserved_jobs",
+                                     "Pending or scheduled jobs of a type no live worker serves "
+                                     f"(capped at {job_types.UNSERVED_COUNT_CAP})",
+                                     labels=["job_type"])
+        for t in d["jobTypes"]:
+            served.add_metric([t.defaults.job_type], len(t.served_by))
+            if not t.served:
+                unserved.add_metric([t.defaults.job_type], t.unserved_jobs)
+        yield served
+        yield unserved
         g = GaugeMetricFamily("jobline_event_consumer_lag",
                               "Events on the bus a consumer group has not processed",
                               labels=["group"])
@@ -224,6 +238,7 @@ async def snapshot(request: Request) -> dict[str, Any]:
             "histograms": await monitoring.histogram_totals(deps),
             "queues": await monitoring.queue_metrics(deps),
             "workers": await monitoring.worker_metrics(deps),
+            "jobTypes": await job_types.list_job_types(deps),
             "lag": await core_events.lag(deps, await bus_of(request.app), KINDS)}
 
 

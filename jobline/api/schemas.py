@@ -168,6 +168,8 @@ class DlqQuery(BaseModel):
 class SubmittedOut(_Out):
     job_id: uuid.UUID
     status: StatusName
+    #: The queue the job went to (the job type's registered queue when the request named none).
+    queue: str
     #: 1-based position in the ready queue; null when delayed or a duplicate.
     queue_position: int | None
     duplicate: bool = False
@@ -321,7 +323,7 @@ def iso_ms(ms: int | None) -> str | None:
 
 def submitted_json(r: SubmitResult) -> dict[str, Any]:
     s = r.submitted
-    return {"jobId": str(s.id), "status": s.status.value,
+    return {"jobId": str(s.id), "status": s.status.value, "queue": s.queue,
             "queuePosition": None if s.duplicate else r.queue_position,
             "duplicate": s.duplicate}
 

@@ -40,7 +40,9 @@ class JobFilter:
 
 @strawberry.input
 class SubmitJobInput:
-    queue: str = "default"
+    queue: str | None = strawberry.field(
+        default=None, description="Omitted: the queue the job type is registered for, else "
+                                  "'default'.")
     job_type: str
     payload: JSON | None = None
     priority: int | None = None

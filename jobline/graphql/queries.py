@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from jobline.shared.core import job_types as job_types_core
 from jobline.shared.core import jobs as jobs_core
 from jobline.shared.core.job_search import JobSearch, search_jobs
 from jobline.shared.events.audit import query as audit_query
@@ -31,6 +32,7 @@ from .types import (
     Job,
     JobConnection,
     JobEdge,
+    JobType,
     PageInfo,
     Queue,
     QueueControls,
@@ -121,6 +123,14 @@ class Query:
             raise ValidationFailed("ids", "at most 100")
         found = await c.batches.load_many([parse_id(i, "ids") for i in ids])
         return [Batch.of(b) for b in found if b is not None]
+
+    @strawberry.field(description="The job-type registry: each type's registered defaults and "
+                                  "the live workers serving it.")
+    @domain
+    async def job_types(self, info: Info[Context, None]) -> list[JobType]:
+        c = ctx(info)
+        c.require(D, "list job types")
+        return [JobType.of(t) for t in await job_types_core.list_job_types(c.deps)]
 
     @strawberry.field(description="Cron schedules with their next fire times.")
     @domain

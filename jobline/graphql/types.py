@@ -291,6 +291,33 @@ class Worker:
                       processed=w["processed"], failed=w["failed"])
 
 
+@strawberry.type(description="A job type in the registry: the defaults its handler published "
+                                "and the live workers serving it (docs/job-types.md).")
+class JobType:
+    job_type: str
+    queue: str | None
+    max_attempts: int | None
+    timeout_ms: int | None
+    backoff: JSON | None
+    non_retryable: list[str] | None
+    registered_at: datetime | None
+    unhandled_at: datetime | None
+    served_by: list[str]
+    served: bool
+    unserved_jobs: int = strawberry.field(description=(
+        "Pending or scheduled jobs of this type while no live worker serves it (capped)."))
+
+    @staticmethod
+    def of(t: Any) -> JobType:
+        d = t.defaults
+        return JobType(job_type=d.job_type, queue=d.queue, max_attempts=d.max_attempts,
+                       timeout_ms=d.timeout_ms, backoff=d.backoff,
+                       non_retryable=list(d.non_retryable)
+                       if d.non_retryable is not None else None,
+                       registered_at=opt_dt(t.registered_ms), unhandled_at=opt_dt(t.unhandled_ms),
+                       served_by=t.served_by, served=t.served, unserved_jobs=t.unserved_jobs)
+
+
 @strawberry.type
 class Schedule:
     id: strawberry.ID

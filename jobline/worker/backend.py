@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from jobline.shared.core import jobs, remote
+from jobline.shared.core import job_types, jobs, remote
 from jobline.shared.core.models import ClaimedJob, Outcome
 from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.flow import dependencies as flow
 from jobline.shared.platform.clock import Clock, SystemClock
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps, create_redis
@@ -55,6 +56,9 @@ class WorkerBackend(Protocol):
     async def interrupt(self, owner: str) -> None: ...
     async def register(self, info: Mapping[str, Any], ttl_ms: int) -> None: ...
     async def deregister(self, worker_id: str) -> None: ...
+    async def job_types(self, published: Sequence[job_types.JobTypeDefaults],
+                        unhandled: Sequence[str]) -> None: ...
+    async def dependency_results(self, job_id: uuid.UUID) -> dict[str, Any]: ...
 
 
 async def wait_then_claim(backend: WorkerBackend, worker_id: str,
@@ -142,3 +146,11 @@ class DirectBackend:
 
     async def deregister(self, worker_id: str) -> None:
         await remote.deregister_worker(self.deps, worker_id)
+
+    async def job_types(self, published: Sequence[job_types.JobTypeDefaults],
+                        unhandled: Sequence[str]) -> None:
+        await job_types.publish(self.deps, published)
+        await job_types.note_unhandled(self.deps, unhandled)
+
+    async def dependency_results(self, job_id: uuid.UUID) -> dict[str, Any]:
+        return await jobs.translate_errors(flow.dependency_results)(self.deps, job_id)

@@ -3,20 +3,35 @@
 A handler is a plain function taking the payload (and optionally a :class:`JobContext`); async
 handlers run on the worker's event loop, sync ones in a thread pool. Registration only records
 metadata; nothing runs at import time.
+
+``@job`` returns a :class:`JobTask`: calling it runs the function (as before), and
+``.delay(**payload)`` / ``.enqueue(payload, **options)`` submit it from sync code,
+``await .enqueue_async(payload, **options)`` from async code, through the default client
+(:func:`set_default_client`, else a :class:`~jobline.sync_client.SyncClient` connected from the
+environment on first use).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import re
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 
 from jobline.shared.platform.errors import ValidationFailed
 from jobline.shared.retry.policy import RetryPolicy, check_policy
+
+if TYPE_CHECKING:
+    from jobline.client import Client, SubmittedJob
+    from jobline.sync_client import SyncClient
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, None: 1000}
@@ -71,6 +86,9 @@ class JobContext:
     #: Set when a cancel of this running job was requested (or its lease was lost). Handlers
     #: check it cooperatively: stop, then return or raise ``Cancelled`` (docs/state-machine.md).
     cancelled: CancelSignal = field(default_factory=CancelSignal)
+    #: ``{dependency job id: its result}`` for a job submitted with ``dependsOn`` whose handler
+    #: asked for them (``@job(..., dependency_results=True)``); empty otherwise.
+    dependency_results: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,8 @@ class HandlerSpec:
     non_retryable: frozenset[str] | None = None
     #: Backoff settings (``baseMs``, ``factor``, ``capMs``, ``jitter``); None = not set.
     backoff: dict[str, Any] | None = None
+    #: Fetch the dependencies' results into ``JobContext.dependency_results`` before running.
+    dependency_results: bool = False
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -108,10 +128,13 @@ class Registry:
         timeout: str | float | None = None,
         non_retryable: tuple[str, ...] | list[str] | None = None,
         backoff: Mapping[str, Any] | None = None,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        dependency_results: bool = False,
+    ) -> Callable[[Callable[P, R]], JobTask[P, R]]:
         """Register a handler. ``max_attempts``, ``backoff`` and ``non_retryable`` are this
         handler's retry policy: they apply where neither the submission nor a stored per-type
-        policy sets them (``non_retryable`` None = the global default, ``validation_error``)."""
+        policy sets them (``non_retryable`` None = the global default, ``validation_error``).
+        ``dependency_results=True``: a job submitted with ``dependsOn`` gets its dependencies'
+        results in ``ctx.dependency_results`` (one extra read per job, so opt-in)."""
         try:
             policy = check_policy(RetryPolicy(
                 max_attempts, dict(backoff) if backoff is not None else None,
@@ -119,7 +142,7 @@ class Registry:
         except ValidationFailed as e:
             raise ValueError(f"@job({name!r}): {e}") from None
 
-        def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        def decorate(func: Callable[P, R]) -> JobTask[P, R]:
             params = list(inspect.signature(func).parameters)
             self._handlers[name] = HandlerSpec(
                 name=name,
@@ -132,8 +155,9 @@ class Registry:
                 non_retryable=frozenset(policy.non_retryable)
                 if policy.non_retryable is not None else None,
                 backoff=policy.backoff,
+                dependency_results=dependency_results,
             )
-            return func
+            return JobTask(name, func)
 
         return decorate
 
@@ -148,6 +172,80 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._handlers
+
+
+class JobTask(Generic[P, R]):
+    """What ``@job`` returns: the handler, callable as before, that can also submit itself.
+
+    Options are :meth:`jobline.Client.submit`'s (the REST fields): ``queue``, ``priority``,
+    ``max_attempts``, ``delay``, ``scheduled_for``, ``timeout``, ``idempotency_key``,
+    ``backoff``, ``non_retryable``, ``depends_on``; one omitted gets the job type's registered
+    value (docs/job-types.md). ``client=`` picks a client for one call.
+    """
+
+    def __init__(self, name: str, func: Callable[P, R]) -> None:
+        self.name = name
+        self.func = func
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<JobTask {self.name!r}>"
+
+    def delay(self, **payload: Any) -> SubmittedJob:
+        """Submit with ``payload`` as keyword arguments and every option at its default."""
+        return self.enqueue(payload)
+
+    def enqueue(self, payload: Mapping[str, Any] | None = None, *,
+                client: SyncClient | None = None, **options: Any) -> SubmittedJob:
+        """Submit from sync code; returns once the job is committed."""
+        c = client if client is not None else default_sync_client()
+        result: SubmittedJob = c.submit(self.name, payload, **options)
+        return result
+
+    async def enqueue_async(self, payload: Mapping[str, Any] | None = None, *,
+                            client: Client | SyncClient | None = None,
+                            **options: Any) -> SubmittedJob:
+        """Submit from async code (an async default client, else the sync one's loop)."""
+        from jobline.sync_client import SyncClient
+
+        c = client if client is not None else _default_client
+        if c is None:
+            c = default_sync_client()
+        if isinstance(c, SyncClient):
+            result: SubmittedJob = await c.submit_coroutine(
+                c.client.submit(self.name, payload, **options))
+            return result
+        return await c.submit(self.name, payload, **options)
+
+
+_default_client: Any = None
+_default_lock = threading.Lock()
+
+
+def set_default_client(client: Client | SyncClient | None) -> None:
+    """The client ``task.delay``/``enqueue``/``enqueue_async`` use (None: connect from the
+    environment on first use). An async :class:`~jobline.client.Client` serves only
+    ``enqueue_async`` (on its own loop); a :class:`~jobline.sync_client.SyncClient` serves both."""
+    global _default_client
+    with _default_lock:
+        _default_client = client
+
+
+def default_sync_client() -> SyncClient:
+    """The default client for sync submissions, connected from the environment on first use."""
+    global _default_client
+    from jobline.sync_client import SyncClient
+
+    with _default_lock:
+        if _default_client is None:
+            _default_client = SyncClient.connect()
+        if not isinstance(_default_client, SyncClient):
+            raise RuntimeError("the default client is async: use `await task.enqueue_async()`, "
+                               "or set_default_client(jobline.SyncClient.connect())")
+        return _default_client
 
 
 #: The process-wide registry that ``@jobline.job`` writes into.

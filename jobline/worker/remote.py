@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from jobline.shared.core import jobs
+from jobline.shared.core.job_types import JobTypeDefaults
 from jobline.shared.core.jobs import ClaimResult
 from jobline.shared.core.models import ClaimedJob, Outcome
 from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
@@ -143,3 +144,27 @@ class RemoteBackend:
 
     async def deregister(self, worker_id: str) -> None:
         return None
+
+    async def job_types(self, published: Sequence[JobTypeDefaults],
+                        unhandled: Sequence[str]) -> None:
+        await self._post("job-types", {"types": [t.to_json() for t in published],
+                                       "unhandled": list(unhandled)})
+
+    async def dependency_results(self, job_id: uuid.UUID) -> dict[str, Any]:
+        # The REST reads, so results come as the API shows them (secrets masked by mask_keys).
+        out: dict[str, Any] = {}
+        job = await self._get(f"/api/v1/jobs/{job_id}")
+        for dep in job.get("dependsOn") or ():
+            d = await self._get(f"/api/v1/jobs/{dep}")
+            if d.get("status") == "completed":
+                out[str(dep)] = d.get("result")
+        return out
+
+    async def _get(self, path: str) -> Any:
+        try:
+            resp = await self._http.get(path)
+        except httpx.TransportError as e:
+            raise Unavailable(f"api unreachable: {type(e).__name__}") from None
+        if resp.status_code >= 400:
+            raise Unavailable(f"api answered {resp.status_code} for {path}")
+        return resp.json()

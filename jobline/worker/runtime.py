@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from jobline.shared.core import cancellation, jobs
+from jobline.shared.core.job_types import JobTypeDefaults
 from jobline.shared.core.models import ClaimedJob, Outcome
 from jobline.shared.events import worker_events
 from jobline.shared.observe.workers import list_workers as list_workers  # re-exported
@@ -46,6 +47,13 @@ TEARDOWN_STEP_S = 5.0
 #: How long cut-off handlers get to end once cancelled (well inside the CLI's cold-exit bound,
 #: so their jobs are released before a second signal forces the exit).
 CANCELLED_HANDLERS_S = 2.0
+
+#: A job whose type this worker has no handler for is handed back, its attempt not counted, to
+#: start again after this delay, doubled for every earlier hand-back of the job and capped: a
+#: worker of another pool that has the handler can take it meanwhile, and a job nobody serves
+#: costs a few claims a minute instead of a hot loop (docs/job-types.md).
+UNHANDLED_DELAY_MS = 500
+UNHANDLED_DELAY_CAP_MS = 30_000
 
 #: Error types assigned to common Python exceptions raised by handlers.
 _EXC_TYPES: dict[type[BaseException], str] = {
@@ -232,6 +240,12 @@ class Worker:
         #: ``claim_batch`` returning): job id -> monotonic arrival time.
         self._early_cancels: dict[uuid.UUID, float] = {}
         self.cancel_listening = asyncio.Event()
+        #: The job-type registry got this worker's handlers (retried with each heartbeat).
+        self._published = False
+        #: Types handed to this worker without a handler, not yet noted in the registry.
+        self._unhandled: set[str] = set()
+        #: The hand-back delay bounds (UNHANDLED_DELAY_MS, UNHANDLED_DELAY_CAP_MS).
+        self.unhandled_delay_ms = (UNHANDLED_DELAY_MS, UNHANDLED_DELAY_CAP_MS)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -255,6 +269,7 @@ class Worker:
         hb = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         cl = asyncio.create_task(self._cancel_listener(), name="jobline-cancel-listener")
         await self._register()
+        await self._publish()
         _touch_health_file()
         await self._report("started")
         self.started.set()
@@ -452,13 +467,22 @@ class Worker:
     async def _execute(self, job: ClaimedJob, ctx: JobContext, spec: HandlerSpec | None) -> Outcome:
         clock = self.backend.clock
         if spec is None:
-            # Retryable, not final: a worker of another pool that has the handler may pick the
-            # retry up; after max_attempts the job fails with this error for a human to see.
+            # Not this worker's job: hand it back without spending an attempt (the release
+            # edge, as at a warm shutdown, with a delay), for a worker that has the handler.
+            # ``token - attempt`` is how many runs of this job were not counted so far.
+            self._unhandled.add(job.job_type)
+            base, cap = self.unhandled_delay_ms
+            delay = min(base << min(max(job.token - job.attempt, 0), 16), cap)
             return Outcome(job.id, job.token, ok=False, error_type="unknown_job_type",
-                           error=f"no handler registered for job type {job.job_type!r}",
+                           error=f"no handler registered for job type {job.job_type!r} on "
+                                 f"worker {self.worker_id}; handed back",
+                           retry_after_ms=delay, burn_attempt=False,
                            finished_ms=clock.now_ms())
         timeout_ms = job.timeout_ms or spec.timeout_ms
         try:
+            if spec.dependency_results:
+                # inside the try: a failed read is a failed (retryable) attempt
+                ctx.dependency_results = await self.backend.dependency_results(job.id)
             if spec.is_async:
                 coro = spec.func(job.payload, ctx) if spec.wants_context else spec.func(job.payload)
             else:
@@ -556,6 +580,7 @@ class Worker:
                     if at < horizon:  # its job finished before it ever reached running
                         del self._early_cancels[job_id]
                 await self._register()
+                await self._publish()
                 _touch_health_file()
             except Unavailable as e:
                 log.warning("heartbeat failed: %s", e)
@@ -618,8 +643,37 @@ class Worker:
             "lastSeenMs": self.backend.clock.now_ms(), "running": len(self.running),
             "currentJobs": [str(i) for i in list(self.running)[:20]],
             "processed": self.stats.processed, "failed": self.stats.failed,
+            # what GET /api/v1/job-types lists as served by this worker
+            "jobTypes": self.registry.names(),
         }
         await self.backend.register(info, max(3 * self.heartbeat_ms, 1000))
+
+    def job_type_defaults(self) -> list[JobTypeDefaults]:
+        """This worker's handlers as the job-type registry stores them."""
+        out = []
+        for name in self.registry.names():
+            h = self.registry.get(name)
+            assert h is not None
+            out.append(JobTypeDefaults(
+                name, h.queue, h.max_attempts, h.timeout_ms, h.backoff,
+                tuple(sorted(h.non_retryable)) if h.non_retryable is not None else None))
+        return out
+
+    async def _publish(self) -> None:
+        """Publish this worker's handlers once (so submissions that omit queue, attempts,
+        timeout or policy get the handler's), and note types it was handed without a handler.
+        A failure is logged and retried with the next heartbeat; it never stops the worker."""
+        unhandled = sorted(self._unhandled)
+        if self._published and not unhandled:
+            return
+        try:
+            await self.backend.job_types([] if self._published else self.job_type_defaults(),
+                                         unhandled)
+        except Exception as e:
+            log.warning("publishing job types failed (%s); retrying with the next heartbeat", e)
+            return
+        self._published = True
+        self._unhandled.difference_update(unhandled)
 
     async def _report(self, what: str) -> None:
         """workers.started / workers.stopped events; never a reason to fail the worker."""

@@ -66,7 +66,8 @@ export type SubmitJobInput = {
   maxAttempts?: number | null | undefined;
   payload?: unknown;
   priority?: number | null | undefined;
-  queue?: string;
+  /** Omitted: the queue the job type is registered for, else 'default'. */
+  queue?: string | null | undefined;
   scheduledFor?: string | null | undefined;
   timeoutMs?: number | null | undefined;
 };

@@ -100,7 +100,8 @@ Dependency = Annotated[uuid.UUID | int, PlainValidator(_dependency), WithJsonSch
 class SubmitJobIn(InputModel):
     """One job to submit (``POST /api/v1/jobs`` body and each item of a bulk submission)."""
 
-    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)] = "default"
+    #: Omitted: the queue the job type's handler is registered for, else ``default``.
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)] | None = None
     job_type: Annotated[str, Field(pattern=JOB_TYPE_PATTERN)]
     payload: dict[str, Any] = Field(default_factory=dict)
     priority: Annotated[int, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] = PRIORITY_DEFAULT
@@ -149,7 +150,8 @@ class SubmitJobIn(InputModel):
             due = from_dt(self.scheduled_for)
         backoff = (self.backoff.model_dump(by_alias=True, exclude_none=True)
                    if self.backoff is not None else None)
-        return JobSpec(queue=self.queue, job_type=self.job_type, payload=self.payload,
+        return JobSpec(queue=self.queue or "default", queue_given=self.queue is not None,
+                       job_type=self.job_type, payload=self.payload,
                        priority=self.priority, max_attempts=self.max_attempts,
                        scheduled_for_ms=due, delay_ms=self.delay_ms or None,
                        timeout_ms=self.timeout_ms,

@@ -221,33 +221,42 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
             [orjson.dumps(list(spec.non_retryable)).decode()
              if spec.non_retryable is not None else None for spec in fs],
             now_dt, [gates.get(i, _NO_GATE).remaining for i in fresh],
-            [spec.handler_max_attempts or default_ma for spec in fs])
+            [spec.handler_max_attempts or default_ma for spec in fs],
+            [spec.queue_given for spec in fs], [spec.handler_timeout_ms for spec in fs])
         return rows, statuses
 
-    async def copy_insert() -> tuple[dict[uuid.UUID, int], dict[int, Status]]:
+    async def copy_insert() -> tuple[dict[uuid.UUID, int], dict[int, Status], dict[int, str]]:
         """The same rows as :func:`insert` (for a plain batch: no keys, gates or holds) by
         binary ``COPY``, in one transaction with a ``seq`` range drawn first.
 
         Why a second path: for large batches COPY is the cheapest way in. asyncpg encodes the
         rows in C instead of building 15 parameter arrays in Python, and PostgreSQL skips the
         unnest/join/sort of ``INSERT_JOBS`` (bench/pg_ceiling.py). The retry policy is
-        resolved by SQL too (``RESOLVE_RETRY_POLICIES``, the precedence ``INSERT_JOBS`` uses),
-        once per distinct combination: Python only looks the answers up."""
+        resolved by SQL too (``RESOLVE_JOB_DEFAULTS``, the precedence ``INSERT_JOBS`` uses),
+        once per distinct combination: Python only looks the answers up. A registered queue
+        that has no row yet is added in the same transaction."""
         default_ma = s.default_max_attempts
-        combos: dict[tuple[str, int | None, str | None, int], int] = {}
+        combos: dict[tuple[str, int | None, str | None, int, str, bool, int | None, int | None],
+                     int] = {}
         combo_of = []
         for spec in specs:
             bo = merge_backoff(spec.backoff) if spec.backoff else None
             key = (spec.job_type, spec.max_attempts, orjson.dumps(bo).decode() if bo else None,
-                   spec.handler_max_attempts or default_ma)
+                   spec.handler_max_attempts or default_ma, spec.queue, spec.queue_given,
+                   spec.timeout_ms, spec.handler_timeout_ms)
             combo_of.append(combos.setdefault(key, len(combos)))
         keys = list(combos)
         async with deps.pool.acquire() as conn, conn.transaction():
             seqs = await conn.fetchval(sql.DRAW_SEQS, len(specs))
-            resolved = {r["ord"] - 1: (r["max_attempts"], r["backoff"]) for r in await conn.fetch(
-                sql.RESOLVE_RETRY_POLICIES, [k[0] for k in keys], [k[1] for k in keys],
-                [k[2] for k in keys], [k[3] for k in keys])}
+            resolved = {r["ord"] - 1: (r["max_attempts"], r["backoff"], r["queue_name"],
+                                       r["timeout_ms"])
+                        for r in await conn.fetch(
+                            sql.RESOLVE_JOB_DEFAULTS, *([k[f] for k in keys] for f in range(8)))}
+            new_queues = {r[2] for r in resolved.values()} - deps.known_queues
+            if new_queues:
+                await conn.execute(sql.UPSERT_QUEUES, sorted(new_queues), now_dt)
             statuses: dict[int, Status] = {}
+            queues: dict[int, str] = {}
             dts: dict[int, datetime] = {}
             records = []
             for i, spec in enumerate(specs):
@@ -256,21 +265,29 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                 dt = dts.get(due)
                 if dt is None:
                     dt = dts[due] = to_dt(max(due, 0))
-                max_attempts, backoff = resolved[combo_of[i]]
+                max_attempts, backoff, queue, timeout_ms = resolved[combo_of[i]]
+                queues[i] = queue
                 records.append((
-                    ids[i], seqs[i], spec.queue, spec.job_type, orjson.Fragment(payloads[i]),
+                    ids[i], seqs[i], queue, spec.job_type, orjson.Fragment(payloads[i]),
                     status.value, spec.priority, max_attempts,
-                    now_dt, dt, now_dt, spec.timeout_ms, spec.batch_id, backoff,
+                    now_dt, dt, now_dt, timeout_ms, spec.batch_id, backoff,
                     list(spec.non_retryable) if spec.non_retryable is not None else None))
             await conn.copy_records_to_table("jobs", columns=COPY_COLUMNS, records=records)
-        return dict(zip(ids, seqs, strict=True)), statuses
+        return dict(zip(ids, seqs, strict=True)), statuses, queues
+
+    def queues_of(fresh: list[int], rows: list[Any]) -> dict[int, str]:
+        """The queue each inserted job went to (the registry's, when the submission named
+        none), by index."""
+        by_id = {r["id"]: r["queue_name"] for r in rows}
+        return {i: by_id[ids[i]] for i in fresh}
 
     def record(fresh: list[int], seqs: dict[uuid.UUID, int], statuses: dict[int, Status],
-               released: list[Any]) -> None:
+               released: list[Any], queues: dict[int, str]) -> None:
         """Results and Redis entries of the inserted jobs (per job on a bulk submit's path)."""
         dispatchable = (Status.PENDING, Status.SCHEDULED)
         for i in fresh:
             spec = specs[i]
+            queue = queues[i]
             job_id = ids[i]
             status = statuses[i]
             seq = seqs[job_id]
@@ -278,26 +295,33 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
             for r in released:  # an onComplete job its batch released at once
                 if r["id"] == job_id:
                     status, seq, due = Status(r["status"]), r["seq"], from_dt(r["scheduled_for"])
-            results[i] = SubmitResult(Submitted(job_id, status, spec.queue, seq), None)
+            results[i] = SubmitResult(Submitted(job_id, status, queue, seq), None)
             if status not in dispatchable:
                 continue  # waiting/cancelled jobs never enter Redis
             order[job_id] = i
-            dispatch.setdefault(spec.queue, []).append(
+            dispatch.setdefault(queue, []).append(
                 DispatchEntry(job_id, spec.priority, seq, due))
 
     if (not first_of_key and not hold and before_insert is None
             and not any(spec.depends_on for spec in specs)
-            and all(spec.queue in deps.known_queues for spec in specs)):
+            and all(spec.queue in deps.known_queues for spec in specs if spec.queue_given)):
         # The common case needs one statement, so it runs as one autocommit round trip: the
         # statement is atomic on its own (its outbox trigger included), and it commits before
         # Redis sees any id, as the transactional path below does.
         fresh = list(range(len(specs)))
         if len(specs) >= COPY_MIN_JOBS:
-            seqs, statuses = await copy_insert()
+            seqs, statuses, queues = await copy_insert()
         else:
             rows, statuses = await insert(deps.pool, fresh, {})
             seqs = {r["id"]: r["seq"] for r in rows}
-        record(fresh, seqs, statuses, [])
+            queues = queues_of(fresh, rows)
+            unlisted = set(queues.values()) - deps.known_queues
+            if unlisted:
+                # A registered queue seen for the first time. The queues row only lists the
+                # queue and holds its controls (nothing references it), so adding it after the
+                # jobs committed is safe.
+                await deps.pool.execute(sql.UPSERT_QUEUES, sorted(unlisted), now_dt)
+        record(fresh, seqs, statuses, [], queues)
     else:
         async with deps.pool.acquire() as conn, conn.transaction():
             duplicate_idx: set[int] = set(alias)
@@ -358,10 +382,15 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                 await before_insert(conn, [ids[i] if i in fresh_set else None
                                            for i in range(len(specs))])
             if fresh:
-                new_queues = {specs[i].queue for i in fresh} - deps.known_queues
+                new_queues = {specs[i].queue for i in fresh
+                              if specs[i].queue_given} - deps.known_queues
                 if new_queues:
                     await conn.execute(sql.UPSERT_QUEUES, sorted(new_queues), now_dt)
                 rows, statuses = await insert(conn, fresh, gates)
+                queues = queues_of(fresh, rows)
+                unlisted = set(queues.values()) - deps.known_queues - new_queues
+                if unlisted:  # queues the registry chose
+                    await conn.execute(sql.UPSERT_QUEUES, sorted(unlisted), now_dt)
                 await flow.insert_edges(conn, [(ids[i], d) for i in fresh
                                                for _, d in deps_of.get(i, ())],
                                         [d for m in internal.values() for d in m])
@@ -374,7 +403,7 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                     # batches need to count the terminal events (which may finish a batch)
                     released = (await flow.settle(
                         conn, now_dt, batch_ids=[specs[i].batch_id for i in born])).released
-                record(fresh, {r["id"]: r["seq"] for r in rows}, statuses, released)
+                record(fresh, {r["id"]: r["seq"] for r in rows}, statuses, released, queues)
     deps.known_queues.update(dispatch)
     # Committed: from here on the jobs exist. If Redis fails now, reconcile re-dispatches them.
     with after_commit("submitted %d jobs but could not dispatch them yet", len(order)):

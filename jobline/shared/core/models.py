@@ -131,6 +131,13 @@ class JobSpec:
     #: The handler decorator's max_attempts, known to an in-process submitter: used only when
     #: neither ``max_attempts`` nor the stored per-type policy sets one.
     handler_max_attempts: int | None = None
+    #: False when the submission did not name a queue: the job-type registry's queue then
+    #: applies, and ``queue`` is only the fallback for a type nobody registered (the
+    #: submitter's own handler's queue, else ``default``). Resolved in SQL (docs/job-types.md).
+    queue_given: bool = True
+    #: The submitter's own handler's timeout: used only when neither ``timeout_ms`` nor the
+    #: job-type registry sets one.
+    handler_timeout_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,46 +20,59 @@ states it may start from are the declared ones (checked against ``TRANSITIONS``)
 from jobline.shared.core import edges as E
 from jobline.shared.core.models import Status
 
-# The retry-policy precedence at submit, written once (docs/retry-policy.md) and used by both ways
-# in (INSERT_JOBS, and RESOLVE_RETRY_POLICIES for the COPY path): over a row ``u`` (``ma`` the
-# submission's maxAttempts, ``bo`` its backoff as JSON text, already stripped of nulls, ``maf``
-# the handler decorator's or the global default) and the stored policy ``rp`` of its type.
-# maxAttempts = submission > stored policy > handler/global; backoff merges key by key, the
-# submission's keys over the policy's. An empty merge is NULL (= the global default).
-_RESOLVED_MAX_ATTEMPTS = "COALESCE(u.ma, rp.max_attempts, u.maf)"
-_RESOLVED_BACKOFF = """NULLIF(jsonb_strip_nulls(jsonb_build_object('baseMs', rp.base_ms, 'factor', rp.factor,
-                                                   'capMs', rp.cap_ms, 'jitter', rp.jitter))
+# The precedence at submit, written once (docs/retry-policy.md, docs/job-types.md) and used by
+# both ways in (INSERT_JOBS, and RESOLVE_JOB_DEFAULTS for the COPY path): over a row ``u`` (``ma``
+# the submission's maxAttempts, ``bo`` its backoff as JSON text, already stripped of nulls,
+# ``maf`` the submitter's handler decorator's or the global default, ``q``/``qx`` the queue and
+# whether the submission named it, ``tmo`` the submission's timeout and ``tmf`` the submitter's
+# handler's), the stored policy ``rp`` of its type and the job-type registry row ``jt``.
+# maxAttempts = submission > stored policy > registry > handler/global; backoff merges key by key,
+# the submission's keys over the policy's over the registry's. An empty merge is NULL (= the
+# global default). queue = submission > registry > the submitter's fallback (its handler's, else
+# 'default'); timeout = submission > registry > the submitter's handler.
+_RESOLVED_MAX_ATTEMPTS = "COALESCE(u.ma, rp.max_attempts, jt.max_attempts, u.maf)"
+_RESOLVED_BACKOFF = """NULLIF(COALESCE(jt.backoff, '{}'::jsonb)
+              || jsonb_strip_nulls(jsonb_build_object('baseMs', rp.base_ms, 'factor', rp.factor,
+                                                      'capMs', rp.cap_ms, 'jitter', rp.jitter))
               || COALESCE(u.bo::jsonb, '{}'::jsonb), '{}'::jsonb)"""
+_RESOLVED_QUEUE = "CASE WHEN u.qx THEN u.q ELSE COALESCE(jt.queue_name, u.q) END"
+_RESOLVED_TIMEOUT = "COALESCE(u.tmo, jt.timeout_ms, u.tmf)"
+_DEFAULTS_JOIN = """LEFT JOIN retry_policies rp ON rp.job_type = u.t
+LEFT JOIN job_types jt ON jt.job_type = u.t"""
 
-# The stored per-type retry policy is resolved here, in the INSERT itself, so a plain submit is
-# one statement (one round trip, autocommit) instead of BEGIN + policy SELECT + INSERT + COMMIT.
-# $7 = ma, $12 = bo, $16 = maf of _RESOLVED_*.
+# The stored per-type retry policy and the registered defaults are resolved here, in the INSERT
+# itself, so a plain submit is one statement (one round trip, autocommit) instead of BEGIN +
+# SELECTs + INSERT + COMMIT. $7 = ma, $12 = bo, $16 = maf, $17 = qx, $18 = tmf of _RESOLVED_*.
+# RETURNING the queue: a job that did not name one learns it here.
 INSERT_JOBS = f"""
 INSERT INTO jobs (id, queue_name, job_type, payload, status, priority, max_attempts, created_at,
                   scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff,
                   non_retryable, deps_remaining)
-SELECT u.id, u.q, u.t, u.p::jsonb, u.s, u.pr, {_RESOLVED_MAX_ATTEMPTS}, $14, u.due,
-       $14, u.tmo, u.ik, u.bid,
+SELECT u.id, {_RESOLVED_QUEUE}, u.t, u.p::jsonb, u.s, u.pr, {_RESOLVED_MAX_ATTEMPTS}, $14, u.due,
+       $14, {_RESOLVED_TIMEOUT}, u.ik, u.bid,
        {_RESOLVED_BACKOFF},
        -- a ragged list per row cannot be a 2-D array, so each arrives as a JSON array text
        CASE WHEN u.nr IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(u.nr::jsonb)) END,
        u.dr
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
             $7::int[], $8::timestamptz[], $9::int[], $10::text[], $11::uuid[], $12::text[],
-            $13::text[], $15::int[], $16::int[]) WITH ORDINALITY
-     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, nr, dr, maf, ord)
-LEFT JOIN retry_policies rp ON rp.job_type = u.t
+            $13::text[], $15::int[], $16::int[], $17::bool[], $18::int[]) WITH ORDINALITY
+     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, nr, dr, maf, qx, tmf, ord)
+{_DEFAULTS_JOIN}
 -- seq (FIFO within a priority) is drawn in insertion order; the join may reorder rows
 ORDER BY u.ord
-RETURNING id, seq
+RETURNING id, seq, queue_name
 """
 
 # The same resolution for the COPY path (which cannot join), once per distinct combination of
-# (job type, submission maxAttempts, submission backoff, handler/global maxAttempts).
-RESOLVE_RETRY_POLICIES = f"""
-SELECT u.ord, {_RESOLVED_MAX_ATTEMPTS} AS max_attempts, {_RESOLVED_BACKOFF} AS backoff
-FROM unnest($1::text[], $2::int[], $3::text[], $4::int[]) WITH ORDINALITY AS u(t, ma, bo, maf, ord)
-LEFT JOIN retry_policies rp ON rp.job_type = u.t
+# (job type, submission maxAttempts, submission backoff, handler/global maxAttempts, queue,
+# queue named, submission timeout, handler timeout).
+RESOLVE_JOB_DEFAULTS = f"""
+SELECT u.ord, {_RESOLVED_MAX_ATTEMPTS} AS max_attempts, {_RESOLVED_BACKOFF} AS backoff,
+       {_RESOLVED_QUEUE} AS queue_name, {_RESOLVED_TIMEOUT} AS timeout_ms
+FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::bool[], $7::int[],
+            $8::int[]) WITH ORDINALITY AS u(t, ma, bo, maf, q, qx, tmo, tmf, ord)
+{_DEFAULTS_JOIN}
 """
 
 # A contiguous-in-order range of job seqs for a COPY batch (FIFO follows the batch order).
@@ -127,7 +140,8 @@ SELECT id, queue_name, batch_id FROM done
 #               last one, or when the error type is non-retryable for this job;
 #   otherwise   back to pending/scheduled at retry_at.
 # Non-retryable types come from the first level that sets them: the job's own list, the stored
-# policy of its type, the handler's list ($13, from the worker), the global setting ($14). Only
+# policy of its type, the handler's list ($13, from the worker), the job-type registry, the
+# global setting ($14). Only
 # classified outcomes ($11) are checked: an explicit Retry or a release is the handler's call.
 # burn = false (snooze, rate limit, warm-shutdown release) gives the attempt back.
 FAIL_JOBS = f"""
@@ -146,9 +160,10 @@ WITH u AS (
                    j.non_retryable, p.non_retryable,
                    CASE WHEN u.hnr IS NOT NULL
                         THEN ARRAY(SELECT jsonb_array_elements_text(u.hnr::jsonb)) END,
-                   $14::text[])), false)) AS terminal
+                   jt.non_retryable, $14::text[])), false)) AS terminal
       FROM jobs j JOIN u ON j.id = u.id AND j.lease_token = u.token
       LEFT JOIN retry_policies p ON p.job_type = j.job_type
+      LEFT JOIN job_types jt ON jt.job_type = j.job_type
      WHERE (j.status || '') IN {E.FAIL_JOBS.guard()}
 ), upd AS (
     UPDATE jobs j

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from jobline.shared.core import offload
 from jobline.shared.core.waiting import Settled, settle
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import ValidationFailed
@@ -170,3 +171,21 @@ async def in_transaction(deps: Deps, fn: Callable[[Any], Awaitable[T]], conn: An
             if attempt == _RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+# The results of a job's dependencies (a chain passing results on, opt-in per handler with
+# ``@job(..., dependency_results=True)``). Only completed dependencies have one; a job runs only
+# once all of its dependencies completed, so at run time that is all of them.
+DEPENDENCY_RESULTS = """
+SELECT d.depends_on AS id, j.result
+  FROM job_dependencies d JOIN jobs j ON j.id = d.depends_on
+ WHERE d.job_id = $1 AND j.status = 'completed'
+ ORDER BY d.depends_on
+"""
+
+
+async def dependency_results(deps: Deps, job_id: uuid.UUID) -> dict[str, Any]:
+    """``{dependency id: its result}`` for ``job_id`` (results offloaded to S3 fetched back)."""
+    rows = await deps.pool.fetch(DEPENDENCY_RESULTS, job_id)
+    values = await offload.resolve_many(deps.settings, [r["result"] for r in rows])
+    return {str(r["id"]): v for r, v in zip(rows, values, strict=True)}

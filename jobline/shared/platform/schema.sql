@@ -279,6 +279,19 @@ CREATE TABLE public.job_rollups (
     duration_sum_ms bigint DEFAULT 0 NOT NULL,
     wait_sum_ms bigint DEFAULT 0 NOT NULL
 );
+CREATE TABLE public.job_types (
+    job_type text NOT NULL,
+    queue_name text,
+    max_attempts integer,
+    timeout_ms integer,
+    backoff jsonb,
+    non_retryable text[],
+    registered_at timestamp with time zone,
+    unhandled_at timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT job_types_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT job_types_timeout_ms_check CHECK ((timeout_ms > 0))
+);
 CREATE SEQUENCE public.jobs_seq
     START WITH 1
     INCREMENT BY 1
@@ -440,6 +453,8 @@ ALTER TABLE ONLY public.job_rollup_histograms
     ADD CONSTRAINT job_rollup_histograms_pkey PRIMARY KEY (minute, queue_name, job_type, metric, bucket);
 ALTER TABLE ONLY public.job_rollups
     ADD CONSTRAINT job_rollups_pkey PRIMARY KEY (minute, queue_name, job_type);
+ALTER TABLE ONLY public.job_types
+    ADD CONSTRAINT job_types_pkey PRIMARY KEY (job_type);
 ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.jobs_default
