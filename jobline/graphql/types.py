@@ -413,6 +413,19 @@ class JobEvent:
                         wait_ms=e.wait_ms, error_type=e.error_type, error=e.error, data=JSON(e.data))
 
 
+@strawberry.type(description="Events gathered over a short window (jobEventBatches).")
+class JobEventBatch:
+    raw: strawberry.Private[list[CoreEvent]]
+    count: int = strawberry.field(description="Events in this batch (selecting only this does not build the events).")
+    dropped: int = strawberry.field(
+        description="Events this subscription lost since the previous batch because it fell "
+                    "behind (its queue keeps the newest); 0 normally.")
+
+    @strawberry.field(description="The events, oldest first.")
+    def events(self) -> list[JobEvent]:
+        return [JobEvent.of(e) for e in self.raw]
+
+
 @strawberry.type
 class Submitted:
     id: strawberry.ID

@@ -31,6 +31,8 @@ type Documents = {
     "\n  mutation CancelJob($id: ID!) { cancel(id: $id) { id status cancelRequested } }\n": typeof types.CancelJobDocument,
     "\n  mutation SubmitJob($input: SubmitJobInput!) { submit(input: $input) { id status queue duplicate } }\n": typeof types.SubmitJobDocument,
     "\n  subscription JobEvents($filter: EventFilterInput) {\n    jobEvents(filter: $filter) {\n      id\n      type\n      time\n      jobId\n      queue\n      jobType\n      errorType\n      data\n    }\n  }\n": typeof types.JobEventsDocument,
+    "\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n": typeof types.JobEventBatchesDocument,
+    "\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n": typeof types.JobEventPulseDocument,
     "\n  query QueueMetrics {\n    queueMetrics {\n      name\n      ready\n      delayed\n      leased\n      paused\n      maxInFlight\n      rateLimit { limit windowMs }\n      oldestPendingAgeMs\n      throughputPerMin\n      failedPerMin\n      failureRate\n      avgDurationMs\n      health\n    }\n    workers { id queues status }\n  }\n": typeof types.QueueMetricsDocument,
     "\n  query QueueCounts {\n    queues {\n      name\n      counts { waiting pending scheduled processing completed failed deadLetter cancelled }\n      controls { name paused maxInFlight rateLimit { limit windowMs } }\n    }\n  }\n": typeof types.QueueCountsDocument,
     "\n  query QueueToday($queue: String!, $from: DateTime!) {\n    throughputSeries(queue: $queue, from: $from) { minuteMs completed failed }\n  }\n": typeof types.QueueTodayDocument,
@@ -64,6 +66,8 @@ const documents: Documents = {
     "\n  mutation CancelJob($id: ID!) { cancel(id: $id) { id status cancelRequested } }\n": types.CancelJobDocument,
     "\n  mutation SubmitJob($input: SubmitJobInput!) { submit(input: $input) { id status queue duplicate } }\n": types.SubmitJobDocument,
     "\n  subscription JobEvents($filter: EventFilterInput) {\n    jobEvents(filter: $filter) {\n      id\n      type\n      time\n      jobId\n      queue\n      jobType\n      errorType\n      data\n    }\n  }\n": types.JobEventsDocument,
+    "\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n": types.JobEventBatchesDocument,
+    "\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n": types.JobEventPulseDocument,
     "\n  query QueueMetrics {\n    queueMetrics {\n      name\n      ready\n      delayed\n      leased\n      paused\n      maxInFlight\n      rateLimit { limit windowMs }\n      oldestPendingAgeMs\n      throughputPerMin\n      failedPerMin\n      failureRate\n      avgDurationMs\n      health\n    }\n    workers { id queues status }\n  }\n": types.QueueMetricsDocument,
     "\n  query QueueCounts {\n    queues {\n      name\n      counts { waiting pending scheduled processing completed failed deadLetter cancelled }\n      controls { name paused maxInFlight rateLimit { limit windowMs } }\n    }\n  }\n": types.QueueCountsDocument,
     "\n  query QueueToday($queue: String!, $from: DateTime!) {\n    throughputSeries(queue: $queue, from: $from) { minuteMs completed failed }\n  }\n": types.QueueTodayDocument,
@@ -162,6 +166,14 @@ export function graphql(source: "\n  mutation SubmitJob($input: SubmitJobInput!)
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription JobEvents($filter: EventFilterInput) {\n    jobEvents(filter: $filter) {\n      id\n      type\n      time\n      jobId\n      queue\n      jobType\n      errorType\n      data\n    }\n  }\n"): (typeof documents)["\n  subscription JobEvents($filter: EventFilterInput) {\n    jobEvents(filter: $filter) {\n      id\n      type\n      time\n      jobId\n      queue\n      jobType\n      errorType\n      data\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n"): (typeof documents)["\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
