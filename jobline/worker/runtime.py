@@ -31,6 +31,7 @@ from jobline.shared.core import cancellation, jobs
 from jobline.shared.core.models import ClaimedJob, Outcome
 from jobline.shared.events import worker_events
 from jobline.shared.observe.workers import list_workers as list_workers  # re-exported
+from jobline.shared.observe.workers import process_usage
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
 from jobline.shared.retry.policy import RetryPolicy
@@ -618,6 +619,7 @@ class Worker:
             "lastSeenMs": self.backend.clock.now_ms(), "running": len(self.running),
             "currentJobs": [str(i) for i in list(self.running)[:20]],
             "processed": self.stats.processed, "failed": self.stats.failed,
+            **process_usage.sample(),
         }
         await self.backend.register(info, max(3 * self.heartbeat_ms, 1000))
 
