@@ -15,11 +15,11 @@ from jobline.shared.events.livefeed import EventFilter
 from jobline.shared.observe import monitoring
 from jobline.shared.platform.errors import JoblineError
 
+from .batching import coalesce
 from .common import A, D, ctx, parse_id
 from .context import Context
 from .errors import to_graphql_error
 from .inputs import EventFilterInput, event_filter
-from .batching import coalesce
 from .types import Job, JobEvent, JobEventBatch, QueueMetrics
 
 

@@ -45,7 +45,8 @@ type Documents = {
     "\n  mutation UpdateSchedule($id: ID!, $input: ScheduleInput!) { updateSchedule(id: $id, input: $input) { id name enabled nextRuns } }\n": typeof types.UpdateScheduleDocument,
     "\n  mutation DeleteSchedule($id: ID!) { deleteSchedule(id: $id) }\n": typeof types.DeleteScheduleDocument,
     "\n  query Timeline($from: DateTime, $to: DateTime, $queue: String, $after: String) {\n    jobTimeline(from: $from, to: $to, queue: $queue, first: 1000, after: $after) {\n      items { id queue jobType status createdMs startMs endMs durationMs attempts workerId }\n      nextCursor\n    }\n  }\n": typeof types.TimelineDocument,
-    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed }\n  }\n": typeof types.WorkersDocument,
+    "\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n": typeof types.TimelineDensityDocument,
+    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n": typeof types.WorkersDocument,
     "\n  subscription WorkerEvents { workerEvents { id type } }\n": typeof types.WorkerEventsDocument,
 };
 const documents: Documents = {
@@ -80,7 +81,8 @@ const documents: Documents = {
     "\n  mutation UpdateSchedule($id: ID!, $input: ScheduleInput!) { updateSchedule(id: $id, input: $input) { id name enabled nextRuns } }\n": types.UpdateScheduleDocument,
     "\n  mutation DeleteSchedule($id: ID!) { deleteSchedule(id: $id) }\n": types.DeleteScheduleDocument,
     "\n  query Timeline($from: DateTime, $to: DateTime, $queue: String, $after: String) {\n    jobTimeline(from: $from, to: $to, queue: $queue, first: 1000, after: $after) {\n      items { id queue jobType status createdMs startMs endMs durationMs attempts workerId }\n      nextCursor\n    }\n  }\n": types.TimelineDocument,
-    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed }\n  }\n": types.WorkersDocument,
+    "\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n": types.TimelineDensityDocument,
+    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n": types.WorkersDocument,
     "\n  subscription WorkerEvents { workerEvents { id type } }\n": types.WorkerEventsDocument,
 };
 
@@ -225,7 +227,11 @@ export function graphql(source: "\n  query Timeline($from: DateTime, $to: DateTi
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed }\n  }\n"): (typeof documents)["\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed }\n  }\n"];
+export function graphql(source: "\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n"): (typeof documents)["\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n"): (typeof documents)["\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
