@@ -65,7 +65,9 @@ async def main() -> None:
             await page.get_by_role("button", name="Sign in").click()
             await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
             for path, name in (("/queues", "queues"), ("/jobs", "jobs"),
-                               ("/timeline?lanes=queue", "timeline"), ("/workers", "workers"),
+                               ("/timeline?lanes=queue", "timeline"),
+                               ("/timeline?lanes=queue&view=density", "timeline-density"),
+                               ("/workers", "workers"),
                                ("/dead-letters", "dead-letters"), ("/charts", "charts"),
                                ("/schedules", "schedules"), ("/batches", "batches")):
                 await page.goto(path)
