@@ -72,6 +72,8 @@ async def main() -> None:
                                ("/schedules", "schedules"), ("/batches", "batches")):
                 await page.goto(path)
                 await expect(page.get_by_role("heading", level=1)).to_be_visible()
+                if name.startswith("timeline"):  # the canvas paints a few frames after the data
+                    await page.wait_for_timeout(1500)
                 await shoot(page, name, scheme)
             if chain_id:
                 await page.goto(f"/jobs/{chain_id}")
