@@ -47,7 +47,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-dev-shm-usage"]
 PROBES = 50
 
-# Installed before the app loads: when each jobs.completed message reached the page's socket.
+# Installed before the app loads: when each jobs.completed event reached the page's socket
+# (a message holds one event, jobEvents, or a batch of them, jobEventBatches).
 WS_SPY = """(() => {
   const Orig = window.WebSocket;
   window.__ws = {};
@@ -55,9 +56,13 @@ WS_SPY = """(() => {
     constructor(...a) {
       super(...a);
       this.addEventListener('message', (e) => {
-        if (typeof e.data !== 'string' || !/"type":\\s*"jobs\\.completed"/.test(e.data)) return;
-        const m = e.data.match(/"jobId":\\s*"([0-9a-f-]+)"/);
-        if (m && !(m[1] in window.__ws)) window.__ws[m[1]] = Date.now();
+        if (typeof e.data !== 'string' || !e.data.includes('jobs.completed')) return;
+        const now = Date.now();
+        const d = JSON.parse(e.data).payload?.data ?? {};
+        const evs = d.jobEventBatches ? d.jobEventBatches.events : d.jobEvents ? [d.jobEvents] : [];
+        for (const ev of evs)
+          if (ev.type === 'jobs.completed' && ev.jobId && !(ev.jobId in window.__ws))
+            window.__ws[ev.jobId] = now;
       });
     }
   };

@@ -380,6 +380,27 @@ async def test_job_events_subscription(server: str, app: Starlette, deps: Deps, 
         assert (done["type"], done["seedType"]) == ("jobs.completed", "job_completed")
 
 
+async def test_job_event_batches_subscription(server: str, app: Starlette, deps: Deps,
+                                             dev_key: str) -> None:
+    async with connect_ws(server, dev_key) as t:
+        await t.subscribe("1", """subscription { jobEventBatches(filter: {queue: "bsub",
+            types: ["jobs.submitted"]}, windowMs: 200) { count dropped events { type jobId } } }""")
+        await subscribers(app, 1)
+        await jobs.submit(deps, JobSpec("other", "t", {}))  # filtered out
+        made = await jobs.submit_many(deps, [JobSpec("bsub", "t", {"i": i}) for i in range(5)])
+        want = {str(r.submitted.id) for r in made}
+        seen: list[str] = []
+        while len(seen) < len(want):
+            b = (await t.next())["data"]["jobEventBatches"]
+            assert b["count"] == len(b["events"]) >= 1 and b["dropped"] == 0
+            assert {e["type"] for e in b["events"]} == {"jobs.submitted"}
+            seen += [e["jobId"] for e in b["events"]]
+        assert sorted(seen) == sorted(want)  # each once, none from the other queue
+        await t.subscribe("2", "subscription { jobEventBatches(windowMs: 1) { count } }")
+        bad = await t.next()
+        assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 async def test_job_updated_subscription(server: str, deps: Deps, dev_key: str) -> None:
     r = await jobs.submit(deps, JobSpec("ju", "t", {}))
     async with connect_ws(server, dev_key) as t:

@@ -95,3 +95,53 @@ describe("chart data", () => {
     expect(rows).toEqual([[0, 10, 20, "completed", "a"], [1, 15, 99, "processing", "b"]]);
   });
 });
+
+describe("WorkersPage", () => {
+  it("shows each worker's CPU and memory from its heartbeat, a dash before the second one", async () => {
+    const { WorkersPage } = await import("./workers/WorkersPage");
+    const w = { queues: ["email"], concurrency: 4, host: "h", pid: 1, status: "busy", running: 1, currentJobs: [], startedAt: null, lastSeenAt: null, uptimeMs: 1000, processed: 3, failed: 0 };
+    renderWith(<WorkersPage />, {
+      data: { workers: [{ ...w, id: "w1", cpuPercent: 42.4, rssBytes: 50 * 1024 * 1024 }, { ...w, id: "w2", cpuPercent: null, rssBytes: null }] },
+    });
+    const table = screen.getByRole("table", { name: "Workers" });
+    expect(within(table).getByRole("columnheader", { name: "CPU" })).toBeInTheDocument();
+    expect(within(table).getByRole("row", { name: /w1/ })).toHaveTextContent("42%");
+    expect(within(table).getByRole("row", { name: /w1/ })).toHaveTextContent("50 MiB");
+    expect(within(within(table).getByRole("row", { name: /w2/ })).getAllByText("—").length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("Timeline keyboard cursor", () => {
+  it("walks bars within a lane by start, jumps lanes to the nearest start, stops at the ends", async () => {
+    const { laneOrder, moveCursor } = await import("./timeline/TimelinePage");
+    const rows: [number, number, number, string, string][] = [
+      [0, 300, 400, "completed", "a3"], [0, 100, 200, "completed", "a1"], [1, 290, 310, "failed", "b2"],
+      [1, 0, 10, "completed", "b1"], [0, 200, 250, "completed", "a2"],
+    ];
+    const order = laneOrder(rows, 2);
+    expect(order).toEqual([[1, 4, 0], [3, 2]]);
+    let cur = moveCursor("ArrowRight", null, rows, order); // first focus: lane 0's first bar
+    expect(rows[cur!][4]).toBe("a1");
+    cur = moveCursor("ArrowRight", cur, rows, order);
+    expect(rows[cur!][4]).toBe("a2");
+    cur = moveCursor("End", cur, rows, order);
+    expect(rows[cur!][4]).toBe("a3");
+    expect(moveCursor("ArrowRight", cur, rows, order)).toBe(cur); // stays at the lane's end
+    cur = moveCursor("ArrowDown", cur, rows, order); // a3 starts at 300: nearest in lane 1 is b2
+    expect(rows[cur!][4]).toBe("b2");
+    expect(moveCursor("ArrowDown", cur, rows, order)).toBe(cur); // no lane below
+    expect(rows[moveCursor("ArrowUp", cur, rows, order)!][4]).toBe("a3");
+  });
+});
+
+describe("Timeline density", () => {
+  it("places each cell in its lane and slice and keeps the largest count for the scale", async () => {
+    const { densityRows } = await import("./timeline/TimelinePage");
+    const { lanes, rows, max } = densityRows([
+      { lane: "w1", bucket: 0, jobs: 3, failed: 0 }, { lane: "w2", bucket: 2, jobs: 40, failed: 5 }, { lane: "w1", bucket: 1, jobs: 1, failed: 1 },
+    ], 1_000, 500);
+    expect(lanes).toEqual(["w1", "w2"]);
+    expect(rows).toEqual([[0, 1_000, 1_500, 3, 0], [1, 2_000, 2_500, 40, 5], [0, 1_500, 2_000, 1, 1]]);
+    expect(max).toBe(40);
+  });
+});

@@ -27,6 +27,7 @@ from .types import (
     AuditPage,
     Batch,
     DeadLetterPage,
+    DensityCell,
     DurationHistogram,
     HistogramBucket,
     Job,
@@ -42,6 +43,7 @@ from .types import (
     StatusCounts,
     ThroughputPoint,
     Timeline,
+    TimelineDensity,
     TimelineEntry,
     Viewer,
     Worker,
@@ -189,6 +191,24 @@ class Query:
             status=i["status"], created_ms=i["createdMs"], start_ms=i["startMs"],
             end_ms=i["endMs"], duration_ms=i["durationMs"], attempts=i["attempts"],
             worker_id=i["workerId"]) for i in page.items], next_cursor=page.next_cursor)
+
+    @strawberry.field(description=(
+        "Jobs created in [from, to) counted per lane (lanes: worker or queue) and per slice "
+        "of the window by their start (buckets slices, 1-2000): the Gantt zoomed out (admin)."))
+    @domain
+    async def job_timeline_density(self, info: Info[Context, None],
+                                   from_: Annotated[datetime | None,
+                                                    strawberry.argument(name="from")] = None,
+                                   to: datetime | None = None, queue: str | None = None,
+                                   lanes: str = "worker", buckets: int = 200) -> TimelineDensity:
+        c = ctx(info)
+        c.require(A, "read metrics")
+        if lanes not in ("worker", "queue"):
+            raise ValidationFailed("lanes", "worker or queue")
+        d = await monitoring.timeline_density(c.deps, opt_ms(from_), opt_ms(to), queue=queue,
+                                              by_worker=lanes == "worker", buckets=buckets)
+        return TimelineDensity(from_ms=d["fromMs"], to_ms=d["toMs"], bucket_ms=d["bucketMs"],
+                               cells=[DensityCell(**c) for c in d["cells"]])
 
     @strawberry.field(description="Duration (or wait) histogram from the rollups (admin).")
     @domain

@@ -15,11 +15,12 @@ from jobline.shared.events.livefeed import EventFilter
 from jobline.shared.observe import monitoring
 from jobline.shared.platform.errors import JoblineError
 
+from .batching import coalesce
 from .common import A, D, ctx, parse_id
 from .context import Context
 from .errors import to_graphql_error
 from .inputs import EventFilterInput, event_filter
-from .types import Job, JobEvent, QueueMetrics
+from .types import Job, JobEvent, JobEventBatch, QueueMetrics
 
 
 @strawberry.type
@@ -78,3 +79,31 @@ class Subscription:
         with (await c.feed()).subscribe(flt) as sub:
             async for e in sub:
                 yield JobEvent.of(e)
+
+    @strawberry.subscription(description=(
+        "Job, worker and queue events in batches: the first event after a quiet windowMs goes "
+        "out at once, later ones are gathered for windowMs (default 50) into one message of at "
+        "most maxEvents (default 500). The same events as jobEvents at a fraction of the cost "
+        "under load: one execution and one message per batch instead of per event."))
+    async def job_event_batches(self, info: Info[Context, None],
+                                filter: EventFilterInput | None = None,
+                                window_ms: int | None = None,
+                                max_events: int | None = None,
+                                ) -> AsyncGenerator[JobEventBatch, None]:
+        c = ctx(info)
+        c.require(D, "subscribe to job events")
+        window = 50 if window_ms is None else window_ms
+        most = 500 if max_events is None else max_events
+        if not 10 <= window <= 5000:
+            raise GraphQLError("windowMs: from 10 to 5000", extensions={
+                "code": "BAD_USER_INPUT", "field": "windowMs"})
+        if not 1 <= most <= 1000:
+            raise GraphQLError("maxEvents: from 1 to 1000", extensions={
+                "code": "BAD_USER_INPUT", "field": "maxEvents"})
+        try:
+            flt = event_filter(filter)
+        except JoblineError as e:
+            raise to_graphql_error(e) from None
+        with (await c.feed()).subscribe(flt) as sub:
+            async for b in coalesce(sub, window / 1000, most):
+                yield JobEventBatch(raw=b.events, count=len(b.events), dropped=b.dropped)

@@ -281,6 +281,12 @@ class Worker:
     uptime_ms: int | None
     processed: int
     failed: int
+    cpu_percent: float | None = strawberry.field(description=(
+        "The worker process's CPU use between its last two heartbeats (100 = one core); null "
+        "until its second heartbeat."))
+    rss_bytes: float | None = strawberry.field(description=(
+        "The worker process's resident memory in bytes at its last heartbeat (a Float: "
+        "GraphQL's Int stops at 2 GiB)."))
 
     @staticmethod
     def of(w: dict[str, Any]) -> Worker:
@@ -288,7 +294,8 @@ class Worker:
                       host=w["host"], pid=w["pid"], status=w["status"], running=w["running"],
                       current_jobs=w["currentJobs"], started_at=opt_dt(w["startedMs"]),
                       last_seen_at=opt_dt(w["lastSeenMs"]), uptime_ms=w["uptimeMs"],
-                      processed=w["processed"], failed=w["failed"])
+                      processed=w["processed"], failed=w["failed"],
+                      cpu_percent=w.get("cpuPercent"), rss_bytes=w.get("rssBytes"))
 
 
 @strawberry.type(description="A job type in the registry: the defaults its handler published "
@@ -384,6 +391,22 @@ class Timeline:
 
 
 @strawberry.type
+class DensityCell:
+    lane: str
+    bucket: int = strawberry.field(description="Slice index: starts at fromMs + bucket * bucketMs.")
+    jobs: int = strawberry.field(description="Jobs that started in the slice.")
+    failed: int = strawberry.field(description="Of them, failed or dead-lettered now.")
+
+
+@strawberry.type(description="Started jobs per lane and time slice (the zoomed-out Gantt).")
+class TimelineDensity:
+    from_ms: float
+    to_ms: float
+    bucket_ms: float
+    cells: list[DensityCell]
+
+
+@strawberry.type
 class HistogramBucket:
     lower_ms: float
     upper_ms: float
@@ -438,6 +461,19 @@ class JobEvent:
                         job_id=strawberry.ID(str(e.job_id)) if e.job_id else None, queue=e.queue,
                         job_type=e.job_type, attempt=e.attempt, duration_ms=e.duration_ms,
                         wait_ms=e.wait_ms, error_type=e.error_type, error=e.error, data=JSON(e.data))
+
+
+@strawberry.type(description="Events gathered over a short window (jobEventBatches).")
+class JobEventBatch:
+    raw: strawberry.Private[list[CoreEvent]]
+    count: int = strawberry.field(description="Events in this batch (selecting only this does not build the events).")
+    dropped: int = strawberry.field(
+        description="Events this subscription lost since the previous batch because it fell "
+                    "behind (its queue keeps the newest); 0 normally.")
+
+    @strawberry.field(description="The events, oldest first.")
+    def events(self) -> list[JobEvent]:
+        return [JobEvent.of(e) for e in self.raw]
 
 
 @strawberry.type

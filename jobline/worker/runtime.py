@@ -32,6 +32,7 @@ from jobline.shared.core.job_types import JobTypeDefaults
 from jobline.shared.core.models import ClaimedJob, Outcome
 from jobline.shared.events import worker_events
 from jobline.shared.observe.workers import list_workers as list_workers  # re-exported
+from jobline.shared.observe.workers import process_usage
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
 from jobline.shared.retry.policy import RetryPolicy
@@ -645,6 +646,7 @@ class Worker:
             "processed": self.stats.processed, "failed": self.stats.failed,
             # what GET /api/v1/job-types lists as served by this worker
             "jobTypes": self.registry.names(),
+            **process_usage.sample(),
         }
         await self.backend.register(info, max(3 * self.heartbeat_ms, 1000))
 

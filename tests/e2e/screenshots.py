@@ -65,11 +65,15 @@ async def main() -> None:
             await page.get_by_role("button", name="Sign in").click()
             await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
             for path, name in (("/queues", "queues"), ("/jobs", "jobs"),
-                               ("/timeline?lanes=queue", "timeline"), ("/workers", "workers"),
+                               ("/timeline?lanes=queue", "timeline"),
+                               ("/timeline?lanes=queue&view=density", "timeline-density"),
+                               ("/workers", "workers"),
                                ("/dead-letters", "dead-letters"), ("/charts", "charts"),
                                ("/schedules", "schedules"), ("/batches", "batches")):
                 await page.goto(path)
                 await expect(page.get_by_role("heading", level=1)).to_be_visible()
+                if name.startswith("timeline"):  # the canvas paints a few frames after the data
+                    await page.wait_for_timeout(1500)
                 await shoot(page, name, scheme)
             if chain_id:
                 await page.goto(f"/jobs/{chain_id}")

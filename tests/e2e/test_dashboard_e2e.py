@@ -284,3 +284,23 @@ async def test_timeline_bar_opens_the_job_drawer(page: Page, stack: Stack) -> No
     await chart.click(position={"x": x, "y": y})
     await expect(page).to_have_url(re.compile(f"/jobs/{job_id}$"))
     await expect(page.get_by_role("dialog", name=re.compile(job_id))).to_be_visible()
+    # The same by keyboard: Tab reaches the chart, an arrow key puts the cursor on the bar (read
+    # out in the live region), Enter opens the job.
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog")).to_have_count(0)
+    await page.goto(f"/timeline?lanes=queue&queue={q}")  # still signed in (sessionStorage)
+    bars = page.get_by_role("group", name="Timeline bars")
+    await expect(page.get_by_text("1 started jobs in view")).to_be_visible()
+    for _ in range(30):  # Tab order: filters, lane and view switches, then the chart
+        if await bars.evaluate("el => el === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    await expect(bars).to_be_focused()
+    await page.keyboard.press("ArrowRight")
+    cursor = page.locator("#timeline-cursor")
+    await expect(cursor).to_have_attribute("data-job-id", job_id)
+    await expect(cursor).to_contain_text("bar 1 of 1 in this lane")
+    await assert_accessible(page, "timeline, keyboard cursor")
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(re.compile(f"/jobs/{job_id}$"))
+    await expect(page.get_by_role("dialog", name=re.compile(job_id))).to_be_visible()

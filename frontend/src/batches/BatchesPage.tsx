@@ -2,7 +2,7 @@ import { Badge, Progress, Table, Text, Tooltip } from "@mantine/core";
 import { Link } from "react-router";
 import { useQuery } from "urql";
 import { graphql } from "../gql";
-import { JobEventsSub } from "../live/documents";
+import { JobEventPulseSub } from "../live/documents";
 import { useLiveBatches } from "../live/useLive";
 import { ErrorNote } from "../ui/Errors";
 import { fmtTime, shortId } from "../ui/format";
@@ -16,7 +16,7 @@ export const BatchesQuery = graphql(`
 
 export function BatchesPage() {
   const [{ data, error }, refetch] = useQuery({ query: BatchesQuery });
-  useLiveBatches(JobEventsSub, {}, () => refetch({ requestPolicy: "network-only" }), { minIntervalMs: 2000 });
+  useLiveBatches(JobEventPulseSub, {}, () => refetch({ requestPolicy: "network-only" }), { minIntervalMs: 2000 });
   const rows = data?.recentBatches ?? [];
   return (
     <Page title="Batches">

@@ -4,11 +4,13 @@ import { echarts } from "./echarts";
 import type { EChartsCoreOption } from "echarts/core";
 
 /** A canvas chart that follows the colour scheme and its container's size. */
-export function EChart({ option, height = 320, label, onClick }: {
+export function EChart({ option, height = 320, label, onClick, focusIndex = null }: {
   option: EChartsCoreOption;
   height?: number;
   label: string;
   onClick?: (params: { data?: unknown; dataIndex: number; seriesIndex?: number }) => void;
+  /** A data index of series 0 to point at (tooltip + emphasis), e.g. a keyboard cursor. */
+  focusIndex?: number | null;
 }) {
   const el = useRef<HTMLDivElement>(null);
   const chart = useRef<echarts.ECharts | null>(null);
@@ -31,6 +33,17 @@ export function EChart({ option, height = 320, label, onClick }: {
   useEffect(() => {
     chart.current?.setOption({ backgroundColor: "transparent", ...option }, { notMerge: true, lazyUpdate: true });
   }, [option, scheme]);
+  useEffect(() => {
+    const c = chart.current;
+    if (!c) return;
+    c.dispatchAction({ type: "downplay", seriesIndex: 0 });
+    if (focusIndex === null) {
+      c.dispatchAction({ type: "hideTip" });
+      return;
+    }
+    c.dispatchAction({ type: "highlight", seriesIndex: 0, dataIndex: focusIndex });
+    c.dispatchAction({ type: "showTip", seriesIndex: 0, dataIndex: focusIndex });
+  }, [focusIndex, option, scheme]);
   // The label sits on a wrapper: ECharts owns (and rewrites attributes of) its own container.
   return (
     <div role="img" aria-label={label}>

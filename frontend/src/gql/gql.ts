@@ -31,6 +31,8 @@ type Documents = {
     "\n  mutation CancelJob($id: ID!) { cancel(id: $id) { id status cancelRequested } }\n": typeof types.CancelJobDocument,
     "\n  mutation SubmitJob($input: SubmitJobInput!) { submit(input: $input) { id status queue duplicate } }\n": typeof types.SubmitJobDocument,
     "\n  subscription JobEvents($filter: EventFilterInput) {\n    jobEvents(filter: $filter) {\n      id\n      type\n      time\n      jobId\n      queue\n      jobType\n      errorType\n      data\n    }\n  }\n": typeof types.JobEventsDocument,
+    "\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n": typeof types.JobEventBatchesDocument,
+    "\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n": typeof types.JobEventPulseDocument,
     "\n  query QueueMetrics {\n    queueMetrics {\n      name\n      ready\n      delayed\n      leased\n      paused\n      maxInFlight\n      rateLimit { limit windowMs }\n      oldestPendingAgeMs\n      throughputPerMin\n      failedPerMin\n      failureRate\n      avgDurationMs\n      health\n    }\n    workers { id queues status }\n  }\n": typeof types.QueueMetricsDocument,
     "\n  query QueueCounts {\n    queues {\n      name\n      counts { waiting pending scheduled processing completed failed deadLetter cancelled }\n      controls { name paused maxInFlight rateLimit { limit windowMs } }\n    }\n  }\n": typeof types.QueueCountsDocument,
     "\n  query QueueToday($queue: String!, $from: DateTime!) {\n    throughputSeries(queue: $queue, from: $from) { minuteMs completed failed }\n  }\n": typeof types.QueueTodayDocument,
@@ -43,7 +45,8 @@ type Documents = {
     "\n  mutation UpdateSchedule($id: ID!, $input: ScheduleInput!) { updateSchedule(id: $id, input: $input) { id name enabled nextRuns } }\n": typeof types.UpdateScheduleDocument,
     "\n  mutation DeleteSchedule($id: ID!) { deleteSchedule(id: $id) }\n": typeof types.DeleteScheduleDocument,
     "\n  query Timeline($from: DateTime, $to: DateTime, $queue: String, $after: String) {\n    jobTimeline(from: $from, to: $to, queue: $queue, first: 1000, after: $after) {\n      items { id queue jobType status createdMs startMs endMs durationMs attempts workerId }\n      nextCursor\n    }\n  }\n": typeof types.TimelineDocument,
-    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed }\n  }\n": typeof types.WorkersDocument,
+    "\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n": typeof types.TimelineDensityDocument,
+    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n": typeof types.WorkersDocument,
     "\n  subscription WorkerEvents { workerEvents { id type } }\n": typeof types.WorkerEventsDocument,
 };
 const documents: Documents = {
@@ -64,6 +67,8 @@ const documents: Documents = {
     "\n  mutation CancelJob($id: ID!) { cancel(id: $id) { id status cancelRequested } }\n": types.CancelJobDocument,
     "\n  mutation SubmitJob($input: SubmitJobInput!) { submit(input: $input) { id status queue duplicate } }\n": types.SubmitJobDocument,
     "\n  subscription JobEvents($filter: EventFilterInput) {\n    jobEvents(filter: $filter) {\n      id\n      type\n      time\n      jobId\n      queue\n      jobType\n      errorType\n      data\n    }\n  }\n": types.JobEventsDocument,
+    "\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n": types.JobEventBatchesDocument,
+    "\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n": types.JobEventPulseDocument,
     "\n  query QueueMetrics {\n    queueMetrics {\n      name\n      ready\n      delayed\n      leased\n      paused\n      maxInFlight\n      rateLimit { limit windowMs }\n      oldestPendingAgeMs\n      throughputPerMin\n      failedPerMin\n      failureRate\n      avgDurationMs\n      health\n    }\n    workers { id queues status }\n  }\n": types.QueueMetricsDocument,
     "\n  query QueueCounts {\n    queues {\n      name\n      counts { waiting pending scheduled processing completed failed deadLetter cancelled }\n      controls { name paused maxInFlight rateLimit { limit windowMs } }\n    }\n  }\n": types.QueueCountsDocument,
     "\n  query QueueToday($queue: String!, $from: DateTime!) {\n    throughputSeries(queue: $queue, from: $from) { minuteMs completed failed }\n  }\n": types.QueueTodayDocument,
@@ -76,7 +81,8 @@ const documents: Documents = {
     "\n  mutation UpdateSchedule($id: ID!, $input: ScheduleInput!) { updateSchedule(id: $id, input: $input) { id name enabled nextRuns } }\n": types.UpdateScheduleDocument,
     "\n  mutation DeleteSchedule($id: ID!) { deleteSchedule(id: $id) }\n": types.DeleteScheduleDocument,
     "\n  query Timeline($from: DateTime, $to: DateTime, $queue: String, $after: String) {\n    jobTimeline(from: $from, to: $to, queue: $queue, first: 1000, after: $after) {\n      items { id queue jobType status createdMs startMs endMs durationMs attempts workerId }\n      nextCursor\n    }\n  }\n": types.TimelineDocument,
-    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed }\n  }\n": types.WorkersDocument,
+    "\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n": types.TimelineDensityDocument,
+    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n": types.WorkersDocument,
     "\n  subscription WorkerEvents { workerEvents { id type } }\n": types.WorkerEventsDocument,
 };
 
@@ -165,6 +171,14 @@ export function graphql(source: "\n  subscription JobEvents($filter: EventFilter
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n"): (typeof documents)["\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  query QueueMetrics {\n    queueMetrics {\n      name\n      ready\n      delayed\n      leased\n      paused\n      maxInFlight\n      rateLimit { limit windowMs }\n      oldestPendingAgeMs\n      throughputPerMin\n      failedPerMin\n      failureRate\n      avgDurationMs\n      health\n    }\n    workers { id queues status }\n  }\n"): (typeof documents)["\n  query QueueMetrics {\n    queueMetrics {\n      name\n      ready\n      delayed\n      leased\n      paused\n      maxInFlight\n      rateLimit { limit windowMs }\n      oldestPendingAgeMs\n      throughputPerMin\n      failedPerMin\n      failureRate\n      avgDurationMs\n      health\n    }\n    workers { id queues status }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
@@ -213,7 +227,11 @@ export function graphql(source: "\n  query Timeline($from: DateTime, $to: DateTi
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed }\n  }\n"): (typeof documents)["\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed }\n  }\n"];
+export function graphql(source: "\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n"): (typeof documents)["\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n"): (typeof documents)["\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -3,7 +3,7 @@ import { Button, Group, Paper, Select, SimpleGrid, Table, Text, TextInput } from
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { useQuery } from "urql";
 import type { JobStatus } from "../gql/graphql";
-import { JobEventsSub } from "../live/documents";
+import { JobEventBatchesSub } from "../live/documents";
 import { statusAfter } from "../live/status";
 import { useLiveBatches } from "../live/useLive";
 import { ErrorNote } from "../ui/Errors";
@@ -88,11 +88,11 @@ export function JobsPage() {
     }, wait);
   }
   const visible = useMemo(() => new Set(result.data?.jobs.edges.map((e) => e.node.id)), [result.data]);
-  useLiveBatches(JobEventsSub, { filter: filter.queue ? { queue: filter.queue } : null }, (batch) => {
+  useLiveBatches(JobEventBatchesSub, { filter: filter.queue ? { queue: filter.queue } : null }, (batch) => {
     let changed = false;
     let fresh = false;
     const next = new Map(overrides);
-    for (const { jobEvents: ev } of batch) {
+    for (const ev of batch.flatMap((b) => b.jobEventBatches.events)) {
       const s = statusAfter(ev.type, ev.data);
       if (ev.jobId && visible.has(ev.jobId) && s) {
         next.set(ev.jobId, s);

@@ -5,6 +5,7 @@ import { JobDetails } from "./JobDrawer";
 import { layout } from "./DependencyGraph";
 import { fakeClient, renderWith } from "../test/render";
 import type { JobDetailFragment } from "../gql/graphql";
+import type { Client } from "urql";
 
 describe("filterFromParams", () => {
   it("reads every filter from the URL", () => {
@@ -54,5 +55,33 @@ describe("dependency layout", () => {
     expect(pos.get("a")!.x).toBe(0);
     expect(pos.get("b")!.x).toBe(220);
     expect(pos.get("c")!.x).toBe(440);
+  });
+});
+
+describe("JobsPage live", () => {
+  it("applies a server batch of events to the visible rows in one render", async () => {
+    const { JobsPage } = await import("./JobsPage");
+    const { act } = await import("@testing-library/react");
+    const frames: FrameRequestCallback[] = [];
+    vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => frames.push(cb));
+    const node = (id: string) => ({ id, queue: "q", jobType: "t", status: "PROCESSING", attempts: 1, maxAttempts: 3,
+      createdAt: "2026-01-01T00:00:00Z", completedAt: null, errorType: null, error: null });
+    const ids = ["0193a1b2-0000-7000-8000-00000000000a", "0193a1b2-0000-7000-8000-00000000000b"];
+    let push: ((r: unknown) => void) | null = null;
+    const client = {
+      ...fakeClient({ jobs: { edges: ids.map((id) => ({ cursor: id, node: node(id) })), pageInfo: { hasNextPage: false, endCursor: null } } }),
+      subscription: () => ({ subscribe: (cb: (r: unknown) => void) => { push = cb; return { unsubscribe: () => {} }; } }),
+    } as unknown as Client;
+    renderWith(<JobsPage />, { client, path: "/jobs" });
+    const statuses = () => [...document.querySelectorAll("tr[data-job-id] [data-status]")].map((e) => (e as HTMLElement).dataset.status);
+    expect(statuses()).toEqual(["PROCESSING", "PROCESSING"]);
+    const ev = (jobId: string, type: string) => ({ id: jobId + type, type, time: "", jobId, queue: "q", jobType: "t", errorType: null, data: {} });
+    act(() => {
+      push!({ data: { jobEventBatches: { events: [ev(ids[0], "jobs.completed"), ev(ids[1], "jobs.dead_letter")] } } });
+    });
+    expect(frames).toHaveLength(1); // one frame for the whole batch
+    act(() => frames.shift()!(0));
+    expect(statuses()).toEqual(["COMPLETED", "DEAD_LETTER"]);
+    vi.unstubAllGlobals();
   });
 });

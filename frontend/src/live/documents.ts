@@ -1,5 +1,6 @@
 import { graphql } from "../gql";
 
+/** One message per event: kept for API clients; the pages use the batched feeds below. */
 export const JobEventsSub = graphql(`
   subscription JobEvents($filter: EventFilterInput) {
     jobEvents(filter: $filter) {
@@ -11,6 +12,35 @@ export const JobEventsSub = graphql(`
       jobType
       errorType
       data
+    }
+  }
+`);
+
+/** Events gathered by the server over a short window: one GraphQL execution and one message per
+ * batch instead of per event (what keeps a flood of 1,000 jobs/s from backing up the socket). */
+export const JobEventBatchesSub = graphql(`
+  subscription JobEventBatches($filter: EventFilterInput) {
+    jobEventBatches(filter: $filter) {
+      events {
+        id
+        type
+        time
+        jobId
+        queue
+        jobType
+        errorType
+        data
+      }
+    }
+  }
+`);
+
+/** "Something happened" for pages that re-read on events: only the count, so the server does
+ * not even build the events. */
+export const JobEventPulseSub = graphql(`
+  subscription JobEventPulse($filter: EventFilterInput) {
+    jobEventBatches(filter: $filter, windowMs: 250) {
+      count
     }
   }
 `);

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { Badge, Button, Group, Modal, NumberInput, Stack, Table, Text, Tooltip } from "@mantine/core";
 import { useMutation, useQuery } from "urql";
 import { useSession } from "../auth/session";
-import { JobEventsSub } from "../live/documents";
+import { JobEventPulseSub } from "../live/documents";
 import { useLiveBatches } from "../live/useLive";
 import { ErrorNote } from "../ui/Errors";
 import { fmtMs, fmtNum } from "../ui/format";
@@ -71,9 +71,9 @@ function AdminQueues() {
   const [limits, setLimits] = useState<LimitsTarget | null>(null);
   // Live: any job event re-reads the (Redis + rollup) metrics at most once a second; the
   // GROUP BY counts at most every 5 s.
-  // One subscription (every event costs the API a GraphQL execution per subscriber).
+  // One batched subscription selecting only the count (cheap for the API under a flood).
   const lastCounts = useRef(0);
-  useLiveBatches(JobEventsSub, {}, () => {
+  useLiveBatches(JobEventPulseSub, {}, () => {
     refetchMetrics({ requestPolicy: "network-only" });
     if (Date.now() - lastCounts.current >= 5000) {
       lastCounts.current = Date.now();
@@ -155,7 +155,7 @@ function AdminQueues() {
 
 function DeveloperQueues() {
   const [counts, refetch] = useQuery({ query: QueueCountsQuery });
-  useLiveBatches(JobEventsSub, {}, () => refetch({ requestPolicy: "network-only" }), { minIntervalMs: 2000 });
+  useLiveBatches(JobEventPulseSub, {}, () => refetch({ requestPolicy: "network-only" }), { minIntervalMs: 2000 });
   const rows = counts.data?.queues ?? [];
   return (
     <>

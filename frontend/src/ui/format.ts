@@ -19,3 +19,10 @@ export function fmtNum(n: number | null | undefined): string {
 export function shortId(id: string): string {
   return id.length > 13 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;
 }
+
+export function fmtBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return "—";
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(0)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}

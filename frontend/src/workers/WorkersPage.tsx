@@ -1,15 +1,16 @@
+import { useEffect } from "react";
 import { Badge, Table, Text } from "@mantine/core";
 import { Link } from "react-router";
 import { useQuery } from "urql";
 import { graphql } from "../gql";
 import { useLiveBatches } from "../live/useLive";
 import { ErrorNote } from "../ui/Errors";
-import { fmtMs, fmtNum, shortId } from "../ui/format";
+import { fmtBytes, fmtMs, fmtNum, shortId } from "../ui/format";
 import { Page } from "../ui/Page";
 
 export const WorkersQuery = graphql(`
   query Workers {
-    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed }
+    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }
   }
 `);
 export const WorkerEventsSub = graphql(`
@@ -19,6 +20,12 @@ export const WorkerEventsSub = graphql(`
 export function WorkersPage() {
   const [{ data, error }, refetch] = useQuery({ query: WorkersQuery });
   useLiveBatches(WorkerEventsSub, {}, () => refetch({ requestPolicy: "network-only" }), { minIntervalMs: 1000 });
+  // CPU, memory and heartbeat age change with every heartbeat, which is not an event: re-read
+  // every 5 s while the page is open.
+  useEffect(() => {
+    const t = setInterval(() => refetch({ requestPolicy: "network-only" }), 5000);
+    return () => clearInterval(t);
+  }, [refetch]);
   const rows = data?.workers ?? [];
   const now = Date.now();
   return (
@@ -34,6 +41,8 @@ export function WorkersPage() {
             <Table.Th scope="col" ta="right">Uptime</Table.Th>
             <Table.Th scope="col" ta="right">Processed</Table.Th>
             <Table.Th scope="col" ta="right">Failed</Table.Th>
+            <Table.Th scope="col" ta="right" title="Process CPU between its last two heartbeats; 100% is one core">CPU</Table.Th>
+            <Table.Th scope="col" ta="right" title="Resident memory of the worker process">Memory</Table.Th>
             <Table.Th scope="col">Host / pid</Table.Th>
             <Table.Th scope="col" ta="right">Heartbeat age</Table.Th>
           </Table.Tr>
@@ -51,6 +60,8 @@ export function WorkersPage() {
               <Table.Td ta="right">{fmtMs(w.uptimeMs)}</Table.Td>
               <Table.Td ta="right">{fmtNum(w.processed)}</Table.Td>
               <Table.Td ta="right">{fmtNum(w.failed)}</Table.Td>
+              <Table.Td ta="right">{w.cpuPercent === null || w.cpuPercent === undefined ? "—" : `${w.cpuPercent.toFixed(0)}%`}</Table.Td>
+              <Table.Td ta="right">{fmtBytes(w.rssBytes)}</Table.Td>
               <Table.Td>{w.host ?? "—"} / {w.pid ?? "—"}</Table.Td>
               <Table.Td ta="right">{w.lastSeenAt ? fmtMs(now - new Date(w.lastSeenAt).getTime()) : "—"}</Table.Td>
             </Table.Tr>
@@ -58,7 +69,7 @@ export function WorkersPage() {
         </Table.Tbody>
       </Table>
       {rows.length === 0 && <Text c="dimmed">No live workers.</Text>}
-      <Text size="sm" c="dimmed">CPU and memory per worker, restart and scale arrive with the worker-management issue; the API does not report them yet.</Text>
+      <Text size="sm" c="dimmed">CPU and memory are the worker process's, from its heartbeats (re-read every 5 s); several workers in one process show the same figures.</Text>
     </Page>
   );
 }

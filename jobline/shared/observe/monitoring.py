@@ -52,6 +52,21 @@ SELECT id, queue_name, job_type, status, created_at, started_at, completed_at, a
  LIMIT $4
 """
 
+# The Gantt zoomed out: started jobs per lane and time bucket. The same id range as TIMELINE
+# (jobs created in the window: an index range over the primary key, never all jobs); the start
+# bounds keep every bucket inside the window.
+TIMELINE_DENSITY = """
+SELECT CASE WHEN $4 THEN coalesce(worker_id, '(no worker)') ELSE queue_name END AS lane,
+       floor((extract(epoch FROM started_at) * 1000 - $5) / $6)::int AS bucket,
+       count(*) AS jobs,
+       count(*) FILTER (WHERE status IN ('failed', 'dead_letter')) AS failed
+  FROM jobs
+ WHERE id >= $1 AND id < $2 AND ($3::text IS NULL OR queue_name = $3)
+   AND started_at >= to_timestamp($5 / 1000.0) AND started_at < to_timestamp($7 / 1000.0)
+ GROUP BY 1, 2
+ ORDER BY 1, 2
+"""
+
 SERIES = """
 SELECT minute, sum(submitted) AS submitted, sum(started) AS started,
        sum(completed) AS completed, sum(failed) AS failed, sum(retries) AS retries,
@@ -160,6 +175,8 @@ async def worker_metrics(deps: Deps) -> list[dict[str, Any]]:
             "startedMs": w.get("startedMs"), "lastSeenMs": w.get("lastSeenMs"),
             "uptimeMs": max(0, now - int(w["startedMs"])) if w.get("startedMs") else None,
             "processed": int(w.get("processed", 0)), "failed": int(w.get("failed", 0)),
+            # from the worker's last heartbeat; absent from workers older than the fields
+            "cpuPercent": w.get("cpuPercent"), "rssBytes": w.get("rssBytes"),
         })
     return out
 
@@ -168,6 +185,28 @@ async def worker_metrics(deps: Deps) -> list[dict[str, Any]]:
 class TimelinePage:
     items: list[dict[str, Any]]
     next_cursor: str | None
+
+
+MAX_DENSITY_BUCKETS = 2000
+
+
+async def timeline_density(deps: Deps, from_ms: int | None, to_ms: int | None, *,
+                           queue: str | None = None, by_worker: bool = True,
+                           buckets: int = 200) -> dict[str, Any]:
+    """The Gantt's aggregate view: jobs created in ``[from, to)`` that started in it, counted
+    per lane (worker or queue) and per ``bucketMs`` slice of the window, with how many failed.
+
+    Invariant: bucket ``i`` covers ``[fromMs + i * bucketMs, fromMs + (i + 1) * bucketMs)``,
+    ``0 <= i < buckets``; cells with no job are absent."""
+    frm, to = check_window(from_ms, to_ms, deps.clock.now_ms())
+    if not 1 <= buckets <= MAX_DENSITY_BUCKETS:
+        raise ValidationFailed("buckets", f"must be 1-{MAX_DENSITY_BUCKETS}")
+    width = max(1, -(-(to - frm) // buckets))  # ceil: the buckets cover the whole window
+    rows = await deps.pool.fetch(TIMELINE_DENSITY, uuid7_floor(frm), uuid7_floor(to), queue,
+                                 by_worker, frm, width, to)
+    return {"fromMs": frm, "toMs": to, "bucketMs": width,
+            "cells": [{"lane": r["lane"], "bucket": r["bucket"], "jobs": r["jobs"],
+                       "failed": r["failed"]} for r in rows]}
 
 
 async def job_timeline(deps: Deps, from_ms: int | None, to_ms: int | None, *,

@@ -12,6 +12,9 @@ Best-effort bookkeeping: no job state lives here (leases are in the dispatch key
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +22,46 @@ import orjson
 
 from jobline.shared.core.jobs import translate_errors
 from jobline.shared.platform.connections import Deps
+
+
+class ProcessUsage:
+    """This process's CPU use since the previous sample and its resident memory, from the
+    standard library (no psutil in a worker's dependencies): ``os.times`` for CPU time,
+    ``/proc/self/statm`` for the current RSS (Linux), else the peak RSS from ``getrusage``.
+
+    Invariant: ``cpuPercent`` is process CPU time over wall time between two samples, so 100 is
+    one core busy (a multi-threaded process can exceed 100); None on the first sample.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[float, float] | None = None
+
+    def sample(self) -> dict[str, Any]:
+        t = os.times()
+        cpu, wall = t.user + t.system, time.monotonic()
+        pct = None
+        if self._last is not None and wall > self._last[1]:
+            pct = round(100 * (cpu - self._last[0]) / (wall - self._last[1]), 1)
+        self._last = (cpu, wall)
+        return {"cpuPercent": pct, "rssBytes": rss_bytes()}
+
+
+def rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # macOS: bytes, else KiB
+
+
+#: One per process: CPU% is the process's, whichever worker in it heartbeats.
+process_usage = ProcessUsage()
 
 
 def worker_key(prefix: str, worker_id: str) -> str:
