@@ -79,6 +79,7 @@ bench: $(STAMP) ## Full benchmark suite, 10 scenarios x 3 runs + peers, and the 
 	$(BIN)/python bench/pg_ceiling.py --runs 3
 	$(BIN)/python bench/cpu_split.py
 	$(BIN)/python bench/latency_breakdown.py
+	$(BIN)/python bench/queue_stats.py
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/jobline migrate
