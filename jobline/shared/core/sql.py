@@ -259,8 +259,8 @@ RETURNING name, paused, max_in_flight, controls_version, rate_limit, rate_window
 # Counts per (queue, status) without reading jobs (migration 0015): the folded counts plus the
 # deltas appended since the last fold, in one statement so one snapshot sees each committed
 # transition exactly once. `unfolded` is how many delta rows were summed (the read's variable
-# cost); a reader that sees many folds them (jobs.queue_stats). Zero counts are left out, as a
-# GROUP BY over jobs would.
+# cost); a reader that sees many folds them, and leaves zero counts out as a GROUP BY over jobs
+# would (counts.queue_counts).
 QUEUE_COUNTS = """
 WITH d AS (
     SELECT queue_name, status, sum(delta) AS n, count(*) AS k
