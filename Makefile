@@ -57,7 +57,8 @@ test-e2e: $(STAMP) $(DASHBOARD) frontend/node_modules/.package-lock.json ## Dash
 PG15_BIN ?= /usr/lib/postgresql/15/bin
 PG_COMPAT_TESTS := tests/test_migrations.py tests/test_pg_compat.py tests/test_core.py \
 	tests/test_state_machine.py tests/test_dependencies.py tests/test_dlq.py \
-	tests/test_retry_policy.py tests/test_batches.py tests/test_schedules.py
+	tests/test_retry_policy.py tests/test_batches.py tests/test_schedules.py \
+	tests/test_queue_counts.py
 
 test: $(STAMP) $(DASHBOARD) test-frontend ## Vitest, the whole suite incl. Chromium e2e (embedded PostgreSQL 18 + Valkey), then test-pg15
 	$(BIN)/pytest -q
@@ -79,6 +80,7 @@ bench: $(STAMP) ## Full benchmark suite, 10 scenarios x 3 runs + peers, and the 
 	$(BIN)/python bench/pg_ceiling.py --runs 3
 	$(BIN)/python bench/cpu_split.py
 	$(BIN)/python bench/latency_breakdown.py
+	$(BIN)/python bench/queue_stats.py
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/jobline migrate

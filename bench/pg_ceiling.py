@@ -47,6 +47,7 @@ VARIANTS: dict[str, list[str]] = {
     "shipped": [],
     "no_outbox": ["ALTER TABLE jobs DISABLE TRIGGER jobs_inserted_events"],
     "pkey_only": ["ALTER TABLE jobs DISABLE TRIGGER jobs_inserted_events",
+                  "DROP TRIGGER jobs_counts_inserted ON jobs",
                   "DROP INDEX jobs_type_id", "DROP INDEX jobs_queue_status_sched",
                   "DROP INDEX jobs_status_id", "DROP INDEX jobs_lease_expiry",
                   "DROP INDEX jobs_batch_status"],

@@ -83,3 +83,19 @@ def test_cpu_split_bench_runs_and_reports(tmp_path: Path) -> None:
         assert r["cpu_us_per_job"]["postgres"] > 0, workload
         assert r["ceiling_jobs_per_s_on_2_cores"] > 0, workload
     assert report["results"]["process"]["cpu_us_per_job"]["workers"] > 0
+
+
+def test_queue_stats_bench_runs_and_reports(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(BENCH.parent / "queue_stats.py"), "--quick", "--out",
+                    str(tmp_path)], check=True, timeout=800, capture_output=True)
+    report = json.loads((tmp_path / "queue_stats-smoke.json").read_text())
+    # the script itself asserts the counts equal a GROUP BY over jobs at every size
+    assert [v["jobs"] for v in report["reads"].values()] == [2_000, 5_000]
+    for v in report["reads"].values():
+        for when in ("before", "after"):
+            for what in ("counts", "queue_stats", "http"):
+                assert 0 < v[when][what]["p50_ms"] <= v[when][what]["p95_ms"], (when, what)
+    w = report["writes"]
+    assert w["on"]["submit_median"] > 0 and w["off"]["claim_complete_median"] > 0
+    assert report["unfolded"]["500"]["folded_rows"] == 500
+    assert (tmp_path / "queue_stats-smoke.md").read_text().startswith("# Queue stats")

@@ -6,6 +6,7 @@ FakeClock jump) / promote / reconcile (sometimes after a FLUSHALL) must keep the
   * a job is recorded completed at most once in ``job_attempts``, and ``complete`` accepts at most
     one completion per job (stale tokens are fenced off);
   * attempts stay within 0..max_attempts;
+  * the maintained queue counts equal a GROUP BY over jobs, folded or not;
   * every pending/scheduled/processing job has a dispatch entry after a reconcile, and after a
     FLUSHALL + reconcile Redis holds exactly what Postgres says (pending -> ready, scheduled ->
     delayed or ready, processing -> leases, anything else -> nowhere).
@@ -38,7 +39,7 @@ from hypothesis.stateful import (
 )
 
 from jobline.local import EmbeddedValkey
-from jobline.shared.core import jobs, maintenance
+from jobline.shared.core import counts, jobs, maintenance, sql
 from jobline.shared.core.models import ClaimedJob, JobSpec, Outcome
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.platform.clock import FakeClock
@@ -185,6 +186,11 @@ class Lifecycle(RuleBasedStateMachine):
         self.world.run(maintenance.reconcile(self.deps))
         self.check_dispatch(exact=flush)
 
+    @rule()
+    def fold_counts(self) -> None:
+        self.world.steps += 1
+        assert self.world.run(counts.fold(self.deps)) >= 0
+
     # --- invariants ----------------------------------------------------------------------
 
     def rows(self) -> list[Any]:
@@ -236,6 +242,14 @@ class Lifecycle(RuleBasedStateMachine):
         completed = self.world.run(self.deps.pool.fetchval(
             "SELECT count(*) FROM jobs WHERE status = 'completed'"))
         assert completed == len(self.accepted_completions)
+
+    @invariant()
+    def counts_match_the_rows(self) -> None:
+        """The maintained queue counts (migration 0015) equal a GROUP BY over jobs."""
+        scanned: dict[str, dict[str, int]] = {}
+        for r in self.world.run(self.deps.pool.fetch(sql.QUEUE_COUNTS_SCAN)):
+            scanned.setdefault(r["queue_name"], {})[r["status"]] = r["n"]
+        assert self.world.run(counts.queue_counts(self.deps)) == scanned
 
 
 @pytest.fixture(scope="module")

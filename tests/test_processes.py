@@ -228,6 +228,21 @@ async def test_scheduler_fires_delayed_jobs_when_due(deps: Deps, procs: Procs) -
         assert j.started_ms >= j.scheduled_for_ms, (j.started_ms, j.scheduled_for_ms)
 
 
+async def test_scheduler_folds_the_queue_counts(deps: Deps, procs: Procs) -> None:
+    await jobs.submit_many(deps, [JobSpec(queue="folded", job_type="t", payload={})
+                                  for _ in range(3)])
+    assert await deps.pool.fetchval("SELECT count(*) FROM queue_count_deltas") > 0
+    procs.start("scheduler")
+
+    async def folded() -> bool:
+        return (await deps.pool.fetchval("SELECT count(*) FROM queue_count_deltas") == 0
+                and await deps.pool.fetchval(
+                    "SELECT n FROM queue_counts WHERE queue_name = 'folded' "
+                    "AND status = 'pending'") == 3)
+
+    await wait_until(folded, timeout=60, message="the scheduler folded the counts")
+
+
 async def test_valkey_restarted_empty_under_load_loses_nothing(settings: Settings,
                                                                tmp_path: Path) -> None:
     from jobline.local import EmbeddedValkey

@@ -1,5 +1,5 @@
-"""The scheduler process: the delayed-job timer, cron schedules, the lease reaper and the
-reconciler.
+"""The scheduler process: the delayed-job timer, cron schedules, the lease reaper, the
+reconciler and the fold of the queue counts.
 
 Every loop calls an idempotent core operation, so any number of scheduler processes may run at
 once (each step is a Lua script or ``FOR UPDATE SKIP LOCKED``); running two only adds redundancy.
@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from jobline.shared.core import maintenance
+from jobline.shared.core import counts, maintenance
 from jobline.shared.dispatch import rate_limits
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.events import worker_events
@@ -97,6 +97,7 @@ class Scheduler:
                 self._every(RECENT_SWEEP_EVERY_S, "recent", self._reconcile_recent),
                 self._every(PARTITIONS_EVERY_S, "partitions", self._partitions),
                 self._every(WORKER_EVENTS_EVERY_S, "worker_events", self._worker_events),
+                self._every(counts.FOLD_EVERY_S, "fold_counts", self._fold_counts),
             )
         finally:
             await block.aclose()
@@ -135,6 +136,9 @@ class Scheduler:
     async def _worker_events(self) -> None:
         await worker_events.sweep_lost_workers(self.deps)
         await worker_events.emit_backlog(self.deps)
+
+    async def _fold_counts(self) -> None:
+        await counts.fold(self.deps)
 
     async def _partitions(self) -> None:
         await self.deps.pool.execute(

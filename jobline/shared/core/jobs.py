@@ -25,6 +25,7 @@ import orjson
 import redis.exceptions
 
 from jobline.shared.core import cancellation, edges, offload, sql
+from jobline.shared.core import counts as counts_mod
 from jobline.shared.core.models import (
     TERMINAL,
     Attempt,
@@ -894,12 +895,11 @@ async def list_jobs(deps: Deps, *, queue: str | None = None, status: str | None 
 
 @translate_errors
 async def queue_stats(deps: Deps) -> list[dict[str, Any]]:
-    """Per-queue counts by status (Postgres) plus live dispatch depth (Redis)."""
+    """Per-queue counts by status (Postgres, maintained counters: no scan of ``jobs``, see
+    :mod:`jobline.shared.core.counts`) plus live dispatch depth (Redis)."""
     controls = {r["name"]: r for r in await deps.pool.fetch(sql.QUEUE_CONTROLS)}
     names = set(controls)
-    counts: dict[str, dict[str, int]] = {}
-    for r in await deps.pool.fetch(sql.QUEUE_COUNTS):
-        counts.setdefault(r["queue_name"], {})[r["status"]] = r["n"]
+    counts = await counts_mod.queue_counts(deps)
     names |= set(counts)
     try:
         names |= set(await deps.dispatch.known_queues())

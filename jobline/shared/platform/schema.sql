@@ -1,3 +1,26 @@
+CREATE FUNCTION public.jobline_drop_jobs_partition(part text) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    gone bigint;
+    twin text := regexp_replace(part, '^jobs_', 'job_attempts_');
+BEGIN
+    IF part !~ '^jobs_p[0-9]{6}$' THEN
+        RAISE EXCEPTION 'not a monthly jobs partition: %', part;
+    END IF;
+    EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', part);
+    EXECUTE format('INSERT INTO queue_count_deltas (queue_name, status, delta)
+                    SELECT queue_name, status, -count(*) FROM %I GROUP BY queue_name, status', part);
+    EXECUTE format('SELECT count(*) FROM %I', part) INTO gone;
+    EXECUTE format('ALTER TABLE jobs DETACH PARTITION %I', part);
+    EXECUTE format('DROP TABLE %I', part);
+    IF to_regclass(twin) IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE job_attempts DETACH PARTITION %I', twin);
+        EXECUTE format('DROP TABLE %I', twin);
+    END IF;
+    RETURN gone;
+END
+$_$;
 CREATE FUNCTION public.jobline_ensure_audit_partitions(from_ts timestamp with time zone, months integer) RETURNS integer
     LANGUAGE plpgsql
     AS $$
@@ -55,6 +78,28 @@ BEGIN
         m := next_m;
     END LOOP;
     RETURN created;
+END
+$$;
+CREATE FUNCTION public.jobline_fold_queue_counts() RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    folded bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(7261531) THEN
+        RETURN -1;
+    END IF;
+    WITH d AS (
+        DELETE FROM queue_count_deltas RETURNING queue_name, status, delta
+    ), s AS (
+        SELECT queue_name, status, sum(delta) AS n, count(*) AS k FROM d GROUP BY queue_name, status
+    ), up AS (
+        INSERT INTO queue_counts AS c (queue_name, status, n)
+        SELECT queue_name, status, n FROM s ORDER BY queue_name, status
+        ON CONFLICT (queue_name, status) DO UPDATE SET n = c.n + excluded.n
+    )
+    SELECT coalesce(sum(k), 0) INTO folded FROM s;
+    RETURN folded;
 END
 $$;
 CREATE FUNCTION public.jobline_jobs_inserted_events() RETURNS trigger
@@ -131,6 +176,47 @@ CREATE FUNCTION public.jobline_mask_secrets(t text) RETURNS text
     SELECT left(regexp_replace(t,
         '((password|passwd|token|secret|authorization|api[_-]?key)["'']?\s*[:=]\s*["'']?)(Bearer\s+)?[^\s,;&"''}]+',
         '\1***', 'gi'), 1000)
+$$;
+CREATE FUNCTION public.jobline_queue_counts_deleted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO queue_count_deltas (queue_name, status, delta)
+    SELECT queue_name, status, -count(*) FROM o GROUP BY queue_name, status;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION public.jobline_queue_counts_inserted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO queue_count_deltas (queue_name, status, delta)
+    SELECT queue_name, status, count(*) FROM n GROUP BY queue_name, status;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION public.jobline_queue_counts_truncated() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    DELETE FROM queue_count_deltas;
+    DELETE FROM queue_counts;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION public.jobline_queue_counts_updated() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO queue_count_deltas (queue_name, status, delta)
+    SELECT queue_name, status, sum(d)
+      FROM (SELECT queue_name, status, 1 AS d FROM n
+            UNION ALL
+            SELECT queue_name, status, -1 FROM o) AS t
+     GROUP BY queue_name, status
+    HAVING sum(d) <> 0;
+    RETURN NULL;
+END
 $$;
 CREATE FUNCTION public.jobline_uuid7() RETURNS uuid
     LANGUAGE sql PARALLEL SAFE
@@ -367,6 +453,18 @@ CREATE TABLE public.jobs_default (
     CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 10))),
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'pending'::text, 'scheduled'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'dead_letter'::text, 'cancelled'::text])))
 );
+CREATE TABLE public.queue_count_deltas (
+    queue_name text NOT NULL,
+    status text NOT NULL,
+    delta bigint NOT NULL
+)
+WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='5000', autovacuum_vacuum_insert_threshold='5000', autovacuum_vacuum_insert_scale_factor='0');
+CREATE TABLE public.queue_counts (
+    queue_name text NOT NULL,
+    status text NOT NULL,
+    n bigint NOT NULL
+)
+WITH (fillfactor='50');
 CREATE TABLE public.queues (
     name text NOT NULL,
     created_at timestamp with time zone NOT NULL,
@@ -459,6 +557,8 @@ ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.jobs_default
     ADD CONSTRAINT jobs_default_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.queue_counts
+    ADD CONSTRAINT queue_counts_pkey PRIMARY KEY (queue_name, status);
 ALTER TABLE ONLY public.queues
     ADD CONSTRAINT queues_pkey PRIMARY KEY (name);
 ALTER TABLE ONLY public.retry_policies
@@ -496,5 +596,9 @@ ALTER INDEX public.jobs_lease_expiry ATTACH PARTITION public.jobs_default_lease_
 ALTER INDEX public.jobs_pkey ATTACH PARTITION public.jobs_default_pkey;
 ALTER INDEX public.jobs_queue_status_sched ATTACH PARTITION public.jobs_default_queue_name_status_scheduled_for_idx;
 ALTER INDEX public.jobs_status_id ATTACH PARTITION public.jobs_default_status_id_idx;
+CREATE TRIGGER jobs_counts_deleted AFTER DELETE ON public.jobs REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_queue_counts_deleted();
+CREATE TRIGGER jobs_counts_inserted AFTER INSERT ON public.jobs REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_queue_counts_inserted();
+CREATE TRIGGER jobs_counts_truncated AFTER TRUNCATE ON public.jobs FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_queue_counts_truncated();
+CREATE TRIGGER jobs_counts_updated AFTER UPDATE ON public.jobs REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_queue_counts_updated();
 CREATE TRIGGER jobs_inserted_events AFTER INSERT ON public.jobs REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_jobs_inserted_events();
 CREATE TRIGGER jobs_updated_events AFTER UPDATE ON public.jobs REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_jobs_updated_events();

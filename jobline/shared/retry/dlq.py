@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
-from jobline.shared.core import sql
+from jobline.shared.core import counts, sql
 from jobline.shared.core.jobs import JobPage, _job_from_row, refuse, retry, translate_errors
 from jobline.shared.core.models import MAX_IDS, DlqFilter, Job, Status
 from jobline.shared.dispatch.mirror import after_commit
@@ -42,7 +42,14 @@ async def list_dead_letters(deps: Deps, f: DlqFilter = EVERY, *,
 
 @translate_errors
 async def count_dead_letters(deps: Deps, f: DlqFilter = EVERY) -> int:
-    """How many jobs ``f`` selects now (a bulk action's confirmation states it)."""
+    """How many jobs ``f`` selects now (a bulk action's confirmation states it).
+
+    With no filter but the queue (the dead-letter page's total) this is read from the maintained
+    counts (:mod:`jobline.shared.core.counts`), not by counting ``jobs``; a finer filter counts
+    the rows it selects through the ``status``-leading indexes."""
+    if f.ids is None and f.job_type is None and f.error_type is None \
+            and f.from_ms is None and f.to_ms is None:
+        return await counts.status_count(deps, Status.DEAD_LETTER, f.queue)
     n: int = await deps.pool.fetchval(sql.COUNT_DEAD_LETTERS, *f.args())
     return n
 
