@@ -131,6 +131,9 @@ class JobSpec:
     #: The handler decorator's max_attempts, known to an in-process submitter: used only when
     #: neither ``max_attempts`` nor the stored per-type policy sets one.
     handler_max_attempts: int | None = None
+    #: Seconds the result is kept once the job completes (None: the handler's, else the global
+    #: default; 0: kept). See ``jobline.shared.core.results``.
+    result_ttl_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,9 @@ class Outcome:
     #: True: the attempt ended because of a cancel (the handler raised ``Cancelled`` or returned
     #: after observing ``ctx.cancelled``): the job ends ``cancelled``.
     cancelled: bool = False
+    #: The handler's result TTL in seconds (``@job(result_ttl=...)``), used when the job has
+    #: none of its own; None defers to the global default, 0 keeps the result.
+    result_ttl_s: int | None = None
 
 
 @dataclass(slots=True)
@@ -209,6 +215,14 @@ class Job:
     batch_id: uuid.UUID | None = None
     seq: int = 0
     attempts_history: list[Attempt] = field(default_factory=list)
+    #: The submission's result TTL in seconds (None: not set).
+    result_ttl_s: int | None = None
+    #: When the result will be removed (None: kept, or no result yet).
+    result_expires_ms: int | None = None
+    #: True once the result was removed by expiry (``result`` is then None).
+    result_expired: bool = False
+    #: The latest execution's ``ctx.progress``/``ctx.log`` reports (only on single-job reads).
+    progress: Any = None
 
 
 @dataclass(slots=True)
