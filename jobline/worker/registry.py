@@ -71,6 +71,24 @@ class JobContext:
     #: Set when a cancel of this running job was requested (or its lease was lost). Handlers
     #: check it cooperatively: stop, then return or raise ``Cancelled`` (docs/state-machine.md).
     cancelled: CancelSignal = field(default_factory=CancelSignal)
+    #: Where ``progress``/``log`` go (set by the worker; None: reports are dropped, e.g. a
+    #: context built by hand in a test).
+    reporter: Any = field(default=None, repr=False, compare=False)
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far the job is, ``fraction`` in [0, 1], with an optional short message.
+
+        Cheap and non-blocking (callable from sync handlers too): the worker coalesces reports
+        and stores the latest with this attempt, shown live in the dashboard and GraphQL.
+        """
+        if self.reporter is not None:
+            self.reporter.progress(fraction, message)
+
+    def log(self, *parts: object, sep: str = " ") -> None:
+        """Add a log line to this attempt (``print``-like). The last 100 lines are kept, each
+        cut to 1,000 characters and masked like error messages."""
+        if self.reporter is not None:
+            self.reporter.log(sep.join(str(p) for p in parts))
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,9 @@ class HandlerSpec:
     non_retryable: frozenset[str] | None = None
     #: Backoff settings (``baseMs``, ``factor``, ``capMs``, ``jitter``); None = not set.
     backoff: dict[str, Any] | None = None
+    #: Seconds this type's results are kept when the submission sets no ``resultTtl`` (None:
+    #: the global default; 0: kept).
+    result_ttl_s: int | None = None
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -108,10 +129,19 @@ class Registry:
         timeout: str | float | None = None,
         non_retryable: tuple[str, ...] | list[str] | None = None,
         backoff: Mapping[str, Any] | None = None,
+        result_ttl: str | float | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a handler. ``max_attempts``, ``backoff`` and ``non_retryable`` are this
         handler's retry policy: they apply where neither the submission nor a stored per-type
-        policy sets them (``non_retryable`` None = the global default, ``validation_error``)."""
+        policy sets them (``non_retryable`` None = the global default, ``validation_error``). ``result_ttl``
+        (``"1h"``, or seconds) is how long this type's results are kept when the submission
+        sets no ``resultTtl`` (None: ``JOBLINE_RESULT_TTL_S``; 0: kept)."""
+        try:
+            ttl_ms = parse_duration_ms(result_ttl)
+        except ValueError as e:
+            raise ValueError(f"@job({name!r}): result_ttl: {e}") from None
+        if ttl_ms is not None and ttl_ms < 0:
+            raise ValueError(f"@job({name!r}): result_ttl must be >= 0")
         try:
             policy = check_policy(RetryPolicy(
                 max_attempts, dict(backoff) if backoff is not None else None,
@@ -132,6 +162,7 @@ class Registry:
                 non_retryable=frozenset(policy.non_retryable)
                 if policy.non_retryable is not None else None,
                 backoff=policy.backoff,
+                result_ttl_s=ttl_ms // 1000 if ttl_ms is not None else None,
             )
             return func
 
