@@ -478,8 +478,8 @@ async def test_job_progress_subscription(server: str, deps: Deps, dev_key: str) 
         assert got == {"jobId": str(c.id), "attempt": 1, "fraction": 0.25,
                        "message": "a quarter", "logs": [{"message": "password=*** used"}],
                        "logsDropped": 0}
-        await t.subscribe("2", 'subscription { jobProgress(jobId: "%s") { fraction } }'
-                          % "00000000-0000-0000-0000-000000000000")
+        await t.subscribe("2", 'subscription { jobProgress(jobId: '
+                               '"00000000-0000-0000-0000-000000000000") { fraction } }')
         msg = orjson.loads(await asyncio.wait_for(t.ws.recv(), 10))
         assert msg["type"] in ("next", "error"), msg
         errors = msg["payload"]["errors"] if msg["type"] == "next" else msg["payload"]
