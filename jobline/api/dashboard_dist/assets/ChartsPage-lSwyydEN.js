@@ -1,4 +1,4 @@
-import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{F as t,J as n,Tt as r,Y as i,a,t as o}from"./gql-CiQ_jtJb.js";import{f as s,n as c,r as l,t as u}from"./Page-vyp4xT15.js";import{r as d}from"./index-BNEuol-E.js";import{t as f}from"./EChart-BN4mdTSg.js";var p=e(r(),1),m=n(),h=o(`
+import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{F as t,J as n,Tt as r,Y as i,a,t as o}from"./gql-Dg8d6SqR.js";import{f as s,n as c,r as l,t as u}from"./Page-BztfXUwI.js";import{r as d}from"./index-CrV0qvBt.js";import{t as f}from"./EChart-jDIOYFKM.js";var p=e(r(),1),m=n(),h=o(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
     queueMetrics { name }
     week: throughputSeries(from: $weekFrom) { minuteMs submitted }
