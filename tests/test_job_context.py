@@ -283,6 +283,26 @@ class TestResultTtl:
         listed = (await http.get("/api/v1/jobs", params={"queue": "work"})).json()["jobs"]
         assert sorted(j["resultExpired"] for j in listed) == [False, True, True, True]
 
+    async def test_the_scheduler_sweeps_expired_results(self, deps: Deps,
+                                                         clock: FakeClock) -> None:
+        from jobline.schedulers.runner import Scheduler
+
+        job_id = await submit(deps, "t", result_ttl_s=5)
+        await _complete(deps, job_id, "gone soon")
+        clock.advance(5_000)
+        sched = Scheduler(deps)
+        task = asyncio.create_task(sched.run())
+        try:
+            async def expired() -> bool:
+                return (await jobs.get_job(deps, job_id)).result_expired
+
+            await wait_until(expired, timeout=30.0, message="result expired by the scheduler")
+        finally:
+            sched.request_stop()
+            await task
+        assert (await jobs.get_job(deps, job_id)).result is None
+        assert sched.ticks.get("results", 0) >= 1
+
     async def test_rest_accepts_and_checks_result_ttl(self, http: httpx.AsyncClient) -> None:
         r = await http.post("/api/v1/jobs", json={"jobType": "t", "resultTtl": 30})
         assert r.status_code == 201, r.text
