@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections import deque
+from collections import Counter, deque
 
 from jobline.shared.core import progress as core_progress
 from jobline.shared.core.progress import MAX_LINE_CHARS, MAX_LOG_LINES, ProgressReport
@@ -65,6 +65,12 @@ class JobReporter:
             if self._notify is not None:
                 self._notify.dirty(self)
 
+    @property
+    def pending(self) -> bool:
+        """Whether reports wait to be written (a lock-free read: a report racing it is written
+        by the writer's next flush anyway)."""
+        return self._dirty
+
     def take(self) -> ProgressReport | None:
         """The reports since the last take, or None if there are none."""
         with self._lock:
@@ -91,6 +97,9 @@ class ProgressWriter:
         self._thread = threading.get_ident()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._write_lock = asyncio.Lock()
+        #: Reporters with reports in a write under way (a count: two flushes may hold one).
+        self._writing: Counter[JobReporter] = Counter()
 
     def reporter(self, job_id: uuid.UUID, token: int) -> JobReporter:
         return JobReporter(job_id, token, self.deps.clock, self)
@@ -116,7 +125,11 @@ class ProgressWriter:
 
     async def flush(self, only: JobReporter | None = None) -> None:
         """Write what is dirty (``only``: that reporter's reports). Never raises: progress is
-        best effort and must not fail a job."""
+        best effort and must not fail a job.
+
+        Writes run one at a time, so ``flush(r)`` before r's outcome also waits for a write of
+        r's earlier reports already under way: otherwise the outcome could land first and the
+        fenced write of the attempt's last lines would be dropped."""
         with self._lock:
             if only is None:
                 batch, self._dirty = self._dirty, set()
@@ -124,12 +137,26 @@ class ProgressWriter:
                 self._dirty.discard(only)
                 batch = {only}
         reports = [rep for r in batch if (rep := r.take()) is not None]
-        if not reports:
+        if not reports and (only is None or not self._writing[only]):
             return
+        self._writing.update(batch)
         try:
-            await core_progress.record(self.deps, reports)
+            async with self._write_lock:
+                if reports:
+                    await core_progress.record(self.deps, reports)
         except Exception as e:
             log.warning("storing the progress of %d jobs failed: %s", len(reports), e)
+        finally:
+            for r in batch:  # drop zero counts: one reporter per job would pile up otherwise
+                n = self._writing[r] - 1
+                if n > 0:
+                    self._writing[r] = n
+                else:
+                    del self._writing[r]
+
+    def pending(self, r: JobReporter) -> bool:
+        """Whether ``r`` has reports not yet stored (waiting, or in a write under way)."""
+        return r.pending or self._writing[r] > 0
 
     async def aclose(self) -> None:
         if self._task is not None:

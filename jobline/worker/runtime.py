@@ -477,8 +477,9 @@ class Worker:
                 r.grace.cancel()
             self.running.pop(job.id, None)
             self._slot.set()
-        if self._progress is not None and r.ctx.reporter is not None:
-            # the attempt's last lines are stored before its outcome (no I/O if none are left)
+        if (self._progress is not None and r.ctx.reporter is not None
+                and self._progress.pending(r.ctx.reporter)):
+            # the attempt's last lines are stored before its outcome
             await self._progress.flush(r.ctx.reporter)
         self.completer.add(outcome, job, spec.retry_policy if spec is not None else None)
 
