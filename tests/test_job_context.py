@@ -125,6 +125,7 @@ async def test_a_sync_handler_reports_from_its_thread(deps: Deps) -> None:
         assert p is not None
         assert (p.fraction, p.message) == (1.0, "step 10")
         assert [m for _, m in p.logs] == [f"step {i}" for i in range(1, 11)]
+        assert worker._progress is not None and not worker._progress._writing  # nothing kept
     finally:
         worker.request_stop()
         await task
