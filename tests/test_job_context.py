@@ -226,6 +226,32 @@ async def _is(deps: Deps, job_id: Any, status: str) -> bool:
     return await status_of(deps, job_id) == status
 
 
+async def test_handler_swallowing_the_hard_cancel_still_ends_cancelled(deps: Deps) -> None:
+    reg = Registry()
+    started = asyncio.Event()
+
+    @reg.job("stubborn", queue="work")
+    async def stubborn(payload: dict[str, Any]) -> str:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return "pretending nothing happened"
+        return "slept"
+
+    worker, task = await started_worker(deps, reg)
+    try:
+        job_id = await submit(deps, "stubborn")
+        await asyncio.wait_for(started.wait(), 10)
+        await jobs.cancel(deps, job_id)
+        await wait_until(lambda: _is(deps, job_id, "cancelled"), timeout=15.0)
+        job = await jobs.get_job(deps, job_id)
+        assert job.result is None and "stopped by the worker" in (job.error or "")
+    finally:
+        worker.request_stop()
+        await task
+
+
 # --- result expiry -------------------------------------------------------------------------
 
 

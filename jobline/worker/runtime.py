@@ -458,6 +458,9 @@ class Worker:
         spec = self.registry.get(job.job_type)
         try:
             outcome = await self._execute(job, r.ctx, spec)
+            if r.hard_cancelled:
+                # the handler swallowed our CancelledError and returned: still stopped by us
+                outcome = self._stopped(job)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if not r.hard_cancelled or task is None or task.cancelling() != 1:
@@ -465,13 +468,7 @@ class Worker:
                 # job's lease.
                 raise
             # Only our own grace-period cancel: the attempt ends cancelled, recorded as such.
-            task.uncancel()
-            grace = self.backend.settings.cancel_grace_s
-            outcome = Outcome(job.id, job.token, ok=False, cancelled=True,
-                              error_type="cancelled",
-                              error=f"stopped by the worker: the handler was still running "
-                                    f"{grace:g}s after the cancel request",
-                              finished_ms=self.backend.clock.now_ms())
+            outcome = self._stopped(job)
         finally:
             if r.grace is not None:
                 r.grace.cancel()
@@ -482,6 +479,17 @@ class Worker:
             # the attempt's last lines are stored before its outcome
             await self._progress.flush(r.ctx.reporter)
         self.completer.add(outcome, job, spec.retry_policy if spec is not None else None)
+
+    def _stopped(self, job: ClaimedJob) -> Outcome:
+        """The outcome of an attempt ended by the hard cancel (and the end of that cancel)."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            task.uncancel()
+        grace = self.backend.settings.cancel_grace_s
+        return Outcome(job.id, job.token, ok=False, cancelled=True, error_type="cancelled",
+                       error=f"stopped by the worker: the handler was still running {grace:g}s "
+                             f"after the cancel request",
+                       finished_ms=self.backend.clock.now_ms())
 
     def _arm_hard_cancel(self, r: _Running) -> None:
         """After the grace period, cancel the task of a cancelled job's async handler that is
