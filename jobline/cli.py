@@ -1,4 +1,5 @@
-"""``jobline`` command line: run, api, worker, scheduler, migrate, reconcile.
+"""``jobline`` command line: run, api, worker, scheduler, migrate, reconcile, keys, and the
+operating commands ``jobs``, ``queues`` and ``dlq`` (:mod:`jobline.cli_ops`).
 
 Every command finds its services the same way: ``DATABASE_URL``/``REDIS_URL`` if set, else the
 ``services.json`` that ``jobline run`` writes into ``JOBLINE_HOME`` (default ``.jobline``).
@@ -199,6 +200,7 @@ def cmd_consumer(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     _load_apps(args.app)
+    args.api_key = args.api_key or os.environ.get("JOBLINE_API_KEY")
     from jobline.worker.remote import RemoteBackend
 
     if args.processes > 1:
@@ -449,60 +451,93 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jobline", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="cmd", required=True)
+#: The top-level ``--help`` text (the module docstring is reStructuredText for the docs).
+DESCRIPTION = """Jobline: background jobs on PostgreSQL (the truth) and Redis/Valkey (dispatch).
 
-    p = sub.add_parser("run", help="start embedded PostgreSQL + Valkey, API, workers, scheduler")
-    p.add_argument("--app", default="jobline.demo")
-    p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--concurrency", type=int, default=20)
+Every command finds its services the same way: DATABASE_URL and REDIS_URL if set, else the
+services.json that `jobline run` writes into JOBLINE_HOME (default .jobline).
+Run `jobline COMMAND --help` for a command's options."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``jobline`` argument parser: every command, every option with its help."""
+    from jobline import cli_ops
+
+    fmt = cli_ops.HelpFormatter
+    parser = argparse.ArgumentParser(prog="jobline", description=DESCRIPTION,
+                                     formatter_class=fmt)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(
+            name, help=help, description=cli_ops.describe(help), formatter_class=fmt)
+        return p
+
+    p = command("run", "start embedded PostgreSQL + Valkey, API, workers, scheduler, event "
+                       "relay and consumers in the foreground (Ctrl-C stops them)")
+    p.add_argument("--app", default="jobline.demo",
+                   help="module registering the workers' handlers with @job")
+    p.add_argument("--processes", type=int, default=2, help="worker processes")
+    p.add_argument("--concurrency", type=int, default=20,
+                   help="jobs each worker process runs at once")
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser("api", help="run the HTTP API")
-    p.add_argument("--port", type=int, default=None)
+    p = command("api", "run the HTTP API (REST, GraphQL and the dashboard)")
+    p.add_argument("--port", type=int, default=None,
+                   help="port to listen on (default: $JOBLINE_PORT, else 8000)")
     p.set_defaults(fn=cmd_api)
 
-    p = sub.add_parser("worker", help="run workers")
+    p = command("worker", "run workers")
     p.add_argument("--app", action="append", default=[],
                    help="module(s) registering handlers with @job (repeatable)")
     p.add_argument("--queues", default=None, help="comma-separated; default: every queue")
-    p.add_argument("--concurrency", type=int, default=10)
-    p.add_argument("--processes", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=10,
+                   help="jobs each worker process runs at once")
+    p.add_argument("--processes", type=int, default=1,
+                   help="worker processes (more than 1: a supervised pool)")
     p.add_argument("--remote", default=None, metavar="URL",
                    help="claim and complete through the Jobline API at URL (no database/Redis)")
-    p.add_argument("--api-key", default=os.environ.get("JOBLINE_API_KEY"),
+    # resolved when used, not here: --help must never print a secret as a default
+    p.add_argument("--api-key", default=None,
                    help="API key sent with --remote requests (default: $JOBLINE_API_KEY)")
     p.set_defaults(fn=cmd_worker)
 
-    p = sub.add_parser("scheduler", help="run the delayed-job timer, reaper and reconciler")
+    p = command("scheduler", "run the delayed-job timer, lease reaper, reconciler, cron and "
+                             "result expiry")
     p.set_defaults(fn=cmd_scheduler)
 
-    p = sub.add_parser("relay", help="publish the job-event outbox to the event bus")
+    p = command("relay", "publish the job-event outbox to the event bus")
     p.set_defaults(fn=cmd_relay)
 
-    p = sub.add_parser("consumer", help="run an event consumer")
-    p.add_argument("kind", choices=["audit", "analytics", "alerts"])
+    p = command("consumer", "run an event consumer")
+    p.add_argument("kind", choices=["audit", "analytics", "alerts"], help="which consumer")
     p.set_defaults(fn=cmd_consumer)
 
-    p = sub.add_parser("keys", help="create, list and revoke API keys")
-    ks = p.add_subparsers(dest="keys_cmd", required=True)
-    kc = ks.add_parser("create", help="create a key; prints it alone on the last line")
-    kc.add_argument("--role", choices=["developer", "admin"], default="developer")
-    kc.add_argument("--name", default="")
-    ks.add_parser("list", help="list keys (prefix, role, state)")
-    kr = ks.add_parser("revoke", help="revoke a key by id or prefix")
-    kr.add_argument("key")
+    p = command("keys", "create, list and revoke API keys")
+    ks = p.add_subparsers(dest="keys_cmd", required=True, metavar="COMMAND")
+    kc = ks.add_parser("create", help="create a key; prints it alone on the last line",
+                       formatter_class=fmt)
+    kc.add_argument("--role", choices=["developer", "admin"], default="developer",
+                    help="developer: submit and read; admin: everything")
+    kc.add_argument("--name", default="", help="a label to recognise the key by")
+    ks.add_parser("list", help="list keys (prefix, role, state)", formatter_class=fmt)
+    kr = ks.add_parser("revoke", help="revoke a key by id or prefix", formatter_class=fmt)
+    kr.add_argument("key", help="the key's id or prefix")
     p.set_defaults(fn=cmd_keys)
 
-    p = sub.add_parser("migrate", help="apply database migrations")
+    p = command("migrate", "apply database migrations")
     p.set_defaults(fn=cmd_migrate)
 
-    p = sub.add_parser("reconcile", help="rebuild Redis dispatch state from PostgreSQL")
+    p = command("reconcile", "rebuild Redis dispatch state from PostgreSQL")
     p.set_defaults(fn=cmd_reconcile)
 
-    args = parser.parse_args(argv)
+    cli_ops.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:
         return int(args.fn(args))

@@ -70,6 +70,14 @@ class SubmittedJob:
                    s.duplicate)
 
 
+def _seconds(value: Seconds | str | None) -> int | None:
+    """Whole seconds of a duration given as seconds, a ``timedelta`` or ``"1h"``."""
+    if value is None:
+        return None
+    ms = parse_duration_ms(value) if isinstance(value, str) else _ms(value)
+    return ms // 1000 if ms is not None else None
+
+
 def _ms(value: Seconds | None) -> int | None:
     if value is None:
         return None
@@ -204,11 +212,14 @@ class Client:
              idempotency_key: str | None = None,
              backoff: Mapping[str, Any] | None = None,
              non_retryable: Sequence[str] | None = None,
-             depends_on: Sequence[uuid.UUID | str | int] = ()) -> JobSpec:
+             depends_on: Sequence[uuid.UUID | str | int] = (),
+             result_ttl: Seconds | str | None = None) -> JobSpec:
         """Build the :class:`JobSpec` ``submit`` would store (handler defaults applied).
 
         A naive ``scheduled_for`` is taken as UTC. ``depends_on`` holds job ids; in
         ``submit_many``/``submit_batch`` an int is the index of an earlier item.
+        ``result_ttl`` (seconds, a ``timedelta`` or ``"1h"``) is how long the result is kept
+        (0: kept; None: the handler's ``@job(result_ttl=...)``, else the server default).
         """
         _check_payload(payload)
         if delay is not None and scheduled_for is not None:
@@ -239,7 +250,8 @@ class Client:
                        queue_given=queue_given,
                        handler_timeout_ms=handler.timeout_ms if handler is not None else None,
                        depends_on=tuple(d if isinstance(d, int) else _job_id(d)
-                                        for d in depends_on))
+                                        for d in depends_on),
+                       result_ttl_s=_seconds(result_ttl))
 
     async def submit(self, job_type: str, payload: Mapping[str, Any] | None = None, *,
                      queue: str | None = None, priority: int = PRIORITY_DEFAULT,
@@ -250,14 +262,16 @@ class Client:
                      idempotency_key: str | None = None,
                      backoff: Mapping[str, Any] | None = None,
                      non_retryable: Sequence[str] | None = None,
-                     depends_on: Sequence[uuid.UUID | str] = ()) -> SubmittedJob:
+                     depends_on: Sequence[uuid.UUID | str] = (),
+                     result_ttl: Seconds | str | None = None) -> SubmittedJob:
         """Submit one job; returns after it is committed. ``delay``/``timeout`` are seconds
         (or a ``timedelta``; ``timeout`` also takes ``"30s"``-style strings). With
         ``depends_on`` the job stays ``waiting`` until those jobs complete."""
         spec = self.spec(job_type, payload, queue=queue, priority=priority,
                          max_attempts=max_attempts, delay=delay, scheduled_for=scheduled_for,
                          timeout=timeout, idempotency_key=idempotency_key, backoff=backoff,
-                         non_retryable=non_retryable, depends_on=depends_on)
+                         non_retryable=non_retryable, depends_on=depends_on,
+                         result_ttl=result_ttl)
         return SubmittedJob.of(await self.committer.submit(spec))
 
     async def submit_many(self, items: Sequence[JobSpec | Mapping[str, Any]]
@@ -358,6 +372,11 @@ class Client:
         from jobline.shared.core import job_types
 
         return await job_types.list_job_types(self.deps)
+
+    async def purge_queue(self, queue: str) -> int:
+        """Cancel every pending and scheduled job of ``queue`` (running ones are left to
+        finish); returns how many were cancelled."""
+        return await core.purge_queue(self.deps, queue)
 
     async def pause_queue(self, queue: str) -> QueueControls:
         """Stop claims from ``queue``; running jobs finish normally."""

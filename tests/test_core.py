@@ -430,7 +430,8 @@ async def test_hot_path_plans_ignore_a_status_snapshot_of_a_drained_queue(deps: 
 
     statements = {
         "claim": (sql.CLAIM_JOBS, ids, now, now, "w1"),
-        "complete": (sql.COMPLETE_JOBS, ids, [1] * n, ["null"] * n, [now] * n, True),
+        "complete": (sql.COMPLETE_JOBS, ids, [1] * n, ["null"] * n, [now] * n, True,
+                     [None] * n, 0),
         "extend": (sql.EXTEND_LEASES, ids, [1] * n, now),
     }
     for name, (stmt, *args) in statements.items():

@@ -481,3 +481,27 @@ async def test_audit_events_query(admin: httpx.AsyncClient, deps: Deps) -> None:
         "jobs.completed", "jobs.started", "jobs.submitted"]  # newest first, each once
     bad = await gql(admin, '{ auditEvents(type: "nope") { nextCursor } }')
     assert code(bad) == "BAD_USER_INPUT"
+
+
+async def test_job_progress_subscription(server: str, deps: Deps, dev_key: str) -> None:
+    from jobline.shared.core import progress
+
+    r = await jobs.submit(deps, JobSpec("jp", "t", {}))
+    (c,) = await jobs.claim(deps, "w", ["jp"], 1)
+    async with connect_ws(server, dev_key) as t:
+        await t.subscribe("1", """subscription($id: ID!) { jobProgress(jobId: $id) {
+            jobId attempt fraction message logs { message } logsDropped } }""",
+                          {"id": str(r.submitted.id)})
+        assert (await t.next())["data"]["jobProgress"] is None  # nothing reported yet
+        await progress.record(deps, [progress.ProgressReport(
+            c.id, c.token, 0.25, "a quarter", [(1, "password=hunter2 used")])])
+        got = (await t.next())["data"]["jobProgress"]
+        assert got == {"jobId": str(c.id), "attempt": 1, "fraction": 0.25,
+                       "message": "a quarter", "logs": [{"message": "password=*** used"}],
+                       "logsDropped": 0}
+        await t.subscribe("2", 'subscription { jobProgress(jobId: '
+                               '"00000000-0000-0000-0000-000000000000") { fraction } }')
+        msg = orjson.loads(await asyncio.wait_for(t.ws.recv(), 10))
+        assert msg["type"] in ("next", "error"), msg
+        errors = msg["payload"]["errors"] if msg["type"] == "next" else msg["payload"]
+        assert errors[0]["extensions"]["code"] == "NOT_FOUND"

@@ -59,6 +59,7 @@ async def test_claim_complete_is_fenced_by_token(http: httpx.AsyncClient, deps: 
     assert r.json()["completed"] == [job["id"]] and r.json()["rejected"] == []
     j = await jobs.get_job(deps, sub.submitted.id)
     assert j.status == "completed" and j.result == {"x": 1}
+    assert j.result_expires_ms is None  # no TTL at any level: kept
     # a replay of the same outcome is rejected: the job was recorded completed exactly once
     r = await http.post("/api/v1/worker/complete", json={"outcomes": [good]})
     assert r.json()["rejected"] == [job["id"]]
@@ -351,3 +352,17 @@ async def test_remote_worker_sends_its_handlers_retry_settings(http: httpx.Async
     assert jb.completed_ms is None and jb.scheduled_for_ms is not None
     finished = jb.attempts_history[0].finished_ms
     assert jb.scheduled_for_ms - finished == 3_600_000
+
+
+async def test_remote_worker_sends_its_handlers_result_ttl(http: httpx.AsyncClient,
+                                                           deps: Deps) -> None:
+    [sub] = await jobs.submit_many(deps, [noop()])
+    r = await http.post("/api/v1/worker/claim", json={"workerId": "w1", "queues": ["default"]})
+    [job] = r.json()["jobs"]
+    done = {"id": job["id"], "token": job["token"], "status": "ok", "result": 1,
+            "resultTtl": 90}
+    assert (await http.post("/api/v1/worker/complete",
+                            json={"outcomes": [done]})).json()["completed"] == [job["id"]]
+    j = await jobs.get_job(deps, sub.submitted.id)
+    assert j.result_expires_ms is not None and j.completed_ms is not None
+    assert j.result_expires_ms - j.completed_ms == 90_000

@@ -40,7 +40,7 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], Role]] = [
     (ANY, re.compile(r"^/api/v1/jobs/[^/]+(/retry|/graph)?$"), D),
     (ANY, re.compile(r"^/api/v1/job-batches(/[^/]+)?$"), D),
     (READ, re.compile(r"^/api/v1/queues$"), D),
-    (ANY, re.compile(r"^/api/v1/queues/[^/]+/(pause|resume|concurrency|rate-limit)$"), A),
+    (ANY, re.compile(r"^/api/v1/queues/[^/]+/(pause|resume|purge|concurrency|rate-limit)$"), A),
     (ANY, re.compile(r"^/api/v1/scheduled-jobs(/[^/]+)?$"), D),
     (ANY, re.compile(r"^/api/v1/retry-policies(/[^/]+)?$"), D),
     (READ, re.compile(r"^/api/v1/job-types$"), D),

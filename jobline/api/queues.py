@@ -13,7 +13,13 @@ from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
 from jobline.api.schedule_schemas import QueueRateLimitOut, RateLimitIn
-from jobline.api.schemas import ConcurrencyIn, QueueControlsOut, QueuesOut, queue_controls_json
+from jobline.api.schemas import (
+    ConcurrencyIn,
+    PurgedOut,
+    QueueControlsOut,
+    QueuesOut,
+    queue_controls_json,
+)
 from jobline.shared.core import jobs as core
 from jobline.shared.dispatch import queue_controls as qcore
 from jobline.shared.dispatch import rate_limits
@@ -50,6 +56,17 @@ async def pause_queue(request: Request) -> Response:
 async def resume_queue(request: Request) -> Response:
     c = await qcore.resume_queue(ctx(request).require_deps(), _name(request))
     return JSONResponse(queue_controls_json(c))
+
+
+@documented(Op("purgeQueue",
+                "Cancel every pending and scheduled job of the queue (admin); running jobs "
+                "finish, waiting ones stay",
+                responses={200: Resp("Purged", PurgedOut)}, errors=(422, 503)))
+@endpoint
+async def purge_queue(request: Request) -> Response:
+    name = _name(request)
+    n = await core.purge_queue(ctx(request).require_deps(), name)
+    return JSONResponse({"queue": name, "cancelled": n})
 
 
 @documented(Op(
@@ -97,6 +114,7 @@ routes = [
     Route("/api/v1/queues", list_queues, methods=["GET"], name="list_queues"),
     by_method("/api/v1/queues/{name}/pause", {"POST": pause_queue}, name="queue_pause"),
     by_method("/api/v1/queues/{name}/resume", {"POST": resume_queue}, name="queue_resume"),
+    by_method("/api/v1/queues/{name}/purge", {"POST": purge_queue}, name="queue_purge"),
     by_method("/api/v1/queues/{name}/concurrency", {"PUT": set_concurrency},
               name="queue_concurrency"),
     by_method("/api/v1/queues/{name}/rate-limit",

@@ -224,12 +224,43 @@ class JobSummaryOut(_Out):
     idempotency_key: str | None
     worker_id: str | None
     batch_id: uuid.UUID | None = None
+    #: The submission's result TTL in seconds (null: the job type's, else the server default).
+    result_ttl: int | None = None
+    #: When the result will be removed (null: kept, or not completed).
+    result_expires_at: datetime | None = None
+    #: True once the result was removed by expiry (``result`` is then null).
+    result_expired: bool = False
+
+
+class LogLineOut(_Out):
+    time_ms: int
+    message: str
+
+
+class ProgressOut(_Out):
+    """What the latest attempt reported with ``ctx.progress``/``ctx.log`` (last 100 lines)."""
+
+    attempt: int
+    fraction: float | None
+    message: str | None
+    logs: list[LogLineOut]
+    #: Lines reported but no longer kept (beyond the last 100).
+    logs_dropped: int
+    updated_ms: int
 
 
 class JobOut(JobSummaryOut):
     attempt_history: list[AttemptOut]
     #: The jobs this one waits for.
     depends_on: list[uuid.UUID] = Field(default_factory=list)
+    #: Progress and log lines of the latest attempt; null if it reported none.
+    progress: ProgressOut | None = None
+
+
+class PurgedOut(_Out):
+    queue: str
+    #: Jobs cancelled by the purge.
+    cancelled: int
 
 
 class JobListOut(_Out):
@@ -348,8 +379,11 @@ def job_json(job: Job, *, history: bool = True,
         "scheduledFor": iso_ms(job.scheduled_for_ms), "timeoutMs": job.timeout_ms,
         "idempotencyKey": job.idempotency_key, "workerId": job.worker_id,
         "batchId": str(job.batch_id) if job.batch_id is not None else None,
+        "resultTtl": job.result_ttl_s, "resultExpiresAt": iso_ms(job.result_expires_ms),
+        "resultExpired": job.result_expired,
     }
     if history:
+        out["progress"] = job.progress.to_dict() if job.progress is not None else None
         out["attemptHistory"] = [{**attempt_json(a), "error": mask_text(a.error, mask_keys)}
                                  for a in job.attempts_history]
         out["dependsOn"] = [str(d) for d in job.depends_on]

@@ -36,6 +36,7 @@ from jobline.shared.core import jobs as core
 from jobline.shared.core import remote
 from jobline.shared.core.inputs import QUEUE_PATTERN
 from jobline.shared.core.models import Outcome
+from jobline.shared.core.validation import MAX_RESULT_TTL_S
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.platform.connections import create_redis
 
@@ -72,13 +73,15 @@ class OutcomeIn(_In):
     #: The handler decorator's retry settings, the policy's third level (docs/retry-policy.md):
     #: its ``nonRetryable`` and ``backoff`` apply to this failure as for an in-process worker.
     retry_policy: RetryPolicyIn | None = None
+    #: The handler's ``@job(result_ttl=...)`` in seconds (used when the job has no resultTtl).
+    result_ttl: Annotated[int, Field(ge=0, le=MAX_RESULT_TTL_S)] | None = None
 
     def to_outcome(self) -> Outcome:
         # Finish times are the server's: a remote worker's clock is not trusted.
         return Outcome(id=self.id, token=self.token, ok=self.status == "ok", result=self.result,
                        error=self.error, error_type=self.error_type,
                        retry_after_ms=self.retry_after_ms, burn_attempt=self.burn_attempt,
-                       final=self.final, cancelled=self.cancelled)
+                       final=self.final, cancelled=self.cancelled, result_ttl_s=self.result_ttl)
 
 
 class CompleteIn(_In):

@@ -185,8 +185,14 @@ def generate_report(payload: dict[str, Any], ctx: JobContext | None = None) -> d
     if not isinstance(title, str) or len(title) > MAX_TITLE:
         raise invalid(f"title must be a string of at most {MAX_TITLE} characters")
 
+    # ctx.progress/ctx.log: shown live in the dashboard's job drawer (no-ops without a ctx)
+    if ctx is not None:
+        ctx.log(f"{len(rows)} rows in, {len(columns)} columns, format {fmt}")
+        ctx.progress(0.25, "summarising")
     summary = summarize(columns, rows)
     generated_at = datetime.now(UTC).isoformat()
+    if ctx is not None:
+        ctx.progress(0.5, f"rendering {fmt}")
     if fmt == "csv":
         data = render_csv(columns, rows)
     elif fmt == "html":
@@ -196,5 +202,8 @@ def generate_report(payload: dict[str, Any], ctx: JobContext | None = None) -> d
                            "rows": rows, "summary": summary}, ensure_ascii=False).encode()
     path = output_dir("reports") / f"{output_stem(ctx)}.{REPORT_FORMATS[fmt]}"
     atomic_write(path, data)
+    if ctx is not None:
+        ctx.log(f"wrote {len(data)} bytes to {path.name}")
+        ctx.progress(1.0, "done")
     return {"reportUrl": path.as_uri(), "rows": len(rows), "format": fmt, "bytes": len(data),
             "summary": summary}

@@ -53,6 +53,9 @@ class SubmitJobInput:
     idempotency_key: str | None = None
     depends_on: list[str] | None = strawberry.field(
         default=None, description="Job ids, or (in submitMany/createBatch) earlier indexes.")
+    result_ttl: int | None = strawberry.field(
+        default=None, description="Seconds the result is kept once the job completes (0: kept; "
+                                  "default: the job type's, else the server's default).")
 
     def to_rest(self) -> dict[str, Any]:
         """The REST body of this input: camelCase keys, so a validation error names the field

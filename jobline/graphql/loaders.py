@@ -21,7 +21,8 @@ SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error_type,
 JOBS = """
 SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts, result, error,
        error_type, created_at, started_at, completed_at, scheduled_for, timeout_ms,
-       idempotency_key, worker_id, batch_id, seq
+       idempotency_key, worker_id, batch_id, seq, result_ttl_s, result_expires_at,
+       result_expired_at
   FROM jobs WHERE id = ANY($1::uuid[])
 """
 

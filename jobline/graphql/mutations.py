@@ -96,6 +96,15 @@ class Mutation:
         queues.check_queue_name(queue, "queue")
         return QueueControls.of(await queues.pause_queue(c.deps, queue))
 
+    @strawberry.mutation(description="Cancel every pending and scheduled job of the queue "
+                                      "(admin); returns how many. Running jobs finish.")
+    @domain
+    async def purge_queue(self, info: Info[Context, None], queue: str) -> int:
+        c = ctx(info)
+        c.require(A, "purge queues")
+        queues.check_queue_name(queue, "queue")
+        return await jobs_core.purge_queue(c.deps, queue)
+
     @strawberry.mutation
     @domain
     async def resume_queue(self, info: Info[Context, None], queue: str) -> QueueControls:

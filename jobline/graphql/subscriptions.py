@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from jobline.shared.core import jobs as jobs_core
+from jobline.shared.core import progress as progress_core
 from jobline.shared.events.livefeed import EventFilter
 from jobline.shared.observe import monitoring
 from jobline.shared.platform.errors import JoblineError
@@ -20,7 +21,7 @@ from .common import A, D, ctx, parse_id
 from .context import Context
 from .errors import to_graphql_error
 from .inputs import EventFilterInput, event_filter
-from .types import Job, JobEvent, JobEventBatch, QueueMetrics
+from .types import Job, JobEvent, JobEventBatch, JobProgress, QueueMetrics
 
 
 @strawberry.type
@@ -49,6 +50,22 @@ class Subscription:
                 yield Job.of(await jobs_core.get_job(c.deps, job_id, history=False))
                 async for _ in sub:
                     yield Job.of(await jobs_core.get_job(c.deps, job_id, history=False))
+        except JoblineError as e:
+            raise to_graphql_error(e) from None
+
+    @strawberry.subscription(description="The job's progress and log lines now and after each "
+                                         "report of its running attempt (null until one).")
+    async def job_progress(self, info: Info[Context, None],
+                           job_id: strawberry.ID) -> AsyncGenerator[JobProgress | None, None]:
+        c = ctx(info)
+        c.require(D, "subscribe to jobs")
+        try:
+            jid = parse_id(job_id, "jobId")
+            await jobs_core.get_job(c.deps, jid, history=False)  # 404 for an unknown job
+            # subscribed before the first read, so no report falls between the two
+            async for _ in progress_core.updates(c.deps, jid):
+                p = await progress_core.get_progress(c.deps, jid)
+                yield JobProgress.of(jid, p) if p is not None else None
         except JoblineError as e:
             raise to_graphql_error(e) from None
 

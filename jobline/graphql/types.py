@@ -11,9 +11,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from jobline.shared.core import jobs as jobs_core
+from jobline.shared.core import progress as progress_core
 from jobline.shared.core.models import Attempt as CoreAttempt
 from jobline.shared.core.models import Job as CoreJob
 from jobline.shared.core.models import Status
+from jobline.shared.core.progress import Progress as CoreProgress
 from jobline.shared.dispatch.redis_dispatch import QueueControls as CoreControls
 from jobline.shared.events.outbox import Event as CoreEvent
 from jobline.shared.flow import dag
@@ -98,6 +100,30 @@ class Batch:
 
 
 @strawberry.type
+class LogLine:
+    time: datetime
+    message: str
+
+
+@strawberry.type(description="What a job's latest attempt reported with ctx.progress/ctx.log.")
+class JobProgress:
+    job_id: strawberry.ID
+    attempt: int
+    fraction: float | None = strawberry.field(description="0..1, null if only logs came.")
+    message: str | None
+    logs: list[LogLine] = strawberry.field(description="The last 100 lines, oldest first.")
+    logs_dropped: int = strawberry.field(description="Earlier lines no longer kept.")
+    updated_at: datetime
+
+    @staticmethod
+    def of(job_id: uuid.UUID, p: CoreProgress) -> JobProgress:
+        return JobProgress(job_id=strawberry.ID(str(job_id)), attempt=p.attempt,
+                           fraction=p.fraction, message=p.message,
+                           logs=[LogLine(time=to_dt(t), message=m) for t, m in p.logs],
+                           logs_dropped=p.logs_dropped, updated_at=to_dt(p.updated_ms))
+
+
+@strawberry.type
 class Job:
     id: strawberry.ID
     queue: str
@@ -119,6 +145,12 @@ class Job:
     idempotency_key: str | None
     worker_id: str | None
     batch_id: strawberry.ID | None
+    result_ttl: int | None = strawberry.field(
+        description="The submission's result TTL in seconds (null: type's or server default).")
+    result_expires_at: datetime | None = strawberry.field(
+        description="When the result will be removed (null: kept, or not completed).")
+    result_expired: bool = strawberry.field(
+        description="True once the result was removed by expiry (result is then null).")
 
     @staticmethod
     def of(j: CoreJob) -> Job:
@@ -129,7 +161,15 @@ class Job:
                    started_at=opt_dt(j.started_ms), completed_at=opt_dt(j.completed_ms),
                    scheduled_for=to_dt(j.scheduled_for_ms), timeout_ms=j.timeout_ms,
                    idempotency_key=j.idempotency_key, worker_id=j.worker_id,
-                   batch_id=strawberry.ID(str(j.batch_id)) if j.batch_id else None)
+                   batch_id=strawberry.ID(str(j.batch_id)) if j.batch_id else None,
+                   result_ttl=j.result_ttl_s, result_expires_at=opt_dt(j.result_expires_ms),
+                   result_expired=j.result_expired)
+
+    @strawberry.field(description="Progress and log lines of the latest attempt (null: none).")
+    async def progress(self, info: Info[Context, None]) -> JobProgress | None:
+        job_id = uuid.UUID(self.id)
+        p = await progress_core.get_progress(ctx(info).deps, job_id)
+        return JobProgress.of(job_id, p) if p is not None else None
 
     @strawberry.field
     def payload(self, info: Info[Context, None]) -> JSON:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from jobline.shared.core import counts, maintenance
+from jobline.shared.core import counts, maintenance, results
 from jobline.shared.dispatch import rate_limits
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.events import worker_events
@@ -46,6 +46,8 @@ CRON_PEER_BACKOFF_S = 0.02
 PARTITIONS_EVERY_S = 86_400.0
 #: workers.heartbeat_lost and queues.backlog events (docs/events.md).
 WORKER_EVENTS_EVERY_S = 10.0
+#: Expired results are removed within this long of their expiry time.
+RESULT_EXPIRY_EVERY_S = 10.0
 
 
 class Scheduler:
@@ -98,6 +100,8 @@ class Scheduler:
                 self._every(PARTITIONS_EVERY_S, "partitions", self._partitions),
                 self._every(WORKER_EVENTS_EVERY_S, "worker_events", self._worker_events),
                 self._every(counts.FOLD_EVERY_S, "fold_counts", self._fold_counts),
+
+                self._every(RESULT_EXPIRY_EVERY_S, "results", self._expire_results),
             )
         finally:
             await block.aclose()
@@ -139,6 +143,9 @@ class Scheduler:
 
     async def _fold_counts(self) -> None:
         await counts.fold(self.deps)
+
+    async def _expire_results(self) -> None:
+        await results.expire_results(self.deps)
 
     async def _partitions(self) -> None:
         await self.deps.pool.execute(

@@ -89,6 +89,24 @@ class JobContext:
     #: ``{dependency job id: its result}`` for a job submitted with ``dependsOn`` whose handler
     #: asked for them (``@job(..., dependency_results=True)``); empty otherwise.
     dependency_results: dict[str, Any] = field(default_factory=dict)
+    #: Where ``progress``/``log`` go (set by the worker; None: reports are dropped, e.g. a
+    #: context built by hand in a test).
+    reporter: Any = field(default=None, repr=False, compare=False)
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far the job is, ``fraction`` in [0, 1], with an optional short message.
+
+        Cheap and non-blocking (callable from sync handlers too): the worker coalesces reports
+        and stores the latest with this attempt, shown live in the dashboard and GraphQL.
+        """
+        if self.reporter is not None:
+            self.reporter.progress(fraction, message)
+
+    def log(self, *parts: object, sep: str = " ") -> None:
+        """Add a log line to this attempt (``print``-like). The last 100 lines are kept, each
+        cut to 1,000 characters and masked like error messages."""
+        if self.reporter is not None:
+            self.reporter.log(sep.join(str(p) for p in parts))
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,9 @@ class HandlerSpec:
     backoff: dict[str, Any] | None = None
     #: Fetch the dependencies' results into ``JobContext.dependency_results`` before running.
     dependency_results: bool = False
+    #: Seconds this type's results are kept when the submission sets no ``resultTtl`` (None:
+    #: the global default; 0: kept).
+    result_ttl_s: int | None = None
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -129,12 +150,21 @@ class Registry:
         non_retryable: tuple[str, ...] | list[str] | None = None,
         backoff: Mapping[str, Any] | None = None,
         dependency_results: bool = False,
+        result_ttl: str | float | None = None,
     ) -> Callable[[Callable[P, R]], JobTask[P, R]]:
         """Register a handler. ``max_attempts``, ``backoff`` and ``non_retryable`` are this
         handler's retry policy: they apply where neither the submission nor a stored per-type
         policy sets them (``non_retryable`` None = the global default, ``validation_error``).
         ``dependency_results=True``: a job submitted with ``dependsOn`` gets its dependencies'
-        results in ``ctx.dependency_results`` (one extra read per job, so opt-in)."""
+        results in ``ctx.dependency_results`` (one extra read per job, so opt-in).
+        ``result_ttl`` (``"1h"``, or seconds) is how long this type's results are kept when the
+        submission sets no ``resultTtl`` (None: ``JOBLINE_RESULT_TTL_S``; 0: kept)."""
+        try:
+            ttl_ms = parse_duration_ms(result_ttl)
+        except ValueError as e:
+            raise ValueError(f"@job({name!r}): result_ttl: {e}") from None
+        if ttl_ms is not None and ttl_ms < 0:
+            raise ValueError(f"@job({name!r}): result_ttl must be >= 0")
         try:
             policy = check_policy(RetryPolicy(
                 max_attempts, dict(backoff) if backoff is not None else None,
@@ -156,6 +186,7 @@ class Registry:
                 if policy.non_retryable is not None else None,
                 backoff=policy.backoff,
                 dependency_results=dependency_results,
+                result_ttl_s=ttl_ms // 1000 if ttl_ms is not None else None,
             )
             return JobTask(name, func)
 

@@ -106,6 +106,7 @@ class RemoteBackend:
              "result": o.result, "error": o.error[:4000] if o.error else o.error,
              "errorType": o.error_type, "retryAfterMs": o.retry_after_ms,
              "burnAttempt": o.burn_attempt, "final": o.final, "cancelled": o.cancelled,
+             **({"resultTtl": o.result_ttl_s} if o.result_ttl_s is not None else {}),
              **({"retryPolicy": _policy_json(p)} if p is not None and not o.ok else {})}
             for o, _, p in batch]})
         return Recorded(len(res["completed"]), len(res["failed"]),

@@ -37,6 +37,7 @@ from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
 from jobline.shared.retry.policy import RetryPolicy
 from jobline.worker.backend import DirectBackend, WorkerBackend
+from jobline.worker.progress import ProgressWriter
 from jobline.worker.registry import HandlerSpec, JobContext, Registry, default_registry
 
 log = logging.getLogger("jobline.worker")
@@ -73,6 +74,10 @@ class _Running:
     job: ClaimedJob
     ctx: JobContext
     task: asyncio.Task[None] | None = None
+    #: The hard-cancel timer armed by a cancel request (async handlers only).
+    grace: asyncio.TimerHandle | None = None
+    #: True once the grace period ran out and ``task`` was cancelled for it.
+    hard_cancelled: bool = False
 
 
 @dataclass
@@ -247,6 +252,9 @@ class Worker:
         self._unhandled: set[str] = set()
         #: The hand-back delay bounds (UNHANDLED_DELAY_MS, UNHANDLED_DELAY_CAP_MS).
         self.unhandled_delay_ms = (UNHANDLED_DELAY_MS, UNHANDLED_DELAY_CAP_MS)
+        #: Stores what handlers report with ``ctx.progress``/``ctx.log`` (stores-direct only: a
+        #: remote worker's handlers' reports are dropped).
+        self._progress: ProgressWriter | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -267,6 +275,10 @@ class Worker:
         await self.backend.open()
         self.stats.started_ms = self.backend.clock.now_ms()
         self.completer.start()
+        if isinstance(self.backend, DirectBackend):
+            self._progress = ProgressWriter(self.backend.deps,
+                                            self.backend.settings.progress_flush_ms)
+            self._progress.start()
         hb = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         cl = asyncio.create_task(self._cancel_listener(), name="jobline-cancel-listener")
         await self._register()
@@ -288,6 +300,8 @@ class Worker:
             self._stop_loops = True
             for t in (hb, cl):
                 await stop_task(t, TEARDOWN_STEP_S)
+            if self._progress is not None:
+                await _bounded("storing progress", self._progress.aclose(), TEARDOWN_STEP_S)
             await self.completer.aclose(self.completer.give_up_after_s + TEARDOWN_STEP_S)
             await _bounded("deregistering", self._deregister(), TEARDOWN_STEP_S)
             await _bounded("reporting workers.stopped", self._report("stopped"),
@@ -446,24 +460,70 @@ class Worker:
         ctx = JobContext(id=job.id, queue=job.queue, job_type=job.job_type, attempt=job.attempt,
                          max_attempts=job.max_attempts, worker_id=self.worker_id,
                          execution=job.token)
+        if self._progress is not None:
+            ctx.reporter = self._progress.reporter(job.id, job.token)
         r = _Running(job, ctx)
         self.running[job.id] = r
+        r.task = asyncio.create_task(self._run(r), name=f"job-{job.id}")
         if self._early_cancels.pop(job.id, None) is not None:
             ctx.cancelled.set()
-        r.task = asyncio.create_task(self._run(r), name=f"job-{job.id}")
+            self._arm_hard_cancel(r)
 
     async def _run(self, r: _Running) -> None:
         job = r.job
         spec = self.registry.get(job.job_type)
         try:
             outcome = await self._execute(job, r.ctx, spec)
+            if r.hard_cancelled:
+                # the handler swallowed our CancelledError and returned: still stopped by us
+                outcome = self._stopped(job)
         except asyncio.CancelledError:
-            # Cold shutdown: the caller releases this job's lease.
-            raise
+            task = asyncio.current_task()
+            if not r.hard_cancelled or task is None or task.cancelling() != 1:
+                # Cold shutdown (alone or on top of a hard cancel): the caller releases this
+                # job's lease.
+                raise
+            # Only our own grace-period cancel: the attempt ends cancelled, recorded as such.
+            outcome = self._stopped(job)
         finally:
+            if r.grace is not None:
+                r.grace.cancel()
             self.running.pop(job.id, None)
             self._slot.set()
+        if (self._progress is not None and r.ctx.reporter is not None
+                and self._progress.pending(r.ctx.reporter)):
+            # the attempt's last lines are stored before its outcome
+            await self._progress.flush(r.ctx.reporter)
         self.completer.add(outcome, job, spec.retry_policy if spec is not None else None)
+
+    def _stopped(self, job: ClaimedJob) -> Outcome:
+        """The outcome of an attempt ended by the hard cancel (and the end of that cancel)."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            task.uncancel()
+        grace = self.backend.settings.cancel_grace_s
+        return Outcome(job.id, job.token, ok=False, cancelled=True, error_type="cancelled",
+                       error=f"stopped by the worker: the handler was still running {grace:g}s "
+                             f"after the cancel request",
+                       finished_ms=self.backend.clock.now_ms())
+
+    def _arm_hard_cancel(self, r: _Running) -> None:
+        """After the grace period, cancel the task of a cancelled job's async handler that is
+        still running. A sync handler runs in a thread Python cannot stop: it is left to finish
+        (docs/state-machine.md, "Cancelling a running job")."""
+        spec = self.registry.get(r.job.job_type)
+        if spec is None or not spec.is_async or r.grace is not None:
+            return
+        r.grace = asyncio.get_running_loop().call_later(
+            max(self.backend.settings.cancel_grace_s, 0.0), self._hard_cancel, r)
+
+    def _hard_cancel(self, r: _Running) -> None:
+        if self.running.get(r.job.id) is not r or r.task is None or r.task.done():
+            return
+        log.warning("job %s: handler still running %.1fs after its cancel; cancelling its task",
+                    r.job.id, self.backend.settings.cancel_grace_s)
+        r.hard_cancelled = True
+        r.task.cancel()
 
     async def _execute(self, job: ClaimedJob, ctx: JobContext, spec: HandlerSpec | None) -> Outcome:
         clock = self.backend.clock
@@ -506,7 +566,8 @@ class Worker:
                                error_type="serialization_error",
                                error=f"result is not JSON-serialisable: {e}",
                                finished_ms=clock.now_ms())
-            return Outcome(job.id, job.token, ok=True, result=result, finished_ms=clock.now_ms())
+            return Outcome(job.id, job.token, ok=True, result=result, finished_ms=clock.now_ms(),
+                           result_ttl_s=spec.result_ttl_s)
         # Retryable or not is decided by the core from the job's policy (FAIL_JOBS), so it is
         # the same whichever worker ran the job; the handler's own settings go along with the
         # outcome as the policy's third level.
@@ -596,6 +657,7 @@ class Worker:
             log.info("cancel requested for running job %s", job_id)
             r.ctx.cancelled.set()
             r.ctx.cancelled.observed = False  # the worker's own look does not count
+            self._arm_hard_cancel(r)
 
     async def _cancel_listener(self) -> None:
         """Receive cancel signals for this worker's jobs (``cancellation.channel``).

@@ -304,3 +304,34 @@ async def test_timeline_bar_opens_the_job_drawer(page: Page, stack: Stack) -> No
     await page.keyboard.press("Enter")
     await expect(page).to_have_url(re.compile(f"/jobs/{job_id}$"))
     await expect(page.get_by_role("dialog", name=re.compile(job_id))).to_be_visible()
+
+
+async def test_drawer_shows_progress_and_logs_of_a_job(page: Page, stack: Stack) -> None:
+    q = queue_name("e2e-progress")
+    job_id = await submit(stack, queue=q, jobType="generate_report",
+                          payload={"kind": "sample", "rows": 50, "format": "csv"})
+    await wait_until(lambda: _status_is(stack, job_id, "COMPLETED"), timeout=60,
+                     message="report job completed")
+    await sign_in(page, stack.admin_key, f"/jobs/{job_id}")
+    drawer = page.get_by_role("dialog", name=re.compile(job_id))
+    # reported by the handler with ctx.progress/ctx.log, stored by the worker, read by GraphQL
+    await expect(drawer.get_by_role("progressbar", name="Job progress")).to_have_attribute(
+        "aria-valuenow", "100")
+    await expect(drawer.get_by_label("Job log")).to_contain_text("50 rows in")
+    await expect(drawer.get_by_label("Job log")).to_contain_text("wrote ")
+    await assert_accessible(page, "job drawer with progress")
+
+
+async def test_cancelled_sleeping_job_is_stopped_after_the_grace(page: Page, stack: Stack
+                                                                 ) -> None:
+    """demo.sleep never looks at ctx.cancelled: before the hard cancel it slept to the end."""
+    q = queue_name("e2e-cancel")
+    job_id = await submit(stack, queue=q, jobType="demo.sleep", payload={"ms": 600_000})
+    await wait_until(lambda: _status_is(stack, job_id, "PROCESSING"), timeout=60,
+                     message="sleeper started")
+    await sign_in(page, stack.admin_key, f"/jobs/{job_id}")
+    drawer = page.get_by_role("dialog", name=re.compile(job_id))
+    await drawer.get_by_role("button", name="Cancel").click()
+    await expect(drawer.locator("[data-status]").first).to_have_attribute(
+        "data-status", "CANCELLED", timeout=60_000)
+    await expect(drawer).to_contain_text("stopped by the worker")

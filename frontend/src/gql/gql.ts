@@ -23,7 +23,9 @@ type Documents = {
     "\n  mutation RetryDeadLetters($filter: DlqFilterInput!) { retryDeadLetters(filter: $filter) { count } }\n": typeof types.RetryDeadLettersDocument,
     "\n  mutation DeleteDeadLetters($filter: DlqFilterInput!) { deleteDeadLetters(filter: $filter) { count } }\n": typeof types.DeleteDeadLettersDocument,
     "\n  query Jobs($filter: JobFilter, $first: Int!, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      edges {\n        cursor\n        node { id queue jobType status attempts maxAttempts createdAt completedAt errorType error }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": typeof types.JobsDocument,
-    "\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n  }\n": typeof types.JobDetailFragmentDoc,
+    "\n  fragment JobProgressDetail on JobProgress {\n    jobId attempt fraction message logsDropped updatedAt\n    logs { time message }\n  }\n": typeof types.JobProgressDetailFragmentDoc,
+    "\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    resultExpired resultExpiresAt\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n    progress { ...JobProgressDetail }\n  }\n": typeof types.JobDetailFragmentDoc,
+    "\n  subscription JobProgress($jobId: ID!) {\n    jobProgress(jobId: $jobId) { ...JobProgressDetail }\n  }\n": typeof types.JobProgressDocument,
     "\n  query Job($id: ID!) {\n    job(id: $id) { ...JobDetail }\n  }\n": typeof types.JobDocument,
     "\n  subscription JobUpdated($id: ID!) {\n    jobUpdated(id: $id) { ...JobDetail }\n  }\n": typeof types.JobUpdatedDocument,
     "\n  query JobGraph($id: ID!) {\n    job(id: $id) {\n      id\n      dependencyGraph {\n        nodes { id jobType status queue }\n        edges { dependency dependent }\n        truncated\n      }\n    }\n  }\n": typeof types.JobGraphDocument,
@@ -59,7 +61,9 @@ const documents: Documents = {
     "\n  mutation RetryDeadLetters($filter: DlqFilterInput!) { retryDeadLetters(filter: $filter) { count } }\n": types.RetryDeadLettersDocument,
     "\n  mutation DeleteDeadLetters($filter: DlqFilterInput!) { deleteDeadLetters(filter: $filter) { count } }\n": types.DeleteDeadLettersDocument,
     "\n  query Jobs($filter: JobFilter, $first: Int!, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      edges {\n        cursor\n        node { id queue jobType status attempts maxAttempts createdAt completedAt errorType error }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": types.JobsDocument,
-    "\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n  }\n": types.JobDetailFragmentDoc,
+    "\n  fragment JobProgressDetail on JobProgress {\n    jobId attempt fraction message logsDropped updatedAt\n    logs { time message }\n  }\n": types.JobProgressDetailFragmentDoc,
+    "\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    resultExpired resultExpiresAt\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n    progress { ...JobProgressDetail }\n  }\n": types.JobDetailFragmentDoc,
+    "\n  subscription JobProgress($jobId: ID!) {\n    jobProgress(jobId: $jobId) { ...JobProgressDetail }\n  }\n": types.JobProgressDocument,
     "\n  query Job($id: ID!) {\n    job(id: $id) { ...JobDetail }\n  }\n": types.JobDocument,
     "\n  subscription JobUpdated($id: ID!) {\n    jobUpdated(id: $id) { ...JobDetail }\n  }\n": types.JobUpdatedDocument,
     "\n  query JobGraph($id: ID!) {\n    job(id: $id) {\n      id\n      dependencyGraph {\n        nodes { id jobType status queue }\n        edges { dependency dependent }\n        truncated\n      }\n    }\n  }\n": types.JobGraphDocument,
@@ -139,7 +143,15 @@ export function graphql(source: "\n  query Jobs($filter: JobFilter, $first: Int!
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n  }\n"): (typeof documents)["\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n  }\n"];
+export function graphql(source: "\n  fragment JobProgressDetail on JobProgress {\n    jobId attempt fraction message logsDropped updatedAt\n    logs { time message }\n  }\n"): (typeof documents)["\n  fragment JobProgressDetail on JobProgress {\n    jobId attempt fraction message logsDropped updatedAt\n    logs { time message }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    resultExpired resultExpiresAt\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n    progress { ...JobProgressDetail }\n  }\n"): (typeof documents)["\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    resultExpired resultExpiresAt\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n    progress { ...JobProgressDetail }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription JobProgress($jobId: ID!) {\n    jobProgress(jobId: $jobId) { ...JobProgressDetail }\n  }\n"): (typeof documents)["\n  subscription JobProgress($jobId: ID!) {\n    jobProgress(jobId: $jobId) { ...JobProgressDetail }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -9,6 +9,7 @@ import { JsonView } from "../ui/JsonView";
 import { fmtMs, fmtTime } from "../ui/format";
 import { StatusBadge } from "../ui/StatusBadge";
 import { CancelJob, JobQuery, JobUpdatedSub, RetryJob } from "./documents";
+import { JobProgressPanel } from "./JobProgress";
 
 const DependencyGraph = lazy(() => import("./DependencyGraph"));
 
@@ -60,8 +61,11 @@ export function JobDetails({ job, onSimilar }: { job: JobDetailFragment; onSimil
       </Timeline>
       <Title order={3} size="h5">Payload</Title>
       <JsonView value={job.payload} label="Payload" />
+      <JobProgressPanel jobId={job.id} initial={job.progress} running={job.status === "PROCESSING"} />
       <Title order={3} size="h5">Result</Title>
-      <JsonView value={job.result} label="Result" />
+      {job.resultExpired
+        ? <Text size="sm" c="dimmed">Result expired (removed after its time to live).</Text>
+        : <JsonView value={job.result} label="Result" />}
       {job.error && (
         <Alert color="red" title={job.errorType ?? "Error"}>
           <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>{job.error}</Text>

@@ -12,12 +12,27 @@ export const JobsQuery = graphql(`
   }
 `);
 
+export const JobProgressFields = graphql(`
+  fragment JobProgressDetail on JobProgress {
+    jobId attempt fraction message logsDropped updatedAt
+    logs { time message }
+  }
+`);
+
 export const JobDetailFields = graphql(`
   fragment JobDetail on Job {
     id queue jobType status priority attempts maxAttempts payload result error errorType
     createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId
+    resultExpired resultExpiresAt
     attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }
     dependsOn { id }
+    progress { ...JobProgressDetail }
+  }
+`);
+
+export const JobProgressSub = graphql(`
+  subscription JobProgress($jobId: ID!) {
+    jobProgress(jobId: $jobId) { ...JobProgressDetail }
   }
 `);
 

@@ -4,8 +4,8 @@ import { filterFromParams } from "./filters";
 import { JobDetails } from "./JobDrawer";
 import { layout } from "./DependencyGraph";
 import { fakeClient, renderWith } from "../test/render";
-import type { JobDetailFragment } from "../gql/graphql";
 import type { Client } from "urql";
+import type { JobDetailFragment, JobProgressDetailFragment } from "../gql/graphql";
 
 describe("filterFromParams", () => {
   it("reads every filter from the URL", () => {
@@ -27,8 +27,25 @@ const base: JobDetailFragment = {
   errorType: "Timeout", createdAt: "2026-01-01T00:00:00Z", startedAt: "2026-01-01T00:00:01Z", completedAt: "2026-01-01T00:00:02Z",
   scheduledFor: "2026-01-01T00:00:00Z", timeoutMs: null, idempotencyKey: null, workerId: "w1", batchId: null,
   attemptHistory: [{ attempt: 1, workerId: "w1", startedAt: "2026-01-01T00:00:01Z", finishedAt: "2026-01-01T00:00:02Z", outcome: "failed", errorType: "Timeout", error: "boom", durationMs: 1000 }],
-  dependsOn: [],
+  dependsOn: [], resultExpired: false, resultExpiresAt: null, progress: null,
 };
+
+const progress: JobProgressDetailFragment = {
+  jobId: base.id, attempt: 2, fraction: 0.4, message: "resizing", logsDropped: 3, updatedAt: "2026-01-01T00:00:05Z",
+  logs: [{ time: "2026-01-01T00:00:04Z", message: "opened image.png" }, { time: "2026-01-01T00:00:05Z", message: "token=***" }],
+};
+
+/** A client whose subscriptions deliver `items` once subscribed. */
+function liveClient(items: unknown[]): Client {
+  const c = fakeClient({});
+  (c as unknown as { subscription: unknown }).subscription = () => ({
+    subscribe: (cb: (r: { data: unknown }) => void) => {
+      queueMicrotask(() => items.forEach((data) => cb({ data })));
+      return { unsubscribe: () => {} };
+    },
+  });
+  return c;
+}
 
 describe("JobDetails", () => {
   it("offers Retry for a dead letter, not Cancel, and shows the payload as JSON", async () => {
@@ -45,6 +62,39 @@ describe("JobDetails", () => {
     expect(screen.getByRole("button", { name: "Cancel" })).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "Retry" })).toBeNull();
     expect(screen.getByText("No attempt yet.")).toBeInTheDocument();
+  });
+});
+
+describe("JobDetails progress and logs", () => {
+  it("shows the stored progress bar, message and log lines", () => {
+    renderWith(<JobDetails job={{ ...base, status: "COMPLETED", progress }} onSimilar={() => {}} />);
+    expect(screen.getByRole("progressbar", { name: "Job progress" })).toHaveAttribute("aria-valuenow", "40");
+    expect(screen.getByText("resizing")).toBeInTheDocument();
+    const log = screen.getByLabelText("Job log");
+    expect(log).toHaveTextContent("opened image.png");
+    expect(log).toHaveTextContent("token=***");
+    expect(log).toHaveTextContent("3 earlier lines not kept");
+  });
+  it("follows jobProgress live while the job runs", async () => {
+    const next = { ...progress, fraction: 0.8, message: "almost", updatedAt: "2026-01-01T00:00:09Z",
+      logs: [...progress.logs, { time: "2026-01-01T00:00:09Z", message: "wrote thumbnail" }] };
+    renderWith(<JobDetails job={{ ...base, status: "PROCESSING", progress }} onSimilar={() => {}} />,
+      { client: liveClient([{ jobProgress: next }]) });
+    expect(await screen.findByText("almost")).toBeInTheDocument();
+    expect(screen.getByRole("progressbar", { name: "Job progress" })).toHaveAttribute("aria-valuenow", "80");
+    expect(screen.getByLabelText("Job log")).toHaveTextContent("wrote thumbnail");
+  });
+  it("does not subscribe for a finished job and says when the result expired", () => {
+    const calls: unknown[] = [];
+    const client = fakeClient({});
+    (client as unknown as { subscription: unknown }).subscription = (...a: unknown[]) => {
+      calls.push(a);
+      return { subscribe: () => ({ unsubscribe: () => {} }) };
+    };
+    renderWith(<JobDetails job={{ ...base, status: "COMPLETED", resultExpired: true }} onSimilar={() => {}} />, { client });
+    expect(calls).toEqual([]);
+    expect(screen.getByText(/Result expired/)).toBeInTheDocument();
+    expect(screen.queryByRole("progressbar")).toBeNull();
   });
 });
 

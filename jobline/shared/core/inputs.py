@@ -29,6 +29,7 @@ from jobline.shared.core.validation import (
     MAX_ATTEMPTS_LIMIT,
     MAX_DEPENDENCIES,
     MAX_ERROR_TYPES,
+    MAX_RESULT_TTL_S,
     MAX_TIMEOUT_MS,
 )
 from jobline.shared.platform.clock import from_dt
@@ -120,6 +121,9 @@ class SubmitJobIn(InputModel):
                              Field(max_length=MAX_ERROR_TYPES)] | None = None
     #: Stay ``waiting`` until these jobs complete (cancelled if one of them fails for good).
     depends_on: Annotated[list[Dependency], Field(max_length=MAX_DEPENDENCIES)] | None = None
+    #: Seconds the result is kept after the job completes (0: kept; default: the job type's
+    #: ``@job(result_ttl=...)``, else ``JOBLINE_RESULT_TTL_S``).
+    result_ttl: Annotated[int, Field(ge=0, le=MAX_RESULT_TTL_S)] | None = None
 
     @field_validator("scheduled_for", mode="before")
     @classmethod
@@ -158,7 +162,8 @@ class SubmitJobIn(InputModel):
                        idempotency_key=self.idempotency_key, backoff=backoff or None,
                        non_retryable=tuple(self.non_retryable)
                        if self.non_retryable is not None else None,
-                       depends_on=tuple(self.depends_on or ()))
+                       depends_on=tuple(self.depends_on or ()),
+                       result_ttl_s=self.result_ttl)
 
 
 def loc_to_field(loc: Sequence[int | str], prefix: str = "") -> str:

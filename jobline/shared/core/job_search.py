@@ -81,7 +81,8 @@ async def search_jobs(deps: Deps, f: JobSearch, *, first: int = 50,
     rows = await deps.pool.fetch(
         f"""SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts,
                    result, error, error_type, created_at, started_at, completed_at,
-                   scheduled_for, timeout_ms, idempotency_key, worker_id, batch_id, seq
+                   scheduled_for, timeout_ms, idempotency_key, worker_id, batch_id, seq,
+                   result_ttl_s, result_expires_at, result_expired_at
               FROM jobs WHERE {" AND ".join(where) or "TRUE"}
              ORDER BY id DESC LIMIT ${len(args)}""", *args)
     jobs = [_job_from_row(r) for r in rows[:first]]

@@ -24,7 +24,7 @@ import asyncpg
 import orjson
 import redis.exceptions
 
-from jobline.shared.core import cancellation, edges, offload, sql
+from jobline.shared.core import cancellation, edges, offload, progress, sql
 from jobline.shared.core import counts as counts_mod
 from jobline.shared.core.models import (
     TERMINAL,
@@ -51,7 +51,7 @@ from jobline.shared.platform.errors import (
     Unavailable,
     ValidationFailed,
 )
-from jobline.shared.platform.ids import uuid7_many
+from jobline.shared.platform.ids import uuid7_floor, uuid7_many
 from jobline.shared.retry.backoff import Backoff
 from jobline.shared.retry.policy import RetryPolicy, merge_backoff
 
@@ -110,7 +110,7 @@ _NO_GATE = flow.Gate()
 COPY_MIN_JOBS = 256
 COPY_COLUMNS = ("id", "seq", "queue_name", "job_type", "payload", "status", "priority",
                 "max_attempts", "created_at", "scheduled_for", "updated_at", "timeout_ms",
-                "batch_id", "backoff", "non_retryable")
+                "batch_id", "backoff", "non_retryable", "result_ttl_s")
 
 
 def _same_job(type_a: str, payload_a: str, type_b: str, payload_b: str) -> bool:
@@ -223,7 +223,8 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
              if spec.non_retryable is not None else None for spec in fs],
             now_dt, [gates.get(i, _NO_GATE).remaining for i in fresh],
             [spec.handler_max_attempts or default_ma for spec in fs],
-            [spec.queue_given for spec in fs], [spec.handler_timeout_ms for spec in fs])
+            [spec.queue_given for spec in fs], [spec.handler_timeout_ms for spec in fs],
+            [spec.result_ttl_s for spec in fs])
         return rows, statuses
 
     async def copy_insert() -> tuple[dict[uuid.UUID, int], dict[int, Status], dict[int, str]]:
@@ -272,7 +273,8 @@ async def submit_many(deps: Deps, specs: Sequence[JobSpec], *,
                     ids[i], seqs[i], queue, spec.job_type, orjson.Fragment(payloads[i]),
                     status.value, spec.priority, max_attempts,
                     now_dt, dt, now_dt, timeout_ms, spec.batch_id, backoff,
-                    list(spec.non_retryable) if spec.non_retryable is not None else None))
+                    list(spec.non_retryable) if spec.non_retryable is not None else None,
+                    spec.result_ttl_s))
             await conn.copy_records_to_table("jobs", columns=COPY_COLUMNS, records=records)
         return dict(zip(ids, seqs, strict=True)), statuses, queues
 
@@ -560,7 +562,8 @@ async def complete(deps: Deps, outcomes: Sequence[Outcome]) -> FinishReport:
 
     def args(os: Sequence[Outcome], fast: bool) -> list[Any]:
         return [[o.id for o in os], [o.token for o in os], [text_of[(o.id, o.token)] for o in os],
-                [to_dt(o.finished_ms or now) for o in os], fast]
+                [to_dt(o.finished_ms or now) for o in os], fast,
+                [o.result_ttl_s for o in os], deps.settings.result_ttl_s]
 
     # Fast path, one statement: jobs with no dependents and no batch (see docs/dependencies.md
     # for why the has_dependents flag cannot be missed by a concurrent submit).
@@ -719,36 +722,75 @@ async def extend_leases(deps: Deps, jobs: Sequence[tuple[str, uuid.UUID, int]]) 
 
 
 @translate_errors
-@edges.performs(edges.CANCEL_OR_REQUEST)
 async def cancel(deps: Deps, job_id: uuid.UUID, reason: str | None = None) -> Status:
     """Cancel a job. Waiting, pending or scheduled: cancelled now (returns ``CANCELLED``).
     Processing: a cancel request is recorded and the worker holding the lease is signalled; the
     job ends ``cancelled`` when its attempt ends (returns ``PROCESSING``; see
     ``docs/state-machine.md`` for what each outcome then records). One statement decides which,
     so a job that starts or finishes meanwhile is never missed nor cancelled twice."""
+    rows = await cancel_many(deps, [job_id], reason)
+    if not rows:
+        await refuse(deps, job_id, "cancel")
+    return Status(rows[0]["status"])
+
+
+@translate_errors
+@edges.performs(edges.CANCEL_OR_REQUEST)
+async def cancel_many(deps: Deps, job_ids: Sequence[uuid.UUID], reason: str | None = None, *,
+                      running: bool = True) -> list[Any]:
+    """Cancel the given jobs in one statement (the one place ``CANCEL_OR_REQUEST`` runs).
+
+    Returns a row (``id``, ``queue_name``, ``status``, ``worker_id``, ``batch_id``) per job it
+    acted on: ``cancelled`` ones are out of Redis dispatch afterwards and their dependents and
+    batches settled in the same transaction; ``processing`` ones (only with ``running``) have
+    their cancel request recorded and their worker signalled. Unknown ids and jobs in other
+    states are left out: the caller decides whether that is an error.
+    """
+    if not job_ids:
+        return []
     now = deps.clock.now_ms()
 
-    async def tx(conn: Any) -> tuple[Any, flow.Settled]:
-        row = await conn.fetchrow(sql.CANCEL_OR_REQUEST, job_id, to_dt(now), reason)
-        if row is None or row["status"] != Status.CANCELLED:
-            # not found, illegal, or only a request on a running job: nothing ended yet
-            return row, flow.Settled()
-        return row, await flow.settle(conn, to_dt(now), doomed=[(job_id, "cancelled")],
-                                      batch_ids=[row["batch_id"]])
+    async def tx(conn: Any) -> tuple[list[Any], flow.Settled]:
+        rows = await conn.fetch(sql.CANCEL_OR_REQUEST, list(job_ids), to_dt(now), reason,
+                                running)
+        ended = [r for r in rows if r["status"] == Status.CANCELLED]
+        if not ended:  # only requests on running jobs: nothing ended yet
+            return rows, flow.Settled()
+        return rows, await flow.settle(conn, to_dt(now),
+                                       doomed=[(r["id"], "cancelled") for r in ended],
+                                       batch_ids=[r["batch_id"] for r in ended])
 
-    row, settled = await flow.in_transaction(deps, tx)
+    rows, settled = await flow.in_transaction(deps, tx)
     await _dispatch_released(deps, settled, now)
-    if row is None:
-        cur = await deps.pool.fetchrow(sql.JOB_STATUS, job_id)
-        if cur is None:
-            raise NotFound(f"job {job_id} not found")
-        raise IllegalTransition(str(job_id), cur["status"], "cancel")
-    if row["status"] == Status.PROCESSING:
-        await cancellation.signal(deps, row["worker_id"], job_id)
-        return Status.PROCESSING
-    with after_commit("cancelled job %s", job_id):
-        await deps.dispatch.remove([(row["queue_name"], job_id)])
-    return Status.CANCELLED
+    for r in rows:
+        if r["status"] == Status.PROCESSING:
+            await cancellation.signal(deps, r["worker_id"], r["id"])
+    gone = [(r["queue_name"], r["id"]) for r in rows if r["status"] == Status.CANCELLED]
+    if gone:
+        with after_commit("cancelled %d jobs", len(gone)):
+            await deps.dispatch.remove(gone)
+    return list(rows)
+
+
+#: Jobs a queue purge cancels per statement.
+PURGE_BATCH = 1_000
+
+
+@translate_errors
+async def purge_queue(deps: Deps, queue: str, *, reason: str = "queue purged",
+                      batch: int = PURGE_BATCH) -> int:
+    """Cancel every pending and scheduled job of ``queue`` that exists when the purge starts,
+    ``batch`` at a time through :func:`cancel_many` (so dependents, batches, events and Redis
+    follow as for any cancel). Running jobs are left to finish; waiting ones (blocked on
+    dependencies) are not queued yet and stay. Returns how many were cancelled."""
+    before = uuid7_floor(deps.clock.now_ms() + 1)
+    total = 0
+    while True:
+        ids = [r["id"] for r in await deps.pool.fetch(sql.PURGE_CANDIDATES, queue, before, batch)]
+        if not ids:
+            return total
+        rows = await cancel_many(deps, ids, reason, running=False)
+        total += len(rows)
 
 
 #: The states a manual retry starts from; the DLQ operations narrow it to dead_letter only.
@@ -818,6 +860,7 @@ async def get_job(deps: Deps, job_id: uuid.UUID, *, history: bool = True) -> Job
             for a in await deps.pool.fetch(sql.GET_ATTEMPTS, job_id)]
         job.depends_on = [r["depends_on"] for r in await deps.pool.fetch(
             flow.DEPENDENCIES_OF, job_id)]
+        job.progress = await progress.get_progress(deps, job_id)
     return job
 
 
@@ -830,7 +873,10 @@ def _job_from_row(r: Any) -> Job:
         started_ms=_ms(r["started_at"]), completed_ms=_ms(r["completed_at"]),
         scheduled_for_ms=from_dt(r["scheduled_for"]), timeout_ms=r["timeout_ms"],
         idempotency_key=r["idempotency_key"], worker_id=r["worker_id"], batch_id=r["batch_id"],
-        seq=r["seq"])
+        seq=r["seq"],
+        # .get: some reads (search, loaders) select fewer columns
+        result_ttl_s=r.get("result_ttl_s"), result_expires_ms=_ms(r.get("result_expires_at")),
+        result_expired=r.get("result_expired_at") is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -879,7 +925,8 @@ async def list_jobs(deps: Deps, *, queue: str | None = None, status: str | None 
     rows = await deps.pool.fetch(
         f"""SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts,
                    result, error, error_type, created_at, started_at, completed_at,
-                   scheduled_for, timeout_ms, idempotency_key, worker_id, batch_id, seq
+                   scheduled_for, timeout_ms, idempotency_key, worker_id, batch_id, seq,
+                   result_ttl_s, result_expires_at, result_expired_at
               FROM jobs WHERE {page_where}
              ORDER BY id DESC LIMIT ${len(page_args) - 1} OFFSET ${len(page_args)}""",
         *page_args)

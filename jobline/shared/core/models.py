@@ -139,6 +139,10 @@ class JobSpec:
     #: job-type registry sets one.
     handler_timeout_ms: int | None = None
 
+    #: Seconds the result is kept once the job completes (None: the handler's, else the global
+    #: default; 0: kept). See ``jobline.shared.core.results``.
+    result_ttl_s: int | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
@@ -188,6 +192,9 @@ class Outcome:
     #: True: the attempt ended because of a cancel (the handler raised ``Cancelled`` or returned
     #: after observing ``ctx.cancelled``): the job ends ``cancelled``.
     cancelled: bool = False
+    #: The handler's result TTL in seconds (``@job(result_ttl=...)``), used when the job has
+    #: none of its own; None defers to the global default, 0 keeps the result.
+    result_ttl_s: int | None = None
 
 
 @dataclass(slots=True)
@@ -216,6 +223,14 @@ class Job:
     batch_id: uuid.UUID | None = None
     seq: int = 0
     attempts_history: list[Attempt] = field(default_factory=list)
+    #: The submission's result TTL in seconds (None: not set).
+    result_ttl_s: int | None = None
+    #: When the result will be removed (None: kept, or no result yet).
+    result_expires_ms: int | None = None
+    #: True once the result was removed by expiry (``result`` is then None).
+    result_expired: bool = False
+    #: The latest execution's ``ctx.progress``/``ctx.log`` reports (only on single-job reads).
+    progress: Any = None
 
 
 @dataclass(slots=True)

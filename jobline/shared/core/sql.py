@@ -47,17 +47,17 @@ LEFT JOIN job_types jt ON jt.job_type = u.t"""
 INSERT_JOBS = f"""
 INSERT INTO jobs (id, queue_name, job_type, payload, status, priority, max_attempts, created_at,
                   scheduled_for, updated_at, timeout_ms, idempotency_key, batch_id, backoff,
-                  non_retryable, deps_remaining)
+                  non_retryable, deps_remaining, result_ttl_s)
 SELECT u.id, {_RESOLVED_QUEUE}, u.t, u.p::jsonb, u.s, u.pr, {_RESOLVED_MAX_ATTEMPTS}, $14, u.due,
        $14, {_RESOLVED_TIMEOUT}, u.ik, u.bid,
        {_RESOLVED_BACKOFF},
        -- a ragged list per row cannot be a 2-D array, so each arrives as a JSON array text
        CASE WHEN u.nr IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(u.nr::jsonb)) END,
-       u.dr
+       u.dr, u.rttl
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
             $7::int[], $8::timestamptz[], $9::int[], $10::text[], $11::uuid[], $12::text[],
-            $13::text[], $15::int[], $16::int[], $17::bool[], $18::int[]) WITH ORDINALITY
-     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, nr, dr, maf, qx, tmf, ord)
+            $13::text[], $15::int[], $16::int[], $17::bool[], $18::int[], $19::int[]) WITH ORDINALITY
+     AS u(id, q, t, p, s, pr, ma, due, tmo, ik, bid, bo, nr, dr, maf, qx, tmf, rttl, ord)
 {_DEFAULTS_JOIN}
 -- seq (FIFO within a priority) is drawn in insertion order; the join may reorder rows
 ORDER BY u.ord
@@ -111,12 +111,17 @@ RETURNING id, queue_name, job_type, payload::text AS payload, attempts, max_atte
 
 COMPLETE_JOBS = f"""
 WITH u AS (
-    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[])
-             AS u(id, token, res, finished)
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $6::int[])
+             AS u(id, token, res, finished, httl)
 ), done AS (
+    -- result TTL: the job's own, else its handler's ($6), else the global default ($7);
+    -- 0 keeps the result (jobline.shared.core.results)
     UPDATE jobs j
        SET status = 'completed', result = u.res::jsonb, completed_at = u.finished,
-           updated_at = u.finished, lease_expires_at = NULL, error = NULL, error_type = NULL
+           updated_at = u.finished, lease_expires_at = NULL, error = NULL, error_type = NULL,
+           result_expires_at = CASE WHEN coalesce(j.result_ttl_s, u.httl, $7) > 0
+                                    THEN u.finished + make_interval(
+                                        secs => coalesce(j.result_ttl_s, u.httl, $7)) END
       FROM u
      WHERE j.id = u.id AND j.lease_token = u.token AND (j.status || '') IN {E.COMPLETE_JOBS.guard()}
        -- $5: the fast path, only jobs whose completion affects no other job (no dependents,
@@ -204,6 +209,8 @@ RETURNING j.id, j.cancel_requested_at IS NOT NULL AS cancel_requested
 # attempt's end makes it cancelled (FAIL_JOBS). One statement, so a job that is claimed or
 # finishes concurrently is handled by whichever state it is in when the row lock is taken.
 CANCEL_OR_REQUEST = f"""
+-- $1 the ids, $4 false: leave running jobs alone (a queue purge cancels only what has not
+-- started; a job claimed since it was selected keeps running).
 UPDATE jobs
    SET status = CASE WHEN status = 'processing' THEN status ELSE 'cancelled' END,
        completed_at = CASE WHEN status = 'processing' THEN completed_at ELSE $2 END,
@@ -211,8 +218,18 @@ UPDATE jobs
                                   THEN coalesce(cancel_requested_at, $2) END,
        error = CASE WHEN status = 'processing' THEN error ELSE coalesce($3, error) END,
        updated_at = $2
- WHERE id = $1 AND status IN {E.CANCEL_OR_REQUEST.guard(Status.PROCESSING)}
+ WHERE id = ANY($1::uuid[]) AND status IN {E.CANCEL_OR_REQUEST.guard(Status.PROCESSING)}
+   AND ($4 OR status <> 'processing')
 RETURNING id, queue_name, status, worker_id, batch_id
+"""
+
+# A queue purge's next batch: jobs of $1 not started yet, created before the purge began ($2,
+# a uuid7 floor of its start: jobs submitted during the purge are left alone, and it ends).
+# Cancelled ones drop out of the filter, so each batch is a fresh LIMIT, not an offset.
+PURGE_CANDIDATES = """
+SELECT id FROM jobs
+ WHERE queue_name = $1 AND status = ANY('{pending,scheduled}'::text[]) AND id < $2
+ LIMIT $3
 """
 
 JOB_STATUS = "SELECT id, status, queue_name FROM jobs WHERE id = $1"
@@ -225,7 +242,8 @@ SELECT id, status, queue_name, priority, seq, scheduled_for, lease_expires_at
 GET_JOB = """
 SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts, result, error,
        error_type, created_at, started_at, completed_at, scheduled_for, timeout_ms,
-       idempotency_key, worker_id, batch_id, seq
+       idempotency_key, worker_id, batch_id, seq, result_ttl_s, result_expires_at,
+       result_expired_at
   FROM jobs WHERE id = $1
 """
 
@@ -408,7 +426,8 @@ _DLQ_WHERE = f"status = 'dead_letter' AND {_SELECTION}"
 LIST_DEAD_LETTERS = f"""
 SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attempts, result, error,
        error_type, created_at, started_at, completed_at, scheduled_for, timeout_ms,
-       idempotency_key, worker_id, batch_id, seq
+       idempotency_key, worker_id, batch_id, seq, result_ttl_s, result_expires_at,
+       result_expired_at
   FROM jobs
  WHERE {_DLQ_WHERE} AND ($7::uuid IS NULL OR id < $7)
  ORDER BY id DESC
@@ -429,7 +448,7 @@ UPDATE jobs SET status = 'pending', attempts = 0, scheduled_for = $7, updated_at
 RETURNING id, queue_name, priority, seq
 """
 
-# Deletes the jobs with their attempt history and idempotency keys: a key left pointing at a
+# Deletes the jobs with their attempt history, progress rows and idempotency keys: a key left pointing at a
 # deleted job would make every later submit with that key fail instead of creating a new job.
 DELETE_DEAD_LETTERS = f"""
 WITH gone AS (
@@ -438,6 +457,8 @@ WITH gone AS (
     DELETE FROM job_attempts a USING gone WHERE a.job_id = gone.id
 ), keys AS (
     DELETE FROM idempotency_keys k USING gone WHERE k.job_id = gone.id
+), progress AS (
+    DELETE FROM job_progress p USING gone WHERE p.job_id = gone.id
 )
 SELECT id, queue_name FROM gone
 """

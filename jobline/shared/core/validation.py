@@ -51,6 +51,10 @@ def check_bulk_size(settings: Settings, n: int, field: str = "jobs") -> None:
         raise ValidationFailed(field, f"{n} jobs exceeds the limit of {settings.max_bulk_jobs}")
 
 
+#: Longest result TTL a submission may ask for (ten years, in seconds).
+MAX_RESULT_TTL_S = 10 * 365 * 86_400
+
+
 def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
     """Validate ``spec``; returns its payload encoded as JSON text. ``where`` prefixes field names
     (e.g. ``jobs[3].``) for bulk submissions."""
@@ -80,6 +84,11 @@ def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
             if v is not None and (not isinstance(v, int | float) or isinstance(v, bool) or v < lo):
                 raise ValidationFailed(f"{where}backoff.{key}", f"must be a number >= {lo}")
     check_error_types(spec.non_retryable, f"{where}nonRetryable")
+    if spec.result_ttl_s is not None and (
+            not isinstance(spec.result_ttl_s, int) or isinstance(spec.result_ttl_s, bool)
+            or not 0 <= spec.result_ttl_s <= MAX_RESULT_TTL_S):
+        raise ValidationFailed(f"{where}resultTtl",
+                               f"must be 0 (keep) to {MAX_RESULT_TTL_S} seconds")
     if len(spec.depends_on) > MAX_DEPENDENCIES:
         raise ValidationFailed(f"{where}dependsOn", f"at most {MAX_DEPENDENCIES} dependencies")
     for i, dep in enumerate(spec.depends_on):

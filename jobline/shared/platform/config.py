@@ -89,6 +89,15 @@ class Settings:
     #: Requests per API key, "N/Ws" (e.g. "600/60s"); "" = no limit (``jobline.shared.ratelimit``).
     rate_per_key: str = field(default_factory=lambda: os.environ.get("JOBLINE_RATE_PER_KEY", ""))
 
+    #: Seconds a cancelled running job's async handler gets to stop by itself before its task is
+    #: cancelled (sync handlers run in threads and cannot be stopped; docs/state-machine.md).
+    cancel_grace_s: float = field(default_factory=lambda: _float("JOBLINE_CANCEL_GRACE_S", 5.0))
+    #: Seconds a completed job's result is kept when neither the job (``resultTtl``) nor its
+    #: handler (``@job(result_ttl=...)``) says; 0 = kept until the job is deleted.
+    result_ttl_s: int = field(default_factory=lambda: _int("JOBLINE_RESULT_TTL_S", 0))
+    #: How often a worker writes the progress/log lines its handlers reported (coalesced).
+    progress_flush_ms: int = field(default_factory=lambda: _int("JOBLINE_PROGRESS_FLUSH_MS", 500))
+
     #: GraphiQL at /graphql (development only: it loads its assets from a CDN)
     dev_mode: bool = field(default_factory=lambda: os.environ.get("JOBLINE_DEV", "") == "1")
     #: How often a queueStats subscription sends a snapshot without a backlog change

@@ -342,6 +342,17 @@ ALTER TABLE public.job_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY 
     NO MAXVALUE
     CACHE 1
 );
+CREATE TABLE public.job_progress (
+    job_id uuid NOT NULL,
+    lease_token bigint NOT NULL,
+    attempt integer NOT NULL,
+    fraction double precision,
+    message text,
+    logs jsonb DEFAULT '[]'::jsonb NOT NULL,
+    logs_dropped integer DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT job_progress_fraction_check CHECK (((fraction IS NULL) OR ((fraction >= (0)::double precision) AND (fraction <= (1)::double precision))))
+);
 CREATE TABLE public.job_rollup_histograms (
     minute timestamp with time zone NOT NULL,
     queue_name text NOT NULL,
@@ -413,6 +424,9 @@ CREATE TABLE public.jobs (
     has_dependents boolean DEFAULT false NOT NULL,
     non_retryable text[],
     cancel_requested_at timestamp with time zone,
+    result_ttl_s integer,
+    result_expires_at timestamp with time zone,
+    result_expired_at timestamp with time zone,
     CONSTRAINT jobs_attempts_check CHECK (((attempts >= 0) AND (max_attempts >= 1))),
     CONSTRAINT jobs_lease_check CHECK (((status <> 'processing'::text) OR (lease_expires_at IS NOT NULL))),
     CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 10))),
@@ -448,6 +462,9 @@ CREATE TABLE public.jobs_default (
     has_dependents boolean DEFAULT false CONSTRAINT jobs_has_dependents_not_null NOT NULL,
     non_retryable text[],
     cancel_requested_at timestamp with time zone,
+    result_ttl_s integer,
+    result_expires_at timestamp with time zone,
+    result_expired_at timestamp with time zone,
     CONSTRAINT jobs_attempts_check CHECK (((attempts >= 0) AND (max_attempts >= 1))),
     CONSTRAINT jobs_lease_check CHECK (((status <> 'processing'::text) OR (lease_expires_at IS NOT NULL))),
     CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 10))),
@@ -547,6 +564,8 @@ ALTER TABLE ONLY public.job_dependencies
     ADD CONSTRAINT job_dependencies_pkey PRIMARY KEY (job_id, depends_on);
 ALTER TABLE ONLY public.job_events
     ADD CONSTRAINT job_events_pkey PRIMARY KEY (seq);
+ALTER TABLE ONLY public.job_progress
+    ADD CONSTRAINT job_progress_pkey PRIMARY KEY (job_id, lease_token);
 ALTER TABLE ONLY public.job_rollup_histograms
     ADD CONSTRAINT job_rollup_histograms_pkey PRIMARY KEY (minute, queue_name, job_type, metric, bucket);
 ALTER TABLE ONLY public.job_rollups
@@ -583,6 +602,8 @@ CREATE INDEX jobs_lease_expiry ON ONLY public.jobs USING btree (lease_expires_at
 CREATE INDEX jobs_default_lease_expires_at_idx ON public.jobs_default USING btree (lease_expires_at) WHERE (status = 'processing'::text);
 CREATE INDEX jobs_queue_status_sched ON ONLY public.jobs USING btree (queue_name, status, scheduled_for);
 CREATE INDEX jobs_default_queue_name_status_scheduled_for_idx ON public.jobs_default USING btree (queue_name, status, scheduled_for);
+CREATE INDEX jobs_result_expires ON ONLY public.jobs USING btree (result_expires_at) WHERE (result_expires_at IS NOT NULL);
+CREATE INDEX jobs_default_result_expires_at_idx ON public.jobs_default USING btree (result_expires_at) WHERE (result_expires_at IS NOT NULL);
 CREATE INDEX jobs_status_id ON ONLY public.jobs USING btree (status, id);
 CREATE INDEX jobs_default_status_id_idx ON public.jobs_default USING btree (status, id);
 CREATE INDEX schedules_due ON public.schedules USING btree (next_run_at) WHERE (enabled AND (next_run_at IS NOT NULL));
@@ -595,6 +616,7 @@ ALTER INDEX public.jobs_type_id ATTACH PARTITION public.jobs_default_job_type_id
 ALTER INDEX public.jobs_lease_expiry ATTACH PARTITION public.jobs_default_lease_expires_at_idx;
 ALTER INDEX public.jobs_pkey ATTACH PARTITION public.jobs_default_pkey;
 ALTER INDEX public.jobs_queue_status_sched ATTACH PARTITION public.jobs_default_queue_name_status_scheduled_for_idx;
+ALTER INDEX public.jobs_result_expires ATTACH PARTITION public.jobs_default_result_expires_at_idx;
 ALTER INDEX public.jobs_status_id ATTACH PARTITION public.jobs_default_status_id_idx;
 CREATE TRIGGER jobs_counts_deleted AFTER DELETE ON public.jobs REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_queue_counts_deleted();
 CREATE TRIGGER jobs_counts_inserted AFTER INSERT ON public.jobs REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.jobline_queue_counts_inserted();

@@ -1,4 +1,4 @@
-import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{F as t,J as n,Tt as r,Y as i,a,t as o}from"./gql-CUevrOKi.js";import{f as s,n as c,r as l,t as u}from"./Page-C7UYo3K7.js";import{r as d}from"./index-B25hFfjE.js";import{t as f}from"./EChart-CqyU4d-W.js";var p=e(r(),1),m=n(),h=o(`
+import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{F as t,J as n,Tt as r,Y as i,a,t as o}from"./gql-DQcvQLqV.js";import{f as s,n as c,r as l,t as u}from"./Page-DxTq-PES.js";import{r as d}from"./index-CHlT_SAf.js";import{t as f}from"./EChart-AB_yfV8n.js";var p=e(r(),1),m=n(),h=o(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
     queueMetrics { name }
     week: throughputSeries(from: $weekFrom) { minuteMs submitted }
