@@ -33,6 +33,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -87,6 +88,11 @@ def k6_binary() -> str | None:
     return str(here) if here.exists() else shutil.which("k6")
 
 
+def _children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 async def api_key(deps: Deps) -> str:
     _, key = await create_key(deps, "developer", "seed scenarios")
     return key
@@ -110,6 +116,7 @@ async def spike(z: dict[str, Any]) -> dict[str, Any]:
         env = dict(os.environ, RATE=str(z["spike_rate"]), DURATION=f"{z['spike_s']}s",
                    VUS=str(max(10, z["spike_rate"] // 20)), KEY=key,
                    URL=f"http://127.0.0.1:{stack.port}/api/v1/jobs", K6_NO_USAGE_REPORT="true")
+        cpu0, k6_cpu0 = stack.cpu(), _children_cpu_s()
         t0 = time.time()
         proc = await asyncio.create_subprocess_exec(
             k6, "run", "--quiet", "--no-color", "--summary-export", str(summary),
@@ -126,6 +133,8 @@ async def spike(z: dict[str, Any]) -> dict[str, Any]:
         try:
             _, err = await proc.communicate()
             spike_end = time.time()
+            # k6 is the only child reaped inside the window (the stack's processes live on)
+            cpu1, k6_cpu1 = stack.cpu(), _children_cpu_s()
             if proc.returncode not in (0, 99):  # 99: a threshold failed; none are set
                 raise RuntimeError(f"k6 exited {proc.returncode}: {err.decode()[-500:]}")
             row = await deps.pool.fetchrow(
@@ -159,6 +168,8 @@ async def spike(z: dict[str, Any]) -> dict[str, Any]:
         m = json.loads(summary.read_text())["metrics"]
         shutil.rmtree(work, ignore_errors=True)
         spike_s = spike_end - t0
+        used = {g: cpu1.get(g, 0.0) - cpu0.get(g, 0.0) for g in cpu1}
+        used["k6"] = k6_cpu1 - k6_cpu0
         peak = max((b for _, b in backlog), default=0)
         return {"offered_per_s": z["spike_rate"], "spike_s": round(spike_s, 1),
                 "accepted_jobs": accepted,
@@ -175,6 +186,11 @@ async def spike(z: dict[str, Any]) -> dict[str, Any]:
                                               if t <= spike_s), 0),
                 "recovery_s": None if recovered_s is None else round(recovered_s, 1),
                 "all_completed_s": None if all_done_s is None else round(all_done_s, 1),
+                # CPU µs per accepted job while k6 ran, by process (the 2 cores: 2e6 µs/s)
+                "cpu_us_per_accepted_job": {g: round(v / max(1, accepted) * 1e6, 1)
+                                            for g, v in sorted(used.items(),
+                                                               key=lambda kv: -kv[1])},
+                "cpu_cores_used": {g: round(v / spike_s, 2) for g, v in used.items()},
                 "backlog_series": backlog}
 
 
@@ -271,7 +287,11 @@ async def long_jobs(z: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    z = SIZES["small" if args.small else "full"]
+    z = dict(SIZES["small" if args.small else "full"])
+    if args.spike_rate:
+        z["spike_rate"] = args.spike_rate
+    if args.spike_s:
+        z["spike_s"] = args.spike_s
     out: dict[str, Any] = {"results": {}, "errors": {}, "size": "small" if args.small
                            else "full", "settings": z}
     for name in args.only.split(","):
@@ -303,7 +323,11 @@ def markdown(rep: dict[str, Any], name: str) -> str:
                   "backlog_at_spike_end", "recovery_s", "all_completed_s"):
             v = s[k]
             lines.append(f"| {k} | {'not reached' if v is None else f'{v:,}'} |")
-        lines += [f"| k6 latency ms | {s['k6_latency_ms']} |", "",
+        lines += [f"| k6 latency ms | {s['k6_latency_ms']} |", ""]
+        if "cpu_cores_used" in s:
+            lines += [f"CPU cores used while k6 ran, by process: {s['cpu_cores_used']}; CPU µs "
+                      f"per accepted job: {s['cpu_us_per_accepted_job']}", ""]
+        lines += [
                   "Backlog (Redis ready set) over time, every "
                   f"{max(1, len(s['backlog_series']) // 30)} s sample:", "",
                   "| t (s) | backlog |", "|---:|---:|"]
@@ -335,6 +359,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--only", default="spike,long", help="spike, long or both")
     p.add_argument("--small", action="store_true", help="seconds long (make test)")
+    p.add_argument("--spike-rate", type=int, default=None, help="override the offered rate")
+    p.add_argument("--spike-s", type=int, default=None, help="override the spike's length")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     rep = uvloop.run(run(args))
