@@ -15,7 +15,7 @@ DASHBOARD     := jobline/api/dashboard_dist/index.html
 DASHBOARD_SRC := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
                  frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: help venv run test test-pg15 lint dashboard test-frontend test-e2e typecheck check migrate worker bench clean deploy-local package-lambda chaos
+.PHONY: help venv run test test-pg15 lint dashboard test-frontend test-e2e typecheck check migrate worker bench bench-seed clean deploy-local package-lambda chaos
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,12 +75,22 @@ typecheck: $(STAMP) ## Mypy
 
 check: lint typecheck test ## Lint + typecheck + tests
 
-bench: $(STAMP) ## Full benchmark suite, 10 scenarios x 3 runs + peers, and the profiles (~20 min), results in bench/results/
+# `make bench ARGS=--seed-scenarios` is `make bench-seed`.
+bench: $(STAMP) ## Suite (10 scenarios x 3 + peers), shipped stack vs events off vs BullMQ, profiles, queue stats at 1M/10M jobs (~50 min); bench/results/
+ifneq ($(filter --seed-scenarios,$(ARGS)),)
+	$(MAKE) --no-print-directory bench-seed
+else
 	$(BIN)/python bench/suite.py --runs 3
+	$(BIN)/python bench/shipped.py --runs 3
 	$(BIN)/python bench/pg_ceiling.py --runs 3
 	$(BIN)/python bench/cpu_split.py
 	$(BIN)/python bench/latency_breakdown.py
 	$(BIN)/python bench/queue_stats.py
+endif
+
+# Not part of `make bench` (nor of `make test`, which runs them --small): ~15 min of load.
+bench-seed: $(STAMP) ## Seed load scenarios at real length: 10k/s HTTP spike for 5 min (k6), 1,000 five-minute jobs
+	$(BIN)/python bench/seed_scenarios.py
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/jobline migrate

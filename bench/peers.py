@@ -41,13 +41,16 @@ def venv(peer: str) -> Path:
     return PEERS_DIR / f"venv-{peer}"
 
 
-def install() -> dict[str, str]:
-    """Install what is missing; returns {peer: error} for the peers that could not be.
+def install(only: list[str] | None = None) -> dict[str, str]:
+    """Install what is missing (of ``only``, default every peer); returns {peer: error} for the
+    peers that could not be.
 
     One venv per peer: their redis-py requirements conflict (kombu needs >= 6.1, arq < 6).
     """
     errors: dict[str, str] = {}
     for peer, pkgs in PY_PEERS.items():
+        if only is not None and peer not in only:
+            continue
         py = venv(peer) / "bin" / "python"
         mod = peer if peer != "taskiq" else "taskiq_redis"
         try:
@@ -62,7 +65,8 @@ def install() -> dict[str, str]:
             errors[peer] = f"install failed: {exc}"
     # both modules: a node_modules holding bullmq alone (ioredis is not among its dependencies)
     # made the driver fail with "Cannot find module 'ioredis'"
-    if not all((NODE / "node_modules" / m).is_dir() for m in ("bullmq", "ioredis")):
+    if (only is None or "bullmq" in only) and not all(
+            (NODE / "node_modules" / m).is_dir() for m in ("bullmq", "ioredis")):
         try:
             NODE.mkdir(parents=True, exist_ok=True)
             if not (NODE / "package.json").exists():
@@ -81,12 +85,15 @@ def peer_url(redis_url: str) -> str:
     return f"redis://{u.hostname}:{u.port or 6379}/1"
 
 
-def measure_peer(peer: str, redis_url: str, n: int, idle: int) -> dict[str, Any]:
+def measure_peer(peer: str, redis_url: str, n: int, idle: int,
+                 python: str | None = None) -> dict[str, Any]:
+    """``python``: the interpreter for the driver (default the peer's venv; BullMQ's driver
+    needs only redis-py, so any Python with it will do, e.g. Jobline's own)."""
     env = dict(os.environ, PEER=peer, PEER_REDIS_URL=peer_url(redis_url),
                PEER_NODE_DIR=str(NODE), PYTHONPATH=str(HERE / "peer_apps"))
     try:
         # bullmq's driver is Python too (it shells out to node); any peer venv will do
-        py = venv(peer if peer in PY_PEERS else "rq") / "bin" / "python"
+        py = python or venv(peer if peer in PY_PEERS else "rq") / "bin" / "python"
         r = _run([str(py), "driver.py", str(n), str(idle)], 900,
                  cwd=HERE / "peer_apps", env=env)
     except subprocess.TimeoutExpired:

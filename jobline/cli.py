@@ -335,6 +335,23 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None, *, deadline_s:
         time.sleep(0.1)  # polling a child process that is starting, in a foreground CLI
     return False
 
+def stack_commands(app: str, processes: int, concurrency: int) -> dict[str, list[str]]:
+    """The processes ``jobline run`` starts and supervises, by name, in start order.
+
+    One function so that ``bench/shipped.py`` (the shipped-stack benchmark) starts exactly what
+    ``make run`` starts and follows any change to it.
+    """
+    return {
+        "api": [sys.executable, "-m", "jobline", "api"],
+        "scheduler": [sys.executable, "-m", "jobline", "scheduler"],
+        "workers": [sys.executable, "-m", "jobline", "worker", "--app", app,
+                    "--processes", str(processes), "--concurrency", str(concurrency)],
+        # job events: outbox -> bus, and the three consumers (docs/events.md)
+        "relay": [sys.executable, "-m", "jobline", "relay"],
+        **{f"consumer-{k}": [sys.executable, "-m", "jobline", "consumer", k]
+           for k in ("audit", "analytics", "alerts")},
+    }
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start everything locally in the foreground; Ctrl-C stops it all gracefully."""
@@ -367,17 +384,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             kafka = EmbeddedKafka(s.home / "tansu.log")
             env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
-        commands = {
-            "api": [sys.executable, "-m", "jobline", "api"],
-            "scheduler": [sys.executable, "-m", "jobline", "scheduler"],
-            "workers": [sys.executable, "-m", "jobline", "worker", "--app", args.app,
-                        "--processes", str(args.processes), "--concurrency",
-                        str(args.concurrency)],
-            # job events: outbox -> bus, and the three consumers (docs/events.md)
-            "relay": [sys.executable, "-m", "jobline", "relay"],
-            **{f"consumer-{k}": [sys.executable, "-m", "jobline", "consumer", k]
-               for k in ("audit", "analytics", "alerts")},
-        }
+        commands = stack_commands(args.app, args.processes, args.concurrency)
 
         def spawn(name: str) -> None:
             # Children get their own process group so the terminal's Ctrl-C reaches only us;
