@@ -449,8 +449,8 @@ async def test_audit_events_query(admin: httpx.AsyncClient, deps: Deps) -> None:
     now = deps.clock.now_ms()
     evs = [Event(uuid.uuid4(), t, now + i, job_id=job_id, queue="aq", job_type="t")
            for i, t in enumerate(("jobs.submitted", "jobs.started", "jobs.completed"))]
-    async with deps.pool.acquire() as conn:
-        await audit.store(conn, evs, now)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await audit.store(conn, evs)
     q = """query($j: ID!, $after: String) { auditEvents(jobId: $j, first: 2, after: $after) {
         events nextCursor } }"""
     p1 = (await gql(admin, q, {"j": str(job_id)}))["data"]["auditEvents"]

@@ -169,6 +169,19 @@ class RedisStreamsConsumer(BusConsumer):
             self._own_done = False
             return []
 
+    async def take_over(self) -> None:
+        r, stream = self.bus.redis, self.bus.stream
+        cursor = "0-0"
+        while True:
+            # min idle 0: every pending entry, whoever holds it (redis-py drops the cursor of a
+            # JUSTID reply, so the entries come along and are read again by fetch).
+            res: Any = await r.xautoclaim(stream, self.group, self.name, 0, start_id=cursor,
+                                          count=1000)
+            cursor = _s(res[0])
+            if cursor == "0-0":
+                break
+        self._own_done = False
+
     async def _ack_ids(self, ids: list[str]) -> None:
         if ids:
             await self.bus.redis.xack(self.bus.stream, self.group, *ids)
