@@ -95,7 +95,10 @@ class Event:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Event:
-        d = orjson.loads(raw)
+        return cls.from_dict(orjson.loads(raw))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
         return cls(id=uuid.UUID(d["id"]), type=d["type"], time_ms=d["timeMs"],
                    job_id=uuid.UUID(d["jobId"]) if d.get("jobId") else None,
                    queue=d.get("queue"), job_type=d.get("jobType"), attempt=d.get("attempt"),
