@@ -22,7 +22,7 @@ from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.events.bus import EventBus
 from jobline.shared.events.buses import create_bus
-from jobline.shared.events.outbox import Event, NewEvent, emit, relay_once
+from jobline.shared.events.outbox import Event, NewEvent, emit, maintain_partitions, relay_once
 from jobline.shared.events.outbox import lag as events_lag
 from jobline.shared.platform.clock import FakeClock, to_dt
 from jobline.shared.platform.config import Settings
@@ -438,3 +438,20 @@ async def test_events_off_writes_no_outbox_rows(deps: Deps, clock: FakeClock) ->
         assert await deps.pool.fetchval("SELECT count(*) FROM job_events") == 3
     finally:
         await off.close()
+
+
+async def test_retention_drops_old_published_days_only(deps: Deps, bus: EventBus,
+                                                       clock: FakeClock) -> None:
+    day = 86_400_000
+    clock.advance(-40 * day)  # events 40 days ago, in their own day's partition
+    await deps.pool.execute("SELECT jobline_ensure_event_partitions($1, 1)",
+                            to_dt(clock.now_ms()))
+    await run_jobs(deps, clock, [("old", "t", True, 1)])
+    clock.advance(40 * day)
+    await run_jobs(deps, clock, [("new", "t", True, 1)])
+    assert await maintain_partitions(deps) == 0  # unpublished: kept
+    assert await deps.pool.fetchval("SELECT count(*) FROM job_events") == 6
+    await relay_all(deps, bus)
+    assert await maintain_partitions(deps) == 1
+    assert {r["queue_name"] for r in await deps.pool.fetch(
+        "SELECT queue_name FROM job_events")} == {"new"}
