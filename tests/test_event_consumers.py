@@ -455,3 +455,21 @@ async def test_retention_drops_old_published_days_only(deps: Deps, bus: EventBus
     assert await maintain_partitions(deps) == 1
     assert {r["queue_name"] for r in await deps.pool.fetch(
         "SELECT queue_name FROM job_events")} == {"new"}
+
+
+async def test_a_standby_consumer_stops_on_request(deps: Deps, bus: EventBus,
+                                                   consumer: Any) -> None:
+    first = consumer("alerts", name="first")
+    await first.start()
+    standby = consumer("alerts", name="standby")
+    task = asyncio.create_task(standby.run())
+
+    async def standby_waits() -> bool:
+        return bool(await deps.pool.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
+
+    await wait_until(standby_waits, message="the standby waits for the group lock")
+    standby.request_stop()
+    await asyncio.wait_for(task, 15)  # not stuck in pg_advisory_lock
+    assert standby._consumer is None
+    assert not await standby_waits()

@@ -105,10 +105,29 @@ class EventConsumer:
     def request_stop(self) -> None:
         self._stop.set()
 
+    async def _start_unless_stopped(self) -> bool:
+        """``start`` (a standby waits here for the group lock), abandoned on a stop request.
+        Returns whether this consumer now holds the group."""
+        starting = asyncio.ensure_future(self.start())
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not starting.done():
+                starting.cancel()  # asyncpg cancels the waiting pg_advisory_lock
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+        if starting.cancelled():
+            return False
+        starting.result()  # re-raise a failed start
+        return True
+
     async def run(self) -> None:
-        await self.start()
         while not self._stop.is_set():
             try:
+                if self._consumer is None and not await self._start_unless_stopped():
+                    break
                 await self.step(1.0)
             except Exception:
                 log.exception("%s consumer step failed", self.kind)
