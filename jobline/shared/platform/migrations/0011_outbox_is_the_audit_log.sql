@@ -121,6 +121,10 @@ BEGIN
 END
 $$;
 
+-- Today's partitions before the rows move in: rows of a day without one land in the default
+-- partition, and that day's partition can then not be created any more.
+SELECT jobline_ensure_event_partitions(now() - interval '1 day', 5);
+
 INSERT INTO job_events (seq, event_id, type, occurred_at, job_id, queue_name, job_type, attempt,
                         duration_ms, wait_ms, error_type, error, data, status, priority,
                         scheduled_for, batch_id)
