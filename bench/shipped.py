@@ -105,12 +105,7 @@ class Stack:
             self.env.pop(k, None)
         if not events:
             self.env["JOBLINE_EVENTS"] = "off"
-        self.commands = stack_commands(app, processes, concurrency)
-        if not events:
-            # JOBLINE_EVENTS=off means no outbox, relay or consumers; stack_commands may
-            # already leave them out once that setting exists, this keeps it true before
-            self.commands = {n: c for n, c in self.commands.items()
-                             if not n.startswith(("relay", "consumer"))}
+        self.commands = stack_commands(app, processes, concurrency, events=events)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.log = open(self.home / "stack.log", "wb")  # noqa: SIM115 - closed in stop()
 
@@ -284,8 +279,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                        "bullmq_workers": "2 node processes x concurrency 50 (peers harness)",
                        "durable": True, "processes": {
                            "on": list(stack_commands("jobline.demo", 2, 25)),
-                           "off": [n for n in stack_commands("jobline.demo", 2, 25)
-                                   if not n.startswith(("relay", "consumer"))]}}
+                           "off": list(stack_commands("jobline.demo", 2, 25, events=False))}}
     out["versions"] = {"bullmq": peers.peer_versions().get("bullmq")} if "bullmq" in med else {}
     out["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
     out["load_avg_1m_before_each_run"] = load

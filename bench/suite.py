@@ -107,7 +107,7 @@ class Env:
         try:
             await deps.pool.execute(
                 "TRUNCATE jobs, job_attempts, idempotency_keys, queues, job_events, "
-                "job_dependencies, job_batches, audit_events CASCADE")
+                "job_dependencies, job_batches CASCADE")
             # Start every measurement right after a checkpoint (as pgbench does), so a timed
             # checkpoint's full-page writes do not land inside one run's short window by chance.
             await deps.pool.execute("CHECKPOINT")

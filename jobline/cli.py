@@ -185,15 +185,21 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 
 def cmd_consumer(args: argparse.Namespace) -> int:
-    from jobline.analytics.consumer import EventConsumer
+    from jobline.analytics.consumer import ConsumerHost, parse_kinds
     from jobline.shared.events.buses import create_bus
+
+    try:
+        kinds = parse_kinds(args.kind, args.kinds)
+    except ValueError as e:
+        print(f"jobline consumer: {e}", file=sys.stderr)
+        return 2
 
     async def build(deps: Deps, stack: contextlib.AsyncExitStack) -> _Service:
         bus = await create_bus(deps.settings)
         stack.push_async_callback(bus.close)
-        consumer = EventConsumer(deps, bus, args.kind)
-        stack.push_async_callback(consumer.close)
-        return consumer
+        host = ConsumerHost(deps, bus, kinds)
+        stack.push_async_callback(host.close)
+        return host
 
     return _serve(build, pool_size=2)
 
@@ -335,21 +341,23 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None, *, deadline_s:
         time.sleep(0.1)  # polling a child process that is starting, in a foreground CLI
     return False
 
-def stack_commands(app: str, processes: int, concurrency: int) -> dict[str, list[str]]:
+def stack_commands(app: str, processes: int, concurrency: int, *,
+                   events: bool = True) -> dict[str, list[str]]:
     """The processes ``jobline run`` starts and supervises, by name, in start order.
 
     One function so that ``bench/shipped.py`` (the shipped-stack benchmark) starts exactly what
-    ``make run`` starts and follows any change to it.
+    ``make run`` starts and follows any change to it. ``events=False`` (``JOBLINE_EVENTS=off``)
+    leaves out the relay and the consumers.
     """
     return {
         "api": [sys.executable, "-m", "jobline", "api"],
         "scheduler": [sys.executable, "-m", "jobline", "scheduler"],
         "workers": [sys.executable, "-m", "jobline", "worker", "--app", app,
                     "--processes", str(processes), "--concurrency", str(concurrency)],
-        # job events: outbox -> bus, and the three consumers (docs/events.md)
-        "relay": [sys.executable, "-m", "jobline", "relay"],
-        **{f"consumer-{k}": [sys.executable, "-m", "jobline", "consumer", k]
-           for k in ("audit", "analytics", "alerts")},
+        # job events: outbox -> bus, and one process hosting every consumer group
+        # (docs/events.md); none of it with JOBLINE_EVENTS=off
+        **({"relay": [sys.executable, "-m", "jobline", "relay"],
+            "consumers": [sys.executable, "-m", "jobline", "consumer"]} if events else {}),
     }
 
 
@@ -379,12 +387,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                          redis_url=services.redis_url)))
         env = dict(os.environ, DATABASE_URL=services.database_url, REDIS_URL=services.redis_url,
                    JOBLINE_HOME=str(s.home))
-        if s.event_bus == "kafka" and not s.kafka_bootstrap:
+        if s.events and s.event_bus == "kafka" and not s.kafka_bootstrap:
             from jobline.local import EmbeddedKafka
 
             kafka = EmbeddedKafka(s.home / "tansu.log")
             env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
-        commands = stack_commands(args.app, args.processes, args.concurrency)
+        commands = stack_commands(args.app, args.processes, args.concurrency, events=s.events)
 
         def spawn(name: str) -> None:
             # Children get their own process group so the terminal's Ctrl-C reaches only us;
@@ -408,8 +416,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  workers:   {args.processes} processes x {args.concurrency} concurrency, "
               f"app {args.app}, every queue, pid {procs['workers'].pid}")
         print(f"  scheduler: delayed jobs, lease reaper, reconcile, pid {procs['scheduler'].pid}")
-        print(f"  events:    relay + consumers audit, analytics, alerts on the "
-              f"{s.event_bus} bus")
+        if s.events:
+            print(f"  events:    relay + consumers (analytics, alerts) on the {s.event_bus} "
+                  f"bus, pids {procs['relay'].pid}, {procs['consumers'].pid}")
+        else:
+            print("  events:    off (JOBLINE_EVENTS=off: no outbox rows, no relay, no consumers)")
         print(f"  data:      {s.home}  (migrations applied now: {', '.join(applied) or 'none'})")
         print(f"  admin key: {admin_key}  (also in {admin_key_file(s.home)}; send it as "
               "X-Api-Key)")
@@ -517,8 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("relay", "publish the job-event outbox to the event bus")
     p.set_defaults(fn=cmd_relay)
 
-    p = command("consumer", "run an event consumer")
-    p.add_argument("kind", choices=["audit", "analytics", "alerts"], help="which consumer")
+    p = command("consumer", "run the event consumers (every group unless given)")
+    p.add_argument("kind", nargs="?", default=None,
+                   help="one group: analytics or alerts (audit needs no consumer any more)")
+    p.add_argument("--kinds", default=None, help="comma-separated groups, e.g. analytics,alerts")
     p.set_defaults(fn=cmd_consumer)
 
     p = command("keys", "create, list and revoke API keys")

@@ -1,9 +1,10 @@
-"""The consumers (audit, analytics rollups, alerts), their idempotence under redelivery, the
+"""The consumers (analytics rollups, alerts), their exactly-once effect under redelivery, the
 relay's crash behaviour, and the audit/lag endpoints. Redis Streams bus (the contract suite in
 test_events.py covers Kafka)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,15 +17,16 @@ import pytest
 
 from jobline.analytics import rollups
 from jobline.analytics.alerts import SpikeDetector
-from jobline.analytics.consumer import EventConsumer
+from jobline.analytics.consumer import ConsumerHost, EventConsumer, parse_kinds
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.events.bus import EventBus
 from jobline.shared.events.buses import create_bus
-from jobline.shared.events.outbox import Event, relay_once
+from jobline.shared.events.outbox import Event, NewEvent, emit, maintain_partitions, relay_once
+from jobline.shared.events.outbox import lag as events_lag
 from jobline.shared.platform.clock import FakeClock, to_dt
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import wait_until
 
 
@@ -132,11 +134,13 @@ async def test_a_consumer_killed_mid_batch_reprocesses_without_double_counting(
     first = consumer("analytics", name="first", batch=10)
     assert await first.step(1.0, ack=False) == 10
     assert first.applied == 10
-    # Killed before its commit: fetched the rest, applied nothing.
+    await first.close()  # its connection (and the group lock) dies with the process
+    # Killed before its commit: took over the 10 pending, applied nothing.
     second = consumer("analytics", name="second", batch=100)
     await second.start()
     assert second._consumer is not None
-    assert len(await second._consumer.fetch(100, 1.0)) == 5
+    assert len(await second._consumer.fetch(100, 1.0)) == 10
+    await second.close()
     # The survivor re-reads all 15 from the dead consumers' pending entries.
     heir = consumer("analytics", name="heir")
     seen = 0
@@ -147,14 +151,14 @@ async def test_a_consumer_killed_mid_batch_reprocesses_without_double_counting(
         return seen >= 15
 
     await wait_until(drained, message="redelivery")
-    assert heir.applied == 5  # the 10 already applied were skipped by their receipts
+    assert heir.applied == 5  # the 10 already applied were skipped by the group's watermark
     (row,) = await rollups.summary(deps, 0, clock.now_ms() + 60_000)
     assert (row["submitted"], row["started"], row["completed"]) == (5, 5, 5)
     (g,) = await bus.lag(["analytics"])
     assert g.pending == 0
 
 
-async def test_relay_crash_after_publish_republishes_and_audit_keeps_one_copy(
+async def test_relay_crash_after_publish_republishes_and_consumers_apply_once(
         deps: Deps, bus: EventBus, clock: FakeClock, consumer: Any) -> None:
     await run_jobs(deps, clock, [("q", "t", True, 1)])
 
@@ -163,19 +167,45 @@ async def test_relay_crash_after_publish_republishes_and_audit_keeps_one_copy(
 
     with pytest.raises(RuntimeError):
         await relay_once(deps, bus, after_publish=crash)
-    assert await deps.pool.fetchval(
-        "SELECT count(*) FROM job_events WHERE published_at IS NULL") == 3
+    assert (await events_lag(deps, bus, ["analytics"]))["outbox"]["pending"] == 3
     assert await relay_all(deps, bus) == 3  # published again
-    audit = consumer("audit")
+    assert await deps.redis.xlen(f"{deps.settings.redis_prefix}:events") == 6
+    analytics = consumer("analytics")
 
     async def six_seen() -> bool:
-        await audit.step(0.1)
-        (g,) = await bus.lag(["audit"])
+        await analytics.step(0.1)
+        (g,) = await bus.lag(["analytics"])
         return g.lag == 0 and g.pending == 0
 
-    await wait_until(six_seen, message="audit caught up")
-    assert audit.applied == 3
-    assert await deps.pool.fetchval("SELECT count(*) FROM audit_events") == 3
+    await wait_until(six_seen, message="analytics caught up")
+    assert analytics.applied == 3
+    (row,) = await rollups.summary(deps, 0, clock.now_ms() + 60_000)
+    assert (row["submitted"], row["started"], row["completed"]) == (1, 1, 1)
+    assert await deps.pool.fetchval("SELECT count(*) FROM job_events") == 3  # the audit log
+
+
+async def test_a_transaction_committing_a_lower_seq_late_is_not_skipped(
+        deps: Deps, bus: EventBus, clock: FakeClock) -> None:
+    """seq is taken at insert: a transaction can commit seq 1 after another committed seq 2.
+    The relay's cursor must not pass seq 1 while its transaction is open."""
+    c = await bus.consumer("watch", "w")
+    slow = await deps.pool.acquire()
+    try:
+        tx = slow.transaction()
+        await tx.start()
+        await slow.execute(
+            "INSERT INTO job_events (type, occurred_at, queue_name) VALUES ('queues.backlog', "
+            "now(), 'slow')")
+        await emit(deps, [NewEvent("queues.backlog", queue="fast")])
+        assert await relay_once(deps, bus, settle_timeout_s=0.05) == 0  # slow is still open
+        await tx.commit()
+        assert await relay_all(deps, bus) == 2
+        got = [d.event for d in await c.fetch(10, 1.0)]
+        assert [e.queue for e in got] == ["slow", "fast"]  # seq order
+        assert (await events_lag(deps, bus, []))["outbox"]["pending"] == 0
+    finally:
+        await deps.pool.release(slow)
+        await c.close()
 
 
 async def test_relay_process_killed_then_restarted_still_publishes(
@@ -225,10 +255,25 @@ async def test_a_flushed_redis_gets_the_retained_events_again(
         deps: Deps, bus: EventBus, clock: FakeClock, consumer: Any) -> None:
     await run_jobs(deps, clock, [("q", "t", True, 1)])
     assert await relay_all(deps, bus) == 3
+    analytics = consumer("analytics")
+    await consume_all(analytics, 3)
+    await analytics.close()
     await deps.redis.delete(f"{deps.settings.redis_prefix}:events",
                             f"{deps.settings.redis_prefix}:events:alive")
     assert await relay_all(deps, bus) == 3
     assert await deps.redis.xlen(f"{deps.settings.redis_prefix}:events") == 3
+    # the replayed events are not counted twice
+    again = consumer("analytics")
+
+    async def replay_seen() -> bool:
+        await again.step(0.1)
+        (g,) = await bus.lag(["analytics"])
+        return g.lag == 0 and g.pending == 0
+
+    await wait_until(replay_seen, message="replay consumed")
+    assert again.applied == 0
+    (row,) = await rollups.summary(deps, 0, clock.now_ms() + 60_000)
+    assert (row["submitted"], row["started"], row["completed"]) == (1, 1, 1)
 
 
 def test_spike_detector_fires_on_a_jump_over_the_queue_baseline() -> None:
@@ -266,9 +311,7 @@ async def test_audit_endpoint_filters_and_pages(deps: Deps, bus: EventBus, clock
                                                 http: Any, consumer: Any) -> None:
     t0 = clock.now_ms()
     await run_jobs(deps, clock, [("q", "t", True, 1), ("q", "t", False, 1)])
-    n = await relay_all(deps, bus)
-    c = consumer("audit")
-    await consume_all(c, n)
+    # no relay, no consumer: the audit log is the outbox, complete from the commit on
     job_id = await deps.pool.fetchval("SELECT id FROM jobs WHERE status = 'dead_letter'")
     r = await http.get("/api/v1/audit", params={"jobId": str(job_id)})
     assert r.status_code == 200
@@ -303,8 +346,7 @@ async def test_lag_endpoint_reports_outbox_and_groups(deps: Deps, bus: EventBus,
     await relay_all(deps, bus)
     body = (await http.get("/api/v1/events/lag")).json()
     assert body["outbox"]["pending"] == 0
-    assert {g["group"]: g["lag"] for g in body["groups"]} == {
-        "audit": 3, "analytics": 3, "alerts": 3}
+    assert {g["group"]: g["lag"] for g in body["groups"]} == {"analytics": 3, "alerts": 3}
 
 
 async def test_worker_lifecycle_and_backlog_events(deps: Deps, bus: EventBus,
@@ -334,3 +376,100 @@ async def test_worker_lifecycle_and_backlog_events(deps: Deps, bus: EventBus,
                                          "workers.heartbeat_lost"]
     assert rows[0]["data"]["delayed"] == 1 and rows[3]["data"]["workerId"] == "ghost"
     assert rows[1]["data"]["workerId"] == rows[2]["data"]["workerId"]
+
+
+async def test_a_second_consumer_of_a_group_waits_until_the_first_is_gone(
+        deps: Deps, bus: EventBus, clock: FakeClock, consumer: Any) -> None:
+    """The watermark needs one consumer per group at a time: a second one is a standby."""
+    await run_jobs(deps, clock, [("q", "t", True, 1)])
+    await relay_all(deps, bus)
+    first = consumer("analytics", name="first")
+    await first.start()
+    standby = consumer("analytics", name="standby")
+    waiting = asyncio.create_task(standby.start())
+
+    async def standby_waits() -> bool:
+        return bool(await deps.pool.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
+
+    await wait_until(standby_waits, message="the standby waits for the group lock")
+    assert not waiting.done()
+    await first.close()
+    await asyncio.wait_for(waiting, 15)
+    await consume_all(standby, 3)
+    assert standby.applied == 3
+
+
+async def test_one_process_hosts_every_group(deps: Deps, bus: EventBus, clock: FakeClock) -> None:
+    assert parse_kinds(None, None) == ["analytics", "alerts"]
+    assert parse_kinds(None, "audit,alerts") == ["alerts"]  # audit needs no consumer any more
+    assert parse_kinds("analytics", None) == ["analytics"]
+    with pytest.raises(ValueError):
+        parse_kinds("nope", None)
+    await run_jobs(deps, clock, [("pay", "charge", False, 1)] * 20)
+    n = await relay_all(deps, bus)
+    host = ConsumerHost(deps, bus)
+    task = asyncio.create_task(host.run())
+    try:
+        async def both_applied() -> bool:
+            return all(c.applied >= n for c in host.consumers)
+
+        await wait_until(both_applied, message="both groups applied everything")
+        assert await deps.pool.fetchval(
+            "SELECT count(*) FROM job_events WHERE type = 'alerts.fired'") == 1
+        (row,) = await rollups.summary(deps, 0, clock.now_ms() + 60_000)
+        assert row["dead_letter"] == 20
+    finally:
+        host.request_stop()
+        await asyncio.wait_for(task, 15)
+        await host.close()
+
+
+async def test_events_off_writes_no_outbox_rows(deps: Deps, clock: FakeClock) -> None:
+    off = await connect(deps.settings.with_(events=False), clock, pool_size=2,
+                        check_redis_policy=False)
+    try:
+        await run_jobs(off, clock, [("q", "t", True, 1), ("q", "t", False, 1)])
+        await emit(off, [NewEvent("queues.backlog", queue="q")])
+        assert await deps.pool.fetchval("SELECT count(*) FROM jobs") == 2
+        assert await deps.pool.fetchval("SELECT count(*) FROM job_events") == 0
+        # the same database with events on (another process's setting) still gets them
+        await run_jobs(deps, clock, [("q", "t", True, 1)])
+        assert await deps.pool.fetchval("SELECT count(*) FROM job_events") == 3
+    finally:
+        await off.close()
+
+
+async def test_retention_drops_old_published_days_only(deps: Deps, bus: EventBus,
+                                                       clock: FakeClock) -> None:
+    day = 86_400_000
+    clock.advance(-40 * day)  # events 40 days ago, in their own day's partition
+    await deps.pool.execute("SELECT jobline_ensure_event_partitions($1, 1)",
+                            to_dt(clock.now_ms()))
+    await run_jobs(deps, clock, [("old", "t", True, 1)])
+    clock.advance(40 * day)
+    await run_jobs(deps, clock, [("new", "t", True, 1)])
+    assert await maintain_partitions(deps) == 0  # unpublished: kept
+    assert await deps.pool.fetchval("SELECT count(*) FROM job_events") == 6
+    await relay_all(deps, bus)
+    assert await maintain_partitions(deps) == 1
+    assert {r["queue_name"] for r in await deps.pool.fetch(
+        "SELECT queue_name FROM job_events")} == {"new"}
+
+
+async def test_a_standby_consumer_stops_on_request(deps: Deps, bus: EventBus,
+                                                   consumer: Any) -> None:
+    first = consumer("alerts", name="first")
+    await first.start()
+    standby = consumer("alerts", name="standby")
+    task = asyncio.create_task(standby.run())
+
+    async def standby_waits() -> bool:
+        return bool(await deps.pool.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
+
+    await wait_until(standby_waits, message="the standby waits for the group lock")
+    standby.request_stop()
+    await asyncio.wait_for(task, 15)  # not stuck in pg_advisory_lock
+    assert standby._consumer is None
+    assert not await standby_waits()

@@ -27,7 +27,7 @@ from jobline.shared.platform.errors import ConfigError
 
 SCHEMA = Path(__file__).parent.parent / "jobline" / "shared" / "platform" / "schema.sql"
 # Monthly partitions depend on today's date; the declared schema covers everything else.
-_PARTITION = re.compile(r"^(jobs|job_attempts)_p\d{6}$")
+_PARTITION = re.compile(r"^((jobs|job_attempts)_p\d{6}|job_events_p\d{8})$")
 #: The first text of 0006, which called PostgreSQL 18's built-in uuidv7() (see SUPERSEDED).
 OLD_0006 = Path(__file__).parent / "data" / "0006_events_pg18_only.sql"
 
@@ -37,7 +37,8 @@ def dump_schema(dsn: str) -> str:
     out = subprocess.run(
         [str(pg_bin_dir() / "pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
          "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres",
-         "-T", "jobs_p[0-9]*", "-T", "job_attempts_p[0-9]*", "-T", "jobline_migrations",
+         "-T", "jobs_p[0-9]*", "-T", "job_attempts_p[0-9]*",
+         "-T", "job_events_p[0-9]*", "-T", "jobline_migrations",
          (u.path or "/postgres").lstrip("/")],
         check=True, capture_output=True, text=True).stdout
     keep = [line for line in out.splitlines()
@@ -160,3 +161,49 @@ async def test_second_migrate_applies_nothing_and_checksums_are_enforced(
     monkeypatch.setattr(migrate_mod, "available", lambda: edited)
     with pytest.raises(ConfigError, match="changed after it was applied"):
         await migrate_mod.migrate(database_url)
+
+
+async def test_0011_moves_the_outbox_and_audit_rows_and_keeps_what_was_published(
+        empty_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install as of 0010 with published and unpublished outbox rows, audit rows (one whose
+    outbox row was already pruned) and receipts: after 0011 the outbox holds every event once,
+    the relay's cursor stops before the first unpublished row, and the analytics group's
+    watermark covers what it had receipts for."""
+    current = migrate_mod.available()
+    monkeypatch.setattr(migrate_mod, "available",
+                        lambda: [m for m in current if m.version <= "0010"])
+    await migrate_mod.migrate(empty_database)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        ids = [uuid.uuid4() for _ in range(4)]
+        await conn.execute(
+            """INSERT INTO job_events (seq, event_id, type, occurred_at, queue_name, published_at)
+               OVERRIDING SYSTEM VALUE VALUES
+                 (10, $1, 'jobs.submitted', now(), 'q', now()),
+                 (11, $2, 'jobs.started', now(), 'q', now()),
+                 (12, $3, 'jobs.completed', now(), 'q', NULL)""", *ids[:3])
+        await conn.execute(
+            """INSERT INTO audit_events (occurred_at, event_id, type, queue_name, envelope,
+                                         recorded_at)
+               VALUES (now() - interval '3 days', $1, 'jobs.failed', 'q',
+                       jsonb_build_object('seq', 5, 'jobType', 't', 'attempt', 2,
+                                          'error', 'boom', 'data', '{}'::jsonb), now()),
+                      (now(), $2, 'jobs.submitted', 'q', '{"seq": 10}', now())""",
+            ids[3], ids[0])
+        await conn.execute(
+            "INSERT INTO event_receipts VALUES ('analytics', $1, now()), ('analytics', $2, now()),"
+            " ('audit', $3, now())", ids[0], ids[1], ids[2])
+        monkeypatch.setattr(migrate_mod, "available", lambda: current)
+        assert "0011" in await migrate_mod.migrate(empty_database)
+        rows = await conn.fetch("SELECT seq, event_id, job_type, attempt, error FROM job_events "
+                                "ORDER BY seq")
+        assert [(r["seq"], r["event_id"]) for r in rows] == [
+            (5, ids[3]), (10, ids[0]), (11, ids[1]), (12, ids[2])]
+        assert (rows[0]["job_type"], rows[0]["attempt"], rows[0]["error"]) == ("t", 2, "boom")
+        assert await conn.fetchval("SELECT published_through FROM event_relay_state") == 11
+        assert await conn.fetchval(
+            "SELECT seq FROM consumer_watermarks WHERE consumer = 'analytics' AND part = ''") == 11
+        assert await conn.fetchval("SELECT nextval('job_events_seq')") == 13
+    finally:
+        await conn.close()
+    assert_declared_schema(empty_database)

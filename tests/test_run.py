@@ -38,9 +38,10 @@ def home() -> Iterator[Path]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def start(home: Path, port: int) -> subprocess.Popen[str]:
+def start(home: Path, port: int, **extra: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(JOBLINE_HOME=str(home), JOBLINE_PORT=str(port), JOBLINE_SHUTDOWN_GRACE_S="5")
+    env.update(JOBLINE_HOME=str(home), JOBLINE_PORT=str(port), JOBLINE_SHUTDOWN_GRACE_S="5",
+               **extra)
     return subprocess.Popen([sys.executable, "-m", "jobline", "run", "--processes", "1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -96,7 +97,7 @@ async def test_run_serves_processes_stops_and_resumes(home: Path) -> None:
             job = await wait_until(completed, timeout=30, message="email job completed")
             assert job["result"]["delivery"] == "file"  # type: ignore[index]
 
-            # the relay and the audit consumer run too: the job's events reach the audit log
+            # the job's events are in the audit log (the outbox) ...
             async def audited() -> list[str] | None:
                 body = (await c.get("/api/v1/audit", params={"jobId": job_id})).json()
                 types = sorted(e["type"] for e in body["events"])
@@ -104,6 +105,15 @@ async def test_run_serves_processes_stops_and_resumes(home: Path) -> None:
 
             types = await wait_until(audited, timeout=60, message="job events in the audit log")
             assert types == ["jobs.completed", "jobs.started", "jobs.submitted"]
+
+            # ... and the relay and the one consumer process (both groups) carry them through
+            async def relayed_and_consumed() -> bool:
+                body = (await c.get("/api/v1/events/lag")).json()
+                return body["outbox"]["pending"] == 0 and all(
+                    g["lag"] == 0 and g["pending"] == 0 for g in body["groups"]) and {
+                    g["group"] for g in body["groups"]} == {"analytics", "alerts"}
+
+            await wait_until(relayed_and_consumed, timeout=60, message="events consumed")
             assert list((home / "outbox").glob("*.eml"))
     finally:
         out = stop(p)
@@ -126,3 +136,34 @@ async def test_run_serves_processes_stops_and_resumes(home: Path) -> None:
             assert r.status_code == 200 and r.json()["status"] == "completed"
     finally:
         stop(p)
+
+
+async def test_run_with_events_off_starts_no_relay_and_writes_no_events(home: Path) -> None:
+    import psutil
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    p = start(home, port, JOBLINE_EVENTS="off")
+    try:
+        await wait_until(lambda: ready(base), timeout=90, message="API ready")
+        children = [" ".join(c.cmdline()) for c in psutil.Process(p.pid).children()]
+        assert any("jobline worker" in c for c in children), children
+        assert not any("jobline relay" in c or "jobline consumer" in c for c in children)
+        key = (home / "admin.key").read_text().strip()
+        async with httpx.AsyncClient(base_url=base, headers={"X-Api-Key": key}) as c:
+            r = await c.post("/api/v1/jobs", json={
+                "queue": "email", "jobType": "send_welcome_email",
+                "payload": {"userId": 1, "email": "user@example.com"}})
+            assert r.status_code == 201, r.text
+            job_id = r.json()["jobId"]
+
+            async def completed() -> bool:
+                return bool((await c.get(f"/api/v1/jobs/{job_id}")).json()["status"]
+                            == "completed")
+
+            await wait_until(completed, timeout=30, message="email job completed")
+            body = (await c.get("/api/v1/audit", params={"jobId": job_id})).json()
+            assert body["events"] == []
+    finally:
+        out = stop(p)
+    assert "events:    off" in out

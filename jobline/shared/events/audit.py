@@ -1,7 +1,8 @@
-"""The audit log: every event stored in ``audit_events`` (partitioned by month) and its query.
+"""The audit log: the ``job_events`` outbox itself (partitioned by day, kept for
+``JOBLINE_AUDIT_RETENTION_DAYS``, migration 0011) and its query.
 
-Written by the ``audit`` consumer through :func:`jobline.shared.events.outbox.apply_once`; the primary
-key (occurred_at, event_id) also ignores a redelivered event on its own.
+No consumer copies events anywhere: every committed event is in the outbox from its commit on,
+so the audit log is complete even before the relay published it.
 """
 
 from __future__ import annotations
@@ -11,25 +12,25 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from jobline.shared.events.outbox import EVENT_TYPES, Event
+from jobline.shared.events.outbox import EVENT_TYPES, Event, event_from_row
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import ValidationFailed
 
-#: The consumer group (and receipt name) of the audit log.
-GROUP = "audit"
-
-INSERT_AUDIT = """
-INSERT INTO audit_events (occurred_at, event_id, type, job_id, queue_name, envelope, recorded_at)
-SELECT u.t, u.id, u.ty, u.j, u.q, u.e::jsonb, $7
-  FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[])
-       AS u(t, id, ty, j, q, e)
-ON CONFLICT DO NOTHING
+# Events with their own times (imports, tests); the live path is the triggers and emit().
+INSERT_EVENTS = """
+INSERT INTO job_events (occurred_at, event_id, type, job_id, queue_name, job_type, attempt,
+                        duration_ms, wait_ms, error_type, error, data)
+SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::text[],
+                     $6::text[], $7::int[], $8::int[], $9::int[], $10::text[], $11::text[],
+                     $12::jsonb[])
 """
 
 # Newest first, keyset-paged on (occurred_at, event_id). NULL parameters mean "any".
 LIST_AUDIT = """
-SELECT occurred_at, event_id, envelope FROM audit_events
+SELECT seq, event_id, type, occurred_at, job_id, queue_name, job_type, attempt, duration_ms,
+       wait_ms, error_type, error, data, status, priority, scheduled_for, batch_id
+  FROM job_events
  WHERE ($1::uuid IS NULL OR job_id = $1)
    AND ($2::text IS NULL OR type = $2)
    AND ($3::timestamptz IS NULL OR occurred_at >= $3)
@@ -39,21 +40,17 @@ SELECT occurred_at, event_id, envelope FROM audit_events
  LIMIT $7
 """
 
-ENSURE_PARTITIONS = "SELECT jobline_ensure_audit_partitions($1, $2)"
 
-
-async def store(conn: Any, events: list[Event], now_ms: int) -> None:
-    """Append ``events`` to the audit log (inside the consumer's transaction)."""
+async def store(conn: Any, events: list[Event]) -> None:
+    """Write ``events`` with their own ids and times into the outbox (and so the audit log);
+    the relay publishes them like any other row. For imports and tests."""
+    await conn.execute("SELECT pg_current_xact_id()")  # see outbox.TAKE_XID
     await conn.execute(
-        INSERT_AUDIT, [to_dt(e.time_ms) for e in events], [e.id for e in events],
+        INSERT_EVENTS, [to_dt(e.time_ms) for e in events], [e.id for e in events],
         [e.type for e in events], [e.job_id for e in events], [e.queue for e in events],
-        [e.to_json().decode() for e in events], to_dt(now_ms))
-
-
-async def ensure_partitions(deps: Deps, months_ahead: int = 3) -> int:
-    """Monthly partitions from last month to ``months_ahead`` ahead (idempotent)."""
-    start = deps.clock.now_ms() - 31 * 86_400_000
-    return int(await deps.pool.fetchval(ENSURE_PARTITIONS, to_dt(start), months_ahead + 2))
+        [e.job_type for e in events], [e.attempt for e in events],
+        [e.duration_ms for e in events], [e.wait_ms for e in events],
+        [e.error_type for e in events], [e.error for e in events], [e.data for e in events])
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +86,7 @@ async def query(deps: Deps, *, job_id: uuid.UUID | None = None, type_: str | Non
         LIST_AUDIT, job_id, type_, to_dt(from_ms) if from_ms is not None else None,
         to_dt(to_ms) if to_ms is not None else None, to_dt(after[0]) if after else None,
         after[1] if after else None, limit)
-    events = [r["envelope"] for r in rows]
+    events = [event_from_row(r).to_dict() for r in rows]
     nxt = (_encode(from_dt(rows[-1]["occurred_at"]), rows[-1]["event_id"])
            if len(rows) == limit else None)
     return AuditPage(events, nxt)

@@ -24,6 +24,9 @@ class Delivery:
     event: Event
     #: Backend-specific handle for ``ack`` (stream entry id, or (topic, partition, offset)).
     token: Any
+    #: The bus partition it came from ("" for the one Redis stream, "topic:partition" on
+    #: Kafka): the relay's ``seq`` order holds within one, so consumers keep a watermark each.
+    part: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,13 @@ class BusConsumer(ABC):
 
     @abstractmethod
     async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    async def take_over(self) -> None:
+        """Make every entry the group's other consumers left unacknowledged this consumer's
+        own, so ``fetch`` returns them first, in bus order. Only for the group's sole consumer
+        (the consumers' group lock); Kafka needs nothing (a rebalance resumes from the
+        committed offsets)."""
+        return None
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -1,12 +1,13 @@
 """Job events: the versioned envelope, the outbox and its relay to the event bus.
 
 Every committed job transition already has its event row: triggers on ``jobs`` write them into
-the ``job_events`` outbox inside the transition's own statement (migration 0006). Events that do
-not come from a job row (workers, queue backlog, alerts) are written by :func:`emit`. The relay
-(:func:`relay_once`, looped by :class:`Relay`) copies unpublished rows to the bus in ``seq`` order
-and marks them published in the same transaction that read them: a crash after the bus accepted
-them but before the mark re-publishes them, so delivery is at-least-once and consumers dedupe by
-event id (:func:`apply_once`). See docs/events.md for the envelope and the table of event types.
+the ``job_events`` outbox inside the transition's own statement (migration 0006). The outbox is
+also the audit log (partitioned by day, migration 0011). Events that do not come from a job row
+(workers, queue backlog, alerts) are written by :func:`emit`. The relay (:func:`relay_once`,
+looped by :class:`Relay`) copies rows past its cursor to the bus in ``seq`` order and moves the
+cursor in the same transaction that read them: a crash after the bus accepted them but before
+the commit re-publishes them, so delivery is at-least-once and consumers skip what their
+watermark already covers (:func:`apply_once`). See docs/events.md for the envelope and the table of event types.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ EVENT_TYPES = JOB_EVENT_TYPES + OTHER_EVENT_TYPES
 
 #: Postgres NOTIFY channel the outbox triggers signal; the relay LISTENs instead of polling.
 NOTIFY_CHANNEL = "jobline_events"
-#: Published outbox rows are kept this long, so a bus that lost its data can be refilled.
+#: A bus that lost its data (Redis flushed) gets this window of events again. (The outbox keeps
+#: rows for ``audit_retention_days``: it is the audit log.)
 RETENTION_MS = 24 * 3_600_000
 #: One relay at a time publishes (keeps order); the lock is per transaction.
 RELAY_LOCK_KEY = 0x6A6F626C696E65  # "jobline"
@@ -93,7 +95,10 @@ class Event:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Event:
-        d = orjson.loads(raw)
+        return cls.from_dict(orjson.loads(raw))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
         return cls(id=uuid.UUID(d["id"]), type=d["type"], time_ms=d["timeMs"],
                    job_id=uuid.UUID(d["jobId"]) if d.get("jobId") else None,
                    queue=d.get("queue"), job_type=d.get("jobType"), attempt=d.get("attempt"),
@@ -120,33 +125,50 @@ INSERT INTO job_events (type, occurred_at, queue_name, job_id, job_type, data)
 SELECT u.t, $6, u.q, u.j, u.jt, u.d::jsonb
   FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[]) AS u(t, q, j, jt, d)
 """
+# A writer of job_events must hold a transaction id before it takes a seq (the relay's settled
+# bound relies on it, migration 0011); the triggers already have one (they run after the jobs
+# write), emit asks for it.
+TAKE_XID = "SELECT pg_current_xact_id()"
 NOTIFY = "SELECT pg_notify('jobline_events', '')"
 TRY_RELAY_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
+# Read before the snapshot of SNAPSHOT_BOUNDS (a separate, later statement).
+LAST_SEQ = "SELECT coalesce(pg_sequence_last_value('job_events_seq'), 0)"
+SNAPSHOT_BOUNDS = """
+SELECT pg_snapshot_xmin(s)::text::bigint AS xmin, pg_snapshot_xmax(s)::text::bigint AS xmax
+  FROM pg_current_snapshot() AS s
+"""
+XMIN = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+CURSOR = "SELECT published_through FROM event_relay_state WHERE id = 1 FOR UPDATE"
 UNPUBLISHED = """
 SELECT seq, event_id, type, occurred_at, job_id, queue_name, job_type, attempt, duration_ms,
        wait_ms, error_type, error, data, status, priority, scheduled_for, batch_id
-  FROM job_events WHERE published_at IS NULL ORDER BY seq LIMIT $1
+  FROM job_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
 """
-MARK_PUBLISHED = "UPDATE job_events SET published_at = $2 WHERE seq = ANY($1::bigint[])"
-PRUNE_PUBLISHED = """
-DELETE FROM job_events WHERE seq IN (
-    SELECT seq FROM job_events WHERE published_at < $1 LIMIT $2)
+SET_CURSOR = "UPDATE event_relay_state SET published_through = $1 WHERE id = 1"
+# A bus that lost its data (Redis flushed) gets the retained window again; consumers skip what
+# they applied (their watermarks).
+REPLAY_FROM = """
+UPDATE event_relay_state SET published_through = least(published_through, coalesce(
+    (SELECT min(seq) - 1 FROM job_events WHERE occurred_at >= $1), published_through))
+ WHERE id = 1 AND EXISTS (SELECT 1 FROM job_events WHERE seq <= published_through)
 """
-ANY_PUBLISHED = "SELECT EXISTS (SELECT 1 FROM job_events WHERE published_at IS NOT NULL)"
-# A bus that lost its data (Redis flushed) gets the retained window again; consumers dedupe.
-REPLAY_PUBLISHED = "UPDATE job_events SET published_at = NULL WHERE published_at >= $1"
 OUTBOX_BACKLOG = """
-SELECT count(*) AS n, min(occurred_at) AS oldest FROM job_events WHERE published_at IS NULL
+SELECT count(*) AS n, min(occurred_at) AS oldest FROM job_events
+ WHERE seq > (SELECT published_through FROM event_relay_state WHERE id = 1)
 """
-CLAIM_RECEIPTS = """
-INSERT INTO event_receipts (consumer, event_id, received_at)
-SELECT $1, unnest($2::uuid[]), $3
-ON CONFLICT DO NOTHING
-RETURNING event_id
+ENSURE_PARTITIONS = "SELECT jobline_ensure_event_partitions($1, $2)"
+DROP_PARTITIONS = """
+SELECT jobline_drop_event_partitions(
+    $1, (SELECT published_through FROM event_relay_state WHERE id = 1))
 """
-PRUNE_RECEIPTS = """
-DELETE FROM event_receipts WHERE ctid IN (
-    SELECT ctid FROM event_receipts WHERE received_at < $1 LIMIT $2)
+WATERMARKS = """
+SELECT part, seq FROM consumer_watermarks WHERE consumer = $1 AND part = ANY($2::text[])
+   FOR UPDATE
+"""
+SET_WATERMARKS = """
+INSERT INTO consumer_watermarks AS w (consumer, part, seq)
+SELECT $1, u.p, u.s FROM unnest($2::text[], $3::bigint[]) AS u(p, s)
+ON CONFLICT (consumer, part) DO UPDATE SET seq = greatest(w.seq, EXCLUDED.seq)
 """
 
 
@@ -174,8 +196,9 @@ def event_from_row(r: Any) -> Event:
 
 async def emit(deps: Deps, events: Sequence[NewEvent], *, conn: Any = None) -> None:
     """Write events that no job row produces into the outbox (``conn``: inside the caller's
-    transaction, so the event commits with whatever caused it). ``data`` is masked."""
-    if not events:
+    transaction, so the event commits with whatever caused it). ``data`` is masked. Nothing is
+    written with ``JOBLINE_EVENTS=off``."""
+    if not events or not deps.settings.events:
         return
     for e in events:
         if e.type not in OTHER_EVENT_TYPES and e.type not in JOB_EVENT_TYPES:
@@ -184,10 +207,12 @@ async def emit(deps: Deps, events: Sequence[NewEvent], *, conn: Any = None) -> N
             [e.job_type for e in events],
             [orjson.dumps(mask(e.data, deps.settings.mask_keys)).decode() for e in events], to_dt(deps.clock.now_ms()))
     if conn is not None:
+        await conn.execute(TAKE_XID)
         await conn.execute(INSERT_EVENTS, *args)
         await conn.execute(NOTIFY)
         return
     async with deps.pool.acquire() as c, c.transaction():
+        await c.execute(TAKE_XID)
         await c.execute(INSERT_EVENTS, *args)
         await c.execute(NOTIFY)
 
@@ -195,38 +220,83 @@ async def emit(deps: Deps, events: Sequence[NewEvent], *, conn: Any = None) -> N
 # --- relay -------------------------------------------------------------------------------------
 
 
-async def relay_once(deps: Deps, bus: EventBus, *, limit: int = 1000,
-                     after_publish: Callable[[], Awaitable[None]] | None = None) -> int:
-    """Publish up to ``limit`` unpublished outbox rows in order; returns how many.
+async def settled_seq(deps: Deps, *, timeout_s: float = 1.0) -> int | None:
+    """The highest ``seq`` below which no outbox row can still commit, or None if a
+    transaction older than the call is still open after ``timeout_s``.
 
-    The rows are marked in the transaction that read them, after the bus acknowledged them. A
-    crash in between (``after_publish`` lets a test raise exactly there) rolls the mark back and
-    the next pass publishes them again: at-least-once. Only one relay publishes at a time.
+    Read the sequence's last value L, then (a later statement, so a later snapshot) the next
+    transaction id X. Every transaction that took a seq <= L had an id < X by then (writers take
+    their id first, migration 0011), so once the oldest running id (snapshot xmin) is >= X,
+    each of them has committed or aborted: the rows with seq <= L are all there is.
     """
+    async with deps.pool.acquire() as conn:
+        last = int(await conn.fetchval(LAST_SEQ))
+        b = await conn.fetchrow(SNAPSHOT_BOUNDS)
+        assert b is not None
+        xmax = b["xmax"]
+        if b["xmin"] >= xmax:
+            return last
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        delay = 0.0005
+        while True:
+            # Waiting for a commit already under way (short job transactions); polling is the
+            # only way: PostgreSQL has no "wait until these xids end" for a plain session.
+            await asyncio.sleep(delay)
+            if await conn.fetchval(XMIN) >= xmax:
+                return last
+            if loop.time() > deadline:
+                return None
+            delay = min(delay * 2, 0.02)
+
+
+async def relay_once(deps: Deps, bus: EventBus, *, limit: int = 1000,
+                     after_publish: Callable[[], Awaitable[None]] | None = None,
+                     settle_timeout_s: float = 1.0) -> int:
+    """Publish up to ``limit`` outbox rows past the cursor, in ``seq`` order; returns how many.
+
+    One read, one bus batch (pipeline / produce batch, acknowledged), one commit that moves the
+    cursor (``event_relay_state``). A crash between the bus's acknowledgement and the commit
+    (``after_publish`` lets a test raise exactly there) leaves the cursor where it was and the
+    next pass publishes the rows again: at-least-once. Only one relay publishes at a time. The
+    cursor only passes settled rows (:func:`settled_seq`), so a transaction that commits a lower
+    ``seq`` after a higher one is never skipped.
+    """
+    bound = await settled_seq(deps, timeout_s=settle_timeout_s)
+    if bound is None:
+        log.info("relay: an open transaction holds the outbox back; retrying")
+        return 0
     async with deps.pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval(TRY_RELAY_LOCK, RELAY_LOCK_KEY):
             return 0
         if await bus.lost_state():
             # The bus came back empty (Redis flushed): hand it the retained window again.
-            if await conn.fetchval(ANY_PUBLISHED):
-                n = await conn.execute(REPLAY_PUBLISHED,
-                                       to_dt(deps.clock.now_ms() - RETENTION_MS))
-                log.warning("event bus lost its data; replaying retained events (%s)", n)
+            n = await conn.execute(REPLAY_FROM, to_dt(deps.clock.now_ms() - RETENTION_MS))
+            log.warning("event bus lost its data; replaying retained events (%s)", n)
             await bus.mark_state()
-        rows = await conn.fetch(UNPUBLISHED, limit)
-        if not rows:
+        cursor = int(await conn.fetchval(CURSOR))
+        if bound <= cursor:
             return 0
-        await bus.publish([event_from_row(r) for r in rows])
-        if after_publish is not None:
-            await after_publish()
-        await conn.execute(MARK_PUBLISHED, [r["seq"] for r in rows], to_dt(deps.clock.now_ms()))
+        rows = await conn.fetch(UNPUBLISHED, cursor, bound, limit)
+        if rows:
+            await bus.publish([event_from_row(r) for r in rows])
+            if after_publish is not None:
+                await after_publish()
+        # Every seq <= bound is settled, so the cursor may pass the gaps of rolled-back rows.
+        await conn.execute(SET_CURSOR, rows[-1]["seq"] if len(rows) == limit else bound)
     return len(rows)
 
 
-async def prune_outbox(deps: Deps, *, limit: int = 10_000) -> int:
-    cutoff = to_dt(deps.clock.now_ms() - RETENTION_MS)
-    res = await deps.pool.execute(PRUNE_PUBLISHED, cutoff, limit)
-    return int(res.split()[-1])
+async def maintain_partitions(deps: Deps) -> int:
+    """Daily outbox partitions ahead of time, and the audit retention: whole published days
+    older than ``audit_retention_days`` are dropped. Returns the partitions dropped."""
+    from jobline.shared.platform.migrate import EVENT_PARTITION_DAYS_AHEAD
+
+    now = deps.clock.now_ms()
+    await deps.pool.execute(ENSURE_PARTITIONS, to_dt(now - 86_400_000),
+                            EVENT_PARTITION_DAYS_AHEAD + 2)
+    cutoff = now - deps.settings.audit_retention_days * 86_400_000
+    return int(await deps.pool.fetchval(DROP_PARTITIONS, to_dt(cutoff)))
 
 
 class Relay:
@@ -253,17 +323,17 @@ class Relay:
     async def run(self) -> None:
         listener: asyncpg.Connection = await asyncpg.connect(self.deps.settings.database_url)
         await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-        pruned_at = 0.0
+        maintained_at = -1e9
         loop = asyncio.get_running_loop()
         try:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
+                    if loop.time() - maintained_at > 60:
+                        maintained_at = loop.time()
+                        await maintain_partitions(self.deps)
                     n = await relay_once(self.deps, self.bus, limit=self.batch)
                     self.published += n
-                    if loop.time() - pruned_at > 60:
-                        pruned_at = loop.time()
-                        await prune_outbox(self.deps)
                 except Exception:
                     log.exception("relay pass failed")
                     n = 0
@@ -278,34 +348,49 @@ class Relay:
                 await listener.close()
 
 
-# --- consumers: idempotent application ----------------------------------------------------------
+# --- consumers: exactly-once application -------------------------------------------------------
 
 
-async def apply_once(deps: Deps, consumer: str, events: Sequence[Event],
+async def apply_once(deps: Deps, consumer: str, items: Sequence[tuple[str, Event]],
                      apply: Callable[[Any, list[Event]], Awaitable[None]]) -> list[Event]:
-    """Apply ``events`` not yet applied by ``consumer``, in one transaction with their receipts.
+    """Apply the events of ``items`` (``(bus partition, event)`` in delivery order) that
+    ``consumer`` has not applied yet, in one transaction with its watermarks.
 
-    A redelivered event (the consumer died after this commit, before acknowledging the bus)
-    finds its receipt and is skipped; a consumer that dies before the commit leaves nothing
-    behind. Either way each event's effect lands exactly once. Returns the events applied now.
+    The relay publishes in ``seq`` order, so on one bus partition an event whose ``seq`` is at
+    or below the partition's watermark was applied already (a redelivery after a consumer died
+    between its commit and its ack, or a re-publication after a relay died between publishing
+    and its commit, or a replay to a flushed Redis) and is skipped. The watermark moves in the
+    transaction of the effect: a consumer that dies before the commit leaves nothing behind.
+    Either way each event's effect lands exactly once, with one small row per (group, bus
+    partition) instead of a receipt per event. It relies on one consumer per group at a time
+    (:class:`jobline.analytics.consumer.EventConsumer` holds a group lock). Returns the events
+    applied now.
     """
-    if not events:
+    if not items:
         return []
-    unique = list({e.id: e for e in events}.values())
+    parts = sorted({p for p, _ in items})
     async with deps.pool.acquire() as conn, conn.transaction():
-        fresh_ids = {r["event_id"] for r in await conn.fetch(
-            CLAIM_RECEIPTS, consumer, [e.id for e in unique], to_dt(deps.clock.now_ms()))}
-        fresh = [e for e in unique if e.id in fresh_ids]
+        marks: dict[str, int] = {r["part"]: r["seq"] for r in await conn.fetch(
+            WATERMARKS, consumer, parts)}
+        moved: dict[str, int] = {}
+        fresh: list[Event] = []
+        seen: set[uuid.UUID] = set()
+        for part, e in items:
+            if e.seq is None:  # never stored in the outbox: nothing to order it by
+                if e.id not in seen:
+                    seen.add(e.id)
+                    fresh.append(e)
+                continue
+            if e.seq <= marks.get(part, 0):
+                continue
+            marks[part] = moved[part] = e.seq
+            fresh.append(e)
         if fresh:
             await apply(conn, fresh)
+        if moved:
+            keys = sorted(moved)
+            await conn.execute(SET_WATERMARKS, consumer, keys, [moved[k] for k in keys])
     return fresh
-
-
-async def prune_receipts(deps: Deps, older_than_ms: int = 7 * 86_400_000,
-                         limit: int = 10_000) -> int:
-    res = await deps.pool.execute(PRUNE_RECEIPTS, to_dt(deps.clock.now_ms() - older_than_ms),
-                                  limit)
-    return int(res.split()[-1])
 
 
 # --- lag -----------------------------------------------------------------------------------------

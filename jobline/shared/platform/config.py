@@ -75,6 +75,14 @@ class Settings:
     s3_endpoint_url: str | None = field(
         default_factory=lambda: os.environ.get("JOBLINE_S3_ENDPOINT") or None)
     #: Where job events go: "redis" (Streams, default) or "kafka" (see docs/events.md).
+    #: JOBLINE_EVENTS=off: no job events at all (docs/events.md, "Turning events off"): the
+    #: triggers write no outbox rows on this process's connections, emit() writes nothing, and
+    #: `jobline run` starts no relay and no consumers.
+    events: bool = field(default_factory=lambda: os.environ.get(
+        "JOBLINE_EVENTS", "on").strip().lower() not in ("off", "0", "false", "no"))
+    #: Days the outbox (the audit log) keeps published events; older days are dropped whole.
+    audit_retention_days: int = field(
+        default_factory=lambda: _int("JOBLINE_AUDIT_RETENTION_DAYS", 30))
     event_bus: str = field(default_factory=lambda: os.environ.get("JOBLINE_EVENT_BUS", "redis"))
     kafka_bootstrap: str | None = field(
         default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)

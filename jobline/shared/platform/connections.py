@@ -71,9 +71,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     connections. Keep it that way (``SET LOCAL``, not ``SET``)."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
+                      events: bool = True) -> asyncpg.Pool:
+    """``events=False`` (JOBLINE_EVENTS=off) sets ``jobline.events = off`` on every connection
+    at its start: the job triggers then write no outbox rows (migration 0011). A startup
+    parameter, not a ``SET``: pooled connections keep no session state of their own."""
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_conn,
-                                     command_timeout=60, reset=_keep_session)
+                                     command_timeout=60, reset=_keep_session,
+                                     server_settings=None if events else {"jobline.events": "off"})
     assert pool is not None
     return pool
 
@@ -125,6 +130,7 @@ async def connect(settings: Settings, clock: Clock = SYSTEM_CLOCK, *, pool_size:
             raise ConfigError(
                 f"Redis maxmemory-policy is {policy!r}; Jobline needs 'noeviction' "
                 "(an evicting Redis silently drops queued jobs)")
-    pool = await create_pool(settings.database_url, max_size=pool_size or settings.pg_pool_size)
+    pool = await create_pool(settings.database_url, max_size=pool_size or settings.pg_pool_size,
+                             events=settings.events)
     return Deps(pool=pool, redis=r, dispatch=Dispatch(r, settings.redis_prefix), clock=clock,
                 settings=settings)

@@ -23,6 +23,8 @@ from jobline.shared.platform.errors import ConfigError
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 #: Months of partitions created ahead of "now" at every migrate (the scheduler keeps extending).
 PARTITION_MONTHS_AHEAD = 3
+#: Days of job_events partitions created ahead (the relay keeps extending, migration 0011).
+EVENT_PARTITION_DAYS_AHEAD = 3
 
 #: version -> sha256 of earlier texts of that migration that are still accepted as applied.
 #: Add an entry only together with a later migration that converges such databases, and a test
@@ -87,6 +89,10 @@ async def migrate_conn(conn: asyncpg.Connection) -> list[str]:
         await conn.execute(
             "SELECT jobline_ensure_partitions(now() - interval '1 month', $1)",
             PARTITION_MONTHS_AHEAD + 1)
+        if await conn.fetchval("SELECT to_regproc('jobline_ensure_event_partitions') IS NOT NULL"):
+            await conn.execute(
+                "SELECT jobline_ensure_event_partitions(now() - interval '1 day', $1)",
+                EVENT_PARTITION_DAYS_AHEAD + 2)
         return applied
     finally:
         await conn.execute("SELECT pg_advisory_unlock(7261530)")

@@ -1,3 +1,35 @@
+CREATE FUNCTION public.jobline_drop_event_partitions(before timestamp with time zone, published_through bigint) RETURNS integer
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    p       record;
+    pending boolean;
+    dropped integer := 0;
+BEGIN
+    PERFORM set_config('lock_timeout', '1s', true);
+    FOR p IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent = 'job_events'::regclass AND c.relname ~ '^job_events_p[0-9]{8}$'
+    LOOP
+        IF (to_date(substr(p.relname, 13), 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC')
+               + interval '1 day' <= before THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE seq > $1)', p.relname)
+               INTO pending USING published_through;
+            IF NOT pending THEN
+                -- Dropping a partition locks the parent; waiting behind a long reader would
+                -- queue every outbox insert behind it, so give up quickly and retry next time.
+                BEGIN
+                    EXECUTE format('DROP TABLE %I', p.relname);
+                    dropped := dropped + 1;
+                EXCEPTION WHEN lock_not_available THEN
+                    RAISE NOTICE 'partition % busy; dropped next time', p.relname;
+                END;
+            END IF;
+        END IF;
+    END LOOP;
+    DELETE FROM job_events_default WHERE occurred_at < before AND seq <= published_through;
+    RETURN dropped;
+END
+$_$;
 CREATE FUNCTION public.jobline_drop_jobs_partition(part text) RETURNS bigint
     LANGUAGE plpgsql
     AS $_$
@@ -21,28 +53,28 @@ BEGIN
     RETURN gone;
 END
 $_$;
-CREATE FUNCTION public.jobline_ensure_audit_partitions(from_ts timestamp with time zone, months integer) RETURNS integer
+CREATE FUNCTION public.jobline_ensure_event_partitions(from_ts timestamp with time zone, days integer) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    m       timestamptz := date_trunc('month', from_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
-    next_m  timestamptz;
+    d       timestamptz := date_trunc('day', from_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    next_d  timestamptz;
     created integer := 0;
     name    text;
 BEGIN
-    FOR i IN 1..months LOOP
-        next_m := ((m AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
-        name := 'audit_events_p' || to_char(m AT TIME ZONE 'UTC', 'YYYYMM');
+    FOR i IN 1..days LOOP
+        next_d := d + interval '1 day';
+        name := 'job_events_p' || to_char(d AT TIME ZONE 'UTC', 'YYYYMMDD');
         IF to_regclass(name) IS NULL THEN
             BEGIN
-                EXECUTE format('CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
-                               name, m, next_m);
+                EXECUTE format('CREATE TABLE %I PARTITION OF job_events FOR VALUES FROM (%L) TO (%L)',
+                               name, d, next_d);
                 created := created + 1;
             EXCEPTION WHEN check_violation THEN
                 RAISE NOTICE 'partition % skipped: rows for it are in the default partition', name;
             END;
         END IF;
-        m := next_m;
+        d := next_d;
     END LOOP;
     RETURN created;
 END
@@ -106,6 +138,9 @@ CREATE FUNCTION public.jobline_jobs_inserted_events() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    IF current_setting('jobline.events', true) = 'off' THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO job_events (type, occurred_at, job_id, queue_name, job_type, status, priority,
                             scheduled_for, batch_id)
     SELECT 'jobs.submitted', n.created_at, n.id, n.queue_name, n.job_type, n.status, n.priority,
@@ -121,14 +156,15 @@ CREATE FUNCTION public.jobline_jobs_updated_events() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    IF current_setting('jobline.events', true) = 'off' THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO job_events (type, occurred_at, job_id, queue_name, job_type, attempt, duration_ms,
                             wait_ms, error_type, error, data)
     SELECT e.type, n.updated_at, n.id, n.queue_name, n.job_type, e.attempt, e.duration_ms,
            e.wait_ms, e.error_type, jobline_mask_secrets(e.error), e.data
       FROM o JOIN n ON n.id = o.id
      CROSS JOIN LATERAL (
-        -- claimed: the wait is from when the job became due (submission for an immediate job,
-        -- the retry time for a retry) to its start
         SELECT 'jobs.started' AS type, n.attempts AS attempt, NULL::int AS duration_ms,
                least(greatest(0, extract(epoch FROM n.started_at - o.scheduled_for) * 1000),
                      2147483647)::int AS wait_ms,
@@ -143,7 +179,6 @@ BEGIN
         UNION ALL
         SELECT v.type, v.attempt, v.duration_ms, v.wait_ms, v.error_type, v.error, v.data
           FROM (VALUES
-            -- a failed attempt that counted (a released or snoozed one gives the attempt back)
             (o.status = 'processing' AND n.status IN ('pending', 'scheduled', 'dead_letter')
              AND n.attempts = o.attempts, 'jobs.failed', o.attempts,
              least(greatest(0, extract(epoch FROM n.updated_at - n.started_at) * 1000), 2147483647)::int,
@@ -243,29 +278,15 @@ CREATE TABLE public.api_keys (
     last_used_at timestamp with time zone,
     CONSTRAINT api_keys_role_check CHECK ((role = ANY (ARRAY['developer'::text, 'admin'::text])))
 );
-CREATE TABLE public.audit_events (
-    occurred_at timestamp with time zone NOT NULL,
-    event_id uuid NOT NULL,
-    type text NOT NULL,
-    job_id uuid,
-    queue_name text,
-    envelope jsonb NOT NULL,
-    recorded_at timestamp with time zone NOT NULL
-)
-PARTITION BY RANGE (occurred_at);
-CREATE TABLE public.audit_events_default (
-    occurred_at timestamp with time zone CONSTRAINT audit_events_occurred_at_not_null NOT NULL,
-    event_id uuid CONSTRAINT audit_events_event_id_not_null NOT NULL,
-    type text CONSTRAINT audit_events_type_not_null NOT NULL,
-    job_id uuid,
-    queue_name text,
-    envelope jsonb CONSTRAINT audit_events_envelope_not_null NOT NULL,
-    recorded_at timestamp with time zone CONSTRAINT audit_events_recorded_at_not_null NOT NULL
-);
-CREATE TABLE public.event_receipts (
+CREATE TABLE public.consumer_watermarks (
     consumer text NOT NULL,
-    event_id uuid NOT NULL,
-    received_at timestamp with time zone NOT NULL
+    part text NOT NULL,
+    seq bigint NOT NULL
+);
+CREATE TABLE public.event_relay_state (
+    id smallint NOT NULL,
+    published_through bigint NOT NULL,
+    CONSTRAINT event_relay_state_one_row CHECK ((id = 1))
 );
 CREATE TABLE public.idempotency_keys (
     key text NOT NULL,
@@ -328,19 +349,37 @@ CREATE TABLE public.job_events (
     error_type text,
     error text,
     data jsonb,
-    published_at timestamp with time zone,
     status text,
     priority smallint,
     scheduled_for timestamp with time zone,
     batch_id uuid
-);
-ALTER TABLE public.job_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME public.job_events_seq_seq
+)
+PARTITION BY RANGE (occurred_at);
+CREATE SEQUENCE public.job_events_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
     NO MAXVALUE
-    CACHE 1
+    CACHE 1;
+ALTER SEQUENCE public.job_events_seq OWNED BY public.job_events.seq;
+CREATE TABLE public.job_events_default (
+    seq bigint DEFAULT nextval('public.job_events_seq'::regclass) CONSTRAINT job_events_seq_not_null NOT NULL,
+    event_id uuid DEFAULT public.jobline_uuid7() CONSTRAINT job_events_event_id_not_null NOT NULL,
+    type text CONSTRAINT job_events_type_not_null NOT NULL,
+    occurred_at timestamp with time zone CONSTRAINT job_events_occurred_at_not_null NOT NULL,
+    job_id uuid,
+    queue_name text,
+    job_type text,
+    attempt integer,
+    duration_ms integer,
+    wait_ms integer,
+    error_type text,
+    error text,
+    data jsonb,
+    status text,
+    priority smallint,
+    scheduled_for timestamp with time zone,
+    batch_id uuid
 );
 CREATE TABLE public.job_progress (
     job_id uuid NOT NULL,
@@ -537,21 +576,20 @@ CREATE TABLE public.schedules (
     CONSTRAINT schedules_overlap_check CHECK ((overlap_policy = ANY (ARRAY['skip'::text, 'allow'::text]))),
     CONSTRAINT schedules_priority_check CHECK (((priority >= 0) AND (priority <= 10)))
 );
-ALTER TABLE ONLY public.audit_events ATTACH PARTITION public.audit_events_default DEFAULT;
 ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
+ALTER TABLE ONLY public.job_events ATTACH PARTITION public.job_events_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
+ALTER TABLE ONLY public.job_events ALTER COLUMN seq SET DEFAULT nextval('public.job_events_seq'::regclass);
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_hash_key UNIQUE (key_hash);
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_prefix_key UNIQUE (prefix);
-ALTER TABLE ONLY public.audit_events
-    ADD CONSTRAINT audit_events_pkey PRIMARY KEY (occurred_at, event_id);
-ALTER TABLE ONLY public.audit_events_default
-    ADD CONSTRAINT audit_events_default_pkey PRIMARY KEY (occurred_at, event_id);
-ALTER TABLE ONLY public.event_receipts
-    ADD CONSTRAINT event_receipts_pkey PRIMARY KEY (consumer, event_id);
+ALTER TABLE ONLY public.consumer_watermarks
+    ADD CONSTRAINT consumer_watermarks_pkey PRIMARY KEY (consumer, part);
+ALTER TABLE ONLY public.event_relay_state
+    ADD CONSTRAINT event_relay_state_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (key);
 ALTER TABLE ONLY public.job_attempts
@@ -563,7 +601,9 @@ ALTER TABLE ONLY public.job_batches
 ALTER TABLE ONLY public.job_dependencies
     ADD CONSTRAINT job_dependencies_pkey PRIMARY KEY (job_id, depends_on);
 ALTER TABLE ONLY public.job_events
-    ADD CONSTRAINT job_events_pkey PRIMARY KEY (seq);
+    ADD CONSTRAINT job_events_pkey PRIMARY KEY (seq, occurred_at);
+ALTER TABLE ONLY public.job_events_default
+    ADD CONSTRAINT job_events_default_pkey PRIMARY KEY (seq, occurred_at);
 ALTER TABLE ONLY public.job_progress
     ADD CONSTRAINT job_progress_pkey PRIMARY KEY (job_id, lease_token);
 ALTER TABLE ONLY public.job_rollup_histograms
@@ -586,14 +626,11 @@ ALTER TABLE ONLY public.schedule_runs
     ADD CONSTRAINT schedule_runs_pkey PRIMARY KEY (schedule_id, fire_at);
 ALTER TABLE ONLY public.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
-CREATE INDEX audit_events_job ON ONLY public.audit_events USING btree (job_id, occurred_at);
-CREATE INDEX audit_events_default_job_id_occurred_at_idx ON public.audit_events_default USING btree (job_id, occurred_at);
-CREATE INDEX audit_events_type ON ONLY public.audit_events USING btree (type, occurred_at);
-CREATE INDEX audit_events_default_type_occurred_at_idx ON public.audit_events_default USING btree (type, occurred_at);
-CREATE INDEX event_receipts_age ON public.event_receipts USING btree (received_at);
 CREATE INDEX job_dependencies_depends_on ON public.job_dependencies USING btree (depends_on);
-CREATE INDEX job_events_published ON public.job_events USING btree (published_at) WHERE (published_at IS NOT NULL);
-CREATE INDEX job_events_unpublished ON public.job_events USING btree (seq) WHERE (published_at IS NULL);
+CREATE INDEX job_events_job ON ONLY public.job_events USING btree (job_id, occurred_at);
+CREATE INDEX job_events_default_job_id_occurred_at_idx ON public.job_events_default USING btree (job_id, occurred_at);
+CREATE INDEX job_events_time ON ONLY public.job_events USING btree (occurred_at, event_id);
+CREATE INDEX job_events_default_occurred_at_event_id_idx ON public.job_events_default USING btree (occurred_at, event_id);
 CREATE INDEX jobs_batch_status ON ONLY public.jobs USING btree (batch_id, status) WHERE (batch_id IS NOT NULL);
 CREATE INDEX jobs_default_batch_id_status_idx ON public.jobs_default USING btree (batch_id, status) WHERE (batch_id IS NOT NULL);
 CREATE INDEX jobs_type_id ON ONLY public.jobs USING btree (job_type, id);
@@ -607,10 +644,10 @@ CREATE INDEX jobs_default_result_expires_at_idx ON public.jobs_default USING btr
 CREATE INDEX jobs_status_id ON ONLY public.jobs USING btree (status, id);
 CREATE INDEX jobs_default_status_id_idx ON public.jobs_default USING btree (status, id);
 CREATE INDEX schedules_due ON public.schedules USING btree (next_run_at) WHERE (enabled AND (next_run_at IS NOT NULL));
-ALTER INDEX public.audit_events_job ATTACH PARTITION public.audit_events_default_job_id_occurred_at_idx;
-ALTER INDEX public.audit_events_pkey ATTACH PARTITION public.audit_events_default_pkey;
-ALTER INDEX public.audit_events_type ATTACH PARTITION public.audit_events_default_type_occurred_at_idx;
 ALTER INDEX public.job_attempts_pkey ATTACH PARTITION public.job_attempts_default_pkey;
+ALTER INDEX public.job_events_job ATTACH PARTITION public.job_events_default_job_id_occurred_at_idx;
+ALTER INDEX public.job_events_time ATTACH PARTITION public.job_events_default_occurred_at_event_id_idx;
+ALTER INDEX public.job_events_pkey ATTACH PARTITION public.job_events_default_pkey;
 ALTER INDEX public.jobs_batch_status ATTACH PARTITION public.jobs_default_batch_id_status_idx;
 ALTER INDEX public.jobs_type_id ATTACH PARTITION public.jobs_default_job_type_id_idx;
 ALTER INDEX public.jobs_lease_expiry ATTACH PARTITION public.jobs_default_lease_expires_at_idx;

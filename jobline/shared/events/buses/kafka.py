@@ -125,7 +125,8 @@ class KafkaConsumer(BusConsumer):
         for tp, msgs in batches.items():
             for m in msgs:
                 assert m.value is not None
-                out.append(Delivery(Event.from_json(m.value), (tp, m.offset)))
+                out.append(Delivery(Event.from_json(m.value), (tp, m.offset),
+                                    f"{tp.topic}:{tp.partition}"))
         return out
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
