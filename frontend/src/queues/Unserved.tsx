@@ -39,7 +39,7 @@ export function UnservedNotice({ types }: { types: UnservedType[] }) {
       <List size="sm">
         {types.map((t) => <List.Item key={t.jobType}>{describeUnserved(t)}</List.Item>)}
       </List>
-      <Text size="sm" mt="xs">They stay pending (never dead-lettered for it) until a worker with the handler claims from the queue.</Text>
+      <Text size="sm" mt="xs">They wait (handed back, never dead-lettered for it) until a worker with the handler claims from the queue.</Text>
     </Alert>
   );
 }
@@ -49,9 +49,12 @@ export function UnservedMarker({ queue, types }: { queue: string; types: Unserve
   const mine = types.filter((t) => t.unservedQueues.includes(queue));
   if (mine.length === 0) return null;
   const names = mine.map((t) => t.jobType).join(", ");
+  // Its own line under the health/state badge (that cell does not wrap), type names as written.
   return (
-    <Badge color="orange" variant="outline" ml={6} title={mine.map(describeUnserved).join("; ")}>
-      no worker: {names}
-    </Badge>
+    <div>
+      <Badge color="orange" variant="outline" tt="none" mt={4} title={mine.map(describeUnserved).join("; ")}>
+        no worker: {names}
+      </Badge>
+    </div>
   );
 }
