@@ -163,9 +163,15 @@ function AdminQueues() {
 function DeveloperQueues() {
   const [counts, refetch] = useQuery({ query: QueueCountsQuery });
   const [jobTypes, refetchJobTypes] = useQuery({ query: UnservedJobTypesQuery });
+  // Job types (a Redis read of the workers, plus a capped count only for unserved types) at
+  // most every 5 s, like the admin view's counts.
+  const lastTypes = useRef(0);
   useLiveBatches(JobEventPulseSub, {}, () => {
     refetch({ requestPolicy: "network-only" });
-    refetchJobTypes({ requestPolicy: "network-only" });
+    if (Date.now() - lastTypes.current >= 5000) {
+      lastTypes.current = Date.now();
+      refetchJobTypes({ requestPolicy: "network-only" });
+    }
   }, { minIntervalMs: 2000 });
   const rows = counts.data?.queues ?? [];
   const unserved = unservedOf(jobTypes.data?.jobTypes);
