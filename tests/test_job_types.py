@@ -166,6 +166,7 @@ async def test_a_worker_hands_back_a_job_it_has_no_handler_for_without_spending_
         r = await http.get("/api/v1/job-types")
         [t] = r.json()["jobTypes"]
         assert t["servedBy"] == [] and t["served"] is False and t["queue"] == "avatars"
+        assert t["unservedQueues"] == ["avatars"]
         metrics = (await http.get("/metrics")).text
         assert 'jobline_job_type_unserved_jobs{job_type="resize_avatar"} 1.0' in metrics
         assert 'jobline_job_type_workers{job_type="resize_avatar"} 0.0' in metrics
@@ -180,6 +181,19 @@ async def test_a_worker_hands_back_a_job_it_has_no_handler_for_without_spending_
     assert outcomes[-1] == "completed" and len(outcomes) >= 3
 
 
+async def test_an_unregistered_type_lists_the_queues_its_waiting_jobs_are_in(
+        deps: Deps, http: httpx.AsyncClient) -> None:
+    """A type nobody registered has no queue of its own: the dashboard marks the queues its
+    waiting jobs were submitted to (unservedQueues), not a registered one."""
+    for q in ("inbox", "inbox", "outbox"):
+        r = await http.post("/api/v1/jobs", json={"jobType": "typo_type", "queue": q})
+        assert r.status_code == 201, r.text
+    await job_types.note_unhandled(deps, ["typo_type"])  # what a worker without it does
+    [t] = await job_types.list_job_types(deps)
+    assert t.defaults.queue is None and not t.served
+    assert (t.unserved_jobs, t.unserved_queues) == (3, ["inbox", "outbox"])
+
+
 async def _run_until_terminal(deps: Deps, reg: Registry, job_id: uuid.UUID,
                               http: httpx.AsyncClient) -> Any:
     worker = Worker(deps, reg, queues=["avatars"], concurrency=1)
@@ -191,7 +205,7 @@ async def _run_until_terminal(deps: Deps, reg: Registry, job_id: uuid.UUID,
             r = await http.get("/api/v1/job-types")
             t = {x["jobType"]: x for x in r.json()["jobTypes"]}["resize_avatar"]
             return bool(t["servedBy"] == [worker.worker_id] and t["served"]
-                        and t["unservedJobs"] == 0)
+                        and t["unservedJobs"] == 0 and t["unservedQueues"] == [])
 
         await wait_until(served, timeout=30, message="served by the new worker")
 
@@ -214,12 +228,13 @@ async def test_a_starting_worker_publishes_its_handlers_and_graphql_lists_them(
         await worker.started.wait()
         r = await http.post("/graphql", json={"query": """{ jobTypes { jobType queue
             maxAttempts timeoutMs backoff nonRetryable servedBy served unservedJobs
-            registeredAt } }"""})
+            unservedQueues registeredAt } }"""})
         [t] = r.json()["data"]["jobTypes"]
         assert t == {"jobType": "resize_avatar", "queue": "avatars", "maxAttempts": 5,
                      "timeoutMs": 30_000, "backoff": AVATAR_BACKOFF,
                      "nonRetryable": ["bad_image"], "servedBy": [worker.worker_id],
-                     "served": True, "unservedJobs": 0, "registeredAt": t["registeredAt"]}
+                     "served": True, "unservedJobs": 0, "unservedQueues": [],
+                     "registeredAt": t["registeredAt"]}
         assert t["registeredAt"] is not None
     finally:
         worker.request_stop()

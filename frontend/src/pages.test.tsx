@@ -58,6 +58,44 @@ describe("QueuesPage", () => {
   });
 });
 
+describe("Queues: job types no worker serves", () => {
+  const jobTypes = [
+    { jobType: "resize_avatar", queue: "avatars", served: false, unservedJobs: 3, unservedQueues: ["avatars"] },
+    { jobType: "send_email", queue: "email", served: true, unservedJobs: 0, unservedQueues: [] },
+    { jobType: "old_report", queue: "email", served: false, unservedJobs: 0, unservedQueues: [] },
+    { jobType: "typo_type", queue: null, served: false, unservedJobs: 10_000, unservedQueues: ["inbox", "outbox"] },
+  ];
+  const metric = (name: string) => ({ name, ready: 3, delayed: 0, leased: 0, paused: false, maxInFlight: null, rateLimit: null, oldestPendingAgeMs: 0, throughputPerMin: 0, failedPerMin: 0, failureRate: 0, avgDurationMs: null, health: "healthy" });
+  it("names each unserved type with waiting jobs in an alert and marks its queue's row", () => {
+    renderWith(<QueuesPage />, {
+      role: "admin",
+      data: { queueMetrics: [metric("avatars"), metric("email"), metric("outbox")], workers: [], queues: [], throughputSeries: [], jobTypes },
+    });
+    const alert = screen.getByRole("alert");
+    expect(alert).toHaveTextContent("resize_avatar: 3 jobs waiting in queue avatars, no running worker handles this type");
+    expect(alert).toHaveTextContent("typo_type: 10,000+ jobs waiting in queues inbox, outbox, no running worker handles this type (no worker has ever registered a handler for it)");
+    expect(alert).not.toHaveTextContent("send_email");
+    expect(alert).not.toHaveTextContent("old_report"); // unserved, but nothing waits for it
+    expect(within(screen.getByRole("row", { name: /avatars/ })).getByText("no worker: resize_avatar")).toBeInTheDocument();
+    expect(screen.getByRole("row", { name: /outbox/ })).toHaveTextContent("no worker: typo_type");
+    expect(screen.getByRole("row", { name: /email/ })).not.toHaveTextContent("no worker");
+  });
+  it("shows developers the same notice, and nothing when every waiting type is served", () => {
+    const { unmount } = renderWith(<QueuesPage />, {
+      role: "developer",
+      data: { queues: [{ name: "avatars", counts, controls: { name: "avatars", paused: false, maxInFlight: null, rateLimit: null } }], jobTypes },
+    });
+    expect(screen.getByRole("alert")).toHaveTextContent("resize_avatar: 3 jobs waiting in queue avatars");
+    expect(screen.getByRole("row", { name: /avatars/ })).toHaveTextContent("no worker: resize_avatar");
+    unmount();
+    renderWith(<QueuesPage />, {
+      role: "developer",
+      data: { queues: [], jobTypes: [jobTypes[1], jobTypes[2]] },
+    });
+    expect(screen.queryByRole("alert")).toBeNull();
+  });
+});
+
 describe("SignIn", () => {
   it("has a field labelled API key and says when the key is refused", async () => {
     vi.stubGlobal("fetch", vi.fn(async () => new Response("{}", { status: 401 })));

@@ -353,6 +353,8 @@ class JobType:
     served: bool
     unserved_jobs: int = strawberry.field(description=(
         "Pending or scheduled jobs of this type while no live worker serves it (capped)."))
+    unserved_queues: list[str] = strawberry.field(description=(
+        "The queues those unserved jobs wait in (empty while the type is served)."))
 
     @staticmethod
     def of(t: Any) -> JobType:
@@ -362,7 +364,8 @@ class JobType:
                        non_retryable=list(d.non_retryable)
                        if d.non_retryable is not None else None,
                        registered_at=opt_dt(t.registered_ms), unhandled_at=opt_dt(t.unhandled_ms),
-                       served_by=t.served_by, served=t.served, unserved_jobs=t.unserved_jobs)
+                       served_by=t.served_by, served=t.served, unserved_jobs=t.unserved_jobs,
+                       unserved_queues=t.unserved_queues)
 
 
 @strawberry.type

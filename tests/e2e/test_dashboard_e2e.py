@@ -182,10 +182,28 @@ async def _controls(stack: Stack, q: str) -> dict[str, Any]:
 async def test_pause_resume_and_limits_of_a_queue(page: Page, stack: Stack) -> None:
     q = queue_name("e2e-pause")
     await submit(stack, queue=q, jobType="demo.noop", payload={})
+    # a type no worker handles, submitted over REST: the stack's worker hands it back (not
+    # dead-lettered) and the page names it in an alert and marks the queue's row
+    nobody = queue_name("e2e.nobody")
+    async with stack.client() as c:
+        r = await c.post("/api/v1/jobs", json={"jobType": nobody, "queue": q, "payload": {}})
+        assert r.status_code == 201, r.text
+        orphan = r.json()["jobId"]
+
+    async def listed_unserved() -> bool:
+        data = await stack.gql("{ jobTypes { jobType unservedJobs unservedQueues } }")
+        return any(t["jobType"] == nobody and t["unservedJobs"] == 1
+                   and t["unservedQueues"] == [q] for t in data["jobTypes"])
+
+    await wait_until(listed_unserved, timeout=60, message="unserved type listed")
     await sign_in(page, stack.admin_key, "/queues")
     row = page.locator(f'tr[data-queue="{q}"]')
     await expect(row).to_be_visible()
+    await expect(page.get_by_role("alert")).to_contain_text(
+        f"{nobody}: 1 job waiting in queue {q}, no running worker handles this type")
+    await expect(row).to_contain_text(f"no worker: {nobody}")
     await assert_accessible(page, "queues")
+    await stack.gql("mutation($id: ID!) { cancel(id: $id) { status } }", {"id": orphan})
     await row.get_by_role("button", name=f"Pause {q}").click()
     await expect(row.get_by_role("button", name=f"Resume {q}")).to_be_visible()
     await expect(row.get_by_text("paused", exact=True)).to_be_visible()

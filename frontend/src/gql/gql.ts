@@ -42,6 +42,7 @@ type Documents = {
     "\n  mutation ResumeQueue($queue: String!) { resumeQueue(queue: $queue) { name paused } }\n": typeof types.ResumeQueueDocument,
     "\n  mutation SetRateLimit($queue: String!, $limit: Int, $windowMs: Int!) {\n    setRateLimit(queue: $queue, limit: $limit, windowMs: $windowMs) { name rateLimit { limit windowMs } }\n  }\n": typeof types.SetRateLimitDocument,
     "\n  mutation SetConcurrency($queue: String!, $maxInFlight: Int) {\n    setConcurrency(queue: $queue, maxInFlight: $maxInFlight) { name maxInFlight }\n  }\n": typeof types.SetConcurrencyDocument,
+    "\n  query UnservedJobTypes {\n    jobTypes { jobType queue served unservedJobs unservedQueues }\n  }\n": typeof types.UnservedJobTypesDocument,
     "\n  query Schedules {\n    scheduledJobs {\n      id name queue jobType payload schedule timezone enabled overlapPolicy catchUp priority\n      maxAttempts timeoutMs nextRunAt lastRunAt lastJobId nextRuns\n    }\n  }\n": typeof types.SchedulesDocument,
     "\n  mutation CreateSchedule($input: ScheduleInput!) { createSchedule(input: $input) { id name nextRuns } }\n": typeof types.CreateScheduleDocument,
     "\n  mutation UpdateSchedule($id: ID!, $input: ScheduleInput!) { updateSchedule(id: $id, input: $input) { id name enabled nextRuns } }\n": typeof types.UpdateScheduleDocument,
@@ -80,6 +81,7 @@ const documents: Documents = {
     "\n  mutation ResumeQueue($queue: String!) { resumeQueue(queue: $queue) { name paused } }\n": types.ResumeQueueDocument,
     "\n  mutation SetRateLimit($queue: String!, $limit: Int, $windowMs: Int!) {\n    setRateLimit(queue: $queue, limit: $limit, windowMs: $windowMs) { name rateLimit { limit windowMs } }\n  }\n": types.SetRateLimitDocument,
     "\n  mutation SetConcurrency($queue: String!, $maxInFlight: Int) {\n    setConcurrency(queue: $queue, maxInFlight: $maxInFlight) { name maxInFlight }\n  }\n": types.SetConcurrencyDocument,
+    "\n  query UnservedJobTypes {\n    jobTypes { jobType queue served unservedJobs unservedQueues }\n  }\n": types.UnservedJobTypesDocument,
     "\n  query Schedules {\n    scheduledJobs {\n      id name queue jobType payload schedule timezone enabled overlapPolicy catchUp priority\n      maxAttempts timeoutMs nextRunAt lastRunAt lastJobId nextRuns\n    }\n  }\n": types.SchedulesDocument,
     "\n  mutation CreateSchedule($input: ScheduleInput!) { createSchedule(input: $input) { id name nextRuns } }\n": types.CreateScheduleDocument,
     "\n  mutation UpdateSchedule($id: ID!, $input: ScheduleInput!) { updateSchedule(id: $id, input: $input) { id name enabled nextRuns } }\n": types.UpdateScheduleDocument,
@@ -216,6 +218,10 @@ export function graphql(source: "\n  mutation SetRateLimit($queue: String!, $lim
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation SetConcurrency($queue: String!, $maxInFlight: Int) {\n    setConcurrency(queue: $queue, maxInFlight: $maxInFlight) { name maxInFlight }\n  }\n"): (typeof documents)["\n  mutation SetConcurrency($queue: String!, $maxInFlight: Int) {\n    setConcurrency(queue: $queue, maxInFlight: $maxInFlight) { name maxInFlight }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query UnservedJobTypes {\n    jobTypes { jobType queue served unservedJobs unservedQueues }\n  }\n"): (typeof documents)["\n  query UnservedJobTypes {\n    jobTypes { jobType queue served unservedJobs unservedQueues }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

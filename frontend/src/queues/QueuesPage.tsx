@@ -9,7 +9,9 @@ import { fmtMs, fmtNum } from "../ui/format";
 import { Page } from "../ui/Page";
 import {
   PauseQueue, QueueCountsQuery, QueueMetricsQuery, QueueTodayQuery, ResumeQueue, SetConcurrency, SetRateLimit,
+  UnservedJobTypesQuery,
 } from "./documents";
+import { UnservedMarker, UnservedNotice, unservedOf } from "./Unserved";
 import { healthOf, startOfToday } from "./health";
 
 function TodayCells({ queue, tick }: { queue: string; tick: number }) {
@@ -66,6 +68,7 @@ function AdminQueues() {
   const [tick, setTick] = useState(0);
   const [metrics, refetchMetrics] = useQuery({ query: QueueMetricsQuery });
   const [counts, refetchCounts] = useQuery({ query: QueueCountsQuery });
+  const [jobTypes, refetchJobTypes] = useQuery({ query: UnservedJobTypesQuery });
   const [, pause] = useMutation(PauseQueue);
   const [, resume] = useMutation(ResumeQueue);
   const [limits, setLimits] = useState<LimitsTarget | null>(null);
@@ -78,6 +81,7 @@ function AdminQueues() {
     if (Date.now() - lastCounts.current >= 5000) {
       lastCounts.current = Date.now();
       refetchCounts({ requestPolicy: "network-only" });
+      refetchJobTypes({ requestPolicy: "network-only" });
       setTick((t) => t + 1);
     }
   }, { minIntervalMs: 1000 });
@@ -85,9 +89,11 @@ function AdminQueues() {
   const byName = new Map(counts.data?.queues.map((q) => [q.name, q]) ?? []);
   const workers = metrics.data?.workers ?? [];
   const rows = metrics.data?.queueMetrics ?? [];
+  const unserved = unservedOf(jobTypes.data?.jobTypes);
   return (
     <>
       <ErrorNote error={metrics.error} />
+      <UnservedNotice types={unserved} />
       <Table striped highlightOnHover withTableBorder aria-label="Queues" data-loaded={counts.data ? "counts" : metrics.data ? "metrics" : "none"}>
         <Table.Thead>
           <Table.Tr>
@@ -115,6 +121,7 @@ function AdminQueues() {
                   <Tooltip label={h.rule} multiline w={260} withArrow>
                     <Badge color={h.color} tabIndex={0} style={{ overflow: "visible" }} styles={{ label: { overflow: "visible" } }} aria-label={`${q.health}: ${h.rule}`}>{q.health}</Badge>
                   </Tooltip>
+                  <UnservedMarker queue={q.name} types={unserved} />
                 </Table.Td>
                 <Table.Td ta="right" data-col="pending">{fmtNum(c ? c.pending : q.ready)}</Table.Td>
                 <Table.Td ta="right" data-col="processing">{fmtNum(c ? c.processing : q.leased)}</Table.Td>
@@ -155,11 +162,23 @@ function AdminQueues() {
 
 function DeveloperQueues() {
   const [counts, refetch] = useQuery({ query: QueueCountsQuery });
-  useLiveBatches(JobEventPulseSub, {}, () => refetch({ requestPolicy: "network-only" }), { minIntervalMs: 2000 });
+  const [jobTypes, refetchJobTypes] = useQuery({ query: UnservedJobTypesQuery });
+  // Job types (a Redis read of the workers, plus a capped count only for unserved types) at
+  // most every 5 s, like the admin view's counts.
+  const lastTypes = useRef(0);
+  useLiveBatches(JobEventPulseSub, {}, () => {
+    refetch({ requestPolicy: "network-only" });
+    if (Date.now() - lastTypes.current >= 5000) {
+      lastTypes.current = Date.now();
+      refetchJobTypes({ requestPolicy: "network-only" });
+    }
+  }, { minIntervalMs: 2000 });
   const rows = counts.data?.queues ?? [];
+  const unserved = unservedOf(jobTypes.data?.jobTypes);
   return (
     <>
       <ErrorNote error={counts.error} />
+      <UnservedNotice types={unserved} />
       <Table striped withTableBorder aria-label="Queues">
         <Table.Thead>
           <Table.Tr>
@@ -176,7 +195,7 @@ function DeveloperQueues() {
           {rows.map((q) => (
             <Table.Tr key={q.name} data-queue={q.name}>
               <Table.Th scope="row">{q.name}</Table.Th>
-              <Table.Td>{q.controls.paused ? <Badge color="yellow">paused</Badge> : <Badge color="green">running</Badge>}</Table.Td>
+              <Table.Td>{q.controls.paused ? <Badge color="yellow">paused</Badge> : <Badge color="green">running</Badge>}<UnservedMarker queue={q.name} types={unserved} /></Table.Td>
               <Table.Td ta="right" data-col="pending">{fmtNum(q.counts.pending)}</Table.Td>
               <Table.Td ta="right" data-col="processing">{fmtNum(q.counts.processing)}</Table.Td>
               <Table.Td ta="right">{fmtNum(q.counts.completed)}</Table.Td>

@@ -53,3 +53,11 @@ export const SetConcurrency = graphql(`
     setConcurrency(queue: $queue, maxInFlight: $maxInFlight) { name maxInFlight }
   }
 `);
+
+// Types with jobs waiting and no live worker serving them (docs/job-types.md). The server counts
+// waiting jobs only for unserved types, capped, so this stays cheap to poll with the counts.
+export const UnservedJobTypesQuery = graphql(`
+  query UnservedJobTypes {
+    jobTypes { jobType queue served unservedJobs unservedQueues }
+  }
+`);

@@ -59,14 +59,20 @@ SELECT job_type, queue_name, max_attempts, timeout_ms, backoff::text AS backoff,
   FROM job_types ORDER BY job_type
 """
 
-# Waiting (pending or scheduled) jobs of the given types, each count capped. Only asked for
-# types no live worker serves, which normally means none at all.
+# Waiting (pending or scheduled) jobs of the given types, each count capped, with the queues
+# those (at most cap) jobs wait in: a type nobody registered has no queue of its own, and a
+# submission may name another queue than the registered one. Only asked for types no live
+# worker serves, which normally means none at all.
 COUNT_WAITING = f"""
-SELECT t.job_type, (SELECT count(*) FROM (
-           SELECT 1 FROM jobs j
-            WHERE j.job_type = t.job_type AND j.status IN ('pending', 'scheduled')
-            LIMIT {UNSERVED_COUNT_CAP}) s)::int AS n
+SELECT t.job_type, count(s.queue_name)::int AS n,
+       coalesce(array_agg(DISTINCT s.queue_name ORDER BY s.queue_name)
+                FILTER (WHERE s.queue_name IS NOT NULL), '{{}}') AS queues
   FROM unnest($1::text[]) AS t(job_type)
+  LEFT JOIN LATERAL (
+           SELECT j.queue_name FROM jobs j
+            WHERE j.job_type = t.job_type AND j.status IN ('pending', 'scheduled')
+            LIMIT {UNSERVED_COUNT_CAP}) s ON true
+ GROUP BY t.job_type
 """
 
 
@@ -108,6 +114,8 @@ class JobType:
     #: Pending + scheduled jobs of this type, counted only when nobody serves it (capped at
     #: ``UNSERVED_COUNT_CAP``); 0 for a served type.
     unserved_jobs: int = 0
+    #: The queues those counted jobs wait in (sorted; empty for a served type).
+    unserved_queues: list[str] = field(default_factory=list)
 
     @property
     def served(self) -> bool:
@@ -116,7 +124,8 @@ class JobType:
     def to_json(self) -> dict[str, Any]:
         return {**self.defaults.to_json(), "registeredMs": self.registered_ms,
                 "unhandledMs": self.unhandled_ms, "servedBy": self.served_by,
-                "served": self.served, "unservedJobs": self.unserved_jobs}
+                "served": self.served, "unservedJobs": self.unserved_jobs,
+                "unservedQueues": self.unserved_queues}
 
 
 @translate_errors
@@ -167,8 +176,9 @@ async def list_job_types(deps: Deps) -> list[JobType]:
             sorted(str(w["id"]) for w in workers if serves(w, d.job_type, d.queue))))
     unserved = [t for t in out if not t.served]
     if unserved:
-        counts = {r["job_type"]: r["n"] for r in await deps.pool.fetch(
+        counts = {r["job_type"]: r for r in await deps.pool.fetch(
             COUNT_WAITING, [t.defaults.job_type for t in unserved])}
         for t in unserved:
-            t.unserved_jobs = counts.get(t.defaults.job_type, 0)
+            if (c := counts.get(t.defaults.job_type)) is not None:
+                t.unserved_jobs, t.unserved_queues = c["n"], list(c["queues"])
     return out
