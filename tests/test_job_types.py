@@ -194,6 +194,36 @@ async def test_an_unregistered_type_lists_the_queues_its_waiting_jobs_are_in(
     assert (t.unserved_jobs, t.unserved_queues) == (3, ["inbox", "outbox"])
 
 
+async def test_jobs_of_a_served_type_in_a_queue_its_workers_skip_are_unserved(
+        deps: Deps, http: httpx.AsyncClient) -> None:
+    """The tour's trap, second form: a job submitted before any worker registered its type goes
+    to `default`, while the type's worker claims only from `avatars`. The type is served, but
+    that job waits for nobody: it is counted, in its queue, once a worker has handed it back."""
+    r = await http.post("/api/v1/jobs", json={"jobType": "resize_avatar", "payload": {}})
+    assert r.status_code == 201 and r.json()["queue"] == "default", r.text
+    worker = Worker(deps, avatar_registry(), queues=["avatars"], concurrency=1)
+    task = asyncio.create_task(worker.run())
+    try:
+        await worker.started.wait()
+
+        async def listed_as_served() -> bool:
+            ts = {t.defaults.job_type: t for t in await job_types.list_job_types(deps)}
+            return "resize_avatar" in ts and ts["resize_avatar"].served
+
+        await wait_until(listed_as_served, timeout=30, message="the avatars worker registered")
+        [t] = await job_types.list_job_types(deps)
+        assert (t.unserved_jobs, t.unserved_queues) == (0, [])  # nothing handed back yet
+        await job_types.note_unhandled(deps, ["resize_avatar"])  # a `default` worker did
+        [t] = await job_types.list_job_types(deps)
+        assert t.served and t.served_by == [worker.worker_id]
+        assert (t.unserved_jobs, t.unserved_queues) == (1, ["default"])
+        metrics = (await http.get("/metrics")).text
+        assert 'jobline_job_type_unserved_jobs{job_type="resize_avatar"} 1.0' in metrics
+    finally:
+        worker.request_stop()
+        await task
+
+
 async def _run_until_terminal(deps: Deps, reg: Registry, job_id: uuid.UUID,
                               http: httpx.AsyncClient) -> Any:
     worker = Worker(deps, reg, queues=["avatars"], concurrency=1)

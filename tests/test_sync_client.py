@@ -162,3 +162,28 @@ async def test_sync_client_over_http_and_in_process(deps: Deps, api: tuple[str, 
     assert (j1.id, j1.priority, j1.queue, j1.payload) == (s1.id, 7, "reports", {"n": 1})
     assert (j2.id, j2.payload, s2.queue) == (s2.id, {"n": 2}, "reports")
     assert any(q["name"] == "reports" for q in queues)
+
+
+async def test_a_script_that_only_calls_delay_exits_cleanly_with_its_job_committed(
+        deps: Deps) -> None:
+    """A plain script's `.delay()` connects the default client by itself; nothing closes it, so
+    the process exit must (atexit): no "Task was destroyed but it is pending!", job stored."""
+    import os
+    import sys
+
+    script = (
+        "from jobline import job\n"
+        "@job('exit_probe', queue='probe')\n"
+        "def probe(payload): return payload\n"
+        "print(probe.delay(n=1).id)\n")
+    s = deps.settings
+    env = dict(os.environ, DATABASE_URL=s.database_url, REDIS_URL=s.redis_url,
+               JOBLINE_REDIS_PREFIX=s.redis_prefix, JOBLINE_HOME=str(s.home))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert b"Task was destroyed" not in err and b"Traceback" not in err, err.decode()
+    job = await jobs.get_job(deps, uuid.UUID(out.decode().strip()))
+    assert job.queue == "probe" and job.status == Status.PENDING

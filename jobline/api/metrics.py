@@ -215,12 +215,12 @@ class Snapshot(Collector):
                                    "Live workers serving each registered job type (0: nobody "
                                    "runs its jobs)", labels=["job_type"])
         unserved = GaugeMetricFamily("jobline_job_type_unserved_jobs",
-                                     "Pending or scheduled jobs of a type no live worker serves "
+                                     "Pending or scheduled jobs of a type waiting where no live worker with its handler claims "
                                      f"(capped at {job_types.UNSERVED_COUNT_CAP})",
                                      labels=["job_type"])
         for t in d["jobTypes"]:
             served.add_metric([t.defaults.job_type], len(t.served_by))
-            if not t.served:
+            if not t.served or t.unserved_jobs:
                 unserved.add_metric([t.defaults.job_type], t.unserved_jobs)
         yield served
         yield unserved

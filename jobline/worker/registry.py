@@ -14,6 +14,7 @@ environment on first use).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import inspect
 import re
@@ -273,6 +274,10 @@ def default_sync_client() -> SyncClient:
     with _default_lock:
         if _default_client is None:
             _default_client = SyncClient.connect()
+            # Nobody else holds this client, so nobody would close it: at interpreter exit its
+            # loop thread (a daemon) would die with the group-commit task pending ("Task was
+            # destroyed but it is pending!") and a submission still in the batch unflushed.
+            atexit.register(_default_client.close)
         if not isinstance(_default_client, SyncClient):
             raise RuntimeError("the default client is async: use `await task.enqueue_async()`, "
                                "or set_default_client(jobline.SyncClient.connect())")

@@ -15,10 +15,11 @@ export interface UnservedType {
   unservedQueues: string[];
 }
 
-/** Types with waiting jobs that no live worker serves: those jobs only wait (a worker without
+/** Types with jobs waiting where no live worker with their handler claims (nobody runs the
+ * type, or its workers listen to other queues): those jobs only wait (a worker without
  * the handler hands them back), so the page says so instead of leaving them looking pending. */
 export function unservedOf(types: readonly UnservedType[] | undefined): UnservedType[] {
-  return (types ?? []).filter((t) => !t.served && t.unservedJobs > 0);
+  return (types ?? []).filter((t) => t.unservedJobs > 0);
 }
 
 function jobs(n: number): string {
@@ -29,7 +30,7 @@ export function describeUnserved(t: UnservedType): string {
   const qs = t.unservedQueues;
   const where = qs.length === 0 ? "" : ` in ${qs.length === 1 ? "queue" : "queues"} ${qs.join(", ")}`;
   const never = t.queue ? "" : " (no worker has ever registered a handler for it)";
-  return `${t.jobType}: ${jobs(t.unservedJobs)} waiting${where}, no running worker handles this type${never}`;
+  return `${t.jobType}: ${jobs(t.unservedJobs)} waiting${where}, no running worker handles this type${t.served ? ` ${qs.length === 1 ? "there" : "in those queues"}` : ""}${never}`;
 }
 
 export function UnservedNotice({ types }: { types: UnservedType[] }) {

@@ -59,21 +59,24 @@ SELECT job_type, queue_name, max_attempts, timeout_ms, backoff::text AS backoff,
   FROM job_types ORDER BY job_type
 """
 
-# Waiting (pending or scheduled) jobs of the given types, each count capped, with the queues
-# those (at most cap) jobs wait in: a type nobody registered has no queue of its own, and a
-# submission may name another queue than the registered one. Only asked for types no live
-# worker serves, which normally means none at all.
+# Waiting (pending or scheduled) jobs of the given types per queue, capped per type: a type
+# nobody registered has no queue of its own, and a submission may name another queue than the
+# registered one (or go to `default` before any worker registered the type), where no worker
+# with the handler may listen. Only asked for types no live worker serves and types a worker
+# handed back lately, which normally means none at all.
 COUNT_WAITING = f"""
-SELECT t.job_type, count(s.queue_name)::int AS n,
-       coalesce(array_agg(DISTINCT s.queue_name ORDER BY s.queue_name)
-                FILTER (WHERE s.queue_name IS NOT NULL), '{{}}') AS queues
+SELECT t.job_type, s.queue_name, count(*)::int AS n
   FROM unnest($1::text[]) AS t(job_type)
-  LEFT JOIN LATERAL (
+  JOIN LATERAL (
            SELECT j.queue_name FROM jobs j
             WHERE j.job_type = t.job_type AND j.status IN ('pending', 'scheduled')
             LIMIT {UNSERVED_COUNT_CAP}) s ON true
- GROUP BY t.job_type
+ GROUP BY t.job_type, s.queue_name
 """
+
+#: A type handed back this recently is checked queue by queue even when a live worker serves
+#: its registered queue (its jobs may wait in a queue that worker does not claim from).
+RECENTLY_UNHANDLED_MS = 10 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +114,11 @@ class JobType:
     unhandled_ms: int | None
     #: Live workers that have a handler for it and claim from its queue.
     served_by: list[str] = field(default_factory=list)
-    #: Pending + scheduled jobs of this type, counted only when nobody serves it (capped at
-    #: ``UNSERVED_COUNT_CAP``); 0 for a served type.
+    #: Pending + scheduled jobs of this type waiting in queues where no live worker with its
+    #: handler claims (capped at ``UNSERVED_COUNT_CAP``); counted only for a type nobody
+    #: serves or one handed back in the last ``RECENTLY_UNHANDLED_MS``, else 0.
     unserved_jobs: int = 0
-    #: The queues those counted jobs wait in (sorted; empty for a served type).
+    #: The queues those counted jobs wait in (sorted).
     unserved_queues: list[str] = field(default_factory=list)
 
     @property
@@ -174,11 +178,18 @@ async def list_job_types(deps: Deps) -> list[JobType]:
             d, from_dt(r["registered_at"]) if r["registered_at"] is not None else None,
             from_dt(r["unhandled_at"]) if r["unhandled_at"] is not None else None,
             sorted(str(w["id"]) for w in workers if serves(w, d.job_type, d.queue))))
-    unserved = [t for t in out if not t.served]
-    if unserved:
-        counts = {r["job_type"]: r for r in await deps.pool.fetch(
-            COUNT_WAITING, [t.defaults.job_type for t in unserved])}
-        for t in unserved:
-            if (c := counts.get(t.defaults.job_type)) is not None:
-                t.unserved_jobs, t.unserved_queues = c["n"], list(c["queues"])
+    now_ms = deps.clock.now_ms()
+    check = [t for t in out if not t.served or (
+        t.unhandled_ms is not None and now_ms - t.unhandled_ms <= RECENTLY_UNHANDLED_MS)]
+    if check:
+        by_type: dict[str, JobType] = {t.defaults.job_type: t for t in check}
+        for r in await deps.pool.fetch(COUNT_WAITING, list(by_type)):
+            t = by_type[r["job_type"]]
+            # a queue counts as unserved when no live worker has the handler AND claims from it
+            if not any(serves(w, t.defaults.job_type, r["queue_name"]) for w in workers):
+                t.unserved_jobs += r["n"]
+                t.unserved_queues.append(r["queue_name"])
+        for t in check:
+            t.unserved_queues.sort()
+            t.unserved_jobs = min(t.unserved_jobs, UNSERVED_COUNT_CAP)
     return out
