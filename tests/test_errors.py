@@ -248,3 +248,19 @@ async def test_websocket_accepts_the_key_as_an_upgrade_header(server: str, deps:
         await ws.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
         msg = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
         assert msg["type"] == "connection_ack", msg
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/api/v1/queues?verbose=1", "verbose"), ("/api/v1/job-types?queue=email", "queue"),
+    ("/api/v1/scheduled-jobs?nme=x", "nme"), ("/api/v1/audit?jobid=1", "jobid")])
+async def test_every_documented_route_refuses_unknown_query_parameters(
+        admin: httpx.AsyncClient, path: str, field: str) -> None:
+    """One rule for every route, from its OpenAPI operation: not only the lists that check
+    their own (a typo must not be answered as if it were absent)."""
+    r = await admin.get(path)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["field"] == field
+    # declared names still work, in REST's camelCase or snake_case
+    assert (await admin.get("/api/v1/jobs?pageSize=2&page_size=2")).status_code == 200
+    assert (await admin.get("/healthz?probe=1")).status_code == 200  # probes answer anything
+
