@@ -206,8 +206,10 @@ async def drain_run(n: int, events: bool) -> dict[str, Any]:
             " FROM jobs WHERE queue_name = $1 AND status = 'completed'", QUEUE)
         unrelayed = None
         if events:
+            # rows past the relay's cursor (migration 0011 dropped published_at)
             unrelayed = await deps.pool.fetchval(
-                "SELECT count(*) FROM job_events WHERE published_at IS NULL")
+                "SELECT count(*) FROM job_events WHERE seq > (SELECT published_through FROM"
+                " event_relay_state WHERE id = 1)")
         used = {g: cpu1.get(g, 0.0) - cpu0.get(g, 0.0) for g in cpu1}
         return {"jobs_per_s": float(row["n"]) / max(1e-6, float(row["s"])),
                 "drain_s": round(float(row["s"]), 3), "submit_s": round(submit_s, 3),

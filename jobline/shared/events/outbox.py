@@ -7,7 +7,10 @@ also the audit log (partitioned by day, migration 0011). Events that do not come
 looped by :class:`Relay`) copies rows past its cursor to the bus in ``seq`` order and moves the
 cursor in the same transaction that read them: a crash after the bus accepted them but before
 the commit re-publishes them, so delivery is at-least-once and consumers skip what their
-watermark already covers (:func:`apply_once`). See docs/events.md for the envelope and the table of event types.
+watermark already covers (:func:`apply_once`). A relay may be given a *fold* (``jobline relay``
+folds the analytics rollups and the alert rules, :mod:`jobline.analytics.fold`): it runs on the
+batch the relay already holds, in the cursor's transaction, behind a watermark of its own, so its
+effect lands exactly once without anyone reading the stream back. See docs/events.md for the envelope and the table of event types.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ NOTIFY_CHANNEL = "jobline_events"
 RETENTION_MS = 24 * 3_600_000
 #: One relay at a time publishes (keeps order); the lock is per transaction.
 RELAY_LOCK_KEY = 0x6A6F626C696E65  # "jobline"
+#: The relay's fold watermark: ``consumer_watermarks (FOLD_WATERMARK, '')``.
+FOLD_WATERMARK = "relay.fold"
 
 
 
@@ -107,6 +112,10 @@ class Event:
                    data=d.get("data") or {}, seq=d.get("seq"))
 
 
+#: What a relay folds each batch into (``conn``: the cursor's transaction; events in seq order).
+Fold = Callable[[Any, list[Event]], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event that does not come from a job row, for :func:`emit`."""
@@ -143,6 +152,19 @@ UNPUBLISHED = """
 SELECT seq, event_id, type, occurred_at, job_id, queue_name, job_type, attempt, duration_ms,
        wait_ms, error_type, error, data, status, priority, scheduled_for, batch_id
   FROM job_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
+"""
+# Where the fold stopped. A database that ran the analytics consumer before the relay folded
+# starts from that consumer's watermark, so the upgrade neither loses nor repeats
+# rollups (exact for Redis's single partition; for Kafka the lowest partition mark).
+FOLDED_THROUGH = """
+SELECT coalesce(
+    (SELECT seq FROM consumer_watermarks WHERE consumer = $1 AND part = ''),
+    (SELECT seq FROM consumer_watermarks WHERE consumer = 'analytics' AND part = ''),
+    (SELECT min(seq) FROM consumer_watermarks WHERE consumer = 'analytics'), 0)
+"""
+SET_FOLDED_THROUGH = """
+INSERT INTO consumer_watermarks AS w (consumer, part, seq) VALUES ($1, '', $2)
+ON CONFLICT (consumer, part) DO UPDATE SET seq = greatest(w.seq, EXCLUDED.seq)
 """
 SET_CURSOR = "UPDATE event_relay_state SET published_through = $1 WHERE id = 1"
 # A bus that lost its data (Redis flushed) gets the retained window again; consumers skip what
@@ -252,13 +274,19 @@ async def settled_seq(deps: Deps, *, timeout_s: float = 1.0) -> int | None:
 
 async def relay_once(deps: Deps, bus: EventBus, *, limit: int = 1000,
                      after_publish: Callable[[], Awaitable[None]] | None = None,
-                     settle_timeout_s: float = 1.0) -> int:
+                     settle_timeout_s: float = 1.0, fold: Fold | None = None) -> int:
     """Publish up to ``limit`` outbox rows past the cursor, in ``seq`` order; returns how many.
 
     One read, one bus batch (pipeline / produce batch, acknowledged), one commit that moves the
     cursor (``event_relay_state``). A crash between the bus's acknowledgement and the commit
-    (``after_publish`` lets a test raise exactly there) leaves the cursor where it was and the
-    next pass publishes the rows again: at-least-once. Only one relay publishes at a time. The
+    (``after_publish`` lets a test raise exactly there, after the fold) leaves the cursor where
+    it was and the next pass publishes the rows again: at-least-once. Only one relay publishes
+    at a time.
+
+    ``fold`` runs on the rows past its own watermark (``FOLD_WATERMARK``), in this transaction,
+    and the watermark moves with it: rolled back with the cursor on a crash, and not run again
+    on rows re-published after a bus lost its data (the cursor moves back, the watermark does
+    not). So the fold's effect lands exactly once per row. The
     cursor only passes settled rows (:func:`settled_seq`), so a transaction that commits a lower
     ``seq`` after a higher one is never skipped.
     """
@@ -279,7 +307,14 @@ async def relay_once(deps: Deps, bus: EventBus, *, limit: int = 1000,
             return 0
         rows = await conn.fetch(UNPUBLISHED, cursor, bound, limit)
         if rows:
-            await bus.publish([event_from_row(r) for r in rows])
+            events = [event_from_row(r) for r in rows]
+            await bus.publish(events)
+            if fold is not None:
+                folded = int(await conn.fetchval(FOLDED_THROUGH, FOLD_WATERMARK))
+                fresh = [e for e in events if e.seq is not None and e.seq > folded]
+                if fresh:
+                    await fold(conn, fresh)
+                    await conn.execute(SET_FOLDED_THROUGH, FOLD_WATERMARK, fresh[-1].seq)
             if after_publish is not None:
                 await after_publish()
         # Every seq <= bound is settled, so the cursor may pass the gaps of rolled-back rows.
@@ -304,9 +339,10 @@ class Relay:
     notification lost with a dropped connection)."""
 
     def __init__(self, deps: Deps, bus: EventBus, *, batch: int = 1000,
-                 safety_s: float = 1.0) -> None:
+                 safety_s: float = 1.0, fold: Fold | None = None) -> None:
         self.deps = deps
         self.bus = bus
+        self.fold = fold
         self.batch = batch
         self.safety_s = safety_s
         self.published = 0
@@ -332,7 +368,7 @@ class Relay:
                     if loop.time() - maintained_at > 60:
                         maintained_at = loop.time()
                         await maintain_partitions(self.deps)
-                    n = await relay_once(self.deps, self.bus, limit=self.batch)
+                    n = await relay_once(self.deps, self.bus, limit=self.batch, fold=self.fold)
                     self.published += n
                 except Exception:
                     log.exception("relay pass failed")
@@ -363,7 +399,8 @@ async def apply_once(deps: Deps, consumer: str, items: Sequence[tuple[str, Event
     transaction of the effect: a consumer that dies before the commit leaves nothing behind.
     Either way each event's effect lands exactly once, with one small row per (group, bus
     partition) instead of a receipt per event. It relies on one consumer per group at a time
-    (:class:`jobline.analytics.consumer.EventConsumer` holds a group lock). Returns the events
+    (the caller holds a lock per group). Jobline's own effects need no consumer (the relay folds
+    them); this is for a consumer of the bus that writes to this database. Returns the events
     applied now.
     """
     if not items:
