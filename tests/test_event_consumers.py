@@ -182,6 +182,31 @@ async def test_a_transaction_committing_a_lower_seq_late_is_not_skipped(
         await c.close()
 
 
+async def test_the_newest_open_transaction_is_not_skipped_either(
+        deps: Deps, bus: EventBus, clock: FakeClock) -> None:
+    """The open writer holds the newest transaction id of all (nothing committed after it took
+    one). A snapshot's xmax is the latest *completed* id + 1, so that writer is above it and
+    missing from the snapshot's xmin too: a bound taken from them alone was "settled" at once,
+    the cursor passed the writer's seq and its row, committed a moment later, was never
+    published (a drain lost ~0.2 % of its events that way)."""
+    c = await bus.consumer("watch", "w")
+    slow = await deps.pool.acquire()
+    try:
+        tx = slow.transaction()
+        await tx.start()
+        await slow.execute(
+            "INSERT INTO job_events (type, occurred_at, queue_name) VALUES ('queues.backlog', "
+            "now(), 'slow')")
+        assert await relay_once(deps, bus, settle_timeout_s=0.05) == 0  # slow is still open
+        await tx.commit()
+        assert await relay_all(deps, bus) == 1
+        got = [d.event for d in await c.fetch(10, 1.0)]
+        assert [e.queue for e in got] == ["slow"]
+    finally:
+        await deps.pool.release(slow)
+        await c.close()
+
+
 async def test_relay_process_killed_then_restarted_still_publishes(
         deps: Deps, bus: EventBus, clock: FakeClock) -> None:
     """A real ``jobline relay`` SIGKILLed as soon as its first batch is on the bus (most often
