@@ -26,6 +26,7 @@ from jobline.shared.events.outbox import (
     Event,
     NewEvent,
     emit,
+    event_from_row,
     maintain_partitions,
     relay_once,
 )
@@ -156,6 +157,40 @@ async def test_concurrent_relays_fold_each_event_once(deps: Deps, bus: EventBus,
     assert sum(published) + rest == 101
     assert await deps.redis.xlen(f"{deps.settings.redis_prefix}:events") == 101
     assert await counts(deps, clock) == (30, 30, 20, 10, 0, 10, 0)
+
+
+async def test_rows_published_without_a_fold_are_folded_once_later(
+        deps: Deps, bus: EventBus, clock: FakeClock) -> None:
+    """A relay without a fold (or the analytics consumer's backlog on an upgrade): the folding
+    relay folds what the bus got meanwhile, once, before it publishes anything new."""
+    await run_jobs(deps, clock, [("q", "t", True, 1)] * 2)
+    assert await relay_all(deps, bus, fold=None) == 6
+    assert await counts(deps, clock) == (0,) * 7
+    assert await relay_all(deps, bus) == 0  # nothing new to publish, the backlog is folded
+    assert await counts(deps, clock) == (2, 2, 2, 0, 0, 0, 0)
+    await run_jobs(deps, clock, [("q", "t", True, 1)])
+    assert await relay_all(deps, bus) == 3
+    assert await counts(deps, clock) == (3, 3, 3, 0, 0, 0, 0)
+    assert await deps.redis.xlen(f"{deps.settings.redis_prefix}:events") == 9
+
+
+async def test_the_fold_starts_from_the_analytics_consumers_watermark(
+        deps: Deps, bus: EventBus, clock: FakeClock) -> None:
+    """Upgrade: the analytics consumer had applied the first job's events (seq <= its
+    watermark) of the six the relay had published; the fold counts the other three, once."""
+    await run_jobs(deps, clock, [("q", "t", True, 1)] * 2)
+    assert await relay_all(deps, bus, fold=None) == 6
+    first = await deps.pool.fetchval(  # the first job's last event (run_jobs is sequential)
+        "SELECT min(seq) FROM job_events WHERE type = 'jobs.completed'")
+    await deps.pool.execute("INSERT INTO consumer_watermarks (consumer, part, seq) "
+                            "VALUES ('analytics', '', $1)", first)
+    # what the consumer had applied, as it left it in the rollups
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await rollups.apply(conn, [event_from_row(r) for r in await conn.fetch(
+            "SELECT * FROM job_events WHERE seq <= $1 ORDER BY seq", first)])
+    assert await counts(deps, clock) == (1, 1, 1, 0, 0, 0, 0)
+    await relay_all(deps, bus)
+    assert await counts(deps, clock) == (2, 2, 2, 0, 0, 0, 0)
 
 
 async def test_a_transaction_committing_a_lower_seq_late_is_not_skipped(

@@ -291,8 +291,8 @@ async def relay_once(deps: Deps, bus: EventBus, *, limit: int = 1000,
     ``fold`` runs on the rows past its own watermark (``FOLD_WATERMARK``), in this transaction,
     and the watermark moves with it: rolled back with the cursor on a crash, and not run again
     on rows re-published after a bus lost its data (the cursor moves back, the watermark does
-    not). So the fold's effect lands exactly once per row. The
-    cursor only passes settled rows (:func:`settled_seq`), so a transaction that commits a lower
+    not). Rows published before without a fold are folded first (:func:`_fold_catch_up`). So
+    the fold's effect lands exactly once per outbox row. The cursor only passes settled rows (:func:`settled_seq`), so a transaction that commits a lower
     ``seq`` after a higher one is never skipped.
     """
     bound = await settled_seq(deps, timeout_s=settle_timeout_s)
@@ -308,23 +308,50 @@ async def relay_once(deps: Deps, bus: EventBus, *, limit: int = 1000,
             log.warning("event bus lost its data; replaying retained events (%s)", n)
             await bus.mark_state()
         cursor = int(await conn.fetchval(CURSOR))
+        folded = 0
+        if fold is not None:
+            folded = await _fold_catch_up(conn, fold, cursor, limit)
         if bound <= cursor:
             return 0
         rows = await conn.fetch(UNPUBLISHED, cursor, bound, limit)
+        # Every seq <= bound is settled, so the cursor may pass the gaps of rolled-back rows.
+        upto = rows[-1]["seq"] if len(rows) == limit else bound
         if rows:
             events = [event_from_row(r) for r in rows]
             await bus.publish(events)
             if fold is not None:
-                folded = int(await conn.fetchval(FOLDED_THROUGH, FOLD_WATERMARK))
                 fresh = [e for e in events if e.seq is not None and e.seq > folded]
                 if fresh:
                     await fold(conn, fresh)
-                    await conn.execute(SET_FOLDED_THROUGH, FOLD_WATERMARK, fresh[-1].seq)
-            if after_publish is not None:
-                await after_publish()
-        # Every seq <= bound is settled, so the cursor may pass the gaps of rolled-back rows.
-        await conn.execute(SET_CURSOR, rows[-1]["seq"] if len(rows) == limit else bound)
+        if fold is not None and upto > folded:
+            # Everything up to the new cursor is folded now (gaps included): the next pass
+            # needs no catch-up.
+            await conn.execute(SET_FOLDED_THROUGH, FOLD_WATERMARK, upto)
+        if after_publish is not None and rows:
+            await after_publish()
+        await conn.execute(SET_CURSOR, upto)
     return len(rows)
+
+
+async def _fold_catch_up(conn: Any, fold: Fold, cursor: int, limit: int) -> int:
+    """Fold the rows the bus already has but the fold has not seen, in chunks of ``limit``,
+    in the relay's transaction; returns the fold watermark (now >= ``cursor``).
+
+    Nothing to do in steady state (each pass leaves the watermark at its cursor). There is a
+    backlog after a relay ran without a fold, or on a database whose analytics consumer had not
+    applied everything the relay had published (the watermark starts from that consumer's).
+    """
+    folded = int(await conn.fetchval(FOLDED_THROUGH, FOLD_WATERMARK))
+    start = folded
+    while folded < cursor:
+        rows = await conn.fetch(UNPUBLISHED, folded, cursor, limit)
+        if rows:
+            await fold(conn, [event_from_row(r) for r in rows])
+        folded = rows[-1]["seq"] if len(rows) == limit else cursor
+    if folded > start:
+        await conn.execute(SET_FOLDED_THROUGH, FOLD_WATERMARK, folded)
+        log.info("relay: folded %s..%s, published before without a fold", start + 1, folded)
+    return folded
 
 
 async def maintain_partitions(deps: Deps) -> int:
