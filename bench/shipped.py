@@ -5,15 +5,16 @@ Each run gets fresh embedded PostgreSQL + Valkey (in ``/dev/shm``, via ``stores.
 starts the processes ``jobline run`` starts, from the same function
 (:func:`jobline.cli.stack_commands`): API, scheduler, workers (``jobline run --processes 2
 --concurrency 25``: the 2 worker processes x 25 of the suite's drain are the stack's own workers
-entry, not extra ones beside it), relay and the three event consumers. Then ``--jobs`` no-op jobs
+entry, not extra ones beside it) and the event relay (which folds the rollups and alerts; no
+consumer process since). Then ``--jobs`` no-op jobs
 are bulk-submitted to a paused queue, the queue is resumed, and the rate is read from
 PostgreSQL: jobs / (last ``completed_at`` - first ``started_at``).
 
 Configurations, interleaved run by run (on, off, bullmq, on, off, bullmq, ...) because the
 machine is shared and noisy; the median of ``--runs`` each:
 
-  * ``on``: as shipped (job events: outbox, relay, consumers);
-  * ``off``: ``JOBLINE_EVENTS=off`` in every process, and no relay or consumer processes;
+  * ``on``: as shipped (job events: outbox, relay folding rollups and alerts);
+  * ``off``: ``JOBLINE_EVENTS=off`` in every process, and no relay;
   * ``bullmq``: BullMQ on a fresh Valkey of the same build with the same workload, through the
     peers' harness (``bench/peers.py``: ``addBulk`` of the jobs, then 2 node workers x 50).
 
@@ -127,7 +128,8 @@ class Stack:
                                    f"{self.home / 'stack.log'}")
 
     def roots(self) -> dict[str, list[int]]:
-        """Root pids by CPU-split group (the three consumers form one group)."""
+        """Root pids by CPU-split group (a ``consumer*`` entry, none since the relay folds,
+        would count as ``consumers``)."""
         out: dict[str, list[int]] = {}
         for name, p in self.procs.items():
             out.setdefault("consumers" if name.startswith("consumer") else name, []).append(
@@ -206,9 +208,10 @@ async def drain_run(n: int, events: bool) -> dict[str, Any]:
             " FROM jobs WHERE queue_name = $1 AND status = 'completed'", QUEUE)
         unrelayed = None
         if events:
+            # rows past the relay's cursor (migration 0011 dropped published_at)
             unrelayed = await deps.pool.fetchval(
-                "SELECT count(*) FROM job_events WHERE seq > "
-                "(SELECT published_through FROM event_relay_state WHERE id = 1)")
+                "SELECT count(*) FROM job_events WHERE seq > (SELECT published_through FROM"
+                " event_relay_state WHERE id = 1)")
         used = {g: cpu1.get(g, 0.0) - cpu0.get(g, 0.0) for g in cpu1}
         return {"jobs_per_s": float(row["n"]) / max(1e-6, float(row["s"])),
                 "drain_s": round(float(row["s"]), 3), "submit_s": round(submit_s, 3),

@@ -173,20 +173,21 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
+    from jobline.analytics.fold import make_fold
     from jobline.shared.events.buses import create_bus
     from jobline.shared.events.outbox import Relay
 
     async def build(deps: Deps, stack: contextlib.AsyncExitStack) -> _Service:
         bus = await create_bus(deps.settings)
         stack.push_async_callback(bus.close)
-        return Relay(deps, bus)
+        # The rollups and alerts are folded by the relay, in its cursor's transaction.
+        return Relay(deps, bus, fold=make_fold(deps))
 
     return _serve(build, pool_size=2)
 
 
 def cmd_consumer(args: argparse.Namespace) -> int:
     from jobline.analytics.consumer import ConsumerHost, parse_kinds
-    from jobline.shared.events.buses import create_bus
 
     try:
         kinds = parse_kinds(args.kind, args.kinds)
@@ -195,9 +196,7 @@ def cmd_consumer(args: argparse.Namespace) -> int:
         return 2
 
     async def build(deps: Deps, stack: contextlib.AsyncExitStack) -> _Service:
-        bus = await create_bus(deps.settings)
-        stack.push_async_callback(bus.close)
-        host = ConsumerHost(deps, bus, kinds)
+        host = ConsumerHost(kinds)
         stack.push_async_callback(host.close)
         return host
 
@@ -347,17 +346,16 @@ def stack_commands(app: str, processes: int, concurrency: int, *,
 
     One function so that ``bench/shipped.py`` (the shipped-stack benchmark) starts exactly what
     ``make run`` starts and follows any change to it. ``events=False`` (``JOBLINE_EVENTS=off``)
-    leaves out the relay and the consumers.
+    leaves out the relay.
     """
     return {
         "api": [sys.executable, "-m", "jobline", "api"],
         "scheduler": [sys.executable, "-m", "jobline", "scheduler"],
         "workers": [sys.executable, "-m", "jobline", "worker", "--app", app,
                     "--processes", str(processes), "--concurrency", str(concurrency)],
-        # job events: outbox -> bus, and one process hosting every consumer group
-        # (docs/events.md); none of it with JOBLINE_EVENTS=off
-        **({"relay": [sys.executable, "-m", "jobline", "relay"],
-            "consumers": [sys.executable, "-m", "jobline", "consumer"]} if events else {}),
+        # job events: outbox -> bus, folding the rollups and alerts on the way (no consumer
+        # process, docs/events.md); not with JOBLINE_EVENTS=off
+        **({"relay": [sys.executable, "-m", "jobline", "relay"]} if events else {}),
     }
 
 
@@ -417,10 +415,10 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"app {args.app}, every queue, pid {procs['workers'].pid}")
         print(f"  scheduler: delayed jobs, lease reaper, reconcile, pid {procs['scheduler'].pid}")
         if s.events:
-            print(f"  events:    relay + consumers (analytics, alerts) on the {s.event_bus} "
-                  f"bus, pids {procs['relay'].pid}, {procs['consumers'].pid}")
+            print(f"  events:    relay (folds rollups and alerts) on the {s.event_bus} bus, "
+                  f"pid {procs['relay'].pid}")
         else:
-            print("  events:    off (JOBLINE_EVENTS=off: no outbox rows, no relay, no consumers)")
+            print("  events:    off (JOBLINE_EVENTS=off: no outbox rows, no relay)")
         print(f"  data:      {s.home}  (migrations applied now: {', '.join(applied) or 'none'})")
         print(f"  admin key: {admin_key}  (also in {admin_key_file(s.home)}; send it as "
               "X-Api-Key)")
@@ -493,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("run", "start embedded PostgreSQL + Valkey, API, workers, scheduler, event "
-                       "relay and consumers in the foreground (Ctrl-C stops them)")
+                       "relay in the foreground (Ctrl-C stops them)")
     p.add_argument("--app", default="jobline.demo",
                    help="module registering the workers' handlers with @job")
     p.add_argument("--processes", type=int, default=2, help="worker processes")
@@ -525,13 +523,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "result expiry")
     p.set_defaults(fn=cmd_scheduler)
 
-    p = command("relay", "publish the job-event outbox to the event bus")
+    p = command("relay", "publish the job-event outbox to the event bus, folding the rollups "
+                         "and alerts")
     p.set_defaults(fn=cmd_relay)
 
-    p = command("consumer", "run the event consumers (every group unless given)")
+    p = command("consumer", "retired: the relay folds the rollups and alerts; idles until "
+                            "stopped")
     p.add_argument("kind", nargs="?", default=None,
-                   help="one group: analytics or alerts (audit needs no consumer any more)")
-    p.add_argument("--kinds", default=None, help="comma-separated groups, e.g. analytics,alerts")
+                   help="accepted and ignored: analytics, alerts or audit need no consumer now")
+    p.add_argument("--kinds", default=None, help="comma-separated, accepted and ignored")
     p.set_defaults(fn=cmd_consumer)
 
     p = command("keys", "create, list and revoke API keys")

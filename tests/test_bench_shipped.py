@@ -34,9 +34,11 @@ def test_shipped_bench_runs_and_reports(tmp_path: Path) -> None:
         split = cfg["cpu_us_per_job_median"]
         assert split["postgres"] > 0 and split["workers"] > 0
         assert {"api", "scheduler", "valkey"} <= set(split)
-    # events on runs make run's relay and consumers; events off runs neither
-    assert {"relay", "consumers"} <= set(on["cpu_us_per_job_median"])
+    # events on runs make run's relay (which folds rollups and alerts: no consumer process);
+    # events off runs neither
+    assert "relay" in on["cpu_us_per_job_median"]
     assert not {"relay", "consumers"} & set(off["cpu_us_per_job_median"])
+    assert "consumers" not in on["cpu_us_per_job_median"]
     assert report["ratios"]["shipped_over_events_off"] > 0
     assert (tmp_path / "shipped-smoke.md").read_text().startswith("# shipped-smoke")
 

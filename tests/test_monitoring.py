@@ -1,5 +1,5 @@
 """Monitoring: the seed's /api/v1/metrics endpoints, the same figures through GraphQL, and the
-Prometheus /metrics exposition, all fed by the analytics consumer's rollups."""
+Prometheus /metrics exposition, all fed by the rollups the relay folds."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobline.analytics.consumer import EventConsumer
+from jobline.analytics.fold import make_fold
 from jobline.api.app import create_app
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
@@ -24,7 +24,7 @@ from jobline.shared.events.outbox import relay_once
 from jobline.shared.platform.clock import FakeClock
 from jobline.shared.platform.connections import Deps
 from jobline.shared.security import auth
-from jobline.testing import serve_app, wait_until
+from jobline.testing import serve_app
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "infra/grafana/dashboards/jobline.json"
 T0 = 1_800_000_000_000  # a whole minute
@@ -61,18 +61,11 @@ async def run(deps: Deps, clock: FakeClock, queue: str, ok: bool, wait: int, dur
 
 
 async def fill_rollups(deps: Deps, bus: EventBus, expected: int) -> None:
-    while await relay_once(deps, bus):
-        pass
-    consumer = EventConsumer(deps, bus, "analytics")
-    await consumer.start()
-    try:
-        async def done() -> bool:
-            await consumer.step(0.1)
-            return consumer.applied >= expected
-
-        await wait_until(done, message="analytics applied")
-    finally:
-        await consumer.close()
+    fold = make_fold(deps)
+    relayed = 0
+    while n := await relay_once(deps, bus, fold=fold):
+        relayed += n
+    assert relayed >= expected
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Per-minute rollups per (queue, job type), fed by the ``analytics`` consumer.
+"""Per-minute rollups per (queue, job type), folded by the relay (:mod:`jobline.analytics.fold`).
 
 Counts by outcome and fixed log2 histograms of run duration and wait time (due -> start), so
 percentiles and histograms come from rollups, never from scanning ``jobs``. Each batch is folded
@@ -24,10 +24,8 @@ from jobline.shared.platform.clock import to_dt
 
 # The reads and the bucket layout live in jobline.shared.observe.rollups (monitoring reads them
 # without importing analytics); re-exported for the consumer's callers.
-__all__ = ["COLUMNS", "COUNTED", "GROUP", "MAX_BUCKET", "Histogram", "apply", "bucket",
+__all__ = ["COLUMNS", "COUNTED", "MAX_BUCKET", "Histogram", "apply", "bucket",
            "bucket_bounds", "histogram", "minute_of", "summary"]
-
-GROUP = "analytics"
 
 #: Event type -> rollup column.
 COUNTED = {"jobs.submitted": "submitted", "jobs.started": "started",
@@ -58,7 +56,7 @@ ON CONFLICT (minute, queue_name, job_type, metric, bucket) DO UPDATE SET n = h.n
 """
 
 async def apply(conn: Any, events: list[Event]) -> None:
-    """Fold ``events`` into the rollups (inside the consumer's receipt transaction)."""
+    """Fold ``events`` into the rollups (inside the relay's cursor transaction)."""
     counts: dict[tuple[int, str, str], Counter[str]] = {}
     hist: Counter[tuple[int, str, str, str, int]] = Counter()
     for e in events:

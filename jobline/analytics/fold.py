@@ -1,0 +1,27 @@
+"""What ``jobline relay`` folds into PostgreSQL from each batch it publishes: the per-minute
+rollups (:mod:`jobline.analytics.rollups`), then the alert rules over them
+(:mod:`jobline.analytics.alerts`).
+
+The relay already reads every event once, in ``seq`` order, and commits its cursor in a
+transaction; folding in that transaction behind the relay's fold watermark
+(:func:`jobline.shared.events.outbox.relay_once`) makes each effect exactly-once with no consumer
+reading the stream back from the bus (docs/events.md, "Rollups and alerts").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobline.analytics import alerts, rollups
+from jobline.shared.events.outbox import Event, Fold
+from jobline.shared.platform.connections import Deps
+
+
+def make_fold(deps: Deps, rule: alerts.SpikeRule | None = None) -> Fold:
+    spike = rule or alerts.SpikeRule()
+
+    async def fold(conn: Any, events: list[Event]) -> None:
+        await rollups.apply(conn, events)
+        await alerts.evaluate(deps, conn, events, spike)
+
+    return fold
