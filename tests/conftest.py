@@ -308,3 +308,20 @@ async def http(deps: Any) -> AsyncIterator[Any]:
 
     async for client in serve_app(create_app(deps.settings, deps=deps)):
         yield client
+
+
+@pytest.fixture
+async def app(deps: Any) -> Any:
+    """The whole API app (REST, GraphQL, dashboard) over the requesting module's ``deps``."""
+    from jobline.api.app import create_app
+
+    return create_app(deps.settings, deps=deps)
+
+
+@pytest.fixture
+async def admin(app: Any) -> AsyncIterator[Any]:
+    """An HTTP client of ``app`` holding an admin key."""
+    from jobline.testing import serve_app
+
+    async for client in serve_app(app, role="admin"):
+        yield client

@@ -36,12 +36,6 @@ def source_hash() -> str:
 
 
 @pytest.fixture
-async def admin(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in serve_app(create_app(deps.settings, deps=deps), role="admin"):
-        yield c
-
-
-@pytest.fixture
 async def anon(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
     async for c in serve_app(create_app(deps.settings, deps=deps), role=None):
         yield c

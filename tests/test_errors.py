@@ -17,25 +17,12 @@ import pytest
 import websockets
 from starlette.applications import Starlette
 
-from jobline.api.app import create_app
 from jobline.client import Client
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import ConfigError, ValidationFailed
 from jobline.shared.security import auth
-from jobline.testing import serve_app
 
 SUBMIT = "mutation($in: SubmitJobInput!) { submit(input: $in) { id } }"
-
-
-@pytest.fixture
-async def app(deps: Deps) -> Starlette:
-    return create_app(deps.settings, deps=deps)
-
-
-@pytest.fixture
-async def admin(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in serve_app(app, role="admin"):
-        yield c
 
 
 async def gql(c: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:

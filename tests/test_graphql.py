@@ -34,17 +34,6 @@ SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 
 
 @pytest.fixture
-async def app(deps: Deps) -> Starlette:
-    return create_app(deps.settings, deps=deps)
-
-
-@pytest.fixture
-async def admin(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in serve_app(app, role="admin"):
-        yield c
-
-
-@pytest.fixture
 async def dev_key(deps: Deps) -> str:
     return (await auth.create_key(deps, "developer", "dev"))[1]
 

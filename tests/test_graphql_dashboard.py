@@ -4,30 +4,13 @@ that mask secrets the way REST does (the job drawer shows the payload)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
-from starlette.applications import Starlette
 from test_graphql import code, gql
 
-from jobline.api.app import create_app
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.platform.connections import Deps
 from jobline.shared.security import auth
-from jobline.testing import serve_app
-
-
-@pytest.fixture
-async def app(deps: Deps) -> Starlette:
-    return create_app(deps.settings, deps=deps)
-
-
-@pytest.fixture
-async def admin(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in serve_app(app, role="admin"):
-        yield c
 
 
 async def test_viewer_names_the_keys_role(admin: httpx.AsyncClient, deps: Deps) -> None:

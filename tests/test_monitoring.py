@@ -14,7 +14,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobline.analytics.fold import make_fold
-from jobline.api.app import create_app
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.events import worker_events
@@ -24,7 +23,6 @@ from jobline.shared.events.outbox import relay_once
 from jobline.shared.platform.clock import FakeClock
 from jobline.shared.platform.connections import Deps
 from jobline.shared.security import auth
-from jobline.testing import serve_app
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "infra/grafana/dashboards/jobline.json"
 T0 = 1_800_000_000_000  # a whole minute
@@ -40,12 +38,6 @@ async def bus(deps: Deps) -> AsyncIterator[EventBus]:
     b = await create_bus(deps.settings)
     yield b
     await b.close()
-
-
-@pytest.fixture
-async def admin(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in serve_app(create_app(deps.settings, deps=deps), role="admin"):
-        yield c
 
 
 async def run(deps: Deps, clock: FakeClock, queue: str, ok: bool, wait: int, dur: int) -> None:

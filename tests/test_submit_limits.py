@@ -7,13 +7,11 @@ same limits: test_safe_defaults.py, test_limits.py, test_api.py.)"""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from jobline.api.app import create_app
 from jobline.client import Client
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec
@@ -22,7 +20,6 @@ from jobline.shared.flow import batches
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import Unavailable, ValidationFailed
-from jobline.testing import serve_app
 
 #: One queue capped at 2 queued jobs; ``max_bulk_jobs`` 3 for every bulk operation.
 CAP, BULK = 2, 3
@@ -31,12 +28,6 @@ CAP, BULK = 2, 3
 @pytest.fixture
 def deps_settings(settings: Settings) -> Settings:
     return settings.with_(max_bulk_jobs=BULK, queue_depths={"capped": CAP})
-
-
-@pytest.fixture
-async def admin(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in serve_app(create_app(deps.settings, deps=deps), role="admin"):
-        yield c
 
 
 async def count_jobs(deps: Deps) -> int:

@@ -3,19 +3,14 @@ GraphQL jobTimelineDensity), over the window's id range."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-from starlette.applications import Starlette
 
-from jobline.api.app import create_app
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.observe import monitoring
 from jobline.shared.platform.clock import FakeClock
 from jobline.shared.platform.connections import Deps
-from jobline.testing import serve_app
 
 T0 = 1_800_000_000_000
 
@@ -23,17 +18,6 @@ T0 = 1_800_000_000_000
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
-
-
-@pytest.fixture
-async def app(deps: Deps) -> Starlette:
-    return create_app(deps.settings, deps=deps)
-
-
-@pytest.fixture
-async def admin(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in serve_app(app, role="admin"):
-        yield c
 
 
 async def start(deps: Deps, clock: FakeClock, queue: str, worker: str, at: int, ok: bool) -> None:
