@@ -268,8 +268,9 @@ async def long_jobs(z: dict[str, Any]) -> dict[str, Any]:
                                    count(*) FILTER (WHERE outcome = 'completed') AS completed,
                                    count(*) FILTER (WHERE outcome = 'lease_expired') AS lapsed
                               FROM job_attempts GROUP BY job_id) a ON a.job_id = j.id
-                 LEFT JOIN (SELECT job_id, count(*) AS n FROM job_events
-                             WHERE type = 'jobs.completed' GROUP BY job_id) e ON e.job_id = j.id
+                 LEFT JOIN (SELECT j AS job_id, count(*) AS n
+                              FROM job_events, unnest(job_ids) AS j
+                             WHERE type = 'jobs.completed' GROUP BY j) e ON e.job_id = j.id
                 WHERE j.queue_name = 'long'""")
         span = await deps.pool.fetchrow(
             "SELECT extract(epoch FROM max(completed_at) - min(started_at)) AS s, "

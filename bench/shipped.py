@@ -212,10 +212,17 @@ async def drain_run(n: int, events: bool) -> dict[str, Any]:
             unrelayed = await deps.pool.fetchval(
                 "SELECT count(*) FROM job_events WHERE seq > (SELECT published_through FROM"
                 " event_relay_state WHERE id = 1)")
+        rows_per_type = None
+        if events:
+            # statement rows (migration 0019): how many events one outbox row carried
+            rows_per_type = {r["type"]: {"rows": r["rows"], "events": r["events"]}
+                             for r in await deps.pool.fetch(
+                "SELECT type, count(*) AS rows, sum(coalesce(n, 1)) AS events FROM job_events"
+                " GROUP BY type ORDER BY type")}
         used = {g: cpu1.get(g, 0.0) - cpu0.get(g, 0.0) for g in cpu1}
         return {"jobs_per_s": float(row["n"]) / max(1e-6, float(row["s"])),
                 "drain_s": round(float(row["s"]), 3), "submit_s": round(submit_s, 3),
-                "events_not_yet_relayed_at_end": unrelayed,
+                "events_not_yet_relayed_at_end": unrelayed, "outbox_rows": rows_per_type,
                 "cpu_us_per_job": {g: round(used.get(g, 0.0) / n * 1e6, 1) for g in GROUPS
                                    if g in used},
                 "total_cpu_us_per_job": round(sum(used.values()) / n * 1e6, 1)}

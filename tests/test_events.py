@@ -205,3 +205,40 @@ async def test_live_feed_fans_out_filtered_events(deps: Deps, bus: EventBus) -> 
         assert not feed._subs
     finally:
         await feed.close()
+
+
+async def test_statement_records_carry_every_jobs_event_in_order(
+        deps: Deps, bus: EventBus, clock: FakeClock) -> None:
+    """A batch of 30 jobs is one outbox row per transition (migration 0019) and one bus record
+    each; a consumer still gets 90 events, each with its own id, values and per-job order."""
+    c = await bus.consumer("g", "c")
+    try:
+        subs = await jobs.submit_many(deps, [JobSpec("mail", "send", {"i": i}, priority=i % 3)
+                                             for i in range(30)])
+        clock.advance(10)
+        claimed = await jobs.claim(deps, "w1", ["mail"], 30)
+        clock.advance(40)
+        await jobs.complete(deps, [Outcome(j.id, j.token, True, None) for j in claimed])
+        rows = await deps.pool.fetch("SELECT type, n FROM job_events ORDER BY seq")
+        assert [(r["type"], r["n"]) for r in rows] == [
+            ("jobs.submitted", 30), ("jobs.started", 30), ("jobs.completed", 30)]
+        assert await relay_once(deps, bus) == 90
+        got = sorted((d.event for d in await fetch_all(c, 90)),
+                     key=lambda e: (e.seq or 0, e.idx))
+        assert len({e.id for e in got}) == 90
+        by_job: dict[uuid.UUID | None, list[Event]] = {}
+        for e in got:
+            by_job.setdefault(e.job_id, []).append(e)
+        assert set(by_job) == {s.submitted.id for s in subs}
+        prio = {s.submitted.id: i % 3 for i, s in enumerate(subs)}
+        for job_id, evs in by_job.items():
+            assert [e.type for e in evs] == ["jobs.submitted", "jobs.started", "jobs.completed"]
+            sub, start, done = evs
+            assert sub.data["priority"] == prio[job_id] and sub.data["status"] == "pending"
+            assert start.wait_ms == 10 and start.attempt == 1 and start.queue == "mail"
+            assert done.duration_ms == 40 and done.attempt == 1 and done.job_type == "send"
+        # the events of one record are numbered from its base id
+        first = [e for e in got if e.seq == got[0].seq]
+        assert [e.id.int - first[0].id.int for e in first] == list(range(30))
+    finally:
+        await c.close()

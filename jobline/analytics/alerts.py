@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jobline.shared.events.outbox import Event, NewEvent, emit
+from jobline.shared.events.outbox import Event, NewEvent, Record, emit
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.connections import Deps
 
@@ -86,6 +86,23 @@ async def evaluate(deps: Deps, conn: Any, events: list[Event],
     if not failing:
         return []
     now = max(e.time_ms for e in events if e.type in ("jobs.completed", "jobs.failed"))
+    return await _judge(deps, conn, failing, now, rule)
+
+
+async def evaluate_records(deps: Deps, conn: Any, records: list[Record],
+                           rule: SpikeRule) -> list[dict[str, Any]]:
+    """:func:`evaluate` over the relay's records (a statement record counts with its newest
+    event time)."""
+    failing = sorted({r.queue for r in records if r.type == "jobs.failed" and r.queue})
+    if not failing:
+        return []
+    now = max(r.time_ms if r.last_ms is None else r.last_ms for r in records
+              if r.type in ("jobs.completed", "jobs.failed"))
+    return await _judge(deps, conn, failing, now, rule)
+
+
+async def _judge(deps: Deps, conn: Any, failing: list[str], now: int,
+                 rule: SpikeRule) -> list[dict[str, Any]]:
     lo, cut, hi = rule.bounds(now)
     fired = [a for r in await conn.fetch(READ_RATES, failing, to_dt(cut), to_dt(lo), to_dt(hi))
              if (a := rule.judge(r["queue_name"], r["finished"], r["failed"],

@@ -13,15 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from jobline.analytics import alerts, rollups
-from jobline.shared.events.outbox import Event, Fold
+from jobline.shared.events.outbox import Fold, Record
 from jobline.shared.platform.connections import Deps
 
 
 def make_fold(deps: Deps, rule: alerts.SpikeRule | None = None) -> Fold:
     spike = rule or alerts.SpikeRule()
 
-    async def fold(conn: Any, events: list[Event]) -> None:
-        await rollups.apply(conn, events)
-        await alerts.evaluate(deps, conn, events, spike)
+    async def fold(conn: Any, records: list[Record]) -> None:
+        await rollups.apply_records(conn, records)
+        await alerts.evaluate_records(deps, conn, records, spike)
 
     return fold

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from jobline.shared.events.outbox import Event
+from jobline.shared.events.outbox import Event, Record
 from jobline.shared.observe.rollups import (
     MAX_BUCKET,
     Histogram,
@@ -24,7 +24,7 @@ from jobline.shared.platform.clock import to_dt
 
 # The reads and the bucket layout live in jobline.shared.observe.rollups (monitoring reads them
 # without importing analytics); re-exported for the consumer's callers.
-__all__ = ["COLUMNS", "COUNTED", "MAX_BUCKET", "Histogram", "apply", "bucket",
+__all__ = ["COLUMNS", "COUNTED", "MAX_BUCKET", "Histogram", "apply", "apply_records", "bucket",
            "bucket_bounds", "histogram", "minute_of", "summary"]
 
 #: Event type -> rollup column.
@@ -55,31 +55,72 @@ SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::
 ON CONFLICT (minute, queue_name, job_type, metric, bucket) DO UPDATE SET n = h.n + EXCLUDED.n
 """
 
-async def apply(conn: Any, events: list[Event]) -> None:
-    """Fold ``events`` into the rollups (inside the relay's cursor transaction)."""
-    counts: dict[tuple[int, str, str], Counter[str]] = {}
-    hist: Counter[tuple[int, str, str, str, int]] = Counter()
-    for e in events:
+class _Folding:
+    """One batch's counts and histogram buckets, keyed by (minute, queue, job type)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[int, str, str], Counter[str]] = {}
+        self.hist: Counter[tuple[int, str, str, str, int]] = Counter()
+
+    def event(self, e: Event) -> None:
         col = COUNTED.get(e.type)
         if col is None or e.queue is None or e.job_type is None:
-            continue
+            return
         key = (e.time_ms // 60_000 * 60_000, e.queue, e.job_type)
-        c = counts.setdefault(key, Counter())
+        c = self.counts.setdefault(key, Counter())
         c[col] += 1
         if e.type == "jobs.completed" and e.duration_ms is not None:
             c["duration_sum_ms"] += e.duration_ms
-            hist[(*key, "duration", bucket(e.duration_ms))] += 1
+            self.hist[(*key, "duration", bucket(e.duration_ms))] += 1
         if e.type == "jobs.started" and e.wait_ms is not None:
             c["wait_sum_ms"] += e.wait_ms
-            hist[(*key, "wait", bucket(e.wait_ms))] += 1
-    if counts:
-        keys = sorted(counts)  # a fixed order: concurrent consumers cannot deadlock on rows
-        cols = [[counts[k][c] for k in keys] for c in (*COLUMNS, "duration_sum_ms",
-                                                        "wait_sum_ms")]
-        await conn.execute(UPSERT_ROLLUPS, [to_dt(k[0]) for k in keys], [k[1] for k in keys],
-                           [k[2] for k in keys], *cols)
-    if hist:
-        hk = sorted(hist)
-        await conn.execute(UPSERT_HISTOGRAMS, [to_dt(k[0]) for k in hk], [k[1] for k in hk],
-                           [k[2] for k in hk], [k[3] for k in hk], [k[4] for k in hk],
-                           [hist[k] for k in hk])
+            self.hist[(*key, "wait", bucket(e.wait_ms))] += 1
+
+    def statement(self, r: Record) -> None:
+        """A statement record as a whole: its events share type, queue, job type and minute
+        (migration 0019), so it is one counter increment plus its values' buckets."""
+        col = COUNTED.get(r.type)
+        if col is None or r.queue is None or r.job_type is None:
+            return
+        key = (r.time_ms // 60_000 * 60_000, r.queue, r.job_type)
+        c = self.counts.setdefault(key, Counter())
+        c[col] += r.n
+        metric = {"jobs.completed": "duration", "jobs.started": "wait"}.get(r.type)
+        if metric is not None and r.millis:
+            c[f"{metric}_sum_ms"] += sum(r.millis)
+            for b, k in Counter(map(bucket, r.millis)).items():
+                self.hist[(*key, metric, b)] += k
+
+    async def write(self, conn: Any) -> None:
+        counts, hist = self.counts, self.hist
+        if counts:
+            keys = sorted(counts)  # a fixed order: concurrent folds cannot deadlock on rows
+            cols = [[counts[k][c] for k in keys] for c in (*COLUMNS, "duration_sum_ms",
+                                                            "wait_sum_ms")]
+            await conn.execute(UPSERT_ROLLUPS, [to_dt(k[0]) for k in keys],
+                               [k[1] for k in keys], [k[2] for k in keys], *cols)
+        if hist:
+            hk = sorted(hist)
+            await conn.execute(UPSERT_HISTOGRAMS, [to_dt(k[0]) for k in hk], [k[1] for k in hk],
+                               [k[2] for k in hk], [k[3] for k in hk], [k[4] for k in hk],
+                               [hist[k] for k in hk])
+
+
+async def apply(conn: Any, events: list[Event]) -> None:
+    """Fold ``events`` into the rollups (on ``conn``, in the caller's transaction)."""
+    f = _Folding()
+    for e in events:
+        f.event(e)
+    await f.write(conn)
+
+
+async def apply_records(conn: Any, records: list[Record]) -> None:
+    """Fold the relay's ``records`` into the rollups (inside the relay's cursor transaction);
+    statement records are folded without expanding them into events."""
+    f = _Folding()
+    for r in records:
+        if r.event is not None:
+            f.event(r.event)
+        else:
+            f.statement(r)
+    await f.write(conn)

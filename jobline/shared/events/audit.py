@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobline.shared.events.outbox import EVENT_TYPES, Event, event_from_row
-from jobline.shared.platform.clock import from_dt, to_dt
+from jobline.shared.events.outbox import EVENT_TYPES, Event, row_events
+from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import ValidationFailed
 
@@ -26,16 +27,20 @@ SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::
                      $12::jsonb[])
 """
 
-# Newest first, keyset-paged on (occurred_at, event_id). NULL parameters mean "any".
+# Newest first, keyset-paged on (occurred_at, event_id) of the row; a statement row's events
+# (migration 0019) follow its row's place, newest id first, and each keeps its own time. NULL
+# parameters mean "any". Every event of a statement row is within the minute after the row's
+# occurred_at, hence the minute of slack on "from" (the events themselves are filtered exactly).
 LIST_AUDIT = """
 SELECT seq, event_id, type, occurred_at, job_id, queue_name, job_type, attempt, duration_ms,
-       wait_ms, error_type, error, data, status, priority, scheduled_for, batch_id
+       wait_ms, error_type, error, data, status, priority, scheduled_for, batch_id, n, job_ids,
+       at_ms, attempts, millis, priorities, due_ms
   FROM job_events
- WHERE ($1::uuid IS NULL OR job_id = $1)
+ WHERE ($1::uuid IS NULL OR job_id = $1 OR job_ids @> ARRAY[$1::uuid])
    AND ($2::text IS NULL OR type = $2)
-   AND ($3::timestamptz IS NULL OR occurred_at >= $3)
+   AND ($3::timestamptz IS NULL OR occurred_at >= $3 - interval '1 minute')
    AND ($4::timestamptz IS NULL OR occurred_at < $4)
-   AND ($5::timestamptz IS NULL OR (occurred_at, event_id) < ($5, $6::uuid))
+   AND ($5::timestamptz IS NULL OR (occurred_at, event_id) <= ($5, $6::uuid))
  ORDER BY occurred_at DESC, event_id DESC
  LIMIT $7
 """
@@ -53,22 +58,34 @@ async def store(conn: Any, events: list[Event]) -> None:
         [e.error_type for e in events], [e.error for e in events], [e.data for e in events])
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditPage:
     events: list[dict[str, Any]]
     next_cursor: str | None
 
 
-def _encode(ms: int, event_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{ms}:{event_id}".encode()).decode()
+def _encode(at: datetime, event_id: uuid.UUID) -> str:
+    # microseconds: a row's place is its exact occurred_at (rows of one millisecond differ)
+    us = (at - EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"u{us}:{event_id}".encode()).decode()
 
 
-def _decode(cursor: str) -> tuple[int, uuid.UUID]:
+def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        ms, eid = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
-        return int(ms), uuid.UUID(eid)
-    except (ValueError, UnicodeDecodeError):
+        t, eid = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
+        at = (EPOCH + timedelta(microseconds=int(t[1:])) if t.startswith("u")
+              else to_dt(int(t)))  # a cursor from before 0019: milliseconds
+        return at, uuid.UUID(eid)
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise ValidationFailed("cursor", "invalid cursor") from None
+
+
+def _row_events(r: Any) -> list[Event]:
+    """A row's events, newest id first (the page order)."""
+    return row_events(r)[::-1]
 
 
 async def query(deps: Deps, *, job_id: uuid.UUID | None = None, type_: str | None = None,
@@ -84,9 +101,25 @@ async def query(deps: Deps, *, job_id: uuid.UUID | None = None, type_: str | Non
     after = _decode(cursor) if cursor else None
     rows = await deps.pool.fetch(
         LIST_AUDIT, job_id, type_, to_dt(from_ms) if from_ms is not None else None,
-        to_dt(to_ms) if to_ms is not None else None, to_dt(after[0]) if after else None,
+        to_dt(to_ms) if to_ms is not None else None, after[0] if after else None,
         after[1] if after else None, limit)
-    events = [event_from_row(r).to_dict() for r in rows]
-    nxt = (_encode(from_dt(rows[-1]["occurred_at"]), rows[-1]["event_id"])
-           if len(rows) == limit else None)
-    return AuditPage(events, nxt)
+    events: list[dict[str, Any]] = []
+    last: tuple[datetime, uuid.UUID] | None = None
+    for r in rows:
+        at = r["occurred_at"]
+        for e in _row_events(r):
+            if after is not None and (at, e.id) >= after:
+                continue  # shown on an earlier page (the rest of a statement row)
+            if ((job_id is not None and e.job_id != job_id)
+                    or (from_ms is not None and e.time_ms < from_ms)
+                    or (to_ms is not None and e.time_ms >= to_ms)):
+                continue
+            events.append(e.to_dict())
+            last = (at, e.id)
+            if len(events) == limit:
+                return AuditPage(events, _encode(*last))
+    if len(rows) == limit:
+        # more rows may follow; resume after the last row read (its events all came or were
+        # filtered out)
+        return AuditPage(events, _encode(rows[-1]["occurred_at"], rows[-1]["event_id"]))
+    return AuditPage(events, None)

@@ -16,7 +16,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobline.shared.events.outbox import Event
+from jobline.shared.events.outbox import Event, Record
+
+
+def as_record(x: Record | Event) -> Record:
+    return x if isinstance(x, Record) else Record.of(x)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +48,9 @@ class GroupLag:
 class BusConsumer(ABC):
     @abstractmethod
     async def fetch(self, max_n: int, timeout_s: float) -> list[Delivery]:
-        """Up to ``max_n`` events: this consumer's own unacknowledged ones first, then ones
-        reclaimed from dead consumers, then new ones (waiting up to ``timeout_s``)."""
+        """The events of up to ``max_n`` records: this consumer's own unacknowledged ones first,
+        then ones reclaimed from dead consumers, then new ones (waiting up to ``timeout_s``).
+        A statement record's events come together, sharing one ``token``."""
 
     @abstractmethod
     async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
@@ -68,7 +73,9 @@ class EventBus(ABC):
     async def start(self) -> None: ...
 
     @abstractmethod
-    async def publish(self, events: Sequence[Event]) -> None: ...
+    async def publish(self, records: Sequence[Record | Event]) -> None:
+        """Publish each record (an outbox row: one event or a statement record, see
+        :class:`Record`) as one entry / message; a bare :class:`Event` is a one-event record."""
 
     @abstractmethod
     async def consumer(self, group: str, name: str) -> BusConsumer: ...

@@ -83,6 +83,11 @@ class Settings:
     #: Days the outbox (the audit log) keeps published events; older days are dropped whole.
     audit_retention_days: int = field(
         default_factory=lambda: _int("JOBLINE_AUDIT_RETENTION_DAYS", 30))
+    #: The relay's shortest time between two passes, ms. Every claim and completion statement
+    #: NOTIFYs the relay; a pass per notification cost more than the rows it moved (a dozen round
+    #: trips), so a busy relay gathers what committed meanwhile. Adds up to this much latency.
+    relay_interval_ms: int = field(
+        default_factory=lambda: _int("JOBLINE_RELAY_INTERVAL_MS", 20))
     event_bus: str = field(default_factory=lambda: os.environ.get("JOBLINE_EVENT_BUS", "redis"))
     kafka_bootstrap: str | None = field(
         default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)

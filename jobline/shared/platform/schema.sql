@@ -112,6 +112,12 @@ BEGIN
     RETURN created;
 END
 $$;
+CREATE FUNCTION public.jobline_event_base_id() RETURNS uuid
+    LANGUAGE sql PARALLEL SAFE
+    AS $$
+    SELECT encode(overlay(uuid_send(jobline_uuid7()) PLACING '\x0000'::bytea FROM 15 FOR 2),
+                  'hex')::uuid
+$$;
 CREATE FUNCTION public.jobline_fold_queue_counts() RETURNS bigint
     LANGUAGE plpgsql
     AS $$
@@ -141,11 +147,15 @@ BEGIN
     IF current_setting('jobline.events', true) = 'off' THEN
         RETURN NULL;
     END IF;
-    INSERT INTO job_events (type, occurred_at, job_id, queue_name, job_type, status, priority,
-                            scheduled_for, batch_id)
-    SELECT 'jobs.submitted', n.created_at, n.id, n.queue_name, n.job_type, n.status, n.priority,
-           n.scheduled_for, n.batch_id
-      FROM n ORDER BY n.seq;
+    INSERT INTO job_events (event_id, type, occurred_at, queue_name, job_type, status, batch_id,
+                            n, job_ids, at_ms, priorities, due_ms)
+    SELECT jobline_event_base_id(), 'jobs.submitted', min(n.created_at), n.queue_name,
+           n.job_type, n.status, n.batch_id, count(*), array_agg(n.id),
+           array_agg((extract(epoch FROM n.created_at) * 1000)::bigint), array_agg(n.priority),
+           array_agg((extract(epoch FROM n.scheduled_for) * 1000)::bigint)
+      FROM n
+     GROUP BY n.queue_name, n.job_type, n.status, n.batch_id, date_trunc('minute', n.created_at),
+              n.seq / 1000;
     IF FOUND THEN
         PERFORM pg_notify('jobline_events', '');
     END IF;
@@ -155,30 +165,46 @@ $$;
 CREATE FUNCTION public.jobline_jobs_updated_events() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    wrote boolean := false;
 BEGIN
     IF current_setting('jobline.events', true) = 'off' THEN
         RETURN NULL;
     END IF;
+    -- claims and completions: statement rows
+    INSERT INTO job_events (event_id, type, occurred_at, queue_name, job_type, n, job_ids, at_ms,
+                            attempts, millis)
+    SELECT jobline_event_base_id(), k.type, min(k.t), k.queue_name, k.job_type, count(*),
+           array_agg(k.id), array_agg(k.at), array_agg(k.attempts), array_agg(k.ms)
+      FROM (SELECT CASE WHEN n.status = 'processing' THEN 'jobs.started'
+                        ELSE 'jobs.completed' END AS type,
+                   n.updated_at AS t, (extract(epoch FROM n.updated_at) * 1000)::bigint AS at,
+                   n.id, n.seq, n.queue_name, n.job_type, n.attempts,
+                   CASE WHEN n.status = 'processing'
+                        THEN least(greatest(0, extract(epoch FROM n.started_at - o.scheduled_for)
+                                               * 1000), 2147483647)::int
+                        ELSE least(greatest(0, extract(epoch FROM n.completed_at - n.started_at)
+                                               * 1000), 2147483647)::int END AS ms
+              FROM o JOIN n ON n.id = o.id
+             WHERE o.status IS DISTINCT FROM n.status
+               AND (n.status = 'processing'
+                    OR (n.status = 'completed' AND o.status = 'processing'))) AS k
+     GROUP BY k.type, k.queue_name, k.job_type, date_trunc('minute', k.t), k.seq / 1000;
+    wrote := FOUND;
+    -- claims and completions change no job to any other status: skip the join below
+    IF NOT EXISTS (SELECT 1 FROM n WHERE n.status NOT IN ('processing', 'completed')) THEN
+        IF wrote THEN
+            PERFORM pg_notify('jobline_events', '');
+        END IF;
+        RETURN NULL;
+    END IF;
+    -- everything else: a row per event, as 0011 wrote them
     INSERT INTO job_events (type, occurred_at, job_id, queue_name, job_type, attempt, duration_ms,
                             wait_ms, error_type, error, data)
-    SELECT e.type, n.updated_at, n.id, n.queue_name, n.job_type, e.attempt, e.duration_ms,
-           e.wait_ms, e.error_type, jobline_mask_secrets(e.error), e.data
+    SELECT v.type, n.updated_at, n.id, n.queue_name, n.job_type, v.attempt, v.duration_ms,
+           v.wait_ms, v.error_type, jobline_mask_secrets(v.error), v.data
       FROM o JOIN n ON n.id = o.id
-     CROSS JOIN LATERAL (
-        SELECT 'jobs.started' AS type, n.attempts AS attempt, NULL::int AS duration_ms,
-               least(greatest(0, extract(epoch FROM n.started_at - o.scheduled_for) * 1000),
-                     2147483647)::int AS wait_ms,
-               NULL::text AS error_type, NULL::text AS error, NULL::jsonb AS data
-         WHERE n.status = 'processing'
-        UNION ALL
-        SELECT 'jobs.completed', n.attempts,
-               least(greatest(0, extract(epoch FROM n.completed_at - n.started_at) * 1000),
-                     2147483647)::int,
-               NULL, NULL, NULL, NULL
-         WHERE n.status = 'completed' AND o.status = 'processing'
-        UNION ALL
-        SELECT v.type, v.attempt, v.duration_ms, v.wait_ms, v.error_type, v.error, v.data
-          FROM (VALUES
+     CROSS JOIN LATERAL (VALUES
             (o.status = 'processing' AND n.status IN ('pending', 'scheduled', 'dead_letter')
              AND n.attempts = o.attempts, 'jobs.failed', o.attempts,
              least(greatest(0, extract(epoch FROM n.updated_at - n.started_at) * 1000), 2147483647)::int,
@@ -195,11 +221,10 @@ BEGIN
             (n.status = 'cancelled', 'jobs.cancelled', n.attempts, NULL, NULL, NULL, n.error,
              NULL)
           ) AS v(hit, type, attempt, duration_ms, wait_ms, error_type, error, data)
-         WHERE n.status NOT IN ('processing', 'completed') AND v.hit
-     ) AS e
      WHERE o.status IS DISTINCT FROM n.status
+       AND n.status NOT IN ('processing', 'completed') AND v.hit
      ORDER BY n.seq;
-    IF FOUND THEN
+    IF wrote OR FOUND THEN
         PERFORM pg_notify('jobline_events', '');
     END IF;
     RETURN NULL;
@@ -352,7 +377,14 @@ CREATE TABLE public.job_events (
     status text,
     priority smallint,
     scheduled_for timestamp with time zone,
-    batch_id uuid
+    batch_id uuid,
+    n integer,
+    job_ids uuid[],
+    at_ms bigint[],
+    attempts integer[],
+    millis integer[],
+    priorities smallint[],
+    due_ms bigint[]
 )
 PARTITION BY RANGE (occurred_at);
 CREATE SEQUENCE public.job_events_seq
@@ -379,7 +411,14 @@ CREATE TABLE public.job_events_default (
     status text,
     priority smallint,
     scheduled_for timestamp with time zone,
-    batch_id uuid
+    batch_id uuid,
+    n integer,
+    job_ids uuid[],
+    at_ms bigint[],
+    attempts integer[],
+    millis integer[],
+    priorities smallint[],
+    due_ms bigint[]
 );
 CREATE TABLE public.job_progress (
     job_id uuid NOT NULL,
@@ -629,6 +668,8 @@ ALTER TABLE ONLY public.schedules
 CREATE INDEX job_dependencies_depends_on ON public.job_dependencies USING btree (depends_on);
 CREATE INDEX job_events_job ON ONLY public.job_events USING btree (job_id, occurred_at);
 CREATE INDEX job_events_default_job_id_occurred_at_idx ON public.job_events_default USING btree (job_id, occurred_at);
+CREATE INDEX job_events_job_ids ON ONLY public.job_events USING gin (job_ids);
+CREATE INDEX job_events_default_job_ids_idx ON public.job_events_default USING gin (job_ids);
 CREATE INDEX job_events_time ON ONLY public.job_events USING btree (occurred_at, event_id);
 CREATE INDEX job_events_default_occurred_at_event_id_idx ON public.job_events_default USING btree (occurred_at, event_id);
 CREATE INDEX jobs_batch_status ON ONLY public.jobs USING btree (batch_id, status) WHERE (batch_id IS NOT NULL);
@@ -646,6 +687,7 @@ CREATE INDEX jobs_default_status_id_idx ON public.jobs_default USING btree (stat
 CREATE INDEX schedules_due ON public.schedules USING btree (next_run_at) WHERE (enabled AND (next_run_at IS NOT NULL));
 ALTER INDEX public.job_attempts_pkey ATTACH PARTITION public.job_attempts_default_pkey;
 ALTER INDEX public.job_events_job ATTACH PARTITION public.job_events_default_job_id_occurred_at_idx;
+ALTER INDEX public.job_events_job_ids ATTACH PARTITION public.job_events_default_job_ids_idx;
 ALTER INDEX public.job_events_time ATTACH PARTITION public.job_events_default_occurred_at_event_id_idx;
 ALTER INDEX public.job_events_pkey ATTACH PARTITION public.job_events_default_pkey;
 ALTER INDEX public.jobs_batch_status ATTACH PARTITION public.jobs_default_batch_id_status_idx;

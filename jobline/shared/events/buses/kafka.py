@@ -1,7 +1,8 @@
-"""Kafka event bus (aiokafka): one topic per event type, partitions keyed by job id.
+"""Kafka event bus (aiokafka): one topic per event type, one message per outbox record.
 
-- Publish sends every event (key = job id, so one job's events stay in order on one partition)
-  and waits for all acknowledgements (``acks=all``) before returning.
+- Publish sends every record (an event, or a statement record of several jobs' events; key =
+  the record's key: a statement record's queue, an event's job id, so one job's events of a
+  type stay in order on one partition) and waits for all acknowledgements (``acks=all``).
 - Consumers of a group subscribe to every event topic with auto-commit off; ``ack`` commits the
   next offset per partition after the caller has processed (and durably applied) the batch. A
   consumer that dies leaves its partitions uncommitted; the group rebalances and another member
@@ -22,8 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
-from jobline.shared.events.bus import BusConsumer, Delivery, EventBus, GroupLag
-from jobline.shared.events.outbox import EVENT_TYPES, Event
+from jobline.shared.events.bus import BusConsumer, Delivery, EventBus, GroupLag, as_record
+from jobline.shared.events.outbox import EVENT_TYPES, Event, Record, unpack_json
 
 
 class KafkaBus(EventBus):
@@ -52,10 +53,10 @@ class KafkaBus(EventBus):
                                          linger_ms=1)
         await self.producer.start()
 
-    async def publish(self, events: Sequence[Event]) -> None:
+    async def publish(self, records: Sequence[Record | Event]) -> None:
         assert self.producer is not None
-        futures = [await self.producer.send(self.topic(e.type), e.to_json(), key=e.key.encode())
-                   for e in events]
+        futures = [await self.producer.send(self.topic(r.type), r.raw, key=r.key.encode())
+                   for r in map(as_record, records)]
         await asyncio.gather(*futures)
 
     async def consumer(self, group: str, name: str) -> BusConsumer:
@@ -104,7 +105,8 @@ class KafkaBus(EventBus):
                 ready.set()
             async for msg in c:
                 assert msg.value is not None
-                yield Event.from_json(msg.value)
+                for e in unpack_json(msg.value):
+                    yield e
         finally:
             await c.stop()
 
@@ -125,8 +127,8 @@ class KafkaConsumer(BusConsumer):
         for tp, msgs in batches.items():
             for m in msgs:
                 assert m.value is not None
-                out.append(Delivery(Event.from_json(m.value), (tp, m.offset),
-                                    f"{tp.topic}:{tp.partition}"))
+                part = f"{tp.topic}:{tp.partition}"
+                out += [Delivery(e, (tp, m.offset), part) for e in unpack_json(m.value)]
         return out
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:

@@ -22,13 +22,14 @@ from typing import Any
 import orjson
 import redis.exceptions
 
-from jobline.shared.events.bus import BusConsumer, Delivery, EventBus, GroupLag
-from jobline.shared.events.outbox import Event
+from jobline.shared.events.bus import BusConsumer, Delivery, EventBus, GroupLag, as_record
+from jobline.shared.events.outbox import Event, Record, unpack, unpack_json
 from jobline.shared.platform.connections import create_redis
 
 DEFAULT_MAXLEN = 1_000_000
 
-# Every event of a relay batch as its own entry (so ack, lag and redelivery stay per event).
+# Every record of a relay batch as its own entry (an event, or a statement's events: ack, lag and
+# redelivery are per record).
 XADD_MANY = """
 for i = 2, #ARGV do
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
@@ -72,12 +73,12 @@ class RedisStreamsBus(EventBus):
     async def start(self) -> None:
         return None
 
-    async def publish(self, events: Sequence[Event]) -> None:
+    async def publish(self, records: Sequence[Record | Event]) -> None:
         # One script call per batch: the relay's CPU went mostly into parsing one XADD reply
         # per event (redis-py's Python parser); the script answers with one integer.
-        if events:
+        if records:
             await self._xadd_many(keys=[self.stream],
-                                  args=[self.maxlen, *(e.to_json() for e in events)])
+                                  args=[self.maxlen, *(as_record(r).raw for r in records)])
 
     async def lost_state(self) -> bool:
         return not await self.redis.exists(self.marker)
@@ -127,7 +128,8 @@ class RedisStreamsBus(EventBus):
                 for _, entries in res or []:
                     for entry_id, fields in entries:
                         last = _s(entry_id)
-                        yield Event.from_json(fields[b"e"])
+                        for e in unpack_json(fields[b"e"]):
+                            yield e
         finally:
             await block.aclose()
 
@@ -151,7 +153,8 @@ class RedisStreamsConsumer(BusConsumer):
             if not fields:  # trimmed away while pending: nothing to deliver, just ack it
                 stale.append(_s(entry_id))
                 continue
-            out.append(Delivery(Event.from_json(fields[b"e"]), _s(entry_id)))
+            token = _s(entry_id)
+            out += [Delivery(e, token) for e in unpack_json(fields[b"e"])]
         return out
 
     async def fetch(self, max_n: int, timeout_s: float) -> list[Delivery]:
@@ -187,8 +190,9 @@ class RedisStreamsConsumer(BusConsumer):
             ids, blob = await self.bus._read_new(keys=[stream],
                                                  args=[self.group, self.name, max_n])
             if ids:
-                got = [Delivery(Event.from_dict(d), _s(i))
-                       for i, d in zip(_s(ids).split(","), orjson.loads(blob), strict=True)]
+                got = [Delivery(e, i)
+                       for i, d in zip(_s(ids).split(","), orjson.loads(blob), strict=True)
+                       for e in unpack(d)]
                 if got:
                     return got
             new: Any = await self.block.xreadgroup(self.group, self.name, {stream: ">"}, count=max_n,
@@ -220,7 +224,7 @@ class RedisStreamsConsumer(BusConsumer):
             await self.bus.redis.xack(self.bus.stream, self.group, *ids)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        await self._ack_ids([d.token for d in deliveries])
+        await self._ack_ids(list(dict.fromkeys(d.token for d in deliveries)))
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
