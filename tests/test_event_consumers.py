@@ -5,6 +5,7 @@ and re-publication, the relay's crash behaviour, and the audit/lag endpoints. Re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -539,3 +540,27 @@ async def test_audit_pages_through_statement_rows_and_finds_one_job_in_them(
     done = next(e for e in r["events"] if e["type"] == "jobs.completed")
     assert done["durationMs"] == 30
 
+
+
+async def test_a_stopping_relay_publishes_what_committed_before_the_stop(
+        deps: Deps, bus: EventBus, clock: FakeClock) -> None:
+    """Passes are paced (JOBLINE_RELAY_INTERVAL_MS); a graceful stop does not leave what
+    committed during the last interval unpublished."""
+    from jobline.shared.events.outbox import Relay
+
+    paced = dataclasses.replace(deps, settings=deps.settings.with_(relay_interval_ms=60_000))
+    relay = Relay(paced, bus, fold=make_fold(paced))
+    task = asyncio.create_task(relay.run())
+    try:
+        async def passed() -> bool:
+            return relay.passes >= 1
+
+        await wait_until(passed, message="the relay's first pass")
+        await jobs.submit_many(deps, [JobSpec("q", "t", {"i": i}) for i in range(12)])
+        # the next pass is a minute away
+        assert (await events_lag(deps, bus, []))["outbox"]["pending"] == 12
+    finally:
+        relay.request_stop()
+        await asyncio.wait_for(task, 30)
+    assert (await events_lag(deps, bus, []))["outbox"]["pending"] == 0
+    assert await counts(deps, clock) == (12, 0, 0, 0, 0, 0, 0)
