@@ -444,3 +444,52 @@ async def test_unsubmitted_deliveries_are_swept_once(admin: Any, deps: Deps) -> 
     assert await evaluate.sweep_unsubmitted(deps) == 0
     assert await deps.pool.fetchval("SELECT count(*) FROM jobs WHERE payload->>'deliveryId' = $1",
                                     str(ids[0])) == 1
+
+
+# --- GraphQL -------------------------------------------------------------------------------------
+
+
+async def test_graphql_rules_channels_and_history(admin: Any, deps: Deps) -> None:
+    from jobline.shared.security.auth import create_key
+
+    async def gql(query: str, headers: dict[str, str] | None = None,
+                  **variables: Any) -> dict[str, Any]:
+        r = await admin.post("/graphql", json={"query": query, "variables": variables},
+                             headers=headers or {})
+        assert r.status_code == 200, r.text
+        out: dict[str, Any] = r.json()
+        return out
+
+    ch = await gql("""mutation($in: JSON!) { createAlertChannel(input: $in) {
+                        id kind config } }""",
+                   **{"in": {"name": "h", "kind": "webhook", "config": {
+                       "urls": ["https://example.com/x?token=abc"], "secret": "12345678-secret"}}})
+    c = ch["data"]["createAlertChannel"]
+    assert c["config"]["secret"] == "***" and "abc" not in str(c)
+    bad = await gql("""mutation($in: JSON!) { createAlertRule(input: $in) { id } }""",
+                    **{"in": {"name": "x", "condition": {"metric": "sla_compliance",
+                                                         "threshold": 0.9}}})
+    err = bad["errors"][0]["extensions"]
+    assert err["code"] == "BAD_USER_INPUT" and err["field"] == "condition.targetMs"
+    made = await gql("""mutation($in: JSON!) { createAlertRule(input: $in) {
+                          id state condition { metric threshold } channelIds } }""",
+                     **{"in": {"name": "g", "condition": {"metric": "backlog", "threshold": 0},
+                               "scope": {"queue": "gq"}, "channelIds": [c["id"]]}})
+    rule_id = made["data"]["createAlertRule"]["id"]
+    await submit(deps, 1, "gq")
+    await tick(deps)
+    page = await gql("""{ alerts(status: "firing") { firing nextCursor alerts {
+                           id ruleId status deliveries { kind event status } } } }""")
+    alerts = page["data"]["alerts"]
+    assert alerts["firing"] == 1 and alerts["alerts"][0]["ruleId"] == rule_id
+    assert alerts["alerts"][0]["deliveries"] == [
+        {"kind": "webhook", "event": "firing", "status": "queued"}]
+    _, key = await create_key(deps, "developer", "dev")
+    dev = {"X-Api-Key": key}
+    denied = await gql("mutation($id: ID!) { deleteAlertRule(id: $id) }", dev, id=rule_id)
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    ack = await gql("""mutation($id: ID!) { acknowledgeAlert(id: $id) { acknowledgedBy } }""",
+                    dev, id=alerts["alerts"][0]["id"])
+    assert ack["data"]["acknowledgeAlert"]["acknowledgedBy"] == "dev"
+    rules = await gql("{ alertRules { id builtin state } }", dev)
+    assert {r["id"]: r["state"] for r in rules["data"]["alertRules"]}[rule_id] == "firing"
