@@ -157,7 +157,7 @@ function RulesTab() {
                 <Table.Td>
                   <Group gap={6} wrap="nowrap">
                     <Button size="xs" variant="default" onClick={() => setEditing(r)} aria-label={`Edit ${r.name}`}>Edit</Button>
-                    <Button size="xs" variant="default" aria-label={`Silence ${r.name} for 1 hour`}
+                    <Button size="xs" variant="default" aria-label={`Silence 1h: ${r.name}`}
                       onClick={async () => { await silence({ input: { ruleId: r.id, durationS: 3600, reason: "silenced from the dashboard" } }); reload(); }}>
                       Silence 1h
                     </Button>
