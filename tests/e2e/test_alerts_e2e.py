@@ -87,7 +87,7 @@ async def test_alerts_page_channel_test_rule_fires_and_is_acknowledged(
             return any(p.json()["event"] == "firing" for p in receiver.at("/hook"))
 
         await wait_until(fired, timeout=SLOW / 1000, message="firing webhook delivered")
-        post = [p for p in receiver.at("/hook") if p.json()["event"] == "firing"][0]
+        post = next(p for p in receiver.at("/hook") if p.json()["event"] == "firing")
         assert post.json()["rule"]["name"] == rule
         assert re.fullmatch(r"v1=[0-9a-f]{64}", post.headers["x-jobline-signature"])
 
