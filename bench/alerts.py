@@ -71,6 +71,7 @@ async def latency(deps: Deps, trials: int, interval_ms: int) -> dict[str, Any]:
         sched = Scheduler(deps)
         task = asyncio.create_task(sched.run())
         samples: list[float] = []
+        after_eval: list[float] = []
         try:
             for i in range(trials):
                 # a random phase of the evaluation cycle
@@ -79,7 +80,12 @@ async def latency(deps: Deps, trials: int, interval_ms: int) -> dict[str, Any]:
                 job = (await jobs.submit(deps, JobSpec(queue="bench-alerts", job_type="t",
                                                        payload={}))).submitted.id
                 await _arrival(rec, 2 * i + 1, 60)
+                arrived = time.time()
                 samples.append((time.perf_counter() - t0) * 1000)
+                # the part after the evaluation that saw it: fired_at is that tick's clock
+                fired = await deps.pool.fetchval(
+                    "SELECT max(fired_at) FROM alerts WHERE scope_queue = 'bench-alerts'")
+                after_eval.append((arrived - fired.timestamp()) * 1000)
                 await jobs.cancel(deps, job)
                 await _arrival(rec, 2 * i + 2, 60)
         finally:
@@ -90,6 +96,8 @@ async def latency(deps: Deps, trials: int, interval_ms: int) -> dict[str, Any]:
     return {"n": len(samples), "p50": round(pct(samples, 50), 1),
             "p99": round(pct(samples, 99), 1), "max": round(max(samples), 1),
             "mean": round(statistics.mean(samples), 1), "goal_ms": interval_ms + 1000,
+            "after_evaluation_p50": round(pct(after_eval, 50), 1),
+            "after_evaluation_p99": round(pct(after_eval, 99), 1),
             "meets_goal": pct(samples, 99) <= interval_ms + 1000}
 
 
@@ -167,7 +175,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--trials", type=int, default=40)
+    ap.add_argument("--trials", type=int, default=60)
     ap.add_argument("--interval-ms", type=int, default=1000)
     ap.add_argument("--rules", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=10)
@@ -187,10 +195,12 @@ def main() -> None:
     lat, ev = results["latency_ms"], results["evaluation"]
     md = [f"# {name}", "", f"settings: {report['settings']}", "",
           "## Condition true -> message at the receiver (webhook, in-process scheduler)", "",
-          "| trials | interval ms | p50 ms | p99 ms | max ms | goal (interval + 1 s) | met |",
-          "|---:|---:|---:|---:|---:|---:|---|",
+          "| trials | interval ms | p50 ms | p99 ms | max ms | goal (interval + 1 s) | met "
+          "| evaluation -> receiver p50 / p99 ms |",
+          "|---:|---:|---:|---:|---:|---:|---|---:|",
           f"| {lat['n']} | {args.interval_ms} | {lat['p50']} | {lat['p99']} | {lat['max']} | "
-          f"{lat['goal_ms']} | {'yes' if lat['meets_goal'] else 'no'} |", "",
+          f"{lat['goal_ms']} | {'yes' if lat['meets_goal'] else 'no'} | "
+          f"{lat['after_evaluation_p50']} / {lat['after_evaluation_p99']} |", "",
           "## Evaluation cost", "",
           "| rules | tick median ms | tick p95 ms | per rule µs | SQL reads per tick |",
           "|---:|---:|---:|---:|---:|",

@@ -177,15 +177,19 @@ async def _evaluate(deps: Deps, conn: Any, rules: list[Rule], now: int, interval
     open_ids = [r.alert_id for r in rules if r.alert_id is not None]
     alerts = {a["id"]: a for a in await conn.fetch(OPEN_ALERTS, open_ids)} if open_ids else {}
     steps: list[_Step] = []
+    failed: list[str] = []
     for rule in rules:
         try:
             m = await snap.measure(rule)
-        except Exception:
-            # one broken measurement (a source unavailable) must not stop the other rules
-            log.exception("alert rule %s: measurement failed", rule.id)
-            m = Measurement(None, {"error": "measurement failed"})
+        except Exception as e:
+            # one broken measurement (a source unavailable) must not stop the other rules: the
+            # rule sees "no data" (false) this time; logged once per tick, not once per rule
+            failed.append(f"{rule.id}: {type(e).__name__}: {e}")
+            m = Measurement(None, {"error": "measurement failed"}, None)
         steps.append(_step(rule, m, alerts.get(rule.alert_id) if rule.alert_id else None,
                            now))
+    if failed:
+        log.warning("%d alert rule measurements failed, e.g. %s", len(failed), failed[0])
     rep.reads = snap.reads + 2
 
     wanted = sorted({c for s in steps if s.notify for c in s.rule.channel_ids})
