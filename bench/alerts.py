@@ -36,16 +36,16 @@ import stores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from alert_receivers import http_receiver  # noqa: E402
+from alert_receivers import http_receiver
 
-from jobline.analytics.alerting import evaluate, store  # noqa: E402
-from jobline.analytics.alerting.model import ChannelIn, RuleIn  # noqa: E402
-from jobline.schedulers.runner import Scheduler  # noqa: E402
-from jobline.shared.core import jobs  # noqa: E402
-from jobline.shared.core.models import JobSpec  # noqa: E402
-from jobline.shared.platform.clock import to_dt  # noqa: E402
-from jobline.shared.platform.config import Settings  # noqa: E402
-from jobline.shared.platform.connections import Deps, connect  # noqa: E402
+from jobline.analytics.alerting import evaluate, store
+from jobline.analytics.alerting.model import ChannelIn, RuleIn
+from jobline.schedulers.runner import Scheduler
+from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec
+from jobline.shared.platform.clock import to_dt
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
 
 RESULTS = Path(__file__).parent / "results"
 METRICS = [("failure_rate", ">", 0.5), ("throughput", "<", 1.0), ("p95_duration_ms", ">", 60_000),
