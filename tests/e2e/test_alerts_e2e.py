@@ -102,6 +102,13 @@ async def test_alerts_page_channel_test_rule_fires_and_is_acknowledged(
         await expect(indicator).to_be_visible(timeout=SLOW)
         await expect(indicator).to_have_accessible_name(re.compile(re.escape(rule)))
         await assert_accessible(page, "alerts: history")
+        await page.get_by_role("button", name="Switch to dark mode").click()
+        await expect(page.locator("html")).to_have_attribute("data-mantine-color-scheme", "dark")
+        await assert_accessible(page, "alerts: history (dark)")
+        await page.get_by_role("tab", name="Rules").click()
+        await expect(page.locator(f'tr[data-rule="{rule}"]')).to_contain_text("firing")
+        await assert_accessible(page, "alerts: rules (dark)")
+        await page.get_by_role("tab", name="History").click()
         await hist.get_by_role("button", name=f"Acknowledge {rule}").click()
         await expect(hist.get_by_role("button", name=f"Acknowledge {rule}")).to_have_count(0)
         data = await stack.gql("query($q: String) { alerts(queue: $q) { alerts { "
