@@ -408,7 +408,7 @@ async def create_silence(request: Request) -> Response:
 
 
 @documented(Op("listAlertSilences", "Silences (active ones, or all with all=true)",
-                responses={200: Resp("Silences", SilenceListOut)}, errors=(503,),
+                responses={200: Resp("Silences", SilenceListOut)}, errors=(400, 503),
                 params=(query("all", {"type": "boolean"}),)))
 @endpoint
 async def list_silences(request: Request) -> Response:
