@@ -460,18 +460,18 @@ async def test_graphql_rules_channels_and_history(admin: Any, deps: Deps) -> Non
         out: dict[str, Any] = r.json()
         return out
 
-    ch = await gql("""mutation($in: JSON!) { createAlertChannel(input: $in) {
+    ch = await gql("""mutation($in: AlertChannelInput!) { createAlertChannel(input: $in) {
                         id kind config } }""",
                    **{"in": {"name": "h", "kind": "webhook", "config": {
                        "urls": ["https://example.com/x?token=abc"], "secret": "12345678-secret"}}})
     c = ch["data"]["createAlertChannel"]
     assert c["config"]["secret"] == "***" and "abc" not in str(c)
-    bad = await gql("""mutation($in: JSON!) { createAlertRule(input: $in) { id } }""",
+    bad = await gql("""mutation($in: AlertRuleInput!) { createAlertRule(input: $in) { id } }""",
                     **{"in": {"name": "x", "condition": {"metric": "sla_compliance",
                                                          "threshold": 0.9}}})
     err = bad["errors"][0]["extensions"]
     assert err["code"] == "BAD_USER_INPUT" and err["field"] == "condition.targetMs"
-    made = await gql("""mutation($in: JSON!) { createAlertRule(input: $in) {
+    made = await gql("""mutation($in: AlertRuleInput!) { createAlertRule(input: $in) {
                           id state condition { metric threshold } channelIds } }""",
                      **{"in": {"name": "g", "condition": {"metric": "backlog", "threshold": 0},
                                "scope": {"queue": "gq"}, "channelIds": [c["id"]]}})

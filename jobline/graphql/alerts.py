@@ -1,7 +1,7 @@
 """Alerting over GraphQL: the same operations as REST (``jobline.api.alerts``) on the same core
-(:mod:`jobline.analytics.alerting.store`). Rule/channel/silence inputs are JSON objects validated
-by the REST request models, so an invalid one is ``BAD_USER_INPUT`` naming the same field a REST
-422 names. Channel configs are masked in every read. :class:`AlertQueries` and
+(:mod:`jobline.analytics.alerting.store`). Rule/channel/silence inputs mirror the REST bodies
+and are validated by the REST request models, so an invalid one is ``BAD_USER_INPUT`` naming the
+same field a REST 422 names. Channel configs are masked in every read. :class:`AlertQueries` and
 :class:`AlertMutations` are mixed into the ``Query`` and ``Mutation`` roots.
 """
 
@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from pydantic.alias_generators import to_camel
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -271,29 +272,95 @@ class AlertQueries:
             await store.get_delivery(c.deps, parse_id(id, "id"))))
 
 
-def _obj(value: Any, name: str) -> Any:
-    if not isinstance(value, dict):
-        raise ValidationFailed(name, "must be a JSON object")
-    return value
+def _given(obj: Any) -> dict[str, Any]:
+    """The fields a client set, camelCase (validation errors name fields as REST does)."""
+    out: dict[str, Any] = {}
+    for k, v in vars(obj).items():
+        if v is None:
+            continue
+        if hasattr(v, "__strawberry_definition__"):
+            v = _given(v)
+        elif isinstance(v, list):
+            v = [str(x) for x in v]
+        out[to_camel(k)] = v
+    return out
+
+
+@strawberry.input
+class AlertConditionInput:
+    metric: str | None = None
+    op: str | None = None
+    threshold: float | None = None
+    window_s: int | None = None
+    target_ms: int | None = None
+    min_samples: int | None = None
+
+
+@strawberry.input
+class AlertScopeInput:
+    queue: str | None = None
+    job_type: str | None = None
+
+
+@strawberry.input(description="A rule's fields (REST's body); omitted fields keep their "
+                              "value on update, take their default on create.")
+class AlertRuleInput:
+    name: str | None = None
+    condition: AlertConditionInput | None = None
+    scope: AlertScopeInput | None = None
+    for_s: int | None = None
+    severity: str | None = None
+    channel_ids: list[strawberry.ID] | None = None
+    renotify_s: int | None = None
+    enabled: bool | None = None
+
+
+@strawberry.input
+class AlertChannelInput:
+    name: str | None = None
+    kind: str | None = strawberry.field(default=None, description="email, slack or webhook "
+                                                                  "(create only)")
+    config: JSON | None = strawberry.field(
+        default=None, description="The kind's settings (docs/alerts.md); masked values keep "
+                                  "the stored secrets.")
+    enabled: bool | None = None
+
+
+@strawberry.input
+class AlertSilenceInput:
+    rule_id: strawberry.ID | None = None
+    queue: str | None = None
+    job_type: str | None = None
+    duration_s: int | None = None
+    ends_at_ms: float | None = None
+    reason: str | None = None
+
+
+def _silence_body(input: AlertSilenceInput) -> dict[str, Any]:
+    body = _given(input)
+    if isinstance(body.get("endsAtMs"), float) and body["endsAtMs"].is_integer():
+        body["endsAtMs"] = int(body["endsAtMs"])
+    return body
 
 
 @strawberry.type
 class AlertMutations:
     @strawberry.mutation(description="Create an alert rule (admin); input as REST's body.")
     @domain
-    async def create_alert_rule(self, info: Info[Context, None], input: JSON) -> AlertRule:
+    async def create_alert_rule(self, info: Info[Context, None],
+                                input: AlertRuleInput) -> AlertRule:
         c = ctx(info)
         c.require(A, "create alert rules")
-        body = store.validate(RuleIn, _obj(input, "input"))
+        body = store.validate(RuleIn, _given(input))
         return AlertRule.of(store.rule_json(await store.create_rule(c.deps, body)))
 
     @strawberry.mutation(description="Change some fields of an alert rule (admin).")
     @domain
     async def update_alert_rule(self, info: Info[Context, None], id: strawberry.ID,
-                                input: JSON) -> AlertRule:
+                                input: AlertRuleInput) -> AlertRule:
         c = ctx(info)
         c.require(A, "update alert rules")
-        body = store.validate(RulePatchIn, _obj(input, "input"))
+        body = store.validate(RulePatchIn, _given(input))
         return AlertRule.of(store.rule_json(
             await store.update_rule(c.deps, parse_id(id, "id"), body)))
 
@@ -307,19 +374,20 @@ class AlertMutations:
 
     @strawberry.mutation(description="Create a notification channel (admin).")
     @domain
-    async def create_alert_channel(self, info: Info[Context, None], input: JSON) -> AlertChannel:
+    async def create_alert_channel(self, info: Info[Context, None],
+                                   input: AlertChannelInput) -> AlertChannel:
         c = ctx(info)
         c.require(A, "create alert channels")
-        body = store.validate(ChannelIn, _obj(input, "input"))
+        body = store.validate(ChannelIn, _given(input))
         return AlertChannel.of(store.channel_json(await store.create_channel(c.deps, body)))
 
     @strawberry.mutation(description="Change a channel (admin); masked secrets sent back are kept.")
     @domain
     async def update_alert_channel(self, info: Info[Context, None], id: strawberry.ID,
-                                   input: JSON) -> AlertChannel:
+                                   input: AlertChannelInput) -> AlertChannel:
         c = ctx(info)
         c.require(A, "update alert channels")
-        body = store.validate(ChannelPatchIn, _obj(input, "input"))
+        body = store.validate(ChannelPatchIn, _given(input))
         return AlertChannel.of(store.channel_json(
             await store.update_channel(c.deps, parse_id(id, "id"), body)))
 
@@ -351,10 +419,11 @@ class AlertMutations:
 
     @strawberry.mutation(description="Mute notifications of a rule or scope (admin).")
     @domain
-    async def create_alert_silence(self, info: Info[Context, None], input: JSON) -> AlertSilence:
+    async def create_alert_silence(self, info: Info[Context, None],
+                                   input: AlertSilenceInput) -> AlertSilence:
         c = ctx(info)
         p = c.require(A, "create silences")
-        body = store.validate(SilenceIn, _obj(input, "input"))
+        body = store.validate(SilenceIn, _silence_body(input))
         s = await store.create_silence(c.deps, body, p.name)
         return AlertSilence.of(store.silence_json(s, c.deps.clock.now_ms()))
 

@@ -31,19 +31,19 @@ export const FiringAlertsQuery = graphql(`
   query FiringAlerts { alerts(status: "firing", first: 5) { firing alerts { id ruleName severity } } }
 `);
 export const CreateAlertRule = graphql(`
-  mutation CreateAlertRule($input: JSON!) { createAlertRule(input: $input) { id } }
+  mutation CreateAlertRule($input: AlertRuleInput!) { createAlertRule(input: $input) { id } }
 `);
 export const UpdateAlertRule = graphql(`
-  mutation UpdateAlertRule($id: ID!, $input: JSON!) { updateAlertRule(id: $id, input: $input) { id enabled } }
+  mutation UpdateAlertRule($id: ID!, $input: AlertRuleInput!) { updateAlertRule(id: $id, input: $input) { id enabled } }
 `);
 export const DeleteAlertRule = graphql(`
   mutation DeleteAlertRule($id: ID!) { deleteAlertRule(id: $id) }
 `);
 export const CreateAlertChannel = graphql(`
-  mutation CreateAlertChannel($input: JSON!) { createAlertChannel(input: $input) { id } }
+  mutation CreateAlertChannel($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }
 `);
 export const UpdateAlertChannel = graphql(`
-  mutation UpdateAlertChannel($id: ID!, $input: JSON!) { updateAlertChannel(id: $id, input: $input) { id } }
+  mutation UpdateAlertChannel($id: ID!, $input: AlertChannelInput!) { updateAlertChannel(id: $id, input: $input) { id } }
 `);
 export const DeleteAlertChannel = graphql(`
   mutation DeleteAlertChannel($id: ID!) { deleteAlertChannel(id: $id) }
@@ -58,5 +58,5 @@ export const AcknowledgeAlert = graphql(`
   mutation AcknowledgeAlert($id: ID!) { acknowledgeAlert(id: $id) { id acknowledgedAt } }
 `);
 export const CreateAlertSilence = graphql(`
-  mutation CreateAlertSilence($input: JSON!) { createAlertSilence(input: $input) { id endsAt } }
+  mutation CreateAlertSilence($input: AlertSilenceInput!) { createAlertSilence(input: $input) { id endsAt } }
 `);

@@ -1,4 +1,4 @@
-import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{Et as t,F as n,J as r,Y as i,a,t as o}from"./gql-B0rqxgO_.js";import{f as s,n as c,r as l,t as u}from"./Page-Coutn4A_.js";import{r as d}from"./index-PljXfkeU.js";import{t as f}from"./EChart-DDj8cBQ8.js";var p=e(t(),1),m=r(),h=o(`
+import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{Et as t,F as n,J as r,Y as i,a,t as o}from"./gql-BjYpEVpq.js";import{f as s,n as c,r as l,t as u}from"./Page-DYadkTbb.js";import{r as d}from"./index-SezoiCjV.js";import{t as f}from"./EChart-BugEqLHp.js";var p=e(t(),1),m=r(),h=o(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
     queueMetrics { name }
     week: throughputSeries(from: $weekFrom) { minuteMs submitted }
