@@ -299,8 +299,18 @@ async def test_renotify_until_acknowledged_and_silences_mute(admin: Any, deps: D
     assert len(await deliveries(deps)) == 2
     listed = (await admin.get("/api/v1/alert-silences")).json()["silences"]
     assert [x["reason"] for x in listed] == ["maintenance"]
+    fc(deps).advance(10_000)
+    await tick(deps)  # still silenced: still nothing
+    assert len(await deliveries(deps)) == 2
     assert (await admin.delete(f"/api/v1/alert-silences/{s.json()['id']}")).status_code == 204
     assert (await admin.get("/api/v1/alert-silences")).json()["silences"] == []
+    # the silence is over and the alert still fires: its firing is notified now, once
+    fc(deps).advance(10_000)
+    await tick(deps)
+    fc(deps).advance(10_000)
+    await tick(deps)
+    ds = await deliveries(deps)
+    assert [(d["event"], d["rule_id"]) for d in ds[2:]] == [("firing", uuid.UUID(r2["id"]))]
 
 
 async def test_builtin_dead_letter_rule_groups_a_burst_into_one_notification(

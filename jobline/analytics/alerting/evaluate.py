@@ -21,7 +21,8 @@ States (``alert_rules.state``): ``ok``; ``pending`` (the condition holds, for le
 ``firing``. ``resolved`` is the transition firing -> ok; pending -> ok cancels the episode
 quietly. Notified: firing, resolved (only if its firing was notified), and ``renotify`` every
 ``renotifyS`` while firing and not acknowledged. An active silence matching the rule records the
-transitions but creates no deliveries (the alert is marked ``silenced``).
+transitions but creates no deliveries (the alert is marked ``silenced``); an alert still firing
+when the silence ends is notified ``firing`` then.
 """
 
 from __future__ import annotations
@@ -238,8 +239,12 @@ def _step(rule: Rule, m: Measurement, alert: Any, now: int) -> _Step:
             st.state, st.since_ms, st.alert_status = "ok", now, "resolved"
             if alert["last_notified_at"] is not None:
                 st.notify = "resolved"
-        elif (rule.renotify_ms > 0 and alert["acknowledged_at"] is None
-              and alert["last_notified_at"] is not None
+        elif alert["acknowledged_at"] is not None:
+            pass
+        elif alert["last_notified_at"] is None:
+            # its firing was silenced: notified once the silence is over (_write_alert checks)
+            st.notify = "firing"
+        elif (rule.renotify_ms > 0
               and now - int(alert["last_notified_at"].timestamp() * 1000) >= rule.renotify_ms):
             st.notify = "renotify"
     return st
