@@ -7,14 +7,17 @@ import asyncio
 import contextlib
 import email
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import orjson
 import uvicorn
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +36,8 @@ def free_port() -> int:
 class _Mailbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        #: AUTH attempts: the login accepted, or "refused"
+        self.logins: list[str] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content)
@@ -42,16 +47,57 @@ class _Mailbox:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Any:
-    """An SMTP server on 127.0.0.1 (thread); yields (port, mailbox)."""
+def smtp_server(*, starttls_auth: tuple[str, str] | None = None,
+                cert_dir: Path | None = None) -> Any:
+    """An SMTP server on 127.0.0.1 (thread); yields (port, mailbox). With ``starttls_auth``
+    (user, password) it requires STARTTLS (a self-signed certificate made in ``cert_dir``) and
+    then AUTH with those credentials."""
     box = _Mailbox()
     port = free_port()
-    ctl = Controller(box, hostname="127.0.0.1", port=port)
+    kw: dict[str, Any] = {}
+    if starttls_auth is not None:
+        assert cert_dir is not None
+        user, password = starttls_auth
+
+        def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                          auth_data: Any) -> AuthResult:
+            ok = (isinstance(auth_data, LoginPassword) and auth_data.login == user.encode()
+                  and auth_data.password == password.encode())
+            box.logins.append(auth_data.login.decode() if ok else "refused")
+            return AuthResult(success=ok)
+
+        kw = {"tls_context": _self_signed(cert_dir), "require_starttls": True,
+              "auth_required": True, "auth_require_tls": True, "authenticator": authenticator}
+    ctl = Controller(box, hostname="127.0.0.1", port=port, **kw)
     ctl.start()
     try:
         yield port, box
     finally:
         ctl.stop()
+
+
+def _self_signed(d: Path) -> ssl.SSLContext:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (d / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
+    return ctx
 
 
 @dataclass

@@ -160,6 +160,33 @@ async def test_failing_webhook_is_retried_while_email_and_slack_arrive(
             ("webhook", "firing", "failed"), ("webhook", "resolved", "sent")]
 
 
+async def test_email_over_starttls_with_auth(admin: Any, deps: Deps, tmp_path: Path) -> None:
+    with smtp_server(starttls_auth=("bot", "s3cret-pw"), cert_dir=tmp_path) as (port, mailbox):
+        good = await make_channel(admin, "tls mail", "email", {
+            "host": "127.0.0.1", "port": port, "security": "starttls", "username": "bot",
+            "password": "s3cret-pw", "insecureSkipVerify": True,
+            "fromAddress": "jobline@example.com", "to": ["ops@example.com"]})
+        bad = await make_channel(admin, "wrong password", "email", {
+            "host": "127.0.0.1", "port": port, "security": "starttls", "username": "bot",
+            "password": "nope-nope", "insecureSkipVerify": True,
+            "fromAddress": "jobline@example.com", "to": ["ops@example.com"]})
+        async with running_scheduler(deps):
+            (ok,) = (await admin.post(f"/api/v1/alert-channels/{good}/test")).json()["deliveries"]
+            (ko,) = (await admin.post(f"/api/v1/alert-channels/{bad}/test")).json()["deliveries"]
+
+            async def settled() -> bool:
+                a = (await admin.get(f"/api/v1/alert-deliveries/{ok['id']}")).json()
+                b = (await admin.get(f"/api/v1/alert-deliveries/{ko['id']}")).json()
+                return a["status"] == "sent" and b["attempts"] >= 2
+
+            await wait_until(settled, timeout=60, message="TLS mail sent, bad login retried")
+        assert len(mailbox.messages) == 1
+        assert mailbox.messages[0]["Subject"] == "[Jobline] Test: channel tls mail"
+        assert "bot" in mailbox.logins and "refused" in mailbox.logins
+        b = (await admin.get(f"/api/v1/alert-deliveries/{ko['id']}")).json()
+        assert b["status"] in ("retrying", "failed") and b["error"].startswith("SMTP")
+
+
 async def test_send_test_retries_a_flaky_receiver_until_it_answers(
         admin: Any, deps: Deps, receiver: HttpReceiver) -> None:
     hook = await make_channel(admin, "two urls", "webhook", {
