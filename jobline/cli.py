@@ -169,7 +169,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     async def build(deps: Deps, stack: contextlib.AsyncExitStack) -> _Service:
         return Scheduler(deps)
 
-    return _serve(build, pool_size=4)
+    # the alert tick holds one connection while it reads the queue counts on another, and the
+    # alert delivery worker shares the pool
+    return _serve(build, pool_size=6)
 
 
 def cmd_relay(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import { SchedulesPage } from "./schedules/SchedulesPage";
 import { BatchesPage } from "./batches/BatchesPage";
 import { WorkersPage } from "./workers/WorkersPage";
 import { DeadLettersPage } from "./dead-letters/DeadLettersPage";
+import { AlertsPage } from "./alerts/AlertsPage";
 
 // ECharts is most of the bundle: the pages that draw with it load on first visit.
 const TimelinePage = lazy(() => import("./timeline/TimelinePage"));
@@ -42,6 +43,7 @@ export function AppRoutes() {
         <Route path="schedules" element={<SchedulesPage />} />
         <Route path="batches" element={<BatchesPage />} />
         <Route path="charts" element={<AdminOnly><Suspense fallback={<Loading />}><ChartsPage /></Suspense></AdminOnly>} />
+        <Route path="alerts" element={<AlertsPage />} />
         <Route path="*" element={<Navigate to="/queues" replace />} />
       </Route>
     </Routes>

@@ -46,6 +46,10 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], Role]] = [
     (READ, re.compile(r"^/api/v1/job-types$"), D),
     # remote workers process jobs: a developer key is enough; managing workers is admin
     (ANY, re.compile(r"^/api/v1/worker/(claim|complete|heartbeat|release|wait|job-types)$"), D),
+    # alerting: reads and acknowledging are a developer's; rule/channel/silence writes admin
+    (READ, re.compile(r"^/api/v1/alert-(rules|channels|silences|deliveries)(/[^/]+)?$"), D),
+    (READ, re.compile(r"^/api/v1/alerts(/[^/]+(/deliveries)?)?$"), D),
+    (ANY, re.compile(r"^/api/v1/alerts/[^/]+/acknowledge$"), D),
     (ANY, re.compile(r"^/api/v1/admin(/.*)?$"), A),
     (ANY, re.compile(r"^/api/v1/(audit|events/lag|metrics(/.*)?|analytics(/.*)?)$"), A),
     # GraphQL checks each operation's role itself; entering needs any valid key

@@ -52,7 +52,7 @@ def _time_ms(name: str, raw: str | None) -> int | None:
         cursor(schema={"type": "string"})),
     responses={200: Resp("A page", {"type": "object", "properties": {
         "events": {"type": "array", "items": ENVELOPE},
-        "nextCursor": {"type": ["string", "null"]}}})}, errors=(422, 503)))
+        "nextCursor": {"type": ["string", "null"]}}})}, errors=(400, 422, 503)))
 @endpoint
 async def list_audit(request: Request) -> Response:
     q = request.query_params

@@ -17,6 +17,7 @@ from jobline.shared.retry import dlq
 from jobline.shared.schedules import recurring as schedules_core
 from jobline.shared.schedules.inputs import ScheduleIn, SchedulePatchIn
 
+from .alerts import AlertMutations
 from .common import A, D, ctx, parse_id
 from .context import Context
 from .errors import domain
@@ -25,7 +26,7 @@ from .types import BatchCreated, BulkResult, QueueControls, Schedule, Submitted,
 
 
 @strawberry.type
-class Mutation:
+class Mutation(AlertMutations):
     @strawberry.mutation
     @domain
     async def submit(self, info: Info[Context, None], input: SubmitJobInput) -> Submitted:

@@ -19,6 +19,7 @@ from jobline.shared.retry import dlq
 from jobline.shared.schedules import recurring as schedules_core
 
 from . import loaders
+from .alerts import AlertQueries
 from .common import A, D, ctx, opt_ms, parse_id
 from .context import Context
 from .errors import domain
@@ -51,7 +52,7 @@ from .types import (
 
 
 @strawberry.type
-class Query:
+class Query(AlertQueries):
     @strawberry.field
     @domain
     async def job(self, info: Info[Context, None], id: strawberry.ID) -> Job | None:

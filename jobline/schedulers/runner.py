@@ -1,5 +1,5 @@
 """The scheduler process: the delayed-job timer, cron schedules, the lease reaper, the
-reconciler and the fold of the queue counts.
+reconciler, the fold of the queue counts, alert evaluation and the alert delivery worker.
 
 Every loop calls an idempotent core operation, so any number of scheduler processes may run at
 once (each step is a Lua script or ``FOR UPDATE SKIP LOCKED``); running two only adds redundancy.
@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from jobline.analytics.alerting import deliver as alert_delivery
+from jobline.analytics.alerting import evaluate as alert_eval
 from jobline.shared.core import counts, maintenance, results
 from jobline.shared.dispatch import rate_limits
 from jobline.shared.dispatch.redis_dispatch import Dispatch
@@ -46,6 +48,8 @@ CRON_PEER_BACKOFF_S = 0.02
 PARTITIONS_EVERY_S = 86_400.0
 #: workers.heartbeat_lost and queues.backlog events (docs/events.md).
 WORKER_EVENTS_EVERY_S = 10.0
+#: While another scheduler holds due alert rules (its evaluation is running), look again this soon.
+ALERT_PEER_BACKOFF_S = 0.2
 #: Expired results are removed within this long of their expiry time.
 RESULT_EXPIRY_EVERY_S = 10.0
 
@@ -54,7 +58,7 @@ class Scheduler:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._stop = asyncio.Event()
-        self.ticks = {"promote": 0, "reap": 0, "reconcile": 0, "cron": 0}
+        self.ticks = {"promote": 0, "reap": 0, "reconcile": 0, "cron": 0, "alerts": 0}
         self.owner = f"scheduler:{uuid.uuid4().hex[:8]}"
         # each blocking loop needs its own interrupt list (one push wakes one BLPOP)
         self.cron_owner = f"{self.owner}:cron"
@@ -102,6 +106,9 @@ class Scheduler:
                 self._every(counts.FOLD_EVERY_S, "fold_counts", self._fold_counts),
 
                 self._every(RESULT_EXPIRY_EVERY_S, "results", self._expire_results),
+                # alert rules, due every JOBLINE_ALERT_EVAL_MS (fenced per rule like cron)
+                self._wake_loop("alerts", self._alerts, self._alert_wait),
+                self._delivery_worker(),
             )
         finally:
             await block.aclose()
@@ -146,6 +153,41 @@ class Scheduler:
 
     async def _expire_results(self) -> None:
         await results.expire_results(self.deps)
+
+    async def _alerts(self) -> float | None:
+        """Evaluate the due alert rules; sleep until the earliest next evaluation (bounded)."""
+        rep = await alert_eval.tick(self.deps)
+        if rep.more:
+            return None
+        interval = self.deps.settings.alert_eval_ms / 1000
+        if rep.next_due_ms is None:
+            return interval
+        wait_ms = rep.next_due_ms - self.deps.clock.now_ms()
+        # <= 0: a peer scheduler is evaluating those rules right now
+        return min(interval, wait_ms / 1000 if wait_ms > 0 else ALERT_PEER_BACKOFF_S)
+
+    async def _alert_wait(self) -> bool:
+        # no wake-up list: a rule change is picked up within one evaluation interval
+        await self._stop.wait()
+        return True
+
+    async def _delivery_worker(self) -> None:
+        """The worker of the internal ``jobline.alerts`` queue (alert notifications)."""
+        while not self._stop.is_set():
+            worker = alert_delivery.delivery_worker(self.deps, f"{self.owner}:alerts")
+            task = asyncio.create_task(worker.run())
+            stop = asyncio.create_task(self._stop.wait())
+            try:
+                await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                if not task.done():
+                    worker.request_stop()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(task, worker.stop_bound_s)
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.warning("alert delivery worker stopped: %s; restarting", task.exception())
+                await self._sleep(1.0)
 
     async def _partitions(self) -> None:
         await self.deps.pool.execute(

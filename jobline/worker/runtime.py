@@ -57,6 +57,10 @@ CANCELLED_HANDLERS_S = 2.0
 UNHANDLED_DELAY_MS = 500
 UNHANDLED_DELAY_CAP_MS = 30_000
 
+#: Queues named ``jobline.*`` are Jobline's own (``jobline.alerts``: alert deliveries); a worker
+#: given no queue list serves every queue but these.
+INTERNAL_QUEUE_PREFIX = "jobline."
+
 #: Error types assigned to common Python exceptions raised by handlers.
 _EXC_TYPES: dict[type[BaseException], str] = {
     TimeoutError: "timeout",
@@ -367,7 +371,10 @@ class Worker:
             return self.queues
         now = time.monotonic()
         if now - self._known_at > 1.0 or not self._known:
-            self._known = await self.backend.known_queues()
+            # Jobline's own queues (alert deliveries) are served by their own workers: a
+            # worker of "every queue" has no handler for them and would only hand them back late.
+            self._known = [q for q in await self.backend.known_queues()
+                           if not q.startswith(INTERNAL_QUEUE_PREFIX)]
             self._known_at = now
         return self._known
 

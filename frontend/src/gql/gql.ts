@@ -14,6 +14,20 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  query AlertRules {\n    alertRules {\n      id name builtin description severity enabled state stateSince lastValue lastEvaluatedAt\n      forS renotifyS channelIds alertId\n      condition { metric op threshold windowS targetMs minSamples }\n      scope { queue jobType }\n    }\n    alertChannels { id name kind enabled }\n  }\n": typeof types.AlertRulesDocument,
+    "\n  query AlertChannels { alertChannels { id name kind config enabled } }\n": typeof types.AlertChannelsDocument,
+    "\n  query AlertHistory($status: String, $ruleId: ID, $queue: String, $after: String) {\n    alerts(status: $status, ruleId: $ruleId, queue: $queue, first: 50, after: $after) {\n      firing nextCursor\n      alerts {\n        id ruleId ruleName severity status value peakValue summary startedAt firedAt resolvedAt\n        silenced acknowledgedAt acknowledgedBy\n        scope { queue jobType }\n        deliveries { id channelName kind recipient event status attempts error }\n      }\n    }\n  }\n": typeof types.AlertHistoryDocument,
+    "\n  query FiringAlerts { alerts(status: \"firing\", first: 5) { firing alerts { id ruleName severity } } }\n": typeof types.FiringAlertsDocument,
+    "\n  mutation CreateAlertRule($input: AlertRuleInput!) { createAlertRule(input: $input) { id } }\n": typeof types.CreateAlertRuleDocument,
+    "\n  mutation UpdateAlertRule($id: ID!, $input: AlertRuleInput!) { updateAlertRule(id: $id, input: $input) { id enabled } }\n": typeof types.UpdateAlertRuleDocument,
+    "\n  mutation DeleteAlertRule($id: ID!) { deleteAlertRule(id: $id) }\n": typeof types.DeleteAlertRuleDocument,
+    "\n  mutation CreateAlertChannel($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }\n": typeof types.CreateAlertChannelDocument,
+    "\n  mutation UpdateAlertChannel($id: ID!, $input: AlertChannelInput!) { updateAlertChannel(id: $id, input: $input) { id } }\n": typeof types.UpdateAlertChannelDocument,
+    "\n  mutation DeleteAlertChannel($id: ID!) { deleteAlertChannel(id: $id) }\n": typeof types.DeleteAlertChannelDocument,
+    "\n  mutation TestAlertChannel($id: ID!) { testAlertChannel(id: $id) { id status } }\n": typeof types.TestAlertChannelDocument,
+    "\n  query AlertDelivery($id: ID!) { alertDelivery(id: $id) { id status attempts error } }\n": typeof types.AlertDeliveryDocument,
+    "\n  mutation AcknowledgeAlert($id: ID!) { acknowledgeAlert(id: $id) { id acknowledgedAt } }\n": typeof types.AcknowledgeAlertDocument,
+    "\n  mutation CreateAlertSilence($input: AlertSilenceInput!) { createAlertSilence(input: $input) { id endsAt } }\n": typeof types.CreateAlertSilenceDocument,
     "\n  query Viewer {\n    viewer {\n      role\n      name\n    }\n  }\n": typeof types.ViewerDocument,
     "\n  query Batches {\n    recentBatches(first: 50) { id name total completed failed pending processing status createdAt completedAt onCompleteJobId }\n  }\n": typeof types.BatchesDocument,
     "\n  query Charts($from: DateTime!, $weekFrom: DateTime!) {\n    queueMetrics { name }\n    week: throughputSeries(from: $weekFrom) { minuteMs submitted }\n    durationHistogram(from: $weekFrom) { total p50Ms p95Ms p99Ms buckets { lowerMs upperMs count } }\n    recent: throughputSeries(from: $from) { minuteMs completed failed }\n  }\n": typeof types.ChartsDocument,
@@ -53,6 +67,20 @@ type Documents = {
     "\n  subscription WorkerEvents { workerEvents { id type } }\n": typeof types.WorkerEventsDocument,
 };
 const documents: Documents = {
+    "\n  query AlertRules {\n    alertRules {\n      id name builtin description severity enabled state stateSince lastValue lastEvaluatedAt\n      forS renotifyS channelIds alertId\n      condition { metric op threshold windowS targetMs minSamples }\n      scope { queue jobType }\n    }\n    alertChannels { id name kind enabled }\n  }\n": types.AlertRulesDocument,
+    "\n  query AlertChannels { alertChannels { id name kind config enabled } }\n": types.AlertChannelsDocument,
+    "\n  query AlertHistory($status: String, $ruleId: ID, $queue: String, $after: String) {\n    alerts(status: $status, ruleId: $ruleId, queue: $queue, first: 50, after: $after) {\n      firing nextCursor\n      alerts {\n        id ruleId ruleName severity status value peakValue summary startedAt firedAt resolvedAt\n        silenced acknowledgedAt acknowledgedBy\n        scope { queue jobType }\n        deliveries { id channelName kind recipient event status attempts error }\n      }\n    }\n  }\n": types.AlertHistoryDocument,
+    "\n  query FiringAlerts { alerts(status: \"firing\", first: 5) { firing alerts { id ruleName severity } } }\n": types.FiringAlertsDocument,
+    "\n  mutation CreateAlertRule($input: AlertRuleInput!) { createAlertRule(input: $input) { id } }\n": types.CreateAlertRuleDocument,
+    "\n  mutation UpdateAlertRule($id: ID!, $input: AlertRuleInput!) { updateAlertRule(id: $id, input: $input) { id enabled } }\n": types.UpdateAlertRuleDocument,
+    "\n  mutation DeleteAlertRule($id: ID!) { deleteAlertRule(id: $id) }\n": types.DeleteAlertRuleDocument,
+    "\n  mutation CreateAlertChannel($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }\n": types.CreateAlertChannelDocument,
+    "\n  mutation UpdateAlertChannel($id: ID!, $input: AlertChannelInput!) { updateAlertChannel(id: $id, input: $input) { id } }\n": types.UpdateAlertChannelDocument,
+    "\n  mutation DeleteAlertChannel($id: ID!) { deleteAlertChannel(id: $id) }\n": types.DeleteAlertChannelDocument,
+    "\n  mutation TestAlertChannel($id: ID!) { testAlertChannel(id: $id) { id status } }\n": types.TestAlertChannelDocument,
+    "\n  query AlertDelivery($id: ID!) { alertDelivery(id: $id) { id status attempts error } }\n": types.AlertDeliveryDocument,
+    "\n  mutation AcknowledgeAlert($id: ID!) { acknowledgeAlert(id: $id) { id acknowledgedAt } }\n": types.AcknowledgeAlertDocument,
+    "\n  mutation CreateAlertSilence($input: AlertSilenceInput!) { createAlertSilence(input: $input) { id endsAt } }\n": types.CreateAlertSilenceDocument,
     "\n  query Viewer {\n    viewer {\n      role\n      name\n    }\n  }\n": types.ViewerDocument,
     "\n  query Batches {\n    recentBatches(first: 50) { id name total completed failed pending processing status createdAt completedAt onCompleteJobId }\n  }\n": types.BatchesDocument,
     "\n  query Charts($from: DateTime!, $weekFrom: DateTime!) {\n    queueMetrics { name }\n    week: throughputSeries(from: $weekFrom) { minuteMs submitted }\n    durationHistogram(from: $weekFrom) { total p50Ms p95Ms p99Ms buckets { lowerMs upperMs count } }\n    recent: throughputSeries(from: $from) { minuteMs completed failed }\n  }\n": types.ChartsDocument,
@@ -106,6 +134,62 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AlertRules {\n    alertRules {\n      id name builtin description severity enabled state stateSince lastValue lastEvaluatedAt\n      forS renotifyS channelIds alertId\n      condition { metric op threshold windowS targetMs minSamples }\n      scope { queue jobType }\n    }\n    alertChannels { id name kind enabled }\n  }\n"): (typeof documents)["\n  query AlertRules {\n    alertRules {\n      id name builtin description severity enabled state stateSince lastValue lastEvaluatedAt\n      forS renotifyS channelIds alertId\n      condition { metric op threshold windowS targetMs minSamples }\n      scope { queue jobType }\n    }\n    alertChannels { id name kind enabled }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AlertChannels { alertChannels { id name kind config enabled } }\n"): (typeof documents)["\n  query AlertChannels { alertChannels { id name kind config enabled } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AlertHistory($status: String, $ruleId: ID, $queue: String, $after: String) {\n    alerts(status: $status, ruleId: $ruleId, queue: $queue, first: 50, after: $after) {\n      firing nextCursor\n      alerts {\n        id ruleId ruleName severity status value peakValue summary startedAt firedAt resolvedAt\n        silenced acknowledgedAt acknowledgedBy\n        scope { queue jobType }\n        deliveries { id channelName kind recipient event status attempts error }\n      }\n    }\n  }\n"): (typeof documents)["\n  query AlertHistory($status: String, $ruleId: ID, $queue: String, $after: String) {\n    alerts(status: $status, ruleId: $ruleId, queue: $queue, first: 50, after: $after) {\n      firing nextCursor\n      alerts {\n        id ruleId ruleName severity status value peakValue summary startedAt firedAt resolvedAt\n        silenced acknowledgedAt acknowledgedBy\n        scope { queue jobType }\n        deliveries { id channelName kind recipient event status attempts error }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query FiringAlerts { alerts(status: \"firing\", first: 5) { firing alerts { id ruleName severity } } }\n"): (typeof documents)["\n  query FiringAlerts { alerts(status: \"firing\", first: 5) { firing alerts { id ruleName severity } } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateAlertRule($input: AlertRuleInput!) { createAlertRule(input: $input) { id } }\n"): (typeof documents)["\n  mutation CreateAlertRule($input: AlertRuleInput!) { createAlertRule(input: $input) { id } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation UpdateAlertRule($id: ID!, $input: AlertRuleInput!) { updateAlertRule(id: $id, input: $input) { id enabled } }\n"): (typeof documents)["\n  mutation UpdateAlertRule($id: ID!, $input: AlertRuleInput!) { updateAlertRule(id: $id, input: $input) { id enabled } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DeleteAlertRule($id: ID!) { deleteAlertRule(id: $id) }\n"): (typeof documents)["\n  mutation DeleteAlertRule($id: ID!) { deleteAlertRule(id: $id) }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateAlertChannel($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }\n"): (typeof documents)["\n  mutation CreateAlertChannel($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation UpdateAlertChannel($id: ID!, $input: AlertChannelInput!) { updateAlertChannel(id: $id, input: $input) { id } }\n"): (typeof documents)["\n  mutation UpdateAlertChannel($id: ID!, $input: AlertChannelInput!) { updateAlertChannel(id: $id, input: $input) { id } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DeleteAlertChannel($id: ID!) { deleteAlertChannel(id: $id) }\n"): (typeof documents)["\n  mutation DeleteAlertChannel($id: ID!) { deleteAlertChannel(id: $id) }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation TestAlertChannel($id: ID!) { testAlertChannel(id: $id) { id status } }\n"): (typeof documents)["\n  mutation TestAlertChannel($id: ID!) { testAlertChannel(id: $id) { id status } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AlertDelivery($id: ID!) { alertDelivery(id: $id) { id status attempts error } }\n"): (typeof documents)["\n  query AlertDelivery($id: ID!) { alertDelivery(id: $id) { id status attempts error } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation AcknowledgeAlert($id: ID!) { acknowledgeAlert(id: $id) { id acknowledgedAt } }\n"): (typeof documents)["\n  mutation AcknowledgeAlert($id: ID!) { acknowledgeAlert(id: $id) { id acknowledgedAt } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateAlertSilence($input: AlertSilenceInput!) { createAlertSilence(input: $input) { id endsAt } }\n"): (typeof documents)["\n  mutation CreateAlertSilence($input: AlertSilenceInput!) { createAlertSilence(input: $input) { id endsAt } }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -2,6 +2,7 @@ import { AppShell, Badge, Burger, Button, Group, NavLink, Text, Tooltip, useComp
 import { useDisclosure } from "@mantine/hooks";
 import { NavLink as RouterLink, Outlet, useLocation } from "react-router";
 import { useSession } from "../auth/session";
+import { FiringAlerts } from "../alerts/FiringAlerts";
 
 interface Item {
   to: string;
@@ -19,6 +20,7 @@ export const NAV: Item[] = [
   { to: "/schedules", label: "Schedules" },
   { to: "/batches", label: "Batches" },
   { to: "/charts", label: "Charts", admin: true },
+  { to: "/alerts", label: "Alerts" },
 ];
 
 export function Layout() {
@@ -36,6 +38,7 @@ export function Layout() {
             <Text fw={700} size="lg">Jobline</Text>
           </Group>
           <Group gap="sm">
+            <FiringAlerts />
             <Tooltip label={`Signed in as “${session.name}”`}>
               <Badge variant="outline" color={session.isAdmin ? "grape" : "blue"}>{session.role}</Badge>
             </Tooltip>

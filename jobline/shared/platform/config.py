@@ -111,6 +111,18 @@ class Settings:
     #: How often a worker writes the progress/log lines its handlers reported (coalesced).
     progress_flush_ms: int = field(default_factory=lambda: _int("JOBLINE_PROGRESS_FLUSH_MS", 500))
 
+    #: Alerting (docs/alerts.md): how often the scheduler evaluates each rule; a delivery job's
+    #: attempts and back-off; the dashboard's public URL that notifications link to.
+    alert_eval_ms: int = field(default_factory=lambda: _int("JOBLINE_ALERT_EVAL_MS", 10_000))
+    alert_delivery_attempts: int = field(
+        default_factory=lambda: _int("JOBLINE_ALERT_DELIVERY_ATTEMPTS", 6))
+    alert_backoff_base_ms: int = field(
+        default_factory=lambda: _int("JOBLINE_ALERT_BACKOFF_BASE_MS", 2_000))
+    alert_backoff_cap_ms: int = field(
+        default_factory=lambda: _int("JOBLINE_ALERT_BACKOFF_CAP_MS", 300_000))
+    dashboard_url: str = field(default_factory=lambda: os.environ.get(
+        "JOBLINE_DASHBOARD_URL", "http://127.0.0.1:8000").rstrip("/"))
+
     #: GraphiQL at /graphql (development only: it loads its assets from a CDN)
     dev_mode: bool = field(default_factory=lambda: os.environ.get("JOBLINE_DEV", "") == "1")
     #: How often a queueStats subscription sends a snapshot without a backlog change

@@ -272,6 +272,91 @@ CREATE FUNCTION public.jobline_uuid7_floor(ms bigint) RETURNS uuid
     SELECT (substr(lpad(to_hex(ms), 12, '0'), 1, 8) || '-' || substr(lpad(to_hex(ms), 12, '0'), 9, 4)
             || '-0000-0000-000000000000')::uuid
 $$;
+CREATE TABLE public.alert_channels (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    kind text NOT NULL,
+    config jsonb NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT alert_channels_kind_check CHECK ((kind = ANY (ARRAY['email'::text, 'slack'::text, 'webhook'::text])))
+);
+CREATE TABLE public.alert_deliveries (
+    id uuid NOT NULL,
+    alert_id uuid,
+    channel_id uuid NOT NULL,
+    channel_name text NOT NULL,
+    kind text NOT NULL,
+    recipient integer DEFAULT 0 NOT NULL,
+    event text NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    last_error text,
+    job_id uuid,
+    message jsonb NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    sent_at timestamp with time zone,
+    CONSTRAINT alert_deliveries_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'retrying'::text, 'sent'::text, 'failed'::text])))
+);
+CREATE TABLE public.alert_rules (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    builtin text,
+    condition jsonb NOT NULL,
+    scope_queue text,
+    scope_job_type text,
+    for_ms bigint DEFAULT 0 NOT NULL,
+    severity text DEFAULT 'warning'::text NOT NULL,
+    channel_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    renotify_ms bigint DEFAULT 0 NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    state text DEFAULT 'ok'::text NOT NULL,
+    state_since timestamp with time zone,
+    last_value double precision,
+    last_eval_at timestamp with time zone,
+    next_eval_at timestamp with time zone NOT NULL,
+    evaluations bigint DEFAULT 0 NOT NULL,
+    alert_id uuid,
+    memory jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT alert_rules_severity_check CHECK ((severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))),
+    CONSTRAINT alert_rules_state_check CHECK ((state = ANY (ARRAY['ok'::text, 'pending'::text, 'firing'::text])))
+);
+CREATE TABLE public.alert_silences (
+    id uuid NOT NULL,
+    rule_id uuid,
+    queue text,
+    job_type text,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    reason text DEFAULT ''::text NOT NULL,
+    created_by text,
+    created_at timestamp with time zone NOT NULL
+);
+CREATE TABLE public.alerts (
+    id uuid NOT NULL,
+    rule_id uuid NOT NULL,
+    rule_name text NOT NULL,
+    severity text NOT NULL,
+    status text NOT NULL,
+    scope_queue text,
+    scope_job_type text,
+    value double precision,
+    peak_value double precision,
+    summary text NOT NULL,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    fired_at timestamp with time zone,
+    resolved_at timestamp with time zone,
+    last_notified_at timestamp with time zone,
+    silenced boolean DEFAULT false NOT NULL,
+    acknowledged_at timestamp with time zone,
+    acknowledged_by text,
+    CONSTRAINT alerts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'firing'::text, 'resolved'::text, 'cancelled'::text])))
+);
 CREATE TABLE public.api_keys (
     id uuid NOT NULL,
     name text NOT NULL,
@@ -599,6 +684,18 @@ ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_defaul
 ALTER TABLE ONLY public.job_events ATTACH PARTITION public.job_events_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
 ALTER TABLE ONLY public.job_events ALTER COLUMN seq SET DEFAULT nextval('public.job_events_seq'::regclass);
+ALTER TABLE ONLY public.alert_channels
+    ADD CONSTRAINT alert_channels_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.alert_deliveries
+    ADD CONSTRAINT alert_deliveries_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.alert_rules
+    ADD CONSTRAINT alert_rules_builtin_key UNIQUE (builtin);
+ALTER TABLE ONLY public.alert_rules
+    ADD CONSTRAINT alert_rules_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.alert_silences
+    ADD CONSTRAINT alert_silences_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_hash_key UNIQUE (key_hash);
 ALTER TABLE ONLY public.api_keys
@@ -645,6 +742,13 @@ ALTER TABLE ONLY public.schedule_runs
     ADD CONSTRAINT schedule_runs_pkey PRIMARY KEY (schedule_id, fire_at);
 ALTER TABLE ONLY public.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
+CREATE INDEX alert_deliveries_alert ON public.alert_deliveries USING btree (alert_id, created_at);
+CREATE INDEX alert_deliveries_unsubmitted ON public.alert_deliveries USING btree (created_at) WHERE (job_id IS NULL);
+CREATE INDEX alert_rules_due ON public.alert_rules USING btree (next_eval_at) WHERE enabled;
+CREATE INDEX alert_silences_ends ON public.alert_silences USING btree (ends_at);
+CREATE INDEX alerts_open ON public.alerts USING btree (status) WHERE (status = ANY (ARRAY['pending'::text, 'firing'::text]));
+CREATE INDEX alerts_rule ON public.alerts USING btree (rule_id, started_at DESC);
+CREATE INDEX alerts_started ON public.alerts USING btree (started_at DESC, id DESC);
 CREATE INDEX job_dependencies_depends_on ON public.job_dependencies USING btree (depends_on);
 CREATE INDEX job_events_job ON ONLY public.job_events USING btree (job_id, occurred_at);
 CREATE INDEX job_events_default_job_id_occurred_at_idx ON public.job_events_default USING btree (job_id, occurred_at);

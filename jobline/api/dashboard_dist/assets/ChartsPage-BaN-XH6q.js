@@ -1,4 +1,4 @@
-import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{Et as t,F as n,J as r,Y as i,a,t as o}from"./gql-CCSSv0SO.js";import{f as s,n as c,r as l,t as u}from"./Page-DY4kBCUT.js";import{r as d}from"./index-oBy_50XM.js";import{t as f}from"./EChart-DyINzQw3.js";var p=e(t(),1),m=r(),h=o(`
+import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{Et as t,F as n,J as r,Y as i,a,t as o}from"./gql-BjYpEVpq.js";import{f as s,n as c,r as l,t as u}from"./Page-DYadkTbb.js";import{r as d}from"./index-SezoiCjV.js";import{t as f}from"./EChart-BugEqLHp.js";var p=e(t(),1),m=r(),h=o(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
     queueMetrics { name }
     week: throughputSeries(from: $weekFrom) { minuteMs submitted }
