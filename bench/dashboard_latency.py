@@ -158,8 +158,9 @@ async def sign_in(page: Page, key: str) -> None:
     await page.get_by_role("navigation", name="Main").wait_for()
 
 
-WS_SUB = ("subscription($q: String!) { jobEventBatches(filter: {queue: $q}) "
-          "{ events { type jobId } } }")
+# the Jobs page's subscription (frontend/src/live/documents.ts, JobStatusEvents)
+WS_SUB = ("subscription($q: String!) { jobEventBatches(filter: {queue: $q}, windowMs: 20) "
+          "{ events { type jobId data } } }")
 
 
 async def ws_listener(base: str, key: str, queue: str, seen: dict[str, float],

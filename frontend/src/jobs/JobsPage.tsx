@@ -18,7 +18,8 @@ import { SubmitJobButton } from "./SubmitJob";
 
 const PAGE = 50;
 
-function FilterForm() {
+/** Memoised (no props): a live batch re-renders the rows it moved, not the form's inputs. */
+const FilterForm = memo(function FilterForm() {
   const [params, setParams] = useSearchParams();
   const [draft, setDraft] = useState<Record<FilterKey, string>>(
     () => Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k) ?? ""])) as Record<FilterKey, string>,
@@ -58,7 +59,7 @@ function FilterForm() {
       </Group>
     </Paper>
   );
-}
+});
 
 type JobNode = NonNullable<ResultOf<typeof JobsQuery>["jobs"]>["edges"][number]["node"];
 
