@@ -1,19 +1,28 @@
 """Dashboard benchmark in real headless Chromium against a real ``jobline run`` stack.
 
 1. Commit -> DOM latency under load: a generator submits ``--rate`` jobs/s (demo.noop, REST bulk
-   every 100 ms) to queue ``load`` while a second tab shows the unfiltered Jobs explorer (every
-   event of the flood reaches that page). Each round pauses a fresh probe queue, submits 50 probe
-   jobs to it, opens ``/jobs?queue=<probe>`` (rows shown PENDING) and installs a MutationObserver;
-   then resumes the queue. A probe's latency is from its ``completed_at`` (set in the completing
-   transaction, so slightly before its commit: the figure errs high) to the moment its row's
-   status became COMPLETED in the DOM (both on this machine's wall clock). p50/p99 over all probes.
+   every 100 ms, up to 64 requests in flight) to queue ``load`` while a second tab shows the
+   unfiltered Jobs explorer (every event of the flood reaches that page). Each round pauses a
+   fresh probe queue, submits 50 probe jobs to it, opens ``/jobs?queue=<probe>`` (rows shown
+   PENDING) and installs a MutationObserver; then resumes the queue. A probe's latency is from
+   its ``completed_at`` (set in the completing transaction, so slightly before its commit: the
+   figure errs high) to the moment its row's status became COMPLETED in the DOM (all clocks are
+   this machine's). Stage by stage, per probe: the Redis stream entry of its jobs.completed (the
+   entry id is Redis's clock at the relay's XADD; read back after the round), the message to a
+   second, Python subscriber of the page's own subscription (out of the API; its timestamps
+   share this process's event loop with the load generator and Playwright, so they err high
+   under load), the message at the page's socket, the DOM. Also: the rate the API accepted and
+   the rate the workers completed (achieved, not assumed), the outbox backlog twice a second,
+   and the relay's publishes as seen on the stream (passes/s, events per pass, time between
+   passes). ``--runs`` runs (fresh flood each), medians reported, each run kept.
 2. Queues page time to data with ``--jobs`` stored jobs (inserted with one INSERT ... SELECT, as in
    bench/graphql_latency.py): a fresh page load of ``/queues`` until the first queue row is in the
    DOM (live metrics) and until the per-status counts arrived; p50/max of ``--repeat`` loads.
+   ``--jobs 0`` skips it.
 
-    python bench/dashboard_latency.py                  # full: 1,000 jobs/s, 1M jobs
-    python bench/dashboard_latency.py --rate 200 --rounds 2 --jobs 20000   # quick look
-Writes bench/results/dashboard.{json,md}.
+    python bench/dashboard_latency.py                  # full: 1,000 jobs/s x 3 runs, 1M jobs
+    python bench/dashboard_latency.py --rate 1000 --rounds 3 --runs 1 --jobs 0   # quick look
+Writes bench/results/dashboard.{json,md} (``--out``).
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import itertools
 import json
 import os
 import platform
@@ -168,8 +179,10 @@ async def ws_listener(base: str, key: str, queue: str, seen: dict[str, float],
     """A second subscriber outside the browser (graphql-transport-ws, the page's own query
     shape): when each probe's jobs.completed left the API, minus the browser's share."""
     url = base.replace("http", "ws", 1) + "/graphql"
+    # no keepalive pings: on a saturated machine a late pong closed the socket mid-round
     async with websockets.connect(url, subprotocols=[websockets.Subprotocol(
-            "graphql-transport-ws")], max_size=None) as ws:
+            "graphql-transport-ws")], max_size=None, ping_interval=None,
+            open_timeout=60) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"apiKey": key}}))
         await ws.recv()  # connection_ack
         await ws.send(json.dumps({"id": "1", "type": "subscribe",
@@ -178,8 +191,10 @@ async def ws_listener(base: str, key: str, queue: str, seen: dict[str, float],
         async for raw in ws:
             now = time.time() * 1000
             msg = json.loads(raw)
-            for ev in (msg.get("payload", {}).get("data") or {}).get(
-                    "jobEventBatches", {}).get("events", []):
+            if msg.get("type") != "next":
+                raise RuntimeError(f"probe subscription: {msg}")
+            for ev in (msg["payload"].get("data") or {}).get("jobEventBatches", {}).get(
+                    "events", []):
                 if ev["type"] == "jobs.completed":
                     seen.setdefault(ev["jobId"], now)
 
@@ -210,6 +225,39 @@ async def stream_times(r: aioredis.Redis, ids: set[str], lo_ms: int, hi_ms: int
     return out
 
 
+async def relay_passes(r: aioredis.Redis, lo_ms: int, hi_ms: int) -> dict[str, Any] | None:
+    """The relay's publishes seen from the stream: entries added by one publish (one script
+    call) carry the same or the next millisecond, so a gap of 2 ms or more between neighbouring
+    entries starts a new pass. Gives passes/s, events per pass and the time between passes,
+    which is what a probe waits for on top of its own pass."""
+    keys = [k async for k in r.scan_iter(match="*:events", _type="stream")]
+    stamps: list[int] = []
+    for k in keys:
+        cur = f"{lo_ms}-0"
+        while True:
+            entries = await r.xrange(k, min=cur, max=f"{hi_ms}-0", count=10000)
+            stamps += [int(eid.split(b"-")[0]) for eid, _ in entries]
+            if len(entries) < 10000:
+                break
+            ms, seq = entries[-1][0].split(b"-")
+            cur = f"{int(ms)}-{int(seq) + 1}"
+    if len(stamps) < 2:
+        return None
+    stamps.sort()
+    starts, sizes = [stamps[0]], [1]
+    for a, b in itertools.pairwise(stamps):
+        if b - a >= 2:
+            starts.append(b)
+            sizes.append(1)
+        else:
+            sizes[-1] += 1
+    gaps = [float(b - a) for a, b in itertools.pairwise(starts)]
+    secs = max(1.0, (stamps[-1] - stamps[0]) / 1000)
+    return {"events_per_s": round(len(stamps) / secs), "passes_per_s": round(len(starts) / secs, 1),
+            "events_per_pass": stats([float(x) for x in sizes]),
+            "ms_between_passes": stats(gaps)}
+
+
 async def sample_lag(c: httpx.AsyncClient, stop: asyncio.Event, out: list[dict[str, Any]]
                      ) -> None:
     """The outbox backlog (committed, not yet on the bus) twice a second."""
@@ -222,6 +270,10 @@ async def sample_lag(c: httpx.AsyncClient, stop: asyncio.Event, out: list[dict[s
             pass
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
+
+
+async def _have_all(seen: dict[str, float], ids: list[str], task: asyncio.Task[None]) -> bool:
+    return task.done() or all(i in seen for i in ids)
 
 
 def stats(xs: list[float]) -> dict[str, float] | None:
@@ -276,6 +328,12 @@ async def latency(browser: Any, base: str, key: str, dsn: str, redis_url: str, r
                           {"q": q})
                 await probe.wait_for_function(
                     "n => Object.keys(window.__done).length >= n", arg=PROBES, timeout=60_000)
+                # the Python subscriber may be served after the page: give it 10 s more
+                with contextlib.suppress(TimeoutError):
+                    await wait_for(functools.partial(_have_all, api_seen, ids, listener), 10,
+                                   "subscriber")
+                if listener.done() and listener.exception() is not None:
+                    print("probe subscriber failed:", repr(listener.exception()), flush=True)
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await listener
@@ -299,6 +357,8 @@ async def latency(browser: Any, base: str, key: str, dsn: str, redis_url: str, r
             await lag_task
             done1 = await conn.fetchval("SELECT count(*) FROM jobs WHERE queue_name = 'load' "
                                         "AND status = 'completed'")
+            passes = await relay_passes(red, int((time.time() - (time.monotonic() - t0)) * 1000)
+                                        + 3000, int(time.time() * 1000))
             await conn.close()
             await red.aclose()
     await ctx.close()
@@ -312,6 +372,7 @@ async def latency(browser: Any, base: str, key: str, dsn: str, redis_url: str, r
             "p99_ms": round(pct(samples, 99), 1),
             "max_ms": round(max(samples), 1), "mean_ms": round(statistics.mean(samples), 1),
             "stages": {k: stats(v) for k, v in stages.items()},
+            "relay_passes": passes,
             "outbox_pending": {"p50": pct(pend, 50), "max": max(pend)} if pend else None,
             "outbox_oldest_age_ms": {"p50": pct(age, 50), "max": max(age)} if age else None}
 
