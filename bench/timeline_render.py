@@ -62,16 +62,27 @@ async def interact(page: Page) -> dict[str, float]:
     box = await chart.bounding_box()
     assert box is not None
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 3
+    canvas = chart.locator("canvas")
+    view = "el => [Number(el.dataset.viewFrom), Number(el.dataset.viewTo)]"
+    before = await canvas.evaluate(view)
     await page.evaluate(FRAMES)
     await page.mouse.move(x, y)
+    seen = []
     for i in range(20):  # zoom in 10 steps, out 10
         await page.mouse.wheel(0, -240 if i < 10 else 240)
         await page.wait_for_timeout(60)
+        if i in (9, 19):
+            seen.append(await canvas.evaluate(view))
+    zoomed, unzoomed = seen
     await page.mouse.down()
     for i in range(20):  # drag to pan
         await page.mouse.move(x - 15 * i, y)
         await page.wait_for_timeout(30)
     await page.mouse.up()
+    panned = await canvas.evaluate(view)
+    # the interaction really moved the view (a frame time of an idle page says nothing)
+    assert zoomed[1] - zoomed[0] < 0.5 * (before[1] - before[0]), (before, zoomed)
+    assert panned[0] > unzoomed[0], (unzoomed, panned)  # dragged left: later times in view
     await page.wait_for_timeout(300)
     frames: list[float] = await page.evaluate("window.__framing = false, window.__frames")
     frames = frames[1:]
@@ -85,7 +96,7 @@ async def measure(page: Page, url: str, done_text: str) -> dict[str, Any]:
     await page.goto(url)
     await page.get_by_text(done_text).wait_for(timeout=120_000)
     loaded = time.monotonic()
-    # ECharts paints progressively over frames: settled once 3 frames in a row took < 34 ms.
+    # Settled once 3 frames in a row took < 34 ms (the canvas paints on the next frame).
     await page.evaluate("""() => new Promise((ok) => {
       let last = performance.now(), calm = 0;
       const tick = (t) => { calm = t - last < 34 ? calm + 1 : 0; last = t;

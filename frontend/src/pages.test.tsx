@@ -183,3 +183,32 @@ describe("Timeline density", () => {
     expect(max).toBe(40);
   });
 });
+
+describe("Gantt canvas drawing", () => {
+  it("orders bars by style, lane and start, and merges a lane's bars that share pixels", async () => {
+    const { drawOrder, mergeSpans, toGantt } = await import("./timeline/GanttCanvas");
+    const d = toGantt([[1, 50, 60, "x"], [0, 30, 40, "y"], [0, 10, 20, "x"], [0, 0, 5, "x"]], (r) => (r[3] === "x" ? 0 : 1));
+    expect([...drawOrder(d)]).toEqual([3, 2, 0, 1]);
+    // 1 px per ms: 0-5 and 10-20 stay apart; at 0.02 px/ms they are one rect (a bar is >= 1 px)
+    expect(mergeSpans([0, 10], [5, 20], 0, 1)).toEqual([[0, 5], [10, 10]]);
+    const merged = mergeSpans([0, 10], [5, 20], 0, 0.02);
+    expect(merged).toHaveLength(1);
+    expect(merged[0][0]).toBe(0);
+    expect(merged[0][1]).toBeCloseTo(1.2);
+    // 10,000 one-ms bars back to back over 10 s on 1,000 px: one rect, not 10,000
+    const starts = Array.from({ length: 10_000 }, (_, i) => i);
+    expect(mergeSpans(starts, starts.map((s) => s + 1), 0, 0.1)).toHaveLength(1);
+  });
+  it("spaces time labels at least 90 px apart on round steps", async () => {
+    const { tickStep } = await import("./timeline/GanttCanvas");
+    expect(tickStep(10 * 60_000, 1000)).toBe(60_000); // 10 minutes on 1,000 px: a label a minute
+    expect(tickStep(1000, 1000)).toBe(100);
+    expect(tickStep(86_400_000, 900)).toBe(10_800_000);
+  });
+  it("shades density cells by log count, red where 1 in 10 failed", async () => {
+    const { densityStyle } = await import("./timeline/TimelinePage");
+    expect(densityStyle(1000, 0, 1000)).toBe(7); // the darkest green
+    expect(densityStyle(1000, 100, 1000)).toBe(15); // the darkest red
+    expect(densityStyle(1, 0, 1000)).toBeLessThan(densityStyle(100, 0, 1000));
+  });
+});

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from jobline.testing import wait_until
 
@@ -283,6 +283,16 @@ async def test_admin_navigation_and_dark_mode(page: Page, stack: Stack) -> None:
     await expect(page.get_by_role("heading", name="Charts", level=1)).to_be_visible()
 
 
+async def _view_span_below(canvas: Locator, most: float) -> bool:
+    return bool(await canvas.evaluate(
+        "el => Number(el.dataset.viewTo) - Number(el.dataset.viewFrom)") < most)
+
+
+async def _view_span_at_least(canvas: Locator, least: float) -> bool:
+    return bool(await canvas.evaluate(
+        "el => Number(el.dataset.viewTo) - Number(el.dataset.viewFrom)") >= least - 1)
+
+
 async def test_timeline_bar_opens_the_job_drawer(page: Page, stack: Stack) -> None:
     q = queue_name("e2e-gantt")
     job_id = await submit(stack, queue=q, jobType="demo.sleep", payload={"ms": 3000})
@@ -316,6 +326,16 @@ async def test_timeline_bar_opens_the_job_drawer(page: Page, stack: Stack) -> No
             break
         await page.keyboard.press("Tab")
     await expect(bars).to_be_focused()
+    # + zooms in (the canvas keeps its view in data attributes), 0 shows the whole window again
+    canvas = bars.locator("canvas")
+    span = "el => Number(el.dataset.viewTo) - Number(el.dataset.viewFrom)"
+    whole = await canvas.evaluate(span)
+    await page.keyboard.press("+")
+    await wait_until(lambda: _view_span_below(canvas, whole * 0.6), timeout=10,
+                     message="+ zoomed the timeline in")
+    await page.keyboard.press("0")
+    await wait_until(lambda: _view_span_at_least(canvas, whole), timeout=10,
+                     message="0 showed the whole window")
     await page.keyboard.press("ArrowRight")
     cursor = page.locator("#timeline-cursor")
     await expect(cursor).to_have_attribute("data-job-id", job_id)

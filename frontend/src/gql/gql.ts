@@ -48,6 +48,7 @@ type Documents = {
     "\n  mutation SubmitJob($input: SubmitJobInput!) { submit(input: $input) { id status queue duplicate } }\n": typeof types.SubmitJobDocument,
     "\n  subscription JobEvents($filter: EventFilterInput) {\n    jobEvents(filter: $filter) {\n      id\n      type\n      time\n      jobId\n      queue\n      jobType\n      errorType\n      data\n    }\n  }\n": typeof types.JobEventsDocument,
     "\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n": typeof types.JobEventBatchesDocument,
+    "\n  subscription JobStatusEvents($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 20) {\n      events {\n        type\n        jobId\n        data\n      }\n    }\n  }\n": typeof types.JobStatusEventsDocument,
     "\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n": typeof types.JobEventPulseDocument,
     "\n  query QueueMetrics {\n    queueMetrics {\n      name\n      ready\n      delayed\n      leased\n      paused\n      maxInFlight\n      rateLimit { limit windowMs }\n      oldestPendingAgeMs\n      throughputPerMin\n      failedPerMin\n      failureRate\n      avgDurationMs\n      health\n    }\n    workers { id queues status }\n  }\n": typeof types.QueueMetricsDocument,
     "\n  query QueueCounts {\n    queues {\n      name\n      counts { waiting pending scheduled processing completed failed deadLetter cancelled }\n      controls { name paused maxInFlight rateLimit { limit windowMs } }\n    }\n  }\n": typeof types.QueueCountsDocument,
@@ -101,6 +102,7 @@ const documents: Documents = {
     "\n  mutation SubmitJob($input: SubmitJobInput!) { submit(input: $input) { id status queue duplicate } }\n": types.SubmitJobDocument,
     "\n  subscription JobEvents($filter: EventFilterInput) {\n    jobEvents(filter: $filter) {\n      id\n      type\n      time\n      jobId\n      queue\n      jobType\n      errorType\n      data\n    }\n  }\n": types.JobEventsDocument,
     "\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n": types.JobEventBatchesDocument,
+    "\n  subscription JobStatusEvents($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 20) {\n      events {\n        type\n        jobId\n        data\n      }\n    }\n  }\n": types.JobStatusEventsDocument,
     "\n  subscription JobEventPulse($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 250) {\n      count\n    }\n  }\n": types.JobEventPulseDocument,
     "\n  query QueueMetrics {\n    queueMetrics {\n      name\n      ready\n      delayed\n      leased\n      paused\n      maxInFlight\n      rateLimit { limit windowMs }\n      oldestPendingAgeMs\n      throughputPerMin\n      failedPerMin\n      failureRate\n      avgDurationMs\n      health\n    }\n    workers { id queues status }\n  }\n": types.QueueMetricsDocument,
     "\n  query QueueCounts {\n    queues {\n      name\n      counts { waiting pending scheduled processing completed failed deadLetter cancelled }\n      controls { name paused maxInFlight rateLimit { limit windowMs } }\n    }\n  }\n": types.QueueCountsDocument,
@@ -270,6 +272,10 @@ export function graphql(source: "\n  subscription JobEvents($filter: EventFilter
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription JobEventBatches($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter) {\n      events {\n        id\n        type\n        time\n        jobId\n        queue\n        jobType\n        errorType\n        data\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription JobStatusEvents($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 20) {\n      events {\n        type\n        jobId\n        data\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription JobStatusEvents($filter: EventFilterInput) {\n    jobEventBatches(filter: $filter, windowMs: 20) {\n      events {\n        type\n        jobId\n        data\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -1,9 +1,10 @@
-import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
+import { memo, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
+import type { ResultOf } from "@graphql-typed-document-node/core";
 import { Button, Group, Paper, Select, SimpleGrid, Table, Text, TextInput } from "@mantine/core";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { useQuery } from "urql";
 import type { JobStatus } from "../gql/graphql";
-import { JobEventBatchesSub } from "../live/documents";
+import { JobStatusEventsSub } from "../live/documents";
 import { statusAfter } from "../live/status";
 import { useLiveBatches } from "../live/useLive";
 import { ErrorNote } from "../ui/Errors";
@@ -17,7 +18,8 @@ import { SubmitJobButton } from "./SubmitJob";
 
 const PAGE = 50;
 
-function FilterForm() {
+/** Memoised (no props): a live batch re-renders the rows it moved, not the form's inputs. */
+const FilterForm = memo(function FilterForm() {
   const [params, setParams] = useSearchParams();
   const [draft, setDraft] = useState<Record<FilterKey, string>>(
     () => Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k) ?? ""])) as Record<FilterKey, string>,
@@ -57,7 +59,31 @@ function FilterForm() {
       </Group>
     </Paper>
   );
-}
+});
+
+type JobNode = NonNullable<ResultOf<typeof JobsQuery>["jobs"]>["edges"][number]["node"];
+
+/** One row; memoised so a live batch re-renders only the rows whose status it moved (the
+ * commit -> DOM path of bench/dashboard_latency.py), not the whole page of 50. */
+const JobRow = memo(function JobRow({ job: j, status, href }: { job: JobNode; status: JobStatus; href: string }) {
+  return (
+    <Table.Tr data-job-id={j.id}>
+      <Table.Td>
+        <Link to={href} title="Open the job" style={{ fontFamily: "monospace", fontSize: "var(--mantine-font-size-xs)" }}>
+          {j.id}
+        </Link>
+      </Table.Td>
+      <Table.Td>{j.jobType}</Table.Td>
+      <Table.Td>{j.queue}</Table.Td>
+      <Table.Td><StatusBadge status={status} /></Table.Td>
+      <Table.Td>{j.attempts}/{j.maxAttempts}</Table.Td>
+      <Table.Td>{fmtTime(j.createdAt)}</Table.Td>
+      <Table.Td style={{ maxWidth: 320, overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>
+        {j.errorType ? `${j.errorType}: ${j.error ?? ""}` : ""}
+      </Table.Td>
+    </Table.Tr>
+  );
+});
 
 export function JobsPage() {
   const [params, setParams] = useSearchParams();
@@ -88,7 +114,7 @@ export function JobsPage() {
     }, wait);
   }
   const visible = useMemo(() => new Set(result.data?.jobs.edges.map((e) => e.node.id)), [result.data]);
-  useLiveBatches(JobEventBatchesSub, { filter: filter.queue ? { queue: filter.queue } : null }, (batch) => {
+  useLiveBatches(JobStatusEventsSub, { filter: filter.queue ? { queue: filter.queue } : null }, (batch) => {
     let changed = false;
     let fresh = false;
     const next = new Map(overrides);
@@ -135,26 +161,9 @@ export function JobsPage() {
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
-          {edges.map(({ node: j }) => {
-            const status = overrides.get(j.id) ?? j.status;
-            return (
-              <Table.Tr key={j.id} data-job-id={j.id}>
-                <Table.Td>
-                  <Link to={withParams(`/jobs/${j.id}`)} title="Open the job" style={{ fontFamily: "monospace", fontSize: "var(--mantine-font-size-xs)" }}>
-                    {j.id}
-                  </Link>
-                </Table.Td>
-                <Table.Td>{j.jobType}</Table.Td>
-                <Table.Td>{j.queue}</Table.Td>
-                <Table.Td><StatusBadge status={status} /></Table.Td>
-                <Table.Td>{j.attempts}/{j.maxAttempts}</Table.Td>
-                <Table.Td>{fmtTime(j.createdAt)}</Table.Td>
-                <Table.Td style={{ maxWidth: 320, overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>
-                  {j.errorType ? `${j.errorType}: ${j.error ?? ""}` : ""}
-                </Table.Td>
-              </Table.Tr>
-            );
-          })}
+          {edges.map(({ node: j }) => (
+            <JobRow key={j.id} job={j} status={overrides.get(j.id) ?? j.status} href={withParams(`/jobs/${j.id}`)} />
+          ))}
         </Table.Tbody>
       </Table>
       {!result.fetching && edges.length === 0 && <Text c="dimmed">No jobs match.</Text>}

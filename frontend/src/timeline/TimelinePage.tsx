@@ -1,11 +1,11 @@
-import { useEffect, useMemo, useState, type FormEvent, type KeyboardEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { Button, Group, Paper, SegmentedControl, Text, TextInput } from "@mantine/core";
 import { useElementSize } from "@mantine/hooks";
 import { useNavigate, useSearchParams } from "react-router";
 import { useClient } from "urql";
 import { graphql } from "../gql";
 import type { TimelineDensityQuery, TimelineQuery } from "../gql/graphql";
-import { EChart } from "../charts/EChart";
+import { GanttCanvas, toGantt, type GanttHandle, type GanttStyle } from "./GanttCanvas";
 import { ErrorNote } from "../ui/Errors";
 import { Page } from "../ui/Page";
 
@@ -54,6 +54,19 @@ const STATUS_COLOR: Record<string, string> = {
   completed: "#2f9e44", failed: "#e03131", dead_letter: "#c92a2a", processing: "#f59f00",
   cancelled: "#868e96", pending: "#74c0fc", scheduled: "#74c0fc", waiting: "#adb5bd",
 };
+
+const STATUS_KEYS = Object.keys(STATUS_COLOR);
+const BAR_STYLES: GanttStyle[] = [...STATUS_KEYS.map((k) => ({ fill: STATUS_COLOR[k], alpha: 1 })), { fill: "#868e96", alpha: 1 }];
+/** Density cells: green or red, each in LEVELS opacities (log of the count). */
+const LEVELS = 8;
+const DENSITY_STYLES: GanttStyle[] = ["completed", "failed"].flatMap((k) =>
+  Array.from({ length: LEVELS }, (_, l) => ({ fill: STATUS_COLOR[k], alpha: 0.25 + (0.75 * (l + 1)) / LEVELS })));
+
+/** A density cell's style: red when at least 1 in 10 failed, darker for more jobs. */
+export function densityStyle(jobs: number, failed: number, max: number): number {
+  const level = Math.min(LEVELS - 1, Math.floor((LEVELS * Math.log1p(jobs)) / Math.log1p(Math.max(1, max)) - 1e-9));
+  return (failed * 10 >= jobs && failed > 0 ? LEVELS : 0) + Math.max(0, level);
+}
 
 function localInput(ms: number): string {
   const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
@@ -185,6 +198,13 @@ export default function TimelinePage() {
       open(cur);
       return;
     }
+    const zoom: Record<string, number> = { "+": 0.5, "=": 0.5, "-": 2 };
+    if (e.key in zoom || e.key === "0") {
+      e.preventDefault();
+      if (e.key === "0") chart.current?.reset();
+      else chart.current?.zoom(zoom[e.key]);
+      return;
+    }
     if (!["ArrowRight", "ArrowLeft", "ArrowUp", "ArrowDown", "Home", "End"].includes(e.key)) return;
     e.preventDefault();
     setCursor(moveCursor(e.key, cursor, rows, order));
@@ -216,59 +236,17 @@ export default function TimelinePage() {
     return [Math.max(lo, a - pad), Math.min(hi, b + pad)];
   }, [rows, from, to]);
   const max = densityView.max;
-  const option = useMemo(() => ({
-    tooltip: {
-      formatter: (p: { value: Lane }) => dense
-        ? `${lanes[p.value[0]]} · ${new Date(p.value[1]).toLocaleTimeString()}<br/>${p.value[3]} started, ${p.value[4]} failed`
-        : `${p.value[4]}<br/>${p.value[3]} · ${Math.round(p.value[2] - p.value[1])} ms`,
-    },
-    // No transition animation: with 10,000 bars, tweening every rect on each zoom step is what
-    // makes frames long (bench/timeline_render.py).
-    animation: false,
-    grid: { left: 140, right: 24, top: 16, bottom: 72 },
-    dataZoom: [
-      { type: "slider", xAxisIndex: 0, filterMode: "weakFilter", bottom: 16 },
-      { type: "inside", xAxisIndex: 0, filterMode: "weakFilter" },
-      { type: "inside", yAxisIndex: 0, zoomOnMouseWheel: false, moveOnMouseWheel: true },
-    ],
-    xAxis: { type: "time", min: extent[0], max: extent[1] },
-    yAxis: { type: "category", data: lanes, inverse: true },
-    series: [{
-      type: "custom",
-      encode: { x: [1, 2], y: 0 },
-      // Small chunks: a zoom step repaints 10,000 bars over a few frames, none of them long.
-      progressive: 1000,
-      progressiveThreshold: 2000,
-      data: rows,
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      renderItem: (params: any, api: any) => {
-        const lane = api.value(0);
-        const start = api.coord([api.value(1), lane]);
-        const end = api.coord([api.value(2), lane]);
-        const h = Math.min(22, api.size([0, 1])[1] * 0.6);
-        const w = Math.max(1, end[0] - start[0]);
-        const row = rows[params.dataIndex];
-        if (dense) {
-          // Opacity by log(count): a slice with 1 job stays visible next to one with 1,000.
-          const jobs = Number(row?.[3] ?? 0);
-          const failed = Number(row?.[4] ?? 0);
-          return {
-            type: "rect",
-            shape: { x: start[0], y: start[1] - h / 2, width: w, height: h },
-            style: {
-              fill: failed * 10 >= jobs && failed > 0 ? STATUS_COLOR.failed : STATUS_COLOR.completed,
-              opacity: 0.25 + 0.75 * (Math.log1p(jobs) / Math.log1p(Math.max(1, max))),
-            },
-          };
-        }
-        return {
-          type: "rect",
-          shape: { x: start[0], y: start[1] - h / 2, width: w, height: h },
-          style: { fill: STATUS_COLOR[String(row?.[3] ?? "")] ?? "#868e96" },
-        };
-      },
-    }],
-  }), [rows, lanes, extent, dense, max]);
+  const gantt = useMemo(() => toGantt(rows, dense
+    ? (r) => densityStyle(Number(r[3]), Number(r[4]), max)
+    : (r) => { const k = STATUS_KEYS.indexOf(String(r[3])); return k < 0 ? STATUS_KEYS.length : k; }), [rows, dense, max]);
+  const chart = useRef<GanttHandle>(null);
+  function describe(i: number): string {
+    const r = rows[i];
+    if (!r) return "";
+    return dense
+      ? `${lanes[r[0]]} · ${new Date(r[1]).toLocaleTimeString()}\n${Number(r[3]).toLocaleString()} started, ${Number(r[4]).toLocaleString()} failed`
+      : `${String(r[4])}\n${String(r[3])} · ${Math.round(r[2] - r[1]).toLocaleString()} ms`;
+  }
 
   function apply(e: FormEvent) {
     e.preventDefault();
@@ -306,7 +284,7 @@ export default function TimelinePage() {
       <Text size="sm" c="dimmed">
         {dense
           ? `Density: ${rows.reduce((n, r) => n + Number(r[3]), 0).toLocaleString()} started jobs in ${density ? Math.round(density.bucketMs / 1000).toLocaleString() : "…"} s slices (darker = more; red = at least 1 in 10 failed). Click a slice to zoom into it.`
-          : `${rows.length.toLocaleString()} started jobs in view${truncated ? ` (first ${MAX_BARS.toLocaleString()}; narrow the window for the rest)` : ""}. Scroll or drag to zoom and pan; click a bar to open the job.`}
+          : `${rows.length.toLocaleString()} started jobs in view${truncated ? ` (first ${MAX_BARS.toLocaleString()}; narrow the window for the rest)` : ""}. Scroll or drag to zoom and pan (double-click: whole window); click a bar to open the job.`}
       </Text>
       <Paper
         ref={plotRef}
@@ -320,15 +298,20 @@ export default function TimelinePage() {
         onFocus={() => { if (cursor === null && rows.length) setCursor(moveCursor("Home", null, rows, order)); }}
         className="timeline-bars"
       >
-        <EChart
-          focusIndex={cursor}
-          option={option}
+        <GanttCanvas
+          handle={chart}
+          data={gantt}
+          lanes={lanes}
+          styles={dense ? DENSITY_STYLES : BAR_STYLES}
+          extent={extent as [number, number]}
+          cursor={cursor}
+          describe={describe}
           height={Math.max(240, Math.min(640, lanes.length * 28 + 100))}
           label={dense
             ? "Gantt chart density: started jobs per lane and time slice, darker for more, red where many failed"
             : "Gantt chart of job executions, coloured by status: green completed, red failed, yellow processing"}
-          onClick={(p) => {
-            const row = rows[p.dataIndex];
+          onPick={(i) => {
+            const row = rows[i];
             if (row) open(row);
           }}
         />
@@ -341,7 +324,7 @@ export default function TimelinePage() {
         </Text>
       </Paper>
       <Text id="timeline-keys" size="xs" c="dimmed">
-        Keyboard: focus the chart, then Left/Right for the previous/next bar in a lane, Up/Down for another lane, Home/End for a lane's first/last bar, Enter to open the job.
+        Keyboard: focus the chart, then Left/Right for the previous/next bar in a lane, Up/Down for another lane, Home/End for a lane's first/last bar, Enter to open the job; + and - zoom, 0 shows the whole window.
       </Text>
       <Group gap="md">
         {Object.entries({ completed: "Completed", failed: "Failed", processing: "Processing" }).map(([k, v]) => (
