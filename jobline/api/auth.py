@@ -45,7 +45,8 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], Role]] = [
     (ANY, re.compile(r"^/api/v1/retry-policies(/[^/]+)?$"), D),
     (READ, re.compile(r"^/api/v1/job-types$"), D),
     # remote workers process jobs: a developer key is enough; managing workers is admin
-    (ANY, re.compile(r"^/api/v1/worker/(claim|complete|heartbeat|release|wait|job-types)$"), D),
+    (ANY, re.compile(r"^/api/v1/worker/(claim|complete|heartbeat|release|wait|job-types|group)$"),
+     D),
     (ANY, re.compile(r"^/api/v1/admin(/.*)?$"), A),
     (ANY, re.compile(r"^/api/v1/(audit|events/lag|metrics(/.*)?|analytics(/.*)?)$"), A),
     # GraphQL checks each operation's role itself; entering needs any valid key

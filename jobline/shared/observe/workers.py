@@ -5,7 +5,9 @@ sweep. Every key of it is spelled here, and only here.
   worker's key expires by itself;
 - ``{prefix}:workers``: the set of ids registered (pruned of expired ones when listed);
 - ``{prefix}:workers:tracked``: ids whose end has not been reported as an event yet
-  (``jobline.shared.events.worker_events``), separate from the live set that listing prunes.
+  (``jobline.shared.events.worker_events``), separate from the live set that listing prunes;
+- ``{prefix}:workers:commands``, ``{prefix}:worker:{id}:logs``, ``{prefix}:worker:{id}:stopped``
+  and ``{prefix}:workers:seen``: worker management (``jobline.shared.fleet.control``).
 
 Best-effort bookkeeping: no job state lives here (leases are in the dispatch keys).
 """
@@ -74,6 +76,23 @@ def live_set_key(prefix: str) -> str:
 
 def tracked_key(prefix: str) -> str:
     return f"{prefix}:workers:tracked"
+
+
+# Worker management (jobline.shared.fleet.control says what each holds).
+def commands_key(prefix: str) -> str:
+    return f"{prefix}:workers:commands"
+
+
+def logs_key(prefix: str, worker_id: str) -> str:
+    return f"{prefix}:worker:{worker_id}:logs"
+
+
+def stopped_key(prefix: str, worker_id: str) -> str:
+    return f"{prefix}:worker:{worker_id}:stopped"
+
+
+def seen_key(prefix: str) -> str:
+    return f"{prefix}:workers:seen"
 
 
 @translate_errors
