@@ -244,6 +244,9 @@ async def test_a_supervisor_bounds_its_wait_for_a_child_that_ignores_signals() -
         if pool.poll() is None:
             os.killpg(pool.pid, signal.SIGKILL)
             pool.wait()
+        for f in (pool.stdout, pool.stderr):
+            if f is not None:
+                f.close()
 
 
 def _sleeper(home: Path) -> subprocess.Popen[bytes]:
