@@ -264,3 +264,26 @@ async def test_graphql_manages_groups_and_workers(deps: Deps, admin: httpx.Async
         if not task.done():
             w.request_stop()
             await task
+
+
+async def test_a_remote_supervisor_reads_and_lowers_its_group_through_the_api(
+        deps: Deps, http: httpx.AsyncClient) -> None:
+    from jobline.worker.group_control import RemoteControl
+
+    # the remote-worker protocol's role: a developer key is enough (http holds an admin key,
+    # so check the rule itself too)
+    from jobline.api.auth import required_role
+    from jobline.shared.security.auth import Role
+
+    assert required_role("POST", "/api/v1/worker/group") == Role.DEVELOPER
+    rc = RemoteControl("http://jobline", http.headers["X-Api-Key"], transport=http._transport)
+    try:
+        assert await rc.open("gpu", 3) == 3
+        assert await rc.open("gpu", 9) == 3  # the stored count wins
+        await groups.set_desired(deps, "gpu", desired=5)
+        assert await rc.desired("gpu") == 5
+        assert await rc.stopped_on_request("gpu") == 4
+        await rc.crashed("gpu", "box:gpu:1", 137, "killed")
+        assert (await groups.crashes_since(deps, 0)) == {"gpu": 1}
+    finally:
+        await rc.aclose()

@@ -70,10 +70,11 @@ class DirectControl:
 class RemoteControl:
     """The API (``/api/v1/worker/group``), for supervisors of remote workers."""
 
-    def __init__(self, base_url: str, api_key: str | None) -> None:
+    def __init__(self, base_url: str, api_key: str | None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         headers = {"X-Api-Key": api_key} if api_key else {}
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers,
-                                       timeout=10.0)
+                                       timeout=10.0, transport=transport)
 
     async def _post(self, body: dict[str, Any]) -> int:
         r = await self._http.post("/api/v1/worker/group", json=body)
