@@ -268,12 +268,11 @@ async def test_graphql_manages_groups_and_workers(deps: Deps, admin: httpx.Async
 
 async def test_a_remote_supervisor_reads_and_lowers_its_group_through_the_api(
         deps: Deps, http: httpx.AsyncClient) -> None:
-    from jobline.worker.group_control import RemoteControl
-
     # the remote-worker protocol's role: a developer key is enough (http holds an admin key,
     # so check the rule itself too)
     from jobline.api.auth import required_role
     from jobline.shared.security.auth import Role
+    from jobline.worker.group_control import RemoteControl
 
     assert required_role("POST", "/api/v1/worker/group") == Role.DEVELOPER
     rc = RemoteControl("http://jobline", http.headers["X-Api-Key"], transport=http._transport)

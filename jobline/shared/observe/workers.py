@@ -25,7 +25,6 @@ import orjson
 from jobline.shared.core.jobs import translate_errors
 from jobline.shared.platform.connections import Deps
 
-
 try:  # an optional dependency ([local] extra): the runtime must not need it
     import psutil as _psutil
 except ImportError:  # pragma: no cover - installed in development and tests
