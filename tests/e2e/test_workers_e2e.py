@@ -55,7 +55,7 @@ async def test_scale_quiet_logs_autoscale_and_restart_from_the_workers_page(
     await form.get_by_role("switch", name="Autoscaling on").check()
     await form.get_by_label("Maximum workers").fill("3")
     await form.get_by_role("button", name="Save autoscaling").click()
-    await expect(card.get_by_text("autoscaling 1\u20133")  # en dash, as shown).to_be_visible()
+    await expect(card.get_by_text("autoscaling 1\u20133")).to_be_visible()  # en dash, as shown
     groups = {g["name"]: g for g in (await fleet(stack))["workerGroups"]}
     assert groups["default"]["autoscale"]["max"] == 3
     # off again: the other tests share this stack
