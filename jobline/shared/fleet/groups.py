@@ -129,6 +129,12 @@ SELECT h.minute, h.desired, h.actual, h.busy, h.capacity,
 CRASHES_SINCE = """
 SELECT group_name, count(*) AS n FROM worker_crashes WHERE at >= $1 GROUP BY group_name
 """
+#: History and crash rows older than this are deleted (hourly, by the scheduler's fleet step).
+RETENTION_DAYS = 30
+PRUNE = """
+WITH h AS (DELETE FROM worker_group_history WHERE minute < $1)
+DELETE FROM worker_crashes WHERE at < $1
+"""
 RECENT_CRASHES = """
 SELECT worker_id, at, exit_code, detail FROM worker_crashes WHERE group_name = $1
  ORDER BY at DESC LIMIT $2
@@ -247,3 +253,9 @@ async def crashes_since(deps: Deps, since_ms: int) -> dict[str, int]:
 async def recent_crashes(deps: Deps, group: str, limit: int = 20) -> list[dict[str, Any]]:
     return [{"workerId": r["worker_id"], "at": r["at"].isoformat(), "exitCode": r["exit_code"],
              "detail": r["detail"]} for r in await deps.pool.fetch(RECENT_CRASHES, group, limit)]
+
+
+@translate_errors
+async def prune(deps: Deps) -> None:
+    """Delete history and crash rows past :data:`RETENTION_DAYS`."""
+    await deps.pool.execute(PRUNE, to_dt(deps.clock.now_ms() - RETENTION_DAYS * 86_400_000))

@@ -47,10 +47,14 @@ class _Seen:
 class Scaler:
     deps: Deps
     _last: dict[str, _Seen] = field(default_factory=dict)
+    _pruned_at: float = 0.0
 
     async def step(self) -> dict[str, int]:
         """One pass over every group; returns the desired counts it set (changed ones)."""
         deps = self.deps
+        if time.monotonic() - self._pruned_at > 3600:
+            await groups.prune(deps)
+            self._pruned_at = time.monotonic()
         raw = await list_workers(deps)
         live = {str(w["id"]): str(w.get("group") or groups.DEFAULT_GROUP) for w in raw}
         await self._account(live)
