@@ -110,7 +110,6 @@ async def scale_to_claim(deps: Deps, stack: Stack, runs: int) -> dict[str, list[
                 return len(await live(deps, "manual")) == 1
 
             await until(one)
-            await deps.pool.execute("DELETE FROM jobs WHERE queue_name = 'manual'")
             # enough 200 ms jobs that every worker stays busy for the whole measurement
             await jobs.submit_many(deps, sleep_jobs(400, 200, "manual"))
             before = {w["id"] for w in await live(deps, "manual")}
@@ -132,10 +131,7 @@ async def scale_to_claim(deps: Deps, stack: Stack, runs: int) -> dict[str, list[
                 await asyncio.sleep(PROBE_S)  # benchmark probe
             out["first_new_claims_s"].append(first or 0.0)
             out["all_new_claim_s"].append(time.monotonic() - t0)
-            await deps.pool.execute(
-                "UPDATE jobs SET status = 'cancelled' WHERE queue_name = 'manual' "
-                "AND status = 'pending'")
-            await deps.redis.delete(*[k async for k in deps.redis.scan_iter("*{manual}*")])
+            await jobs.purge_queue(deps, "manual")  # the rest of the backlog: cancelled
     finally:
         stack.stop(sup)
     return out
