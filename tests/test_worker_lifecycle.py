@@ -324,6 +324,8 @@ async def test_a_killed_run_takes_its_children_and_embedded_services_with_it() -
         if run.poll() is None:
             run.kill()
             run.wait()
+        if run.stdout is not None:
+            run.stdout.close()
         from jobline.lifeline import stop_leftovers, stop_services
 
         stop_leftovers(home, wait_s=10)

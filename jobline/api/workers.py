@@ -95,7 +95,7 @@ async def list_workers(request: Request) -> Response:
                 responses={200: Resp("Log lines, oldest first", {"type": "object", "properties": {
                     "workerId": {"type": "string"},
                     "lines": {"type": "array", "items": {"type": "string"}}}})},
-                errors=(404, 422, 503)))
+                errors=(400, 404, 422, 503)))
 @endpoint
 async def worker_logs(request: Request) -> Response:
     deps = ctx(request).require_deps()
@@ -169,7 +169,7 @@ async def put_group(request: Request) -> Response:
                               "how far back (default 60)"),),
                 responses={200: Resp("History", {"type": "object", "properties": {
                     "group": {"type": "string"}, "history": {"type": "array", "items": OBJECT},
-                    "crashes": {"type": "array", "items": OBJECT}}})}, errors=(422, 503)))
+                    "crashes": {"type": "array", "items": OBJECT}}})}, errors=(400, 422, 503)))
 @endpoint
 async def group_history(request: Request) -> Response:
     deps = ctx(request).require_deps()
