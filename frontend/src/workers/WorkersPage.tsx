@@ -225,6 +225,7 @@ export function WorkersPage({ history = true }: { history?: boolean } = {}) {
           {groups.map((g) => <GroupCard key={g.name} g={g} onChanged={reread} />)}
         </SimpleGrid>
       )}
+      <Table.ScrollContainer minWidth={1200}>
       <Table striped withTableBorder aria-label="Workers">
         <Table.Thead>
           <Table.Tr>
@@ -280,6 +281,7 @@ export function WorkersPage({ history = true }: { history?: boolean } = {}) {
           })}
         </Table.Tbody>
       </Table>
+      </Table.ScrollContainer>
       {rows.length === 0 && <Text c="dimmed">No live workers.</Text>}
       <Text size="sm" c="dimmed">CPU and memory are the worker process's, from its heartbeats (re-read every 5 s; the sparklines show the samples since this page opened). Restart, stop and − are warm: a worker finishes or hands back its jobs first.</Text>
       {history && <History />}

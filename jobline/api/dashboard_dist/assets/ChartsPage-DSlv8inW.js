@@ -1,4 +1,4 @@
-import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{Et as t,F as n,J as r,Y as i,a,t as o}from"./gql-BzSnn4Mw.js";import{f as s,i as c,n as l,r as u,t as d}from"./EChart-CUSmtzrZ.js";import{r as f}from"./index-lccNWsfk.js";var p=e(t(),1),m=r(),h=o(`
+import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{Et as t,F as n,J as r,Y as i,a,t as o}from"./gql-BzSnn4Mw.js";import{f as s,i as c,n as l,r as u,t as d}from"./EChart-CUSmtzrZ.js";import{r as f}from"./index-BpQ3Xe5F.js";var p=e(t(),1),m=r(),h=o(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
     queueMetrics { name }
     week: throughputSeries(from: $weekFrom) { minuteMs submitted }
