@@ -110,5 +110,5 @@ def test_workers_bench_runs_and_reports(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "workers.json").read_text())
     assert report["scale_request_to_claim"]["all_new_claim_s"]["median"] > 0
     assert report["backlog_spike_to_scale_up"]["desired_rises_s"]["median"] >= 0
-    assert 0 < report["worker_hours"]["autoscaled_over_fixed"]
+    assert report["worker_hours"]["autoscaled_over_fixed"] > 0
     assert (tmp_path / "workers.md").read_text().startswith("# workers")
