@@ -286,3 +286,28 @@ async def test_a_remote_supervisor_reads_and_lowers_its_group_through_the_api(
         assert (await groups.crashes_since(deps, 0)) == {"gpu": 1}
     finally:
         await rc.aclose()
+
+
+async def test_a_worker_that_vanishes_without_a_clean_stop_counts_as_a_crash(deps: Deps) -> None:
+    from jobline.shared.fleet import control
+    from jobline.shared.fleet.scaler import Scaler
+    from jobline.shared.observe.workers import list_workers, register_worker
+
+    scaler = Scaler(deps)
+    for wid in ("h:g:vanished", "h:g:stopped"):
+        await register_worker(deps, {"id": wid, "group": "g", "concurrency": 1}, 200)
+        await control.send(deps, wid, "quiet")
+    await scaler.step()  # both seen alive
+    await control.mark_stopped(deps, "h:g:stopped")  # a clean stop (the worker's deregister)
+
+    async def expired() -> bool:
+        return await list_workers(deps) == []
+
+    await wait_until(expired, message="heartbeat keys expired")
+    await scaler.step()
+    assert [c["workerId"] for c in await groups.recent_crashes(deps, "g")] == ["h:g:vanished"]
+    assert await control.all_commands(deps) == {}  # the dead worker's command is dropped
+    await scaler.step()  # accounted for once
+    assert (await groups.crashes_since(deps, 0)) == {"g": 1}
+    hist = await groups.history(deps, "g", 0)
+    assert hist and hist[0]["actual"] == 2  # the step recorded the peak of the minute

@@ -112,4 +112,6 @@ async def vanished(deps: Deps, live: set[str]) -> dict[str, tuple[str, bool]]:
         return {}
     marks = await d.r.mget([stopped_key(d.prefix, w) for w in gone])
     await d.r.hdel(seen_key(d.prefix), *gone)
+    # a command a dead worker never carried out (it crashed first) is dropped with it
+    await d.r.hdel(commands_key(d.prefix), *gone)
     return {w: (seen[w], m is not None) for w, m in zip(gone, marks, strict=True)}
