@@ -206,34 +206,22 @@ def cmd_consumer(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    _load_apps(args.app)
     args.api_key = args.api_key or os.environ.get("JOBLINE_API_KEY")
-    from jobline.worker.remote import RemoteBackend
-
-    if args.processes > 1:
-        from jobline.worker.pool import run_pool
-
-        child = [sys.executable, "-m", "jobline", "worker", "--processes", "1",
-                 "--concurrency", str(args.concurrency)]
-        for a in args.app:
-            child += ["--app", a]
-        if args.queues:
-            child += ["--queues", args.queues]
-        if args.remote:
-            child += ["--remote", args.remote]
-        if args.api_key:
-            child += ["--api-key", args.api_key]
-        return run_pool(child, args.processes)
-
+    if args.processes > 1 or args.group:
+        # The supervisor runs no handler: an app that fails to import is its workers' crash
+        # (recorded, restarted with backoff), not the supervisor's.
+        return _supervise(args)
+    _load_apps(args.app)
     from jobline.shared.platform.connections import Deps, connect
     from jobline.worker.diagnostics import ExitWatchdog, install_dump_signal
-    from jobline.worker.runtime import TEARDOWN_STEP_S, Worker
+    from jobline.worker.remote import RemoteBackend
+    from jobline.worker.runtime import TEARDOWN_STEP_S, Worker, WorkerStats
 
     _install_uvloop()
     queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
     cold_exit = False
 
-    async def go() -> None:
+    async def go() -> WorkerStats:
         nonlocal cold_exit
         deps: Deps | RemoteBackend
         if args.remote:
@@ -244,7 +232,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         else:
             deps = await connect(resolve_settings(),
                                  pool_size=min(max(4, args.concurrency // 5), 20))
-        worker = Worker(deps, queues=queues, concurrency=args.concurrency)
+        worker = Worker(deps, queues=queues, concurrency=args.concurrency,
+                        worker_id=args.worker_id,
+                        group=args.member_of or os.environ.get("JOBLINE_WORKER_GROUP"))
         signals = {"n": 0}
         loop = asyncio.get_running_loop()
         # Every stop ends: warm within grace + the worker's own bound (+ a margin), cold within
@@ -265,17 +255,51 @@ def cmd_worker(args: argparse.Namespace) -> int:
         _on_stop_signals(on_signal)
         install_dump_signal(loop)  # kill -USR1: task and thread stacks into the log
         try:
-            await worker.run()
+            return await worker.run()
         finally:
             cold_exit = signals["n"] > 1
             if isinstance(deps, Deps):  # the worker closed a remote backend itself
                 await deps.close(timeout=TEARDOWN_STEP_S)
 
-    asyncio.run(go())
+    stats = asyncio.run(go())
     if cold_exit:
         # Threads running sync handlers cannot be interrupted; do not wait for them.
         os._exit(0)
-    return 0
+    from jobline.worker.pool import STOPPED_ON_REQUEST
+
+    # a supervisor must not replace a worker stopped on request
+    return STOPPED_ON_REQUEST if stats.stop_requested else 0
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """``--group`` / ``--processes N``: a supervisor converging to the group's stored count."""
+    from jobline.worker import pool
+    from jobline.worker.group_control import RemoteControl
+    from jobline.worker.runtime import TEARDOWN_STEP_S
+
+    group = args.group or "default"
+
+    def child(worker_id: str) -> list[str]:
+        cmd = [sys.executable, "-m", "jobline", "worker", "--processes", "1",
+               "--concurrency", str(args.concurrency), "--worker-id", worker_id,
+               "--member-of", group]
+        for a in args.app:
+            cmd += ["--app", a]
+        if args.queues:
+            cmd += ["--queues", args.queues]
+        if args.remote:
+            cmd += ["--remote", args.remote]
+        if args.api_key:
+            cmd += ["--api-key", args.api_key]
+        return cmd
+
+    s = load()
+    # a child's warm stop: grace + the worker's own stop bound + its watchdog margin, + slack
+    warm = (s.shutdown_grace_s + 2 * s.lease_ms / 1000 + 10 * TEARDOWN_STEP_S
+            + 2 * WATCHDOG_MARGIN_S)
+    control: pool.GroupControl = (RemoteControl(args.remote, args.api_key) if args.remote
+                                  else pool.direct_control(resolve_settings()))
+    return pool.run_group(child, group, max(0, args.processes), control, warm)
 
 
 def admin_key_file(home: Path) -> Path:
@@ -353,7 +377,8 @@ def stack_commands(app: str, processes: int, concurrency: int, *,
     return {
         "api": [sys.executable, "-m", "jobline", "api"],
         "scheduler": [sys.executable, "-m", "jobline", "scheduler"],
-        "workers": [sys.executable, "-m", "jobline", "worker", "--app", app,
+        # a supervisor of the worker group "default": the dashboard scales it (docs/workers.md)
+        "workers": [sys.executable, "-m", "jobline", "worker", "--app", app, "--group", "default",
                     "--processes", str(processes), "--concurrency", str(concurrency)],
         # job events: outbox -> bus, folding the rollups and alerts on the way (no consumer
         # process, docs/events.md); not with JOBLINE_EVENTS=off
@@ -363,15 +388,32 @@ def stack_commands(app: str, processes: int, concurrency: int, *,
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start everything locally in the foreground; Ctrl-C stops it all gracefully."""
+    from jobline import lifeline
     from jobline.local import LocalServices
     from jobline.shared.platform.migrate import migrate
 
     s = Settings()
     s.home.mkdir(parents=True, exist_ok=True)
+    # A run that was killed left its record: stop what it names before starting anything.
+    try:
+        left = lifeline.stop_leftovers(s.home, wait_s=s.shutdown_grace_s + 15,
+                                       services=False)  # a leftover server is adopted below
+    except lifeline.RunActive as e:
+        raise ConfigError(f"{e}; stop it first, or use another JOBLINE_HOME") from None
+    if left:
+        log.warning("stopped leftovers of an earlier run: %s", ", ".join(left))
     services = LocalServices(s.home, database_url=s.database_url, redis_url=s.redis_url).start()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
     kafka: Any = None
+    embedded = s.database_url is None or s.redis_url is None
+    # Dies with us (parent-death signal) and then stops the embedded services, once the other
+    # children (which die with us too) are gone.
+    guardian = subprocess.Popen(
+        [sys.executable, "-m", "jobline.lifeline", "guard", "--home", str(s.home),
+         "--wait", str(s.shutdown_grace_s + 15)],
+        env=lifeline.child_env(), start_new_session=True)
+    lifeline.record_run(s.home, {"guardian": guardian.pid}, embedded=embedded)
 
     def stop(*_: Any) -> None:
         nonlocal stopping
@@ -385,8 +427,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             {"database_url": services.database_url, "redis_url": services.redis_url}, indent=2))
         admin_key = asyncio.run(_local_admin_key(s.with_(database_url=services.database_url,
                                                          redis_url=services.redis_url)))
-        env = dict(os.environ, DATABASE_URL=services.database_url, REDIS_URL=services.redis_url,
-                   JOBLINE_HOME=str(s.home))
+        env = lifeline.child_env(dict(os.environ, DATABASE_URL=services.database_url,
+                                      REDIS_URL=services.redis_url, JOBLINE_HOME=str(s.home)))
         if s.events and s.event_bus == "kafka" and not s.kafka_bootstrap:
             from jobline.local import EmbeddedKafka
 
@@ -398,6 +440,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             # Children get their own process group so the terminal's Ctrl-C reaches only us;
             # we then stop them in order (workers drain first).
             procs[name] = subprocess.Popen(commands[name], env=env, start_new_session=True)
+            lifeline.record_run(s.home, {"guardian": guardian.pid,
+                                         **{n: p.pid for n, p in procs.items()}},
+                                embedded=embedded)
 
         for name in commands:
             spawn(name)
@@ -465,6 +510,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if kafka is not None:
             kafka.stop()
         services.stop()
+        # A clean stop: nothing left for the guardian (or the next run) to stop.
+        lifeline.clear_run(s.home)
+        guardian.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            guardian.wait(timeout=10)
         print("stopped; data kept in", s.home, flush=True)
     return 0
 
@@ -514,6 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jobs each worker process runs at once")
     p.add_argument("--processes", type=int, default=1,
                    help="worker processes (more than 1: a supervised pool)")
+    p.add_argument("--group", default=None, metavar="NAME",
+                   help="supervise worker group NAME: converge to its desired process count, "
+                        "stored centrally (--processes seeds a new group); default with "
+                        "--processes > 1: the group 'default'")
+    p.add_argument("--worker-id", default=None, help=argparse.SUPPRESS)  # set by a supervisor
+    p.add_argument("--member-of", default=None, help=argparse.SUPPRESS)  # the supervisor's group
     p.add_argument("--remote", default=None, metavar="URL",
                    help="claim and complete through the Jobline API at URL (no database/Redis)")
     # resolved when used, not here: --help must never print a secret as a default
@@ -559,6 +615,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jobline.lifeline import die_with_parent
+
+    # Started by `jobline run` or a worker supervisor: end with it, even if it is SIGKILLed.
+    die_with_parent()
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:

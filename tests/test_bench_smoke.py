@@ -99,3 +99,16 @@ def test_queue_stats_bench_runs_and_reports(tmp_path: Path) -> None:
     assert w["on"]["submit_median"] > 0 and w["off"]["claim_complete_median"] > 0
     assert report["unfolded"]["500"]["folded_rows"] == 500
     assert (tmp_path / "queue_stats-smoke.md").read_text().startswith("# Queue stats")
+
+
+def test_workers_bench_runs_and_reports(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    subprocess.run([sys.executable, str(BENCH.parent / "workers.py"), "--runs", "1",
+                    "--bursts", "1", "--burst-jobs", "100", "--idle-s", "2",
+                    "--fleet-step-ms", "500", "--out", str(tmp_path)],
+                   env=env, check=True, timeout=800, capture_output=True)
+    report = json.loads((tmp_path / "workers.json").read_text())
+    assert report["scale_request_to_claim"]["all_new_claim_s"]["median"] > 0
+    assert report["backlog_spike_to_scale_up"]["desired_rises_s"]["median"] >= 0
+    assert report["worker_hours"]["autoscaled_over_fixed"] > 0
+    assert (tmp_path / "workers.md").read_text().startswith("# workers")

@@ -157,7 +157,7 @@ def test_k8s_manifest_matches_the_api_schema(obj: dict[str, Any]) -> None:
             assert c["securityContext"]["allowPrivilegeEscalation"] is False
 
 
-def test_keda_scales_the_worker_on_queue_depth() -> None:
+def test_keda_scales_the_worker_to_its_groups_desired_count() -> None:
     objs = k8s_objects()
     [so] = [o for o in objs if o["kind"] == "ScaledObject"]
     deployments = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Deployment"}
@@ -169,7 +169,12 @@ def test_keda_scales_the_worker_on_queue_depth() -> None:
     [trigger] = spec["triggers"]
     assert trigger["type"] == "prometheus"
     meta = trigger["metadata"]
-    assert "jobline_queue_depth" in meta["query"] and int(meta["threshold"]) > 0
+    # replicas = the group's desired count (AverageValue, target 1), the group the pods join
+    assert 'jobline_worker_group_desired{group="k8s"}' in meta["query"]
+    assert trigger["metricType"] == "AverageValue" and meta["threshold"] == "1"
+    env = {e["name"]: e.get("value")
+           for e in target["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["JOBLINE_WORKER_GROUP"] == "k8s"
     # a worker scaled in must finish its warm shutdown inside the pod's grace period
     grace = target["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     config = next(o for o in objs if o["kind"] == "ConfigMap")

@@ -138,7 +138,7 @@ describe("WorkersPage", () => {
   it("shows each worker's CPU and memory from its heartbeat, a dash before the second one", async () => {
     const { WorkersPage } = await import("./workers/WorkersPage");
     const w = { queues: ["email"], concurrency: 4, host: "h", pid: 1, status: "busy", running: 1, currentJobs: [], startedAt: null, lastSeenAt: null, uptimeMs: 1000, processed: 3, failed: 0 };
-    renderWith(<WorkersPage />, {
+    renderWith(<WorkersPage history={false} />, {
       data: { workers: [{ ...w, id: "w1", cpuPercent: 42.4, rssBytes: 50 * 1024 * 1024 }, { ...w, id: "w2", cpuPercent: null, rssBytes: null }] },
     });
     const table = screen.getByRole("table", { name: "Workers" });

@@ -28,6 +28,7 @@ from jobline.api import (
     retry_policies,
     schedules,
     worker_routes,
+    workers,
 )
 from jobline.api.auth import AuthMiddleware
 from jobline.api.context import ApiContext
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
 
     app = Starlette(
         routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
-                *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes, *job_types.routes,
+                *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes, *workers.routes, *job_types.routes,
                 *metrics.routes, *alerts.routes,
                 *graphql_app.routes(context, events.bus_of),
                 *openapi.routes(settings)],

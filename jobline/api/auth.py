@@ -45,7 +45,8 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], Role]] = [
     (ANY, re.compile(r"^/api/v1/retry-policies(/[^/]+)?$"), D),
     (READ, re.compile(r"^/api/v1/job-types$"), D),
     # remote workers process jobs: a developer key is enough; managing workers is admin
-    (ANY, re.compile(r"^/api/v1/worker/(claim|complete|heartbeat|release|wait|job-types)$"), D),
+    (ANY, re.compile(r"^/api/v1/worker/(claim|complete|heartbeat|release|wait|job-types|group)$"),
+     D),
     # alerting: reads and acknowledging are a developer's; rule/channel/silence writes admin
     (READ, re.compile(r"^/api/v1/alert-(rules|channels|silences|deliveries)(/[^/]+)?$"), D),
     (READ, re.compile(r"^/api/v1/alerts(/[^/]+(/deliveries)?)?$"), D),

@@ -30,6 +30,7 @@ from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.events import _time_ms, bus_of
 from jobline.shared.core import job_types
 from jobline.shared.events import outbox as core_events
+from jobline.shared.fleet import actions as fleet_actions
 from jobline.shared.observe import monitoring
 from jobline.shared.platform.errors import UnknownParameter, ValidationFailed
 
@@ -224,6 +225,25 @@ class Snapshot(Collector):
                 unserved.add_metric([t.defaults.job_type], t.unserved_jobs)
         yield served
         yield unserved
+        # Worker groups (docs/workers.md): KEDA scales a Deployment to
+        # jobline_worker_group_desired{group="..."}, the count the autoscaler decided.
+        desired = GaugeMetricFamily("jobline_worker_group_desired",
+                                    "Desired worker processes of each worker group",
+                                    labels=["group"])
+        actual = GaugeMetricFamily("jobline_worker_group_workers",
+                                   "Live worker processes of each worker group",
+                                   labels=["group"])
+        crashes = GaugeMetricFamily("jobline_worker_group_crashes_last_hour",
+                                    "Workers of the group that ended without a clean stop in "
+                                    "the last hour", labels=["group"])
+        for grp in d["groups"]:
+            if grp["desired"] is not None:
+                desired.add_metric([grp["name"]], grp["desired"])
+            actual.add_metric([grp["name"]], grp["actual"])
+            crashes.add_metric([grp["name"]], grp["crashesLastHour"])
+        yield desired
+        yield actual
+        yield crashes
         g = GaugeMetricFamily("jobline_event_consumer_lag",
                               "Events on the bus a consumer group has not processed",
                               labels=["group"])
@@ -238,6 +258,7 @@ async def snapshot(request: Request) -> dict[str, Any]:
             "histograms": await monitoring.histogram_totals(deps),
             "queues": await monitoring.queue_metrics(deps),
             "workers": await monitoring.worker_metrics(deps),
+            "groups": await fleet_actions.group_views(deps),
             "jobTypes": await job_types.list_job_types(deps),
             "lag": await core_events.lag(deps, await bus_of(request.app), KINDS)}
 

@@ -38,7 +38,9 @@ from jobline.shared.core.inputs import QUEUE_PATTERN
 from jobline.shared.core.models import Outcome
 from jobline.shared.core.validation import MAX_RESULT_TTL_S
 from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.fleet import control
 from jobline.shared.platform.connections import create_redis
+from jobline.shared.security.masking import mask_text
 
 #: Upper bounds that keep one request's work (and one Lambda invocation) small.
 MAX_CLAIM = 500
@@ -99,6 +101,10 @@ class HeartbeatIn(_In):
     leases: Annotated[list[LeaseIn], Field(max_length=MAX_BATCH)] = []
     #: Shown on the dashboard's worker list; optional.
     info: dict[str, Any] | None = None
+    #: The worker's log lines since its last heartbeat (``GET /workers/:id/logs``).
+    logs: Annotated[list[Annotated[str, Field(max_length=4000)]], Field(max_length=1000)] = []
+    #: The worker's last heartbeat: it stopped cleanly (deregister it; not a crash).
+    stopped: bool = False
 
 
 class TokenIn(_In):
@@ -165,13 +171,21 @@ async def heartbeat(request: Request) -> Response:
     body = validate(HeartbeatIn, await _body(request))
     deps = ctx(request).require_deps()
     hb = await core.heartbeat(deps, [(le.queue, le.id, le.token) for le in body.leases])
-    if body.info is not None:
+    if body.logs:
+        await control.push_logs(deps, body.worker_id,
+                                [mask_text(x, deps.settings.mask_keys) or "" for x in body.logs])
+    if body.stopped:
+        await remote.deregister_worker(deps, body.worker_id)
+        await control.mark_stopped(deps, body.worker_id)
+    elif body.info is not None:
         # Heartbeats come every lease/3, so the record outlives two missed beats.
         await remote.register_worker(deps, {**body.info, "id": body.worker_id, "remote": True},
                                      max(deps.settings.lease_ms, 1000))
-    # cancelRequested: the fallback path for cancel signals (remote workers get no pub/sub)
+    # cancelRequested: the fallback path for cancel signals (remote workers get no pub/sub);
+    # command: quiet/stop/restart asked of this worker (GET /api/v1/workers), null: run
     return JSONResponse({"lost": [str(i) for i in hb.lost],
                          "cancelRequested": [str(i) for i in hb.cancel_requested],
+                         "command": await control.command_for(deps, body.worker_id),
                          "leaseMs": deps.settings.lease_ms})
 
 

@@ -23,10 +23,11 @@ from .context import Context
 from .errors import domain
 from .inputs import DlqFilterInput, ScheduleInput, SubmitJobInput, spec_of
 from .types import BatchCreated, BulkResult, QueueControls, Schedule, Submitted, Transition
+from .workers import WorkerMutations
 
 
 @strawberry.type
-class Mutation(AlertMutations):
+class Mutation(AlertMutations, WorkerMutations):
     @strawberry.mutation
     @domain
     async def submit(self, info: Info[Context, None], input: SubmitJobInput) -> Submitted:

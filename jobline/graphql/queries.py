@@ -13,6 +13,7 @@ from jobline.shared.core import job_types as job_types_core
 from jobline.shared.core import jobs as jobs_core
 from jobline.shared.core.job_search import JobSearch, search_jobs
 from jobline.shared.events.audit import query as audit_query
+from jobline.shared.fleet import actions as fleet_actions
 from jobline.shared.observe import monitoring
 from jobline.shared.platform.errors import NotFound, ValidationFailed
 from jobline.shared.retry import dlq
@@ -49,10 +50,11 @@ from .types import (
     Viewer,
     Worker,
 )
+from .workers import WorkerQueries
 
 
 @strawberry.type
-class Query(AlertQueries):
+class Query(AlertQueries, WorkerQueries):
     @strawberry.field
     @domain
     async def job(self, info: Info[Context, None], id: strawberry.ID) -> Job | None:
@@ -107,7 +109,7 @@ class Query(AlertQueries):
     async def workers(self, info: Info[Context, None]) -> list[Worker]:
         c = ctx(info)
         c.require(A, "list workers")
-        return [Worker.of(w) for w in await monitoring.worker_metrics(c.deps)]
+        return [Worker.of(w) for w in await fleet_actions.workers(c.deps)]
 
     @strawberry.field
     @domain

@@ -327,6 +327,15 @@ class Worker:
     rss_bytes: float | None = strawberry.field(description=(
         "The worker process's resident memory in bytes at its last heartbeat (a Float: "
         "GraphQL's Int stops at 2 GiB)."))
+    group: str = strawberry.field(default="default", description=(
+        "The worker group (its supervisor's `--group`; `default` otherwise)."))
+    state: str = strawberry.field(default="idle", description=(
+        "starting, idle, busy, draining (quiet or stopping) or stopped."))
+    quiet: bool = strawberry.field(default=False, description="Claims nothing until resumed.")
+    command: str | None = strawberry.field(default=None, description=(
+        "A management command not yet carried out: quiet, stop or restart."))
+    in_flight: int = strawberry.field(default=0, description="Jobs running now.")
+    version: str | None = strawberry.field(default=None, description="Jobline's version.")
 
     @staticmethod
     def of(w: dict[str, Any]) -> Worker:
@@ -335,7 +344,10 @@ class Worker:
                       current_jobs=w["currentJobs"], started_at=opt_dt(w["startedMs"]),
                       last_seen_at=opt_dt(w["lastSeenMs"]), uptime_ms=w["uptimeMs"],
                       processed=w["processed"], failed=w["failed"],
-                      cpu_percent=w.get("cpuPercent"), rss_bytes=w.get("rssBytes"))
+                      cpu_percent=w.get("cpuPercent"), rss_bytes=w.get("rssBytes"),
+                      group=w.get("group") or "default", state=w.get("state") or w["status"],
+                      quiet=bool(w.get("quiet")), command=w.get("command"),
+                      in_flight=int(w.get("inFlight", w["running"])), version=w.get("version"))
 
 
 @strawberry.type(description="A job type in the registry: the defaults its handler published "

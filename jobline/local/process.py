@@ -241,6 +241,17 @@ class LocalServer:
         self._proc = None
         self._adopted_pid = None
 
+    def stop_leftover(self, timeout: float | None = None) -> bool:
+        """Stop a server an earlier process left running in ``data_dir`` (a ``jobline run``
+        that was killed); False if none runs there. Never starts anything."""
+        found = self._recorded()
+        if found is None or not process_alive(found[0], self.process_name):
+            return False
+        self._adopted_pid, self._port = found
+        log.info("stopping leftover %s pid=%d in %s", self.process_name, found[0], self.data_dir)
+        self.stop(timeout)
+        return True
+
     def __enter__(self) -> Self:
         self.start()
         return self

@@ -22,6 +22,7 @@ from jobline.shared.core import counts, maintenance, results
 from jobline.shared.dispatch import rate_limits
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.events import worker_events
+from jobline.shared.fleet.scaler import Scaler
 from jobline.shared.platform.connections import Deps, create_redis
 from jobline.shared.platform.errors import Unavailable
 from jobline.shared.schedules import recurring as schedules
@@ -64,6 +65,8 @@ class Scheduler:
         self.cron_owner = f"{self.owner}:cron"
         self._interrupt_task: asyncio.Task[None] | None = None
         self._recent_cursor: int | None = None
+        self.scaler = Scaler(deps)
+        self.fleet_step_s = max(deps.settings.fleet_step_ms, 100) / 1000
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -109,6 +112,8 @@ class Scheduler:
                 # alert rules, due every JOBLINE_ALERT_EVAL_MS (fenced per rule like cron)
                 self._wake_loop("alerts", self._alerts, self._alert_wait),
                 self._delivery_worker(),
+                # worker groups: history, crashes, autoscaling (docs/workers.md)
+                self._every(self.fleet_step_s, "fleet", self._fleet),
             )
         finally:
             await block.aclose()
@@ -147,6 +152,9 @@ class Scheduler:
     async def _worker_events(self) -> None:
         await worker_events.sweep_lost_workers(self.deps)
         await worker_events.emit_backlog(self.deps)
+
+    async def _fleet(self) -> None:
+        await self.scaler.step()
 
     async def _fold_counts(self) -> None:
         await counts.fold(self.deps)

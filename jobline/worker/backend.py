@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from jobline.shared.core import job_types, jobs, remote
 from jobline.shared.core.models import ClaimedJob, Outcome
 from jobline.shared.dispatch.redis_dispatch import Dispatch
+from jobline.shared.fleet import control
 from jobline.shared.flow import dependencies as flow
 from jobline.shared.platform.clock import Clock, SystemClock
 from jobline.shared.platform.config import Settings
@@ -59,6 +60,10 @@ class WorkerBackend(Protocol):
     async def job_types(self, published: Sequence[job_types.JobTypeDefaults],
                         unhandled: Sequence[str]) -> None: ...
     async def dependency_results(self, job_id: uuid.UUID) -> dict[str, Any]: ...
+    async def command(self, worker_id: str) -> str | None:
+        """This worker's pending management command (quiet/stop/restart), None: run."""
+        ...
+    async def push_logs(self, worker_id: str, lines: Sequence[str]) -> None: ...
 
 
 async def wait_then_claim(backend: WorkerBackend, worker_id: str,
@@ -146,6 +151,13 @@ class DirectBackend:
 
     async def deregister(self, worker_id: str) -> None:
         await remote.deregister_worker(self.deps, worker_id)
+        await control.mark_stopped(self.deps, worker_id)
+
+    async def command(self, worker_id: str) -> str | None:
+        return await control.command_for(self.deps, worker_id)
+
+    async def push_logs(self, worker_id: str, lines: Sequence[str]) -> None:
+        await control.push_logs(self.deps, worker_id, lines)
 
     async def job_types(self, published: Sequence[job_types.JobTypeDefaults],
                         unhandled: Sequence[str]) -> None:

@@ -53,6 +53,9 @@ class RemoteBackend:
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8))
         self._info: dict[str, Any] | None = None
         self._opened = False
+        #: The command the last heartbeat answered with; log lines to send with the next one.
+        self._command: str | None = None
+        self._logs: list[str] = []
 
     async def _post(self, path: str, body: Mapping[str, Any]) -> Any:
         try:
@@ -114,9 +117,16 @@ class RemoteBackend:
 
     async def heartbeat(self, held: Sequence[tuple[str, uuid.UUID, int]]
                         ) -> jobs.HeartbeatReport:
-        res = await self._post("heartbeat", {
-            "workerId": (self._info or {}).get("id", "anonymous"), "info": self._info,
-            "leases": [{"queue": q, "id": str(i), "token": t} for q, i, t in held]})
+        logs, self._logs = self._logs, []
+        try:
+            res = await self._post("heartbeat", {
+                "workerId": (self._info or {}).get("id", "anonymous"), "info": self._info,
+                "leases": [{"queue": q, "id": str(i), "token": t} for q, i, t in held],
+                **({"logs": logs} if logs else {})})
+        except Exception:
+            self._logs = logs + self._logs
+            raise
+        self._command = res.get("command")
         return jobs.HeartbeatReport([uuid.UUID(i) for i in res["lost"]],
                                     [uuid.UUID(i) for i in res.get("cancelRequested", [])])
 
@@ -144,7 +154,16 @@ class RemoteBackend:
         self._info = dict(info)
 
     async def deregister(self, worker_id: str) -> None:
-        return None
+        # A clean stop: the server deregisters it, so it is not counted as a crash.
+        logs, self._logs = self._logs, []
+        await self._post("heartbeat", {"workerId": worker_id, "leases": [], "stopped": True,
+                                       **({"logs": logs} if logs else {})})
+
+    async def command(self, worker_id: str) -> str | None:
+        return self._command
+
+    async def push_logs(self, worker_id: str, lines: Sequence[str]) -> None:
+        self._logs = (self._logs + list(lines))[-500:]  # sent with the next heartbeat
 
     async def job_types(self, published: Sequence[JobTypeDefaults],
                         unhandled: Sequence[str]) -> None:

@@ -27,16 +27,19 @@ from typing import Any
 
 import orjson
 
+from jobline import __version__
 from jobline.shared.core import cancellation, jobs
 from jobline.shared.core.job_types import JobTypeDefaults
 from jobline.shared.core.models import ClaimedJob, Outcome
 from jobline.shared.events import worker_events
+from jobline.shared.fleet.control import NUDGE
 from jobline.shared.observe.workers import list_workers as list_workers  # re-exported
 from jobline.shared.observe.workers import process_usage
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import Cancelled, JobError, Retry, Unavailable, Unrecoverable
 from jobline.shared.retry.policy import RetryPolicy
 from jobline.worker.backend import DirectBackend, WorkerBackend
+from jobline.worker.logtail import LogTail
 from jobline.worker.progress import ProgressWriter
 from jobline.worker.registry import HandlerSpec, JobContext, Registry, default_registry
 
@@ -91,6 +94,9 @@ class WorkerStats:
     failed: int = 0
     rejected: int = 0
     claimed: int = 0
+    #: The worker stopped because ``POST /workers/:id/stop`` asked (its supervisor must not
+    #: replace it), not for a restart or a signal.
+    stop_requested: bool = False
 
 
 @dataclass
@@ -221,6 +227,7 @@ class Worker:
         worker_id: str | None = None,
         prefetch: int | None = None,
         heartbeat_ms: int | None = None,
+        group: str | None = None,
     ) -> None:
         #: Where jobs come from and outcomes go: the stores directly, or the HTTP API.
         self.backend: WorkerBackend = DirectBackend(deps) if isinstance(deps, Deps) else deps
@@ -228,6 +235,16 @@ class Worker:
         self.queues = queues or None  # None: every queue
         self.concurrency = max(1, concurrency)
         self.worker_id = worker_id or new_worker_id()
+        #: The worker group this process belongs to (its supervisor's; "default" alone).
+        self.group = group or "default"
+        #: quiet: claims nothing until resumed (``POST /workers/:id/quiet``); in-flight jobs
+        #: run on. ``_halt`` is set while quiet or stopping: it ends a blocking wait for work.
+        self.quiet = False
+        self._halt = asyncio.Event()
+        self._resumed = asyncio.Event()
+        #: The last command applied (quiet/stop/restart), so each is applied once.
+        self._command: str | None = None
+        self.logs = LogTail(tuple(self.backend.settings.mask_keys))
         self.prefetch = prefetch or self.concurrency
         self.heartbeat_ms = heartbeat_ms or max(self.backend.settings.lease_ms // 3, 100)
         self.stats = WorkerStats()
@@ -267,6 +284,8 @@ class Worker:
         if self._stop.is_set() or cold:
             self._cold.set()
         self._stop.set()
+        self._halt.set()
+        self._resumed.set()
         self._slot.set()
         with contextlib.suppress(RuntimeError):
             self._interrupt_task = asyncio.get_running_loop().create_task(self._interrupt())
@@ -275,7 +294,54 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.backend.interrupt(self.worker_id)
 
+    def set_quiet(self, quiet: bool) -> None:
+        """Stop claiming (in-flight jobs run on) or claim again. Idempotent."""
+        if quiet == self.quiet or self._stop.is_set():
+            return
+        self.quiet = quiet
+        log.info("worker %s %s", self.worker_id, "quiet: claiming nothing" if quiet else "resumed")
+        if quiet:
+            self._resumed.clear()
+            self._halt.set()
+            with contextlib.suppress(RuntimeError):
+                self._interrupt_task = asyncio.get_running_loop().create_task(self._interrupt())
+        else:
+            self._halt.clear()
+            self._resumed.set()
+
+    def apply_command(self, command: str | None) -> None:
+        """A management command read from the stores (or the API's heartbeat answer)."""
+        if command == self._command:
+            return
+        self._command = command
+        if command == "quiet":
+            self.set_quiet(True)
+        elif command is None:
+            self.set_quiet(False)
+        elif command in ("stop", "restart"):
+            log.info("worker %s: %s requested; warm shutdown", self.worker_id, command)
+            self.stats.stop_requested = command == "stop"
+            self.request_stop()
+
+    async def _read_command(self) -> None:
+        try:
+            self.apply_command(await self.backend.command(self.worker_id))
+        except Exception as e:
+            log.warning("reading this worker's command failed: %s", e)
+
+    @property
+    def state(self) -> str:
+        """starting, idle, busy, draining (quiet or stopping) or stopped."""
+        if not self.stats.started_ms:
+            return "starting"
+        if self._stop_loops:
+            return "stopped"
+        if self._stop.is_set() or self.quiet:
+            return "draining"
+        return "busy" if self.running else "idle"
+
     async def run(self) -> WorkerStats:
+        self.logs.install()
         await self.backend.open()
         self.stats.started_ms = self.backend.clock.now_ms()
         self.completer.start()
@@ -286,6 +352,7 @@ class Worker:
         hb = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         cl = asyncio.create_task(self._cancel_listener(), name="jobline-cancel-listener")
         await self._register()
+        await self._read_command()
         await self._publish()
         _touch_health_file()
         await self._report("started")
@@ -308,6 +375,7 @@ class Worker:
                 await _bounded("storing progress", self._progress.aclose(), TEARDOWN_STEP_S)
             await self.completer.aclose(self.completer.give_up_after_s + TEARDOWN_STEP_S)
             await _bounded("deregistering", self._deregister(), TEARDOWN_STEP_S)
+            self.logs.uninstall()
             await _bounded("reporting workers.stopped", self._report("stopped"),
                            TEARDOWN_STEP_S)
             await _bounded("closing the backend", self.backend.aclose(), TEARDOWN_STEP_S)
@@ -391,6 +459,9 @@ class Worker:
                 res = None
             if self._stop.is_set():
                 return
+            if self.quiet:
+                await self._resumed.wait()  # set again by resume or stop
+                continue
             free = self.concurrency - len(self.running)
             if free <= 0:
                 self._slot.clear()
@@ -439,7 +510,7 @@ class Worker:
         waiter = asyncio.create_task(self.backend.wait_and_claim(
             self.worker_id, self.queues, timeout, queues, n, self._rotate))
         self._rotate += 1
-        stop = asyncio.create_task(self._stop.wait())
+        stop = asyncio.create_task(self._halt.wait())  # stop, or quiet
         try:
             done, _ = await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)
             if waiter not in done and self.backend.interruptible:
@@ -649,6 +720,7 @@ class Worker:
                     if at < horizon:  # its job finished before it ever reached running
                         del self._early_cancels[job_id]
                 await self._register()
+                await self._read_command()
                 await self._publish()
                 _touch_health_file()
             except Unavailable as e:
@@ -690,6 +762,9 @@ class Worker:
                     if msg.get("type") != "message":
                         continue
                     data = msg["data"]
+                    if data in (NUDGE, NUDGE.encode()):
+                        asyncio.get_running_loop().create_task(self._read_command())
+                        continue
                     try:
                         job_id = uuid.UUID(data.decode() if isinstance(data, bytes) else data)
                     except ValueError:
@@ -708,7 +783,9 @@ class Worker:
 
     async def _register(self) -> None:
         info = {
-            "id": self.worker_id, "queues": self.queues or ["*"], "concurrency": self.concurrency,
+            "id": self.worker_id, "group": self.group, "state": self.state,
+            "quiet": self.quiet, "version": __version__,
+            "queues": self.queues or ["*"], "concurrency": self.concurrency,
             "pid": os.getpid(), "host": socket.gethostname(), "startedMs": self.stats.started_ms,
             "lastSeenMs": self.backend.clock.now_ms(), "running": len(self.running),
             "currentJobs": [str(i) for i in list(self.running)[:20]],
@@ -718,6 +795,12 @@ class Worker:
             **process_usage.sample(),
         }
         await self.backend.register(info, max(3 * self.heartbeat_ms, 1000))
+        lines = self.logs.take()
+        try:
+            await self.backend.push_logs(self.worker_id, lines)
+        except Exception:
+            self.logs.give_back(lines)
+            raise
 
     def job_type_defaults(self) -> list[JobTypeDefaults]:
         """This worker's handlers as the job-type registry stores them."""
@@ -763,6 +846,8 @@ class Worker:
             log.warning("could not record workers.%s: %s", what, e)
 
     async def _deregister(self) -> None:
+        with contextlib.suppress(Exception):  # the last lines, best effort
+            await self.backend.push_logs(self.worker_id, self.logs.take())
         await self.backend.deregister(self.worker_id)
 
 

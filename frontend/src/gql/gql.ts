@@ -64,8 +64,16 @@ type Documents = {
     "\n  mutation DeleteSchedule($id: ID!) { deleteSchedule(id: $id) }\n": typeof types.DeleteScheduleDocument,
     "\n  query Timeline($from: DateTime, $to: DateTime, $queue: String, $after: String) {\n    jobTimeline(from: $from, to: $to, queue: $queue, first: 1000, after: $after) {\n      items { id queue jobType status createdMs startMs endMs durationMs attempts workerId }\n      nextCursor\n    }\n  }\n": typeof types.TimelineDocument,
     "\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n": typeof types.TimelineDensityDocument,
-    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n": typeof types.WorkersDocument,
+    "\n  query Workers {\n    workers { id group state quiet command inFlight version queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n    workerGroups { name desired actual draining busy capacity utilization autoscale scaledAt scaledReason crashesLastHour }\n  }\n": typeof types.WorkersDocument,
     "\n  subscription WorkerEvents { workerEvents { id type } }\n": typeof types.WorkerEventsDocument,
+    "\n  query WorkerGroupHistory {\n    workerGroups { name history(minutes: 120) { minute desired actual busy capacity crashes utilization } crashes(limit: 10) { workerId at exitCode detail } }\n  }\n": typeof types.WorkerGroupHistoryDocument,
+    "\n  query WorkerLogs($id: String!, $lines: Int!) { workerLogs(id: $id, lines: $lines) }\n": typeof types.WorkerLogsDocument,
+    "\n  mutation ScaleWorkerGroup($name: String!, $desired: Int, $step: Int) {\n    scaleWorkerGroup(name: $name, desired: $desired, step: $step) { name desired }\n  }\n": typeof types.ScaleWorkerGroupDocument,
+    "\n  mutation SetWorkerGroupAutoscale($name: String!, $autoscale: AutoscaleInput) {\n    setWorkerGroupAutoscale(name: $name, autoscale: $autoscale) { name desired autoscale }\n  }\n": typeof types.SetWorkerGroupAutoscaleDocument,
+    "\n  mutation RestartWorker($id: String!) { restartWorker(id: $id) { id command } }\n": typeof types.RestartWorkerDocument,
+    "\n  mutation QuietWorker($id: String!) { quietWorker(id: $id) { id command } }\n": typeof types.QuietWorkerDocument,
+    "\n  mutation ResumeWorker($id: String!) { resumeWorker(id: $id) { id command } }\n": typeof types.ResumeWorkerDocument,
+    "\n  mutation StopWorker($id: String!) { stopWorker(id: $id) { id command } }\n": typeof types.StopWorkerDocument,
 };
 const documents: Documents = {
     "\n  query AlertRules {\n    alertRules {\n      id name builtin description severity enabled state stateSince lastValue lastEvaluatedAt\n      forS renotifyS channelIds alertId\n      condition { metric op threshold windowS targetMs minSamples }\n      scope { queue jobType }\n    }\n    alertChannels { id name kind enabled }\n  }\n": types.AlertRulesDocument,
@@ -118,8 +126,16 @@ const documents: Documents = {
     "\n  mutation DeleteSchedule($id: ID!) { deleteSchedule(id: $id) }\n": types.DeleteScheduleDocument,
     "\n  query Timeline($from: DateTime, $to: DateTime, $queue: String, $after: String) {\n    jobTimeline(from: $from, to: $to, queue: $queue, first: 1000, after: $after) {\n      items { id queue jobType status createdMs startMs endMs durationMs attempts workerId }\n      nextCursor\n    }\n  }\n": types.TimelineDocument,
     "\n  query TimelineDensity($from: DateTime, $to: DateTime, $queue: String, $lanes: String!, $buckets: Int!) {\n    jobTimelineDensity(from: $from, to: $to, queue: $queue, lanes: $lanes, buckets: $buckets) {\n      fromMs toMs bucketMs\n      cells { lane bucket jobs failed }\n    }\n  }\n": types.TimelineDensityDocument,
-    "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n": types.WorkersDocument,
+    "\n  query Workers {\n    workers { id group state quiet command inFlight version queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n    workerGroups { name desired actual draining busy capacity utilization autoscale scaledAt scaledReason crashesLastHour }\n  }\n": types.WorkersDocument,
     "\n  subscription WorkerEvents { workerEvents { id type } }\n": types.WorkerEventsDocument,
+    "\n  query WorkerGroupHistory {\n    workerGroups { name history(minutes: 120) { minute desired actual busy capacity crashes utilization } crashes(limit: 10) { workerId at exitCode detail } }\n  }\n": types.WorkerGroupHistoryDocument,
+    "\n  query WorkerLogs($id: String!, $lines: Int!) { workerLogs(id: $id, lines: $lines) }\n": types.WorkerLogsDocument,
+    "\n  mutation ScaleWorkerGroup($name: String!, $desired: Int, $step: Int) {\n    scaleWorkerGroup(name: $name, desired: $desired, step: $step) { name desired }\n  }\n": types.ScaleWorkerGroupDocument,
+    "\n  mutation SetWorkerGroupAutoscale($name: String!, $autoscale: AutoscaleInput) {\n    setWorkerGroupAutoscale(name: $name, autoscale: $autoscale) { name desired autoscale }\n  }\n": types.SetWorkerGroupAutoscaleDocument,
+    "\n  mutation RestartWorker($id: String!) { restartWorker(id: $id) { id command } }\n": types.RestartWorkerDocument,
+    "\n  mutation QuietWorker($id: String!) { quietWorker(id: $id) { id command } }\n": types.QuietWorkerDocument,
+    "\n  mutation ResumeWorker($id: String!) { resumeWorker(id: $id) { id command } }\n": types.ResumeWorkerDocument,
+    "\n  mutation StopWorker($id: String!) { stopWorker(id: $id) { id command } }\n": types.StopWorkerDocument,
 };
 
 /**
@@ -339,11 +355,43 @@ export function graphql(source: "\n  query TimelineDensity($from: DateTime, $to:
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n"): (typeof documents)["\n  query Workers {\n    workers { id queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n  }\n"];
+export function graphql(source: "\n  query Workers {\n    workers { id group state quiet command inFlight version queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n    workerGroups { name desired actual draining busy capacity utilization autoscale scaledAt scaledReason crashesLastHour }\n  }\n"): (typeof documents)["\n  query Workers {\n    workers { id group state quiet command inFlight version queues concurrency host pid status running currentJobs startedAt lastSeenAt uptimeMs processed failed cpuPercent rssBytes }\n    workerGroups { name desired actual draining busy capacity utilization autoscale scaledAt scaledReason crashesLastHour }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription WorkerEvents { workerEvents { id type } }\n"): (typeof documents)["\n  subscription WorkerEvents { workerEvents { id type } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query WorkerGroupHistory {\n    workerGroups { name history(minutes: 120) { minute desired actual busy capacity crashes utilization } crashes(limit: 10) { workerId at exitCode detail } }\n  }\n"): (typeof documents)["\n  query WorkerGroupHistory {\n    workerGroups { name history(minutes: 120) { minute desired actual busy capacity crashes utilization } crashes(limit: 10) { workerId at exitCode detail } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query WorkerLogs($id: String!, $lines: Int!) { workerLogs(id: $id, lines: $lines) }\n"): (typeof documents)["\n  query WorkerLogs($id: String!, $lines: Int!) { workerLogs(id: $id, lines: $lines) }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ScaleWorkerGroup($name: String!, $desired: Int, $step: Int) {\n    scaleWorkerGroup(name: $name, desired: $desired, step: $step) { name desired }\n  }\n"): (typeof documents)["\n  mutation ScaleWorkerGroup($name: String!, $desired: Int, $step: Int) {\n    scaleWorkerGroup(name: $name, desired: $desired, step: $step) { name desired }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SetWorkerGroupAutoscale($name: String!, $autoscale: AutoscaleInput) {\n    setWorkerGroupAutoscale(name: $name, autoscale: $autoscale) { name desired autoscale }\n  }\n"): (typeof documents)["\n  mutation SetWorkerGroupAutoscale($name: String!, $autoscale: AutoscaleInput) {\n    setWorkerGroupAutoscale(name: $name, autoscale: $autoscale) { name desired autoscale }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RestartWorker($id: String!) { restartWorker(id: $id) { id command } }\n"): (typeof documents)["\n  mutation RestartWorker($id: String!) { restartWorker(id: $id) { id command } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation QuietWorker($id: String!) { quietWorker(id: $id) { id command } }\n"): (typeof documents)["\n  mutation QuietWorker($id: String!) { quietWorker(id: $id) { id command } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ResumeWorker($id: String!) { resumeWorker(id: $id) { id command } }\n"): (typeof documents)["\n  mutation ResumeWorker($id: String!) { resumeWorker(id: $id) { id command } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation StopWorker($id: String!) { stopWorker(id: $id) { id command } }\n"): (typeof documents)["\n  mutation StopWorker($id: String!) { stopWorker(id: $id) { id command } }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};

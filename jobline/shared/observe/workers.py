@@ -5,7 +5,9 @@ sweep. Every key of it is spelled here, and only here.
   worker's key expires by itself;
 - ``{prefix}:workers``: the set of ids registered (pruned of expired ones when listed);
 - ``{prefix}:workers:tracked``: ids whose end has not been reported as an event yet
-  (``jobline.shared.events.worker_events``), separate from the live set that listing prunes.
+  (``jobline.shared.events.worker_events``), separate from the live set that listing prunes;
+- ``{prefix}:workers:commands``, ``{prefix}:worker:{id}:logs``, ``{prefix}:worker:{id}:stopped``
+  and ``{prefix}:workers:seen``: worker management (``jobline.shared.fleet.control``).
 
 Best-effort bookkeeping: no job state lives here (leases are in the dispatch keys).
 """
@@ -23,10 +25,15 @@ import orjson
 from jobline.shared.core.jobs import translate_errors
 from jobline.shared.platform.connections import Deps
 
+try:  # an optional dependency ([local] extra): the runtime must not need it
+    import psutil as _psutil
+except ImportError:  # pragma: no cover - installed in development and tests
+    _psutil = None  # type: ignore[assignment]
+
 
 class ProcessUsage:
-    """This process's CPU use since the previous sample and its resident memory, from the
-    standard library (no psutil in a worker's dependencies): ``os.times`` for CPU time,
+    """This process's CPU use since the previous sample and its resident memory: psutil when it
+    is installed, else the standard library (psutil is not a runtime dependency): ``os.times`` for CPU time,
     ``/proc/self/statm`` for the current RSS (Linux), else the peak RSS from ``getrusage``.
 
     Invariant: ``cpuPercent`` is process CPU time over wall time between two samples, so 100 is
@@ -35,8 +42,18 @@ class ProcessUsage:
 
     def __init__(self) -> None:
         self._last: tuple[float, float] | None = None
+        self._proc: Any = None
 
     def sample(self) -> dict[str, Any]:
+        if _psutil is not None:
+            # psutil where installed (the [local] extra): the same two figures, portable;
+            # cpu_percent(None) is the CPU share since this Process object's previous call
+            if self._proc is None or self._proc.pid != os.getpid():  # new, or after a fork
+                self._proc = _psutil.Process()
+                self._proc.cpu_percent(None)
+                return {"cpuPercent": None, "rssBytes": int(self._proc.memory_info().rss)}
+            return {"cpuPercent": round(self._proc.cpu_percent(None), 1),
+                    "rssBytes": int(self._proc.memory_info().rss)}
         t = os.times()
         cpu, wall = t.user + t.system, time.monotonic()
         pct = None
@@ -74,6 +91,23 @@ def live_set_key(prefix: str) -> str:
 
 def tracked_key(prefix: str) -> str:
     return f"{prefix}:workers:tracked"
+
+
+# Worker management (jobline.shared.fleet.control says what each holds).
+def commands_key(prefix: str) -> str:
+    return f"{prefix}:workers:commands"
+
+
+def logs_key(prefix: str, worker_id: str) -> str:
+    return f"{prefix}:worker:{worker_id}:logs"
+
+
+def stopped_key(prefix: str, worker_id: str) -> str:
+    return f"{prefix}:worker:{worker_id}:stopped"
+
+
+def seen_key(prefix: str) -> str:
+    return f"{prefix}:workers:seen"
 
 
 @translate_errors

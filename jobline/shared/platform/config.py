@@ -64,6 +64,8 @@ class Settings:
         "JOBLINE_NON_RETRYABLE", ("validation_error",)))
     #: Seconds a SIGTERMed worker waits for in-flight jobs before releasing them.
     shutdown_grace_s: float = field(default_factory=lambda: _float("JOBLINE_SHUTDOWN_GRACE_S", 25.0))
+    #: How often the scheduler records worker-group history and runs the autoscaler.
+    fleet_step_ms: int = field(default_factory=lambda: _int("JOBLINE_FLEET_STEP_MS", 2000))
     pg_pool_size: int = field(default_factory=lambda: _int("JOBLINE_PG_POOL", 10))
     #: Per-queue rate limits applied when a scheduler starts, as JSON:
     #: ``{"email": {"limit": 10, "windowMs": 1000}}`` (``jobline.shared.dispatch.rate_limits``).

@@ -680,6 +680,32 @@ CREATE TABLE public.schedules (
     CONSTRAINT schedules_overlap_check CHECK ((overlap_policy = ANY (ARRAY['skip'::text, 'allow'::text]))),
     CONSTRAINT schedules_priority_check CHECK (((priority >= 0) AND (priority <= 10)))
 );
+CREATE TABLE public.worker_crashes (
+    worker_id text NOT NULL,
+    group_name text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    exit_code integer,
+    detail text
+);
+CREATE TABLE public.worker_group_history (
+    group_name text NOT NULL,
+    minute timestamp with time zone NOT NULL,
+    desired integer NOT NULL,
+    actual integer NOT NULL,
+    busy integer NOT NULL,
+    capacity integer NOT NULL
+);
+CREATE TABLE public.worker_groups (
+    name text NOT NULL,
+    desired integer NOT NULL,
+    autoscale jsonb,
+    scaled_at timestamp with time zone,
+    scaled_reason text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_by text,
+    CONSTRAINT worker_groups_desired_check CHECK (((desired >= 0) AND (desired <= 1000))),
+    CONSTRAINT worker_groups_name_check CHECK ((name ~ '^[A-Za-z0-9_.-]{1,64}$'::text))
+);
 ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
 ALTER TABLE ONLY public.job_events ATTACH PARTITION public.job_events_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
@@ -742,6 +768,12 @@ ALTER TABLE ONLY public.schedule_runs
     ADD CONSTRAINT schedule_runs_pkey PRIMARY KEY (schedule_id, fire_at);
 ALTER TABLE ONLY public.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.worker_crashes
+    ADD CONSTRAINT worker_crashes_pkey PRIMARY KEY (worker_id);
+ALTER TABLE ONLY public.worker_group_history
+    ADD CONSTRAINT worker_group_history_pkey PRIMARY KEY (group_name, minute);
+ALTER TABLE ONLY public.worker_groups
+    ADD CONSTRAINT worker_groups_pkey PRIMARY KEY (name);
 CREATE INDEX alert_deliveries_alert ON public.alert_deliveries USING btree (alert_id, created_at);
 CREATE INDEX alert_deliveries_unsubmitted ON public.alert_deliveries USING btree (created_at) WHERE (job_id IS NULL);
 CREATE INDEX alert_rules_due ON public.alert_rules USING btree (next_eval_at) WHERE enabled;
@@ -769,6 +801,7 @@ CREATE INDEX jobs_default_result_expires_at_idx ON public.jobs_default USING btr
 CREATE INDEX jobs_status_id ON ONLY public.jobs USING btree (status, id);
 CREATE INDEX jobs_default_status_id_idx ON public.jobs_default USING btree (status, id);
 CREATE INDEX schedules_due ON public.schedules USING btree (next_run_at) WHERE (enabled AND (next_run_at IS NOT NULL));
+CREATE INDEX worker_crashes_group_at ON public.worker_crashes USING btree (group_name, at);
 ALTER INDEX public.job_attempts_pkey ATTACH PARTITION public.job_attempts_default_pkey;
 ALTER INDEX public.job_events_job ATTACH PARTITION public.job_events_default_job_id_occurred_at_idx;
 ALTER INDEX public.job_events_job_ids ATTACH PARTITION public.job_events_default_job_ids_idx;

@@ -1,0 +1,1 @@
+"""Worker groups: desired counts, per-worker control, autoscaling (docs/workers.md)."""
