@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
-import { ActionIcon, Badge, Button, Card, Code, Group, Modal, NumberInput, ScrollArea, SimpleGrid, Stack, Switch, Table, Text, Title } from "@mantine/core";
+import { ActionIcon, Badge, Button, Card, Code, Group, Modal, NumberInput, SimpleGrid, Stack, Switch, Table, Text, Title } from "@mantine/core";
 import { Link } from "react-router";
 import { useMutation, useQuery } from "urql";
 import { EChart } from "../charts/EChart";
@@ -142,9 +142,9 @@ function WorkerLogs({ id }: { id: string }) {
   return (
     <Stack>
       <ErrorNote error={error} />
-      <ScrollArea h={400} type="auto">
+      <div tabIndex={0} role="region" aria-label={`Logs of ${id}`} style={{ maxHeight: 400, overflow: "auto" }}>
         <Code block aria-label={`Log lines of ${id}`}>{lines.length ? lines.join("\n") : fetching ? "…" : "No log lines yet (they arrive with each heartbeat)."}</Code>
-      </ScrollArea>
+      </div>
       <Group justify="flex-end"><Button variant="default" onClick={() => refetch({ requestPolicy: "network-only" })}>Reload</Button></Group>
     </Stack>
   );
@@ -225,7 +225,10 @@ export function WorkersPage({ history = true }: { history?: boolean } = {}) {
           {groups.map((g) => <GroupCard key={g.name} g={g} onChanged={reread} />)}
         </SimpleGrid>
       )}
-      <Table.ScrollContainer minWidth={1200}>
+      {/* a plain scrolling box that takes focus: keyboard users can scroll it (axe:
+          scrollable-region-focusable), which Mantine's ScrollContainer viewport does not */}
+      <div tabIndex={0} role="region" aria-label="Workers table" style={{ overflowX: "auto" }}>
+      <div style={{ minWidth: 1200 }}>
       <Table striped withTableBorder aria-label="Workers">
         <Table.Thead>
           <Table.Tr>
@@ -281,7 +284,8 @@ export function WorkersPage({ history = true }: { history?: boolean } = {}) {
           })}
         </Table.Tbody>
       </Table>
-      </Table.ScrollContainer>
+      </div>
+      </div>
       {rows.length === 0 && <Text c="dimmed">No live workers.</Text>}
       <Text size="sm" c="dimmed">CPU and memory are the worker process's, from its heartbeats (re-read every 5 s; the sparklines show the samples since this page opened). Restart, stop and − are warm: a worker finishes or hands back its jobs first.</Text>
       {history && <History />}

@@ -89,6 +89,8 @@ def registry(deps: Deps) -> Registry:
 
 
 def delivery_worker(deps: Deps, worker_id: str) -> Worker:
-    """A worker serving only ``jobline.alerts`` with the delivery handler."""
+    """A worker serving only ``jobline.alerts`` with the delivery handler. It lives in the
+    scheduler process, so it is listed in the group ``scheduler``: counted in ``default`` it made
+    ``jobline run``'s group look one worker over its desired count."""
     return Worker(deps, registry(deps), queues=[DELIVERY_QUEUE], concurrency=CONCURRENCY,
-                  worker_id=worker_id)
+                  worker_id=worker_id, group="scheduler")

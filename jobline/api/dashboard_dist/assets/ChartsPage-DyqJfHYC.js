@@ -1,4 +1,4 @@
-import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{Et as t,F as n,J as r,Y as i,a,t as o}from"./gql-B0OSOynO.js";import{c as s,n as c,r as l,t as u}from"./Page-Dv5mQVeT.js";import{i as d,t as f}from"./index-Eyls2KuJ.js";var p=e(t(),1),m=r(),h=o(`
+import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{Et as t,F as n,J as r,Y as i,a,t as o}from"./gql-B0OSOynO.js";import{c as s,n as c,r as l,t as u}from"./Page-Dv5mQVeT.js";import{i as d,t as f}from"./index-DS32de8a.js";var p=e(t(),1),m=r(),h=o(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
     queueMetrics { name }
     week: throughputSeries(from: $weekFrom) { minuteMs submitted }
