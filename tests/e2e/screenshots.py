@@ -101,7 +101,8 @@ async def main() -> None:
                      ("/timeline?lanes=queue&view=density", "timeline-density"),
                      ("/workers", "workers"),
                      ("/dead-letters", "dead-letters"), ("/charts", "charts"),
-                     ("/schedules", "schedules"), ("/batches", "batches")]
+                     ("/schedules", "schedules"), ("/batches", "batches"),
+                     ("/alerts", "alerts")]
             if a.unserved:
                 pages.append(("/queues", "queues-unserved"))
             for path, name in pages:
