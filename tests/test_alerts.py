@@ -14,6 +14,7 @@ import pytest
 from jobline.analytics.alerting import evaluate, store
 from jobline.analytics.alerting.model import DELIVERY_JOB_TYPE, DELIVERY_QUEUE, RuleIn
 from jobline.shared.core import jobs
+from jobline.shared.observe import sketch
 from jobline.shared.core.models import JobSpec
 from jobline.shared.platform.clock import Clock, FakeClock, to_dt
 from jobline.shared.platform.connections import Deps
@@ -377,10 +378,10 @@ async def test_metrics_over_rollups_and_live_state(deps: Deps) -> None:
     await _rollup(deps, now - 60_000, "mail", "render", 90, 10)
     await _rollup(deps, now - 3_600_000, "mail", "send", 0, 100)  # outside the window
     await _rollup(deps, now, "other", "x", 10, 0)
-    for b, n in ((5, 90), (11, 10)):  # [16, 32) ms and [1024, 2048) ms
+    for ms, n in ((20, 90), (1500, 10)):
         await deps.pool.execute(
             "INSERT INTO job_rollup_histograms VALUES ($1, 'mail', 'send', 'duration', $2, $3)",
-            to_dt(now // 60_000 * 60_000), b, n)
+            to_dt(now // 60_000 * 60_000), sketch.bucket(ms), n)
     fr = {"metric": "failure_rate", "threshold": 0.1, "windowS": 300}
     assert await _measure(deps, {"condition": fr, "scope": {"queue": "mail"}}) == 0.15
     assert await _measure(deps, {"condition": fr, "scope": {"queue": "mail",
@@ -389,9 +390,10 @@ async def test_metrics_over_rollups_and_live_state(deps: Deps) -> None:
     assert await _measure(deps, {"condition": {"metric": "throughput", "threshold": 1,
                                                "windowS": 300}}) == 36.0
     assert await _measure(deps, {"condition": {"metric": "p95_duration_ms",
-                                               "threshold": 1}}) == 2048
+                                               "threshold": 1}}) == sketch.bounds(
+                                                   sketch.bucket(1500))[1]
     sla = await _measure(deps, {"condition": {"metric": "sla_compliance", "threshold": 0.9,
-                                              "targetMs": 1024}})
+                                              "targetMs": 1000}})
     assert sla == 0.9
     await submit(deps, 4, "mail")
     fc(deps).advance(7_000)

@@ -111,7 +111,8 @@ async def test_rollups_equal_a_direct_count_over_jobs(deps: Deps, bus: EventBus,
         assert roll["dead_letter"] == r["dead_letter"] == roll["failed"]
         assert roll["duration_sum_ms"] == r["dur"]
     hist = await rollups.histogram(deps, "duration", lo, hi, queue="img")
-    assert hist.total == 3 and hist.percentile(50) == 1024  # 1000..1004 ms -> [512, 1024)
+    p50 = hist.percentile(50)  # 1000..1004 ms: within the sketch's 2% of the exact median
+    assert hist.total == 3 and p50 is not None and abs(p50 - 1002) <= 0.02 * 1002
     mail = await rollups.histogram(deps, "duration", lo, hi, queue="mail")
     assert mail.total == 10
 

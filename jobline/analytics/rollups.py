@@ -1,6 +1,6 @@
 """Per-minute rollups per (queue, job type), folded by the relay (:mod:`jobline.analytics.fold`).
 
-Counts by outcome and fixed log2 histograms of run duration and wait time (due -> start), so
+Counts by outcome and histograms (the sketch layout of ``jobline.shared.observe.sketch``) of run duration and wait time (due -> start), so
 percentiles and histograms come from rollups, never from scanning ``jobs``. Each batch is folded
 in Python first and written with two set-based upserts.
 """

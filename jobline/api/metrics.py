@@ -132,11 +132,19 @@ async def metrics_throughput(request: Request) -> Response:
 
 # --- Prometheus ----------------------------------------------------------------------------------
 
-#: The one bucket set of every histogram series (``le`` upper bounds in seconds: the rollups'
-#: log2 millisecond buckets, 1 ms .. 2^40 ms). Every series lists every bound, even empty ones:
+#: The one bucket set of every histogram series (``le`` upper bounds in seconds: log2
+#: milliseconds, 1 ms .. 2^31 ms). Every series lists every bound, even empty ones:
 #: ``histogram_quantile`` over series summed by ``le`` is only right when they share the bounds.
-BUCKETS: tuple[float, ...] = tuple(rollups.bucket_bounds(b)[1] / 1000
-                                   for b in range(rollups.MAX_BUCKET + 1))
+#: Coarser than the rollups' 505-bucket sketch on purpose: a scrape of every bucket of every
+#: (queue, job type) would be too large; the analytics API gives the precise percentiles.
+BUCKETS: tuple[float, ...] = tuple(2 ** b / 1000 for b in range(32))
+
+
+def _le_index(b: int) -> int:
+    """The first ``le`` bound holding every value of sketch bucket ``b`` (its largest is hi - 1),
+    so a count is never reported under a bound below its value."""
+    top = max(rollups.bucket_bounds(b)[1] - 1, 1)
+    return min(max(top - 1, 0).bit_length(), len(BUCKETS) - 1)
 
 
 class Snapshot(Collector):
@@ -172,15 +180,17 @@ class Snapshot(Collector):
         sums = {(t["queue_name"], t["job_type"]): t for t in d["totals"]}
         for metric, name, col in (("duration", "jobline_job_duration_seconds", "duration_sum_ms"),
                                   ("wait", "jobline_job_wait_seconds", "wait_sum_ms")):
-            h = HistogramMetricFamily(name, f"Job {metric} (log2 buckets, from rollups)",
+            h = HistogramMetricFamily(name, f"Job {metric} (from rollups)",
                                       labels=["queue", "job_type"])
             for (q, jt, m), buckets in d["histograms"].items():
                 if m != metric:
                     continue
-                per_bucket = dict(buckets)
+                per_le = [0] * len(BUCKETS)
+                for b, n in buckets:
+                    per_le[_le_index(b)] += n
                 cum, out = 0, []
-                for b, le in enumerate(BUCKETS):
-                    cum += per_bucket.get(b, 0)
+                for le, n in zip(BUCKETS, per_le, strict=True):
+                    cum += n
                     out.append((str(le), cum))
                 out.append(("+Inf", cum))
                 h.add_metric([q, jt], out, sums.get((q, jt), {}).get(col, 0) / 1000)

@@ -261,7 +261,7 @@ def _percentile(hist: dict[int, int], total: int, p: float) -> int:
 
 def _share_within(hist: dict[int, int], target_ms: int) -> float:
     """Attempts that ran within ``target_ms``: whole buckets below it, and the bucket holding it
-    pro rata (log2 buckets: linear interpolation inside one is the best the rollups allow)."""
+    pro rata (linear interpolation inside one bucket, which spans at most 4%)."""
     ok = 0.0
     for b, n in hist.items():
         lo, hi = bucket_bounds(b)

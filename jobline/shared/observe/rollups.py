@@ -11,21 +11,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from jobline.shared.observe import sketch
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 
-MAX_BUCKET = 40
-
-
-def bucket(ms: int) -> int:
-    """Log2 bucket: 0 = [0, 1) ms, b = [2^(b-1), 2^b) ms."""
-    if ms < 1:
-        return 0
-    return min(int(math.log2(ms)) + 1, MAX_BUCKET)
-
-
-def bucket_bounds(b: int) -> tuple[int, int]:
-    return (0, 1) if b == 0 else (2 ** (b - 1), 2 ** b)
+# The bucket layout is the sketch's (migration 0022): < 2% relative error per bucket.
+MAX_BUCKET = sketch.MAX_BUCKET
+bucket = sketch.bucket
+bucket_bounds = sketch.bounds
 
 
 READ_ROLLUPS = """
@@ -55,17 +48,18 @@ class Histogram:
         return sum(n for _, _, n in self.buckets)
 
     def percentile(self, p: float) -> int | None:
-        """Upper bound of the bucket holding the p-th percentile (0 < p <= 100)."""
+        """The p-th percentile (0 < p <= 100), nearest rank, as its bucket's representative
+        (within 2% of the exact value; :mod:`jobline.shared.observe.sketch`)."""
         total = self.total
         if total == 0:
             return None
         rank = math.ceil(total * p / 100)
         seen = 0
-        for _, hi, n in self.buckets:
+        for lo, _, n in self.buckets:
             seen += n
             if seen >= rank:
-                return hi
-        return self.buckets[-1][1]
+                return round(sketch.representative(sketch.bucket(lo)))
+        return round(sketch.representative(sketch.bucket(self.buckets[-1][0])))
 
 
 async def summary(deps: Deps, from_ms: int, to_ms: int,

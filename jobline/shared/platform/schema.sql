@@ -1,3 +1,6 @@
+CREATE FUNCTION public.jobline_bucket(ms bigint) RETURNS smallint
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT width_bucket(ms, '{1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,52,54,56,58,60,62,64,66,68,70,72,74,76,79,82,85,88,91,94,97,100,104,108,112,116,120,124,128,133,138,143,148,153,159,165,171,177,184,191,198,205,213,221,229,238,247,256,266,276,287,298,309,321,333,346,359,373,387,402,418,434,451,469,487,506,526,547,568,590,613,637,662,688,715,743,772,802,834,867,901,937,974,1012,1052,1094,1137,1182,1229,1278,1329,1382,1437,1494,1553,1615,1679,1746,1815,1887,1962,2040,2121,2205,2293,2384,2479,2578,2681,2788,2899,3014,3134,3259,3389,3524,3664,3810,3962,4120,4284,4455,4633,4818,5010,5210,5418,5634,5859,6093,6336,6589,6852,7126,7411,7707,8015,8335,8668,9014,9374,9748,10137,10542,10963,11401,11857,12331,12824,13336,13869,14423,14999,15598,16221,16869,17543,18244,18973,19731,20520,21340,22193,23080,24003,24963,25961,26999,28078,29201,30369,31583,32846,34159,35525,36946,38423,39959,41557,43219,44947,46744,48613,50557,52579,54682,56869,59143,61508,63968,66526,69187,71954,74832,77825,80938,84175,87542,91043,94684,98471,102409,106505,110765,115195,119802,124594,129577,134760,140150,145756,151586,157649,163954,170512,177332,184425,191802,199474,207452,215750,224380,233355,242689,252396,262491,272990,283909,295265,307075,319358,332132,345417,359233,373602,388546,404087,420250,437060,454542,472723,491631,511296,531747,553016,575136,598141,622066,646948,672825,699738,727727,756836,787109,818593,851336,885389,920804,957636,995941,1035778,1077209,1120297,1165108,1211712,1260180,1310587,1363010,1417530,1474231,1533200,1594528,1658309,1724641,1793626,1865371,1939985,2017584,2098287,2182218,2269506,2360286,2454697,2552884,2654999,2761198,2871645,2986510,3105970,3230208,3359416,3493792,3633543,3778884,3930039,4087240,4250729,4420758,4597588,4781491,4972750,5171660,5378526,5593667,5817413,6050109,6292113,6543797,6805548,7077769,7360879,7655314,7961526,8279987,8611186,8955633,9313858,9686412,10073868,10476822,10895894,11331729,11784998,12256397,12746652,13256518,13786778,14338249,14911778,15508249,16128578,16773721,17444669,18142455,18868153,19622879,20407794,21224105,22073069,22955991,23874230,24829199,25822366,26855260,27929470,29046648,30208513,31416853,32673527,33980468,35339686,36753273,38223403,39752339,41342432,42996129,44715974,46504612,48364796,50299387,52311362,54403816,56579968,58843166,61196892,63644767,66190557,68838179,71591706,74455374,77433588,80530931,83752168,87102254,90586344,94209797,97978188,101897315,105973207,110212135,114620620,119205444,123973661,128932607,134089911,139453507,145031647,150832912,156866228,163140877,169666512,176453172,183511298,190851749,198485818,206425250,214682260,223269550,232200332,241488345,251147878,261193793,271641544,282507205,293807493,305559792,317782183,330493470,343713208,357461736,371760205,386630613,402095837,418179670,434906856,452303130,470395255,489211065,508779507,529130687,550295914,572307750,595200060,619008062,643768384,669519119,696299883,724151878,753117953,783242671,814572377,847155272,881041482,916283141,952934466,991051844,1030693917,1071921673,1114798539,1159390480,1205766099,1253996742,1304156611,1356322875,1410575790,1466998821,1525678773,1586705923,1650174159,1716181125,1784828370,1856221504,1930470364,2007689178,2087996745,2171516614}'::bigint[])::smallint $$;
 CREATE FUNCTION public.jobline_drop_event_partitions(before timestamp with time zone, published_through bigint) RETURNS integer
     LANGUAGE plpgsql
     AS $_$
@@ -357,6 +360,22 @@ CREATE TABLE public.alerts (
     acknowledged_by text,
     CONSTRAINT alerts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'firing'::text, 'resolved'::text, 'cancelled'::text])))
 );
+CREATE TABLE public.analytics_samples (
+    metric text NOT NULL,
+    subject text NOT NULL,
+    minute timestamp with time zone NOT NULL,
+    value double precision NOT NULL
+);
+CREATE TABLE public.analytics_samples_hour (
+    metric text NOT NULL,
+    subject text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    avg double precision NOT NULL,
+    min double precision NOT NULL,
+    max double precision NOT NULL,
+    last double precision NOT NULL,
+    n integer NOT NULL
+);
 CREATE TABLE public.api_keys (
     id uuid NOT NULL,
     name text NOT NULL,
@@ -496,6 +515,51 @@ CREATE TABLE public.job_progress (
     updated_at timestamp with time zone NOT NULL,
     CONSTRAINT job_progress_fraction_check CHECK (((fraction IS NULL) OR ((fraction >= (0)::double precision) AND (fraction <= (1)::double precision))))
 );
+CREATE TABLE public.job_rollup_attempts (
+    minute timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    attempt integer NOT NULL,
+    completed bigint DEFAULT 0 NOT NULL,
+    failed bigint DEFAULT 0 NOT NULL
+);
+CREATE TABLE public.job_rollup_attempts_day (
+    at timestamp with time zone CONSTRAINT job_rollup_attempts_minute_not_null NOT NULL,
+    queue_name text CONSTRAINT job_rollup_attempts_queue_name_not_null NOT NULL,
+    job_type text CONSTRAINT job_rollup_attempts_job_type_not_null NOT NULL,
+    attempt integer CONSTRAINT job_rollup_attempts_attempt_not_null NOT NULL,
+    completed bigint DEFAULT 0 CONSTRAINT job_rollup_attempts_completed_not_null NOT NULL,
+    failed bigint DEFAULT 0 CONSTRAINT job_rollup_attempts_failed_not_null NOT NULL
+);
+CREATE TABLE public.job_rollup_attempts_hour (
+    at timestamp with time zone CONSTRAINT job_rollup_attempts_minute_not_null NOT NULL,
+    queue_name text CONSTRAINT job_rollup_attempts_queue_name_not_null NOT NULL,
+    job_type text CONSTRAINT job_rollup_attempts_job_type_not_null NOT NULL,
+    attempt integer CONSTRAINT job_rollup_attempts_attempt_not_null NOT NULL,
+    completed bigint DEFAULT 0 CONSTRAINT job_rollup_attempts_completed_not_null NOT NULL,
+    failed bigint DEFAULT 0 CONSTRAINT job_rollup_attempts_failed_not_null NOT NULL
+);
+CREATE TABLE public.job_rollup_errors (
+    minute timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    error_type text NOT NULL,
+    n bigint NOT NULL
+);
+CREATE TABLE public.job_rollup_errors_day (
+    at timestamp with time zone CONSTRAINT job_rollup_errors_minute_not_null NOT NULL,
+    queue_name text CONSTRAINT job_rollup_errors_queue_name_not_null NOT NULL,
+    job_type text CONSTRAINT job_rollup_errors_job_type_not_null NOT NULL,
+    error_type text CONSTRAINT job_rollup_errors_error_type_not_null NOT NULL,
+    n bigint CONSTRAINT job_rollup_errors_n_not_null NOT NULL
+);
+CREATE TABLE public.job_rollup_errors_hour (
+    at timestamp with time zone CONSTRAINT job_rollup_errors_minute_not_null NOT NULL,
+    queue_name text CONSTRAINT job_rollup_errors_queue_name_not_null NOT NULL,
+    job_type text CONSTRAINT job_rollup_errors_job_type_not_null NOT NULL,
+    error_type text CONSTRAINT job_rollup_errors_error_type_not_null NOT NULL,
+    n bigint CONSTRAINT job_rollup_errors_n_not_null NOT NULL
+);
 CREATE TABLE public.job_rollup_histograms (
     minute timestamp with time zone NOT NULL,
     queue_name text NOT NULL,
@@ -503,7 +567,25 @@ CREATE TABLE public.job_rollup_histograms (
     metric text NOT NULL,
     bucket smallint NOT NULL,
     n bigint NOT NULL,
-    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text])))
+    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text])))
+);
+CREATE TABLE public.job_rollup_histograms_day (
+    at timestamp with time zone CONSTRAINT job_rollup_histograms_minute_not_null NOT NULL,
+    queue_name text CONSTRAINT job_rollup_histograms_queue_name_not_null NOT NULL,
+    job_type text CONSTRAINT job_rollup_histograms_job_type_not_null NOT NULL,
+    metric text CONSTRAINT job_rollup_histograms_metric_not_null NOT NULL,
+    bucket smallint CONSTRAINT job_rollup_histograms_bucket_not_null NOT NULL,
+    n bigint CONSTRAINT job_rollup_histograms_n_not_null NOT NULL,
+    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text])))
+);
+CREATE TABLE public.job_rollup_histograms_hour (
+    at timestamp with time zone CONSTRAINT job_rollup_histograms_minute_not_null NOT NULL,
+    queue_name text CONSTRAINT job_rollup_histograms_queue_name_not_null NOT NULL,
+    job_type text CONSTRAINT job_rollup_histograms_job_type_not_null NOT NULL,
+    metric text CONSTRAINT job_rollup_histograms_metric_not_null NOT NULL,
+    bucket smallint CONSTRAINT job_rollup_histograms_bucket_not_null NOT NULL,
+    n bigint CONSTRAINT job_rollup_histograms_n_not_null NOT NULL,
+    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text])))
 );
 CREATE TABLE public.job_rollups (
     minute timestamp with time zone NOT NULL,
@@ -517,7 +599,41 @@ CREATE TABLE public.job_rollups (
     dead_letter bigint DEFAULT 0 NOT NULL,
     cancelled bigint DEFAULT 0 NOT NULL,
     duration_sum_ms bigint DEFAULT 0 NOT NULL,
-    wait_sum_ms bigint DEFAULT 0 NOT NULL
+    wait_sum_ms bigint DEFAULT 0 NOT NULL,
+    e2e_sum_ms bigint DEFAULT 0 NOT NULL,
+    failed_ms bigint DEFAULT 0 NOT NULL
+);
+CREATE TABLE public.job_rollups_day (
+    at timestamp with time zone CONSTRAINT job_rollups_minute_not_null NOT NULL,
+    queue_name text CONSTRAINT job_rollups_queue_name_not_null NOT NULL,
+    job_type text CONSTRAINT job_rollups_job_type_not_null NOT NULL,
+    submitted bigint DEFAULT 0 CONSTRAINT job_rollups_submitted_not_null NOT NULL,
+    started bigint DEFAULT 0 CONSTRAINT job_rollups_started_not_null NOT NULL,
+    completed bigint DEFAULT 0 CONSTRAINT job_rollups_completed_not_null NOT NULL,
+    failed bigint DEFAULT 0 CONSTRAINT job_rollups_failed_not_null NOT NULL,
+    retries bigint DEFAULT 0 CONSTRAINT job_rollups_retries_not_null NOT NULL,
+    dead_letter bigint DEFAULT 0 CONSTRAINT job_rollups_dead_letter_not_null NOT NULL,
+    cancelled bigint DEFAULT 0 CONSTRAINT job_rollups_cancelled_not_null NOT NULL,
+    duration_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_duration_sum_ms_not_null NOT NULL,
+    wait_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_wait_sum_ms_not_null NOT NULL,
+    e2e_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_e2e_sum_ms_not_null NOT NULL,
+    failed_ms bigint DEFAULT 0 CONSTRAINT job_rollups_failed_ms_not_null NOT NULL
+);
+CREATE TABLE public.job_rollups_hour (
+    at timestamp with time zone CONSTRAINT job_rollups_minute_not_null NOT NULL,
+    queue_name text CONSTRAINT job_rollups_queue_name_not_null NOT NULL,
+    job_type text CONSTRAINT job_rollups_job_type_not_null NOT NULL,
+    submitted bigint DEFAULT 0 CONSTRAINT job_rollups_submitted_not_null NOT NULL,
+    started bigint DEFAULT 0 CONSTRAINT job_rollups_started_not_null NOT NULL,
+    completed bigint DEFAULT 0 CONSTRAINT job_rollups_completed_not_null NOT NULL,
+    failed bigint DEFAULT 0 CONSTRAINT job_rollups_failed_not_null NOT NULL,
+    retries bigint DEFAULT 0 CONSTRAINT job_rollups_retries_not_null NOT NULL,
+    dead_letter bigint DEFAULT 0 CONSTRAINT job_rollups_dead_letter_not_null NOT NULL,
+    cancelled bigint DEFAULT 0 CONSTRAINT job_rollups_cancelled_not_null NOT NULL,
+    duration_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_duration_sum_ms_not_null NOT NULL,
+    wait_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_wait_sum_ms_not_null NOT NULL,
+    e2e_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_e2e_sum_ms_not_null NOT NULL,
+    failed_ms bigint DEFAULT 0 CONSTRAINT job_rollups_failed_ms_not_null NOT NULL
 );
 CREATE TABLE public.job_types (
     job_type text NOT NULL,
@@ -613,6 +729,30 @@ CREATE TABLE public.jobs_default (
     CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 10))),
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'pending'::text, 'scheduled'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'dead_letter'::text, 'cancelled'::text])))
 );
+CREATE TABLE public.labelled_incidents (
+    id bigint NOT NULL,
+    source text NOT NULL,
+    kind text NOT NULL,
+    queue_name text,
+    job_type text,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT labelled_incidents_kind_check CHECK ((kind = ANY (ARRAY['failure_spike'::text, 'slowdown'::text, 'worker_crash_wave'::text, 'outage'::text, 'rate_limit'::text, 'backlog'::text])))
+);
+CREATE SEQUENCE public.labelled_incidents_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+ALTER SEQUENCE public.labelled_incidents_id_seq OWNED BY public.labelled_incidents.id;
+CREATE TABLE public.queue_costs (
+    queue_name text NOT NULL,
+    price_per_worker_hour numeric(12,4) NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT queue_costs_price_per_worker_hour_check CHECK ((price_per_worker_hour >= (0)::numeric))
+);
 CREATE TABLE public.queue_count_deltas (
     queue_name text NOT NULL,
     status text NOT NULL,
@@ -625,6 +765,16 @@ CREATE TABLE public.queue_counts (
     n bigint NOT NULL
 )
 WITH (fillfactor='50');
+CREATE TABLE public.queue_slas (
+    queue_name text NOT NULL,
+    objective double precision NOT NULL,
+    target_ms bigint NOT NULL,
+    metric text DEFAULT 'e2e'::text NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT queue_slas_metric_check CHECK ((metric = ANY (ARRAY['e2e'::text, 'wait'::text]))),
+    CONSTRAINT queue_slas_objective_check CHECK (((objective > (0)::double precision) AND (objective < (1)::double precision))),
+    CONSTRAINT queue_slas_target_ms_check CHECK ((target_ms > 0))
+);
 CREATE TABLE public.queues (
     name text NOT NULL,
     created_at timestamp with time zone NOT NULL,
@@ -710,6 +860,7 @@ ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_defaul
 ALTER TABLE ONLY public.job_events ATTACH PARTITION public.job_events_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
 ALTER TABLE ONLY public.job_events ALTER COLUMN seq SET DEFAULT nextval('public.job_events_seq'::regclass);
+ALTER TABLE ONLY public.labelled_incidents ALTER COLUMN id SET DEFAULT nextval('public.labelled_incidents_id_seq'::regclass);
 ALTER TABLE ONLY public.alert_channels
     ADD CONSTRAINT alert_channels_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.alert_deliveries
@@ -722,6 +873,10 @@ ALTER TABLE ONLY public.alert_silences
     ADD CONSTRAINT alert_silences_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.alerts
     ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.analytics_samples_hour
+    ADD CONSTRAINT analytics_samples_hour_pkey PRIMARY KEY (metric, subject, at);
+ALTER TABLE ONLY public.analytics_samples
+    ADD CONSTRAINT analytics_samples_pkey PRIMARY KEY (metric, subject, minute);
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_hash_key UNIQUE (key_hash);
 ALTER TABLE ONLY public.api_keys
@@ -748,8 +903,28 @@ ALTER TABLE ONLY public.job_events_default
     ADD CONSTRAINT job_events_default_pkey PRIMARY KEY (seq, occurred_at);
 ALTER TABLE ONLY public.job_progress
     ADD CONSTRAINT job_progress_pkey PRIMARY KEY (job_id, lease_token);
+ALTER TABLE ONLY public.job_rollup_attempts_day
+    ADD CONSTRAINT job_rollup_attempts_day_pkey PRIMARY KEY (at, queue_name, job_type, attempt);
+ALTER TABLE ONLY public.job_rollup_attempts_hour
+    ADD CONSTRAINT job_rollup_attempts_hour_pkey PRIMARY KEY (at, queue_name, job_type, attempt);
+ALTER TABLE ONLY public.job_rollup_attempts
+    ADD CONSTRAINT job_rollup_attempts_pkey PRIMARY KEY (minute, queue_name, job_type, attempt);
+ALTER TABLE ONLY public.job_rollup_errors_day
+    ADD CONSTRAINT job_rollup_errors_day_pkey PRIMARY KEY (at, queue_name, job_type, error_type);
+ALTER TABLE ONLY public.job_rollup_errors_hour
+    ADD CONSTRAINT job_rollup_errors_hour_pkey PRIMARY KEY (at, queue_name, job_type, error_type);
+ALTER TABLE ONLY public.job_rollup_errors
+    ADD CONSTRAINT job_rollup_errors_pkey PRIMARY KEY (minute, queue_name, job_type, error_type);
+ALTER TABLE ONLY public.job_rollup_histograms_day
+    ADD CONSTRAINT job_rollup_histograms_day_pkey PRIMARY KEY (at, queue_name, job_type, metric, bucket);
+ALTER TABLE ONLY public.job_rollup_histograms_hour
+    ADD CONSTRAINT job_rollup_histograms_hour_pkey PRIMARY KEY (at, queue_name, job_type, metric, bucket);
 ALTER TABLE ONLY public.job_rollup_histograms
     ADD CONSTRAINT job_rollup_histograms_pkey PRIMARY KEY (minute, queue_name, job_type, metric, bucket);
+ALTER TABLE ONLY public.job_rollups_day
+    ADD CONSTRAINT job_rollups_day_pkey PRIMARY KEY (at, queue_name, job_type);
+ALTER TABLE ONLY public.job_rollups_hour
+    ADD CONSTRAINT job_rollups_hour_pkey PRIMARY KEY (at, queue_name, job_type);
 ALTER TABLE ONLY public.job_rollups
     ADD CONSTRAINT job_rollups_pkey PRIMARY KEY (minute, queue_name, job_type);
 ALTER TABLE ONLY public.job_types
@@ -758,8 +933,14 @@ ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.jobs_default
     ADD CONSTRAINT jobs_default_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.labelled_incidents
+    ADD CONSTRAINT labelled_incidents_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.queue_costs
+    ADD CONSTRAINT queue_costs_pkey PRIMARY KEY (queue_name);
 ALTER TABLE ONLY public.queue_counts
     ADD CONSTRAINT queue_counts_pkey PRIMARY KEY (queue_name, status);
+ALTER TABLE ONLY public.queue_slas
+    ADD CONSTRAINT queue_slas_pkey PRIMARY KEY (queue_name);
 ALTER TABLE ONLY public.queues
     ADD CONSTRAINT queues_pkey PRIMARY KEY (name);
 ALTER TABLE ONLY public.retry_policies
