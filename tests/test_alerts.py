@@ -14,8 +14,8 @@ import pytest
 from jobline.analytics.alerting import evaluate, store
 from jobline.analytics.alerting.model import DELIVERY_JOB_TYPE, DELIVERY_QUEUE, RuleIn
 from jobline.shared.core import jobs
-from jobline.shared.observe import sketch
 from jobline.shared.core.models import JobSpec
+from jobline.shared.observe import sketch
 from jobline.shared.platform.clock import Clock, FakeClock, to_dt
 from jobline.shared.platform.connections import Deps
 
