@@ -567,7 +567,7 @@ CREATE TABLE public.job_rollup_histograms (
     metric text NOT NULL,
     bucket smallint NOT NULL,
     n bigint NOT NULL,
-    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text])))
+    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text, 'failed'::text])))
 );
 CREATE TABLE public.job_rollup_histograms_day (
     at timestamp with time zone CONSTRAINT job_rollup_histograms_minute_not_null NOT NULL,
@@ -576,7 +576,7 @@ CREATE TABLE public.job_rollup_histograms_day (
     metric text CONSTRAINT job_rollup_histograms_metric_not_null NOT NULL,
     bucket smallint CONSTRAINT job_rollup_histograms_bucket_not_null NOT NULL,
     n bigint CONSTRAINT job_rollup_histograms_n_not_null NOT NULL,
-    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text])))
+    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text, 'failed'::text])))
 );
 CREATE TABLE public.job_rollup_histograms_hour (
     at timestamp with time zone CONSTRAINT job_rollup_histograms_minute_not_null NOT NULL,
@@ -585,7 +585,7 @@ CREATE TABLE public.job_rollup_histograms_hour (
     metric text CONSTRAINT job_rollup_histograms_metric_not_null NOT NULL,
     bucket smallint CONSTRAINT job_rollup_histograms_bucket_not_null NOT NULL,
     n bigint CONSTRAINT job_rollup_histograms_n_not_null NOT NULL,
-    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text])))
+    CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text, 'failed'::text])))
 );
 CREATE TABLE public.job_rollups (
     minute timestamp with time zone NOT NULL,

@@ -17,9 +17,11 @@ UPDATE job_rollup_histograms SET bucket = jobline_bucket((2::bigint ^ (bucket - 
 
 ALTER TABLE job_rollup_histograms DROP CONSTRAINT job_rollup_histograms_metric_check;
 ALTER TABLE job_rollup_histograms ADD CONSTRAINT job_rollup_histograms_metric_check
-    CHECK (metric IN ('duration', 'wait', 'e2e'));
+    CHECK (metric IN ('duration', 'wait', 'e2e', 'failed'));
 
--- e2e = created -> completed of jobs that completed; failed_ms = run time of attempts that failed
+-- Histogram metrics: duration (run time of completed attempts), wait (due -> start), e2e (created
+-- -> completed of completed jobs), failed (run time of failed attempts: time to failure).
+-- e2e_sum_ms = created -> completed of jobs that completed; failed_ms = run time of attempts that failed
 -- (retried, timed out or dead-lettered): the compute spent for nothing.
 ALTER TABLE job_rollups ADD COLUMN e2e_sum_ms bigint NOT NULL DEFAULT 0,
                         ADD COLUMN failed_ms  bigint NOT NULL DEFAULT 0;
