@@ -5,6 +5,7 @@ import { graphql } from "../gql";
 import { ErrorNote } from "../ui/Errors";
 import { Page } from "../ui/Page";
 import { EChart } from "./EChart";
+import { powerOfTwoBins } from "./bins";
 
 const ChartsQuery = graphql(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
@@ -96,7 +97,7 @@ export default function ChartsPage() {
     };
   }, [data, scheme]);
   const hist = useMemo(() => {
-    const b = data?.durationHistogram.buckets ?? [];
+    const b = powerOfTwoBins(data?.durationHistogram.buckets ?? []);
     const label = (ms: number) => (ms < 1000 ? `${ms} ms` : `${ms / 1000} s`);
     return {
       tooltip: { trigger: "axis" },
