@@ -17,6 +17,7 @@ from jobline.shared.retry import dlq
 from jobline.shared.schedules import recurring as schedules_core
 from jobline.shared.schedules.inputs import ScheduleIn, SchedulePatchIn
 
+from .ai import AiMutations
 from .alerts import AlertMutations
 from .common import A, D, ctx, parse_id
 from .context import Context
@@ -27,7 +28,7 @@ from .workers import WorkerMutations
 
 
 @strawberry.type
-class Mutation(AlertMutations, WorkerMutations):
+class Mutation(AlertMutations, WorkerMutations, AiMutations):
     @strawberry.mutation
     @domain
     async def submit(self, info: Info[Context, None], input: SubmitJobInput) -> Submitted:

@@ -20,6 +20,7 @@ from jobline.shared.retry import dlq
 from jobline.shared.schedules import recurring as schedules_core
 
 from . import loaders
+from .ai import AiQueries
 from .alerts import AlertQueries
 from .common import A, D, ctx, opt_ms, parse_id
 from .context import Context
@@ -54,7 +55,7 @@ from .workers import WorkerQueries
 
 
 @strawberry.type
-class Query(AlertQueries, WorkerQueries):
+class Query(AlertQueries, WorkerQueries, AiQueries):
     @strawberry.field
     @domain
     async def job(self, info: Info[Context, None], id: strawberry.ID) -> Job | None:

@@ -1,0 +1,119 @@
+"""``/api/v1/ai``: AI operations (issue 17). Admin only (the auth rules' default).
+
+Thin shells over :mod:`jobline.analytics.ai`: validate, one call, serialise.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from jobline.analytics.ai import dlq as dlq_ai
+from jobline.api.body import parse_json, read_body, single_body_limit
+from jobline.api.context import ctx
+from jobline.api.docs import Op, Resp, documented, query
+from jobline.api.errors import JSONResponse, by_method, check_query_params, endpoint
+from jobline.api.jobs import validate
+from jobline.api.schemas import _In, _Out, iso_ms
+from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
+
+GroupId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+Limit = Annotated[int, Field(ge=1, le=dlq_ai.MAX_LIMIT)]
+
+
+class DlqInsightsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)] | None = None
+    job_type: Annotated[str, Field(pattern=JOB_TYPE_PATTERN)] | None = None
+    limit: Limit = dlq_ai.DEFAULT_LIMIT
+
+
+class DlqGroupOut(_Out):
+    group_id: str
+    #: The error message with its variable parts masked (``<NUM>``, ``<UUID>``, ``<*>``...).
+    template: str
+    count: int
+    job_types: list[str]
+    queues: list[str]
+    error_types: list[str]
+    first_seen: str
+    last_seen: str
+    sample_job_ids: list[uuid.UUID]
+    #: Whether a retry can help: the error type's measured recovery rate, else its wording.
+    retryable: bool
+    evidence: str
+    suggestion: str
+
+
+class DlqInsightsOut(_Out):
+    groups: list[DlqGroupOut]
+    #: Dead letters grouped (the newest ``limit``); ``complete`` when that was all of them.
+    analyzed: int
+    limit: int
+    complete: bool
+
+
+class RetryGroupIn(_In):
+    group_id: GroupId
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)] | None = None
+    job_type: Annotated[str, Field(pattern=JOB_TYPE_PATTERN)] | None = None
+    limit: Limit = dlq_ai.DEFAULT_LIMIT
+
+
+class RetryGroupOut(_Out):
+    count: int
+    job_ids: list[uuid.UUID]
+
+
+def insights_json(out: dict[str, object]) -> dict[str, object]:
+    groups = []
+    for g in out["groups"]:  # type: ignore[attr-defined]
+        g = dict(g)
+        g["firstSeen"] = iso_ms(g.pop("firstSeenMs"))
+        g["lastSeen"] = iso_ms(g.pop("lastSeenMs"))
+        groups.append(g)
+    return {**out, "groups": groups}
+
+
+@documented(Op(
+    "dlqInsights", "Dead letters grouped by error template, with root-cause evidence",
+    params=(query("queue", {"type": "string", "pattern": QUEUE_PATTERN}),
+            query("jobType", {"type": "string", "pattern": JOB_TYPE_PATTERN}),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": dlq_ai.MAX_LIMIT,
+                            "default": dlq_ai.DEFAULT_LIMIT},
+                  "how many of the newest dead letters to group")),
+    responses={200: Resp("The groups, largest first", DlqInsightsOut)}, errors=(400, 422, 503)))
+@endpoint
+async def dlq_insights(request: Request) -> Response:
+    check_query_params(request.query_params.keys(), DlqInsightsQuery)
+    q = validate(DlqInsightsQuery, dict(request.query_params))
+    out = await dlq_ai.insights(ctx(request).require_deps(), queue=q.queue, job_type=q.job_type,
+                                limit=q.limit)
+    return JSONResponse(insights_json(out))
+
+
+@documented(Op(
+    "retryDlqGroup", "Retry exactly the dead letters of one root-cause group",
+    body=RetryGroupIn, responses={200: Resp("Back to pending", RetryGroupOut)},
+    errors=(400, 404, 422, 503)))
+@endpoint
+async def retry_dlq_group(request: Request) -> Response:
+    c = ctx(request)
+    body = validate(RetryGroupIn, parse_json(await read_body(request,
+                                                             single_body_limit(c.settings))))
+    ids = await dlq_ai.retry_group(c.require_deps(), body.group_id, queue=body.queue,
+                                   job_type=body.job_type, limit=body.limit)
+    return JSONResponse({"count": len(ids), "jobIds": [str(i) for i in ids]})
+
+
+routes = [
+    by_method("/api/v1/ai/dlq-insights", {"GET": dlq_insights}, name="ai_dlq_insights"),
+    by_method("/api/v1/ai/dlq-insights/retry", {"POST": retry_dlq_group},
+              name="ai_dlq_retry_group"),
+]

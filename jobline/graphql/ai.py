@@ -1,0 +1,104 @@
+"""AI operations over GraphQL: the same calls as REST ``/api/v1/ai`` (:mod:`jobline.api.ai`) on
+the same core (:mod:`jobline.analytics.ai`); admin only. Mixed into the ``Query`` and
+``Mutation`` roots."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from jobline.analytics.ai import dlq as dlq_ai
+from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
+from jobline.shared.platform.clock import to_dt
+from jobline.shared.platform.errors import ValidationFailed
+
+from .common import A, ctx
+from .context import Context
+from .errors import domain
+
+_GROUP_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+@strawberry.type(description="Dead letters sharing one error template (a root cause).")
+class DlqGroup:
+    group_id: str
+    template: str = strawberry.field(description="The message with its variable parts masked.")
+    count: int
+    job_types: list[str]
+    queues: list[str]
+    error_types: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    sample_job_ids: list[strawberry.ID]
+    retryable: bool = strawberry.field(
+        description="Whether a retry can help: the error type's measured recovery rate, else "
+                    "its wording.")
+    evidence: str
+    suggestion: str
+
+
+@strawberry.type
+class DlqInsights:
+    groups: list[DlqGroup]
+    analyzed: int
+    limit: int
+    complete: bool
+
+
+@strawberry.type
+class DlqGroupRetry:
+    count: int
+    job_ids: list[strawberry.ID]
+
+
+def _selection(queue: str | None, job_type: str | None, limit: int) -> None:
+    if queue is not None and not re.fullmatch(QUEUE_PATTERN, queue):
+        raise ValidationFailed("queue", "not a valid queue name")
+    if job_type is not None and not re.fullmatch(JOB_TYPE_PATTERN, job_type):
+        raise ValidationFailed("jobType", "not a valid job type")
+    if not 1 <= limit <= dlq_ai.MAX_LIMIT:
+        raise ValidationFailed("limit", f"must be 1-{dlq_ai.MAX_LIMIT}")
+
+
+@strawberry.type
+class AiQueries:
+    @strawberry.field(description="Dead letters grouped by error template, with root-cause "
+                                  "evidence (REST: GET /api/v1/ai/dlq-insights).")
+    @domain
+    async def dlq_insights(self, info: Info[Context, None], queue: str | None = None,
+                           job_type: str | None = None,
+                           limit: int = dlq_ai.DEFAULT_LIMIT) -> DlqInsights:
+        c = ctx(info)
+        c.require(A, "read DLQ insights")
+        _selection(queue, job_type, limit)
+        out = await dlq_ai.insights(c.deps, queue=queue, job_type=job_type, limit=limit)
+        return DlqInsights(
+            groups=[DlqGroup(
+                group_id=g["groupId"], template=g["template"], count=g["count"],
+                job_types=g["jobTypes"], queues=g["queues"], error_types=g["errorTypes"],
+                first_seen=to_dt(g["firstSeenMs"]), last_seen=to_dt(g["lastSeenMs"]),
+                sample_job_ids=[strawberry.ID(i) for i in g["sampleJobIds"]],
+                retryable=g["retryable"], evidence=g["evidence"], suggestion=g["suggestion"])
+                for g in out["groups"]],
+            analyzed=out["analyzed"], limit=out["limit"], complete=out["complete"])
+
+
+@strawberry.type
+class AiMutations:
+    @strawberry.mutation(description="Retry exactly the dead letters of one root-cause group "
+                                     "(REST: POST /api/v1/ai/dlq-insights/retry).")
+    @domain
+    async def retry_dlq_group(self, info: Info[Context, None], group_id: str,
+                              queue: str | None = None, job_type: str | None = None,
+                              limit: int = dlq_ai.DEFAULT_LIMIT) -> DlqGroupRetry:
+        c = ctx(info)
+        c.require(A, "retry a DLQ group")
+        if not _GROUP_ID.fullmatch(group_id):
+            raise ValidationFailed("groupId", "16 hex digits, as dlqInsights returns")
+        _selection(queue, job_type, limit)
+        ids = await dlq_ai.retry_group(c.deps, group_id, queue=queue, job_type=job_type,
+                                       limit=limit)
+        return DlqGroupRetry(count=len(ids), job_ids=[strawberry.ID(str(i)) for i in ids])
