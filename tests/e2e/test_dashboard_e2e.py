@@ -142,6 +142,12 @@ async def test_dead_letters_bulk_retry_by_filter_and_csv(page: Page, stack: Stac
     await expect(page.get_by_text("3 dead-lettered jobs match", exact=True)).to_be_visible()
     await expect(page.get_by_role("table", name="Dead-lettered jobs").locator("tbody tr")
                  ).to_have_count(3)
+    # the root causes of the filtered queue: its three dead letters share one error template
+    causes = page.get_by_role("table", name="Root-cause groups").locator("tbody tr")
+    await expect(causes).to_have_count(1)
+    await expect(causes.first).to_contain_text("connection_refused")
+    await expect(causes.first.get_by_role("button", name=re.compile("^Retry group: 3 jobs of"))
+                 ).to_be_visible()
     await assert_accessible(page, "dead letters")
 
     async with page.expect_download() as dl:

@@ -9,6 +9,7 @@ import { ErrorNote } from "../ui/Errors";
 import { fmtNum, fmtTime } from "../ui/format";
 import { Page } from "../ui/Page";
 import { DeadLetterCount, DeadLettersQuery, DeleteDeadLetters, RetryDeadLetters } from "./documents";
+import { RootCauses } from "./RootCauses";
 
 const KEYS = ["queue", "type", "errorType", "from", "to"] as const;
 type Key = (typeof KEYS)[number];
@@ -107,9 +108,15 @@ export function DeadLettersPage() {
       </Group>
       {done && <Alert color="green" withCloseButton onClose={() => setDone(null)} role="status">{done}</Alert>}
       <ErrorNote error={result.error ?? retryRes.error ?? deleteRes.error ?? csvError} />
-      <Paper withBorder p="sm" aria-label="Root-cause groups">
-        <Text size="sm" c="dimmed">Root-cause groups will appear here once error clustering lands (AI issue).</Text>
-      </Paper>
+      <RootCauses
+        key={`${filter.queue ?? ""}|${filter.jobType ?? ""}`}
+        queue={filter.queue ?? null}
+        jobType={filter.jobType ?? null}
+        onRetried={(m) => {
+          setDone(m);
+          refetch({ requestPolicy: "network-only" });
+        }}
+      />
       <Table striped withTableBorder aria-label="Dead-lettered jobs">
         <Table.Thead>
           <Table.Tr>

@@ -20,3 +20,19 @@ export const RetryDeadLetters = graphql(`
 export const DeleteDeadLetters = graphql(`
   mutation DeleteDeadLetters($filter: DlqFilterInput!) { deleteDeadLetters(filter: $filter) { count } }
 `);
+
+export const DlqInsightsQuery = graphql(`
+  query DlqInsights($queue: String, $jobType: String) {
+    dlqInsights(queue: $queue, jobType: $jobType) {
+      analyzed
+      complete
+      groups { groupId template count jobTypes queues errorTypes retryable evidence suggestion lastSeen }
+    }
+  }
+`);
+
+export const RetryDlqGroup = graphql(`
+  mutation RetryDlqGroup($groupId: String!, $queue: String, $jobType: String) {
+    retryDlqGroup(groupId: $groupId, queue: $queue, jobType: $jobType) { count }
+  }
+`);

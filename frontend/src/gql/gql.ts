@@ -36,6 +36,8 @@ type Documents = {
     "\n  query DeadLetterCount($filter: DlqFilterInput) { deadLetterCount(filter: $filter) }\n": typeof types.DeadLetterCountDocument,
     "\n  mutation RetryDeadLetters($filter: DlqFilterInput!) { retryDeadLetters(filter: $filter) { count } }\n": typeof types.RetryDeadLettersDocument,
     "\n  mutation DeleteDeadLetters($filter: DlqFilterInput!) { deleteDeadLetters(filter: $filter) { count } }\n": typeof types.DeleteDeadLettersDocument,
+    "\n  query DlqInsights($queue: String, $jobType: String) {\n    dlqInsights(queue: $queue, jobType: $jobType) {\n      analyzed\n      complete\n      groups { groupId template count jobTypes queues errorTypes retryable evidence suggestion lastSeen }\n    }\n  }\n": typeof types.DlqInsightsDocument,
+    "\n  mutation RetryDlqGroup($groupId: String!, $queue: String, $jobType: String) {\n    retryDlqGroup(groupId: $groupId, queue: $queue, jobType: $jobType) { count }\n  }\n": typeof types.RetryDlqGroupDocument,
     "\n  query Jobs($filter: JobFilter, $first: Int!, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      edges {\n        cursor\n        node { id queue jobType status attempts maxAttempts createdAt completedAt errorType error }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": typeof types.JobsDocument,
     "\n  fragment JobProgressDetail on JobProgress {\n    jobId attempt fraction message logsDropped updatedAt\n    logs { time message }\n  }\n": typeof types.JobProgressDetailFragmentDoc,
     "\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    resultExpired resultExpiresAt\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n    progress { ...JobProgressDetail }\n  }\n": typeof types.JobDetailFragmentDoc,
@@ -98,6 +100,8 @@ const documents: Documents = {
     "\n  query DeadLetterCount($filter: DlqFilterInput) { deadLetterCount(filter: $filter) }\n": types.DeadLetterCountDocument,
     "\n  mutation RetryDeadLetters($filter: DlqFilterInput!) { retryDeadLetters(filter: $filter) { count } }\n": types.RetryDeadLettersDocument,
     "\n  mutation DeleteDeadLetters($filter: DlqFilterInput!) { deleteDeadLetters(filter: $filter) { count } }\n": types.DeleteDeadLettersDocument,
+    "\n  query DlqInsights($queue: String, $jobType: String) {\n    dlqInsights(queue: $queue, jobType: $jobType) {\n      analyzed\n      complete\n      groups { groupId template count jobTypes queues errorTypes retryable evidence suggestion lastSeen }\n    }\n  }\n": types.DlqInsightsDocument,
+    "\n  mutation RetryDlqGroup($groupId: String!, $queue: String, $jobType: String) {\n    retryDlqGroup(groupId: $groupId, queue: $queue, jobType: $jobType) { count }\n  }\n": types.RetryDlqGroupDocument,
     "\n  query Jobs($filter: JobFilter, $first: Int!, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      edges {\n        cursor\n        node { id queue jobType status attempts maxAttempts createdAt completedAt errorType error }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": types.JobsDocument,
     "\n  fragment JobProgressDetail on JobProgress {\n    jobId attempt fraction message logsDropped updatedAt\n    logs { time message }\n  }\n": types.JobProgressDetailFragmentDoc,
     "\n  fragment JobDetail on Job {\n    id queue jobType status priority attempts maxAttempts payload result error errorType\n    createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId\n    resultExpired resultExpiresAt\n    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }\n    dependsOn { id }\n    progress { ...JobProgressDetail }\n  }\n": types.JobDetailFragmentDoc,
@@ -240,6 +244,14 @@ export function graphql(source: "\n  mutation RetryDeadLetters($filter: DlqFilte
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation DeleteDeadLetters($filter: DlqFilterInput!) { deleteDeadLetters(filter: $filter) { count } }\n"): (typeof documents)["\n  mutation DeleteDeadLetters($filter: DlqFilterInput!) { deleteDeadLetters(filter: $filter) { count } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DlqInsights($queue: String, $jobType: String) {\n    dlqInsights(queue: $queue, jobType: $jobType) {\n      analyzed\n      complete\n      groups { groupId template count jobTypes queues errorTypes retryable evidence suggestion lastSeen }\n    }\n  }\n"): (typeof documents)["\n  query DlqInsights($queue: String, $jobType: String) {\n    dlqInsights(queue: $queue, jobType: $jobType) {\n      analyzed\n      complete\n      groups { groupId template count jobTypes queues errorTypes retryable evidence suggestion lastSeen }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RetryDlqGroup($groupId: String!, $queue: String, $jobType: String) {\n    retryDlqGroup(groupId: $groupId, queue: $queue, jobType: $jobType) { count }\n  }\n"): (typeof documents)["\n  mutation RetryDlqGroup($groupId: String!, $queue: String, $jobType: String) {\n    retryDlqGroup(groupId: $groupId, queue: $queue, jobType: $jobType) { count }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
