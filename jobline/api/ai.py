@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from jobline.analytics.ai import dlq as dlq_ai
+from jobline.analytics.ai import scaling
 from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
 from jobline.api.docs import Op, Resp, documented, query
@@ -71,6 +72,42 @@ class RetryGroupOut(_Out):
     job_ids: list[uuid.UUID]
 
 
+class ScalingIn(_In):
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)]
+    #: 95% of jobs should start within this many ms.
+    target_latency_ms: Annotated[int, Field(ge=1, le=86_400_000)]
+    #: Missing values are measured: the queue's ready + delayed jobs now.
+    pending_jobs: Annotated[int, Field(ge=0)] | None = None
+    #: Missing: the mean run time of the queue's jobs over the last hour (rollups).
+    average_job_duration_ms: Annotated[float, Field(gt=0, le=86_400_000)] | None = None
+    #: Worker slots (concurrent jobs) serving the queue; missing: the live workers' concurrency.
+    current_workers: Annotated[int, Field(ge=0, le=scaling.MAX_SLOTS)] | None = None
+
+
+class ScalingInputsOut(_Out):
+    arrivals_per_minute: float
+    arrivals_source: str
+    average_job_duration_ms: float
+    duration_source: str
+    pending_jobs: int
+    pending_source: str
+    target_latency_ms: int
+    service_level: float
+
+
+class ScalingOut(_Out):
+    queue: str
+    #: Worker slots (concurrent jobs) the queue needs.
+    suggested_workers: int
+    #: Mean wait with that many slots (M/M/c); null if even they cannot keep up.
+    expected_wait_ms: float | None
+    current_workers: int
+    suggested_processes: int | None
+    slots_per_process: int | None
+    reasoning: list[str]
+    inputs: ScalingInputsOut
+
+
 def insights_json(out: dict[str, object]) -> dict[str, object]:
     groups = []
     for g in out["groups"]:  # type: ignore[attr-defined]
@@ -112,7 +149,22 @@ async def retry_dlq_group(request: Request) -> Response:
     return JSONResponse({"count": len(ids), "jobIds": [str(i) for i in ids]})
 
 
+@documented(Op(
+    "scalingRecommendation", "Worker slots a queue needs for a wait target (M/M/c, Erlang C)",
+    body=ScalingIn, responses={200: Resp("The advice, with its inputs and reasoning",
+                                         ScalingOut)}, errors=(400, 422, 503)))
+@endpoint
+async def scaling_recommendation(request: Request) -> Response:
+    c = ctx(request)
+    b = validate(ScalingIn, parse_json(await read_body(request, single_body_limit(c.settings))))
+    return JSONResponse(await scaling.recommend(
+        c.require_deps(), b.queue, b.target_latency_ms, pending_jobs=b.pending_jobs,
+        average_job_duration_ms=b.average_job_duration_ms, current_workers=b.current_workers))
+
+
 routes = [
+    by_method("/api/v1/ai/scaling-recommendation", {"POST": scaling_recommendation},
+              name="ai_scaling"),
     by_method("/api/v1/ai/dlq-insights", {"GET": dlq_insights}, name="ai_dlq_insights"),
     by_method("/api/v1/ai/dlq-insights/retry", {"POST": retry_dlq_group},
               name="ai_dlq_retry_group"),

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from jobline.analytics.ai import dlq as dlq_ai
+from jobline.analytics.ai import scaling
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.errors import ValidationFailed
@@ -64,7 +65,66 @@ def _selection(queue: str | None, job_type: str | None, limit: int) -> None:
 
 
 @strawberry.type
+class ScalingInputs:
+    arrivals_per_minute: float
+    arrivals_source: str
+    average_job_duration_ms: float
+    duration_source: str
+    pending_jobs: int
+    pending_source: str
+    target_latency_ms: int
+    service_level: float
+
+
+@strawberry.type(description="Worker slots a queue needs for a wait target (M/M/c).")
+class ScalingRecommendation:
+    queue: str
+    suggested_workers: int
+    expected_wait_ms: float | None
+    current_workers: int
+    suggested_processes: int | None
+    slots_per_process: int | None
+    reasoning: list[str]
+    inputs: ScalingInputs
+
+
+@strawberry.type
 class AiQueries:
+    @strawberry.field(description="REST: POST /api/v1/ai/scaling-recommendation; missing "
+                                  "inputs are measured from live data.")
+    @domain
+    async def scaling_recommendation(
+            self, info: Info[Context, None], queue: str, target_latency_ms: int,
+            pending_jobs: int | None = None, average_job_duration_ms: float | None = None,
+            current_workers: int | None = None) -> ScalingRecommendation:
+        c = ctx(info)
+        c.require(A, "read scaling advice")
+        _selection(queue, None, 1)
+        if not 1 <= target_latency_ms <= 86_400_000:
+            raise ValidationFailed("targetLatencyMs", "must be 1-86400000")
+        for name, v in (("pendingJobs", pending_jobs), ("currentWorkers", current_workers)):
+            if v is not None and v < 0:
+                raise ValidationFailed(name, "must not be negative")
+        if average_job_duration_ms is not None and not 0 < average_job_duration_ms <= 86_400_000:
+            raise ValidationFailed("averageJobDurationMs", "must be positive")
+        out = await scaling.recommend(c.deps, queue, target_latency_ms, pending_jobs=pending_jobs,
+                                      average_job_duration_ms=average_job_duration_ms,
+                                      current_workers=current_workers)
+        return ScalingRecommendation(
+            queue=out["queue"], suggested_workers=out["suggestedWorkers"],
+            expected_wait_ms=out["expectedWaitMs"], current_workers=out["currentWorkers"],
+            suggested_processes=out["suggestedProcesses"],
+            slots_per_process=out["slotsPerProcess"], reasoning=out["reasoning"],
+            inputs=ScalingInputs(
+                arrivals_per_minute=out["inputs"]["arrivalsPerMinute"],
+                arrivals_source=out["inputs"]["arrivalsSource"],
+                average_job_duration_ms=out["inputs"]["averageJobDurationMs"],
+                duration_source=out["inputs"]["durationSource"],
+                pending_jobs=out["inputs"]["pendingJobs"],
+                pending_source=out["inputs"]["pendingSource"],
+                target_latency_ms=out["inputs"]["targetLatencyMs"],
+                service_level=out["inputs"]["serviceLevel"]))
+
     @strawberry.field(description="Dead letters grouped by error template, with root-cause "
                                   "evidence (REST: GET /api/v1/ai/dlq-insights).")
     @domain
