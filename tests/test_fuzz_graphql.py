@@ -13,7 +13,9 @@ import hypothesis
 import pytest
 import schemathesis
 import uvicorn
+from graphql import IntValueNode, NameNode, ObjectFieldNode, ObjectValueNode, StringValueNode
 from hypothesis import HealthCheck, Phase, given
+from hypothesis import strategies as st
 from test_fuzz_api import free_port
 
 from jobline.api.app import create_app
@@ -22,6 +24,19 @@ from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
 EXAMPLES = 8
+
+
+def _json_objects() -> st.SearchStrategy[ObjectValueNode]:
+    """``JSON`` arguments (a payload to predict for): small flat objects of numbers and text."""
+    value = st.one_of(st.integers(-10_000, 10_000).map(lambda i: IntValueNode(value=str(i))),
+                      st.text(max_size=12).map(lambda t: StringValueNode(value=t)))
+    return st.dictionaries(st.from_regex(r"[a-zA-Z]{1,10}", fullmatch=True), value,
+                           max_size=4).map(lambda d: ObjectValueNode(fields=tuple(
+                               ObjectFieldNode(name=NameNode(value=k), value=v)
+                               for k, v in d.items())))
+
+
+schemathesis.graphql.scalar("JSON", _json_objects())
 #: Fragments that would mean a trace or driver detail reached a client.
 LEAKS = ("Traceback", "asyncpg", "File \"/", "redis.exceptions")
 

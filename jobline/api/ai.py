@@ -6,7 +6,7 @@ Thin shells over :mod:`jobline.analytics.ai`: validate, one call, serialise.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from jobline.analytics.ai import dlq as dlq_ai
-from jobline.analytics.ai import scaling
+from jobline.analytics.ai import predict, scaling
 from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
-from jobline.api.docs import Op, Resp, documented, query
+from jobline.api.docs import OBJECT, Op, Resp, documented, query
 from jobline.api.errors import JSONResponse, by_method, check_query_params, endpoint
 from jobline.api.jobs import validate
 from jobline.api.schemas import _In, _Out, iso_ms
@@ -108,6 +108,39 @@ class ScalingOut(_Out):
     inputs: ScalingInputsOut
 
 
+class PredictIn(_In):
+    job_type: Annotated[str, Field(pattern=JOB_TYPE_PATTERN)]
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)] | None = None
+    payload: dict[str, Any]
+    #: Jobs ready in the queue; missing: the live depth when ``queue`` is given.
+    queue_backlog: Annotated[float, Field(ge=0)] | None = None
+    #: Busy share of the worker slots, 0..1.
+    worker_load: Annotated[float, Field(ge=0, le=1)] | None = None
+    attempt: Annotated[int, Field(ge=1, le=100)] = 1
+    previous_error: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class ModelInfoOut(_Out):
+    version: int
+    trained_at: str
+    roc_auc: float | None
+    pr_auc: float | None
+    brier: float | None
+
+
+class PredictOut(_Out):
+    success_probability: float
+    #: The features that moved this estimate most (the model's own contributions).
+    reasons: list[str]
+    #: Advice quoting the failure rates the history shows for those features.
+    suggestions: list[str]
+    model: ModelInfoOut
+
+
+class TrainIn(_In):
+    days: Annotated[int, Field(ge=1, le=400)] = predict.DEFAULT_DAYS
+
+
 def insights_json(out: dict[str, object]) -> dict[str, object]:
     groups = []
     for g in out["groups"]:  # type: ignore[attr-defined]
@@ -162,7 +195,36 @@ async def scaling_recommendation(request: Request) -> Response:
         average_job_duration_ms=b.average_job_duration_ms, current_workers=b.current_workers))
 
 
+@documented(Op(
+    "predictSuccess", "How likely a job's attempt is to succeed, and why",
+    body=PredictIn, responses={200: Resp("The calibrated estimate", PredictOut)},
+    errors=(400, 404, 422, 503),
+    description="404 until a model is trained (POST /api/v1/ai/train)."))
+@endpoint
+async def predict_success(request: Request) -> Response:
+    c = ctx(request)
+    b = validate(PredictIn, parse_json(await read_body(request, single_body_limit(c.settings))))
+    return JSONResponse(await predict.predict(
+        c.require_deps(), job_type=b.job_type, payload=b.payload, queue=b.queue,
+        queue_backlog=b.queue_backlog, worker_load=b.worker_load, attempt=b.attempt,
+        previous_error=b.previous_error))
+
+
+@documented(Op(
+    "trainModels", "Train the failure-prediction model on the last days of history",
+    body=TrainIn, responses={200: Resp("The new version with its holdout metrics", OBJECT)},
+    errors=(400, 422, 503)))
+@endpoint
+async def train(request: Request) -> Response:
+    c = ctx(request)
+    raw = await read_body(request, single_body_limit(c.settings))
+    b = validate(TrainIn, parse_json(raw) if raw.strip() else {})
+    return JSONResponse(await predict.train(c.require_deps(), days=b.days))
+
+
 routes = [
+    by_method("/api/v1/jobs/predict-success", {"POST": predict_success}, name="ai_predict"),
+    by_method("/api/v1/ai/train", {"POST": train}, name="ai_train"),
     by_method("/api/v1/ai/scaling-recommendation", {"POST": scaling_recommendation},
               name="ai_scaling"),
     by_method("/api/v1/ai/dlq-insights", {"GET": dlq_insights}, name="ai_dlq_insights"),

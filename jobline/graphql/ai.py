@@ -8,15 +8,16 @@ import re
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from jobline.analytics.ai import dlq as dlq_ai
-from jobline.analytics.ai import scaling
+from jobline.analytics.ai import predict, scaling
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.errors import ValidationFailed
 
-from .common import A, ctx
+from .common import A, D, ctx
 from .context import Context
 from .errors import domain
 
@@ -89,7 +90,57 @@ class ScalingRecommendation:
 
 
 @strawberry.type
+class ModelInfo:
+    version: int
+    trained_at: datetime
+    roc_auc: float | None
+    pr_auc: float | None
+    brier: float | None
+
+
+@strawberry.type(description="How likely an attempt is to succeed, and why.")
+class SuccessPrediction:
+    success_probability: float
+    reasons: list[str]
+    suggestions: list[str]
+    model: ModelInfo
+
+
+def _f(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) and v == v else None  # NaN -> null
+
+
+@strawberry.type
 class AiQueries:
+    @strawberry.field(description="REST: POST /api/v1/jobs/predict-success.")
+    @domain
+    async def predict_success(self, info: Info[Context, None], job_type: str, payload: JSON,
+                              queue: str | None = None, queue_backlog: float | None = None,
+                              worker_load: float | None = None, attempt: int = 1,
+                              previous_error: str | None = None) -> SuccessPrediction:
+        c = ctx(info)
+        c.require(D, "predict success")
+        _selection(queue, job_type, 1)
+        if not isinstance(payload, dict):
+            raise ValidationFailed("payload", "must be a JSON object")
+        if queue_backlog is not None and queue_backlog < 0:
+            raise ValidationFailed("queueBacklog", "must not be negative")
+        if worker_load is not None and not 0 <= worker_load <= 1:
+            raise ValidationFailed("workerLoad", "must be 0-1")
+        if not 1 <= attempt <= 100:
+            raise ValidationFailed("attempt", "must be 1-100")
+        out = await predict.predict(c.deps, job_type=job_type, payload=payload, queue=queue,
+                                    queue_backlog=queue_backlog, worker_load=worker_load,
+                                    attempt=attempt, previous_error=previous_error)
+        mi = out["model"]
+        return SuccessPrediction(
+            success_probability=out["successProbability"], reasons=out["reasons"],
+            suggestions=out["suggestions"],
+            model=ModelInfo(version=mi["version"],
+                            trained_at=datetime.fromisoformat(mi["trainedAt"]),
+                            roc_auc=_f(mi["rocAuc"]), pr_auc=_f(mi["prAuc"]),
+                            brier=_f(mi["brier"])))
+
     @strawberry.field(description="REST: POST /api/v1/ai/scaling-recommendation; missing "
                                   "inputs are measured from live data.")
     @domain
@@ -148,6 +199,16 @@ class AiQueries:
 
 @strawberry.type
 class AiMutations:
+    @strawberry.mutation(description="Train the failure-prediction model on the last `days` of "
+                                     "history; the holdout and baseline metrics (REST: POST "
+                                     "/api/v1/ai/train).")
+    @domain
+    async def train_models(self, info: Info[Context, None], days: int = predict.DEFAULT_DAYS
+                           ) -> JSON:
+        c = ctx(info)
+        c.require(A, "train models")
+        return JSON(await predict.train(c.deps, days=days))
+
     @strawberry.mutation(description="Retry exactly the dead letters of one root-cause group "
                                      "(REST: POST /api/v1/ai/dlq-insights/retry).")
     @domain

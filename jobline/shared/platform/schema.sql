@@ -275,6 +275,23 @@ CREATE FUNCTION public.jobline_uuid7_floor(ms bigint) RETURNS uuid
     SELECT (substr(lpad(to_hex(ms), 12, '0'), 1, 8) || '-' || substr(lpad(to_hex(ms), 12, '0'), 9, 4)
             || '-0000-0000-000000000000')::uuid
 $$;
+CREATE TABLE public.ai_models (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    version integer NOT NULL,
+    trained_at timestamp with time zone NOT NULL,
+    metrics jsonb NOT NULL,
+    meta jsonb NOT NULL,
+    model text NOT NULL,
+    CONSTRAINT ai_models_kind_check CHECK ((kind ~ '^[a-z_]{1,40}$'::text))
+);
+CREATE SEQUENCE public.ai_models_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+ALTER SEQUENCE public.ai_models_id_seq OWNED BY public.ai_models.id;
 CREATE TABLE public.alert_channels (
     id uuid NOT NULL,
     name text NOT NULL,
@@ -859,8 +876,13 @@ CREATE TABLE public.worker_groups (
 ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
 ALTER TABLE ONLY public.job_events ATTACH PARTITION public.job_events_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
+ALTER TABLE ONLY public.ai_models ALTER COLUMN id SET DEFAULT nextval('public.ai_models_id_seq'::regclass);
 ALTER TABLE ONLY public.job_events ALTER COLUMN seq SET DEFAULT nextval('public.job_events_seq'::regclass);
 ALTER TABLE ONLY public.labelled_incidents ALTER COLUMN id SET DEFAULT nextval('public.labelled_incidents_id_seq'::regclass);
+ALTER TABLE ONLY public.ai_models
+    ADD CONSTRAINT ai_models_kind_version_key UNIQUE (kind, version);
+ALTER TABLE ONLY public.ai_models
+    ADD CONSTRAINT ai_models_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.alert_channels
     ADD CONSTRAINT alert_channels_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.alert_deliveries
