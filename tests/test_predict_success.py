@@ -12,9 +12,9 @@ import pytest
 
 from jobline.analytics.fold import make_fold
 from jobline.shared.core import jobs
+from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import relay_once
-from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.platform.clock import FakeClock
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps
