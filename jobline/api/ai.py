@@ -8,13 +8,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from jobline.analytics.ai import anomaly, predict, scaling
 from jobline.analytics.ai import dlq as dlq_ai
-from jobline.analytics.ai import predict, scaling
 from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
 from jobline.api.docs import OBJECT, Op, Resp, documented, query
@@ -22,6 +22,8 @@ from jobline.api.errors import JSONResponse, by_method, check_query_params, endp
 from jobline.api.jobs import validate
 from jobline.api.schemas import _In, _Out, iso_ms
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
+from jobline.shared.platform.clock import from_dt
+from jobline.shared.platform.errors import ValidationFailed
 
 GroupId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 Limit = Annotated[int, Field(ge=1, le=dlq_ai.MAX_LIMIT)]
@@ -137,6 +139,35 @@ class PredictOut(_Out):
     model: ModelInfoOut
 
 
+class AnomalyQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+    from_: Annotated[AwareDatetime | None, Field(alias="from")] = None
+    to: AwareDatetime | None = None
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)] | None = None
+
+
+class AnomalyOut(_Out):
+    id: int
+    metric: str
+    queue: str
+    detected_at: str
+    last_seen: str
+    #: null while the episode is still going on
+    ended_at: str | None
+    current_value: float
+    baseline: float
+    #: robust z-score at detection (value - median) / scale, in the metric's bad direction
+    score: float
+    peak_score: float
+    possible_causes: list[str]
+    baseline_source: str | None
+
+
+class AnomaliesOut(_Out):
+    anomalies: list[AnomalyOut]
+
+
 class TrainIn(_In):
     days: Annotated[int, Field(ge=1, le=400)] = predict.DEFAULT_DAYS
 
@@ -222,7 +253,37 @@ async def train(request: Request) -> Response:
     return JSONResponse(await predict.train(c.require_deps(), days=b.days))
 
 
+_WHEN = {"type": "string", "format": "date-time"}
+
+
+@documented(Op(
+    "listAnomalies", "Anomaly episodes detected over the rollups (default: the last 24 hours)",
+    params=(query("from", _WHEN), query("to", _WHEN),
+            query("queue", {"type": "string", "pattern": QUEUE_PATTERN})),
+    responses={200: Resp("Episodes by detection time", AnomaliesOut)}, errors=(400, 422, 503)))
+@endpoint
+async def anomalies(request: Request) -> Response:
+    check_query_params(request.query_params.keys(), AnomalyQuery)
+    q = validate(AnomalyQuery, dict(request.query_params))
+    deps = ctx(request).require_deps()
+    to_ms = from_dt(q.to) if q.to is not None else deps.clock.now_ms() + 60_000
+    from_ms = from_dt(q.from_) if q.from_ is not None else to_ms - 86_400_000
+    if from_ms >= to_ms:
+        raise ValidationFailed("from", "must be before to")
+    rows = await anomaly.list_anomalies(deps, from_ms, to_ms, q.queue)
+    return JSONResponse({"anomalies": [anomaly_json(a) for a in rows]})
+
+
+def anomaly_json(a: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in a.items() if not k.endswith("Ms")}
+    out["detectedAt"] = iso_ms(a["detectedAtMs"])
+    out["lastSeen"] = iso_ms(a["lastSeenMs"])
+    out["endedAt"] = iso_ms(a["endedAtMs"])
+    return out
+
+
 routes = [
+    by_method("/api/v1/ai/anomalies", {"GET": anomalies}, name="ai_anomalies"),
     by_method("/api/v1/jobs/predict-success", {"POST": predict_success}, name="ai_predict"),
     by_method("/api/v1/ai/train", {"POST": train}, name="ai_train"),
     by_method("/api/v1/ai/scaling-recommendation", {"POST": scaling_recommendation},

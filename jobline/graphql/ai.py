@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from jobline.analytics.ai import dlq as dlq_ai
-from jobline.analytics.ai import predict, scaling
+from jobline.analytics.ai import anomaly, predict, scaling
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.errors import ValidationFailed
@@ -110,8 +111,47 @@ def _f(v: object) -> float | None:
     return float(v) if isinstance(v, int | float) and v == v else None  # NaN -> null
 
 
+@strawberry.type(description="An anomaly episode of one queue and metric (docs/ai.md).")
+class Anomaly:
+    id: int
+    metric: str
+    queue: str
+    detected_at: datetime
+    last_seen: datetime
+    ended_at: datetime | None
+    current_value: float
+    baseline: float
+    score: float
+    peak_score: float
+    possible_causes: list[str]
+    baseline_source: str | None
+
+
 @strawberry.type
 class AiQueries:
+    @strawberry.field(description="Anomaly episodes detected in [from, to) (default: the last "
+                                  "24 hours). REST: GET /api/v1/ai/anomalies.")
+    @domain
+    async def anomalies(
+            self, info: Info[Context, None],
+            from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+            to: datetime | None = None, queue: str | None = None) -> list[Anomaly]:
+        c = ctx(info)
+        c.require(A, "read anomalies")
+        _selection(queue, None, 1)
+        to_ms = int(to.timestamp() * 1000) if to is not None else c.deps.clock.now_ms() + 60_000
+        from_ms = int(from_.timestamp() * 1000) if from_ is not None else to_ms - 86_400_000
+        if from_ms >= to_ms:
+            raise ValidationFailed("from", "must be before to")
+        return [Anomaly(id=a["id"], metric=a["metric"], queue=a["queue"],
+                        detected_at=to_dt(a["detectedAtMs"]), last_seen=to_dt(a["lastSeenMs"]),
+                        ended_at=to_dt(a["endedAtMs"]) if a["endedAtMs"] is not None else None,
+                        current_value=a["currentValue"], baseline=a["baseline"],
+                        score=a["score"], peak_score=a["peakScore"],
+                        possible_causes=a["possibleCauses"],
+                        baseline_source=a["baselineSource"])
+                for a in await anomaly.list_anomalies(c.deps, from_ms, to_ms, queue)]
+
     @strawberry.field(description="REST: POST /api/v1/jobs/predict-success.")
     @domain
     async def predict_success(self, info: Info[Context, None], job_type: str, payload: JSON,

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from jobline.analytics.ai import anomaly
 from jobline.analytics.alerting import deliver as alert_delivery
 from jobline.analytics.alerting import evaluate as alert_eval
 from jobline.shared.core import counts, maintenance, results
@@ -53,6 +54,8 @@ WORKER_EVENTS_EVERY_S = 10.0
 ALERT_PEER_BACKOFF_S = 0.2
 #: Expired results are removed within this long of their expiry time.
 RESULT_EXPIRY_EVERY_S = 10.0
+#: Each whole minute is scored once it is complete; checking 4x a minute bounds the lag to 15 s.
+ANOMALY_EVERY_S = 15.0
 
 
 class Scheduler:
@@ -114,6 +117,8 @@ class Scheduler:
                 self._delivery_worker(),
                 # worker groups: history, crashes, autoscaling (docs/workers.md)
                 self._every(self.fleet_step_s, "fleet", self._fleet),
+                # anomaly detection over the rollups, minute by minute (docs/ai.md)
+                self._every(ANOMALY_EVERY_S, "anomalies", self._anomalies),
             )
         finally:
             await block.aclose()
@@ -155,6 +160,9 @@ class Scheduler:
 
     async def _fleet(self) -> None:
         await self.scaler.step()
+
+    async def _anomalies(self) -> None:
+        await anomaly.tick(self.deps)
 
     async def _fold_counts(self) -> None:
         await counts.fold(self.deps)

@@ -43,7 +43,8 @@ ENVELOPE_VERSION = 1
 JOB_EVENT_TYPES = ("jobs.submitted", "jobs.started", "jobs.completed", "jobs.failed",
                    "jobs.retries", "jobs.dead_letter", "jobs.cancelled")
 OTHER_EVENT_TYPES = ("workers.started", "workers.stopped", "workers.heartbeat_lost",
-                     "workers.scaled", "workers.command", "queues.backlog", "alerts.fired")
+                     "workers.scaled", "workers.command", "queues.backlog", "alerts.fired",
+                     "ai.anomaly")
 EVENT_TYPES = JOB_EVENT_TYPES + OTHER_EVENT_TYPES
 
 #: Postgres NOTIFY channel the outbox triggers signal; the relay LISTENs instead of polling.

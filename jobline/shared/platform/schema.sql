@@ -275,6 +275,26 @@ CREATE FUNCTION public.jobline_uuid7_floor(ms bigint) RETURNS uuid
     SELECT (substr(lpad(to_hex(ms), 12, '0'), 1, 8) || '-' || substr(lpad(to_hex(ms), 12, '0'), 9, 4)
             || '-0000-0000-000000000000')::uuid
 $$;
+CREATE TABLE public.ai_anomalies (
+    id bigint NOT NULL,
+    queue_name text NOT NULL,
+    metric text NOT NULL,
+    detected_at timestamp with time zone NOT NULL,
+    last_seen_at timestamp with time zone NOT NULL,
+    ended_at timestamp with time zone,
+    current_value double precision NOT NULL,
+    baseline double precision NOT NULL,
+    score double precision NOT NULL,
+    peak_score double precision NOT NULL,
+    possible_causes jsonb DEFAULT '{}'::jsonb NOT NULL
+);
+CREATE SEQUENCE public.ai_anomalies_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+ALTER SEQUENCE public.ai_anomalies_id_seq OWNED BY public.ai_anomalies.id;
 CREATE TABLE public.ai_models (
     id bigint NOT NULL,
     kind text NOT NULL,
@@ -292,6 +312,10 @@ CREATE SEQUENCE public.ai_models_id_seq
     NO MAXVALUE
     CACHE 1;
 ALTER SEQUENCE public.ai_models_id_seq OWNED BY public.ai_models.id;
+CREATE TABLE public.ai_state (
+    key text NOT NULL,
+    value text NOT NULL
+);
 CREATE TABLE public.alert_channels (
     id uuid NOT NULL,
     name text NOT NULL,
@@ -876,13 +900,18 @@ CREATE TABLE public.worker_groups (
 ALTER TABLE ONLY public.job_attempts ATTACH PARTITION public.job_attempts_default DEFAULT;
 ALTER TABLE ONLY public.job_events ATTACH PARTITION public.job_events_default DEFAULT;
 ALTER TABLE ONLY public.jobs ATTACH PARTITION public.jobs_default DEFAULT;
+ALTER TABLE ONLY public.ai_anomalies ALTER COLUMN id SET DEFAULT nextval('public.ai_anomalies_id_seq'::regclass);
 ALTER TABLE ONLY public.ai_models ALTER COLUMN id SET DEFAULT nextval('public.ai_models_id_seq'::regclass);
 ALTER TABLE ONLY public.job_events ALTER COLUMN seq SET DEFAULT nextval('public.job_events_seq'::regclass);
 ALTER TABLE ONLY public.labelled_incidents ALTER COLUMN id SET DEFAULT nextval('public.labelled_incidents_id_seq'::regclass);
+ALTER TABLE ONLY public.ai_anomalies
+    ADD CONSTRAINT ai_anomalies_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.ai_models
     ADD CONSTRAINT ai_models_kind_version_key UNIQUE (kind, version);
 ALTER TABLE ONLY public.ai_models
     ADD CONSTRAINT ai_models_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.ai_state
+    ADD CONSTRAINT ai_state_pkey PRIMARY KEY (key);
 ALTER TABLE ONLY public.alert_channels
     ADD CONSTRAINT alert_channels_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.alert_deliveries
@@ -977,6 +1006,8 @@ ALTER TABLE ONLY public.worker_group_history
     ADD CONSTRAINT worker_group_history_pkey PRIMARY KEY (group_name, minute);
 ALTER TABLE ONLY public.worker_groups
     ADD CONSTRAINT worker_groups_pkey PRIMARY KEY (name);
+CREATE INDEX ai_anomalies_detected ON public.ai_anomalies USING btree (detected_at);
+CREATE UNIQUE INDEX ai_anomalies_one_open ON public.ai_anomalies USING btree (queue_name, metric) WHERE (ended_at IS NULL);
 CREATE INDEX alert_deliveries_alert ON public.alert_deliveries USING btree (alert_id, created_at);
 CREATE INDEX alert_deliveries_unsubmitted ON public.alert_deliveries USING btree (created_at) WHERE (job_id IS NULL);
 CREATE INDEX alert_rules_due ON public.alert_rules USING btree (next_eval_at) WHERE enabled;
