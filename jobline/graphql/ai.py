@@ -12,8 +12,8 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from jobline.analytics.ai import dlq as dlq_ai
 from jobline.analytics.ai import anomaly, predict, scaling
+from jobline.analytics.ai import dlq as dlq_ai
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.errors import ValidationFailed
