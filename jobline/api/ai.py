@@ -13,7 +13,7 @@ from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from jobline.analytics.ai import anomaly, predict, scaling
+from jobline.analytics.ai import anomaly, forecast, predict, scaling
 from jobline.analytics.ai import dlq as dlq_ai
 from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
@@ -168,6 +168,54 @@ class AnomaliesOut(_Out):
     anomalies: list[AnomalyOut]
 
 
+class ForecastQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+    queue: Annotated[str, Field(pattern=QUEUE_PATTERN)]
+    horizon_days: int = 7  # 7 or 30, checked by forecast()
+
+
+class ForecastPointOut(_Out):
+    at: str
+    jobs: float
+    lower: float
+    upper: float
+
+
+class ForecastDayOut(_Out):
+    date: str
+    jobs: float
+    lower: float
+    upper: float
+    peak_jobs_per_hour: float
+    #: Worker slots for the busiest hour to meet the wait target (M/M/c); null without runs
+    workers_needed: int | None
+    busy_worker_hours: float | None
+    cost: float | None
+
+
+class BacktestOut(_Out):
+    holdout_hours: int
+    season_hours: int
+    mase_prophet: float | None
+    mase_seasonal_naive: float | None
+
+
+class ForecastOut(_Out):
+    queue: str
+    horizon_days: int
+    #: the model of ``points`` (always Prophet)
+    model: str
+    #: the model with the lower backtest MASE, used for ``days``' capacity and cost
+    capacity_model: str
+    backtest: BacktestOut
+    history_hours: int
+    points: list[ForecastPointOut]
+    days: list[ForecastDayOut]
+    assumptions: dict[str, Any]
+    total_cost: float
+
+
 class TrainIn(_In):
     days: Annotated[int, Field(ge=1, le=400)] = predict.DEFAULT_DAYS
 
@@ -282,7 +330,22 @@ def anomaly_json(a: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@documented(Op(
+    "forecast", "Hourly submissions forecast (Prophet) with capacity and cost per day",
+    params=(query("queue", {"type": "string", "pattern": QUEUE_PATTERN}),
+            query("horizonDays", {"type": "integer", "enum": [7, 30], "default": 7})),
+    responses={200: Resp("Points with 80% intervals, the backtest, and capacity per day",
+                         ForecastOut)}, errors=(400, 422, 503)))
+@endpoint
+async def forecast_queue(request: Request) -> Response:
+    check_query_params(request.query_params.keys(), ForecastQuery)
+    q = validate(ForecastQuery, dict(request.query_params))
+    return JSONResponse(await forecast.forecast(ctx(request).require_deps(), q.queue,
+                                                q.horizon_days))
+
+
 routes = [
+    by_method("/api/v1/ai/forecast", {"GET": forecast_queue}, name="ai_forecast"),
     by_method("/api/v1/ai/anomalies", {"GET": anomalies}, name="ai_anomalies"),
     by_method("/api/v1/jobs/predict-success", {"POST": predict_success}, name="ai_predict"),
     by_method("/api/v1/ai/train", {"POST": train}, name="ai_train"),

@@ -4,6 +4,7 @@ the same core (:mod:`jobline.analytics.ai`); admin only. Mixed into the ``Query`
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Annotated
@@ -12,7 +13,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from jobline.analytics.ai import anomaly, predict, scaling
+from jobline.analytics.ai import anomaly, forecast, predict, scaling
 from jobline.analytics.ai import dlq as dlq_ai
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.clock import to_dt
@@ -128,7 +129,84 @@ class Anomaly:
 
 
 @strawberry.type
+class ForecastPoint:
+    at: datetime
+    jobs: float
+    lower: float
+    upper: float
+
+
+@strawberry.type
+class ForecastDay:
+    date: str
+    jobs: float
+    lower: float
+    upper: float
+    peak_jobs_per_hour: float
+    workers_needed: int | None
+    busy_worker_hours: float | None
+    cost: float | None
+
+
+@strawberry.type
+class ForecastBacktest:
+    holdout_hours: int
+    season_hours: int
+    mase_prophet: float | None
+    mase_seasonal_naive: float | None
+
+
+@strawberry.type(description="Hourly submissions forecast (Prophet) with capacity per day.")
+class Forecast:
+    queue: str
+    horizon_days: int
+    model: str
+    capacity_model: str
+    backtest: ForecastBacktest
+    history_hours: int
+    points: list[ForecastPoint]
+    days: list[ForecastDay]
+    mean_duration_ms: float | None
+    wait_target_ms: float
+    target_source: str
+    price_per_worker_hour: float
+    total_cost: float
+
+
+def _finite(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None
+
+
+@strawberry.type
 class AiQueries:
+    @strawberry.field(description="REST: GET /api/v1/ai/forecast.")
+    @domain
+    async def forecast(self, info: Info[Context, None], queue: str,
+                       horizon_days: int = 7) -> Forecast:
+        c = ctx(info)
+        c.require(A, "read forecasts")
+        _selection(queue, None, 1)
+        f = await forecast.forecast(c.deps, queue, horizon_days)
+        b, a = f["backtest"], f["assumptions"]
+        return Forecast(
+            queue=f["queue"], horizon_days=f["horizonDays"], model=f["model"],
+            capacity_model=f["capacityModel"],
+            backtest=ForecastBacktest(holdout_hours=b["holdoutHours"],
+                                      season_hours=b["seasonHours"],
+                                      mase_prophet=_finite(b["maseProphet"]),
+                                      mase_seasonal_naive=_finite(b["maseSeasonalNaive"])),
+            history_hours=f["historyHours"],
+            points=[ForecastPoint(at=datetime.fromisoformat(p["at"]), jobs=p["jobs"],
+                                  lower=p["lower"], upper=p["upper"]) for p in f["points"]],
+            days=[ForecastDay(date=d["date"], jobs=d["jobs"], lower=d["lower"],
+                              upper=d["upper"], peak_jobs_per_hour=d["peakJobsPerHour"],
+                              workers_needed=d["workersNeeded"],
+                              busy_worker_hours=d["busyWorkerHours"], cost=d["cost"])
+                  for d in f["days"]],
+            mean_duration_ms=a["meanDurationMs"], wait_target_ms=a["waitTargetMs"],
+            target_source=a["targetSource"], price_per_worker_hour=a["pricePerWorkerHour"],
+            total_cost=f["totalCost"])
+
     @strawberry.field(description="Anomaly episodes detected in [from, to) (default: the last "
                                   "24 hours). REST: GET /api/v1/ai/anomalies.")
     @domain
