@@ -302,6 +302,19 @@ def _supervise(args: argparse.Namespace) -> int:
     return pool.run_group(child, group, max(0, args.processes), control, warm)
 
 
+async def _builtin_schedules(settings: Settings) -> None:
+    """The daily model training (``JOBLINE_AI_TRAIN_CRON``, ``off`` for none; docs/ai.md)."""
+    from jobline.analytics.ai import jobs as ai_jobs
+    from jobline.shared.platform.connections import connect
+
+    deps = await connect(settings, pool_size=2)  # the lock's connection + the insert's
+    try:
+        await ai_jobs.ensure_schedule(deps, os.environ.get("JOBLINE_AI_TRAIN_CRON",
+                                                           ai_jobs.DEFAULT_CRON))
+    finally:
+        await deps.close()
+
+
 def admin_key_file(home: Path) -> Path:
     return home / "admin.key"
 
@@ -343,6 +356,41 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(f"revoked {k.prefix}... ({k.name})")
 
     _with_deps(go, pool_size=1)
+    return 0
+
+
+def cmd_ai(args: argparse.Namespace) -> int:
+    """``jobline ai train`` / ``jobline ai detect --from --to``."""
+    from datetime import datetime
+
+    def ms(text: str, name: str) -> int:
+        try:
+            return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError:
+            raise ConfigError(f"{name}: not an ISO 8601 time: {text!r}") from None
+
+    async def go(deps: Deps) -> None:
+        if args.ai_cmd == "train":
+            from jobline.analytics.ai import predict
+
+            out = await predict.train(deps, days=args.days)
+            m, b = out["model"], out["baseline"]
+            print(f"trained {out['kind']} v{out['version']} on {out['rows']['train']:,} "
+                  f"attempts (holdout {out['rows']['holdout']:,}, newest by time)")
+            for k in ("rocAuc", "prAuc", "accuracy", "brier", "ece"):
+                print(f"  {k:9} model {m[k]:.4f}   baseline (type rate) {b[k]:.4f}")
+        else:
+            from jobline.analytics.ai import anomaly
+
+            found = await anomaly.detect(deps, ms(args.from_, "--from"), ms(args.to, "--to"),
+                                         queue=args.queue)
+            for a in found:
+                print(f"{datetime.fromtimestamp(a['detectedAtMs'] / 1000):%Y-%m-%d %H:%M}  "
+                      f"{a['queue']:20} {a['metric']:20} value {a['currentValue']:.4g} "
+                      f"baseline {a['baseline']:.4g} score {a['score']}")
+            print(f"{len(found)} anomalies")
+
+    _with_deps(go, pool_size=2)
     return 0
 
 
@@ -427,6 +475,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             {"database_url": services.database_url, "redis_url": services.redis_url}, indent=2))
         admin_key = asyncio.run(_local_admin_key(s.with_(database_url=services.database_url,
                                                          redis_url=services.redis_url)))
+        asyncio.run(_builtin_schedules(s.with_(database_url=services.database_url,
+                                               redis_url=services.redis_url)))
         env = lifeline.child_env(dict(os.environ, DATABASE_URL=services.database_url,
                                       REDIS_URL=services.redis_url, JOBLINE_HOME=str(s.home)))
         if s.events and s.event_bus == "kafka" and not s.kafka_bootstrap:
@@ -603,6 +653,18 @@ def build_parser() -> argparse.ArgumentParser:
     kr = ks.add_parser("revoke", help="revoke a key by id or prefix", formatter_class=fmt)
     kr.add_argument("key", help="the key's id or prefix")
     p.set_defaults(fn=cmd_keys)
+
+    p = command("ai", "AI operations: train the models, detect anomalies over a past range")
+    ai = p.add_subparsers(dest="ai_cmd", required=True, metavar="COMMAND")
+    at = ai.add_parser("train", help="train the failure-prediction model; prints its holdout "
+                                     "metrics next to the baseline's", formatter_class=fmt)
+    at.add_argument("--days", type=int, default=7, help="days of history to learn from")
+    ad = ai.add_parser("detect", help="run the anomaly detector over a past range (what the "
+                                      "scheduler does minute by minute)", formatter_class=fmt)
+    ad.add_argument("--from", dest="from_", required=True, help="ISO 8601 start")
+    ad.add_argument("--to", required=True, help="ISO 8601 end")
+    ad.add_argument("--queue", default=None, help="one queue (default: all)")
+    p.set_defaults(fn=cmd_ai)
 
     p = command("migrate", "apply database migrations")
     p.set_defaults(fn=cmd_migrate)

@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from jobline.analytics.ai import anomaly
+from jobline.analytics.ai import jobs as ai_jobs
 from jobline.analytics.alerting import deliver as alert_delivery
 from jobline.analytics.alerting import evaluate as alert_eval
+from jobline.analytics.alerting.model import DELIVERY_QUEUE
 from jobline.shared.core import counts, maintenance, results
 from jobline.shared.dispatch import rate_limits
 from jobline.shared.dispatch.redis_dispatch import Dispatch
@@ -27,6 +29,7 @@ from jobline.shared.fleet.scaler import Scaler
 from jobline.shared.platform.connections import Deps, create_redis
 from jobline.shared.platform.errors import Unavailable
 from jobline.shared.schedules import recurring as schedules
+from jobline.worker.runtime import Worker
 
 log = logging.getLogger("jobline.scheduler")
 
@@ -187,10 +190,19 @@ class Scheduler:
         await self._stop.wait()
         return True
 
+    def _internal_worker(self) -> Worker:
+        """The worker of the internal queues: ``jobline.alerts`` (alert notifications) and
+        ``jobline.ai`` (model training, docs/ai.md)."""
+        reg = alert_delivery.registry(self.deps)
+        ai_jobs.register(reg, self.deps)
+        return Worker(self.deps, reg, queues=[DELIVERY_QUEUE, ai_jobs.QUEUE],
+                      concurrency=alert_delivery.CONCURRENCY, worker_id=f"{self.owner}:alerts",
+                      group="scheduler")
+
     async def _delivery_worker(self) -> None:
-        """The worker of the internal ``jobline.alerts`` queue (alert notifications)."""
+        """Runs (and restarts) :meth:`_internal_worker`."""
         while not self._stop.is_set():
-            worker = alert_delivery.delivery_worker(self.deps, f"{self.owner}:alerts")
+            worker = self._internal_worker()
             task = asyncio.create_task(worker.run())
             stop = asyncio.create_task(self._stop.wait())
             try:

@@ -21,6 +21,7 @@ error.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 from bisect import bisect_right
@@ -305,9 +306,6 @@ async def train(deps: Deps, *, days: int = DEFAULT_DAYS, seed: int = 42) -> dict
     """Train on the last ``days`` of attempts, evaluate on the newest 20%, store a new version.
 
     Raises ``ValidationFailed`` when the history is too small to learn from."""
-    import lightgbm as lgb
-    import numpy as np
-
     if not 1 <= days <= 400:
         raise ValidationFailed("days", "must be 1-400")
     to_ms = deps.clock.now_ms()
@@ -330,7 +328,26 @@ async def train(deps: Deps, *, days: int = DEFAULT_DAYS, seed: int = 42) -> dict
     for r in rows:
         if math.isnan(r.recent_fail):
             r.recent_fail = 1 - type_success.get(r.job_type, overall)
-    enc = Encoder.learn(rows, frozenset(k.lower() for k in deps.settings.mask_keys))
+    fitted = await asyncio.to_thread(
+        _fit, rows, a, b, type_success, overall,
+        frozenset(k.lower() for k in deps.settings.mask_keys), seed)
+    metrics = {**fitted["metrics"],
+               "window": {"from": to_dt(from_ms).isoformat(), "to": to_dt(to_ms).isoformat()}}
+    meta, model_text = fitted["meta"], fitted["model"]
+    trained_at = to_dt(to_ms)
+    version = await deps.pool.fetchval(SAVE, KIND, trained_at, orjson.dumps(metrics).decode(),
+                                       orjson.dumps(meta).decode(), model_text)
+    return {"kind": KIND, "version": version, "trainedAt": trained_at.isoformat(), **metrics}
+
+
+def _fit(rows: list[Row], a: int, b: int, type_success: dict[str, float], overall: float,
+         masked: frozenset[str], seed: int) -> dict[str, Any]:
+    """Fit, calibrate and evaluate (CPU-bound: runs in a thread, off the event loop)."""
+    import lightgbm as lgb
+    import numpy as np
+
+    n = len(rows)
+    enc = Encoder.learn(rows, masked)
     X = [enc.row(r) for r in rows]
     y = [r.ok for r in rows]
     clf = lgb.LGBMClassifier(n_estimators=300, learning_rate=0.05, num_leaves=31,
@@ -360,14 +377,9 @@ async def train(deps: Deps, *, days: int = DEFAULT_DAYS, seed: int = 42) -> dict
             "typeSuccess": type_success, "overallSuccess": overall,
             "p99DurationMs": p99}
     metrics = {"model": model, "baseline": baseline,
-               "window": {"from": to_dt(from_ms).isoformat(), "to": to_dt(to_ms).isoformat()},
                "rows": {"train": a, "calibration": b - a, "holdout": n - b},
                "features": len(enc.names)}
-    trained_at = to_dt(to_ms)
-    version = await deps.pool.fetchval(SAVE, KIND, trained_at, orjson.dumps(metrics).decode(),
-                                       orjson.dumps(meta).decode(),
-                                       booster.model_to_string())
-    return {"kind": KIND, "version": version, "trainedAt": trained_at.isoformat(), **metrics}
+    return {"metrics": metrics, "meta": meta, "model": booster.model_to_string()}
 
 
 def _safe(name: str) -> str:
