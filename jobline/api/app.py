@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from jobline.api import (
     admin,
     alerts,
+    analytics,
     batches,
     dashboard,
     events,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, *, deps: Deps | None = None,
     app = Starlette(
         routes=[*jobs.routes, *batches.routes, *queues.routes, *schedules.routes, *admin.routes,
                 *retry_policies.routes, *events.routes, *health.routes, *worker_routes.routes, *workers.routes, *job_types.routes,
-                *metrics.routes, *alerts.routes,
+                *metrics.routes, *alerts.routes, *analytics.routes,
                 *graphql_app.routes(context, events.bus_of),
                 *openapi.routes(settings)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -18,6 +18,7 @@ from jobline.shared.schedules import recurring as schedules_core
 from jobline.shared.schedules.inputs import ScheduleIn, SchedulePatchIn
 
 from .alerts import AlertMutations
+from .analytics import AnalyticsMutations
 from .common import A, D, ctx, parse_id
 from .context import Context
 from .errors import domain
@@ -27,7 +28,7 @@ from .workers import WorkerMutations
 
 
 @strawberry.type
-class Mutation(AlertMutations, WorkerMutations):
+class Mutation(AlertMutations, AnalyticsMutations, WorkerMutations):
     @strawberry.mutation
     @domain
     async def submit(self, info: Info[Context, None], input: SubmitJobInput) -> Submitted:
