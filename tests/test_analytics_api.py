@@ -7,6 +7,7 @@ through the engine, validation, admin-only access, and REST == GraphQL."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import Counter, defaultdict
@@ -168,7 +169,7 @@ def test_decompose_covers_the_range_once_with_the_coarsest_rows() -> None:
     assert spans[aq.DAY] == [(aq._ceil(frm, DAY), aq._floor(to, DAY))]
     covered = sorted(s for g in spans.values() for s in g)
     assert covered[0][0] == frm and covered[-1][1] == to
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
     assert all(lo % HOUR == 0 and hi % HOUR == 0 for lo, hi in spans[aq.HOUR])
     assert sum(hi - lo for lo, hi in spans[aq.MINUTE]) == 17 * MIN + 23 * MIN
     # minute rows gone before the floor: the edge reads its enclosing hour instead
