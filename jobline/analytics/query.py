@@ -709,20 +709,6 @@ async def cost(deps: Deps, s: Scope, group_by: str = "queue") -> dict[str, Any]:
 # --- SLA -----------------------------------------------------------------------------------------
 
 
-def within(counts: Iterable[tuple[int, float]], target_ms: float) -> tuple[float, float]:
-    """(jobs at or under ``target_ms``, all jobs) of merged histogram counts; the bucket holding
-    the target counts pro rata of its integers at or under it."""
-    ok = total = 0.0
-    for b, n in counts:
-        lo, hi = sketch.bounds(b)
-        total += n
-        if hi - 1 <= target_ms:
-            ok += n
-        elif lo <= target_ms:
-            ok += n * (math.floor(target_ms) - lo + 1) / (hi - lo)
-    return ok, total
-
-
 async def slas(deps: Deps, queue: str | None = None) -> list[dict[str, Any]]:
     rows = await deps.pool.fetch(
         "SELECT queue_name, objective, target_ms, metric FROM queue_slas "
@@ -732,22 +718,40 @@ async def slas(deps: Deps, queue: str | None = None) -> list[dict[str, Any]]:
 
 
 async def sla(deps: Deps, s: Scope) -> list[dict[str, Any]]:
+    """Per SLA queue: compliance, violations and a per-hour (ranges up to two days) or per-day
+    trend. PostgreSQL sums, per queue and period, the jobs in buckets wholly under the target,
+    in the target's bucket and in all; the target's bucket then counts pro rata (the share of its
+    integers at or under the target),
+    so a 30-day read returns a few hundred rows, not every bucket."""
     defs = await slas(deps, s.queue)
     if not defs:
         return []
     g = HOUR if s.span <= 2 * DAY else DAY
-    hist = await _hist(deps, [(0, s)], SLA_METRICS, by=("queue_name",), interval=g)
-    cells: dict[tuple[str, str], dict[int, dict[int, float]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(float)))
-    for r in hist:
-        cells[(r["queue_name"], r["metric"])][r["b"]][r["bucket"]] += r["n"]
+    q = _Sql()
+    queues, metrics = [d["queue"] for d in defs], [d["metric"] for d in defs]
+    targets = [sketch.bucket(int(d["targetMs"])) for d in defs]
+    qp, mp, tp = q.p(queues), q.p(metrics), q.p(targets)
+    src = q.source("hist", [(0, s)], where=f" AND queue_name = ANY({qp}::text[]) AND metric = "
+                                            f"ANY({mp}::text[])", max_grain=g)
+    select, group = _grouped(["sl.q"], g)
+    rows = await deps.pool.fetch(
+        f"SELECT {select}, sum(n) FILTER (WHERE bucket < sl.tb)::float8 AS below,"
+        f" sum(n) FILTER (WHERE bucket = sl.tb)::float8 AS at_target, sum(n)::float8 AS total"
+        f" FROM {src} JOIN unnest({qp}::text[], {mp}::text[], {tp}::int[]) AS sl(q, m, tb)"
+        f" ON src.queue_name = sl.q AND src.metric = sl.m GROUP BY {group}", *q.params)
+    cells: dict[str, dict[int, Any]] = defaultdict(dict)
+    for r in rows:
+        cells[r["q"]][r["b"]] = r
     out = []
-    for d in defs:
-        per = cells.get((d["queue"], d["metric"]), {})
+    for d, tb in zip(defs, targets, strict=True):
+        lo, hi = sketch.bounds(tb)
+        frac = (math.floor(d["targetMs"]) - lo + 1) / (hi - lo)
         ok = total = 0.0
         trend = []
         for b in _slots(s, g):
-            o, t = within(per.get(b, {}).items(), d["targetMs"])
+            cell = cells[d["queue"]].get(b)
+            o = (_f(cell["below"]) + _f(cell["at_target"]) * frac) if cell is not None else 0.0
+            t = _f(cell["total"]) if cell is not None else 0.0
             ok, total = ok + o, total + t
             trend.append({"at": to_dt(b), "compliance": _ratio(o, t)})
         compliance = _ratio(ok, total)
