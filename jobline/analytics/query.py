@@ -240,10 +240,13 @@ class _Sql:
         return f"${len(self.params)}"
 
     def source(self, kind: str, periods: Sequence[tuple[int, Scope]], where: str = "",
-               max_grain: int = DAY) -> str:
+               interval: int | None = None) -> str:
         """``UNION ALL`` of the rows of ``kind`` covering each period's scope, with columns
-        ``at`` (the row's time), ``period`` (the given label) and the kind's columns."""
+        ``at`` (the row's time), ``period`` (the given label), the kind's columns and, given
+        an ``interval``, ``b``: the start of the interval holding the row (no grain coarser
+        than the interval is read)."""
         cols = ", ".join(_COLUMNS[kind])
+        max_grain = interval or DAY
         parts: list[str] = []
         for label, s in periods:
             spans = decompose(s.from_ms, s.to_ms, minute_floor(s.now_ms), max_grain)
@@ -254,14 +257,21 @@ class _Sql:
                 filters += f" AND job_type = {self.p(s.job_type)}"
             for grain, table, col in zip((MINUTE, HOUR, DAY), _TABLES[kind],
                                          ("minute", "at", "at"), strict=True):
-                if not spans[grain]:
-                    continue
-                conds = " OR ".join(f"({col} >= {self.p(to_dt(lo))} AND {col} < "
-                                    f"{self.p(to_dt(hi))})" for lo, hi in spans[grain])
-                parts.append(f"SELECT {col} AS at, {label} AS period, {cols} FROM {table} "
-                             f"WHERE ({conds}){filters}{where}")
+                # one branch per span: a plain range is an index range scan, where an OR of
+                # ranges next to other filters made the planner scan the whole hour table
+                b = ""
+                if interval is not None:
+                    # rows of the interval's grain (or coarser: old hour rows in a per-minute
+                    # series) already start their interval; only finer rows are truncated
+                    b = (f"{col} AS b, " if grain >= interval else
+                         f"date_trunc('{_UNIT[interval]}', {col}, 'UTC') AS b, ")
+                for lo, hi in spans[grain]:
+                    parts.append(f"SELECT {col} AS at, {b}{label} AS period, {cols} FROM {table} "
+                                 f"WHERE {col} >= {self.p(to_dt(lo))} AND {col} < "
+                                 f"{self.p(to_dt(hi))}{filters}{where}")
         if not parts:
-            parts.append(f"SELECT minute AS at, 0 AS period, {cols} FROM {_TABLES[kind][0]} "
+            b = "minute AS b, " if interval is not None else ""
+            parts.append(f"SELECT minute AS at, {b}0 AS period, {cols} FROM {_TABLES[kind][0]} "
                          "WHERE false")
         return "(" + "\nUNION ALL\n".join(parts) + ") src"
 
@@ -304,13 +314,24 @@ _SUMS = ("submitted", "started", "completed", "failed", "retries", "dead_letter"
 _SUM_SQL = ", ".join(f"sum({c})::float8 AS {c}" for c in _SUMS)
 
 
+_UNIT = {MINUTE: "minute", HOUR: "hour", DAY: "day"}
+
+
 def _grouped(keys: Sequence[str], interval: int | None) -> tuple[str, str]:
-    """(select list, GROUP BY list) of ``keys`` plus the interval's start as ``b`` (epoch ms)."""
-    cols = list(keys)
-    if interval is not None:
-        name = {MINUTE: "minute", HOUR: "hour", DAY: "day"}[interval]
-        cols.append(f"(extract(epoch FROM date_trunc('{name}', at, 'UTC')) * 1000)::bigint AS b")
+    """(select list, GROUP BY list) of ``keys`` plus, given an interval, the source's ``b``."""
+    cols = [*keys, "b"] if interval is not None else list(keys)
     return ", ".join(cols), ", ".join(str(i + 1) for i in range(len(cols)))
+
+
+def _ms_b(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts, ``b`` (a timestamptz) as epoch ms."""
+    out = []
+    for r in rows:
+        d = dict(r)
+        if d.get("b") is not None:
+            d["b"] = from_dt(d["b"])
+        out.append(d)
+    return out
 
 
 async def _rollup_sums(deps: Deps, periods: Sequence[tuple[int, Scope]],
@@ -319,11 +340,10 @@ async def _rollup_sums(deps: Deps, periods: Sequence[tuple[int, Scope]],
     """Summed rollup counters grouped by ``period``, ``by`` columns and (given ``interval``)
     the interval's start ``b`` (epoch ms)."""
     q = _Sql()
-    src = q.source("rollups", periods, max_grain=interval or DAY)
+    src = q.source("rollups", periods, interval=interval)
     select, group = _grouped(["period", *by], interval)
-    rows = await deps.pool.fetch(f"SELECT {select}, {_SUM_SQL} FROM {src} GROUP BY {group}",
-                                 *q.params)
-    return [dict(r) for r in rows]
+    return _ms_b(await deps.pool.fetch(f"SELECT {select}, {_SUM_SQL} FROM {src} "
+                                       f"GROUP BY {group}", *q.params))
 
 
 async def _hist(deps: Deps, periods: Sequence[tuple[int, Scope]], metrics: Sequence[str],
@@ -332,10 +352,10 @@ async def _hist(deps: Deps, periods: Sequence[tuple[int, Scope]], metrics: Seque
     q = _Sql()
     mp = q.p(list(metrics))
     src = q.source("hist", periods, where=f" AND metric = ANY({mp}::text[])",
-                   max_grain=interval or DAY)
+                   interval=interval)
     select, group = _grouped(["period", "metric", *by], interval)
     n = group.count(",") + 2
-    return list(await deps.pool.fetch(
+    return _ms_b(await deps.pool.fetch(
         f"SELECT {select}, bucket, sum(n)::float8 AS n FROM {src} GROUP BY {group}, {n}",
         *q.params))
 
@@ -732,15 +752,19 @@ async def sla(deps: Deps, s: Scope) -> list[dict[str, Any]]:
     targets = [sketch.bucket(int(d["targetMs"])) for d in defs]
     qp, mp, tp = q.p(queues), q.p(metrics), q.p(targets)
     src = q.source("hist", [(0, s)], where=f" AND queue_name = ANY({qp}::text[]) AND metric = "
-                                            f"ANY({mp}::text[])", max_grain=g)
-    select, group = _grouped(["sl.q"], g)
+                                            f"ANY({q.p(sorted(set(metrics)))}::text[])",
+                   interval=g)
+    select, group = _grouped(["queue_name", "metric", "bucket"], g)
+    # bucket counts per queue and period first (a hash aggregate), then the split at the target
     rows = await deps.pool.fetch(
-        f"SELECT {select}, sum(n) FILTER (WHERE bucket < sl.tb)::float8 AS below,"
-        f" sum(n) FILTER (WHERE bucket = sl.tb)::float8 AS at_target, sum(n)::float8 AS total"
-        f" FROM {src} JOIN unnest({qp}::text[], {mp}::text[], {tp}::int[]) AS sl(q, m, tb)"
-        f" ON src.queue_name = sl.q AND src.metric = sl.m GROUP BY {group}", *q.params)
+        f"SELECT sl.q, c.b, sum(c.n) FILTER (WHERE c.bucket < sl.tb)::float8 AS below,"
+        f" sum(c.n) FILTER (WHERE c.bucket = sl.tb)::float8 AS at_target,"
+        f" sum(c.n)::float8 AS total"
+        f" FROM (SELECT {select}, sum(n) AS n FROM {src} GROUP BY {group}) c"
+        f" JOIN unnest({qp}::text[], {mp}::text[], {tp}::int[]) AS sl(q, m, tb)"
+        f" ON c.queue_name = sl.q AND c.metric = sl.m GROUP BY 1, 2", *q.params)
     cells: dict[str, dict[int, Any]] = defaultdict(dict)
-    for r in rows:
+    for r in _ms_b(rows):
         cells[r["q"]][r["b"]] = r
     out = []
     for d, tb in zip(defs, targets, strict=True):
