@@ -650,3 +650,29 @@ async def test_rest_and_graphql_agree(deps: Deps, client: httpx.AsyncClient) -> 
         assert g["summary"]["succeeded"]["value"] > 0
         assert g["sla"][0]["compliance"] is not None
         assert g["availability"]["incidents"]
+
+
+async def test_month_ranges_read_hour_samples(deps: Deps, client: httpx.AsyncClient) -> None:
+    """Past the minute retention, availability and resources read the hour samples: down
+    minutes of consecutive hours are one incident, uptime weighs each hour by its samples."""
+    h1 = T0 - 20 * DAY
+    rows = [("health.up", "postgres", to_dt(h1 - HOUR), 1.0, 1.0, 1.0, 1.0, 60),
+            ("health.up", "postgres", to_dt(h1), 0.9, 0.0, 1.0, 1.0, 60),
+            ("health.up", "postgres", to_dt(h1 + HOUR), 0.95, 0.0, 1.0, 1.0, 60),
+            ("health.up", "postgres", to_dt(h1 + 5 * HOUR), 0.5, 0.0, 1.0, 1.0, 60),
+            ("worker.cpu_pct", "w9", to_dt(h1), 40.0, 0.0, 0.0, 0.0, 30),
+            ("worker.cpu_pct", "w9", to_dt(h1 + HOUR), 70.0, 0.0, 0.0, 0.0, 60),
+            ("workers.crashes", "*", to_dt(h1), 0.1, 0.0, 1.0, 0.0, 60)]
+    await deps.pool.copy_records_to_table(
+        "analytics_samples_hour", records=rows,
+        columns=["metric", "subject", "at", "avg", "min", "max", "last", "n"])
+    rng = {"from": iso(T0 - 30 * DAY), "to": iso(T0)}
+    a = await get(client, "availability", **rng)
+    assert [(i["startedAt"], i["durationMs"]) for i in a["incidents"]] == [
+        (to_dt(h1).isoformat(), 9 * MIN), (to_dt(h1 + 5 * HOUR).isoformat(), 30 * MIN)]
+    assert a["components"] == [{"component": "postgres", "uptime": pytest.approx(
+        (60 + 54 + 57 + 30) / 240)}]
+    r = await get(client, "resources", **rng)
+    assert r["perWorker"] == [{"workerId": "w9", "cpuPct": pytest.approx(60.0),
+                               "rssBytes": None}]
+    assert r["crashes"] == pytest.approx(6.0)
