@@ -19,6 +19,7 @@ from jobline.shared.schedules.inputs import ScheduleIn, SchedulePatchIn
 
 from .ai import AiMutations
 from .alerts import AlertMutations
+from .analytics import AnalyticsMutations
 from .common import A, D, ctx, parse_id
 from .context import Context
 from .errors import domain
@@ -28,7 +29,7 @@ from .workers import WorkerMutations
 
 
 @strawberry.type
-class Mutation(AlertMutations, WorkerMutations, AiMutations):
+class Mutation(AlertMutations, AnalyticsMutations, WorkerMutations, AiMutations):
     @strawberry.mutation
     @domain
     async def submit(self, info: Info[Context, None], input: SubmitJobInput) -> Submitted:

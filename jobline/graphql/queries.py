@@ -22,6 +22,7 @@ from jobline.shared.schedules import recurring as schedules_core
 from . import loaders
 from .ai import AiQueries
 from .alerts import AlertQueries
+from .analytics import AnalyticsQueries
 from .common import A, D, ctx, opt_ms, parse_id
 from .context import Context
 from .errors import domain
@@ -55,7 +56,7 @@ from .workers import WorkerQueries
 
 
 @strawberry.type
-class Query(AlertQueries, WorkerQueries, AiQueries):
+class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
     @strawberry.field
     @domain
     async def job(self, info: Info[Context, None], id: strawberry.ID) -> Job | None:

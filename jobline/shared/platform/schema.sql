@@ -1022,6 +1022,8 @@ CREATE INDEX job_events_job_ids ON ONLY public.job_events USING gin (job_ids);
 CREATE INDEX job_events_default_job_ids_idx ON public.job_events_default USING gin (job_ids);
 CREATE INDEX job_events_time ON ONLY public.job_events USING btree (occurred_at, event_id);
 CREATE INDEX job_events_default_occurred_at_event_id_idx ON public.job_events_default USING btree (occurred_at, event_id);
+CREATE INDEX job_rollup_histograms_day_metric ON public.job_rollup_histograms_day USING btree (metric, at, queue_name, job_type, bucket) INCLUDE (n);
+CREATE INDEX job_rollup_histograms_hour_metric ON public.job_rollup_histograms_hour USING btree (metric, at, queue_name, job_type, bucket) INCLUDE (n);
 CREATE INDEX jobs_batch_status ON ONLY public.jobs USING btree (batch_id, status) WHERE (batch_id IS NOT NULL);
 CREATE INDEX jobs_default_batch_id_status_idx ON public.jobs_default USING btree (batch_id, status) WHERE (batch_id IS NOT NULL);
 CREATE INDEX jobs_type_id ON ONLY public.jobs USING btree (job_type, id);
