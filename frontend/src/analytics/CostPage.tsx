@@ -39,7 +39,7 @@ function PriceForm({ queues, initialQueue, onSaved }: { queues: string[]; initia
       <form onSubmit={submit} aria-label="Set a queue's price" noValidate>
         <Group align="flex-start" mt="xs">
           <Autocomplete label="Queue" data={queues} value={queue} onChange={setQueue} error={errors.queue} required w={220} />
-          <NumberInput label="Price per worker-hour (USD)" value={price} onChange={setPrice} min={0} decimalScale={4} step={0.01} error={errors.price} required w={220} />
+          <NumberInput label="Price per worker-hour (USD)" value={price} onChange={setPrice} min={0} decimalScale={4} step={0.01} error={errors.price} required w={260} />
           <Button type="submit" mt={24} loading={state.fetching}>Save price</Button>
         </Group>
       </form>

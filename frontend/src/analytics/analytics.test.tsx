@@ -265,6 +265,7 @@ describe("Cost", () => {
     expect(screen.getByRole("region", { name: "Storage growth" })).toHaveTextContent("50.0 MiB/day");
     expect(within(screen.getByRole("table", { name: "Cost by queue" })).getByRole("row", { name: /video/ })).toHaveTextContent("$10.00");
     expect(screen.getByRole("table", { name: "Most expensive job types" })).toHaveTextContent("transcode");
+    expect(within(screen.getByRole("table", { name: "Cost by queue" })).getByRole("row", { name: /email/ })).toHaveTextContent("$0.00005"); // not $0.00
   });
   it("validates the price form, then sets the queue's price", async () => {
     const calls: Calls = { queries: [], mutations: [] };

@@ -49,7 +49,9 @@ export function fmtPct(x: number | null | undefined, digits = 1): string {
 }
 export function fmtMoney(x: number | null | undefined): string {
   if (x === null || x === undefined) return "—";
-  return x.toLocaleString("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: x < 1 ? 4 : 2 });
+  // per-job costs are fractions of a cent: show them to two significant digits, not as $0.00
+  if (x !== 0 && Math.abs(x) < 0.01) return x.toLocaleString("en-US", { style: "currency", currency: "USD", maximumSignificantDigits: 2 });
+  return x.toLocaleString("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: Math.abs(x) < 1 ? 4 : 2 });
 }
 export function fmtDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "—";
@@ -206,14 +208,15 @@ const GRID = { left: 56, right: 24, top: 40, bottom: 32, containLabel: false };
 export function lineOption(series: { name: string; data: [number, number | null][]; color?: string; area?: boolean }[],
   yName: string, yFormat?: (v: number) => string, extra: Record<string, unknown> = {}): EChartsCoreOption {
   return {
-    tooltip: { trigger: "axis", valueFormatter: yFormat ? (v: number) => (v === null || v === undefined ? "—" : yFormat(v)) : undefined },
-    legend: series.length > 1 ? { type: "scroll", top: 0 } : undefined,
+    tooltip: { trigger: "axis", ...(yFormat ? { valueFormatter: (v: number) => (v === null || v === undefined ? "—" : yFormat(v)) } : {}) },
+    ...(series.length > 1 ? { legend: { type: "scroll", top: 0 } } : {}),
     grid: GRID,
     xAxis: { type: "time" },
-    yAxis: { type: "value", name: yName, nameGap: 12, axisLabel: yFormat ? { formatter: yFormat } : undefined },
+    // (an explicit `axisLabel: undefined` hides ECharts' default tick labels: only set it to format)
+    yAxis: { type: "value", name: yName, nameGap: 12, ...(yFormat ? { axisLabel: { formatter: yFormat } } : {}) },
     series: series.map((s) => ({
       name: s.name, type: "line", showSymbol: s.data.length < 40, connectNulls: false, data: s.data, color: s.color,
-      areaStyle: s.area ? { opacity: 0.15 } : undefined,
+      ...(s.area ? { areaStyle: { opacity: 0.15 } } : {}),
     })),
     ...extra,
   };
@@ -223,10 +226,10 @@ export function lineOption(series: { name: string; data: [number, number | null]
 export function barOption(categories: string[], series: { name: string; data: (number | null)[]; color?: string; stack?: string }[],
   yName: string, opts: { horizontal?: boolean; yFormat?: (v: number) => string } = {}): EChartsCoreOption {
   const cat = { type: "category", data: categories, axisLabel: opts.horizontal ? { width: 140, overflow: "truncate" } : { interval: 0, rotate: categories.length > 6 ? 30 : 0 } };
-  const val = { type: "value", name: yName, axisLabel: opts.yFormat ? { formatter: opts.yFormat } : undefined };
+  const val = { type: "value", name: yName, ...(opts.yFormat ? { axisLabel: { formatter: opts.yFormat } } : {}) };
   return {
-    tooltip: { trigger: "axis", valueFormatter: opts.yFormat ? (v: number) => (v === null || v === undefined ? "—" : opts.yFormat!(v)) : undefined },
-    legend: series.length > 1 ? { top: 0 } : undefined,
+    tooltip: { trigger: "axis", ...(opts.yFormat ? { valueFormatter: (v: number) => (v === null || v === undefined ? "—" : opts.yFormat!(v)) } : {}) },
+    ...(series.length > 1 ? { legend: { top: 0 } } : {}),
     grid: opts.horizontal ? { left: 150, right: 24, top: 32, bottom: 24 } : { ...GRID, bottom: categories.length > 6 ? 72 : 32 },
     xAxis: opts.horizontal ? val : cat,
     yAxis: opts.horizontal ? { ...cat, inverse: true } : val,
@@ -305,7 +308,8 @@ export function FilterBar({ view, update, filters = true }: {
 }
 
 export function Loading() {
-  return <Center p="xl"><Loader aria-label="Loading" /></Center>;
+  // the label sits on a status region: a bare Loader (a span) may not carry aria-label (axe)
+  return <Center p="xl" role="status" aria-label="Loading"><Loader /></Center>;
 }
 
 /** Title + filter bar + the query's state: loading, error (with the API's message), empty, data. */
