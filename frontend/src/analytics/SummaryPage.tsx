@@ -97,11 +97,12 @@ export default function SummaryPage() {
   );
 }
 
-/** A top issue's link: a dashboard path stays in the app; anything else is a plain link. */
+/** A top issue's link. */
 function IssueLink({ link, title }: { link: string; title: string }) {
   if (!link) return null;
   const label = `Investigate: ${title}`;
-  return link.startsWith("/")
+  // a dashboard path stays in the app (an API path, /api/..., is a plain link to its JSON)
+  return link.startsWith("/") && !link.startsWith("/api/")
     ? <Anchor component={Link} to={link} size="sm" aria-label={label} style={{ whiteSpace: "nowrap" }}>Investigate →</Anchor>
     : <Anchor href={link} size="sm" aria-label={label} style={{ whiteSpace: "nowrap" }}>Investigate →</Anchor>;
 }

@@ -4,6 +4,7 @@ import { CombinedError, type Client } from "urql";
 import { fromValue, merge, never } from "wonka";
 import { renderWith } from "../test/render";
 import { Layout } from "../shell/Layout";
+import { AppRoutes } from "../App";
 import SummaryPage from "./SummaryPage";
 import QueuesPage, { clearLabel, compared } from "./QueuesPage";
 import FailuresPage from "./FailuresPage";
@@ -80,6 +81,11 @@ describe("analytics view in the URL", () => {
 });
 
 describe("Analytics navigation", () => {
+  it("sends a developer who opens an analytics URL to the Queues page", async () => {
+    renderWith(<AppRoutes />, { role: "developer", path: "/analytics/cost", data: { queues: [], jobTypes: [], alerts: { firing: 0, alerts: [] } } });
+    expect(await screen.findByRole("heading", { level: 1, name: "Queues" })).toBeInTheDocument();
+    expect(screen.queryByRole("heading", { name: "Cost" })).toBeNull();
+  });
   it("offers the group to admins, expanded with the range carried across pages", () => {
     const { unmount } = renderWith(<Layout />, { role: "admin", path: "/analytics/failures?range=7d&queue=email&job=x" });
     const nav = screen.getByRole("navigation", { name: "Main" });

@@ -1,4 +1,4 @@
-import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{J as t,P as n,Tt as r,i,q as a}from"./urql.es-GnnvJcHP.js";import{c as o,n as s,r as c,t as l}from"./Page-BSr7kM0M.js";import{u}from"./index-DVCRtTnL.js";import{t as d}from"./gql-Bd-F8DOs.js";import{t as f}from"./EChart-GCJ5E8R_.js";import{t as p}from"./bins-Bn41T50R.js";var m=e(r(),1),h=a(),g=d(`
+import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{J as t,P as n,Tt as r,i,q as a}from"./urql.es-GnnvJcHP.js";import{c as o,n as s,r as c,t as l}from"./Page-BSr7kM0M.js";import{u}from"./index-BjO7g7LX.js";import{t as d}from"./gql-Bd-F8DOs.js";import{t as f}from"./EChart-sOuitY2A.js";import{t as p}from"./bins-Bn41T50R.js";var m=e(r(),1),h=a(),g=d(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
     queueMetrics { name }
     week: throughputSeries(from: $weekFrom) { minuteMs submitted }
