@@ -1,4 +1,4 @@
-import { screen, waitFor, within } from "@testing-library/react";
+import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { CombinedError, type Client } from "urql";
 import { fromValue, merge, never } from "wonka";
@@ -74,6 +74,32 @@ describe("analytics view in the URL", () => {
     const q = calls.queries.find((v) => "interval" in v)!;
     expect(q).toMatchObject({ queue: "email", jobType: "send", interval: "hour" });
     expect(Date.parse(q.to as string) - Date.parse(q.from as string)).toBe(7 * 86_400_000);
+  });
+  it("applies a custom range from the range picker", async () => {
+    const calls: Calls = { queries: [], mutations: [] };
+    const empty = { analytics: { retries: { byJobType: [], byAttempt: [], wastedComputeSeconds: 0 } } };
+    renderWith(<RetriesPage />, { client: client(empty, { calls }), path: "/analytics/retries?queue=email" });
+    await userEvent.click(screen.getByRole("radio", { name: "Custom" }));
+    const form = screen.getByRole("form", { name: "Custom range" });
+    fireEvent.change(within(form).getByLabelText(/^From/), { target: { value: "2026-11-01T00:00" } });
+    fireEvent.change(within(form).getByLabelText(/^To/), { target: { value: "2026-11-03T12:00" } });
+    await userEvent.click(within(form).getByRole("button", { name: "Apply range" }));
+    await waitFor(() => expect(calls.queries.at(-1)).toMatchObject({
+      from: new Date(2026, 10, 1).toISOString(), to: new Date(2026, 10, 3, 12).toISOString(), queue: "email",
+    }));
+  });
+  it("applies the queue filter typed into the filter bar, and clears it", async () => {
+    const calls: Calls = { queries: [], mutations: [] };
+    const empty = { analytics: { retries: { byJobType: [], byAttempt: [], wastedComputeSeconds: 0 } } };
+    renderWith(<RetriesPage />, { client: client(empty, { calls }), path: "/analytics/retries?range=30d" });
+    const queue = within(screen.getByRole("region", { name: "Range and filters" })).getByRole("combobox", { name: "Queue" });
+    await userEvent.type(queue, "billing{Enter}");
+    await waitFor(() => expect(calls.queries.at(-1)).toMatchObject({ queue: "billing", jobType: null }));
+    await userEvent.clear(queue);
+    await userEvent.keyboard("{Enter}");
+    await waitFor(() => expect(calls.queries.at(-1)).toMatchObject({ queue: null }));
+    const last = calls.queries.at(-1)!;
+    expect(Date.parse(last.to as string) - Date.parse(last.from as string)).toBe(30 * 86_400_000); // the range stays
   });
   it("classifies changes", () => {
     expect([direction(0.2), direction(-0.01), direction(0), direction(null)]).toEqual(["up", "down", "flat", "none"]);
