@@ -8,13 +8,16 @@ import { QueuesPage } from "./queues/QueuesPage";
 import { JobsPage } from "./jobs/JobsPage";
 import { SchedulesPage } from "./schedules/SchedulesPage";
 import { BatchesPage } from "./batches/BatchesPage";
-import { WorkersPage } from "./workers/WorkersPage";
 import { DeadLettersPage } from "./dead-letters/DeadLettersPage";
 import { AlertsPage } from "./alerts/AlertsPage";
 
 // ECharts is most of the bundle: the pages that draw with it load on first visit.
 const TimelinePage = lazy(() => import("./timeline/TimelinePage"));
 const ChartsPage = lazy(() => import("./charts/ChartsPage"));
+// The Workers page draws sparkline charts with ECharts too (eager, it put ECharts in the first route).
+const WorkersPage = lazy(() => import("./workers/WorkersPage").then((m) => ({ default: m.WorkersPage })));
+// The eight admin analytics pages (issue 16): one chunk, loaded on the first visit to /analytics.
+const AnalyticsRoutes = lazy(() => import("./analytics/AnalyticsRoutes"));
 
 function Loading() {
   return (
@@ -38,12 +41,13 @@ export function AppRoutes() {
         <Route path="jobs" element={<JobsPage />} />
         <Route path="jobs/:jobId" element={<JobsPage />} />
         <Route path="timeline" element={<AdminOnly><Suspense fallback={<Loading />}><TimelinePage /></Suspense></AdminOnly>} />
-        <Route path="workers" element={<AdminOnly><WorkersPage /></AdminOnly>} />
+        <Route path="workers" element={<AdminOnly><Suspense fallback={<Loading />}><WorkersPage /></Suspense></AdminOnly>} />
         <Route path="dead-letters" element={<AdminOnly><DeadLettersPage /></AdminOnly>} />
         <Route path="schedules" element={<SchedulesPage />} />
         <Route path="batches" element={<BatchesPage />} />
         <Route path="charts" element={<AdminOnly><Suspense fallback={<Loading />}><ChartsPage /></Suspense></AdminOnly>} />
         <Route path="alerts" element={<AlertsPage />} />
+        <Route path="analytics/*" element={<AdminOnly><Suspense fallback={<Loading />}><AnalyticsRoutes /></Suspense></AdminOnly>} />
         <Route path="*" element={<Navigate to="/queues" replace />} />
       </Route>
     </Routes>

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from jobline.testing import wait_until
 
@@ -102,7 +103,18 @@ async def main() -> None:
                      ("/workers", "workers"),
                      ("/dead-letters", "dead-letters"), ("/charts", "charts"),
                      ("/schedules", "schedules"), ("/batches", "batches"),
-                     ("/alerts", "alerts")]
+                     ("/alerts", "alerts"),
+                     # the admin analytics pages (issue 16): real figures need history, e.g.
+                     # `jobline seed --jobs 1M --days 30` against the same stack first
+                     ("/analytics", "analytics-summary"),
+                     ("/analytics/queues", "analytics-queues"),
+                     ("/analytics/failures", "analytics-failures"),
+                     ("/analytics/retries", "analytics-retries"),
+                     ("/analytics/resources", "analytics-resources"),
+                     ("/analytics/cost", "analytics-cost"),
+                     ("/analytics/sla", "analytics-sla")]
+            if chain_id:
+                pages.append((f"/analytics/dependencies?job={chain_id}", "analytics-dependencies"))
             if a.unserved:
                 pages.append(("/queues", "queues-unserved"))
             for path, name in pages:
@@ -112,6 +124,14 @@ async def main() -> None:
                 await expect(page.get_by_role("heading", level=1)).to_be_visible()
                 if name == "queues-unserved":
                     await expect(page.get_by_role("alert")).to_contain_text("resize_avatar")
+                if name.startswith("analytics"):  # the page's data, then ECharts' first frame
+                    try:
+                        await page.wait_for_function(
+                            "performance.getEntriesByType('mark')"
+                            ".some((m) => m.name.endsWith(':data'))", timeout=30_000)
+                    except PlaywrightTimeoutError:
+                        print(f"{name}: no data after 30 s (an error or no history?)")
+                    await page.wait_for_timeout(800)
                 if name.startswith("timeline"):  # the canvas paints a few frames after the data
                     await page.wait_for_timeout(1500)
                 await shoot(page, name, scheme)

@@ -1,4 +1,4 @@
-import { AppShell, Badge, Burger, Button, Group, NavLink, Text, Tooltip, useComputedColorScheme, useMantineColorScheme } from "@mantine/core";
+import { AppShell, Badge, Box, Burger, Button, Group, NavLink, Text, Tooltip, useComputedColorScheme, useMantineColorScheme } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { NavLink as RouterLink, Outlet, useLocation } from "react-router";
 import { useSession } from "../auth/session";
@@ -23,12 +23,38 @@ export const NAV: Item[] = [
   { to: "/alerts", label: "Alerts" },
 ];
 
+/** The Analytics group (admin only; issue 16): shown under its own link, expanded inside it. */
+export const ANALYTICS_NAV: Item[] = [
+  { to: "/analytics", label: "Executive summary" },
+  { to: "/analytics/queues", label: "Queue deep dive" },
+  { to: "/analytics/failures", label: "Failures" },
+  { to: "/analytics/retries", label: "Retries" },
+  { to: "/analytics/resources", label: "Resources" },
+  { to: "/analytics/cost", label: "Cost" },
+  { to: "/analytics/sla", label: "SLA" },
+  { to: "/analytics/dependencies", label: "Dependencies" },
+];
+
+/** The range and filters travel between analytics pages (the Dependencies page's job id does not). */
+function analyticsSearch(search: string): string {
+  const p = new URLSearchParams(search);
+  const keep = new URLSearchParams();
+  for (const k of ["range", "from", "to", "queue", "jobType"]) {
+    const v = p.get(k);
+    if (v) keep.set(k, v);
+  }
+  const s = keep.toString();
+  return s ? `?${s}` : "";
+}
+
 export function Layout() {
   const session = useSession();
   const [opened, { toggle }] = useDisclosure();
   const { setColorScheme } = useMantineColorScheme();
   const scheme = useComputedColorScheme("light");
   const location = useLocation();
+  const inAnalytics = location.pathname === "/analytics" || location.pathname.startsWith("/analytics/");
+  const search = inAnalytics ? analyticsSearch(location.search) : "";
   return (
     <AppShell header={{ height: 56 }} navbar={{ width: 200, breakpoint: "sm", collapsed: { mobile: !opened } }} padding="md">
       <AppShell.Header>
@@ -54,7 +80,7 @@ export function Layout() {
           </Group>
         </Group>
       </AppShell.Header>
-      <AppShell.Navbar p="xs" component="nav" aria-label="Main">
+      <AppShell.Navbar p="xs" component="nav" aria-label="Main" style={{ overflowY: "auto" }}>
         {NAV.filter((i) => !i.admin || session.isAdmin).map((i) => (
           <NavLink
             key={i.to}
@@ -64,6 +90,28 @@ export function Layout() {
             active={location.pathname.startsWith(i.to)}
           />
         ))}
+        {session.isAdmin && (
+          <NavLink
+            component={RouterLink}
+            to={inAnalytics ? `/analytics${search}` : "/analytics"}
+            label="Analytics"
+            active={inAnalytics}
+          />
+        )}
+        {session.isAdmin && inAnalytics && (
+          <Box role="group" aria-label="Analytics pages" pl="sm">
+            {ANALYTICS_NAV.map((i) => (
+              <NavLink
+                key={i.to}
+                component={RouterLink}
+                to={`${i.to}${search}`}
+                label={i.label}
+                end
+                active={location.pathname.replace(/\/$/, "") === i.to}
+              />
+            ))}
+          </Box>
+        )}
       </AppShell.Navbar>
       <AppShell.Main>
         <Outlet />
