@@ -204,6 +204,10 @@ async def _write_history(conn: asyncpg.Connection, now: datetime) -> None:
         "GROUP BY 1, 2, 3 ON CONFLICT DO NOTHING",
         start,
     )
+    # the queues themselves, as the first submission to each registers it
+    await conn.execute(
+        "INSERT INTO queues (name, created_at) SELECT unnest($1::text[]), now() "
+        "ON CONFLICT DO NOTHING", QUEUES)
     await conn.execute(
         "INSERT INTO queue_slas (queue_name, objective, target_ms, metric, updated_at) "
         "VALUES ('an-email', 0.95, 300000, 'e2e', now()) ON CONFLICT DO NOTHING"
