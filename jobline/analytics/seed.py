@@ -63,7 +63,7 @@ WEEKEND_FACTOR = 0.45
 #: Worker ids the history's attempts are spread over.
 WORKERS = 16
 #: A job type whose error is in this family is not retried (``job_types.non_retryable``).
-NON_RETRYABLE = "validation"
+NON_RETRYABLE = "validation_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,7 @@ ERROR_FAMILIES: dict[str, str] = {
     "connection": "ConnectionError: connection to {cat} refused (errno 111) after {n} ms",
     "rate_limited": "HTTP 429 Too Many Requests from {cat}: retry after {n} s",
     "upstream_5xx": "HTTP 503 Service Unavailable from {cat} (request {n})",
-    "validation": "ValueError: payload rejected by {cat} validation (field #{n})",
+    "validation_error": "ValueError: payload rejected by {cat} validation (field #{n})",
     "oom": "MemoryError: worker exceeded its {n} MB memory limit ({cat})",
     "codec": "RuntimeError: ffmpeg exited with status {n} while encoding {cat}",
     "lease_expired": "lease expired: worker lost or unresponsive",
@@ -109,10 +109,10 @@ ERROR_FAMILIES: dict[str, str] = {
 }
 
 _NET = (("connection", 4.0), ("rate_limited", 2.0), ("upstream_5xx", 2.0), ("timeout", 1.0),
-        ("validation", 1.0))
+        ("validation_error", 1.0))
 
 JOB_TYPES: tuple[JobTypeSpec, ...] = (
-    JobTypeSpec("email", "email.send", 9.0, (0.85, 0.15, 0.0), 10_000, 30_000, 5,
+    JobTypeSpec("email", "email.send", 9.0, (0.65, 0.3, 0.05), 10_000, 30_000, 5,
                 "sizeKb", 2, 900, "provider", ("sendgrid", "ses", "mailgun", "postmark"),
                 (1.0, 0.7, 1.5, 0.8), 1.0, _NET),
     JobTypeSpec("email", "email.campaign", 3.0, (0.55, 0.4, 0.05), 60_000, 120_000, 4,
@@ -120,19 +120,19 @@ JOB_TYPES: tuple[JobTypeSpec, ...] = (
                 (1.0, 0.7, 1.5, 0.8), 1.2, _NET),
     JobTypeSpec("email", "email.digest", 2.0, (0.7, 0.3, 0.0), 10_000, 60_000, 3,
                 "items", 1, 120, "frequency", ("daily", "weekly"), (1.0, 1.0), 0.6, _NET),
-    JobTypeSpec("sms", "sms.send", 8.0, (0.95, 0.05, 0.0), 10_000, 15_000, 7,
+    JobTypeSpec("sms", "sms.send", 8.0, (0.8, 0.17, 0.03), 10_000, 15_000, 7,
                 "segments", 1, 8, "carrier", ("twilio", "vonage", "plivo"), (0.8, 1.3, 0.9),
-                1.0, (("rate_limited", 4.0), ("connection", 2.0), ("validation", 2.0),
+                1.0, (("rate_limited", 4.0), ("connection", 2.0), ("validation_error", 2.0),
                       ("upstream_5xx", 1.0))),
-    JobTypeSpec("sms", "sms.verify", 4.0, (0.98, 0.02, 0.0), 10_000, 15_000, 8,
+    JobTypeSpec("sms", "sms.verify", 4.0, (0.88, 0.12, 0.0), 10_000, 15_000, 8,
                 "codeLength", 4, 8, "carrier", ("twilio", "vonage", "plivo"), (0.8, 1.3, 0.9),
-                0.8, (("rate_limited", 3.0), ("connection", 2.0), ("validation", 3.0))),
+                0.8, (("rate_limited", 3.0), ("connection", 2.0), ("validation_error", 3.0))),
     JobTypeSpec("image-processing", "image.resize", 6.0, (0.6, 0.4, 0.0), 10_000, 60_000, 5,
                 "imageSizeKb", 20, 25_000, "format", ("jpeg", "png", "webp", "heic"),
-                (0.8, 0.9, 0.9, 1.8), 1.0, (("oom", 3.0), ("validation", 2.0), ("timeout", 1.0))),
-    JobTypeSpec("image-processing", "image.thumbnail", 5.0, (0.9, 0.1, 0.0), 10_000, 30_000, 5,
+                (0.8, 0.9, 0.9, 1.8), 1.0, (("oom", 3.0), ("validation_error", 2.0), ("timeout", 1.0))),
+    JobTypeSpec("image-processing", "image.thumbnail", 5.0, (0.7, 0.27, 0.03), 10_000, 30_000, 5,
                 "imageSizeKb", 20, 25_000, "format", ("jpeg", "png", "webp", "heic"),
-                (0.8, 0.9, 0.9, 1.8), 0.7, (("oom", 2.0), ("validation", 2.0))),
+                (0.8, 0.9, 0.9, 1.8), 0.7, (("oom", 2.0), ("validation_error", 2.0))),
     JobTypeSpec("image-processing", "image.watermark", 2.0, (0.5, 0.45, 0.05), 40_000, 60_000,
                 4, "imageSizeKb", 20, 25_000, "format", ("jpeg", "png", "webp", "heic"),
                 (0.8, 0.9, 0.9, 1.8), 0.9, (("oom", 3.0), ("timeout", 1.0))),
@@ -151,8 +151,8 @@ JOB_TYPES: tuple[JobTypeSpec, ...] = (
                 (1.0, 1.0, 1.2), 0.8, (("timeout", 2.0), ("oom", 1.0), ("db_deadlock", 1.0))),
     JobTypeSpec("reports", "reports.render", 1.5, (0.3, 0.6, 0.1), 120_000, 300_000, 4,
                 "pages", 1, 400, "format", ("pdf", "csv", "xlsx"), (1.3, 0.6, 1.0), 0.8,
-                (("oom", 1.0), ("timeout", 1.0), ("validation", 1.0))),
-    JobTypeSpec("webhooks", "webhook.deliver", 10.0, (0.9, 0.1, 0.0), 10_000, 30_000, 5,
+                (("oom", 1.0), ("timeout", 1.0), ("validation_error", 1.0))),
+    JobTypeSpec("webhooks", "webhook.deliver", 10.0, (0.65, 0.28, 0.07), 10_000, 30_000, 5,
                 "bodyBytes", 100, 200_000, "endpoint", ("stripe", "shopify", "github", "slack",
                                                         "custom"),
                 (0.6, 0.8, 0.7, 0.7, 2.2), 1.3, (("upstream_5xx", 4.0), ("timeout", 3.0),
@@ -163,33 +163,33 @@ JOB_TYPES: tuple[JobTypeSpec, ...] = (
     JobTypeSpec("data-processing", "data.etl", 3.0, (0.2, 0.5, 0.3), 600_000, 900_000, 4,
                 "rows", 1_000, 10_000_000, "source", ("postgres", "warehouse", "s3", "kafka"),
                 (0.8, 1.1, 0.9, 1.3), 1.2, (("timeout", 2.0), ("oom", 2.0),
-                                            ("db_deadlock", 1.0), ("validation", 1.0))),
+                                            ("db_deadlock", 1.0), ("validation_error", 1.0))),
     JobTypeSpec("data-processing", "data.import_csv", 3.0, (0.4, 0.45, 0.15), 300_000, 600_000,
                 5, "fileSizeMb", 1, 2_000, "encoding", ("utf-8", "latin-1", "utf-16"),
-                (0.8, 1.6, 1.4), 1.0, (("validation", 4.0), ("oom", 1.0), ("timeout", 1.0))),
+                (0.8, 1.6, 1.4), 1.0, (("validation_error", 4.0), ("oom", 1.0), ("timeout", 1.0))),
     JobTypeSpec("data-processing", "data.dedupe", 2.0, (0.5, 0.4, 0.1), 120_000, 300_000, 3,
                 "rows", 1_000, 2_000_000, "strategy", ("exact", "fuzzy"), (0.7, 1.3), 0.8,
                 (("oom", 2.0), ("timeout", 1.0))),
-    JobTypeSpec("ml-inference", "ml.classify", 5.0, (0.7, 0.28, 0.02), 30_000, 60_000, 6,
+    JobTypeSpec("ml-inference", "ml.classify", 5.0, (0.45, 0.4, 0.15), 30_000, 60_000, 6,
                 "inputTokens", 10, 8_000, "model", ("small", "base", "large"), (0.7, 1.0, 1.5),
                 1.0, (("oom", 2.0), ("model_load", 1.0), ("timeout", 2.0))),
-    JobTypeSpec("ml-inference", "ml.embed", 4.0, (0.85, 0.15, 0.0), 10_000, 30_000, 5,
+    JobTypeSpec("ml-inference", "ml.embed", 4.0, (0.7, 0.27, 0.03), 10_000, 30_000, 5,
                 "inputTokens", 10, 8_000, "model", ("small", "base", "large"), (0.7, 1.0, 1.5),
                 0.7, (("oom", 2.0), ("model_load", 1.0))),
     JobTypeSpec("ml-inference", "ml.batch_predict", 1.0, (0.0, 0.3, 0.7), 900_000, 1_800_000,
                 3, "records", 100, 1_000_000, "model", ("small", "base", "large"),
                 (0.7, 1.0, 1.5), 1.5, (("oom", 3.0), ("model_load", 1.0), ("timeout", 2.0))),
-    JobTypeSpec("notifications", "push.send", 12.0, (0.97, 0.03, 0.0), 10_000, 15_000, 6,
+    JobTypeSpec("notifications", "push.send", 12.0, (0.8, 0.17, 0.03), 10_000, 15_000, 6,
                 "devices", 1, 20, "platform", ("ios", "android", "web"), (0.9, 1.0, 1.4), 0.9,
-                (("connection", 2.0), ("rate_limited", 2.0), ("validation", 2.0),
+                (("connection", 2.0), ("rate_limited", 2.0), ("validation_error", 2.0),
                  ("upstream_5xx", 1.0))),
     JobTypeSpec("notifications", "notifications.broadcast", 2.0, (0.5, 0.45, 0.05), 60_000,
                 120_000, 4, "audience", 100, 500_000, "platform", ("ios", "android", "web"),
                 (0.9, 1.0, 1.4), 1.1, (("rate_limited", 3.0), ("connection", 1.0),
                                        ("timeout", 1.0))),
-    JobTypeSpec("notifications", "inapp.create", 6.0, (0.99, 0.01, 0.0), 10_000, 10_000, 5,
+    JobTypeSpec("notifications", "inapp.create", 6.0, (0.88, 0.12, 0.0), 10_000, 10_000, 5,
                 "recipients", 1, 50, "channel", ("feed", "banner", "badge"), (1.0, 1.0, 1.0),
-                0.4, (("db_deadlock", 2.0), ("validation", 1.0))),
+                0.4, (("db_deadlock", 2.0), ("validation_error", 1.0))),
     JobTypeSpec("cleanup", "cleanup.expire_sessions", 2.0, (0.6, 0.35, 0.05), 60_000, 300_000,
                 1, "sessions", 100, 1_000_000, "store", ("redis", "postgres"), (0.8, 1.2), 0.5,
                 (("db_deadlock", 2.0), ("timeout", 1.0))),
@@ -423,7 +423,7 @@ WITH r0 AS (
     SELECT b.*,
            least(tmo - 1, greatest(1, (CASE cls WHEN 0 THEN 20 * exp(ln(50) * v)
                                             WHEN 1 THEN 1000 * exp(ln(10) * v)
-                                            ELSE 10000 * exp(ln(cap / 10000) * v) END)
+                                            ELSE 10001 * exp(ln(greatest(cap, 30000) / 10001) * v) END)
                  * CASE WHEN in_slow THEN ($13::float8[])[qi] ELSE 1 END))::bigint AS dur,
            CASE WHEN in_crash THEN greatest(0.5, {FIRST_FAIL / wmean} * {_arr([x.risk for x in types], 'float8')}[t])
                 ELSE least(0.92, {FIRST_FAIL / wmean} * {_arr([x.risk for x in types], 'float8')}[t]
@@ -459,13 +459,16 @@ WITH r0 AS (
            CASE WHEN na = 2 AND NOT dlq THEN dur ELSE fr END AS run2,
            CASE WHEN dlq THEN fr ELSE dur END AS run3
       FROM d OFFSET 0
-), f AS (
+), e2 AS (
     SELECT e.*, s1 + run1 AS f1, s1 + run1 + bo1 AS d2,
-           s1 + run1 + bo1 + w2 AS s2, s1 + run1 + bo1 + w2 + run2 AS f2,
-           s1 + run1 + bo1 + w2 + run2 + bo2 AS d3,
-           s1 + run1 + bo1 + w2 + run2 + bo2 + w1 AS s3,
-           s1 + run1 + bo1 + w2 + run2 + bo2 + w1 + run3 AS f3
+           CASE WHEN (s1 + run1 + bo1 + w2) >= $16::bigint AND (s1 + run1 + bo1 + w2) < $17::bigint THEN $17::bigint + ((s1 + run1 + bo1 + w2) - $16::bigint) / 20 + w1 ELSE (s1 + run1 + bo1 + w2) END AS s2
       FROM e OFFSET 0
+), e3 AS (
+    SELECT e2.*, s2 + run2 AS f2, s2 + run2 + bo2 AS d3,
+           CASE WHEN (s2 + run2 + bo2 + w1) >= $16::bigint AND (s2 + run2 + bo2 + w1) < $17::bigint THEN $17::bigint + ((s2 + run2 + bo2 + w1) - $16::bigint) / 20 + w1 ELSE (s2 + run2 + bo2 + w1) END AS s3
+      FROM e2 OFFSET 0
+), f AS (
+    SELECT e3.*, s3 + run3 AS f3 FROM e3 OFFSET 0
 ), k AS (
     -- nothing may end after the range: a job that would is compressed into it
     SELECT f.*, least(1.0, ($6::bigint - 1 - created)::float8
@@ -723,7 +726,9 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
         results = await _parallel(conns, [_then(task, tick) for task in tasks])
         for rows in results:
             stats.extend(rows)
-        chain_rows = await _write_chains(c0, rng, months, start, end, n_chain, seq_base + g)
+        chain_rows = await _write_chains(
+            c0, rng, months, start, end, n_chain, seq_base + g,
+            next((i for i in incidents if i.kind == "outage"), None))
         rep.chains = n_chain // len(CHAIN)
         rep.seconds["rows"] = time.perf_counter() - t
 
@@ -839,6 +844,8 @@ def _hour_args(g: int, n: int, lo: int, span: int, seq_base: int, end: int,
     crash = (0, 0)
     outage = (0, 0)
     for inc in incidents:
+        if inc.kind == "outage":  # later attempts of earlier jobs wait for its end too
+            outage = (inc.starts_ms, inc.ends_ms)
         if inc.ends_ms <= lo or inc.starts_ms >= lo + span:
             continue
         if inc.kind == "failure_spike" and inc.queue:
@@ -850,8 +857,6 @@ def _hour_args(g: int, n: int, lo: int, span: int, seq_base: int, end: int,
             slow_lo[i], slow_hi[i], slow_f[i] = inc.starts_ms, inc.ends_ms, inc.factor
         elif inc.kind == "worker_crash_wave":
             crash = (inc.starts_ms, inc.ends_ms)
-        elif inc.kind == "outage":
-            outage = (inc.starts_ms, inc.ends_ms)
     return [g, n, lo, span, seq_base, end, spike_lo, spike_hi, spike_f, spike_fam, slow_lo,
             slow_hi, slow_f, crash[0], crash[1], outage[0], outage[1], load]
 
@@ -926,7 +931,8 @@ async def _attach(conn: asyncpg.Connection, mo: Month) -> None:
 
 
 async def _write_chains(conn: asyncpg.Connection, rng: random.Random, months: Sequence[Month],
-                        start: int, end: int, n: int, seq0: int) -> list[dict[str, Any]]:
+                        start: int, end: int, n: int, seq0: int,
+                        outage: Incident | None) -> list[dict[str, Any]]:
     """Report chains (extract -> aggregate -> render), submitted together: the later jobs wait
     (job_dependencies) until the one before completes, then run. Every chain completed."""
     if n <= 0:
@@ -947,6 +953,8 @@ async def _write_chains(conn: asyncpg.Connection, rng: random.Random, months: Se
             jid = uuid.UUID(int=(created << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64)
                             | (0b10 << 62) | rng.getrandbits(62))
             started = due + rng.randrange(50, 3_000)
+            if outage and outage.starts_ms <= started < outage.ends_ms:
+                started = outage.ends_ms + (started - outage.starts_ms) // 20
             dur = int(1_000 * math.exp(rng.random() * math.log(spec.slow_cap_ms / 1_000)))
             finished = started + dur
             if finished >= end:  # a chain may not end after the range
