@@ -26,7 +26,6 @@ from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import drain
 from jobline.worker.registry import Registry
 
-
 #: the conftest's template database (migrated once per session)
 TEMPLATE_DB = "jobline_template"
 
@@ -228,11 +227,11 @@ async def test_incidents_are_in_the_rows(seeded: tuple[Deps, SeedReport]) -> Non
          WHERE j.queue_name = 'ml-inference'""", slow["starts_at"], slow["ends_at"]))
     assert r["inside"] >= 2 * r["outside"], r
     crash = inc["worker_crash_wave:"]
-    r = await deps.pool.fetchrow("""
+    r = _f(await deps.pool.fetchrow("""
         SELECT count(*) FILTER (WHERE j.created_at >= $1 AND j.created_at < $2) AS inside,
                count(*) FILTER (WHERE j.created_at < $1 OR j.created_at >= $2) AS outside
           FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE a.outcome = 'lease_expired'""",
-        crash["starts_at"], crash["ends_at"])
+        crash["starts_at"], crash["ends_at"]))
     assert r["inside"] > 0 and r["outside"] == 0, r
     outage = inc["outage:"]
     assert await deps.pool.fetchval(

@@ -31,6 +31,7 @@ outbox event is written for the history: the rollups are rebuilt from the rows i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -363,7 +364,9 @@ def generate_sql(seed: int, jobs_table: str, attempts_table: str) -> str:
     for t in types:
         fam_lut += [fam_idx[t.errors[i - 1][0]]
                     for i in _lut([w for _, w in t.errors], FAMILY_LUT)]
-    cat_off, cat_vals, cat_risk = [], [], []
+    cat_off: list[int] = []
+    cat_vals: list[str] = []
+    cat_risk: list[float] = []
     for t in types:
         # the mean failure factor of a type's categories is 1 (uniform draw), so the
         # categories move the failure rate between categories, not the type's overall rate
@@ -379,7 +382,10 @@ def generate_sql(seed: int, jobs_table: str, attempts_table: str) -> str:
                   for t in types) / sum(t.weight for t in types)
     dlq_retryable = max(0.0, (DLQ_SHARE_OF_FAILED - v_share) / (1 - v_share))
     u = _u
-    h = lambda k: _h(seed, k)  # noqa: E731
+
+    def h(k: int) -> str:
+        return _h(seed, k)
+
     lease_fam = fam_idx["lease_expired"]
     timeout_fam = fam_idx["timeout"]
     nr_fam = fam_idx[NON_RETRYABLE]
@@ -752,12 +758,12 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
                 st = mo.staging(parent)
                 for d in defs:
                     idx_tasks.append(_exec(d.format(t=st)))
-                lo, hi = _uuid7_floor(mo.lo_ms), _uuid7_floor(mo.hi_ms)
-                key = "id" if parent == "jobs" else "job_id"
+                ulo, uhi = _uuid7_floor(mo.lo_ms), _uuid7_floor(mo.hi_ms)
+                col = "id" if parent == "jobs" else "job_id"
                 # lets ATTACH skip its validation scan
                 idx_tasks.append(_exec(
-                    f"ALTER TABLE {st} ADD CONSTRAINT {st}_bound CHECK ({key} IS NOT NULL "
-                    f"AND {key} >= '{lo}'::uuid AND {key} < '{hi}'::uuid)"))
+                    f"ALTER TABLE {st} ADD CONSTRAINT {st}_bound CHECK ({col} IS NOT NULL "
+                    f"AND {col} >= '{ulo}'::uuid AND {col} < '{uhi}'::uuid)"))
         # biggest first, so the two connections finish together
         await _parallel(conns, idx_tasks)
         rep.seconds["indexes"] = time.perf_counter() - t
@@ -790,10 +796,9 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
     except BaseException:
         for mo in months:
             for parent in ("jobs", "job_attempts"):
-                try:
+                # best effort: the original error is what matters
+                with contextlib.suppress(Exception):
                     await conns[0].execute(f"DROP TABLE IF EXISTS {mo.staging(parent)}")
-                except Exception:  # noqa: BLE001 - best effort, the original error matters
-                    pass
         raise
     finally:
         for c in conns:
@@ -1044,8 +1049,9 @@ async def _write_samples(conn: asyncpg.Connection, seed: int, start: int, end: i
     o_lo, o_hi = (outage.starts_ms, outage.ends_ms) if outage else (0, 0)
     s_lo, s_hi, s_q = (slow.starts_ms, slow.ends_ms, qi[slow.queue or "ml-inference"]) \
         if slow else (0, 0, 0)
-    u = lambda k: (f"((hashint8extended(mi * 64 + {k}, {seed}) & 9007199254740991)::float8"  # noqa: E731
-                   f" / 9007199254740992.0)")
+
+    def u(k: int) -> str:  # a uniform draw per minute mi
+        return f"((hashint8extended(mi * 64 + {k}, {seed}) & 2097151)::float8 * {_SCALE})"
     text = f"""
 WITH mins AS (
     SELECT mi, ms, ($7::float8[])[1 + ((ms / {HOUR_MS}) - $3::bigint)::int] AS load,
