@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -99,8 +100,8 @@ async def measure_endpoints(deps: Deps, from_ms: int, to_ms: int) -> dict[str, A
     return {}
 
 
-async def run(jobs: int, days: int, seed_value: int) -> dict[str, Any]:
-    async with stores.local("analytics", external=False) as svc:
+async def run(jobs: int, days: int, seed_value: int, base_dir: str | None) -> dict[str, Any]:
+    async with stores.local("analytics", external=False, base_dir=base_dir) as svc:
         settings = Settings().with_(database_url=svc.database_url, redis_url=svc.redis_url,
                                     redis_prefix="bench")
         deps = await connect(settings)
@@ -125,7 +126,7 @@ async def run(jobs: int, days: int, seed_value: int) -> dict[str, Any]:
         "table_bytes": sizes, "database_bytes": db_bytes,
         "bytes_per_job": sum(sizes.values()) / max(1, rep.jobs),
         "matview": matview, "endpoints": endpoints,
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
 
 
@@ -168,8 +169,13 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--data-dir", default=None,
+                    help="where the store lives (default /dev/shm; use a disk for 10M+)")
     a = ap.parse_args()
-    r = asyncio.run(run(parse_count(a.jobs), a.days, a.seed))
+    load = os.getloadavg()[0]
+    r = asyncio.run(run(parse_count(a.jobs), a.days, a.seed, a.data_dir))
+    r["load_avg_1m_before"] = load
+    r["load_avg_1m_after"] = os.getloadavg()[0]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "analytics.json").write_text(json.dumps(r, indent=2) + "\n")

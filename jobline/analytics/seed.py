@@ -498,11 +498,13 @@ WITH r0 AS (
            CASE na WHEN 1 THEN f1 WHEN 2 THEN f2 ELSE f3 END AS fa,
            CASE na WHEN 1 THEN created WHEN 2 THEN d2 ELSE d3 END AS da,
            {_arr(cat_vals, 'text')}[ci] AS cat,
-           {_arr(fam_names, 'text')}[fam] AS etype,
+           CASE WHEN na > 1 OR dlq THEN {_arr(fam_names, 'text')}[fam] END AS etype,
+           -- only a job with a failed attempt has a message to render
+           CASE WHEN na > 1 OR dlq THEN
            replace(replace({_arr(list(ERROR_FAMILIES.values()), 'text')}[fam], '{{cat}}',
                            {_arr(cat_vals, 'text')}[ci]),
                    '{{n}}', CASE WHEN fam = {timeout_fam} THEN tmo
-                                 ELSE 1 + (h16 >> 40) % 4096 END::text) AS emsg
+                                 ELSE 1 + (h16 >> 40) % 4096 END::text) END AS emsg
       FROM m
 ), j AS (
     INSERT INTO {jobs_table} (id, seq, queue_name, job_type, payload, status, priority, attempts,
