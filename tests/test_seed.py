@@ -4,6 +4,7 @@ and a seed is reproducible."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -293,3 +294,26 @@ async def test_same_seed_same_rows(services: Any, template_db: str,
             await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert out[0] == out[1]
     assert out[0] != out[2]
+
+
+async def test_cli_seed(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    """``jobline seed`` finds the store like every command (DATABASE_URL/REDIS_URL here)."""
+    assert settings.database_url and settings.redis_url
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("JOBLINE_REDIS_PREFIX", settings.redis_prefix)
+    monkeypatch.setenv("JOBLINE_HOME", str(settings.home))
+    from jobline.cli import main
+
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["seed", "--jobs", "2k", "--days", "1", "--seed", "3",
+                                          "--no-rollups"])
+    assert code == 0
+    assert "seeded 2000 jobs (20 pending)" in capsys.readouterr().out
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM jobs") == 2000
+    finally:
+        await conn.close()
+    assert await asyncio.to_thread(main, ["seed", "--jobs", "lots"]) == 2
