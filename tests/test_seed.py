@@ -86,6 +86,7 @@ async def test_distributions(seeded: tuple[Deps, SeedReport]) -> None:
     pool = deps.pool
     assert rep.jobs == JOBS
     assert await pool.fetchval("SELECT count(*) FROM jobs") == JOBS
+    assert await pool.fetchval("SELECT count(*) FROM job_attempts") == rep.attempts
     hist = "status <> 'pending'"
     n = await pool.fetchval(f"SELECT count(*) FROM jobs WHERE {hist}")
     # queue mix: each queue's share within 20% of its weight's share

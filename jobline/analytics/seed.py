@@ -350,11 +350,15 @@ _TS = "('epoch'::timestamptz + ({0}) * interval '1 millisecond')"
 def generate_sql(seed: int, jobs_table: str, attempts_table: str) -> str:
     """The statement that writes one hour of jobs and their attempts.
 
+    Returns rows (kind, queue_name, status, batch_id, n, first_at, last_at): kind 'q' the jobs
+    per (queue, status), 'b' per batch (with its first creation and last completion), 'a' the
+    attempts.
+
     Parameters: $1 first row number, $2 rows, $3 the hour's first ms, $4 its length in ms,
     $5 seq base, $6 end of the range (ms; nothing happens after it), then per queue (arrays
     indexed like QUEUES): $7/$8/$9 failure spike from/to/factor, $10 its error family index,
     $11/$12/$13 slowdown from/to/factor; $14/$15 the crash wave, $16/$17 the outage, $18 the
-    hour's load (wait-time factor). Returns per (queue, status) and per batch the rows written.
+    hour's load (wait-time factor).
     """
     types = JOB_TYPES
     fam_names = list(ERROR_FAMILIES)
@@ -545,10 +549,16 @@ WITH r0 AS (
                                           (3, fin.s3, fin.f3)) AS v0(n, s, f)
      CROSS JOIN LATERAL (SELECT v0.n, v0.s, v0.f, v0.n < fin.na OR fin.dlq AS failed) AS v
      WHERE v0.n <= fin.na
+    RETURNING 1
 )
-SELECT queue_name, status, batch_id, count(*) AS n, min(created_at) AS first_at,
-       max(completed_at) AS last_at
-  FROM j GROUP BY GROUPING SETS ((queue_name, status), (batch_id))
+SELECT 'q' AS kind, queue_name, status, NULL::uuid AS batch_id, count(*) AS n,
+       NULL::timestamptz AS first_at, NULL::timestamptz AS last_at
+  FROM j GROUP BY queue_name, status
+UNION ALL
+SELECT 'b', NULL, NULL, batch_id, count(*), min(created_at), max(completed_at)
+  FROM j WHERE batch_id IS NOT NULL GROUP BY batch_id
+UNION ALL
+SELECT 'a', NULL, NULL, NULL, count(*), NULL, NULL FROM att
 """
 
 
@@ -744,14 +754,14 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
         counts: dict[tuple[str, str], int] = {}
         batches: list[tuple[uuid.UUID, int, datetime, datetime]] = []
         for r in [*stats, *chain_rows]:
-            if r["queue_name"] is not None:
+            if r["kind"] == "q":
                 key = (r["queue_name"], r["status"])
                 counts[key] = counts.get(key, 0) + r["n"]
-            elif r["batch_id"] is not None:
+            elif r["kind"] == "b":
                 batches.append((r["batch_id"], r["n"], r["first_at"], r["last_at"]))
+            else:
+                rep.attempts += r["n"]
         rep.jobs = sum(counts.values())
-        rep.attempts = int(sum([await c0.fetchval(f"SELECT count(*) FROM {mo.staging('job_attempts')}")
-                                for mo in months]))
 
         # --- indexes, then the partitions ---------------------------------------------------
         t = time.perf_counter()
@@ -998,8 +1008,8 @@ async def _write_chains(conn: asyncpg.Connection, rng: random.Random, months: Se
                          "finished_at", "outcome", "duration_ms"])
     await conn.copy_records_to_table("job_dependencies", records=edges,
                                      columns=["job_id", "depends_on"])
-    return [{"queue_name": q, "status": s, "batch_id": None, "n": c}
-            for (q, s), c in counts.items()]
+    return [*({"kind": "q", "queue_name": q, "status": s, "n": c} for (q, s), c in counts.items()),
+            {"kind": "a", "n": n}]
 
 
 async def _submit_pending(deps: Deps, rng: random.Random, n: int) -> int:
