@@ -21,7 +21,9 @@ from jobline.analytics.seed import (
     parse_count,
     seed,
 )
+from jobline.shared.core.jobs import submit_many
 from jobline.shared.core.maintenance import reconcile
+from jobline.shared.core.models import JobSpec
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import drain
@@ -307,6 +309,12 @@ async def test_cli_seed(settings: Settings, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("JOBLINE_HOME", str(settings.home))
     from jobline.cli import main
 
+    # a job the live system wrote this month, before the seed replaces the month's partition
+    deps = await connect(settings)
+    try:
+        [live] = await submit_many(deps, [JobSpec(queue="live", job_type="t", payload={})])
+    finally:
+        await deps.close()
     capsys.readouterr()
     code = await asyncio.to_thread(main, ["seed", "--jobs", "2k", "--days", "1", "--seed", "3",
                                           "--no-rollups"])
@@ -314,7 +322,9 @@ async def test_cli_seed(settings: Settings, monkeypatch: pytest.MonkeyPatch,
     assert "seeded 2000 jobs (20 pending)" in capsys.readouterr().out
     conn = await asyncpg.connect(settings.database_url)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM jobs") == 2000
+        assert await conn.fetchval("SELECT count(*) FROM jobs") == 2001
+        assert await conn.fetchval("SELECT status FROM jobs WHERE id = $1",
+                                   live.submitted.id) == "pending"
     finally:
         await conn.close()
     assert await asyncio.to_thread(main, ["seed", "--jobs", "lots"]) == 2
