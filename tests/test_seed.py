@@ -143,6 +143,16 @@ async def test_distributions(seeded: tuple[Deps, SeedReport]) -> None:
     assert await pool.fetchval(
         "SELECT count(*) FROM job_types WHERE 'validation_error' = ANY(non_retryable)") \
         == len(JOB_TYPES)
+    # each filled partition has exactly its parent's indexes (ATTACH adopted the ones built
+    # on the loaded table, it built none of its own)
+    for parent in ("jobs", "job_attempts"):
+        want_n = await pool.fetchval(
+            "SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass", parent)
+        for r in await pool.fetch("""
+                SELECT i.inhrelid::regclass::text AS part,
+                       (SELECT count(*) FROM pg_index x WHERE x.indrelid = i.inhrelid) AS n
+                  FROM pg_inherits i WHERE i.inhparent = $1::regclass""", parent):
+            assert r["n"] == want_n, r
     # the rows are in the monthly partitions, none in the default one
     assert await pool.fetchval("SELECT count(*) FROM jobs_default") == 0
     assert await pool.fetchval("SELECT count(*) FROM job_attempts_default") == 0

@@ -622,7 +622,9 @@ class Month:
 #: The indexes a jobs partition gets from its parent (migrations 0001, 0003, 0018): built on
 #: the standalone table before ATTACH, which then adopts them instead of building them itself.
 JOB_INDEXES = (
-    "CREATE UNIQUE INDEX {t}_pkey ON {t} (id)",
+    # a constraint, not just a unique index: ATTACH adopts an index for the parent's primary
+    # key only if it backs a constraint (else it builds another one, under its lock)
+    "ALTER TABLE {t} ADD CONSTRAINT {t}_pkey PRIMARY KEY (id)",
     "CREATE INDEX {t}_qss ON {t} (queue_name, status, scheduled_for)",
     "CREATE INDEX {t}_status_id ON {t} (status, id)",
     "CREATE INDEX {t}_type_id ON {t} (job_type, id)",
@@ -630,7 +632,7 @@ JOB_INDEXES = (
     "CREATE INDEX {t}_batch ON {t} (batch_id, status) WHERE batch_id IS NOT NULL",
     "CREATE INDEX {t}_rexp ON {t} (result_expires_at) WHERE result_expires_at IS NOT NULL",
 )
-ATTEMPT_INDEXES = ("CREATE UNIQUE INDEX {t}_pkey ON {t} (job_id, lease_token)",)
+ATTEMPT_INDEXES = ("ALTER TABLE {t} ADD CONSTRAINT {t}_pkey PRIMARY KEY (job_id, lease_token)",)
 #: A partition of the range may already hold a few live jobs (moved into the new table); more
 #: than this means the range was seeded before: refuse rather than copy millions of rows.
 MAX_LIVE_ROWS = 100_000
