@@ -138,7 +138,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"Seed: **{r['seed_s']:.1f} s** ({r['jobs_per_s']:,.0f} jobs/s, "
         f"{r['rows_per_s']:,.0f} job + attempt rows/s), {r['attempts']:,} attempt rows, "
         f"database {r['database_bytes'] / mb:,.0f} MiB ({r['bytes_per_job']:.0f} bytes per job "
-        "in the tables below).",
+        "in the tables below). Load average (1 min) before/after: "
+        f"{r.get('load_avg_1m_before', 0):.1f} / {r.get('load_avg_1m_after', 0):.1f} on "
+        f"{r['machine']['cpus']} cores (a shared machine).",
         "",
         "| step | s |", "|---|---|",
         *[f"| {k} | {v:.1f} |" for k, v in r["steps_s"].items()],
