@@ -670,9 +670,9 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
                connections: int = 2,
                progress: Callable[[str], None] | None = None) -> SeedReport:
     """Fill the store behind ``deps`` with ``jobs`` jobs over the ``days`` before ``end_ms``
-    (default: now, to the minute). ``pending`` jobs of those (default one per 5,000, 20..2,000) are
-    submitted now through the core and left pending; the rest is history. Deterministic for a
-    given (jobs, days, seed, end_ms), apart from the pending jobs' ids."""
+    (default: now, to the minute). ``pending`` jobs of those (default one per 5,000, 20 to
+    2,000) are submitted now through the core and left pending; the rest is history.
+    Deterministic for a given (jobs, days, seed, end_ms), apart from the pending jobs' ids."""
     if jobs < 1 or days < 1:
         raise ValueError("jobs and days must be at least 1")
     say = progress or (lambda m: log.info("%s", m))
