@@ -15,7 +15,7 @@ DASHBOARD     := jobline/api/dashboard_dist/index.html
 DASHBOARD_SRC := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
                  frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: help venv run test test-pg15 lint dashboard test-frontend test-e2e typecheck check migrate worker bench bench-seed clean deploy-local package-lambda chaos
+.PHONY: help venv run seed test test-pg15 lint dashboard test-frontend test-e2e typecheck check migrate worker bench bench-seed clean deploy-local package-lambda chaos
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,10 @@ dashboard: $(DASHBOARD) ## Build the React dashboard (frontend/ -> jobline/api/d
 
 run: $(STAMP) $(DASHBOARD) ## Run everything locally (embedded PostgreSQL + Valkey unless DATABASE_URL/REDIS_URL)
 	$(BIN)/jobline run
+
+SEED_JOBS ?= 1M
+seed: $(STAMP) ## A month of history for the analytics into the running store (SEED_JOBS=100M for the full set)
+	$(BIN)/jobline seed --jobs $(SEED_JOBS) --days 30
 
 frontend/node_modules/.package-lock.json: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund

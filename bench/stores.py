@@ -15,10 +15,10 @@ from jobline.shared.platform.migrate import migrate
 
 
 @asynccontextmanager
-async def local(prefix: str, *, external: bool = True,
-                migrated: bool = True) -> AsyncIterator[LocalServices]:
+async def local(prefix: str, *, external: bool = True, migrated: bool = True,
+                base_dir: str | None = None) -> AsyncIterator[LocalServices]:
     """Started (and, with ``migrated``, migrated) services; stopped and their data removed on
-    exit. ``external=False`` ignores ``DATABASE_URL``/``REDIS_URL`` (scripts that read the
+    exit. ``base_dir`` puts the data elsewhere (a store larger than RAM: on disk). ``external=False`` ignores ``DATABASE_URL``/``REDIS_URL`` (scripts that read the
     embedded servers' own CPU time need them to be local).
 
     The data goes to ``/dev/shm``: file creation in ``/tmp`` is slow on these machines, and
@@ -26,7 +26,7 @@ async def local(prefix: str, *, external: bool = True,
     exit because ``/dev/shm`` is RAM: databases left by earlier runs once filled it and killed
     PostgreSQL in the middle of a run.
     """
-    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    base = base_dir or ("/dev/shm" if Path("/dev/shm").is_dir() else None)
     home = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     home.chmod(0o755)
     env = os.environ if external else {}

@@ -1,4 +1,4 @@
-"""``jobline`` command line: run, api, worker, scheduler, migrate, reconcile, keys, and the
+"""``jobline`` command line: run, api, worker, scheduler, migrate, reconcile, seed, keys, and the
 operating commands ``jobs``, ``queues`` and ``dlq`` (:mod:`jobline.cli_ops`).
 
 Every command finds its services the same way: ``DATABASE_URL``/``REDIS_URL`` if set, else the
@@ -150,6 +150,28 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(f"reconcile: scanned {rep.scanned} jobs, restored {rep.added} dispatch entries")
 
     _with_deps(go)
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """``jobline seed --jobs 100M --days 30 [--seed 42]``: history into the configured store."""
+    from jobline.analytics.seed import parse_count, seed
+
+    try:
+        jobs = parse_count(args.jobs)
+    except ValueError as e:
+        print(f"jobline seed: {e}", file=sys.stderr)
+        return 2
+
+    async def go(deps: Deps) -> None:
+        rep = await seed(deps, jobs=jobs, days=args.days, seed_value=args.seed,
+                         rollups=not args.no_rollups, progress=print)
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in rep.seconds.items())
+        print(f"seeded {rep.jobs} jobs ({rep.pending} pending), {rep.attempts} attempts, "
+              f"{rep.batches} batches, {rep.chains} report chains, {rep.incidents} incidents, "
+              f"{rep.samples} samples in {rep.total_s:.1f} s ({steps})")
+
+    _with_deps(go, pool_size=2)
     return 0
 
 
@@ -671,6 +693,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("reconcile", "rebuild Redis dispatch state from PostgreSQL")
     p.set_defaults(fn=cmd_reconcile)
+
+    p = command("seed", "fill the store with a month of plausible history for the analytics "
+                        "(docs/analytics.md)")
+    p.add_argument("--jobs", default="1M", help="how many jobs: 100M, 1M, 10k, 2500")
+    p.add_argument("--days", type=int, default=30, help="days of history, ending now")
+    p.add_argument("--seed", type=int, default=42, help="random seed (same seed, same rows)")
+    p.add_argument("--no-rollups", action="store_true",
+                   help="skip the rollup rebuild at the end")
+    p.set_defaults(fn=cmd_seed)
 
     cli_ops.add_parsers(sub)
     return parser

@@ -1,0 +1,189 @@
+"""Analytics at scale (issue 16): the seed's time and disk, and the baseline to beat.
+
+- Seed: ``jobline.analytics.seed.seed`` of ``--jobs`` jobs over ``--days`` days into a fresh
+  embedded store (/dev/shm, removed afterwards): wall time per step, jobs/s and rows/s, and
+  ``pg_total_relation_size`` per table (heap + indexes + TOAST, partitions summed).
+- Baseline: the seed document's own ``analytics_daily_jobs`` materialized view
+  (docs/analytics.md): time of ``CREATE MATERIALIZED VIEW``, of its unique index and of
+  ``REFRESH MATERIALIZED VIEW CONCURRENTLY``, and its size.
+- Endpoints: :func:`measure_endpoints` is the hook where the analytics API's p50/p95 per
+  endpoint go (30-day and 24-hour ranges, with and without filters); it reports nothing until
+  that API exists on this branch.
+
+    python bench/analytics.py --jobs 1M           # writes bench/results/analytics.{json,md}
+    python bench/analytics.py --jobs 10k --out D  # smoke
+
+Rollups are not rebuilt here (``rollups=False``) until ``jobline.analytics.rebuild`` is merged;
+the lead times ``build_rollups`` separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import stores
+
+from jobline.analytics.seed import parse_count, seed
+from jobline.shared.platform.config import Settings
+from jobline.shared.platform.connections import Deps, connect
+
+RESULTS = Path(__file__).parent / "results"
+
+#: The seed document's view (shared/mission/seed.md, "Materialized views for fast analytics"),
+#: with the unique index REFRESH ... CONCURRENTLY requires.
+MATVIEW = """
+CREATE MATERIALIZED VIEW analytics_daily_jobs AS
+SELECT
+  DATE(created_at) as date,
+  queue_name,
+  job_type,
+  status,
+  COUNT(*) as count,
+  AVG(EXTRACT(EPOCH FROM (completed_at - started_at))) as avg_duration,
+  PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM (completed_at - started_at))) as p95_duration
+FROM jobs
+WHERE created_at > NOW() - INTERVAL '90 days'
+GROUP BY DATE(created_at), queue_name, job_type, status
+"""
+MATVIEW_INDEX = ("CREATE UNIQUE INDEX analytics_daily_jobs_key ON analytics_daily_jobs "
+                 "(date, queue_name, job_type, status)")
+MATVIEW_REFRESH = "REFRESH MATERIALIZED VIEW CONCURRENTLY analytics_daily_jobs"
+
+TABLES = ("jobs", "job_attempts", "job_dependencies", "job_batches", "analytics_samples",
+          "analytics_samples_hour", "labelled_incidents")
+
+
+async def table_bytes(conn: asyncpg.Connection) -> dict[str, int]:
+    """Total size (heap, indexes, TOAST) per table, a partitioned table's partitions summed."""
+    out = {}
+    for t in TABLES:
+        out[t] = int(await conn.fetchval("""
+            SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)
+              FROM pg_class c
+             WHERE c.oid = $1::regclass
+                OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::regclass)""",
+            t))
+    return out
+
+
+async def measure_matview(conn: asyncpg.Connection) -> dict[str, float]:
+    """The baseline: create, index and refresh (concurrently) the seed's view."""
+    await conn.execute("DROP MATERIALIZED VIEW IF EXISTS analytics_daily_jobs")
+    await conn.execute("SET max_parallel_workers_per_gather = 2")
+    t = time.perf_counter()
+    await conn.execute(MATVIEW)
+    create = time.perf_counter() - t
+    t = time.perf_counter()
+    await conn.execute(MATVIEW_INDEX)
+    index = time.perf_counter() - t
+    t = time.perf_counter()
+    await conn.execute(MATVIEW_REFRESH)
+    refresh = time.perf_counter() - t
+    rows = await conn.fetchval("SELECT count(*) FROM analytics_daily_jobs")
+    size = await conn.fetchval("SELECT pg_total_relation_size('analytics_daily_jobs')")
+    await conn.execute("DROP MATERIALIZED VIEW analytics_daily_jobs")
+    return {"create_s": create, "index_s": index, "refresh_concurrently_s": refresh,
+            "rows": float(rows), "bytes": float(size)}
+
+
+async def measure_endpoints(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
+    """THE ENDPOINT HOOK: p50/p95 of every analytics endpoint on the seeded store (30-day and
+    24-hour ranges, with and without queue/jobType filters). The analytics API is written on
+    another branch; the lead fills this in at the merge. Returns {endpoint: {p50_ms, p95_ms}}."""
+    return {}
+
+
+async def run(jobs: int, days: int, seed_value: int, base_dir: str | None) -> dict[str, Any]:
+    async with stores.local("analytics", external=False, base_dir=base_dir) as svc:
+        settings = Settings().with_(database_url=svc.database_url, redis_url=svc.redis_url,
+                                    redis_prefix="bench")
+        deps = await connect(settings)
+        try:
+            t = time.perf_counter()
+            rep = await seed(deps, jobs=jobs, days=days, seed_value=seed_value, rollups=False)
+            wall = time.perf_counter() - t
+            conn = await asyncpg.connect(svc.database_url)
+            try:
+                sizes = await table_bytes(conn)
+                db_bytes = int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+                matview = await measure_matview(conn)
+            finally:
+                await conn.close()
+            endpoints = await measure_endpoints(deps, rep.from_ms, rep.to_ms)
+        finally:
+            await deps.close()
+    return {
+        "jobs": rep.jobs, "attempts": rep.attempts, "days": days, "seed": seed_value,
+        "seed_s": wall, "steps_s": rep.seconds, "jobs_per_s": rep.jobs / wall,
+        "rows_per_s": (rep.jobs + rep.attempts) / wall,
+        "table_bytes": sizes, "database_bytes": db_bytes,
+        "bytes_per_job": sum(sizes.values()) / max(1, rep.jobs),
+        "matview": matview, "endpoints": endpoints,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+
+
+def markdown(r: dict[str, Any]) -> str:
+    mb = 1024 * 1024
+    lines = [
+        f"# Analytics bench: seed of {r['jobs']:,} jobs over {r['days']} days",
+        "",
+        f"Seed: **{r['seed_s']:.1f} s** ({r['jobs_per_s']:,.0f} jobs/s, "
+        f"{r['rows_per_s']:,.0f} job + attempt rows/s), {r['attempts']:,} attempt rows, "
+        f"database {r['database_bytes'] / mb:,.0f} MiB ({r['bytes_per_job']:.0f} bytes per job "
+        "in the tables below). Load average (1 min) before/after: "
+        f"{r.get('load_avg_1m_before', 0):.1f} / {r.get('load_avg_1m_after', 0):.1f} on "
+        f"{r['machine']['cpus']} cores (a shared machine).",
+        "",
+        "| step | s |", "|---|---|",
+        *[f"| {k} | {v:.1f} |" for k, v in r["steps_s"].items()],
+        "",
+        "| table | MiB |", "|---|---|",
+        *[f"| {k} | {v / mb:,.1f} |" for k, v in r["table_bytes"].items()],
+        "",
+        "Baseline, the seed document's `analytics_daily_jobs` materialized view:",
+        "",
+        "| create | unique index | refresh concurrently | rows | MiB |", "|---|---|---|---|---|",
+        f"| {r['matview']['create_s']:.1f} s | {r['matview']['index_s']:.2f} s | "
+        f"{r['matview']['refresh_concurrently_s']:.1f} s | {r['matview']['rows']:,.0f} | "
+        f"{r['matview']['bytes'] / mb:.1f} |",
+        "",
+    ]
+    if r["endpoints"]:
+        lines += ["| endpoint | p50 ms | p95 ms |", "|---|---|---|",
+                  *[f"| {k} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} |"
+                    for k, v in r["endpoints"].items()], ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    import asyncio
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--jobs", default="1M")
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--data-dir", default=None,
+                    help="where the store lives (default /dev/shm; use a disk for 10M+)")
+    a = ap.parse_args()
+    load = os.getloadavg()[0]
+    r = asyncio.run(run(parse_count(a.jobs), a.days, a.seed, a.data_dir))
+    r["load_avg_1m_before"] = load
+    r["load_avg_1m_after"] = os.getloadavg()[0]
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "analytics.json").write_text(json.dumps(r, indent=2) + "\n")
+    (out / "analytics.md").write_text(markdown(r))
+    print(markdown(r))
+
+
+if __name__ == "__main__":
+    main()
