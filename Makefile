@@ -15,7 +15,7 @@ DASHBOARD     := jobline/api/dashboard_dist/index.html
 DASHBOARD_SRC := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
                  frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: help venv run seed test test-pg15 lint dashboard test-frontend test-e2e typecheck check migrate worker bench bench-seed clean deploy-local package-lambda chaos
+.PHONY: help venv run seed test test-pg15 lint dashboard test-frontend test-e2e typecheck check migrate worker bench bench-seed ai-eval clean deploy-local package-lambda chaos
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -96,6 +96,10 @@ endif
 # Not part of `make bench` (nor of `make test`, which runs them --small): ~15 min of load.
 bench-seed: $(STAMP) ## Seed load scenarios at real length: 10k/s HTTP spike for 5 min (k6), 1,000 five-minute jobs
 	$(BIN)/python bench/seed_scenarios.py
+
+# The AI models against their baselines on a seeded month (bench/ai_eval.py, docs/ai.md).
+ai-eval: $(STAMP) ## AI evaluation on a 1M-job seed: prediction, anomalies, forecasts, DLQ groups (~10 min); bench/results/ai_eval.md
+	$(BIN)/python bench/ai_eval.py --jobs $(or $(AI_EVAL_JOBS),1M)
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/jobline migrate
