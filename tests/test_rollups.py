@@ -178,3 +178,40 @@ async def test_rebuild_detects_drift(deps: Deps, bus: EventBus, clock: FakeClock
     assert await snapshot(deps) != live
     await rebuild_mod.rebuild(deps, START, clock.now_ms())
     assert await snapshot(deps) == live
+
+
+async def test_cli_rebuild_writes_no_minute_rows_older_than_minute_retention(
+        deps: Deps, bus: EventBus, clock: FakeClock, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``jobline analytics rebuild`` (a real clock: the FakeClock's January is months ago):
+    hour and day rows as the live fold wrote them, no minute rows past
+    JOBLINE_ROLLUP_MINUTE_DAYS."""
+    import asyncio
+
+    import orjson
+
+    from jobline.cli import main
+
+    for k, v in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url),
+                 ("JOBLINE_REDIS_PREFIX", settings.redis_prefix),
+                 ("JOBLINE_HOME", str(settings.home))):
+        monkeypatch.setenv(k, str(v))
+    await jobs.submit(deps, JobSpec("mail", "send", {}))
+    clock.advance(5)
+    (c,) = await claim_all(deps, clock, "mail")
+    clock.advance(70_000)
+    await jobs.fail(deps, [fail(c, clock, "SMTPError")], [c.attempt])
+    await relay_all(deps, bus)
+    live = await snapshot(deps)
+    assert live["job_rollups"] and live["job_rollup_errors_hour"]
+    for t in TABLES:
+        await deps.pool.execute(f"DELETE FROM {t}")
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["analytics", "rebuild", "--from",
+                                          "2026-01-01T23:00:00Z", "--to", "2026-01-02", "--json"])
+    assert code == 0
+    rep = orjson.loads(capsys.readouterr().out)
+    assert rep["from"] == "2026-01-01T00:00:00Z" and rep["to"] == "2026-01-02T00:00:00Z"
+    got = await snapshot(deps)
+    for t in TABLES:
+        assert got[t] == ([] if t in TABLES[:4] else live[t]), t
