@@ -68,7 +68,11 @@ SELECT j.queue_name, j.job_type, a.attempt, a.started_at, a.finished_at, a.durat
  WHERE (a.started_at >= $1 AND a.started_at < $2) OR (a.finished_at >= $1 AND a.finished_at < $2)
 """
 
-_M = "date_trunc('minute', {0}, 'UTC')"
+# The finest grain a row is written at: minutes from the minute retention's cutoff ($3) on,
+# hours before it (no minute row is kept there: aggregating by minute only to sum them again
+# cost most of a month's rebuild). A key before $3 is an hour start, so it stays before $3.
+_M = ("(CASE WHEN {0} >= $3 THEN date_trunc('minute', {0}, 'UTC') "
+      "ELSE date_trunc('hour', {0}, 'UTC') END)")
 
 # Counters per minute: every source grouped, then summed.
 MINUTE_ROLLUPS = f"""
@@ -197,30 +201,44 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
     """Recompute every rollup grain for the whole UTC days touching ``[from_ms, to_ms)`` from
     ``jobs`` + ``job_attempts`` (delete then insert, one transaction). Returns what it did:
     ``from``/``to`` (the days, ISO), ``attempts`` (attempt rows read), ``rows`` (rows written
-    per table) and ``seconds``."""
+    per table), ``seconds`` and ``phases`` (seconds per step)."""
     if to_ms <= from_ms:
         raise ValueError("rebuild: from must be before to")
     lo, hi = day_range(from_ms, to_ms)
     cutoff = (deps.clock.now_ms() - deps.settings.rollup_minute_days * DAY_MS) // 60_000 * 60_000
     t0 = time.perf_counter()
     rows: dict[str, int] = {}
+    phases: dict[str, float] = {}
     args = (to_dt(lo), to_dt(hi))
     async with deps.pool.acquire() as conn, conn.transaction():
         # big hash aggregates over a month of jobs stay in memory
         await conn.execute("SET LOCAL work_mem = '256MB'")
-        await conn.execute(ATTEMPT_FACTS, *args)
-        attempts = int(await conn.fetchval("SELECT count(*) FROM rb_att"))
+        t = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            phases[name] = round(phases.get(name, 0.0) + now - t, 3)
+            t = now
+
+        status = await conn.execute(ATTEMPT_FACTS, *args)
+        attempts = int(status.rsplit(" ", 1)[-1])
         await conn.execute("ANALYZE rb_att")
-        for sql in (MINUTE_ROLLUPS, MINUTE_HISTOGRAMS, MINUTE_ERRORS, MINUTE_ATTEMPTS):
-            await conn.execute(sql, *args)
+        lap("attempts")
+        for name, sql in (("rollups", MINUTE_ROLLUPS), ("histograms", MINUTE_HISTOGRAMS),
+                          ("errors", MINUTE_ERRORS), ("attempt_numbers", MINUTE_ATTEMPTS)):
+            await conn.execute(sql, *args, to_dt(cutoff))
+            lap(name)
         for name, sql in STATEMENTS:
             if sql.startswith("DELETE"):
                 await conn.execute(sql, *args)
+                lap("delete")
                 continue
             status = await conn.execute(sql, *((to_dt(cutoff),) if "$1" in sql else ()))
             rows[name] = rows.get(name, 0) + int(status.rsplit(" ", 1)[-1])
+            lap("insert")
     return {"from": _iso(lo), "to": _iso(hi), "attempts": attempts, "rows": rows,
-            "seconds": round(time.perf_counter() - t0, 3)}
+            "seconds": round(time.perf_counter() - t0, 3), "phases": phases}
 
 
 def _iso(ms: int) -> str:
