@@ -215,3 +215,36 @@ async def test_cli_rebuild_writes_no_minute_rows_older_than_minute_retention(
     got = await snapshot(deps)
     for t in TABLES:
         assert got[t] == ([] if t in TABLES[:4] else live[t]), t
+
+
+async def test_0023_derives_hour_and_day_rows_from_the_minute_history(
+        empty_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install as of 0022 holds minute rollups only; 0023 sums them into hour and day rows
+    (so the all-time Prometheus totals, now read from the day grain, keep their history)."""
+    import asyncpg
+
+    from jobline.shared.platform import migrate as migrate_mod
+
+    current = migrate_mod.available()
+    monkeypatch.setattr(migrate_mod, "available",
+                        lambda: [m for m in current if m.version <= "0022"])
+    await migrate_mod.migrate(empty_database)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        await conn.execute("""
+            INSERT INTO job_rollups (minute, queue_name, job_type, completed, duration_sum_ms)
+            VALUES ('2026-01-01T10:01Z', 'q', 't', 2, 30), ('2026-01-01T10:59Z', 'q', 't', 1, 5),
+                   ('2026-01-01T11:00Z', 'q', 't', 4, 1)""")
+        await conn.execute("""
+            INSERT INTO job_rollup_histograms VALUES ('2026-01-01T10:01Z', 'q', 't', 'duration',
+                                                      7, 2), ('2026-01-01T11:00Z', 'q', 't',
+                                                      'duration', 7, 4)""")
+        monkeypatch.setattr(migrate_mod, "available", lambda: current)
+        assert "0023" in await migrate_mod.migrate(empty_database)
+        hours = await conn.fetch("SELECT extract(hour FROM at AT TIME ZONE 'UTC') AS h, "
+                                 "completed, duration_sum_ms FROM job_rollups_hour ORDER BY at")
+        assert [tuple(r.values()) for r in hours] == [(10, 3, 35), (11, 4, 1)]
+        assert await conn.fetchval("SELECT completed FROM job_rollups_day") == 7
+        assert await conn.fetchval("SELECT n FROM job_rollup_histograms_day") == 6
+    finally:
+        await conn.close()
