@@ -13,10 +13,11 @@ What is counted where is the contract of docs/analytics.md ("Rollups"), shared w
 * ``job_rollup_errors*``: failed attempts by error type (NULL -> ``unknown``).
 * ``job_rollup_attempts*``: completed / failed attempts by attempt number.
 
-A batch is aggregated in Python (a statement record of migration 0019 without expanding it: its
-events share type, queue, job type and minute) and written in ONE statement: twelve upserts
-(four families x three grains) as data-modifying CTEs, one round trip per relay pass. Each grain
-is an exact sum of the finer one, so hour/day rows are the minute rows re-keyed.
+A batch is aggregated in Python at minute grain (a statement record of migration 0019 without
+expanding it: its events share type, queue, job type and minute) and written in ONE statement:
+twelve upserts (four families x three grains) as data-modifying CTEs, one round trip per relay
+pass. Each grain is an exact sum of the finer one, so the hour/day rows are the minute rows
+re-keyed and summed in that statement.
 """
 
 from __future__ import annotations
@@ -63,31 +64,35 @@ _FAMILIES: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]], ...] 
 )
 
 
-def _upsert(table: str, tcol: str, keys: tuple[tuple[str, str], ...], vals: tuple[str, ...],
-            p: int) -> str:
-    """One family/grain upsert over parallel arrays numbered from ``$p``: the bucket start in
-    epoch ms, the keys, the values (added to an existing row)."""
-    names = [k for k, _ in keys]
-    arrays = [f"${p}::bigint[]"] + [f"${p + 1 + i}::{t}[]" for i, (_, t) in enumerate(keys)]
-    arrays += [f"${p + 1 + len(keys) + i}::bigint[]" for i in range(len(vals))]
-    cols = [tcol, *names, *vals]
-    return (f"INSERT INTO {table} AS r ({', '.join(cols)})\n"
-            f"SELECT to_timestamp(u.t / 1000), {', '.join('u.' + c for c in (*names, *vals))}\n"
-            f"  FROM unnest({', '.join(arrays)}) AS u(t, {', '.join((*names, *vals))})\n"
-            f"ON CONFLICT ({', '.join((tcol, *names))}) DO UPDATE SET "
-            + ", ".join(f"{v} = r.{v} + EXCLUDED.{v}" for v in vals))
-
-
 def _write_all() -> tuple[str, int]:
-    """The one statement writing every family in every grain, and its parameter count."""
-    parts: list[str] = []
+    """The one statement writing every family in every grain, and its parameter count.
+
+    Each family's minute rows arrive once, as parallel arrays (the minute start in epoch ms, the
+    keys, the values); the hour and day rows are the same rows re-keyed and summed in SQL, so
+    the relay encodes and sends each row once. Values are added to an existing row."""
+    ctes: list[str] = []
     p = 1
-    for _, _, suffix, tcol in GRAINS:
-        for table, keys, vals in _FAMILIES:
-            parts.append(_upsert(table + suffix, tcol, keys, vals, p))
-            p += 1 + len(keys) + len(vals)
-    ctes = ",\n".join(f"w{i} AS (\n{s}\n)" for i, s in enumerate(parts[:-1]))
-    return f"WITH {ctes}\n{parts[-1]}", p - 1
+    for fi, (table, keys, vals) in enumerate(_FAMILIES):
+        names = [k for k, _ in keys]
+        arrays = [f"${p}::bigint[]"] + [f"${p + 1 + i}::{t}[]" for i, (_, t) in enumerate(keys)]
+        arrays += [f"${p + 1 + len(keys) + i}::bigint[]" for i in range(len(vals))]
+        p += 1 + len(keys) + len(vals)
+        cols = ", ".join((*names, *vals))
+        ctes.append(f"u{fi} AS (SELECT to_timestamp(t / 1000) AS t, {cols}\n"
+                    f"  FROM unnest({', '.join(arrays)}) AS u(t, {cols}))")
+        k = ", ".join(names)
+        for grain, _, suffix, tcol in GRAINS:
+            if grain == "minute":
+                src = f"SELECT t, {cols} FROM u{fi}"
+            else:
+                src = (f"SELECT date_trunc('{grain}', t, 'UTC'), {k}, "
+                       + ", ".join(f"sum({v})::bigint" for v in vals)
+                       + f" FROM u{fi} GROUP BY 1, {k} ORDER BY 1, {k}")
+            ctes.append(
+                f"w{fi}{grain[0]} AS (INSERT INTO {table}{suffix} AS r ({tcol}, {cols})\n"
+                f"{src}\nON CONFLICT ({tcol}, {k}) DO UPDATE SET "
+                + ", ".join(f"{v} = r.{v} + EXCLUDED.{v}" for v in vals) + ")")
+    return "WITH " + ",\n".join(ctes) + "\nSELECT 1", p - 1
 
 
 UPSERT_ALL, UPSERT_ALL_PARAMS = _write_all()
@@ -166,32 +171,11 @@ class _Folding:
                     row = self.attempts[(*key, a)] = [0, 0]
                 row[0] += k
 
-    def _params(self, width: int) -> list[list[Any]]:
-        """The parameters of one grain: the minute rows re-keyed to buckets of ``width`` ms."""
-        if width == 60_000:
-            counts, hist, errors, attempts = self.counts, self.hist, self.errors, self.attempts
-        else:
-            counts = {}
-            for (t, q, jt), c in self.counts.items():
-                k = (t // width * width, q, jt)
-                have = counts.get(k)
-                if have is None:
-                    counts[k] = Counter(c)
-                else:
-                    have.update(c)
-            hist = Counter()
-            for (t, *rest), n in self.hist.items():
-                hist[(t // width * width, *rest)] += n  # type: ignore[index]
-            errors = Counter()
-            for (t, *rest2), n in self.errors.items():
-                errors[(t // width * width, *rest2)] += n  # type: ignore[index]
-            attempts = {}
-            for (t, q, jt, a), v in self.attempts.items():
-                row = attempts.setdefault((t // width * width, q, jt, a), [0, 0])
-                row[0] += v[0]
-                row[1] += v[1]
+    def _params(self) -> list[list[Any]]:
+        """The statement's parameters: every family's minute rows as parallel arrays, in a
+        fixed (sorted) order, so concurrent writers cannot deadlock on rows."""
+        counts, hist, errors, attempts = self.counts, self.hist, self.errors, self.attempts
         out: list[list[Any]] = []
-        # a fixed (sorted) order: concurrent writers cannot deadlock on rows
         ck = sorted(counts)
         out += [[k[0] for k in ck], [k[1] for k in ck], [k[2] for k in ck]]
         out += [[counts[k][c] for k in ck] for c in (*COLUMNS, *SUMS)]
@@ -207,10 +191,7 @@ class _Folding:
     async def write(self, conn: Any) -> None:
         if not (self.counts or self.hist or self.errors or self.attempts):
             return
-        args: list[list[Any]] = []
-        for _, width, _, _ in GRAINS:
-            args += self._params(width)
-        await conn.execute(UPSERT_ALL, *args)
+        await conn.execute(UPSERT_ALL, *self._params())
 
 
 async def apply(conn: Any, events: list[Event]) -> None:
