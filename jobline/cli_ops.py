@@ -319,6 +319,28 @@ async def dlq_export(deps: Deps, args: argparse.Namespace) -> int:
     return 0
 
 
+async def analytics_rebuild(deps: Deps, args: argparse.Namespace) -> int:
+    from jobline.analytics.rebuild import rebuild
+
+    def ms(text: str, flag: str) -> int:
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise SystemExit(f"jobline: {flag} {text!r} is not an ISO 8601 time") from None
+        return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
+
+    lo, hi = ms(args.from_, "--from"), ms(args.to, "--to")
+    if hi <= lo:
+        raise SystemExit("jobline: --from must be before --to")
+    rep = await rebuild(deps, lo, hi)
+    if args.json:
+        _print_json(rep)
+    else:
+        print(f"rebuilt rollups {rep['from']} .. {rep['to']} from {rep['attempts']} attempts "
+              f"in {rep['seconds']} s: " + ", ".join(f"{t} {n}" for t, n in rep["rows"].items()))
+    return 0
+
+
 # --- wiring ----------------------------------------------------------------------------------
 
 Handler = Callable[["Deps", argparse.Namespace], Awaitable[int]]
@@ -433,3 +455,14 @@ def add_parsers(sub: Any) -> None:
                    help="jsonl: one REST-shaped job per line; csv: the columns of "
                         "GET /api/v1/admin/dlq.csv")
     p.add_argument("--output", "-o", default="-", help="file to write; - is stdout")
+
+    # analytics
+    g = sub.add_parser("analytics", help="maintain the analytics rollups",
+                       description="Maintain the analytics rollups (docs/analytics.md).",
+                       formatter_class=HelpFormatter)
+    gs = g.add_subparsers(dest="analytics_cmd", required=True, metavar="COMMAND")
+    p = command(gs, "rebuild", analytics_rebuild,
+                "recompute every rollup grain from jobs + job_attempts for the whole UTC days "
+                "touching [--from, --to) (delete then insert)")
+    p.add_argument("--from", dest="from_", required=True, help="ISO 8601 start, e.g. 2026-01-01")
+    p.add_argument("--to", required=True, help="ISO 8601 end (exclusive)")

@@ -1,13 +1,29 @@
-"""Per-minute rollups per (queue, job type), folded by the relay (:mod:`jobline.analytics.fold`).
+"""Rollups per (time bucket, queue, job type) in three grains (minute, hour, day: migration 0022),
+folded by the relay (:mod:`jobline.analytics.fold`) inside its cursor transaction.
 
-Counts by outcome and histograms (the sketch layout of ``jobline.shared.observe.sketch``) of run duration and wait time (due -> start), so
-percentiles and histograms come from rollups, never from scanning ``jobs``. Each batch is folded
-in Python first and written with two set-based upserts.
+What is counted where is the contract of docs/analytics.md ("Rollups"), shared with
+:mod:`jobline.analytics.rebuild`, which recomputes the same rows from ``jobs`` + ``job_attempts``
+(a test holds the two equal row for row):
+
+* ``job_rollups*``: submitted, started, completed, failed (counted failed attempts: retried or
+  dead-lettered), retries (failed attempts that were retried: not releases, snoozes or manual
+  retries), dead_letter, cancelled; duration (completed attempts), wait (started attempts),
+  e2e (completed jobs) and failed_ms (failed attempts) sums.
+* ``job_rollup_histograms*``: the same four times in the sketch's buckets.
+* ``job_rollup_errors*``: failed attempts by error type (NULL -> ``unknown``).
+* ``job_rollup_attempts*``: completed / failed attempts by attempt number.
+
+A batch is aggregated in Python at minute grain (a statement record of migration 0019 without
+expanding it: its events share type, queue, job type and minute) and written in ONE statement:
+twelve upserts (four families x three grains) as data-modifying CTEs, one round trip per relay
+pass. Each grain is an exact sum of the finer one, so the hour/day rows are the minute rows
+re-keyed and summed in that statement.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from jobline.shared.events.outbox import Event, Record
@@ -20,68 +36,119 @@ from jobline.shared.observe.rollups import (
     minute_of,
     summary,
 )
-from jobline.shared.platform.clock import to_dt
 
 # The reads and the bucket layout live in jobline.shared.observe.rollups (monitoring reads them
 # without importing analytics); re-exported for the consumer's callers.
-__all__ = ["COLUMNS", "COUNTED", "MAX_BUCKET", "Histogram", "apply", "apply_records", "bucket",
-           "bucket_bounds", "histogram", "minute_of", "summary"]
+__all__ = ["COLUMNS", "COUNTED", "GRAINS", "MAX_BUCKET", "SUMS", "Histogram", "apply",
+           "apply_records", "bucket", "bucket_bounds", "histogram", "minute_of", "summary"]
 
 #: Event type -> rollup column.
 COUNTED = {"jobs.submitted": "submitted", "jobs.started": "started",
            "jobs.completed": "completed", "jobs.failed": "failed", "jobs.retries": "retries",
            "jobs.dead_letter": "dead_letter", "jobs.cancelled": "cancelled"}
 COLUMNS = ("submitted", "started", "completed", "failed", "retries", "dead_letter", "cancelled")
+SUMS = ("duration_sum_ms", "wait_sum_ms", "e2e_sum_ms", "failed_ms")
+#: (grain, bucket width ms, table suffix, time column)
+GRAINS = (("minute", 60_000, "", "minute"), ("hour", 3_600_000, "_hour", "at"),
+          ("day", 86_400_000, "_day", "at"))
 
-UPSERT_ROLLUPS = """
-INSERT INTO job_rollups AS r (minute, queue_name, job_type, submitted, started, completed, failed,
-                              retries, dead_letter, cancelled, duration_sum_ms, wait_sum_ms)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                     $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
-                     $11::bigint[], $12::bigint[])
-ON CONFLICT (minute, queue_name, job_type) DO UPDATE SET
-    submitted = r.submitted + EXCLUDED.submitted, started = r.started + EXCLUDED.started,
-    completed = r.completed + EXCLUDED.completed, failed = r.failed + EXCLUDED.failed,
-    retries = r.retries + EXCLUDED.retries, dead_letter = r.dead_letter + EXCLUDED.dead_letter,
-    cancelled = r.cancelled + EXCLUDED.cancelled,
-    duration_sum_ms = r.duration_sum_ms + EXCLUDED.duration_sum_ms,
-    wait_sum_ms = r.wait_sum_ms + EXCLUDED.wait_sum_ms
-"""
-
-def _upsert_histograms(p: int) -> str:
-    """The histogram upsert with its six parameters numbered from ``$p``."""
-    return f"""
-INSERT INTO job_rollup_histograms AS h (minute, queue_name, job_type, metric, bucket, n)
-SELECT * FROM unnest(${p}::timestamptz[], ${p + 1}::text[], ${p + 2}::text[], ${p + 3}::text[],
-                     ${p + 4}::smallint[], ${p + 5}::bigint[])
-ON CONFLICT (minute, queue_name, job_type, metric, bucket) DO UPDATE SET n = h.n + EXCLUDED.n
-"""
+#: (table, key columns after the time and its SQL types, value columns; all values bigint)
+_FAMILIES: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]], ...] = (
+    ("job_rollups", (("queue_name", "text"), ("job_type", "text")), COLUMNS + SUMS),
+    ("job_rollup_histograms", (("queue_name", "text"), ("job_type", "text"), ("metric", "text"),
+                               ("bucket", "smallint")), ("n",)),
+    ("job_rollup_errors", (("queue_name", "text"), ("job_type", "text"),
+                           ("error_type", "text")), ("n",)),
+    ("job_rollup_attempts", (("queue_name", "text"), ("job_type", "text"),
+                             ("attempt", "integer")), ("completed", "failed")),
+)
 
 
-UPSERT_HISTOGRAMS = _upsert_histograms(1)
-# both in one statement: one round trip per relay pass
-UPSERT_BOTH = f"WITH r AS ({UPSERT_ROLLUPS})\n{_upsert_histograms(13)}"
+def _write_all() -> tuple[str, int]:
+    """The one statement writing every family in every grain, and its parameter count.
+
+    Each family's minute rows arrive once, as parallel arrays (the minute start in epoch ms, the
+    keys, the values); the hour and day rows are the same rows re-keyed and summed in SQL, so
+    the relay encodes and sends each row once. Values are added to an existing row."""
+    ctes: list[str] = []
+    p = 1
+    for fi, (table, keys, vals) in enumerate(_FAMILIES):
+        names = [k for k, _ in keys]
+        arrays = [f"${p}::bigint[]"] + [f"${p + 1 + i}::{t}[]" for i, (_, t) in enumerate(keys)]
+        arrays += [f"${p + 1 + len(keys) + i}::bigint[]" for i in range(len(vals))]
+        p += 1 + len(keys) + len(vals)
+        cols = ", ".join((*names, *vals))
+        ctes.append(f"u{fi} AS (SELECT to_timestamp(t / 1000) AS t, {cols}\n"
+                    f"  FROM unnest({', '.join(arrays)}) AS u(t, {cols}))")
+        k = ", ".join(names)
+        for grain, _, suffix, tcol in GRAINS:
+            if grain == "minute":
+                src = f"SELECT t, {cols} FROM u{fi}"
+            else:
+                src = (f"SELECT date_trunc('{grain}', t, 'UTC'), {k}, "
+                       + ", ".join(f"sum({v})::bigint" for v in vals)
+                       + f" FROM u{fi} GROUP BY 1, {k} ORDER BY 1, {k}")
+            ctes.append(
+                f"w{fi}{grain[0]} AS (INSERT INTO {table}{suffix} AS r ({tcol}, {cols})\n"
+                f"{src}\nON CONFLICT ({tcol}, {k}) DO UPDATE SET "
+                + ", ".join(f"{v} = r.{v} + EXCLUDED.{v}" for v in vals) + ")")
+    return "WITH " + ",\n".join(ctes) + "\nSELECT 1", p - 1
+
+
+UPSERT_ALL, UPSERT_ALL_PARAMS = _write_all()
+
+_Key = tuple[int, str, str]  # (minute ms, queue, job type)
+
 
 class _Folding:
-    """One batch's counts and histogram buckets, keyed by (minute, queue, job type)."""
+    """One batch's rows at minute grain (keys start with the minute, epoch ms)."""
 
     def __init__(self) -> None:
-        self.counts: dict[tuple[int, str, str], Counter[str]] = {}
+        self.counts: dict[_Key, Counter[str]] = {}
         self.hist: Counter[tuple[int, str, str, str, int]] = Counter()
+        self.errors: Counter[tuple[int, str, str, str]] = Counter()
+        self.attempts: dict[tuple[int, str, str, int], list[int]] = {}
+
+    def _row(self, key: _Key) -> Counter[str]:
+        c = self.counts.get(key)
+        if c is None:
+            c = self.counts[key] = Counter()
+        return c
+
+    def _times(self, key: _Key, metric: str, col: str, values: Iterable[int]) -> None:
+        vs = list(values)
+        self._row(key)[col] += sum(vs)
+        hist = self.hist
+        for b, k in Counter(map(bucket, vs)).items():
+            hist[(*key, metric, b)] += k
+
+    def _attempt(self, key: _Key, attempt: int | None, i: int) -> None:
+        if attempt is None:
+            return
+        a = self.attempts.get((*key, attempt))
+        if a is None:
+            a = self.attempts[(*key, attempt)] = [0, 0]
+        a[i] += 1
 
     def event(self, e: Event) -> None:
         col = COUNTED.get(e.type)
         if col is None or e.queue is None or e.job_type is None:
             return
+        if col == "retries" and (e.data.get("manual") or e.data.get("attemptCounted") is False):
+            return  # a manual retry or a given-back attempt is not a failed attempt retried
         key = (e.time_ms // 60_000 * 60_000, e.queue, e.job_type)
-        c = self.counts.setdefault(key, Counter())
-        c[col] += 1
-        if e.type == "jobs.completed" and e.duration_ms is not None:
-            c["duration_sum_ms"] += e.duration_ms
-            self.hist[(*key, "duration", bucket(e.duration_ms))] += 1
-        if e.type == "jobs.started" and e.wait_ms is not None:
-            c["wait_sum_ms"] += e.wait_ms
-            self.hist[(*key, "wait", bucket(e.wait_ms))] += 1
+        self._row(key)[col] += 1
+        if col == "completed":
+            if e.duration_ms is not None:
+                self._times(key, "duration", "duration_sum_ms", (e.duration_ms,))
+            self._attempt(key, e.attempt, 0)
+        elif col == "started" and e.wait_ms is not None:
+            self._times(key, "wait", "wait_sum_ms", (e.wait_ms,))
+        elif col == "failed":
+            if e.duration_ms is not None:
+                self._times(key, "failed", "failed_ms", (e.duration_ms,))
+            self.errors[(*key, e.error_type or "unknown")] += 1
+            self._attempt(key, e.attempt, 1)
 
     def statement(self, r: Record) -> None:
         """A statement record as a whole: its events share type, queue, job type and minute
@@ -90,40 +157,46 @@ class _Folding:
         if col is None or r.queue is None or r.job_type is None:
             return
         key = (r.time_ms // 60_000 * 60_000, r.queue, r.job_type)
-        c = self.counts.setdefault(key, Counter())
-        c[col] += r.n
-        metric = {"jobs.completed": "duration", "jobs.started": "wait"}.get(r.type)
-        if metric is not None and r.millis:
-            c[f"{metric}_sum_ms"] += sum(r.millis)
-            for b, k in Counter(map(bucket, r.millis)).items():
-                self.hist[(*key, metric, b)] += k
+        self._row(key)[col] += r.n
+        if col == "started" and r.millis:
+            self._times(key, "wait", "wait_sum_ms", r.millis)
+        elif col == "completed":
+            if r.millis:
+                self._times(key, "duration", "duration_sum_ms", r.millis)
+            if r.e2e_ms:
+                self._times(key, "e2e", "e2e_sum_ms", r.e2e_ms)
+            for a, k in Counter(r.attempts or ()).items():
+                row = self.attempts.get((*key, a))
+                if row is None:
+                    row = self.attempts[(*key, a)] = [0, 0]
+                row[0] += k
+
+    def _params(self) -> list[list[Any]]:
+        """The statement's parameters: every family's minute rows as parallel arrays, in a
+        fixed (sorted) order, so concurrent writers cannot deadlock on rows."""
+        counts, hist, errors, attempts = self.counts, self.hist, self.errors, self.attempts
+        out: list[list[Any]] = []
+        ck = sorted(counts)
+        out += [[k[0] for k in ck], [k[1] for k in ck], [k[2] for k in ck]]
+        out += [[counts[k][c] for k in ck] for c in (*COLUMNS, *SUMS)]
+        hk = sorted(hist)
+        out += [[k[i] for k in hk] for i in range(5)] + [[hist[k] for k in hk]]
+        ek = sorted(errors)
+        out += [[k[i] for k in ek] for i in range(4)] + [[errors[k] for k in ek]]
+        ak = sorted(attempts)
+        out += [[k[i] for k in ak] for i in range(4)]
+        out += [[attempts[k][0] for k in ak], [attempts[k][1] for k in ak]]
+        return out
 
     async def write(self, conn: Any) -> None:
-        counts, hist = self.counts, self.hist
-        if counts and hist:
-            keys, hk = sorted(counts), sorted(hist)
-            cols = [[counts[k][c] for k in keys] for c in (*COLUMNS, "duration_sum_ms",
-                                                            "wait_sum_ms")]
-            await conn.execute(UPSERT_BOTH, [to_dt(k[0]) for k in keys], [k[1] for k in keys],
-                               [k[2] for k in keys], *cols, [to_dt(k[0]) for k in hk],
-                               [k[1] for k in hk], [k[2] for k in hk], [k[3] for k in hk],
-                               [k[4] for k in hk], [hist[k] for k in hk])
+        if not (self.counts or self.hist or self.errors or self.attempts):
             return
-        if counts:
-            keys = sorted(counts)  # a fixed order: concurrent folds cannot deadlock on rows
-            cols = [[counts[k][c] for k in keys] for c in (*COLUMNS, "duration_sum_ms",
-                                                            "wait_sum_ms")]
-            await conn.execute(UPSERT_ROLLUPS, [to_dt(k[0]) for k in keys],
-                               [k[1] for k in keys], [k[2] for k in keys], *cols)
-        if hist:
-            hk = sorted(hist)
-            await conn.execute(UPSERT_HISTOGRAMS, [to_dt(k[0]) for k in hk], [k[1] for k in hk],
-                               [k[2] for k in hk], [k[3] for k in hk], [k[4] for k in hk],
-                               [hist[k] for k in hk])
+        await conn.execute(UPSERT_ALL, *self._params())
 
 
 async def apply(conn: Any, events: list[Event]) -> None:
-    """Fold ``events`` into the rollups (on ``conn``, in the caller's transaction)."""
+    """Fold ``events`` into the rollups (on ``conn``, in the caller's transaction). Events
+    expanded from a statement record carry no e2e time: fold records (:func:`apply_records`)."""
     f = _Folding()
     for e in events:
         f.event(e)

@@ -1,5 +1,6 @@
 """The scheduler process: the delayed-job timer, cron schedules, the lease reaper, the
-reconciler, the fold of the queue counts, alert evaluation and the alert delivery worker.
+reconciler, the fold of the queue counts, alert evaluation and the alert delivery worker, the
+analytics samples and the retention of rollups, samples and raw jobs.
 
 Every loop calls an idempotent core operation, so any number of scheduler processes may run at
 once (each step is a Lua script or ``FOR UPDATE SKIP LOCKED``); running two only adds redundancy.
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from jobline.analytics import samples
 from jobline.analytics.ai import anomaly
 from jobline.analytics.ai import jobs as ai_jobs
 from jobline.analytics.alerting import deliver as alert_delivery
@@ -113,6 +115,10 @@ class Scheduler:
                 self._every(PARTITIONS_EVERY_S, "partitions", self._partitions),
                 self._every(WORKER_EVENTS_EVERY_S, "worker_events", self._worker_events),
                 self._every(counts.FOLD_EVERY_S, "fold_counts", self._fold_counts),
+                # analytics gauges once a minute, rollup/sample/raw-job retention hourly
+                # (docs/analytics.md, "Samples" and "Retention")
+                self._every(samples.SAMPLE_EVERY_S, "samples", self._samples),
+                self._every(samples.RETENTION_EVERY_S, "retention", self._retention),
 
                 self._every(RESULT_EXPIRY_EVERY_S, "results", self._expire_results),
                 # alert rules, due every JOBLINE_ALERT_EVAL_MS (fenced per rule like cron)
@@ -169,6 +175,12 @@ class Scheduler:
 
     async def _fold_counts(self) -> None:
         await counts.fold(self.deps)
+
+    async def _samples(self) -> None:
+        await samples.sample(self.deps)
+
+    async def _retention(self) -> None:
+        await samples.retention(self.deps)
 
     async def _expire_results(self) -> None:
         await results.expire_results(self.deps)

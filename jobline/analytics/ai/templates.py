@@ -1,8 +1,8 @@
 """Error messages grouped into templates (the DLQ's root causes).
 
 Drain-style log-template mining, hand-rolled rather than taken from ``drain3``: drain3 keeps its
-state in a mutable prefix tree persisted with jsonpickle (never acceptable here: nothing is
-unpickled), and the DLQ needs a pure, deterministic function of the rows it is given (the same
+state in a mutable prefix tree serialised as Python objects (never acceptable here: only JSON
+is ever loaded), and the DLQ needs a pure, deterministic function of the rows it is given (the same
 rows always give the same groups and group ids, so "retry this group" selects exactly the jobs the
 page showed). The algorithm is the one Drain (He et al., ICWS 2017) describes:
 

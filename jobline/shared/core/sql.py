@@ -149,19 +149,21 @@ WITH u AS (
        -- no batch); the rest complete in a transaction with their follow-ups (jobs.complete)
        AND (NOT $5 OR (NOT j.has_dependents AND j.batch_id IS NULL))
     RETURNING j.id, j.queue_name, j.attempts, j.worker_id, j.started_at, j.lease_token, u.finished,
-              j.batch_id, j.job_type, j.seq
+              j.batch_id, j.job_type, j.seq, j.scheduled_for, j.created_at
 ), hist AS (
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
-                              outcome, duration_ms)
+                              outcome, duration_ms, due_at, counted, next_status)
     SELECT id, lease_token, attempts, worker_id, started_at, finished, 'completed',
-           {_MS.format("finished - started_at")}
+           {_MS.format("finished - started_at")}, scheduled_for, true, 'completed'
       FROM done
 ), ev AS (
+    -- e2e_ms (created -> completed) feeds the e2e rollups (migration 0023)
     INSERT INTO job_events (event_id, type, occurred_at, queue_name, job_type, n, job_ids,
-                            at_ms, attempts, millis)
+                            at_ms, attempts, millis, e2e_ms)
     SELECT jobline_event_base_id(), 'jobs.completed', min(finished), queue_name, job_type,
            count(*), array_agg(id), array_agg((extract(epoch FROM finished) * 1000)::bigint),
-           array_agg(attempts), array_agg({_MS.format("finished - started_at")})
+           array_agg(attempts), array_agg({_MS.format("finished - started_at")}),
+           array_agg({_MS.format("finished - created_at")})
       FROM done WHERE {_EVENTS_ON}
      GROUP BY queue_name, job_type, date_trunc('minute', finished), seq / 1000
 )
@@ -187,7 +189,7 @@ WITH u AS (
                   cancel, hnr)
 ), cur AS (
     SELECT j.id, j.attempts, j.max_attempts, u.token, u.err, u.etype, u.retry_at, u.burn,
-           u.final, u.outcome, u.finished,
+           u.final, u.outcome, u.finished, j.scheduled_for AS due,
            (u.cancel OR j.cancel_requested_at IS NOT NULL) AS cancelled,
            (u.final OR (u.burn AND j.attempts >= j.max_attempts)
             OR coalesce(u.classify AND u.etype = ANY(coalesce(
@@ -216,12 +218,16 @@ WITH u AS (
     RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for, j.lease_token,
               c.attempts AS attempt, j.worker_id, j.started_at,
               CASE WHEN c.cancelled THEN 'cancelled' ELSE c.outcome END AS outcome, c.err,
-              c.etype, c.finished, j.batch_id
+              j.error_type AS etype, c.finished, j.batch_id, c.due, c.burn
 ), hist AS (
+    -- etype is the job's error type after the attempt (the attempt's, else the job's last
+    -- one), as its jobs.failed event reports it; due/burn/status: migration 0023
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
-                              outcome, error_type, error, duration_ms)
+                              outcome, error_type, error, duration_ms, due_at, counted,
+                              next_status)
     SELECT id, lease_token, attempt, worker_id, started_at, finished, outcome, etype, err,
-           least(greatest(0, extract(epoch FROM finished - started_at) * 1000), 2147483647)::int
+           least(greatest(0, extract(epoch FROM finished - started_at) * 1000), 2147483647)::int,
+           due, burn, status
       FROM upd
 )
 SELECT id, queue_name, status, priority, seq, scheduled_for, batch_id FROM upd

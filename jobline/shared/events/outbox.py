@@ -188,6 +188,10 @@ class Record:
     #: statement rows: the newest event time
     last_ms: int | None = None
     event: Event | None = None
+    #: jobs.completed statement rows: each job's attempt number, and its created -> completed
+    #: time in ms (None on rows written before migration 0023)
+    attempts: list[int] | None = None
+    e2e_ms: list[int] | None = None
 
     @property
     def packed(self) -> bool:
@@ -209,7 +213,7 @@ def record_from_row(r: Any) -> Record:
     return Record(seq=r["seq"], type=r["type"], time_ms=from_dt(r["occurred_at"]),
                   queue=r["queue_name"], job_type=r["job_type"], raw=r["packed"].encode(),
                   key=r["queue_name"] or r["type"], n=r["n"], millis=r["millis"],
-                  last_ms=r["last_ms"])
+                  last_ms=r["last_ms"], attempts=r["attempt_nos"], e2e_ms=r["e2e_ms"])
 
 
 #: What a relay folds each batch into (``conn``: the cursor's transaction; rows in seq order).
@@ -260,6 +264,8 @@ UNPUBLISHED = f"""
 SELECT seq, event_id, type, occurred_at, job_id, queue_name, job_type, attempt, duration_ms,
        wait_ms, error_type, error, data, status, priority, scheduled_for, batch_id, n,
        CASE WHEN type <> 'jobs.submitted' THEN millis END AS millis,
+       CASE WHEN type = 'jobs.completed' THEN attempts END AS attempt_nos,
+       CASE WHEN type = 'jobs.completed' THEN e2e_ms END AS e2e_ms,
        CASE WHEN n IS NOT NULL THEN (SELECT max(x) FROM unnest(at_ms) AS x) END AS last_ms,
        {PACKED}
   FROM job_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3

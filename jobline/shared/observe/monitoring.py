@@ -77,16 +77,19 @@ SELECT minute, sum(submitted) AS submitted, sum(started) AS started,
  GROUP BY minute ORDER BY minute
 """
 
+# All-time totals from the day grain: the minute rows are kept only JOBLINE_ROLLUP_MINUTE_DAYS
+# (a Prometheus counter summed over them would fall as they expire), and a day row per (queue,
+# type) is 1,440 times fewer rows to sum on every scrape.
 TOTALS = """
 SELECT queue_name, job_type, sum(submitted) AS submitted, sum(started) AS started,
        sum(completed) AS completed, sum(failed) AS failed, sum(retries) AS retries,
        sum(dead_letter) AS dead_letter, sum(cancelled) AS cancelled,
        sum(duration_sum_ms) AS duration_sum_ms, sum(wait_sum_ms) AS wait_sum_ms
-  FROM job_rollups GROUP BY queue_name, job_type
+  FROM job_rollups_day GROUP BY queue_name, job_type
 """
 
 HISTOGRAM_TOTALS = """
-SELECT queue_name, job_type, metric, bucket, sum(n) AS n FROM job_rollup_histograms
+SELECT queue_name, job_type, metric, bucket, sum(n) AS n FROM job_rollup_histograms_day
  GROUP BY queue_name, job_type, metric, bucket ORDER BY queue_name, job_type, metric, bucket
 """
 

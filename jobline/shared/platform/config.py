@@ -85,6 +85,13 @@ class Settings:
     #: Days the outbox (the audit log) keeps published events; older days are dropped whole.
     audit_retention_days: int = field(
         default_factory=lambda: _int("JOBLINE_AUDIT_RETENTION_DAYS", 30))
+    #: Days the minute grain of the rollups and the minute samples are kept (hour and day
+    #: rollups and hour samples: 13 months; docs/analytics.md, "Retention").
+    rollup_minute_days: int = field(
+        default_factory=lambda: _int("JOBLINE_ROLLUP_MINUTE_DAYS", 7))
+    #: Days raw jobs are kept: older monthly partitions are dropped once all their jobs are
+    #: final (their rollups stay).
+    retention_days: int = field(default_factory=lambda: _int("JOBLINE_RETENTION_DAYS", 30))
     #: The relay's shortest time between two passes, ms. Every claim and completion statement
     #: NOTIFYs the relay; a pass per notification cost more than the rows it moved (a dozen round
     #: trips), so a busy relay gathers what committed meanwhile. Adds up to this much latency.

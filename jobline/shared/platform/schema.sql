@@ -455,6 +455,9 @@ CREATE TABLE public.job_attempts (
     error_type text,
     error text,
     duration_ms integer NOT NULL,
+    due_at timestamp with time zone,
+    counted boolean,
+    next_status text,
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'retry'::text, 'timeout'::text, 'lease_expired'::text, 'released'::text, 'cancelled'::text])))
 )
 PARTITION BY RANGE (job_id);
@@ -469,6 +472,9 @@ CREATE TABLE public.job_attempts_default (
     error_type text,
     error text,
     duration_ms integer CONSTRAINT job_attempts_duration_ms_not_null NOT NULL,
+    due_at timestamp with time zone,
+    counted boolean,
+    next_status text,
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'retry'::text, 'timeout'::text, 'lease_expired'::text, 'released'::text, 'cancelled'::text])))
 );
 CREATE TABLE public.job_batches (
@@ -509,7 +515,8 @@ CREATE TABLE public.job_events (
     attempts integer[],
     millis integer[],
     priorities smallint[],
-    due_ms bigint[]
+    due_ms bigint[],
+    e2e_ms integer[]
 )
 PARTITION BY RANGE (occurred_at);
 CREATE SEQUENCE public.job_events_seq
@@ -543,7 +550,8 @@ CREATE TABLE public.job_events_default (
     attempts integer[],
     millis integer[],
     priorities smallint[],
-    due_ms bigint[]
+    due_ms bigint[],
+    e2e_ms integer[]
 );
 CREATE TABLE public.job_progress (
     job_id uuid NOT NULL,

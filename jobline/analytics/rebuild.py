@@ -1,0 +1,245 @@
+"""``jobline analytics rebuild``: recompute every rollup grain from the raw rows.
+
+:func:`rebuild` recomputes ``job_rollups*``, ``job_rollup_histograms*``, ``job_rollup_errors*``
+and ``job_rollup_attempts*`` (minute, hour and day grains) from ``jobs`` + ``job_attempts`` for
+the whole UTC days touching ``[from, to)``: the rows of those days are deleted, then inserted
+again, in one transaction. The result is, row for row, what the relay's live fold
+(:mod:`jobline.analytics.rollups`) writes for the same history (tests/test_rollups.py runs a
+workload through the engine and the relay and checks it). The semantics are docs/analytics.md's
+"Rollups"; in terms of the raw rows:
+
+* ``submitted``: a job at ``created_at``; ``cancelled``: a ``cancelled`` job at ``completed_at``.
+* ``started`` and ``wait``: every attempt row at ``started_at`` (wait = ``started_at - due_at``),
+  plus each job ``processing`` now (its ``scheduled_for`` is its attempt's due time).
+* at an attempt's ``finished_at``: ``next_status = 'completed'``: ``completed``, duration, e2e
+  (``finished_at - jobs.created_at``), attempts.completed; a *counted* attempt followed by
+  ``pending``/``scheduled``/``dead_letter``: ``failed``, failed_ms, the failed histogram, its
+  error type, attempts.failed, and ``retries`` (pending/scheduled) or ``dead_letter``.
+
+Rows written before migration 0023 (or by a loader that leaves the columns out) have no
+``due_at``/``counted``/``next_status``; they are inferred: due = the job's ``scheduled_for`` for
+its last attempt, else the attempt's start (wait 0); counted unless the outcome is ``retry``,
+``released`` or ``cancelled``; the last attempt of a dead-lettered job led to the dead letter,
+every other failed one to a retry.
+
+One pass over the raw rows of the range, set-based (the minute rows are aggregated once into a
+temporary table; hour and day rows are sums of them). Minute rows older than
+``JOBLINE_ROLLUP_MINUTE_DAYS`` are not written (retention would drop them). Events of the range
+that the relay has not folded yet are counted again when it folds them: rebuild ranges the live
+system has finished with (the seed's history, a repair after an outage).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from jobline.analytics.rollups import COLUMNS, GRAINS, SUMS
+from jobline.shared.platform.clock import to_dt
+from jobline.shared.platform.connections import Deps
+
+DAY_MS = 86_400_000
+
+
+def _ms(expr: str) -> str:
+    """Milliseconds of an interval, clamped to int as the engine writes them (core/sql.py)."""
+    return f"least(greatest(0, extract(epoch FROM {expr}) * 1000), 2147483647)::int"
+
+
+# One row per attempt touching [$1, $2): its time facts and its fate.
+ATTEMPT_FACTS = f"""
+CREATE TEMP TABLE rb_att ON COMMIT DROP AS
+SELECT j.queue_name, j.job_type, a.attempt, a.started_at, a.finished_at, a.duration_ms,
+       coalesce(nullif(a.error_type, ''), 'unknown') AS error_type,
+       {_ms("a.started_at - coalesce(a.due_at, CASE WHEN a.lease_token = j.lease_token "
+            "THEN j.scheduled_for ELSE a.started_at END)")} AS wait_ms,
+       {_ms("a.finished_at - j.created_at")} AS e2e_ms,
+       f.nxt,
+       f.counted AND f.nxt IN ('pending', 'scheduled', 'dead_letter') AS failed
+  FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+ CROSS JOIN LATERAL (SELECT
+       coalesce(a.next_status, CASE
+           WHEN a.outcome IN ('completed', 'cancelled') THEN a.outcome
+           WHEN a.lease_token = j.lease_token AND j.status IN ('dead_letter', 'failed')
+                THEN 'dead_letter'
+           ELSE 'pending' END) AS nxt,
+       coalesce(a.counted, a.outcome NOT IN ('retry', 'released', 'cancelled')) AS counted) f
+ WHERE (a.started_at >= $1 AND a.started_at < $2) OR (a.finished_at >= $1 AND a.finished_at < $2)
+"""
+
+# The finest grain a row is written at: minutes from the minute retention's cutoff ($3) on,
+# hours before it (no minute row is kept there: aggregating by minute only to sum them again
+# cost most of a month's rebuild). A key before $3 is an hour start, so it stays before $3.
+_M = ("(CASE WHEN {0} >= $3 THEN date_trunc('minute', {0}, 'UTC') "
+      "ELSE date_trunc('hour', {0}, 'UTC') END)")
+
+# Counters per minute: every source grouped, then summed.
+MINUTE_ROLLUPS = f"""
+CREATE TEMP TABLE rb_r ON COMMIT DROP AS
+SELECT t, queue_name, job_type,
+       {", ".join(f"sum({c})::bigint AS {c}" for c in (*COLUMNS, *SUMS))}
+  FROM (
+    SELECT {_M.format("created_at")} AS t, queue_name, job_type, count(*) AS submitted,
+           0 AS started, 0 AS completed, 0 AS failed, 0 AS retries, 0 AS dead_letter,
+           0 AS cancelled, 0 AS duration_sum_ms, 0 AS wait_sum_ms, 0 AS e2e_sum_ms,
+           0 AS failed_ms
+      FROM jobs WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT {_M.format("completed_at")}, queue_name, job_type, 0, 0, 0, 0, 0, 0, count(*),
+           0, 0, 0, 0
+      FROM jobs WHERE status = 'cancelled' AND completed_at >= $1 AND completed_at < $2
+     GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT {_M.format("started_at")}, queue_name, job_type, 0, count(*), 0, 0, 0, 0, 0, 0,
+           sum({_ms("started_at - scheduled_for")}), 0, 0
+      FROM jobs WHERE status = 'processing' AND started_at >= $1 AND started_at < $2
+     GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT {_M.format("started_at")}, queue_name, job_type, 0, count(*), 0, 0, 0, 0, 0, 0,
+           sum(wait_ms), 0, 0
+      FROM rb_att WHERE started_at >= $1 AND started_at < $2 GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT {_M.format("finished_at")}, queue_name, job_type, 0, 0,
+           count(*) FILTER (WHERE nxt = 'completed'), count(*) FILTER (WHERE failed),
+           count(*) FILTER (WHERE failed AND nxt IN ('pending', 'scheduled')),
+           count(*) FILTER (WHERE nxt = 'dead_letter'), 0,
+           coalesce(sum(duration_ms) FILTER (WHERE nxt = 'completed'), 0), 0,
+           coalesce(sum(e2e_ms) FILTER (WHERE nxt = 'completed'), 0),
+           coalesce(sum(duration_ms) FILTER (WHERE failed), 0)
+      FROM rb_att
+     WHERE finished_at >= $1 AND finished_at < $2
+       AND (nxt IN ('completed', 'dead_letter') OR failed)
+     GROUP BY 1, 2, 3
+  ) AS s
+ GROUP BY 1, 2, 3
+"""
+
+MINUTE_HISTOGRAMS = f"""
+CREATE TEMP TABLE rb_h ON COMMIT DROP AS
+SELECT t, queue_name, job_type, metric, b AS bucket, count(*)::bigint AS n
+  FROM (
+    SELECT {_M.format("finished_at")} AS t, queue_name, job_type, v.metric,
+           jobline_bucket(v.ms) AS b
+      FROM rb_att CROSS JOIN LATERAL (VALUES ('duration', duration_ms), ('e2e', e2e_ms))
+           AS v(metric, ms)
+     WHERE finished_at >= $1 AND finished_at < $2 AND nxt = 'completed'
+    UNION ALL
+    SELECT {_M.format("finished_at")}, queue_name, job_type, 'failed',
+           jobline_bucket(duration_ms)
+      FROM rb_att WHERE finished_at >= $1 AND finished_at < $2 AND failed
+    UNION ALL
+    SELECT {_M.format("started_at")}, queue_name, job_type, 'wait', jobline_bucket(wait_ms)
+      FROM rb_att WHERE started_at >= $1 AND started_at < $2
+    UNION ALL
+    SELECT {_M.format("started_at")}, queue_name, job_type, 'wait',
+           jobline_bucket({_ms("started_at - scheduled_for")})
+      FROM jobs WHERE status = 'processing' AND started_at >= $1 AND started_at < $2
+  ) AS s
+ GROUP BY 1, 2, 3, 4, 5
+"""
+
+MINUTE_ERRORS = f"""
+CREATE TEMP TABLE rb_e ON COMMIT DROP AS
+SELECT {_M.format("finished_at")} AS t, queue_name, job_type, error_type, count(*)::bigint AS n
+  FROM rb_att WHERE finished_at >= $1 AND finished_at < $2 AND failed
+ GROUP BY 1, 2, 3, 4
+"""
+
+MINUTE_ATTEMPTS = f"""
+CREATE TEMP TABLE rb_a ON COMMIT DROP AS
+SELECT {_M.format("finished_at")} AS t, queue_name, job_type, attempt,
+       count(*) FILTER (WHERE nxt = 'completed')::bigint AS completed,
+       count(*) FILTER (WHERE failed)::bigint AS failed
+  FROM rb_att
+ WHERE finished_at >= $1 AND finished_at < $2 AND (nxt = 'completed' OR failed)
+ GROUP BY 1, 2, 3, 4
+"""
+
+#: (rollup table, its temporary minute table, key columns, value columns)
+_TABLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("job_rollups", "rb_r", ("queue_name", "job_type"), COLUMNS + SUMS),
+    ("job_rollup_histograms", "rb_h", ("queue_name", "job_type", "metric", "bucket"), ("n",)),
+    ("job_rollup_errors", "rb_e", ("queue_name", "job_type", "error_type"), ("n",)),
+    ("job_rollup_attempts", "rb_a", ("queue_name", "job_type", "attempt"),
+     ("completed", "failed")),
+)
+
+
+def _statements() -> list[tuple[str, str]]:
+    """(table, SQL) to run after the temporary minute tables exist: delete the days' rows of
+    every grain ($1/$2 the whole days), insert them again (minute rows: $1 the oldest kept)."""
+    out: list[tuple[str, str]] = []
+    for table, temp, keys, vals in _TABLES:
+        for grain, _, suffix, tcol in GRAINS:
+            name = table + suffix
+            out.append((name, f"DELETE FROM {name} WHERE {tcol} >= $1 AND {tcol} < $2"))
+            k = ", ".join(keys)
+            if grain == "minute":
+                sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
+                       f"SELECT t, {k}, {', '.join(vals)} FROM {temp} WHERE t >= $1")
+            else:
+                sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
+                       f"SELECT date_trunc('{grain}', t, 'UTC'), {k}, "
+                       + ", ".join(f"sum({v})" for v in vals)
+                       + f" FROM {temp} GROUP BY 1, {k}")
+            out.append((name, sql))
+    return out
+
+
+STATEMENTS = _statements()
+
+
+def day_range(from_ms: int, to_ms: int) -> tuple[int, int]:
+    """The whole UTC days touching ``[from, to)``."""
+    lo = from_ms // DAY_MS * DAY_MS
+    hi = -(-max(to_ms, from_ms + 1) // DAY_MS) * DAY_MS
+    return lo, hi
+
+
+async def rebuild(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
+    """Recompute every rollup grain for the whole UTC days touching ``[from_ms, to_ms)`` from
+    ``jobs`` + ``job_attempts`` (delete then insert, one transaction). Returns what it did:
+    ``from``/``to`` (the days, ISO), ``attempts`` (attempt rows read), ``rows`` (rows written
+    per table), ``seconds`` and ``phases`` (seconds per step)."""
+    if to_ms <= from_ms:
+        raise ValueError("rebuild: from must be before to")
+    lo, hi = day_range(from_ms, to_ms)
+    cutoff = (deps.clock.now_ms() - deps.settings.rollup_minute_days * DAY_MS) // 60_000 * 60_000
+    t0 = time.perf_counter()
+    rows: dict[str, int] = {}
+    phases: dict[str, float] = {}
+    args = (to_dt(lo), to_dt(hi))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        # big hash aggregates over a month of jobs stay in memory
+        await conn.execute("SET LOCAL work_mem = '256MB'")
+        t = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            phases[name] = round(phases.get(name, 0.0) + now - t, 3)
+            t = now
+
+        status = await conn.execute(ATTEMPT_FACTS, *args)
+        attempts = int(status.rsplit(" ", 1)[-1])
+        await conn.execute("ANALYZE rb_att")
+        lap("attempts")
+        for name, sql in (("rollups", MINUTE_ROLLUPS), ("histograms", MINUTE_HISTOGRAMS),
+                          ("errors", MINUTE_ERRORS), ("attempt_numbers", MINUTE_ATTEMPTS)):
+            await conn.execute(sql, *args, to_dt(cutoff))
+            lap(name)
+        for name, sql in STATEMENTS:
+            if sql.startswith("DELETE"):
+                await conn.execute(sql, *args)
+                lap("delete")
+                continue
+            status = await conn.execute(sql, *((to_dt(cutoff),) if "$1" in sql else ()))
+            rows[name] = rows.get(name, 0) + int(status.rsplit(" ", 1)[-1])
+            lap("insert")
+    return {"from": _iso(lo), "to": _iso(hi), "attempts": attempts, "rows": rows,
+            "seconds": round(time.perf_counter() - t0, 3), "phases": phases}
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
