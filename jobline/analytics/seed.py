@@ -837,9 +837,9 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
 
 async def build_rollups(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
     """THE ROLLUPS STEP: every rollup grain over the seeded range, recomputed from the raw rows
-    by the same code ``jobline analytics rebuild`` runs (``jobline.analytics.rebuild``, written
-    on the rollups branch; imported here so this module loads without it)."""
-    from jobline.analytics.rebuild import rebuild  # type: ignore[import-not-found,unused-ignore]
+    by the same code ``jobline analytics rebuild`` runs, in one call over the whole range (one
+    pass over the attempt rows)."""
+    from jobline.analytics.rebuild import rebuild
 
     result: dict[str, Any] = await rebuild(deps, from_ms, to_ms)
     return result
