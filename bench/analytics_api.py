@@ -236,7 +236,7 @@ async def time_all(client: httpx.AsyncClient, end_ms: int, calls: int,
     filters = {"none": {}, "queue": {"queue": "email"},
                "queue+jobType": {"queue": "email", "jobType": "send_digest"}}
     out = []
-    jobs_of = [(p, {}) for p in ENDPOINTS]
+    jobs_of: list[tuple[str, dict[str, str]]] = [(p, {}) for p in ENDPOINTS]
     if dag_job:
         jobs_of.append(("dependencies/critical-path", {"jobId": dag_job}))
     for rname, (frm, t) in ranges.items():
