@@ -110,3 +110,16 @@ async def test_graphql_forecast_equals_rest(deps: Deps, admin: httpx.AsyncClient
     assert g["capacityModel"] == rest["capacityModel"] and g["totalCost"] == rest["totalCost"]
     assert g["days"] == [{k: d[k] for k in ("date", "jobs", "workersNeeded")}
                          for d in rest["days"]]
+
+
+async def test_without_the_ai_extra_the_endpoint_says_what_to_install(
+        deps: Deps, admin: httpx.AsyncClient, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    await _hours(deps, "slim", 5, "noisy", seed=4)
+    forecast._cache.clear()
+    monkeypatch.setitem(sys.modules, "prophet", None)  # as in a deployment without [ai]
+    r = await admin.get("/api/v1/ai/forecast", params={"queue": "slim"})
+    assert r.status_code == 503, r.text
+    assert "pip install 'jobline[ai]'" in r.json()["error"]["message"]

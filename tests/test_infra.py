@@ -210,7 +210,7 @@ def test_runtime_dependencies_serve_subscriptions_and_carry_no_local_servers() -
     assert _names(extras["local"]) >= LOCAL_ONLY
     assert "websockets" not in _names(extras["dev"])  # not only a dev tool any more
     # the developer entry points install both
-    assert "'.[dev,local]'" in (ROOT / "Makefile").read_text()
+    assert "'.[dev,local,ai]'" in (ROOT / "Makefile").read_text()
 
 
 def test_container_image_installs_runtime_deps_without_local_servers() -> None:

@@ -31,7 +31,7 @@ import time
 import warnings
 from typing import Any
 
-from jobline.analytics.ai import scaling
+from jobline.analytics.ai import needs_ai_extra, scaling
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import ValidationFailed
@@ -111,6 +111,7 @@ def _fit(start_ms: int, history: list[float], horizon_h: int) -> dict[str, Any]:
             "naive": seasonal_naive(history, horizon_h, season)}
 
 
+@needs_ai_extra
 async def forecast(deps: Deps, queue: str, horizon_days: int) -> dict[str, Any]:
     """Hourly points with 80% intervals, and per day the jobs, the worker slots the SLA needs
     and the cost (see the module docstring)."""

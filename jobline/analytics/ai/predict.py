@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from jobline.analytics.ai import needs_ai_extra
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import NotFound, ValidationFailed
@@ -302,6 +303,7 @@ async def _load_rows(deps: Deps, from_ms: int, to_ms: int) -> list[Row]:
     return rows
 
 
+@needs_ai_extra
 async def train(deps: Deps, *, days: int = DEFAULT_DAYS, seed: int = 42) -> dict[str, Any]:
     """Train on the last ``days`` of attempts, evaluate on the newest 20%, store a new version.
 
@@ -403,6 +405,7 @@ class Loaded:
 _cache: dict[int, Loaded] = {}
 
 
+@needs_ai_extra
 async def latest(deps: Deps) -> Loaded:
     r = await deps.pool.fetchrow(LATEST, KIND)
     if r is None:
@@ -516,6 +519,7 @@ def _explain(m: Loaded, row: Row, x: list[float], contrib: list[float]) -> tuple
     return reasons, suggestions
 
 
+@needs_ai_extra
 async def predict(deps: Deps, *, job_type: str, payload: Any, queue: str | None = None,
                   queue_backlog: float | None = None, worker_load: float | None = None,
                   attempt: int = 1, previous_error: str | None = None) -> dict[str, Any]:
