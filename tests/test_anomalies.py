@@ -4,6 +4,7 @@ baseline is detected within the confirmation delay, with its causes, once; norma
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime
 
 import httpx
@@ -127,3 +128,34 @@ async def test_graphql_lists_the_same_episodes(deps: Deps, admin: httpx.AsyncCli
     (g,) = (await admin.post("/graphql", json={"query": q})).json()["data"]["anomalies"]
     assert g["metric"] == "failure_rate" and g["score"] == a["score"]
     assert g["possibleCauses"] == a["possibleCauses"]
+
+
+async def test_a_slowdown_is_a_duration_anomaly_naming_the_slower_type(
+        deps: Deps, clock: FakeClock) -> None:
+    from jobline.shared.observe import sketch
+
+    rng = random.Random(8)
+    await _weeks(deps, "video", 100, 2)
+    await _minutes(deps, T0, 30, "video", 100, 2, rng)
+    hist = []
+    for i in range(30):
+        ms = 200 if i < 20 else 2_000  # ten times slower from minute 20
+        hist.append((to_dt(T0 + i * MIN), "video", "encode", "duration", sketch.bucket(ms), 100))
+    await deps.pool.executemany(
+        "INSERT INTO job_rollup_histograms (minute, queue_name, job_type, metric, bucket, n) "
+        "VALUES ($1, $2, $3, $4, $5, $6)", hist)
+    await deps.pool.execute(
+        "UPDATE job_rollups SET duration_sum_ms = completed * 2000 WHERE minute >= $1",
+        to_dt(T0 + 20 * MIN))
+    hour = [(to_dt(T0 - k * WEEK), "video", "encode", "duration", sketch.bucket(200), 6000)
+            for k in range(1, 5)]
+    await deps.pool.executemany(
+        "INSERT INTO job_rollup_histograms_hour (at, queue_name, job_type, metric, bucket, n) "
+        "VALUES ($1, $2, $3, $4, $5, $6)", hour)
+    found = await anomaly.detect(deps, T0, T0 + 30 * MIN)
+    slow = [a for a in found if a["metric"] == "duration_p95"]
+    assert len(slow) == 1 and slow[0]["detectedAtMs"] - (T0 + 20 * MIN) <= 2 * MIN
+    # the window at detection still holds a minute of the old speed: ~1,400 ms against 200
+    (cause,) = slow[0]["possibleCauses"]
+    m = re.match(r"encode runs ([\d.]+)x slower: mean ([\d,]+) ms \(was 200 ms\)", cause)
+    assert m is not None and float(m[1]) >= 5, cause

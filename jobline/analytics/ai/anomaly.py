@@ -119,8 +119,8 @@ SELECT job_type, error_type, sum(n) AS n FROM job_rollup_errors
  WHERE queue_name = $1 AND minute >= $2 AND minute < $3 GROUP BY 1, 2
 """
 TYPES = """
-SELECT job_type, sum(completed) AS completed, sum(failed) AS failed,
-       sum(duration_sum_ms) AS dur FROM job_rollups
+SELECT job_type, sum(completed)::float8 AS completed, sum(failed)::float8 AS failed,
+       sum(duration_sum_ms)::float8 AS dur FROM job_rollups
  WHERE queue_name = $1 AND minute >= $2 AND minute < $3 GROUP BY 1
 """
 CRASHES = "SELECT count(*) FROM worker_crashes WHERE at >= $1 AND at < $2"
