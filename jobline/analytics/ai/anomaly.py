@@ -28,6 +28,7 @@ detector would have seen); episodes of one (queue, metric) never overlap.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -179,6 +180,7 @@ def _window(d: Data, q: str, m: int) -> dict[str, float | None]:
         "backlog_growth": (now_depth - then_depth if now_depth is not None
                            and then_depth is not None else None),
         "oldest_pending_age": d.oldest.get((q, m)),
+        "n_finished": finished, "n_completed": completed,
     }
 
 
@@ -249,8 +251,17 @@ async def _baselines(deps: Deps, hour_ms: int, queue: str | None, d_recent: Data
     return out
 
 
-def _score(metric: str, value: float, b: Baseline) -> float:
-    return DIRECTION[metric] * (value - b.median) / b.scale
+def _score(metric: str, value: float, b: Baseline, n: int) -> float:
+    """Robust z of ``value``; the scale is at least the sampling noise of a window of ``n``
+    observations (the baseline's spread is measured over hours, and a 3-minute window of a
+    quiet queue is much noisier than an hour)."""
+    scale = b.scale
+    if metric == "failure_rate" and n:
+        p = min(max(b.median, 0.01), 0.99)
+        scale = max(scale, math.sqrt(p * (1 - p) / n))
+    elif metric == "duration_p95" and n:
+        scale = max(scale, 2.0 * b.median / math.sqrt(n))
+    return DIRECTION[metric] * (value - b.median) / scale
 
 
 async def _causes(deps: Deps, queue: str, metric: str, m: int) -> list[str]:
@@ -333,7 +344,9 @@ async def detect(deps: Deps, from_ms: int, to_ms: int, *, queue: str | None = No
             for metric in METRICS:
                 key = (q, metric)
                 v, b = values[metric], base.get(key)
-                score = _score(metric, v, b) if v is not None and b is not None else 0.0
+                score = (_score(metric, v, b, int(values["n_finished" if metric == "failure_rate"
+                                                         else "n_completed"] or 0))
+                         if v is not None and b is not None else 0.0)
                 ep = opened.get(key)
                 if warming:
                     streak[key] = streak[key] + 1 if score >= THRESHOLD and ep is None else 0

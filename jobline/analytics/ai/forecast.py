@@ -87,8 +87,13 @@ def _prophet(start_ms: int, history: list[float], horizon: int) -> list[tuple[fl
     # the warning is theirs to fix, not an error of ours
     warnings.filterwarnings("ignore", module=r"prophet(\.|$)")
     ds = pd.to_datetime([start_ms + i * HOUR for i in range(len(history))], unit="ms")
-    m = Prophet(daily_seasonality=True, weekly_seasonality=len(history) >= 14 * 24,
-                yearly_seasonality=False, interval_width=0.8, uncertainty_samples=200)
+    # Queues follow working hours: a sharp daily shape (a 9-17 plateau) that Prophet's default
+    # daily Fourier order (4) smooths away, scaled down on weekends (multiplicative).
+    m = Prophet(daily_seasonality=False, weekly_seasonality=False, yearly_seasonality=False,
+                seasonality_mode="multiplicative", interval_width=0.8, uncertainty_samples=200)
+    m.add_seasonality(name="daily", period=1, fourier_order=12)
+    if len(history) >= 14 * 24:
+        m.add_seasonality(name="weekly", period=7, fourier_order=6)
     m.fit(pd.DataFrame({"ds": ds, "y": history}))
     future = pd.DataFrame({"ds": pd.to_datetime(
         [start_ms + (len(history) + h) * HOUR for h in range(horizon)], unit="ms")})
