@@ -573,20 +573,20 @@ CREATE TABLE public.job_rollup_attempts (
     failed bigint DEFAULT 0 NOT NULL
 );
 CREATE TABLE public.job_rollup_attempts_day (
-    at timestamp with time zone CONSTRAINT job_rollup_attempts_minute_not_null NOT NULL,
-    queue_name text CONSTRAINT job_rollup_attempts_queue_name_not_null NOT NULL,
-    job_type text CONSTRAINT job_rollup_attempts_job_type_not_null NOT NULL,
-    attempt integer CONSTRAINT job_rollup_attempts_attempt_not_null NOT NULL,
-    completed bigint DEFAULT 0 CONSTRAINT job_rollup_attempts_completed_not_null NOT NULL,
-    failed bigint DEFAULT 0 CONSTRAINT job_rollup_attempts_failed_not_null NOT NULL
+    at timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    attempt integer NOT NULL,
+    completed bigint DEFAULT 0 NOT NULL,
+    failed bigint DEFAULT 0 NOT NULL
 );
 CREATE TABLE public.job_rollup_attempts_hour (
-    at timestamp with time zone CONSTRAINT job_rollup_attempts_minute_not_null NOT NULL,
-    queue_name text CONSTRAINT job_rollup_attempts_queue_name_not_null NOT NULL,
-    job_type text CONSTRAINT job_rollup_attempts_job_type_not_null NOT NULL,
-    attempt integer CONSTRAINT job_rollup_attempts_attempt_not_null NOT NULL,
-    completed bigint DEFAULT 0 CONSTRAINT job_rollup_attempts_completed_not_null NOT NULL,
-    failed bigint DEFAULT 0 CONSTRAINT job_rollup_attempts_failed_not_null NOT NULL
+    at timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    attempt integer NOT NULL,
+    completed bigint DEFAULT 0 NOT NULL,
+    failed bigint DEFAULT 0 NOT NULL
 );
 CREATE TABLE public.job_rollup_errors (
     minute timestamp with time zone NOT NULL,
@@ -596,18 +596,18 @@ CREATE TABLE public.job_rollup_errors (
     n bigint NOT NULL
 );
 CREATE TABLE public.job_rollup_errors_day (
-    at timestamp with time zone CONSTRAINT job_rollup_errors_minute_not_null NOT NULL,
-    queue_name text CONSTRAINT job_rollup_errors_queue_name_not_null NOT NULL,
-    job_type text CONSTRAINT job_rollup_errors_job_type_not_null NOT NULL,
-    error_type text CONSTRAINT job_rollup_errors_error_type_not_null NOT NULL,
-    n bigint CONSTRAINT job_rollup_errors_n_not_null NOT NULL
+    at timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    error_type text NOT NULL,
+    n bigint NOT NULL
 );
 CREATE TABLE public.job_rollup_errors_hour (
-    at timestamp with time zone CONSTRAINT job_rollup_errors_minute_not_null NOT NULL,
-    queue_name text CONSTRAINT job_rollup_errors_queue_name_not_null NOT NULL,
-    job_type text CONSTRAINT job_rollup_errors_job_type_not_null NOT NULL,
-    error_type text CONSTRAINT job_rollup_errors_error_type_not_null NOT NULL,
-    n bigint CONSTRAINT job_rollup_errors_n_not_null NOT NULL
+    at timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    error_type text NOT NULL,
+    n bigint NOT NULL
 );
 CREATE TABLE public.job_rollup_histograms (
     minute timestamp with time zone NOT NULL,
@@ -619,21 +619,21 @@ CREATE TABLE public.job_rollup_histograms (
     CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text, 'failed'::text])))
 );
 CREATE TABLE public.job_rollup_histograms_day (
-    at timestamp with time zone CONSTRAINT job_rollup_histograms_minute_not_null NOT NULL,
-    queue_name text CONSTRAINT job_rollup_histograms_queue_name_not_null NOT NULL,
-    job_type text CONSTRAINT job_rollup_histograms_job_type_not_null NOT NULL,
-    metric text CONSTRAINT job_rollup_histograms_metric_not_null NOT NULL,
-    bucket smallint CONSTRAINT job_rollup_histograms_bucket_not_null NOT NULL,
-    n bigint CONSTRAINT job_rollup_histograms_n_not_null NOT NULL,
+    at timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    metric text NOT NULL,
+    bucket smallint NOT NULL,
+    n bigint NOT NULL,
     CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text, 'failed'::text])))
 );
 CREATE TABLE public.job_rollup_histograms_hour (
-    at timestamp with time zone CONSTRAINT job_rollup_histograms_minute_not_null NOT NULL,
-    queue_name text CONSTRAINT job_rollup_histograms_queue_name_not_null NOT NULL,
-    job_type text CONSTRAINT job_rollup_histograms_job_type_not_null NOT NULL,
-    metric text CONSTRAINT job_rollup_histograms_metric_not_null NOT NULL,
-    bucket smallint CONSTRAINT job_rollup_histograms_bucket_not_null NOT NULL,
-    n bigint CONSTRAINT job_rollup_histograms_n_not_null NOT NULL,
+    at timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    metric text NOT NULL,
+    bucket smallint NOT NULL,
+    n bigint NOT NULL,
     CONSTRAINT job_rollup_histograms_metric_check CHECK ((metric = ANY (ARRAY['duration'::text, 'wait'::text, 'e2e'::text, 'failed'::text])))
 );
 CREATE TABLE public.job_rollups (
@@ -653,36 +653,36 @@ CREATE TABLE public.job_rollups (
     failed_ms bigint DEFAULT 0 NOT NULL
 );
 CREATE TABLE public.job_rollups_day (
-    at timestamp with time zone CONSTRAINT job_rollups_minute_not_null NOT NULL,
-    queue_name text CONSTRAINT job_rollups_queue_name_not_null NOT NULL,
-    job_type text CONSTRAINT job_rollups_job_type_not_null NOT NULL,
-    submitted bigint DEFAULT 0 CONSTRAINT job_rollups_submitted_not_null NOT NULL,
-    started bigint DEFAULT 0 CONSTRAINT job_rollups_started_not_null NOT NULL,
-    completed bigint DEFAULT 0 CONSTRAINT job_rollups_completed_not_null NOT NULL,
-    failed bigint DEFAULT 0 CONSTRAINT job_rollups_failed_not_null NOT NULL,
-    retries bigint DEFAULT 0 CONSTRAINT job_rollups_retries_not_null NOT NULL,
-    dead_letter bigint DEFAULT 0 CONSTRAINT job_rollups_dead_letter_not_null NOT NULL,
-    cancelled bigint DEFAULT 0 CONSTRAINT job_rollups_cancelled_not_null NOT NULL,
-    duration_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_duration_sum_ms_not_null NOT NULL,
-    wait_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_wait_sum_ms_not_null NOT NULL,
-    e2e_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_e2e_sum_ms_not_null NOT NULL,
-    failed_ms bigint DEFAULT 0 CONSTRAINT job_rollups_failed_ms_not_null NOT NULL
+    at timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    submitted bigint DEFAULT 0 NOT NULL,
+    started bigint DEFAULT 0 NOT NULL,
+    completed bigint DEFAULT 0 NOT NULL,
+    failed bigint DEFAULT 0 NOT NULL,
+    retries bigint DEFAULT 0 NOT NULL,
+    dead_letter bigint DEFAULT 0 NOT NULL,
+    cancelled bigint DEFAULT 0 NOT NULL,
+    duration_sum_ms bigint DEFAULT 0 NOT NULL,
+    wait_sum_ms bigint DEFAULT 0 NOT NULL,
+    e2e_sum_ms bigint DEFAULT 0 NOT NULL,
+    failed_ms bigint DEFAULT 0 NOT NULL
 );
 CREATE TABLE public.job_rollups_hour (
-    at timestamp with time zone CONSTRAINT job_rollups_minute_not_null NOT NULL,
-    queue_name text CONSTRAINT job_rollups_queue_name_not_null NOT NULL,
-    job_type text CONSTRAINT job_rollups_job_type_not_null NOT NULL,
-    submitted bigint DEFAULT 0 CONSTRAINT job_rollups_submitted_not_null NOT NULL,
-    started bigint DEFAULT 0 CONSTRAINT job_rollups_started_not_null NOT NULL,
-    completed bigint DEFAULT 0 CONSTRAINT job_rollups_completed_not_null NOT NULL,
-    failed bigint DEFAULT 0 CONSTRAINT job_rollups_failed_not_null NOT NULL,
-    retries bigint DEFAULT 0 CONSTRAINT job_rollups_retries_not_null NOT NULL,
-    dead_letter bigint DEFAULT 0 CONSTRAINT job_rollups_dead_letter_not_null NOT NULL,
-    cancelled bigint DEFAULT 0 CONSTRAINT job_rollups_cancelled_not_null NOT NULL,
-    duration_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_duration_sum_ms_not_null NOT NULL,
-    wait_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_wait_sum_ms_not_null NOT NULL,
-    e2e_sum_ms bigint DEFAULT 0 CONSTRAINT job_rollups_e2e_sum_ms_not_null NOT NULL,
-    failed_ms bigint DEFAULT 0 CONSTRAINT job_rollups_failed_ms_not_null NOT NULL
+    at timestamp with time zone NOT NULL,
+    queue_name text NOT NULL,
+    job_type text NOT NULL,
+    submitted bigint DEFAULT 0 NOT NULL,
+    started bigint DEFAULT 0 NOT NULL,
+    completed bigint DEFAULT 0 NOT NULL,
+    failed bigint DEFAULT 0 NOT NULL,
+    retries bigint DEFAULT 0 NOT NULL,
+    dead_letter bigint DEFAULT 0 NOT NULL,
+    cancelled bigint DEFAULT 0 NOT NULL,
+    duration_sum_ms bigint DEFAULT 0 NOT NULL,
+    wait_sum_ms bigint DEFAULT 0 NOT NULL,
+    e2e_sum_ms bigint DEFAULT 0 NOT NULL,
+    failed_ms bigint DEFAULT 0 NOT NULL
 );
 CREATE TABLE public.job_types (
     job_type text NOT NULL,
