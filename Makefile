@@ -100,6 +100,7 @@ bench-seed: $(STAMP) ## Seed load scenarios at real length: 10k/s HTTP spike for
 # The AI models against their baselines on a seeded month (bench/ai_eval.py, docs/ai.md).
 ai-eval: $(STAMP) ## AI evaluation on a 1M-job seed: prediction, anomalies, forecasts, DLQ groups (~10 min); bench/results/ai_eval.md
 	$(BIN)/python bench/ai_eval.py --jobs $(or $(AI_EVAL_JOBS),1M)
+	$(BIN)/python bench/anomaly_eval.py
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/jobline migrate

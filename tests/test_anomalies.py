@@ -96,7 +96,8 @@ async def test_the_scheduler_tick_neither_skips_nor_repeats_minutes(
     await _weeks(deps, "video", 100, 2)
     await _weeks(deps, "video", 100, 2, hour=T0 + HOUR)
     await _minutes(deps, T0, 60, "video", 100, 2, rng)
-    await _minutes(deps, T0 + 60 * MIN, 10, "video", 100, 50, rng, error="Boom")
+    # 15% failures against 2%: past the threshold, short of STRONG, so it needs confirming
+    await _minutes(deps, T0 + 60 * MIN, 10, "video", 100, 18, rng, error="Boom")
     clock.advance(20 * MIN)  # 11:00: the spike's first minute is not complete yet
     assert await anomaly.tick(deps) == 0
     clock.advance(MIN)
@@ -106,6 +107,25 @@ async def test_the_scheduler_tick_neither_skips_nor_repeats_minutes(
     clock.advance(MIN)
     assert await anomaly.tick(deps) == 0  # the open episode is not detected again
     assert await deps.pool.fetchval("SELECT count(*) FROM ai_anomalies") == 1
+    a = await deps.pool.fetchrow("SELECT score FROM ai_anomalies")
+    assert anomaly.THRESHOLD <= a["score"] < anomaly.STRONG
+
+
+async def test_a_strong_spike_is_detected_on_its_first_minute(
+        deps: Deps, clock: FakeClock) -> None:
+    rng = random.Random(5)
+    await _weeks(deps, "video", 100, 2)
+    await _weeks(deps, "video", 100, 2, hour=T0 + HOUR)
+    await _minutes(deps, T0, 60, "video", 100, 2, rng)
+    await _minutes(deps, T0 + 60 * MIN, 10, "video", 100, 50, rng, error="Boom")
+    clock.advance(20 * MIN)
+    assert await anomaly.tick(deps) == 0
+    clock.advance(MIN)
+    # 33% failures in one minute of ~150 attempts: no confirmation needed
+    assert await anomaly.tick(deps) == 1
+    a = await deps.pool.fetchrow("SELECT detected_at, score FROM ai_anomalies")
+    assert a["score"] >= anomaly.STRONG
+    assert a["detected_at"] == to_dt(T0 + 61 * MIN)
 
 
 async def test_bad_range_is_refused_naming_the_field(admin: httpx.AsyncClient) -> None:
@@ -155,7 +175,7 @@ async def test_a_slowdown_is_a_duration_anomaly_naming_the_slower_type(
     found = await anomaly.detect(deps, T0, T0 + 30 * MIN)
     slow = [a for a in found if a["metric"] == "duration_p95"]
     assert len(slow) == 1 and slow[0]["detectedAtMs"] - (T0 + 20 * MIN) <= 2 * MIN
-    # the window at detection still holds a minute of the old speed: ~1,400 ms against 200
+    # causes are read over the window that scored (here the slow minutes only)
     (cause,) = slow[0]["possibleCauses"]
     m = re.match(r"encode runs ([\d.]+)x slower: mean ([\d,]+) ms \(was 200 ms\)", cause)
     assert m is not None and float(m[1]) >= 5, cause
