@@ -244,3 +244,16 @@ def test_the_decision_rule_picks_the_shortest_wait_that_recovers_nearly_as_often
     assert adaptive.decide(m, "t", "Outage", 1_000, 300_000).delay_ms == 300_000  # the cap
     # other job types learn from the error type pooled over types
     assert "any job type" in adaptive.decide(m, "u", "Outage", 1_000, 3_600_000).reason
+
+
+def test_when_the_longest_waits_seen_do_best_it_waits_longer_than_any_seen() -> None:
+    # a fixed backoff that never waited past 80 s, against a limit that lasts minutes:
+    # success rises with the wait but stays low
+    pairs = ([("t", "RateLimited", False, 3_000)] * 30 + [("t", "RateLimited", False, 20_000)] * 30
+             + [("t", "RateLimited", True, 40_000)] * 6 + [("t", "RateLimited", False, 40_000)] * 24
+             + [("t", "RateLimited", True, 70_000)] * 12
+             + [("t", "RateLimited", False, 70_000)] * 18)
+    m = adaptive.Model.parse(1, orjson.dumps(retry_training.table(pairs)).decode())
+    d = adaptive.decide(m, "t", "RateLimited", 1_000, 3_600_000)
+    assert d.retry and d.delay_ms == 140_000 and "longer than any seen" in d.reason
+    assert d.success_probability is not None and d.success_probability < adaptive.PLATEAU

@@ -16,6 +16,8 @@ passed in between (``GAP_BUCKETS_MS``). From it:
   (validation errors, 4xx-like failures);
 * otherwise the delay is the shortest wait after which retries succeeded nearly as often as
   after any longer wait: a rate limit's window, an outage's typical length;
+* when the longest waits seen did best but still mostly failed, the error lasts longer than
+  the fixed backoff ever waited: the advisor waits twice the longest wait seen (``PLATEAU``);
 * with no history for the error yet, validation-like error types are not retried and the rest
   keep the job's fixed backoff, so the advisor never guesses worse than the static policy.
 
@@ -63,6 +65,10 @@ HOPELESS = 0.05
 NEAR_BEST = 0.9
 #: Seen failing for this long without ever recovering: the error does not clear by waiting.
 LONG_WAIT_MS = 300_000
+#: When the longest waits seen recover best, yet less often than this, the history has not
+#: seen how long the error really lasts (the fixed backoff never waited that long): wait
+#: twice the longest wait seen instead of repeating waits that mostly failed.
+PLATEAU = 0.6
 #: How long a process keeps the loaded table and the switch before reading them again.
 CACHE_MS = 30_000
 
@@ -174,6 +180,14 @@ def decide(model: Model | None, job_type: str, error_type: str | None, fixed_del
                         f"none of {stats.n} retries ({scope}) after waits up to "
                         f"{_fmt_ms(stats.max_gap_ms)} succeeded: waiting longer "
                         f"({_fmt_ms(delay)})")
+    lo_last, n_last, ok_last, _ = rated[-1]
+    if (best < PLATEAU and _rate(ok_last, n_last) >= best and len(rated) > 1
+            and stats.max_gap_ms < cap_ms):
+        delay = min(cap_ms, 2 * stats.max_gap_ms)
+        return Decision(True, delay, _rate(ok_last, n_last),
+                        f"retries ({scope}) succeeded more the longer they waited, at best "
+                        f"{ok_last} of {n_last} after waits from {_fmt_ms(lo_last)}: waiting "
+                        f"longer than any seen ({_fmt_ms(delay)})")
     for lo, n, ok, gsum in rated:
         p = _rate(ok, n)
         if p >= NEAR_BEST * best:
