@@ -13,7 +13,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from jobline.analytics.ai import anomaly, forecast, predict, scaling
+from jobline.analytics.ai import anomaly, forecast, predict, scaling, top_issues
 from jobline.analytics.ai import dlq as dlq_ai
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.clock import to_dt
@@ -177,8 +177,56 @@ def _finite(v: float | None) -> float | None:
     return v if v is not None and math.isfinite(v) else None
 
 
+@strawberry.type(description="One of the top issues of a range (docs/ai.md \"Top issues\"). "
+                              "Named AiTopIssue: TopIssue is analytics.topIssues' type.")
+class AiTopIssue:
+    kind: str = strawberry.field(
+        description="dead_letters | anomaly | sla | slow_job_type | retry_storm")
+    title: str
+    detail: str = strawberry.field(description="The computed explanation (LLM-phrased when "
+                                               "narrated).")
+    queue: str | None
+    job_type: str | None
+    impact_jobs: float = strawberry.field(description="Jobs at stake: the ranking key.")
+    impact_sla_minutes: float = strawberry.field(
+        description="Minutes late jobs spent over their SLA target (SLA issues; 0 otherwise).")
+    link: str = strawberry.field(description="A dashboard path to investigate.")
+    narrated: bool
+
+
+@strawberry.type
+class AiTopIssues:
+    issues: list[AiTopIssue]
+
+
+def _epoch_ms(v: float | None, field: str) -> int | None:
+    if v is None:
+        return None
+    if not math.isfinite(v) or not 0 <= v < 253_402_300_800_000:
+        raise ValidationFailed(field, "epoch milliseconds out of range")
+    return int(v)
+
+
 @strawberry.type
 class AiQueries:
+    @strawberry.field(description="The top 3 issues of [fromMs, toMs) (epoch ms; default the "
+                                  "last 24 hours) ranked by jobs at stake. REST: GET "
+                                  "/api/v1/ai/top-issues.")
+    @domain
+    async def ai_top_issues(self, info: Info[Context, None], from_ms: float | None = None,
+                            to_ms: float | None = None) -> AiTopIssues:
+        c = ctx(info)
+        c.require(A, "read top issues")
+        frm, to = _epoch_ms(from_ms, "fromMs"), _epoch_ms(to_ms, "toMs")
+        if frm is not None and to is not None and frm >= to:
+            raise ValidationFailed("fromMs", "must be before toMs")
+        out = await top_issues.top_issues(c.deps, frm, to)
+        return AiTopIssues(issues=[AiTopIssue(
+            kind=i["kind"], title=i["title"], detail=i["detail"], queue=i["queue"],
+            job_type=i["jobType"], impact_jobs=i["impactJobs"],
+            impact_sla_minutes=i["impactSlaMinutes"], link=i["link"], narrated=i["narrated"])
+            for i in out["issues"]])
+
     @strawberry.field(description="REST: GET /api/v1/ai/forecast.")
     @domain
     async def forecast(self, info: Info[Context, None], queue: str,
