@@ -994,7 +994,7 @@ async def slow_jobs(deps: Deps, s: Scope, limit: int = 10) -> list[dict[str, Any
             tips.append(f"add workers to queue {k[0]}: jobs wait {_ms(avg_wait)} on average "
                         f"before they start, longer than they run ({_ms(avg_run)}); wait "
                         "dominates: see POST /api/v1/ai/scaling-recommendation for how many")
-        prev = before.get(k)
+        prev = before.get(k) or {}
         p95_before = sketch.percentile(_int_counts(prev), 95) if prev else None
         if (p95 and p95_before and n >= SLOW_MIN_RUNS and sum(prev.values()) >= SLOW_MIN_RUNS
                 and p95 >= P95_GROWTH * p95_before):

@@ -53,6 +53,8 @@ class DlqGroupOut(_Out):
     retryable: bool
     evidence: str
     suggestion: str
+    #: Whether ``suggestion`` was phrased by the LLM (docs/ai.md "Narration")
+    narrated: bool
 
 
 class DlqInsightsOut(_Out):
@@ -108,6 +110,8 @@ class ScalingOut(_Out):
     suggested_processes: int | None
     slots_per_process: int | None
     reasoning: list[str]
+    #: Whether ``reasoning`` was phrased by the LLM (docs/ai.md "Narration")
+    narrated: bool
     inputs: ScalingInputsOut
 
 
@@ -163,6 +167,9 @@ class AnomalyOut(_Out):
     peak_score: float
     possible_causes: list[str]
     baseline_source: str | None
+    #: The possible causes in one text (null without any); LLM-phrased when ``narrated``
+    causes_summary: str | None
+    narrated: bool
 
 
 class AnomaliesOut(_Out):
@@ -319,7 +326,8 @@ async def anomalies(request: Request) -> Response:
     from_ms = from_dt(q.from_) if q.from_ is not None else to_ms - 86_400_000
     if from_ms >= to_ms:
         raise ValidationFailed("from", "must be before to")
-    rows = await anomaly.list_anomalies(deps, from_ms, to_ms, q.queue)
+    rows = await anomaly.summarize(deps, await anomaly.list_anomalies(deps, from_ms, to_ms,
+                                                                       q.queue))
     return JSONResponse({"anomalies": [anomaly_json(a) for a in rows]})
 
 

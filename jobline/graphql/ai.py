@@ -42,6 +42,7 @@ class DlqGroup:
                     "its wording.")
     evidence: str
     suggestion: str
+    narrated: bool = strawberry.field(description="Whether suggestion was phrased by the LLM.")
 
 
 @strawberry.type
@@ -88,6 +89,7 @@ class ScalingRecommendation:
     suggested_processes: int | None
     slots_per_process: int | None
     reasoning: list[str]
+    narrated: bool = strawberry.field(description="Whether reasoning was phrased by the LLM.")
     inputs: ScalingInputs
 
 
@@ -126,6 +128,9 @@ class Anomaly:
     peak_score: float
     possible_causes: list[str]
     baseline_source: str | None
+    causes_summary: str | None = strawberry.field(
+        description="The possible causes in one text (LLM-phrased when narrated).")
+    narrated: bool
 
 
 @strawberry.type
@@ -275,8 +280,10 @@ class AiQueries:
                         current_value=a["currentValue"], baseline=a["baseline"],
                         score=a["score"], peak_score=a["peakScore"],
                         possible_causes=a["possibleCauses"],
-                        baseline_source=a["baselineSource"])
-                for a in await anomaly.list_anomalies(c.deps, from_ms, to_ms, queue)]
+                        baseline_source=a["baselineSource"],
+                        causes_summary=a["causesSummary"], narrated=a["narrated"])
+                for a in await anomaly.summarize(
+                    c.deps, await anomaly.list_anomalies(c.deps, from_ms, to_ms, queue))]
 
     @strawberry.field(description="REST: POST /api/v1/jobs/predict-success.")
     @domain
@@ -332,6 +339,7 @@ class AiQueries:
             expected_wait_ms=out["expectedWaitMs"], current_workers=out["currentWorkers"],
             suggested_processes=out["suggestedProcesses"],
             slots_per_process=out["slotsPerProcess"], reasoning=out["reasoning"],
+            narrated=out["narrated"],
             inputs=ScalingInputs(
                 arrivals_per_minute=out["inputs"]["arrivalsPerMinute"],
                 arrivals_source=out["inputs"]["arrivalsSource"],
@@ -358,7 +366,8 @@ class AiQueries:
                 job_types=g["jobTypes"], queues=g["queues"], error_types=g["errorTypes"],
                 first_seen=to_dt(g["firstSeenMs"]), last_seen=to_dt(g["lastSeenMs"]),
                 sample_job_ids=[strawberry.ID(i) for i in g["sampleJobIds"]],
-                retryable=g["retryable"], evidence=g["evidence"], suggestion=g["suggestion"])
+                retryable=g["retryable"], evidence=g["evidence"], suggestion=g["suggestion"],
+                narrated=g["narrated"])
                 for g in out["groups"]],
             analyzed=out["analyzed"], limit=out["limit"], complete=out["complete"])
 

@@ -72,7 +72,7 @@ def _issue(kind: str, title: str, detail: str, queue: str | None, job_type: str 
 
 async def _dead_letters(deps: Deps, s: aq.Scope) -> list[dict[str, Any]]:
     out = []
-    for g in (await dlq_ai.insights(deps))["groups"]:
+    for g in (await dlq_ai.insights(deps, narrated=False))["groups"]:
         if g["lastSeenMs"] < s.from_ms or g["firstSeenMs"] >= s.to_ms:
             continue
         jt, q = g["jobTypes"][0], g["queues"][0]
