@@ -941,18 +941,29 @@ def _ms(v: float) -> str:
     return f"{v / 1000:.1f} s" if v >= 10_000 else f"{v:.0f} ms"
 
 
+#: A slow-jobs row suggests looking at a p95 at least this many times the previous period's,
+#: when both periods ran at least ``SLOW_MIN_RUNS`` jobs of the type.
+P95_GROWTH = 1.5
+SLOW_MIN_RUNS = 20
+
+
 async def slow_jobs(deps: Deps, s: Scope, limit: int = 10) -> list[dict[str, Any]]:
+    """The ``limit`` job types with the highest p95 run time, each with ``suggestions``
+    computed from its figures: a long tail, timed-out attempts (raise ``timeoutMs`` to p99 x
+    1.5), p95 growth against the previous equal period, waits longer than runs (add workers),
+    compute spent on failed attempts."""
     bounded("limit", limit, 1, 100)
     q = _Sql()
     src = q.source("errors", [(0, s)])
     hist, sums, errs = await asyncio.gather(
-        _hist(deps, [(0, s)], ["duration"], by=("queue_name", "job_type")),
+        _hist(deps, [(0, s), (1, s.previous())], ["duration"], by=("queue_name", "job_type")),
         _rollup_sums(deps, [(0, s)], by=("queue_name", "job_type")),
         deps.pool.fetch(f"SELECT queue_name, job_type, error_type, sum(n)::float8 AS n "
                         f"FROM {src} GROUP BY 1, 2, 3", *q.params))
     per: dict[tuple[str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    before: dict[tuple[str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for r in hist:
-        per[_key_of(r)][r["bucket"]] += r["n"]
+        (per if r["period"] == 0 else before)[_key_of(r)][r["bucket"]] += r["n"]
     by = {_key_of(r): r for r in sums}
     timeouts: dict[tuple[str, str], float] = defaultdict(float)
     top_error: dict[tuple[str, str], tuple[float, str]] = {}
@@ -981,7 +992,16 @@ async def slow_jobs(deps: Deps, s: Scope, limit: int = 10) -> list[dict[str, Any
         avg_run = _ratio(_f(r.get("duration_sum_ms")), completed)
         if avg_wait is not None and avg_run is not None and avg_wait > max(avg_run, 1000):
             tips.append(f"add workers to queue {k[0]}: jobs wait {_ms(avg_wait)} on average "
-                        f"before they start, longer than they run ({_ms(avg_run)})")
+                        f"before they start, longer than they run ({_ms(avg_run)}); wait "
+                        "dominates: see POST /api/v1/ai/scaling-recommendation for how many")
+        prev = before.get(k) or {}
+        p95_before = sketch.percentile(_int_counts(prev), 95) if prev else None
+        if (p95 and p95_before and n >= SLOW_MIN_RUNS and sum(prev.values()) >= SLOW_MIN_RUNS
+                and p95 >= P95_GROWTH * p95_before):
+            since = to_dt(s.previous().from_ms).strftime("%Y-%m-%d %H:%M")
+            tips.append(f"p95 grew {p95 / p95_before:.1f}x since the previous period "
+                        f"(from {since} UTC: {_ms(p95_before)} -> {_ms(p95)}); compare recent "
+                        "deploys and inputs of this job type")
         failed_ms = _f(r.get("failed_ms"))
         if busy.get(k) and failed_ms / busy[k] >= 0.2:
             err = top_error.get(k)

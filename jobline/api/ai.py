@@ -13,7 +13,8 @@ from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from jobline.analytics.ai import anomaly, forecast, predict, scaling, training
+from jobline.analytics import query as aq
+from jobline.analytics.ai import anomaly, forecast, predict, scaling, top_issues, training
 from jobline.analytics.ai import dlq as dlq_ai
 from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
@@ -53,6 +54,8 @@ class DlqGroupOut(_Out):
     retryable: bool
     evidence: str
     suggestion: str
+    #: Whether ``suggestion`` was phrased by the LLM (docs/ai.md "Narration")
+    narrated: bool
 
 
 class DlqInsightsOut(_Out):
@@ -108,6 +111,8 @@ class ScalingOut(_Out):
     suggested_processes: int | None
     slots_per_process: int | None
     reasoning: list[str]
+    #: Whether ``reasoning`` was phrased by the LLM (docs/ai.md "Narration")
+    narrated: bool
     inputs: ScalingInputsOut
 
 
@@ -163,6 +168,9 @@ class AnomalyOut(_Out):
     peak_score: float
     possible_causes: list[str]
     baseline_source: str | None
+    #: The possible causes in one text (null without any); LLM-phrased when ``narrated``
+    causes_summary: str | None
+    narrated: bool
 
 
 class AnomaliesOut(_Out):
@@ -334,7 +342,8 @@ async def anomalies(request: Request) -> Response:
     from_ms = from_dt(q.from_) if q.from_ is not None else to_ms - 86_400_000
     if from_ms >= to_ms:
         raise ValidationFailed("from", "must be before to")
-    rows = await anomaly.list_anomalies(deps, from_ms, to_ms, q.queue)
+    rows = await anomaly.summarize(deps, await anomaly.list_anomalies(deps, from_ms, to_ms,
+                                                                       q.queue))
     return JSONResponse({"anomalies": [anomaly_json(a) for a in rows]})
 
 
@@ -358,6 +367,71 @@ async def forecast_queue(request: Request) -> Response:
     q = validate(ForecastQuery, dict(request.query_params))
     return JSONResponse(await forecast.forecast(ctx(request).require_deps(), q.queue,
                                                 q.horizon_days))
+
+
+class TopIssuesQuery(BaseModel):
+    """The query parameters (documentation and the unknown-parameter check)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    from_: Annotated[str | None, Field(alias="from")] = None
+    to: str | None = None
+
+
+class TopIssueOut(_Out):
+    #: dead_letters | anomaly | sla | slow_job_type | retry_storm
+    kind: str
+    title: str
+    #: The computed explanation (narrated by the LLM when one is configured)
+    detail: str
+    queue: str | None
+    job_type: str | None
+    #: Jobs at stake, the ranking key (docs/ai.md "Top issues")
+    impact_jobs: float
+    #: Minutes the late jobs spent over their SLA target (SLA issues; 0 otherwise)
+    impact_sla_minutes: float
+    #: A dashboard path to investigate
+    link: str
+    #: Whether ``detail`` was phrased by the LLM (false: the computed template)
+    narrated: bool
+
+
+class TopIssuesOut(_Out):
+    issues: list[TopIssueOut]
+
+
+def when(raw: str | None, field: str) -> int | None:
+    """Epoch milliseconds (digits) or an ISO 8601 time, as the analytics endpoints take."""
+    if raw is None:
+        return None
+    v = raw.strip()
+    if v.isdigit() or (v.startswith("-") and v[1:].isdigit()):
+        ms = int(v)
+        if not 0 <= ms < 253_402_300_800_000:  # year 10000
+            raise aq.BadParameter(field, "epoch milliseconds out of range")
+        return ms
+    if "\x00" in v:
+        raise aq.BadParameter(field, "must not contain the NUL character")
+    return aq.parse_time(v, field)
+
+
+_TIME = {"type": "string"}
+
+
+@documented(Op(
+    "aiTopIssues", "The top 3 issues of a range ranked by jobs at stake: dead-letter groups, "
+    "anomalies, SLA misses, slow job types, retry storms",
+    params=(query("from", _TIME, "epoch ms or ISO 8601 start (inclusive); default: to - 24 h"),
+            query("to", _TIME, "epoch ms or ISO 8601 end (exclusive); default: now")),
+    responses={200: Resp("The issues, most impact first", TopIssuesOut)},
+    errors=(400, 503)))
+@endpoint
+async def ai_top_issues(request: Request) -> Response:
+    check_query_params(request.query_params.keys(), TopIssuesQuery)
+    q = request.query_params
+    deps = ctx(request).require_deps()
+    return JSONResponse(await top_issues.top_issues(deps, when(q.get("from"), "from"),
+                                                    when(q.get("to"), "to")))
 
 
 async def _adaptive_state(c: Any) -> dict[str, Any]:
@@ -392,6 +466,7 @@ routes = [
     by_method("/api/v1/ai/adaptive-retries", {"GET": get_adaptive_retries,
                                               "PUT": put_adaptive_retries},
               name="ai_adaptive_retries"),
+    by_method("/api/v1/ai/top-issues", {"GET": ai_top_issues}, name="ai_top_issues"),
     by_method("/api/v1/ai/forecast", {"GET": forecast_queue}, name="ai_forecast"),
     by_method("/api/v1/ai/anomalies", {"GET": anomalies}, name="ai_anomalies"),
     by_method("/api/v1/jobs/predict-success", {"POST": predict_success}, name="ai_predict"),

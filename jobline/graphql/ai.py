@@ -13,7 +13,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from jobline.analytics.ai import anomaly, forecast, predict, scaling, training
+from jobline.analytics.ai import anomaly, forecast, predict, scaling, top_issues, training
 from jobline.analytics.ai import dlq as dlq_ai
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.clock import to_dt
@@ -43,6 +43,7 @@ class DlqGroup:
                     "its wording.")
     evidence: str
     suggestion: str
+    narrated: bool = strawberry.field(description="Whether suggestion was phrased by the LLM.")
 
 
 @strawberry.type
@@ -89,6 +90,7 @@ class ScalingRecommendation:
     suggested_processes: int | None
     slots_per_process: int | None
     reasoning: list[str]
+    narrated: bool = strawberry.field(description="Whether reasoning was phrased by the LLM.")
     inputs: ScalingInputs
 
 
@@ -127,6 +129,9 @@ class Anomaly:
     peak_score: float
     possible_causes: list[str]
     baseline_source: str | None
+    causes_summary: str | None = strawberry.field(
+        description="The possible causes in one text (LLM-phrased when narrated).")
+    narrated: bool
 
 
 @strawberry.type
@@ -194,6 +199,35 @@ async def _adaptive(deps: Any) -> AdaptiveRetries:
                            setting=deps.settings.adaptive_retries, runtime=runtime,
                            model_version=model.version if model is not None else None)
 
+@strawberry.type(description="One of the top issues of a range (docs/ai.md \"Top issues\"). "
+                              "Named AiTopIssue: TopIssue is analytics.topIssues' type.")
+class AiTopIssue:
+    kind: str = strawberry.field(
+        description="dead_letters | anomaly | sla | slow_job_type | retry_storm")
+    title: str
+    detail: str = strawberry.field(description="The computed explanation (LLM-phrased when "
+                                               "narrated).")
+    queue: str | None
+    job_type: str | None
+    impact_jobs: float = strawberry.field(description="Jobs at stake: the ranking key.")
+    impact_sla_minutes: float = strawberry.field(
+        description="Minutes late jobs spent over their SLA target (SLA issues; 0 otherwise).")
+    link: str = strawberry.field(description="A dashboard path to investigate.")
+    narrated: bool
+
+
+@strawberry.type
+class AiTopIssues:
+    issues: list[AiTopIssue]
+
+
+def _epoch_ms(v: float | None, field: str) -> int | None:
+    if v is None:
+        return None
+    if not math.isfinite(v) or not 0 <= v < 253_402_300_800_000:
+        raise ValidationFailed(field, "epoch milliseconds out of range")
+    return int(v)
+
 
 @strawberry.type
 class AiQueries:
@@ -203,6 +237,24 @@ class AiQueries:
         c = ctx(info)
         c.require(A, "read the retry advisor's switches")
         return await _adaptive(c.deps)
+
+    @strawberry.field(description="The top 3 issues of [fromMs, toMs) (epoch ms; default the "
+                                  "last 24 hours) ranked by jobs at stake. REST: GET "
+                                  "/api/v1/ai/top-issues.")
+    @domain
+    async def ai_top_issues(self, info: Info[Context, None], from_ms: float | None = None,
+                            to_ms: float | None = None) -> AiTopIssues:
+        c = ctx(info)
+        c.require(A, "read top issues")
+        frm, to = _epoch_ms(from_ms, "fromMs"), _epoch_ms(to_ms, "toMs")
+        if frm is not None and to is not None and frm >= to:
+            raise ValidationFailed("fromMs", "must be before toMs")
+        out = await top_issues.top_issues(c.deps, frm, to)
+        return AiTopIssues(issues=[AiTopIssue(
+            kind=i["kind"], title=i["title"], detail=i["detail"], queue=i["queue"],
+            job_type=i["jobType"], impact_jobs=i["impactJobs"],
+            impact_sla_minutes=i["impactSlaMinutes"], link=i["link"], narrated=i["narrated"])
+            for i in out["issues"]])
 
     @strawberry.field(description="REST: GET /api/v1/ai/forecast.")
     @domain
@@ -252,8 +304,10 @@ class AiQueries:
                         current_value=a["currentValue"], baseline=a["baseline"],
                         score=a["score"], peak_score=a["peakScore"],
                         possible_causes=a["possibleCauses"],
-                        baseline_source=a["baselineSource"])
-                for a in await anomaly.list_anomalies(c.deps, from_ms, to_ms, queue)]
+                        baseline_source=a["baselineSource"],
+                        causes_summary=a["causesSummary"], narrated=a["narrated"])
+                for a in await anomaly.summarize(
+                    c.deps, await anomaly.list_anomalies(c.deps, from_ms, to_ms, queue))]
 
     @strawberry.field(description="REST: POST /api/v1/jobs/predict-success.")
     @domain
@@ -309,6 +363,7 @@ class AiQueries:
             expected_wait_ms=out["expectedWaitMs"], current_workers=out["currentWorkers"],
             suggested_processes=out["suggestedProcesses"],
             slots_per_process=out["slotsPerProcess"], reasoning=out["reasoning"],
+            narrated=out["narrated"],
             inputs=ScalingInputs(
                 arrivals_per_minute=out["inputs"]["arrivalsPerMinute"],
                 arrivals_source=out["inputs"]["arrivalsSource"],
@@ -335,7 +390,8 @@ class AiQueries:
                 job_types=g["jobTypes"], queues=g["queues"], error_types=g["errorTypes"],
                 first_seen=to_dt(g["firstSeenMs"]), last_seen=to_dt(g["lastSeenMs"]),
                 sample_job_ids=[strawberry.ID(i) for i in g["sampleJobIds"]],
-                retryable=g["retryable"], evidence=g["evidence"], suggestion=g["suggestion"])
+                retryable=g["retryable"], evidence=g["evidence"], suggestion=g["suggestion"],
+                narrated=g["narrated"])
                 for g in out["groups"]],
             analyzed=out["analyzed"], limit=out["limit"], complete=out["complete"])
 

@@ -301,6 +301,16 @@ async def test_every_analytics_page_shows_real_figures(
     # the last 24 hours carry 1.5x the jobs of the 24 before
     await expect(processed.locator("[data-trend]")).to_have_attribute("data-trend", "up")
     await expect(page.get_by_role("figure", name="Throughput")).to_be_visible()
+    # the AI top issues: an.send_welcome's SmtpTimeout attempts (thousands in the range) make
+    # it a slow job type with the most jobs at stake
+    top = page.get_by_role("region", name="Top issues")
+    slow = top.get_by_role("listitem", name="Top issue 1: an.send_welcome is slow")
+    await expect(slow).to_contain_text(re.compile(r"Impact: [1-9][\d,]* jobs at stake"))
+    await expect(slow).to_contain_text("attempts timed out")
+    await expect(slow.get_by_role("link", name="Investigate: an.send_welcome is slow")
+                 ).to_have_attribute("href", "/analytics/queues?queue=an-email&jobType=an.send_welcome")
+    assert await top.get_by_role("listitem").count() <= 3
+    await expect(page.get_by_role("region", name="Recent anomalies")).to_be_visible()
 
     side = page.get_by_role("table", name="Queues side by side")
     times["queues"] = await _visit(

@@ -161,6 +161,41 @@ describe("Executive summary", () => {
     expect(within(table).getAllByRole("row")).toHaveLength(3);
     expect(table).toHaveTextContent("680");
   });
+  it("shows the AI top issues with their impact and links, and the recent anomalies", () => {
+    const aiTopIssues = { issues: [
+      { kind: "slow_job_type", title: "resize is slow", detail: "resize on images: p95 8.1 s is 4.0x its previous-period p95 2.0 s", queue: "images", jobType: "resize", impactJobs: 47.5, impactSlaMinutes: 0, link: "/analytics/queues?queue=images&jobType=resize", narrated: false },
+      { kind: "sla", title: "SLA missed on email", detail: "70.0% of email's jobs within 1.0 s", queue: "email", jobType: null, impactJobs: 30, impactSlaMinutes: 2.4, link: "/analytics/sla?queue=email", narrated: true },
+      { kind: "dead_letters", title: "20 dead letters in export: HTTPError", detail: "retry this group", queue: "dq", jobType: "export", impactJobs: 1, impactSlaMinutes: 0, link: "/dead-letters?jobType=export", narrated: false },
+    ] };
+    const anomalies = [
+      { id: 1, metric: "failure_rate", queue: "email", detectedAt: at(8), endedAt: at(9), currentValue: 0.4, baseline: 0.02, peakScore: 11, possibleCauses: ["ValueError in parse: 30 failures in 5 min"], causesSummary: null },
+      { id: 2, metric: "duration_p95", queue: "images", detectedAt: at(10), endedAt: null, currentValue: 8100, baseline: 2000, peakScore: 7.5, possibleCauses: [], causesSummary: null },
+    ];
+    const calls: Calls = { queries: [], mutations: [] };
+    renderWith(<SummaryPage />, { client: client({ analytics: { summary, topIssues: issues, throughput }, aiTopIssues, anomalies }, { calls }), path: "/analytics?range=7d" });
+    const panel = screen.getByRole("region", { name: "Top issues" });
+    const items = within(panel).getAllByRole("listitem");
+    expect(items).toHaveLength(3);
+    expect(items[0]).toHaveTextContent("resize is slow");
+    expect(items[0]).toHaveTextContent("Impact: 48 jobs at stake");
+    expect(items[1]).toHaveTextContent("Impact: 30 jobs at stake · 2.4 SLA minutes");
+    expect(items[2]).toHaveTextContent("Impact: 1 job at stake");
+    expect(within(items[2]).getByRole("link", { name: "Investigate: 20 dead letters in export: HTTPError" })).toHaveAttribute("href", "/dead-letters?jobType=export");
+    expect(within(items[1]).getByRole("link")).toHaveAttribute("href", "/analytics/sla?queue=email");
+    const ai = calls.queries.find((v) => "fromMs" in v)!;
+    expect(ai.fromMs).toBe(Date.parse(ai.from as string));
+    expect(ai.toMs).toBe(Date.parse(ai.to as string));
+    const recent = screen.getByRole("region", { name: "Recent anomalies" });
+    const rows = within(recent).getAllByRole("listitem");
+    expect(rows.map((r) => r.getAttribute("aria-label"))).toEqual(["Anomaly: duration p95 on images", "Anomaly: failure rate on email"]);
+    expect(rows[0]).toHaveTextContent("ongoing");
+    expect(rows[1]).toHaveTextContent("ValueError in parse: 30 failures in 5 min");
+  });
+  it("says when there is no AI issue or anomaly", () => {
+    renderWith(<SummaryPage />, { client: client({ analytics: { summary, topIssues: [], throughput }, aiTopIssues: { issues: [] }, anomalies: [] }), path: "/analytics" });
+    expect(screen.getByRole("region", { name: "Top issues" })).toHaveTextContent("No issue found in this range.");
+    expect(screen.getByRole("region", { name: "Recent anomalies" })).toHaveTextContent("No anomaly detected in this range.");
+  });
   it("says when the range is empty", () => {
     const zero = Object.fromEntries(Object.keys(summary).map((k) => [k, trend(0, 0)]));
     renderWith(<SummaryPage />, { client: client({ analytics: { summary: zero, topIssues: [], throughput: [] } }), path: "/analytics?queue=nope" });

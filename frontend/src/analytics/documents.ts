@@ -22,6 +22,20 @@ export const SummaryQuery = graphql(`
   }
 `);
 
+/** The executive summary's AI panels: the top issues of the range (ranked by jobs at stake,
+ * docs/ai.md) and the anomaly episodes detected in it. A query of its own, so a failure here
+ * leaves the big numbers standing. */
+export const SummaryAiQuery = graphql(`
+  query AnalyticsSummaryAi($fromMs: Float!, $toMs: Float!, $from: DateTime!, $to: DateTime!, $queue: String) {
+    aiTopIssues(fromMs: $fromMs, toMs: $toMs) {
+      issues { kind title detail queue jobType impactJobs impactSlaMinutes link narrated }
+    }
+    anomalies(from: $from, to: $to, queue: $queue) {
+      id metric queue detectedAt endedAt currentValue baseline peakScore possibleCauses causesSummary
+    }
+  }
+`);
+
 export const QueuesDeepDiveQuery = graphql(`
   query AnalyticsQueues($from: DateTime!, $to: DateTime!, $queue: String, $jobType: String) {
     all: analytics(from: $from, to: $to) {

@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from jobline.analytics.ai import narrate
 from jobline.shared.events.outbox import NewEvent, emit
 from jobline.shared.observe import sketch
 from jobline.shared.platform.clock import from_dt, to_dt
@@ -449,6 +450,28 @@ async def tick(deps: Deps) -> int:
             return len(found)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+
+
+async def summarize(deps: Deps, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (of :func:`list_anomalies`) with ``causesSummary`` (the possible causes in one
+    sentence, null when there are none) and ``narrated`` (phrased by the LLM from the episode's
+    metric, queue, values and causes, when one is configured)."""
+    out = []
+    for a in rows:
+        causes = a["possibleCauses"]
+        summary = (f"{a['metric'].replace('_', ' ')} on {a['queue']} at {a['currentValue']:,.3g}"
+                   f" against a baseline of {a['baseline']:,.3g}; possible causes: "
+                   + "; ".join(causes)) if causes else None
+        out.append({**a, "causesSummary": summary, "narrated": False})
+    todo = [a for a in out if a["causesSummary"]]
+    texts = await narrate.phrase_many(
+        deps.settings, "Summarise the likely cause of this anomaly for an operator.",
+        [({"metric": a["metric"], "queue": a["queue"], "currentValue": a["currentValue"],
+           "baseline": a["baseline"], "score": a["peakScore"], "causes": a["possibleCauses"],
+           "text": a["causesSummary"]}, a["causesSummary"]) for a in todo])
+    for a, (text, done) in zip(todo, texts, strict=True):
+        a["causesSummary"], a["narrated"] = text, done
+    return out
 
 
 async def list_anomalies(deps: Deps, from_ms: int, to_ms: int,

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from jobline.analytics.ai import narrate
 from jobline.analytics.ai.templates import Cluster, group
 from jobline.shared.core.models import MAX_IDS, DlqFilter
 from jobline.shared.platform.clock import from_dt
@@ -139,8 +140,10 @@ def _suggestion(c: Cluster[Row], retryable: bool, why: str,
 
 
 async def insights(deps: Deps, *, queue: str | None = None, job_type: str | None = None,
-                   limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
-    """The root-cause groups of the newest ``limit`` dead letters matching the filter."""
+                   limit: int = DEFAULT_LIMIT, narrated: bool = True) -> dict[str, Any]:
+    """The root-cause groups of the newest ``limit`` dead letters matching the filter. With an
+    LLM configured (and ``narrated``), each group's ``suggestion`` is phrased from the group's
+    computed facts (template, error type, counts, job types, evidence), never its messages."""
     rows = await _rows(deps, queue, job_type, limit)
     clusters = _groups(rows)
     etypes = sorted({c.error_type for c in clusters})
@@ -160,8 +163,17 @@ async def insights(deps: Deps, *, queue: str | None = None, job_type: str | None
             "firstSeenMs": min(times), "lastSeenMs": max(times),
             "sampleJobIds": [str(r.id) for r in c.members[:SAMPLE_IDS]],
             "retryable": retryable, "evidence": why,
-            "suggestion": _suggestion(c, retryable, why, durations),
+            "suggestion": _suggestion(c, retryable, why, durations), "narrated": False,
         })
+    if narrated and out:
+        texts = await narrate.phrase_many(
+            deps.settings, "Explain this dead-letter root cause and what to do about it.",
+            [({"template": g["template"], "errorTypes": g["errorTypes"], "count": g["count"],
+               "jobTypes": g["jobTypes"], "queues": g["queues"], "retryable": g["retryable"],
+               "evidence": g["evidence"], "text": g["suggestion"]}, str(g["suggestion"]))
+             for g in out])
+        for g, (text, done) in zip(out, texts, strict=True):
+            g["suggestion"], g["narrated"] = text, done
     return {"groups": out, "analyzed": len(rows), "limit": limit,
             "complete": len(rows) < limit}
 

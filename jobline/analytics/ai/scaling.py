@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from jobline.analytics.ai import narrate
 from jobline.shared.observe import rollups
 from jobline.shared.observe.workers import list_workers
 from jobline.shared.platform.connections import Deps
@@ -143,20 +144,28 @@ async def recommend(deps: Deps, queue: str, target_latency_ms: int, *,
     verdict = ("keep" if suggested == current else "add" if suggested > current else "remove")
     reasoning.append(f"Currently {current:,} slots: {verdict}"
                      + (f" {abs(suggested - current):,}" if verdict != "keep" else "") + ".")
+    inputs = {
+        "arrivalsPerMinute": round(lam * 60, 3),
+        "arrivalsSource": "forecast" if lam_next > lam_now else "measured",
+        "averageJobDurationMs": round(s_ms, 1),
+        "durationSource": "given" if average_job_duration_ms is not None else "measured",
+        "pendingJobs": backlog,
+        "pendingSource": "given" if pending_jobs is not None else "measured",
+        "targetLatencyMs": target_latency_ms, "serviceLevel": SERVICE_LEVEL,
+    }
+    expected = None if math.isinf(wait) else round(wait * 1000, 1)
+    # narrated: one paragraph from the same figures (the inputs stay, so it can be checked)
+    text, narrated = await narrate.phrase(
+        deps.settings, "Explain this worker scaling advice to an operator.",
+        {"queue": queue, "suggestedWorkers": suggested, "currentWorkers": current,
+         "expectedWaitMs": expected, "inputs": inputs, "reasoning": reasoning},
+        "\n".join(reasoning))
+    if narrated:
+        reasoning = [line.strip() for line in text.splitlines() if line.strip()]
     return {
-        "queue": queue, "suggestedWorkers": suggested,
-        "expectedWaitMs": None if math.isinf(wait) else round(wait * 1000, 1),
+        "queue": queue, "suggestedWorkers": suggested, "expectedWaitMs": expected,
         "currentWorkers": current,
         "suggestedProcesses": math.ceil(suggested / per_process) if per_process else None,
         "slotsPerProcess": per_process,
-        "reasoning": reasoning,
-        "inputs": {
-            "arrivalsPerMinute": round(lam * 60, 3),
-            "arrivalsSource": "forecast" if lam_next > lam_now else "measured",
-            "averageJobDurationMs": round(s_ms, 1),
-            "durationSource": "given" if average_job_duration_ms is not None else "measured",
-            "pendingJobs": backlog,
-            "pendingSource": "given" if pending_jobs is not None else "measured",
-            "targetLatencyMs": target_latency_ms, "serviceLevel": SERVICE_LEVEL,
-        },
+        "reasoning": reasoning, "narrated": narrated, "inputs": inputs,
     }

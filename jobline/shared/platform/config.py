@@ -143,6 +143,16 @@ class Settings:
     graphql_stats_interval_s: float = field(
         default_factory=lambda: _float("JOBLINE_GRAPHQL_STATS_INTERVAL_S", 5.0))
 
+    #: Optional LLM narration of the AI explanations (docs/ai.md): an OpenAI-compatible base URL
+    #: (``{url}/chat/completions``); unset, every explanation is the computed template
+    llm_url: str | None = field(
+        default_factory=lambda: (os.environ.get("JOBLINE_LLM_URL") or "").rstrip("/") or None)
+    llm_model: str = field(
+        default_factory=lambda: os.environ.get("JOBLINE_LLM_MODEL") or "gpt-4o-mini")
+    llm_api_key: str | None = field(
+        default_factory=lambda: os.environ.get("JOBLINE_LLM_API_KEY") or None, repr=False)
+    llm_timeout_ms: int = field(default_factory=lambda: _int("JOBLINE_LLM_TIMEOUT_MS", 3000))
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
