@@ -75,7 +75,7 @@ export function PredictSuccess({ jobType, queue, payload }: { jobType: string; q
                   </Text>
                 </Text>
                 <Badge variant="light" color="gray">
-                  model v{p.model.version} · ROC-AUC {p.model.rocAuc === null || p.model.rocAuc === undefined ? "—" : p.model.rocAuc.toFixed(3)}
+                  model v{p.model.version} · ROC-AUC {p.model.rocAuc === null || p.model.rocAuc === undefined ? "n/a" : p.model.rocAuc.toFixed(3)}
                 </Badge>
               </Group>
               <Progress value={p.successProbability * 100} color={color(p.successProbability)} aria-hidden />

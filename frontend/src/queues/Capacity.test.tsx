@@ -66,7 +66,7 @@ describe("Capacity view", () => {
     expect(days[1]).toHaveTextContent("2026-02-02");
     expect(days[1]).toHaveTextContent("1,401");
     expect(within(days[1]).getAllByRole("cell")[3]).toHaveTextContent("4");
-    expect(screen.getByLabelText("Cost projection")).toHaveTextContent("$0.11 over 7 days");
+    expect(screen.getByLabelText("Cost projection")).toHaveTextContent("$0.109 over 7 days");
 
     // 30 days asks again with the other horizon
     await userEvent.click(screen.getByRole("radio", { name: "30 days" }));

@@ -15,7 +15,8 @@ type Forecast = QueueForecastQuery["forecast"];
 const MODEL_NAMES: Record<string, string> = { prophet: "Prophet", seasonalNaive: "seasonal naive" };
 const modelName = (m: string) => MODEL_NAMES[m] ?? m;
 const fmtMase = (v: number | null | undefined) => (v === null || v === undefined ? "—" : v.toFixed(3));
-const money = (v: number | null | undefined) => (v === null || v === undefined ? "—" : `$${v.toFixed(2)}`);
+// small sums keep a third decimal: a day of a quiet queue costs cents
+const money = (v: number | null | undefined) => (v === null || v === undefined ? "—" : `$${v.toFixed(Math.abs(v) < 1 ? 3 : 2)}`);
 
 function hourLabel(iso: string): string {
   const d = new Date(iso);

@@ -120,7 +120,7 @@ function AdminQueues() {
             const active = workers.filter((w) => w.queues.length === 0 || w.queues.includes(q.name) || w.queues.includes("*")).length;
             return (
               <Table.Tr key={q.name} data-queue={q.name}>
-                <Table.Th scope="row">{q.name}</Table.Th>
+                <Table.Th scope="row" style={{ whiteSpace: "nowrap" }}>{q.name}</Table.Th>
                 <Table.Td style={{ whiteSpace: "nowrap" }}>
                   <Tooltip label={h.rule} multiline w={260} withArrow>
                     <Badge color={h.color} tabIndex={0} style={{ overflow: "visible" }} styles={{ label: { overflow: "visible" } }} aria-label={`${q.health}: ${h.rule}`}>{q.health}</Badge>
