@@ -225,7 +225,7 @@ export function CapacityView({ queue }: { queue: string }) {
 
 export default function CapacityDrawer({ queue, onClose }: { queue: string; onClose: () => void }) {
   return (
-    <Drawer opened onClose={onClose} position="right" size="min(1000px, 100%)" title={<Title order={2} size="h3">Capacity of {queue}</Title>}>
+    <Drawer opened onClose={onClose} position="right" size="min(1000px, 100%)" title={`Capacity of ${queue}`} styles={{ title: { fontSize: "var(--mantine-h3-font-size)", fontWeight: 700 } }}>
       <CapacityView queue={queue} />
     </Drawer>
   );

@@ -1,4 +1,4 @@
-import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{J as t,P as n,Tt as r,i,q as a}from"./urql.es-GnnvJcHP.js";import{n as o,s,t as c}from"./Errors-Bcy5Wayk.js";import{g as l,o as u}from"./index-CTdnDxdY.js";import{t as d}from"./gql-CS-y_3OE.js";import{t as f}from"./EChart-DnIg0Ktz.js";import{t as p}from"./bins-Bn41T50R.js";var m=e(r(),1),h=a(),g=d(`
+import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{J as t,P as n,Tt as r,i,q as a}from"./urql.es-GnnvJcHP.js";import{n as o,s,t as c}from"./Errors-Bcy5Wayk.js";import{g as l,o as u}from"./index-zqApydMF.js";import{t as d}from"./gql-CS-y_3OE.js";import{t as f}from"./EChart-DnIg0Ktz.js";import{t as p}from"./bins-Bn41T50R.js";var m=e(r(),1),h=a(),g=d(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
     queueMetrics { name }
     week: throughputSeries(from: $weekFrom) { minuteMs submitted }
