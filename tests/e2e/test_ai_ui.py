@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from playwright.async_api import Page, expect
 
 from jobline.testing import wait_until
@@ -67,8 +68,12 @@ async def _train_history(stack: Stack) -> None:
     assert r.status_code == 200, r.text
 
 
-async def test_predict_success_on_the_submit_form(page: Page, stack: Stack) -> None:
+@pytest.fixture(autouse=True)
+def shots_dir() -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+async def test_predict_success_on_the_submit_form(page: Page, stack: Stack) -> None:
     await _train_history(stack)
     payload = {"failTimes": 1, "failWith": "timeout", "sizeMb": 5400}
     expected = (await stack.gql(PREDICT, {"t": "demo.flaky", "q": "ai-predict", "p": payload},
@@ -129,7 +134,6 @@ async def _capacity_history(stack: Stack) -> None:
 
 
 async def test_capacity_drawer_forecast_and_scaling_advice(page: Page, stack: Stack) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     await _capacity_history(stack)
     await page.set_viewport_size({"width": 1400, "height": 1500})  # the whole drawer in a shot
     await sign_in(page, stack.admin_key, "/queues")
