@@ -38,6 +38,7 @@ export function AppRoutes() {
       <Route element={<Layout />}>
         <Route index element={<Navigate to="/queues" replace />} />
         <Route path="queues" element={<QueuesPage />} />
+        <Route path="queues/:queue/capacity" element={<QueuesPage />} />
         <Route path="jobs" element={<JobsPage />} />
         <Route path="jobs/:jobId" element={<JobsPage />} />
         <Route path="timeline" element={<AdminOnly><Suspense fallback={<Loading />}><TimelinePage /></Suspense></AdminOnly>} />

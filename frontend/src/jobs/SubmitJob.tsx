@@ -3,6 +3,7 @@ import { Button, Group, Modal, NumberInput, Stack, TextInput, Textarea } from "@
 import { useMutation } from "urql";
 import { ErrorNote } from "../ui/Errors";
 import { SubmitJob } from "./documents";
+import { PredictSuccess } from "./PredictSuccess";
 
 export function SubmitJobForm({ onSubmitted, onCancel }: { onSubmitted: (id: string) => void; onCancel: () => void }) {
   const [queue, setQueue] = useState("default");
@@ -46,6 +47,7 @@ export function SubmitJobForm({ onSubmitted, onCancel }: { onSubmitted: (id: str
           <NumberInput label="Max attempts" value={maxAttempts} onChange={setMaxAttempts} min={1} />
           <NumberInput label="Delay (ms)" value={delayMs} onChange={setDelayMs} min={0} />
         </Group>
+        <PredictSuccess jobType={jobType} queue={queue} payload={payload} />
         <ErrorNote error={res.error} />
         <Group justify="flex-end">
           <Button variant="default" onClick={onCancel}>Cancel</Button>
@@ -61,7 +63,7 @@ export function SubmitJobButton({ onSubmitted }: { onSubmitted: (id: string) => 
   return (
     <>
       <Button onClick={() => setOpen(true)}>Submit job</Button>
-      <Modal opened={open} onClose={() => setOpen(false)} title="Submit a job">
+      <Modal opened={open} onClose={() => setOpen(false)} title="Submit a job" size="lg">
         <SubmitJobForm onCancel={() => setOpen(false)} onSubmitted={(id) => { setOpen(false); onSubmitted(id); }} />
       </Modal>
     </>

@@ -1,5 +1,6 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { lazy, Suspense, useEffect, useMemo, useRef, useState } from "react";
 import { Badge, Button, Group, Modal, NumberInput, Stack, Table, Text, Tooltip } from "@mantine/core";
+import { Link, useNavigate, useParams } from "react-router";
 import { useMutation, useQuery } from "urql";
 import { useSession } from "../auth/session";
 import { JobEventPulseSub } from "../live/documents";
@@ -13,6 +14,9 @@ import {
 } from "./documents";
 import { UnservedMarker, UnservedNotice, unservedOf } from "./Unserved";
 import { healthOf, startOfToday } from "./health";
+
+// The capacity drawer draws with ECharts: its chunk loads on first open, like the other chart pages.
+const CapacityDrawer = lazy(() => import("./Capacity"));
 
 function TodayCells({ queue, tick }: { queue: string; tick: number }) {
   const from = useMemo(() => startOfToday(), []);
@@ -116,7 +120,7 @@ function AdminQueues() {
             const active = workers.filter((w) => w.queues.length === 0 || w.queues.includes(q.name) || w.queues.includes("*")).length;
             return (
               <Table.Tr key={q.name} data-queue={q.name}>
-                <Table.Th scope="row">{q.name}</Table.Th>
+                <Table.Th scope="row" style={{ whiteSpace: "nowrap" }}>{q.name}</Table.Th>
                 <Table.Td style={{ whiteSpace: "nowrap" }}>
                   <Tooltip label={h.rule} multiline w={260} withArrow>
                     <Badge color={h.color} tabIndex={0} style={{ overflow: "visible" }} styles={{ label: { overflow: "visible" } }} aria-label={`${q.health}: ${h.rule}`}>{q.health}</Badge>
@@ -147,6 +151,9 @@ function AdminQueues() {
                       </Button>
                     )}
                     <Button size="xs" variant="default" onClick={() => setLimits(q)}>Limits…</Button>
+                    <Button size="xs" variant="light" component={Link} to={`/queues/${encodeURIComponent(q.name)}/capacity`} aria-label={`Capacity of ${q.name}`}>
+                      Capacity
+                    </Button>
                   </Group>
                 </Table.Td>
               </Table.Tr>
@@ -212,5 +219,17 @@ function DeveloperQueues() {
 
 export function QueuesPage() {
   const { isAdmin } = useSession();
-  return <Page title="Queues">{isAdmin ? <AdminQueues /> : <DeveloperQueues />}</Page>;
+  const { queue } = useParams();
+  const navigate = useNavigate();
+  return (
+    <Page title="Queues">
+      {isAdmin ? <AdminQueues /> : <DeveloperQueues />}
+      {/* /queues/:queue/capacity: forecasts and scaling advice are admin-only on the server */}
+      {isAdmin && queue && (
+        <Suspense fallback={null}>
+          <CapacityDrawer queue={queue} onClose={() => navigate("/queues")} />
+        </Suspense>
+      )}
+    </Page>
+  );
 }

@@ -61,3 +61,28 @@ export const UnservedJobTypesQuery = graphql(`
     jobTypes { jobType queue served unservedJobs unservedQueues }
   }
 `);
+
+// Capacity view (issue 17, items 3 and 6): admin only on the server. Both are queries: the
+// scaling advice computes, it changes nothing.
+export const ForecastQuery = graphql(`
+  query QueueForecast($queue: String!, $horizonDays: Int!) {
+    forecast(queue: $queue, horizonDays: $horizonDays) {
+      queue horizonDays model capacityModel historyHours
+      backtest { holdoutHours seasonHours maseProphet maseSeasonalNaive }
+      points { at jobs lower upper }
+      days { date jobs lower upper peakJobsPerHour workersNeeded busyWorkerHours cost }
+      meanDurationMs waitTargetMs targetSource pricePerWorkerHour totalCost
+    }
+  }
+`);
+
+export const ScalingQuery = graphql(`
+  query ScalingRecommendation($queue: String!, $targetLatencyMs: Int!, $pendingJobs: Int,
+                              $averageJobDurationMs: Float, $currentWorkers: Int) {
+    scalingRecommendation(queue: $queue, targetLatencyMs: $targetLatencyMs, pendingJobs: $pendingJobs,
+                          averageJobDurationMs: $averageJobDurationMs, currentWorkers: $currentWorkers) {
+      queue suggestedWorkers expectedWaitMs currentWorkers suggestedProcesses slotsPerProcess reasoning
+      inputs { arrivalsPerMinute arrivalsSource averageJobDurationMs durationSource pendingJobs pendingSource targetLatencyMs serviceLevel }
+    }
+  }
+`);
