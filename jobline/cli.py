@@ -393,9 +393,12 @@ def cmd_ai(args: argparse.Namespace) -> int:
 
     async def go(deps: Deps) -> None:
         if args.ai_cmd == "train":
-            from jobline.analytics.ai import predict
+            from jobline.analytics.ai import training
 
-            out = await predict.train(deps, days=args.days)
+            out = await training.train_all(deps, days=args.days)
+            adv = out["retryAdvisor"]
+            print(f"trained {adv['kind']} v{adv['version']} on {adv['followUps']:,} retries "
+                  f"({adv['errorTypes']} error types)")
             m, b = out["model"], out["baseline"]
             print(f"trained {out['kind']} v{out['version']} on {out['rows']['train']:,} "
                   f"attempts (holdout {out['rows']['holdout']:,}, newest by time)")

@@ -103,7 +103,7 @@ _REST_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "nonRetryable": ("non_retryable", lambda v: v), "dependsOn": ("depends_on", lambda v: v)}
 _ITEM_KEYS = ("job_type", "payload", "queue", "priority", "max_attempts", "delay",
               "scheduled_for", "timeout", "idempotency_key", "backoff", "non_retryable",
-              "depends_on")
+              "depends_on", "adaptive")
 
 
 def _spec_args(item: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -213,13 +213,16 @@ class Client:
              backoff: Mapping[str, Any] | None = None,
              non_retryable: Sequence[str] | None = None,
              depends_on: Sequence[uuid.UUID | str | int] = (),
-             result_ttl: Seconds | str | None = None) -> JobSpec:
+             result_ttl: Seconds | str | None = None,
+             adaptive: bool | None = None) -> JobSpec:
         """Build the :class:`JobSpec` ``submit`` would store (handler defaults applied).
 
         A naive ``scheduled_for`` is taken as UTC. ``depends_on`` holds job ids; in
         ``submit_many``/``submit_batch`` an int is the index of an earlier item.
         ``result_ttl`` (seconds, a ``timedelta`` or ``"1h"``) is how long the result is kept
         (0: kept; None: the handler's ``@job(result_ttl=...)``, else the server default).
+        ``adaptive`` hands this job's retry decisions to the advisor (None: the job type's
+        policy decides).
         """
         _check_payload(payload)
         if delay is not None and scheduled_for is not None:
@@ -243,7 +246,8 @@ class Client:
                        priority=priority, max_attempts=max_attempts, scheduled_for_ms=due,
                        delay_ms=delay_ms,
                        timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                       backoff=dict(backoff) if backoff else None,
+                       backoff=({**(backoff or {}), "adaptive": adaptive}
+                                if adaptive is not None else dict(backoff) if backoff else None),
                        non_retryable=tuple(non_retryable) if non_retryable is not None else None,
                        # below the stored per-type policy, unlike an explicit max_attempts
                        handler_max_attempts=handler.max_attempts if handler is not None else None,
@@ -263,7 +267,8 @@ class Client:
                      backoff: Mapping[str, Any] | None = None,
                      non_retryable: Sequence[str] | None = None,
                      depends_on: Sequence[uuid.UUID | str] = (),
-                     result_ttl: Seconds | str | None = None) -> SubmittedJob:
+                     result_ttl: Seconds | str | None = None,
+                     adaptive: bool | None = None) -> SubmittedJob:
         """Submit one job; returns after it is committed. ``delay``/``timeout`` are seconds
         (or a ``timedelta``; ``timeout`` also takes ``"30s"``-style strings). With
         ``depends_on`` the job stays ``waiting`` until those jobs complete."""
@@ -271,7 +276,7 @@ class Client:
                          max_attempts=max_attempts, delay=delay, scheduled_for=scheduled_for,
                          timeout=timeout, idempotency_key=idempotency_key, backoff=backoff,
                          non_retryable=non_retryable, depends_on=depends_on,
-                         result_ttl=result_ttl)
+                         result_ttl=result_ttl, adaptive=adaptive)
         return SubmittedJob.of(await self.committer.submit(spec))
 
     async def submit_many(self, items: Sequence[JobSpec | Mapping[str, Any]]
@@ -345,12 +350,14 @@ class Client:
 
     async def set_retry_policy(self, job_type: str, *, max_attempts: int | None = None,
                                backoff: Mapping[str, Any] | None = None,
-                               non_retryable: Sequence[str] | None = None) -> StoredRetryPolicy:
+                               non_retryable: Sequence[str] | None = None,
+                               adaptive: bool | None = None) -> StoredRetryPolicy:
         """Store (replace) ``job_type``'s policy; unset fields fall through to the handler
-        decorator and the global settings."""
+        decorator and the global settings. ``adaptive`` hands retry decisions to the
+        advisor."""
         return await policies.put_retry_policy(self.deps, job_type, RetryPolicy(
             max_attempts, dict(backoff) if backoff is not None else None,
-            tuple(non_retryable) if non_retryable is not None else None))
+            tuple(non_retryable) if non_retryable is not None else None, adaptive))
 
     async def retry_policy(self, job_type: str) -> StoredRetryPolicy:
         return await policies.get_retry_policy(self.deps, job_type)

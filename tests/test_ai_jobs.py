@@ -60,4 +60,7 @@ async def test_the_internal_worker_trains_a_model(deps: Deps, clock: FakeClock) 
     job = await jobs.get_job(deps, s.submitted.id)
     assert job.status.value == "completed", job.error
     assert job.result["version"] == 1 and job.result["model"]["rocAuc"] > 0.8
-    assert await deps.pool.fetchval("SELECT count(*) FROM ai_models") == 1
+    # the failure model and the retry advisor's recovery table, one version each
+    assert await deps.pool.fetchval(
+        "SELECT array_agg(kind ORDER BY kind) FROM ai_models") == ["failure_prediction", "retry_advisor"]
+    assert job.result["retryAdvisor"]["version"] == 1

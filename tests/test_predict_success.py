@@ -95,7 +95,10 @@ async def test_the_model_beats_the_type_rate_and_explains_itself(
     assert base["rocAuc"] == pytest.approx(0.5, abs=0.01)
     assert m["rocAuc"] >= 0.85 and m["prAuc"] >= 2 * m["failureRate"]
     assert m["brier"] < base["brier"]
-    row = await deps.pool.fetchrow("SELECT model, meta FROM ai_models")
+    row = await deps.pool.fetchrow("SELECT model, meta FROM ai_models WHERE kind <> $1",
+                                   "retry_advisor")
+    # the retry advisor trained in the same call, as JSON
+    assert t.json()["retryAdvisor"]["kind"] == "retry_advisor"
     assert row["model"].startswith("tree")  # LightGBM's text format, not a pickle
     names = orjson.loads(row["meta"])["names"]
     assert "payload.videoSizeMb" in names and "payload.codec" in names

@@ -13,7 +13,7 @@ from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from jobline.analytics.ai import anomaly, forecast, predict, scaling
+from jobline.analytics.ai import anomaly, forecast, predict, scaling, training
 from jobline.analytics.ai import dlq as dlq_ai
 from jobline.api.body import parse_json, read_body, single_body_limit
 from jobline.api.context import ctx
@@ -24,6 +24,7 @@ from jobline.api.schemas import _In, _Out, iso_ms
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.clock import from_dt
 from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.retry import adaptive
 
 GroupId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 Limit = Annotated[int, Field(ge=1, le=dlq_ai.MAX_LIMIT)]
@@ -220,6 +221,21 @@ class TrainIn(_In):
     days: Annotated[int, Field(ge=1, le=400)] = predict.DEFAULT_DAYS
 
 
+class AdaptiveRetriesIn(_In):
+    enabled: bool
+
+
+class AdaptiveRetriesOut(_Out):
+    #: Both switches are on: adaptive jobs' failures are decided by the advisor.
+    enabled: bool
+    #: JOBLINE_ADAPTIVE_RETRIES (off: the advisor is off whatever the run-time switch says).
+    setting: bool
+    #: The run-time switch (PUT this endpoint).
+    runtime: bool
+    #: The recovery table in use (None: not trained yet; priors only).
+    model_version: int | None
+
+
 def insights_json(out: dict[str, object]) -> dict[str, object]:
     groups = []
     for g in out["groups"]:  # type: ignore[attr-defined]
@@ -298,7 +314,7 @@ async def train(request: Request) -> Response:
     c = ctx(request)
     raw = await read_body(request, single_body_limit(c.settings))
     b = validate(TrainIn, parse_json(raw) if raw.strip() else {})
-    return JSONResponse(await predict.train(c.require_deps(), days=b.days))
+    return JSONResponse(await training.train_all(c.require_deps(), days=b.days))
 
 
 _WHEN = {"type": "string", "format": "date-time"}
@@ -344,7 +360,38 @@ async def forecast_queue(request: Request) -> Response:
                                                 q.horizon_days))
 
 
+async def _adaptive_state(c: Any) -> dict[str, Any]:
+    deps = c.require_deps()
+    adaptive.forget(deps)
+    runtime = await adaptive.runtime_enabled(deps)
+    model = await adaptive.current_model(deps)
+    return {"enabled": deps.settings.adaptive_retries and runtime,
+            "setting": deps.settings.adaptive_retries, "runtime": runtime,
+            "modelVersion": model.version if model is not None else None}
+
+
+@documented(Op("getAdaptiveRetries", "The retry advisor's switches and model version",
+               responses={200: Resp("The switches", AdaptiveRetriesOut)}))
+@endpoint
+async def get_adaptive_retries(request: Request) -> Response:
+    return JSONResponse(await _adaptive_state(ctx(request)))
+
+
+@documented(Op("putAdaptiveRetries", "Turn the retry advisor on or off at run time (every "
+               "process follows within 30 s)", body=AdaptiveRetriesIn,
+               responses={200: Resp("The switches", AdaptiveRetriesOut)}, errors=(400, 422)))
+@endpoint
+async def put_adaptive_retries(request: Request) -> Response:
+    c = ctx(request)
+    b = validate(AdaptiveRetriesIn, parse_json(await read_body(request, 1024)))
+    await adaptive.set_enabled(c.require_deps(), b.enabled)
+    return JSONResponse(await _adaptive_state(c))
+
+
 routes = [
+    by_method("/api/v1/ai/adaptive-retries", {"GET": get_adaptive_retries,
+                                              "PUT": put_adaptive_retries},
+              name="ai_adaptive_retries"),
     by_method("/api/v1/ai/forecast", {"GET": forecast_queue}, name="ai_forecast"),
     by_method("/api/v1/ai/anomalies", {"GET": anomalies}, name="ai_anomalies"),
     by_method("/api/v1/jobs/predict-success", {"POST": predict_success}, name="ai_predict"),

@@ -39,12 +39,15 @@ class RetryPolicyIn(_In):
     max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT)] | None = None
     backoff: BackoffIn | None = None
     non_retryable: Annotated[list[ErrorType], Field(max_length=MAX_ERROR_TYPES)] | None = None
+    #: Hand retry decisions (retry or not, how soon) to the advisor; docs/retry-policy.md.
+    adaptive: bool | None = None
 
     def to_policy(self) -> RetryPolicy:
         backoff = (self.backoff.model_dump(by_alias=True, exclude_none=True)
                    if self.backoff is not None else None)
         return RetryPolicy(self.max_attempts, backoff or None,
-                           tuple(self.non_retryable) if self.non_retryable is not None else None)
+                           tuple(self.non_retryable) if self.non_retryable is not None else None,
+                           self.adaptive)
 
 
 class BackoffOut(_Out):
@@ -59,6 +62,7 @@ class RetryPolicyOut(_Out):
     max_attempts: int | None
     backoff: BackoffOut | None
     non_retryable: list[str] | None
+    adaptive: bool | None = None
     created_at: str
     updated_at: str
 

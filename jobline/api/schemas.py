@@ -193,6 +193,15 @@ class CancelRequestedOut(_Out):
     cancel_requested: Literal[True]
 
 
+class RetryDecisionOut(_Out):
+    """The retry advisor's decision for a failed attempt of an adaptive job."""
+
+    retry: bool
+    delay_ms: int
+    success_probability: float | None
+    reason: str
+
+
 class AttemptOut(_Out):
     attempt: int
     worker_id: str | None
@@ -202,6 +211,7 @@ class AttemptOut(_Out):
     error_type: str | None
     error: str | None
     duration_ms: int
+    retry_decision: RetryDecisionOut | None = None
 
 
 class JobSummaryOut(_Out):
@@ -362,7 +372,7 @@ def submitted_json(r: SubmitResult) -> dict[str, Any]:
 def attempt_json(a: Attempt) -> dict[str, Any]:
     return {"attempt": a.attempt, "workerId": a.worker_id, "startedAt": iso_ms(a.started_ms),
             "finishedAt": iso_ms(a.finished_ms), "outcome": a.outcome, "errorType": a.error_type,
-            "error": a.error, "durationMs": a.duration_ms}
+            "error": a.error, "durationMs": a.duration_ms, "retryDecision": a.retry_decision}
 
 
 def job_json(job: Job, *, history: bool = True,

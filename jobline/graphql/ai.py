@@ -7,17 +7,18 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from jobline.analytics.ai import anomaly, forecast, predict, scaling
+from jobline.analytics.ai import anomaly, forecast, predict, scaling, training
 from jobline.analytics.ai import dlq as dlq_ai
 from jobline.shared.core.inputs import JOB_TYPE_PATTERN, QUEUE_PATTERN
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.retry import adaptive
 
 from .common import A, D, ctx
 from .context import Context
@@ -177,8 +178,32 @@ def _finite(v: float | None) -> float | None:
     return v if v is not None and math.isfinite(v) else None
 
 
+@strawberry.type(description="The retry advisor's switches (REST: /api/v1/ai/adaptive-retries).")
+class AdaptiveRetries:
+    enabled: bool
+    setting: bool
+    runtime: bool
+    model_version: int | None
+
+
+async def _adaptive(deps: Any) -> AdaptiveRetries:
+    adaptive.forget(deps)
+    runtime = await adaptive.runtime_enabled(deps)
+    model = await adaptive.current_model(deps)
+    return AdaptiveRetries(enabled=deps.settings.adaptive_retries and runtime,
+                           setting=deps.settings.adaptive_retries, runtime=runtime,
+                           model_version=model.version if model is not None else None)
+
+
 @strawberry.type
 class AiQueries:
+    @strawberry.field(description="REST: GET /api/v1/ai/adaptive-retries.")
+    @domain
+    async def adaptive_retries(self, info: Info[Context, None]) -> AdaptiveRetries:
+        c = ctx(info)
+        c.require(A, "read the retry advisor's switches")
+        return await _adaptive(c.deps)
+
     @strawberry.field(description="REST: GET /api/v1/ai/forecast.")
     @domain
     async def forecast(self, info: Info[Context, None], queue: str,
@@ -317,6 +342,16 @@ class AiQueries:
 
 @strawberry.type
 class AiMutations:
+    @strawberry.mutation(description="Turn the retry advisor on or off at run time (REST: PUT "
+                                     "/api/v1/ai/adaptive-retries).")
+    @domain
+    async def set_adaptive_retries(self, info: Info[Context, None], enabled: bool
+                                   ) -> AdaptiveRetries:
+        c = ctx(info)
+        c.require(A, "switch the retry advisor")
+        await adaptive.set_enabled(c.deps, enabled)
+        return await _adaptive(c.deps)
+
     @strawberry.mutation(description="Train the failure-prediction model on the last `days` of "
                                      "history; the holdout and baseline metrics (REST: POST "
                                      "/api/v1/ai/train).")
@@ -325,7 +360,7 @@ class AiMutations:
                            ) -> JSON:
         c = ctx(info)
         c.require(A, "train models")
-        return JSON(await predict.train(c.deps, days=days))
+        return JSON(await training.train_all(c.deps, days=days))
 
     @strawberry.mutation(description="Retry exactly the dead letters of one root-cause group "
                                      "(REST: POST /api/v1/ai/dlq-insights/retry).")

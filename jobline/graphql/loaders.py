@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+import orjson
+
 from jobline.shared.core.jobs import _job_from_row
 from jobline.shared.core.models import Attempt, Job
 from jobline.shared.flow.batches import BatchStatus
@@ -14,7 +16,7 @@ from jobline.shared.platform.connections import Deps
 
 ATTEMPTS = """
 SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error_type, error,
-       duration_ms
+       duration_ms, retry_decision::text AS retry_decision
   FROM job_attempts WHERE job_id = ANY($1::uuid[]) ORDER BY job_id, lease_token
 """
 
@@ -48,7 +50,9 @@ async def attempts(deps: Deps, ids: Sequence[uuid.UUID]) -> list[list[Attempt]]:
         by[a["job_id"]].append(Attempt(
             attempt=a["attempt"], worker_id=a["worker_id"], started_ms=from_dt(a["started_at"]),
             finished_ms=from_dt(a["finished_at"]), outcome=a["outcome"],
-            error_type=a["error_type"], error=a["error"], duration_ms=a["duration_ms"]))
+            error_type=a["error_type"], error=a["error"], duration_ms=a["duration_ms"],
+            retry_decision=orjson.loads(a["retry_decision"])
+            if a["retry_decision"] is not None else None))
     return [by[i] for i in ids]
 
 

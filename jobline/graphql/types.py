@@ -37,6 +37,15 @@ SEED_NAMES = {"jobs.completed": "job_completed", "jobs.failed": "job_failed",
 JobStatus = strawberry.enum(Status, name="JobStatus")
 
 
+@strawberry.type(description="The retry advisor's decision for a failed attempt "
+                            "(adaptive jobs only).")
+class RetryDecision:
+    retry: bool
+    delay_ms: int
+    success_probability: float | None
+    reason: str
+
+
 @strawberry.type
 class Attempt:
     attempt: int
@@ -47,6 +56,7 @@ class Attempt:
     error_type: str | None
     raw_error: strawberry.Private[str | None]
     duration_ms: int | None
+    retry_decision: RetryDecision | None = None
 
     @strawberry.field
     def error(self, info: Info[Context, None]) -> str | None:
@@ -56,7 +66,15 @@ class Attempt:
     def of(a: CoreAttempt) -> Attempt:
         return Attempt(attempt=a.attempt, worker_id=a.worker_id, started_at=to_dt(a.started_ms),
                        finished_at=to_dt(a.finished_ms), outcome=a.outcome,
-                       error_type=a.error_type, raw_error=a.error, duration_ms=a.duration_ms)
+                       error_type=a.error_type, raw_error=a.error, duration_ms=a.duration_ms,
+                       retry_decision=_decision(a.retry_decision))
+
+
+def _decision(d: dict[str, Any] | None) -> RetryDecision | None:
+    if d is None:
+        return None
+    return RetryDecision(retry=d["retry"], delay_ms=d["delayMs"],
+                         success_probability=d.get("successProbability"), reason=d["reason"])
 
 
 @strawberry.type

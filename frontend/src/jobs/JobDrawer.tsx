@@ -80,6 +80,7 @@ export function JobDetails({ job, onSimilar }: { job: JobDetailFragment; onSimil
             <Table.Th scope="col">Outcome</Table.Th>
             <Table.Th scope="col">Duration</Table.Th>
             <Table.Th scope="col">Error type</Table.Th>
+            <Table.Th scope="col">Retry decision</Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
@@ -90,6 +91,18 @@ export function JobDetails({ job, onSimilar }: { job: JobDetailFragment; onSimil
               <Table.Td>{a.outcome}</Table.Td>
               <Table.Td>{fmtMs(a.durationMs)}</Table.Td>
               <Table.Td title={a.error ?? undefined}>{a.errorType ?? "—"}</Table.Td>
+              <Table.Td>
+                {a.retryDecision ? (
+                  <>
+                    <Text size="sm" fw={500}>
+                      {a.retryDecision.retry ? `retry in ${fmtMs(a.retryDecision.delayMs)}` : "no retry"}
+                      {a.retryDecision.successProbability != null &&
+                        ` · ${Math.round(a.retryDecision.successProbability * 100)}% success`}
+                    </Text>
+                    <Text size="xs" c="dimmed">{a.retryDecision.reason}</Text>
+                  </>
+                ) : "—"}
+              </Table.Td>
             </Table.Tr>
           ))}
         </Table.Tbody>

@@ -24,7 +24,10 @@ export const JobDetailFields = graphql(`
     id queue jobType status priority attempts maxAttempts payload result error errorType
     createdAt startedAt completedAt scheduledFor timeoutMs idempotencyKey workerId batchId
     resultExpired resultExpiresAt
-    attemptHistory { attempt workerId startedAt finishedAt outcome errorType error durationMs }
+    attemptHistory {
+      attempt workerId startedAt finishedAt outcome errorType error durationMs
+      retryDecision { retry delayMs successProbability reason }
+    }
     dependsOn { id }
     progress { ...JobProgressDetail }
   }

@@ -1,4 +1,4 @@
-import { screen } from "@testing-library/react";
+import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { filterFromParams } from "./filters";
 import { JobDetails } from "./JobDrawer";
@@ -26,7 +26,8 @@ const base: JobDetailFragment = {
   priority: 0, attempts: 3, maxAttempts: 3, payload: { to: "a@b.c", password: "***" }, result: null, error: "boom",
   errorType: "Timeout", createdAt: "2026-01-01T00:00:00Z", startedAt: "2026-01-01T00:00:01Z", completedAt: "2026-01-01T00:00:02Z",
   scheduledFor: "2026-01-01T00:00:00Z", timeoutMs: null, idempotencyKey: null, workerId: "w1", batchId: null,
-  attemptHistory: [{ attempt: 1, workerId: "w1", startedAt: "2026-01-01T00:00:01Z", finishedAt: "2026-01-01T00:00:02Z", outcome: "failed", errorType: "Timeout", error: "boom", durationMs: 1000 }],
+  attemptHistory: [{ attempt: 1, workerId: "w1", startedAt: "2026-01-01T00:00:01Z", finishedAt: "2026-01-01T00:00:02Z", outcome: "failed", errorType: "Timeout", error: "boom", durationMs: 1000,
+    retryDecision: { retry: true, delayMs: 45000, successProbability: 0.91, reason: "19 of 21 retries succeeded after waiting ~45 s" } }],
   dependsOn: [], resultExpired: false, resultExpiresAt: null, progress: null,
 };
 
@@ -56,6 +57,13 @@ describe("JobDetails", () => {
     expect(screen.getByRole("table", { name: "Attempt history" })).toHaveTextContent("Timeout");
     await userEvent.click(screen.getByRole("button", { name: "Retry" }));
     expect(calls.mutations).toEqual([{ id: base.id }]);
+  });
+  it("shows the retry advisor's decision and its reason on the attempt", () => {
+    renderWith(<JobDetails job={base} onSimilar={() => {}} />);
+    const table = screen.getByRole("table", { name: "Attempt history" });
+    expect(within(table).getByRole("columnheader", { name: "Retry decision" })).toBeInTheDocument();
+    expect(table).toHaveTextContent("retry in 45.0 s · 91% success");
+    expect(table).toHaveTextContent("19 of 21 retries succeeded after waiting ~45 s");
   });
   it("offers Cancel for a pending job, not Retry", () => {
     renderWith(<JobDetails job={{ ...base, status: "PENDING", attemptHistory: [] }} onSimilar={() => {}} />);

@@ -25,12 +25,12 @@ LOCK_KEY = 0x6A6C61690002
 
 
 def _train_in_own_loop(settings: Settings, days: int) -> dict[str, Any]:
-    from jobline.analytics.ai import predict
+    from jobline.analytics.ai import training
 
     async def go() -> dict[str, Any]:
         deps = await connect(settings, pool_size=2)
         try:
-            return await predict.train(deps, days=days)
+            return await training.train_all(deps, days=days)
         finally:
             await deps.close()
 
@@ -42,7 +42,8 @@ def register(reg: Registry, deps: Deps) -> None:
     async def train(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         days = int(payload.get("days", 7))
         out = await asyncio.to_thread(_train_in_own_loop, deps.settings, days)
-        return {"version": out["version"], "model": out["model"], "baseline": out["baseline"]}
+        return {"version": out["version"], "model": out["model"], "baseline": out["baseline"],
+                "retryAdvisor": {k: out["retryAdvisor"][k] for k in ("version", "followUps")}}
 
 
 async def ensure_schedule(deps: Deps, cron: str) -> bool:

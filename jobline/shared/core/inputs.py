@@ -119,6 +119,9 @@ class SubmitJobIn(InputModel):
     non_retryable: Annotated[list[Annotated[str, Field(min_length=1, max_length=255,
                                                        pattern=NO_NUL_PATTERN)]],
                              Field(max_length=MAX_ERROR_TYPES)] | None = None
+    #: Let the retry advisor decide whether and when this job is retried (over the job type's
+    #: policy; false turns it off for this job).
+    adaptive: bool | None = None
     #: Stay ``waiting`` until these jobs complete (cancelled if one of them fails for good).
     depends_on: Annotated[list[Dependency], Field(max_length=MAX_DEPENDENCIES)] | None = None
     #: Seconds the result is kept after the job completes (0: kept; default: the job type's
@@ -154,6 +157,8 @@ class SubmitJobIn(InputModel):
             due = from_dt(self.scheduled_for)
         backoff = (self.backoff.model_dump(by_alias=True, exclude_none=True)
                    if self.backoff is not None else None)
+        if self.adaptive is not None:
+            backoff = {**(backoff or {}), "adaptive": self.adaptive}
         return JobSpec(queue=self.queue or "default", queue_given=self.queue is not None,
                        job_type=self.job_type, payload=self.payload,
                        priority=self.priority, max_attempts=self.max_attempts,

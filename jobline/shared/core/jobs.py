@@ -52,6 +52,7 @@ from jobline.shared.platform.errors import (
     ValidationFailed,
 )
 from jobline.shared.platform.ids import uuid7_floor, uuid7_many
+from jobline.shared.retry import adaptive
 from jobline.shared.retry.backoff import Backoff
 from jobline.shared.retry.policy import RetryPolicy, merge_backoff
 
@@ -622,26 +623,48 @@ async def fail(deps: Deps, outcomes: Sequence[Outcome], attempts: Sequence[int] 
     if not outcomes:
         return FinishReport([], [], {})
     now = deps.clock.now_ms()
-    retry_at = []
+    due: list[int] = []
     handler_nr: list[str | None] = []
+    merged: list[dict[str, Any] | None] = []
     for i, o in enumerate(outcomes):
         attempt = attempts[i] if i < len(attempts) else 1
         hp = handler_policies[i] if i < len(handler_policies) else None
         backoff = merge_backoff(backoffs[i] if i < len(backoffs) else None,
-                                hp.backoff if hp is not None else None)
-        retry_at.append(to_dt(retry_at_ms(deps, o, attempt, backoff, o.finished_ms or now)))
+                                hp.timing() if hp is not None else None)
+        merged.append(backoff)
+        due.append(retry_at_ms(deps, o, attempt, backoff, o.finished_ms or now))
         handler_nr.append(orjson.dumps(list(hp.non_retryable)).decode()
                           if hp is not None and hp.non_retryable is not None else None)
+    final = [o.final for o in outcomes]
+    decisions: list[str | None] = [None] * len(outcomes)
+    candidates = [i for i, o in enumerate(outcomes) if adaptive.is_candidate(o, merged[i])]
+    if candidates:
+        s = deps.settings
+        fixed = Backoff(s.backoff_base_ms, s.backoff_factor, s.backoff_cap_ms)
+        hps = [handler_policies[i] if i < len(handler_policies) else None
+               for i in range(len(outcomes))]
+        advice = await adaptive.advise(
+            deps, outcomes, candidates,
+            [due[i] - (o.finished_ms or now) for i, o in enumerate(outcomes)],
+            [Backoff.from_json(b, fixed).cap_ms for b in merged],
+            [hp.non_retryable if hp is not None else None for hp in hps], conn)
+        for i, d in advice.items():
+            decisions[i] = orjson.dumps(d.to_json()).decode()
+            if d.retry:
+                due[i] = (outcomes[i].finished_ms or now) + d.delay_ms
+            else:
+                final[i] = True
+    retry_at = [to_dt(t) for t in due]
     labels = [outcome_label or ("timeout" if o.error_type == "timeout"
                                 else "retry" if not o.burn_attempt else "failed")
               for o in outcomes]
     args = ([o.id for o in outcomes], [o.token for o in outcomes],
             [o.error for o in outcomes], [o.error_type for o in outcomes], retry_at,
-            [o.burn_attempt for o in outcomes], [o.final for o in outcomes], labels,
+            [o.burn_attempt for o in outcomes], final, labels,
             [to_dt(o.finished_ms or now) for o in outcomes], Status.DEAD_LETTER.value,
             # an explicit Retry (or a release) is the handler's own decision: not reclassified
             [o.retry_after_ms is None for o in outcomes], [o.cancelled for o in outcomes],
-            handler_nr, list(deps.settings.non_retryable))
+            handler_nr, list(deps.settings.non_retryable), decisions)
 
     async def tx(c: Any) -> tuple[list[Any], flow.Settled]:
         rows = await c.fetch(sql.FAIL_JOBS, *args)
@@ -856,7 +879,9 @@ async def get_job(deps: Deps, job_id: uuid.UUID, *, history: bool = True) -> Job
             Attempt(attempt=a["attempt"], worker_id=a["worker_id"],
                     started_ms=from_dt(a["started_at"]), finished_ms=from_dt(a["finished_at"]),
                     outcome=a["outcome"], error_type=a["error_type"], error=a["error"],
-                    duration_ms=a["duration_ms"])
+                    duration_ms=a["duration_ms"],
+                    retry_decision=orjson.loads(a["retry_decision"])
+                    if a["retry_decision"] is not None else None)
             for a in await deps.pool.fetch(sql.GET_ATTEMPTS, job_id)]
         job.depends_on = [r["depends_on"] for r in await deps.pool.fetch(
             flow.DEPENDENCIES_OF, job_id)]

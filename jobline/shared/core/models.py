@@ -243,3 +243,6 @@ class Attempt:
     error_type: str | None
     error: str | None
     duration_ms: int
+    #: The retry advisor's decision for this failure (adaptive jobs only; JSON object
+    #: ``{retry, delayMs, successProbability, reason}``).
+    retry_decision: dict[str, Any] | None = None

@@ -33,7 +33,8 @@ from jobline.shared.core.models import Status
 _RESOLVED_MAX_ATTEMPTS = "COALESCE(u.ma, rp.max_attempts, jt.max_attempts, u.maf)"
 _RESOLVED_BACKOFF = """NULLIF(COALESCE(jt.backoff, '{}'::jsonb)
               || jsonb_strip_nulls(jsonb_build_object('baseMs', rp.base_ms, 'factor', rp.factor,
-                                                      'capMs', rp.cap_ms, 'jitter', rp.jitter))
+                                                      'capMs', rp.cap_ms, 'jitter', rp.jitter,
+                                                      'adaptive', rp.adaptive))
               || COALESCE(u.bo::jsonb, '{}'::jsonb), '{}'::jsonb)"""
 _RESOLVED_QUEUE = "CASE WHEN u.qx THEN u.q ELSE COALESCE(jt.queue_name, u.q) END"
 _RESOLVED_TIMEOUT = "COALESCE(u.tmo, jt.timeout_ms, u.tmf)"
@@ -184,12 +185,12 @@ FAIL_JOBS = f"""
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
                          $6::bool[], $7::bool[], $8::text[], $9::timestamptz[], $11::bool[],
-                         $12::bool[], $13::text[])
+                         $12::bool[], $13::text[], $15::text[])
              AS u(id, token, err, etype, retry_at, burn, final, outcome, finished, classify,
-                  cancel, hnr)
+                  cancel, hnr, dec)
 ), cur AS (
     SELECT j.id, j.attempts, j.max_attempts, u.token, u.err, u.etype, u.retry_at, u.burn,
-           u.final, u.outcome, u.finished, j.scheduled_for AS due,
+           u.final, u.outcome, u.finished, j.scheduled_for AS due, u.dec,
            (u.cancel OR j.cancel_requested_at IS NOT NULL) AS cancelled,
            (u.final OR (u.burn AND j.attempts >= j.max_attempts)
             OR coalesce(u.classify AND u.etype = ANY(coalesce(
@@ -218,16 +219,17 @@ WITH u AS (
     RETURNING j.id, j.queue_name, j.status, j.priority, j.seq, j.scheduled_for, j.lease_token,
               c.attempts AS attempt, j.worker_id, j.started_at,
               CASE WHEN c.cancelled THEN 'cancelled' ELSE c.outcome END AS outcome, c.err,
-              j.error_type AS etype, c.finished, j.batch_id, c.due, c.burn
+              j.error_type AS etype, c.finished, j.batch_id, c.due, c.burn, c.dec
 ), hist AS (
     -- etype is the job's error type after the attempt (the attempt's, else the job's last
-    -- one), as its jobs.failed event reports it; due/burn/status: migration 0023
+    -- one), as its jobs.failed event reports it; due/burn/status: migration 0023; the retry
+    -- advisor's decision (adaptive jobs only): 0029
     INSERT INTO job_attempts (job_id, lease_token, attempt, worker_id, started_at, finished_at,
                               outcome, error_type, error, duration_ms, due_at, counted,
-                              next_status)
+                              next_status, retry_decision)
     SELECT id, lease_token, attempt, worker_id, started_at, finished, outcome, etype, err,
            least(greatest(0, extract(epoch FROM finished - started_at) * 1000), 2147483647)::int,
-           due, burn, status
+           due, burn, status, dec::jsonb
       FROM upd
 )
 SELECT id, queue_name, status, priority, seq, scheduled_for, batch_id FROM upd
@@ -284,7 +286,7 @@ SELECT id, queue_name, job_type, payload, status, priority, attempts, max_attemp
 
 GET_ATTEMPTS = """
 SELECT attempt, worker_id, started_at, finished_at, outcome, error_type, error, duration_ms,
-       lease_token
+       lease_token, retry_decision::text AS retry_decision
   FROM job_attempts WHERE job_id = $1 ORDER BY lease_token
 """
 

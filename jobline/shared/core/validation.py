@@ -77,8 +77,11 @@ def check_spec(spec: JobSpec, settings: Settings, where: str = "") -> str:
         raise ValidationFailed(f"{where}idempotencyKey", "must be 1-255 characters")
     if spec.backoff is not None:
         b = spec.backoff
-        if not isinstance(b, dict) or set(b) - {"baseMs", "factor", "capMs", "jitter"}:
+        if not isinstance(b, dict) or set(b) - {"baseMs", "factor", "capMs", "jitter",
+                                                "adaptive"}:
             raise ValidationFailed(f"{where}backoff", "allowed keys: baseMs, factor, capMs, jitter")
+        if "adaptive" in b and not isinstance(b["adaptive"], bool):
+            raise ValidationFailed(f"{where}adaptive", "must be true or false")
         for key, lo in (("baseMs", 0), ("capMs", 0), ("factor", 1)):
             v = b.get(key)
             if v is not None and (not isinstance(v, int | float) or isinstance(v, bool) or v < lo):

@@ -62,6 +62,11 @@ class Settings:
     #: Error types never retried unless a job, its type's policy or its handler says otherwise.
     non_retryable: tuple[str, ...] = field(default_factory=lambda: _list(
         "JOBLINE_NON_RETRYABLE", ("validation_error",)))
+    #: JOBLINE_ADAPTIVE_RETRIES=off: the global switch of the retry advisor. Off, jobs whose
+    #: policy says ``adaptive`` retry on their fixed backoff and no decision is recorded (the
+    #: advisor can also be switched off at run time: ``PUT /api/v1/ai/adaptive-retries``).
+    adaptive_retries: bool = field(default_factory=lambda: os.environ.get(
+        "JOBLINE_ADAPTIVE_RETRIES", "on").strip().lower() not in ("off", "0", "false", "no"))
     #: Seconds a SIGTERMed worker waits for in-flight jobs before releasing them.
     shutdown_grace_s: float = field(default_factory=lambda: _float("JOBLINE_SHUTDOWN_GRACE_S", 25.0))
     #: How often the scheduler records worker-group history and runs the autoscaler.

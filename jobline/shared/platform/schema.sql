@@ -458,6 +458,7 @@ CREATE TABLE public.job_attempts (
     due_at timestamp with time zone,
     counted boolean,
     next_status text,
+    retry_decision jsonb,
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'retry'::text, 'timeout'::text, 'lease_expired'::text, 'released'::text, 'cancelled'::text])))
 )
 PARTITION BY RANGE (job_id);
@@ -475,6 +476,7 @@ CREATE TABLE public.job_attempts_default (
     due_at timestamp with time zone,
     counted boolean,
     next_status text,
+    retry_decision jsonb,
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'retry'::text, 'timeout'::text, 'lease_expired'::text, 'released'::text, 'cancelled'::text])))
 );
 CREATE TABLE public.job_batches (
@@ -845,6 +847,7 @@ CREATE TABLE public.retry_policies (
     non_retryable text[],
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
+    adaptive boolean,
     CONSTRAINT retry_policies_backoff_check CHECK (((base_ms >= 0) AND (cap_ms >= 0) AND (factor >= (1)::double precision))),
     CONSTRAINT retry_policies_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
 );

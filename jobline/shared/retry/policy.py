@@ -1,10 +1,14 @@
 """Retry policies: how often and how soon a failed job is retried, and which errors are final.
 
-A policy has three settings, each of which may be left unset at any level:
+A policy has four settings, each of which may be left unset at any level:
 
 * ``max_attempts``;
 * ``backoff``: ``{"baseMs", "factor", "capMs", "jitter"}`` (any subset, merged key by key);
-* ``non_retryable``: error types that go straight to ``dead_letter`` (a list, replaced whole).
+* ``non_retryable``: error types that go straight to ``dead_letter`` (a list, replaced whole);
+* ``adaptive``: hand each retry decision (retry or not, and how soon) to the advisor
+  (:mod:`jobline.shared.retry.adaptive`). It travels inside the resolved backoff JSON as the
+  ``adaptive`` key, because it is a setting about retry timing that must reach every process
+  that records a failure, exactly like the backoff does.
 
 Four levels set them, and the first that sets a value wins (``docs/retry-policy.md``):
 
@@ -59,6 +63,8 @@ def check_error_types(value: Any, field: str) -> tuple[str, ...] | None:
 MAX_CAP_MS = 10 * 365 * 24 * 3_600_000
 MAX_FACTOR = 100.0
 BACKOFF_KEYS = ("baseMs", "factor", "capMs", "jitter")
+#: Accepted in a job's backoff JSON besides BACKOFF_KEYS: the submission's ``adaptive`` flag.
+TIMING_KEYS = (*BACKOFF_KEYS, "adaptive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +74,18 @@ class RetryPolicy:
     max_attempts: int | None = None
     backoff: dict[str, Any] | None = None
     non_retryable: tuple[str, ...] | None = None
+    adaptive: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"maxAttempts": self.max_attempts, "backoff": self.backoff,
                 "nonRetryable": list(self.non_retryable) if self.non_retryable is not None
-                else None}
+                else None, "adaptive": self.adaptive}
+
+    def timing(self) -> dict[str, Any] | None:
+        """The backoff with ``adaptive`` folded in: what a job row's ``backoff`` JSON holds."""
+        if self.adaptive is None:
+            return self.backoff
+        return {**(self.backoff or {}), "adaptive": self.adaptive}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +96,14 @@ class StoredRetryPolicy:
     updated_ms: int
 
 
-def check_backoff(value: Any, field: str = "backoff") -> dict[str, Any] | None:
-    """Validate a backoff object; returns it with only the keys that were given."""
+def check_backoff(value: Any, field: str = "backoff", keys: tuple[str, ...] = BACKOFF_KEYS
+                  ) -> dict[str, Any] | None:
+    """Validate a backoff object; returns it with only the keys that were given. ``keys`` is
+    TIMING_KEYS for a job's own backoff, which may carry the ``adaptive`` flag."""
     if value is None:
         return None
-    if not isinstance(value, Mapping) or set(value) - set(BACKOFF_KEYS):
-        raise ValidationFailed(field, "must be an object with keys baseMs, factor, capMs, jitter")
+    if not isinstance(value, Mapping) or set(value) - set(keys):
+        raise ValidationFailed(field, "must be an object with keys " + ", ".join(keys))
     out: dict[str, Any] = {}
     for key, lo, hi, integral in (("baseMs", 0, MAX_TIMEOUT_MS, True),
                                   ("capMs", 0, MAX_CAP_MS, True),
@@ -106,6 +121,11 @@ def check_backoff(value: Any, field: str = "backoff") -> dict[str, Any] | None:
         if not isinstance(jitter, bool):
             raise ValidationFailed(f"{field}.jitter", "must be true or false")
         out["jitter"] = jitter
+    adaptive = value.get("adaptive")
+    if adaptive is not None:
+        if not isinstance(adaptive, bool):
+            raise ValidationFailed(f"{field}.adaptive", "must be true or false")
+        out["adaptive"] = adaptive
     return out or None
 
 
@@ -115,8 +135,11 @@ def check_policy(policy: RetryPolicy, where: str = "") -> RetryPolicy:
     if m is not None and (isinstance(m, bool) or not isinstance(m, int)
                           or not 1 <= m <= MAX_ATTEMPTS_LIMIT):
         raise ValidationFailed(f"{where}maxAttempts", f"must be an integer 1-{MAX_ATTEMPTS_LIMIT}")
+    if policy.adaptive is not None and not isinstance(policy.adaptive, bool):
+        raise ValidationFailed(f"{where}adaptive", "must be true or false")
     return RetryPolicy(m, check_backoff(policy.backoff, f"{where}backoff"),
-                       check_error_types(policy.non_retryable, f"{where}nonRetryable"))
+                       check_error_types(policy.non_retryable, f"{where}nonRetryable"),
+                       policy.adaptive)
 
 
 def check_job_type(job_type: str, field: str = "jobType") -> None:
@@ -140,18 +163,19 @@ def merge_backoff(*levels: Mapping[str, Any] | None) -> dict[str, Any] | None:
 # through to the handler/global level) rather than kept from before.
 UPSERT_RETRY_POLICY = """
 INSERT INTO retry_policies AS p (job_type, max_attempts, base_ms, factor, cap_ms, jitter,
-                                 non_retryable, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                                 non_retryable, created_at, updated_at, adaptive)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
 ON CONFLICT (job_type) DO UPDATE
    SET max_attempts = EXCLUDED.max_attempts, base_ms = EXCLUDED.base_ms,
        factor = EXCLUDED.factor, cap_ms = EXCLUDED.cap_ms, jitter = EXCLUDED.jitter,
-       non_retryable = EXCLUDED.non_retryable, updated_at = EXCLUDED.updated_at
+       non_retryable = EXCLUDED.non_retryable, updated_at = EXCLUDED.updated_at,
+       adaptive = EXCLUDED.adaptive
 RETURNING job_type, max_attempts, base_ms, factor, cap_ms, jitter, non_retryable, created_at,
-          updated_at
+          updated_at, adaptive
 """
 
 _COLUMNS = """job_type, max_attempts, base_ms, factor, cap_ms, jitter, non_retryable, created_at,
-              updated_at"""
+              updated_at, adaptive"""
 
 GET_RETRY_POLICY = f"SELECT {_COLUMNS} FROM retry_policies WHERE job_type = $1"
 
@@ -165,7 +189,7 @@ def _policy(row: Any) -> RetryPolicy:
                "jitter": row["jitter"]}
     nr = row["non_retryable"]
     return RetryPolicy(row["max_attempts"], {k: v for k, v in backoff.items() if v is not None}
-                       or None, tuple(nr) if nr is not None else None)
+                       or None, tuple(nr) if nr is not None else None, row["adaptive"])
 
 
 def stored_policy(row: Any) -> StoredRetryPolicy:

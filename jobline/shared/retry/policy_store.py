@@ -34,7 +34,7 @@ async def put_retry_policy(deps: Deps, job_type: str, policy: RetryPolicy) -> St
         UPSERT_RETRY_POLICY, job_type, p.max_attempts, b.get("baseMs"),
         float(b["factor"]) if "factor" in b else None, b.get("capMs"), b.get("jitter"),
         list(p.non_retryable) if p.non_retryable is not None else None,
-        to_dt(deps.clock.now_ms()))
+        to_dt(deps.clock.now_ms()), p.adaptive)
     return stored_policy(row)
 
 

@@ -1,4 +1,4 @@
-import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{J as t,P as n,Tt as r,i,q as a}from"./urql.es-GnnvJcHP.js";import{c as o,n as s,r as c,t as l}from"./Page-BSr7kM0M.js";import{u}from"./index-CfuXH6ms.js";import{t as d}from"./gql-DrnMDo03.js";import{t as f}from"./EChart-I5UDlSiW.js";import{t as p}from"./bins-Bn41T50R.js";var m=e(r(),1),h=a(),g=d(`
+import{r as e}from"./rolldown-runtime-XKyaHtl9.js";import{J as t,P as n,Tt as r,i,q as a}from"./urql.es-GnnvJcHP.js";import{c as o,n as s,r as c,t as l}from"./Page-BSr7kM0M.js";import{u}from"./index-DhJlIBcv.js";import{t as d}from"./gql-CwS3Eml1.js";import{t as f}from"./EChart-JRuvuOMX.js";import{t as p}from"./bins-Bn41T50R.js";var m=e(r(),1),h=a(),g=d(`
   query Charts($from: DateTime!, $weekFrom: DateTime!) {
     queueMetrics { name }
     week: throughputSeries(from: $weekFrom) { minuteMs submitted }

@@ -1,0 +1,114 @@
+"""Training the retry advisor's recovery table (:mod:`jobline.shared.retry.adaptive`).
+
+Every counted failure in the window that was followed by another attempt of the same job is
+one observation: the job type, the error type, the time from the failure to the next attempt's
+start, and whether that attempt succeeded. PostgreSQL aggregates them per (job type, error
+type) and gap bucket, and pooled per error type; the table is stored as JSON in ``ai_models``
+(kind ``retry_advisor``) with its sample sizes. No third-party model code: the decision rule
+reads the table directly, which keeps the failure path light and every decision explainable.
+
+The holdout check: the table trained on the older 80% of the window is replayed against the
+newest 20% (by failure time): for each held-out follow-up the advisor's decision is compared
+with what happened, reported as ``metrics.holdout`` (how many follow-ups the advisor would
+have skipped and how many of those failed anyway).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+from jobline.shared.platform.clock import to_dt
+from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.errors import ValidationFailed
+from jobline.shared.retry import adaptive
+
+DEFAULT_DAYS = 30
+
+# One row per failure that had a follow-up; `failed_at` orders the time split.
+PAIRS = """
+SELECT j.job_type, coalesce(a.error_type, 'error') AS etype, a.finished_at AS failed_at,
+       (nx.outcome = 'completed') AS ok,
+       greatest(0, extract(epoch FROM nx.started_at - a.finished_at) * 1000)::bigint AS gap_ms
+  FROM job_attempts a
+  JOIN jobs j ON j.id = a.job_id
+  JOIN LATERAL (SELECT n.outcome, n.started_at FROM job_attempts n
+                 WHERE n.job_id = a.job_id AND n.lease_token > a.lease_token
+                   AND n.outcome <> 'released'
+                 ORDER BY n.lease_token LIMIT 1) nx ON true
+ WHERE a.finished_at >= $1 AND a.finished_at < $2
+   AND a.outcome IN ('failed', 'timeout', 'lease_expired')
+ ORDER BY a.finished_at
+"""
+
+SAVE = """
+INSERT INTO ai_models (kind, version, trained_at, metrics, meta, model)
+SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5 FROM ai_models WHERE kind = $1
+RETURNING version
+"""
+
+
+def _bucket(gap_ms: int) -> int:
+    i = 0
+    for k, lo in enumerate(adaptive.GAP_BUCKETS_MS):
+        if gap_ms >= lo:
+            i = k
+    return i
+
+
+def table(pairs: list[tuple[str, str, bool, int]]) -> dict[str, Any]:
+    """The recovery table of (job type, error type, next attempt ok, gap ms) observations."""
+    nb = len(adaptive.GAP_BUCKETS_MS)
+    acc: dict[tuple[str | None, str], dict[str, Any]] = defaultdict(
+        lambda: {"n": 0, "ok": 0, "buckets": [[0, 0, 0] for _ in range(nb)], "maxGapMs": 0})
+    for job_type, etype, ok, gap in pairs:
+        for key in ((job_type, etype), (None, etype)):
+            s = acc[key]
+            s["n"] += 1
+            s["ok"] += 1 if ok else 0
+            b = s["buckets"][_bucket(gap)]
+            b[0] += 1
+            b[1] += 1 if ok else 0
+            b[2] += gap
+            s["maxGapMs"] = max(s["maxGapMs"], gap)
+    return {"bucketsMs": list(adaptive.GAP_BUCKETS_MS),
+            "stats": [{"jobType": k[0], "errorType": k[1], **v} for k, v in acc.items()]}
+
+
+def replay(model: adaptive.Model, pairs: list[tuple[str, str, bool, int]]) -> dict[str, Any]:
+    """What the advisor would have done with held-out follow-ups: a skipped retry that failed
+    anyway is a saved waste; one that succeeded is a lost success."""
+    skipped = skipped_failed = 0
+    for job_type, etype, ok, _gap in pairs:
+        d = adaptive.decide(model, job_type, etype, 1_000, 3_600_000)
+        if not d.retry:
+            skipped += 1
+            skipped_failed += 0 if ok else 1
+    return {"followUps": len(pairs), "failedAgain": sum(1 for p in pairs if not p[2]),
+            "wouldSkip": skipped, "wouldSkipAndFailed": skipped_failed}
+
+
+async def train(deps: Deps, *, days: int = DEFAULT_DAYS) -> dict[str, Any]:
+    """Aggregate the last ``days`` of follow-ups into a new ``retry_advisor`` version."""
+    if not 1 <= days <= 400:
+        raise ValidationFailed("days", "must be 1-400")
+    to_ms = deps.clock.now_ms()
+    rows = await deps.pool.fetch(PAIRS, to_dt(to_ms - days * 86_400_000), to_dt(to_ms))
+    pairs = [(r["job_type"], r["etype"], bool(r["ok"]), int(r["gap_ms"])) for r in rows]
+    cut = int(len(pairs) * 0.8)
+    older = adaptive.Model.parse(None, orjson.dumps(table(pairs[:cut])).decode())
+    model = table(pairs)
+    metrics = {"followUps": len(pairs), "errorTypes": len({p[1] for p in pairs}),
+               "jobTypes": len({p[0] for p in pairs}), "holdout": replay(older, pairs[cut:]),
+               "window": {"from": to_dt(to_ms - days * 86_400_000).isoformat(),
+                          "to": to_dt(to_ms).isoformat()}}
+    trained_at = to_dt(to_ms)
+    version = await deps.pool.fetchval(
+        SAVE, adaptive.KIND, trained_at, orjson.dumps(metrics).decode(),
+        orjson.dumps({"minPairs": adaptive.MIN_PAIRS, "minBucket": adaptive.MIN_BUCKET}).decode(),
+        orjson.dumps(model).decode())
+    adaptive.forget(deps)
+    return {"kind": adaptive.KIND, "version": version, "trainedAt": trained_at.isoformat(),
+            **metrics}
