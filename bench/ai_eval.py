@@ -253,6 +253,14 @@ def main() -> None:
     ai_sim.add_args(ap, "sim-")
     args = ap.parse_args()
     r: dict[str, Any] = {}
+    previous = Path(args.out) / "ai_eval.json"
+    if args.no_seed and previous.exists():
+        # keep the seed section of the last full run (older files hold it at the top level)
+        old = json.loads(previous.read_text())
+        if "prediction" in old:
+            r["seed"] = old
+        elif isinstance(old.get("seed"), dict):
+            r["seed"] = old["seed"]
     if not args.no_seed:
         r["seed"] = asyncio.run(run(parse_count(args.jobs), args.days, args.seed,
                                     args.train_days, args.data_dir))

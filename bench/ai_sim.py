@@ -701,6 +701,20 @@ async def retry_stats(deps: Deps, from_ms: int) -> dict[str, Any]:
             "byPreviousError": by_error}
 
 
+async def decision_stats(deps: Deps, from_ms: int) -> dict[str, Any]:
+    """The advisor's recorded decisions (``job_attempts.retry_decision``) by error type."""
+    rows = await deps.pool.fetch(
+        "SELECT coalesce(error_type, 'error') AS e, (retry_decision->>'retry')::bool AS retry, "
+        "count(*) AS n, avg((retry_decision->>'delayMs')::bigint) AS delay "
+        "FROM job_attempts WHERE job_id >= $1 AND retry_decision IS NOT NULL "
+        "GROUP BY 1, 2 ORDER BY 1, 2", uuid7_floor(from_ms))
+    out: dict[str, Any] = defaultdict(dict)
+    for r in rows:
+        out[r["e"]]["retry" if r["retry"] else "stop"] = {
+            "n": int(r["n"]), "meanDelayS": round(float(r["delay"] or 0) / 1000, 1)}
+    return dict(out)
+
+
 # --- one full run ------------------------------------------------------------------------------
 
 
@@ -765,6 +779,7 @@ async def history_facts(deps: Deps, from_ms: int) -> dict[str, Any]:
 
 
 async def adaptive_available() -> bool:
+    """Whether this engine build has adaptive retries (the retry policy's ``adaptive`` flag)."""
     try:
         import jobline.shared.retry.adaptive  # noqa: F401
     except ImportError:
@@ -801,10 +816,12 @@ async def replay_arms(svc: Any, settings: Any, world: World, *, seed: int, jobs:
             try:
                 w = World(seed, world.outages, world.capacity)
                 sim = Simulator(deps, clock, w, tick_ms=tick_ms)
-                if name == "adaptive":
-                    await enable_adaptive(deps)
+                advisor = await enable_adaptive(deps, days) if name == "adaptive" else None
                 st = await sim.run(arrivals)
                 arms[name] = {**await retry_stats(deps, begin), "seconds": round(st.seconds, 1)}
+                if advisor is not None:
+                    arms[name]["advisor"] = advisor
+                    arms[name]["decisions"] = await decision_stats(deps, begin)
             finally:
                 await deps.close()
     finally:
@@ -824,9 +841,21 @@ async def replay_arms(svc: Any, settings: Any, world: World, *, seed: int, jobs:
     return arms
 
 
-async def enable_adaptive(deps: Deps) -> None:
-    """Train the retry advisor on the history and turn adaptive retries on for every type."""
-    raise NotImplementedError
+async def enable_adaptive(deps: Deps, days: int) -> dict[str, Any]:
+    """Train the retry advisor on the last ``days`` of history (what ``jobline ai train`` does
+    for it) and turn adaptive retries on for every type, on top of the fixed policy's attempts
+    and backoff (the advisor keeps that backoff where it has no history)."""
+    from jobline.analytics.ai import retry as retry_training
+    from jobline.shared.retry import adaptive
+
+    trained = await retry_training.train(deps, days=days)
+    for t in JOB_TYPES:
+        await put_retry_policy(deps, t.name, RetryPolicy(
+            max_attempts=FIXED_POLICY.max_attempts, backoff=FIXED_POLICY.backoff,
+            adaptive=True))
+    adaptive.forget(deps)
+    return {"version": trained["version"], "followUps": trained["followUps"],
+            "holdout": trained["holdout"]}
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -888,6 +917,10 @@ def markdown(r: dict[str, Any]) -> str:
     else:
         lines += [f"| adaptive | {a['retries']:,} | {a['wastedRetries']:,} | "
                   f"{a['eventualSuccess']:.2%} | {a['deadLetters']:,} |", "",
+                  "Advisor decisions by error type: " + ", ".join(
+                      f"{e}: " + " / ".join(f"{k} {v['n']:,}" + (
+                          f" (mean delay {v['meanDelayS']:,.0f} s)" if k == "retry" else "")
+                          for k, v in d.items()) for e, d in a["decisions"].items()) + ".", "",
                   f"Wasted retries cut by {g(rt['wastedRetriesCut'], '.1%')}, eventual success "
                   f"{rt['successDeltaPp']:+.2f} pp; goal (≥ 50% fewer, ≤ 1 pp lower) "
                   f"**{'met' if rt['goalMet'] else 'not met'}**.", ""]
@@ -898,7 +931,7 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def add_args(ap: argparse.ArgumentParser, prefix: str = "") -> None:
-    ap.add_argument(f"--{prefix}jobs", type=int, default=30_000)
+    ap.add_argument(f"--{prefix}jobs", type=int, default=20_000)
     ap.add_argument(f"--{prefix}days", type=int, default=14)
     ap.add_argument(f"--{prefix}tick-s", type=int, default=15)
     ap.add_argument(f"--{prefix}replay-days", type=float, default=1.0)
