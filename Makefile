@@ -98,8 +98,8 @@ bench-seed: $(STAMP) ## Seed load scenarios at real length: 10k/s HTTP spike for
 	$(BIN)/python bench/seed_scenarios.py
 
 # The AI models against their baselines on a seeded month (bench/ai_eval.py, docs/ai.md).
-ai-eval: $(STAMP) ## AI evaluation on a 1M-job seed: prediction, anomalies, forecasts, DLQ groups (~10 min); bench/results/ai_eval.md
-	$(BIN)/python bench/ai_eval.py --jobs $(or $(AI_EVAL_JOBS),1M)
+ai-eval: $(STAMP) ## AI evaluation: a 1M-job seed + the simulator (prediction, scaling, retries) + 126 labelled anomaly incidents (~17 min); bench/results/ai_eval.md, anomaly_eval.md
+	$(BIN)/python bench/ai_eval.py --jobs $(or $(AI_EVAL_JOBS),1M) --sim-jobs $(or $(AI_SIM_JOBS),20000) --sim-days $(or $(AI_SIM_DAYS),14)
 	$(BIN)/python bench/anomaly_eval.py
 
 migrate: $(STAMP) ## Apply database migrations

@@ -76,6 +76,18 @@ def slots_for(lam: float, s: float, target_s: float, level: float = SERVICE_LEVE
     return c
 
 
+def plan(lam_now: float, lam_next: float, s: float, t: float, backlog: int) -> dict[str, Any]:
+    """The slots to run (rates per second, times in seconds): enough for the steady state at
+    the higher of the measured and the expected arrival rate, and to clear ``backlog`` within
+    the target on top of the arrivals meanwhile. Pure arithmetic: ``recommend`` and the
+    evaluation's queue simulation (bench/ai_sim.py) both plan with it."""
+    lam = max(lam_now, lam_next)
+    steady = slots_for(lam, s, t)
+    clear = math.ceil((backlog + lam * t) * s / t) if backlog else 0
+    return {"lam": lam, "steady": steady, "clear": clear,
+            "suggested": max(steady, clear, 1 if lam > 0 or backlog else 0)}
+
+
 @dataclass(frozen=True, slots=True)
 class Live:
     arrivals_per_s: float
@@ -121,13 +133,11 @@ async def recommend(deps: Deps, queue: str, target_latency_ms: int, *,
                                f"no job of queue {queue!r} completed in the last hour; give "
                                f"the average duration")
     lam_now, lam_next = live.arrivals_per_s, live.next_hour_per_s
-    lam = max(lam_now, lam_next)
     backlog = pending_jobs if pending_jobs is not None else live.backlog
     current = current_workers if current_workers is not None else live.slots
     s, t = s_ms / 1000, target_latency_ms / 1000
-    steady = slots_for(lam, s, t)
-    clear = math.ceil((backlog + lam * t) * s / t) if backlog else 0
-    suggested = max(steady, clear, 1 if lam > 0 or backlog else 0)
+    p = plan(lam_now, lam_next, s, t, backlog)
+    lam, steady, clear, suggested = p["lam"], p["steady"], p["clear"], p["suggested"]
     wait = mean_wait(suggested, lam, s)
     per_process = max(1, round(live.slots / live.processes)) if live.processes else None
     reasoning = [
