@@ -1,0 +1,1 @@
+function e(e){let t=new Map;for(let n of e){let e=n.lowerMs<1?-1:Math.floor(Math.log2(n.lowerMs));t.set(e,(t.get(e)??0)+n.count)}return[...t.entries()].sort((e,t)=>e[0]-t[0]).map(([e,t])=>e<0?{lowerMs:0,upperMs:1,count:t}:{lowerMs:2**e,upperMs:2**(e+1),count:t})}export{e as t};
