@@ -65,6 +65,23 @@ async def test_claim_complete_is_fenced_by_token(http: httpx.AsyncClient, deps: 
     assert r.json()["rejected"] == [job["id"]]
 
 
+async def test_a_retry_delay_beyond_the_calendar_is_refused_naming_the_field(
+        http: httpx.AsyncClient, deps: Deps) -> None:
+    # found by the OpenAPI fuzz test: now + 2^62 ms is past year 9999, and the 500 it caused
+    # left the attempt unrecorded
+    [sub] = await jobs.submit_many(deps, [noop()])
+    r = await http.post("/api/v1/worker/claim", json={"workerId": "w1", "queues": ["default"],
+                                                      "n": 1})
+    [job] = r.json()["jobs"]
+    bad = {"id": job["id"], "token": job["token"], "status": "fail", "error": "x",
+           "retryAfterMs": 2**62}
+    r = await http.post("/api/v1/worker/complete", json={"outcomes": [bad]})
+    assert r.status_code == 422 and "retryAfterMs" in r.text, r.text
+    assert (await jobs.get_job(deps, sub.submitted.id)).status == "processing"
+    r = await http.post("/api/v1/worker/complete", json={"outcomes": [{**bad, "retryAfterMs": 5}]})
+    assert r.status_code == 200 and r.json()["failed"] == [job["id"]], r.text
+
+
 async def test_failed_outcome_retries_then_dead_letters(http: httpx.AsyncClient,
                                                         deps: Deps) -> None:
     [sub] = await jobs.submit_many(deps, [noop(max_attempts=2, backoff={"baseMs": 0})])

@@ -40,6 +40,7 @@ from jobline.shared.core.validation import MAX_RESULT_TTL_S
 from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.fleet import control
 from jobline.shared.platform.connections import create_redis
+from jobline.shared.retry.policy import MAX_CAP_MS
 from jobline.shared.security.masking import mask_text
 
 #: Upper bounds that keep one request's work (and one Lambda invocation) small.
@@ -67,7 +68,8 @@ class OutcomeIn(_In):
     result: Any = None
     error: Annotated[str, Field(max_length=4000)] | None = None
     error_type: Annotated[str, Field(max_length=200)] | None = None
-    retry_after_ms: Annotated[int, Field(ge=0)] | None = None
+    # bounded like a backoff cap: a later retry time is past the calendar PostgreSQL stores
+    retry_after_ms: Annotated[int, Field(ge=0, le=MAX_CAP_MS)] | None = None
     burn_attempt: bool = True
     final: bool = False
     #: The handler saw the cancel request and stopped: the job ends cancelled.

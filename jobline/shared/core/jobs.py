@@ -54,7 +54,7 @@ from jobline.shared.platform.errors import (
 from jobline.shared.platform.ids import uuid7_floor, uuid7_many
 from jobline.shared.retry import adaptive
 from jobline.shared.retry.backoff import Backoff
-from jobline.shared.retry.policy import RetryPolicy, merge_backoff
+from jobline.shared.retry.policy import MAX_CAP_MS, RetryPolicy, merge_backoff
 
 log = logging.getLogger("jobline.core")
 
@@ -597,7 +597,8 @@ def retry_at_ms(deps: Deps, o: Outcome, attempt: int, backoff: dict[str, Any] | 
     """When to retry: the handler's ``Retry(after=...)``, else the job's backoff (already
     merged across levels) over the global settings, with ``deps.rng`` for the jitter."""
     if o.retry_after_ms is not None:
-        return now + max(o.retry_after_ms, 0)
+        # clamped like a backoff cap: further out is past the calendar PostgreSQL stores
+        return now + min(max(o.retry_after_ms, 0), MAX_CAP_MS)
     s = deps.settings
     default = Backoff(s.backoff_base_ms, s.backoff_factor, s.backoff_cap_ms)
     return now + Backoff.from_json(backoff, default).delay_ms(attempt, deps.rng)
