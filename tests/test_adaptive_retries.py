@@ -74,7 +74,7 @@ async def history(deps: Deps, clock: FakeClock, job_type: str, error_type: str, 
         s = spec(job_type, backoff={"baseMs": base_ms, "factor": 1.0, "jitter": True,
                                     "capMs": 3_600_000},
                  max_attempts=2)
-        job_id, status = await fail_once(deps, s, error_type)
+        job_id, _ = await fail_once(deps, s, error_type)
         failed_at = clock.now_ms()
         due = from_dt(await deps.pool.fetchval(
             "SELECT scheduled_for FROM jobs WHERE id = $1", job_id))
