@@ -175,7 +175,9 @@ async def test_a_slowdown_is_a_duration_anomaly_naming_the_slower_type(
     found = await anomaly.detect(deps, T0, T0 + 30 * MIN)
     slow = [a for a in found if a["metric"] == "duration_p95"]
     assert len(slow) == 1 and slow[0]["detectedAtMs"] - (T0 + 20 * MIN) <= 2 * MIN
-    # causes are read over the window that scored (here the slow minutes only)
+    # causes are read over the window that scored: a strong score starts the episode on the
+    # first slow minute, so the 3-minute window still holds two minutes of the old speed
+    # (~845 ms against 200)
     (cause,) = slow[0]["possibleCauses"]
     m = re.match(r"encode runs ([\d.]+)x slower: mean ([\d,]+) ms \(was 200 ms\)", cause)
-    assert m is not None and float(m[1]) >= 5, cause
+    assert m is not None and float(m[1]) >= 4, cause
