@@ -69,7 +69,10 @@ async def llm() -> AsyncIterator[Llm]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
                                            timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    await wait_until(lambda: asyncio.sleep(0, server.started), message="LLM server started")
+    async def started() -> bool:
+        return bool(server.started)
+
+    await wait_until(started, message="LLM server started")
     try:
         yield state
     finally:
@@ -157,7 +160,10 @@ async def test_a_failing_server_falls_back_to_the_template(deps: Deps, llm: Llm,
     out = await dlq_ai.insights(quick)
     assert out == plain
     # it was asked, and its answer (or none) was not used
-    await wait_until(lambda: asyncio.sleep(0, len(llm.requests) == 1), message="the request")
+    async def asked() -> bool:
+        return len(llm.requests) == 1
+
+    await wait_until(asked, message="the request")
     assert_no_payload_value(llm)
 
 
