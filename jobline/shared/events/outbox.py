@@ -279,14 +279,16 @@ SET_CURSOR = "UPDATE event_relay_state SET published_through = $1 WHERE id = 1"
 # one round trip. A database that ran the analytics consumer before the relay folded starts
 # from that consumer's watermark, so the upgrade neither loses nor repeats rollups (exact for
 # Redis's single partition; for Kafka the lowest partition mark).
-LOCK_AND_CURSOR = """
-WITH l AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($1) AS locked)
-SELECT l.locked, c.published_through AS cursor, coalesce(
-    (SELECT seq FROM consumer_watermarks WHERE consumer = $2 AND part = ''),
+# The relay's lock is taken by a statement of its own: a statement's snapshot is taken before
+# it runs, so a lock taken inside the read would let it see the fold watermark as it was before
+# the previous holder committed, and fold that holder's rows a second time.
+TRY_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
+CURSOR_AND_FOLDED = """
+SELECT c.published_through AS cursor, coalesce(
+    (SELECT seq FROM consumer_watermarks WHERE consumer = $1 AND part = ''),
     (SELECT seq FROM consumer_watermarks WHERE consumer = 'analytics' AND part = ''),
     (SELECT min(seq) FROM consumer_watermarks WHERE consumer = 'analytics'), 0) AS folded
-  FROM l LEFT JOIN LATERAL (SELECT published_through FROM event_relay_state
-                             WHERE id = 1 AND l.locked FOR UPDATE) AS c ON true
+  FROM event_relay_state c WHERE c.id = 1 FOR UPDATE
 """
 SET_CURSOR_AND_FOLDED = """
 WITH f AS (
@@ -460,10 +462,10 @@ async def _relay_pass(deps: Deps, bus: EventBus, *, limit: int,
             return await _relay_pass(deps, bus, limit=limit, after_publish=after_publish,
                                      fold=fold, bound=bound, conn=c, check_bus=check_bus)
     async with conn.transaction():
-        got = await conn.fetchrow(LOCK_AND_CURSOR, RELAY_LOCK_KEY, FOLD_WATERMARK)
-        assert got is not None
-        if not got["locked"]:
+        if not await conn.fetchval(TRY_LOCK, RELAY_LOCK_KEY):
             return 0, 0
+        got = await conn.fetchrow(CURSOR_AND_FOLDED, FOLD_WATERMARK)
+        assert got is not None
         cursor = int(got["cursor"])
         if check_bus and await bus.lost_state():
             # The bus came back empty (Redis flushed): hand it the retained window again.
