@@ -37,6 +37,7 @@ from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps, connect
 
 TEMPLATE_DB = "jobline_template"
+COMPACTED_FOREVER = "UPDATE rollup_watermark SET compacted_through = '9000-01-01T00:00:00Z'"
 _db_counter = itertools.count(1)
 _empty_db_counter = itertools.count(1)
 _prefix_counter = itertools.count(1)
@@ -189,6 +190,15 @@ async def template_db(services: Services, admin_conn: asyncpg.Connection) -> str
     await admin_conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
     dsn = with_database(services.database_url, TEMPLATE_DB)
     await migrate(dsn)
+    # The suite's FakeClocks run in 2026-2027 whatever today is, and many tests write hour/day
+    # rollup rows by hand (compacted history). A watermark in the far future makes every such
+    # row valid and the fold write all three grains at once, as it does for a minute already
+    # compacted; tests of the compaction (tests/test_rollups.py, test_monitoring.py) set it.
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(COMPACTED_FOREVER)
+    finally:
+        await conn.close()
     # is_template lets non-superusers clone it on external servers and marks it as not-for-use.
     await admin_conn.execute(f'ALTER DATABASE "{TEMPLATE_DB}" WITH is_template true')
     return dsn

@@ -181,6 +181,26 @@ def test_decompose_covers_the_range_once_with_the_coarsest_rows() -> None:
     assert aq.decompose(frm, to, 0, max_grain=HOUR)[aq.DAY] == []
 
 
+def test_decompose_reads_hour_and_day_rows_only_before_the_compaction_watermark() -> None:
+    """Hour/day rows hold the minutes before the watermark (migration 0030): a coarse span
+    ends at or before it, the rest of the range is read from minute rows."""
+    frm, to = T0 - 2 * DAY - 17 * MIN, T0 - 3 * HOUR + 23 * MIN
+    w = T0 - 5 * HOUR + 7 * MIN  # after the whole day, mid-hour
+    spans = aq.decompose(frm, to, floor_ms=0, compacted_ms=w)
+    covered = sorted(s for g in spans.values() for s in g)
+    assert covered[0][0] == frm and covered[-1][1] == to
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
+    assert all(hi <= w for g in (aq.DAY, aq.HOUR) for _, hi in spans[g])
+    assert spans[aq.DAY] == [(aq._ceil(frm, DAY), aq._floor(w, DAY))]
+    assert spans[aq.MINUTE][-1] == (aq._floor(w, HOUR), to)
+    # minute rows are kept from the watermark's hour on, whatever the retention floor says
+    late = aq.decompose(frm, to, floor_ms=to, compacted_ms=w)
+    assert late[aq.MINUTE] == [(aq._floor(w, HOUR), to)]
+    # a watermark past the range changes nothing; one before it reads minutes only
+    assert aq.decompose(frm, to, 0, compacted_ms=to + DAY) == aq.decompose(frm, to, 0)
+    assert aq.decompose(frm, to, 0, compacted_ms=frm - DAY)[aq.MINUTE] == [(frm, to)]
+
+
 # --- totals, percentiles, series ---------------------------------------------------------------
 
 

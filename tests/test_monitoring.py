@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from jobline.analytics import rollups
 from jobline.analytics.fold import make_fold
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
@@ -20,7 +21,7 @@ from jobline.shared.events import worker_events
 from jobline.shared.events.bus import EventBus
 from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import relay_once
-from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.clock import FakeClock, to_dt
 from jobline.shared.platform.connections import Deps
 from jobline.shared.security import auth
 
@@ -192,6 +193,30 @@ async def test_prometheus_exposition(admin: httpx.AsyncClient, deps: Deps, histo
     assert sample("jobline_queue_depth", "jobline_queue_depth", queue="mq", state="ready") == 1
     assert sample("jobline_event_outbox_pending", "jobline_event_outbox_pending") == 1
     assert "jobline_event_consumer_lag" in fam and "jobline_workers" in fam
+
+
+@pytest.fixture
+async def watermark_at_t0(deps: Deps) -> None:
+    await deps.pool.execute("UPDATE rollup_watermark SET compacted_through = $1", to_dt(T0))
+
+
+async def test_prometheus_counters_count_minutes_not_compacted_yet(
+        admin: httpx.AsyncClient, deps: Deps, watermark_at_t0: None, history: None) -> None:
+    """The all-time counters read the day rows plus the minutes after the compaction watermark
+    (migration 0030): the same totals before the closed minutes are compacted and after."""
+
+    async def totals() -> tuple[float, float, float]:
+        fam = families((await admin.get("/metrics")).text)
+        done = [s.value for s in fam["jobline_jobs"].samples if s.labels["queue"] == "mq"
+                and s.labels["status"] == "completed"]
+        count = [s.value for s in fam["jobline_job_duration_seconds"].samples
+                 if s.name.endswith("_count") and s.labels["queue"] == "mq"]
+        return sum(done), sum(count), await deps.pool.fetchval(
+            "SELECT coalesce(sum(completed), 0) FROM job_rollups_day")
+
+    assert await totals() == (3, 3, 0)  # nothing in the day rows yet
+    await rollups.compact_now(deps.pool, T0 + 10 * 60_000)
+    assert await totals() == (3, 3, 4)  # mq's 3 and nq's 1, all compacted now
 
 
 async def test_prometheus_histograms_share_one_bucket_set_and_attempts_are_apart(

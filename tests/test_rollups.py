@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from jobline.analytics import rebuild as rebuild_mod
+from jobline.analytics import rollups
 from jobline.analytics.fold import make_fold
 from jobline.analytics.rollups import GRAINS
 from jobline.shared.core import jobs, maintenance
@@ -16,7 +17,7 @@ from jobline.shared.core.models import ClaimedJob, JobSpec, Outcome
 from jobline.shared.events.bus import EventBus
 from jobline.shared.events.buses import create_bus
 from jobline.shared.events.outbox import relay_once
-from jobline.shared.platform.clock import FakeClock
+from jobline.shared.platform.clock import FakeClock, from_dt, to_dt
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps
 
@@ -45,9 +46,9 @@ async def bus(deps: Deps) -> AsyncIterator[EventBus]:
     await b.close()
 
 
-async def relay_all(deps: Deps, bus: EventBus) -> None:
+async def relay_all(deps: Deps, bus: EventBus, limit: int = 500) -> None:
     fold = make_fold(deps)
-    while await relay_once(deps, bus, fold=fold):
+    while await relay_once(deps, bus, fold=fold, limit=limit):
         pass
 
 
@@ -69,7 +70,7 @@ def fail(c: ClaimedJob, clock: FakeClock, etype: str | None, **kw: Any) -> Outco
                    finished_ms=clock.now_ms(), **kw)
 
 
-async def workload(deps: Deps, clock: FakeClock, bus: EventBus) -> None:
+async def workload(deps: Deps, clock: FakeClock, bus: EventBus, limit: int = 500) -> None:
     """Successes, retries with different error types, timeouts, dead letters, expired leases,
     releases and snoozes, cancellations (waiting and running), a manual retry of a dead
     letter, and a job still running at the end: over ~90 minutes, across an hour and a day."""
@@ -101,7 +102,7 @@ async def workload(deps: Deps, clock: FakeClock, bus: EventBus) -> None:
         await jobs.cancel(deps, subs[-1].submitted.id)  # the far-future one, never started
         clock.advance(40_000)
         await maintenance.reap_expired_leases(deps)
-        await relay_all(deps, bus)  # fold in several passes, as the live relay does
+        await relay_all(deps, bus, limit)  # fold in several passes, as the live relay does
         # the retries: a second and third round of attempts, minutes later
         for k in range(2):
             clock.advance(61_000 + 13_000 * k)
@@ -115,7 +116,7 @@ async def workload(deps: Deps, clock: FakeClock, bus: EventBus) -> None:
             await jobs.fail(deps, [fail(c, clock, ("IOError", "timeout")[k]) for c in bad],
                             [c.attempt for c in bad])
         clock.advance(20 * 60_000)
-        await relay_all(deps, bus)
+        await relay_all(deps, bus, limit)
     # a dead letter retried by hand, then completed
     (dead,) = [r["id"] for r in await deps.pool.fetch(
         "SELECT id FROM jobs WHERE status = 'dead_letter' ORDER BY id LIMIT 1")]
@@ -129,7 +130,7 @@ async def workload(deps: Deps, clock: FakeClock, bus: EventBus) -> None:
     await jobs.submit(deps, JobSpec("mail", "send", {"last": 1}))
     clock.advance(10)
     assert await claim_all(deps, clock, "mail")
-    await relay_all(deps, bus)
+    await relay_all(deps, bus, limit)
 
 
 async def test_rebuild_equals_the_live_fold_row_for_row(deps: Deps, bus: EventBus,
@@ -163,6 +164,82 @@ async def test_rebuild_equals_the_live_fold_row_for_row(deps: Deps, bus: EventBu
     # a second rebuild replaces (delete then insert), never adds
     await rebuild_mod.rebuild(deps, START + 3_600_000, START + 3_600_001)
     assert await snapshot(deps) == live
+
+
+async def coarse_minus_minutes(deps: Deps) -> list[str]:
+    """The compaction invariant: every hour/day row is the sum of its minute rows before the
+    watermark. Returns the tables where it does not hold."""
+    bad = []
+    for table, keys, vals in rollups._FAMILIES:
+        k = ", ".join(n for n, _ in keys)
+        sums = ", ".join(f"sum({v})::bigint" for v in vals)
+        for grain, _, suffix, _ in GRAINS[1:]:
+            a = (f"(SELECT date_trunc('{grain}', minute, 'UTC'), {k}, {sums} FROM {table} "
+                 f"WHERE minute < {rollups.WATERMARK} GROUP BY 1, {k})")
+            b = f"(SELECT at, {k}, {', '.join(vals)} FROM {table}{suffix})"
+            if (await deps.pool.fetch(f"{a} EXCEPT ALL {b}")
+                    or await deps.pool.fetch(f"{b} EXCEPT ALL {a}")):
+                bad.append(table + suffix)
+    return bad
+
+
+async def test_compaction_keeps_every_grain_exact(deps: Deps, bus: EventBus,
+                                                  clock: FakeClock) -> None:
+    """The live fold writes minute rows and compacts closed minutes into the hour/day rows once
+    (migration 0030). With the watermark at the workload's start, the fold compacts as the clock
+    moves, and a relay pass of a few rows folds events of minutes already compacted (the late
+    path: straight into every grain). Throughout, hour/day rows are exactly the minutes before
+    the watermark; the analytics reads see every event either way; compacted to the end, the
+    rows equal a rebuild's, row for row."""
+    from jobline.analytics import query as aq
+
+    await deps.pool.execute("UPDATE rollup_watermark SET compacted_through = $1",
+                            to_dt(START))
+    await workload(deps, clock, bus, limit=3)
+    w = from_dt(await deps.pool.fetchval(rollups.WATERMARK))
+    assert START < w <= clock.now_ms() - rollups.GRACE_MS
+    assert await coarse_minus_minutes(deps) == []
+    s = aq.scope(clock.now_ms(), START, clock.now_ms() + 60_000)
+    before = await aq.summary(deps, s)
+    (truth,) = await deps.pool.fetch(
+        "SELECT sum(completed) c, sum(failed) f FROM job_rollups")
+    assert before["succeeded"]["value"] == truth["c"] > 0
+    # the minutes still open: nothing of them in the hour/day rows yet
+    assert await deps.pool.fetchval(
+        "SELECT count(*) FROM job_rollups WHERE minute >= $1", to_dt(w)) > 0
+
+    assert await rollups.compact_now(deps.pool, clock.now_ms() + 60_000) is not None
+    assert await rollups.compact_now(deps.pool, clock.now_ms() + 60_000) is None  # done already
+    assert await coarse_minus_minutes(deps) == []
+    assert await aq.summary(deps, s) == before
+    live = await snapshot(deps)
+    for t in TABLES:
+        await deps.pool.execute(f"DELETE FROM {t}")
+    await rebuild_mod.rebuild(deps, START, clock.now_ms())
+    rebuilt = await snapshot(deps)
+    for t in TABLES:
+        assert rebuilt[t] == live[t], t
+
+
+async def test_rebuild_writes_hour_and_day_rows_only_before_the_watermark(
+        deps: Deps, bus: EventBus, clock: FakeClock) -> None:
+    """A rebuild over minutes not compacted yet leaves them to the compaction (else they would
+    be counted twice in the hour/day rows)."""
+    await deps.pool.execute("UPDATE rollup_watermark SET compacted_through = $1",
+                            to_dt(START))
+    await jobs.submit(deps, JobSpec("mail", "send", {}))
+    clock.advance(5)
+    (c,) = await claim_all(deps, clock, "mail")
+    clock.advance(120)
+    await jobs.complete(deps, [Outcome(c.id, c.token, True, None, finished_ms=clock.now_ms())])
+    await relay_all(deps, bus)  # the clock is within the grace: nothing compacted
+    assert from_dt(await deps.pool.fetchval(rollups.WATERMARK)) == START
+    await rebuild_mod.rebuild(deps, START, clock.now_ms())
+    assert await deps.pool.fetchval("SELECT count(*) FROM job_rollups_hour") == 0
+    assert await deps.pool.fetchval("SELECT sum(completed) FROM job_rollups") == 1
+    await rollups.compact_now(deps.pool, clock.now_ms() + 60_000)
+    assert await deps.pool.fetchval("SELECT sum(completed) FROM job_rollups_day") == 1
+    assert await coarse_minus_minutes(deps) == []
 
 
 async def test_rebuild_detects_drift(deps: Deps, bus: EventBus, clock: FakeClock) -> None:

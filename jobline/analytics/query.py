@@ -9,7 +9,8 @@ Invariants:
   * A range ``[from, to)`` is read at minute resolution (both ends rounded up to a whole minute)
     and split by :func:`decompose` into day rows for whole UTC days, hour rows for whole hours
     and minute rows for the edges; an edge older than the minute retention reads its enclosing
-    hour's rows instead (the only case where a read covers more than the range).
+    hour's rows instead (the only case where a read covers more than the range). Hour/day rows
+    are read only up to the compaction watermark (migration 0030), minute rows after it.
   * Sums are done by PostgreSQL (``GROUP BY`` over a ``UNION ALL`` of the grains, one statement
     per figure family); Python only merges histogram buckets (``sketch.percentile``) and
     derives ratios, so a 30-day read touches a few thousand day/hour rows whatever the job
@@ -179,17 +180,24 @@ def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def decompose(from_ms: int, to_ms: int, floor_ms: int,
-              max_grain: int = DAY) -> dict[int, list[tuple[int, int]]]:
+def decompose(from_ms: int, to_ms: int, floor_ms: int, max_grain: int = DAY,
+              compacted_ms: int | None = None) -> dict[int, list[tuple[int, int]]]:
     """``[from, to)`` as disjoint spans per grain (``{MINUTE: [...], HOUR: [...], DAY: [...]}``):
     day rows for whole UTC days, hour rows for whole hours outside them, minute rows for the
     rest; minute spans before ``floor_ms`` (minute rows dropped) become their enclosing hours.
-    No grain coarser than ``max_grain`` is used (a per-hour series cannot read day rows)."""
+    No grain coarser than ``max_grain`` is used (a per-hour series cannot read day rows).
+
+    ``compacted_ms`` is the compaction watermark (migration 0030): hour/day rows hold only the
+    minutes before it, so they are read only for spans ending at or before it, and minute rows
+    from its hour on (retention keeps them)."""
     out: dict[int, list[tuple[int, int]]] = {MINUTE: [], HOUR: [], DAY: []}
     minutes: list[tuple[int, int]] = []
     hours: list[tuple[int, int]] = []
-    d0, d1 = _ceil(from_ms, DAY), _floor(to_ms, DAY)
-    h0, h1 = _ceil(from_ms, HOUR), _floor(to_ms, HOUR)
+    whole = to_ms if compacted_ms is None else max(from_ms, min(to_ms, compacted_ms))
+    if compacted_ms is not None:
+        floor_ms = min(floor_ms, _floor(compacted_ms, HOUR))
+    d0, d1 = _ceil(from_ms, DAY), _floor(whole, DAY)
+    h0, h1 = _ceil(from_ms, HOUR), _floor(whole, HOUR)
     if max_grain >= DAY and d0 < d1:
         out[DAY].append((d0, d1))
         hours += [(h0, d0), (d1, h1)]
@@ -229,11 +237,16 @@ _COLUMNS = {
 }
 
 
-class _Sql:
-    """Builds one statement's text and its positional parameters."""
+WATERMARK = "SELECT compacted_through FROM rollup_watermark WHERE id = 1"
 
-    def __init__(self) -> None:
+
+class _Sql:
+    """Builds one statement's text and its positional parameters. ``compacted_ms`` is the
+    rollups' compaction watermark (:func:`_sql` reads it), None to read as if all compacted."""
+
+    def __init__(self, compacted_ms: int | None = None) -> None:
         self.params: list[Any] = []
+        self.compacted_ms = compacted_ms
 
     def p(self, value: Any) -> str:
         self.params.append(value)
@@ -249,7 +262,8 @@ class _Sql:
         max_grain = interval or DAY
         parts: list[str] = []
         for label, s in periods:
-            spans = decompose(s.from_ms, s.to_ms, minute_floor(s.now_ms), max_grain)
+            spans = decompose(s.from_ms, s.to_ms, minute_floor(s.now_ms), max_grain,
+                              self.compacted_ms)
             filters = ""
             if s.queue is not None:
                 filters += f" AND queue_name = {self.p(s.queue)}"
@@ -274,6 +288,12 @@ class _Sql:
             parts.append(f"SELECT minute AS at, {b}0 AS period, {cols} FROM {_TABLES[kind][0]} "
                          "WHERE false")
         return "(" + "\nUNION ALL\n".join(parts) + ") src"
+
+
+async def _sql(deps: Deps) -> _Sql:
+    """A statement builder knowing the compaction watermark (one indexed single-row read)."""
+    w = await deps.pool.fetchval(WATERMARK)
+    return _Sql(None if w is None else from_dt(w))
 
 
 def _f(v: Any) -> float:
@@ -339,7 +359,7 @@ async def _rollup_sums(deps: Deps, periods: Sequence[tuple[int, Scope]],
                        ) -> list[dict[str, Any]]:
     """Summed rollup counters grouped by ``period``, ``by`` columns and (given ``interval``)
     the interval's start ``b`` (epoch ms)."""
-    q = _Sql()
+    q = await _sql(deps)
     src = q.source("rollups", periods, interval=interval)
     select, group = _grouped(["period", *by], interval)
     return _ms_b(await deps.pool.fetch(f"SELECT {select}, {_SUM_SQL} FROM {src} "
@@ -349,7 +369,7 @@ async def _rollup_sums(deps: Deps, periods: Sequence[tuple[int, Scope]],
 async def _hist(deps: Deps, periods: Sequence[tuple[int, Scope]], metrics: Sequence[str],
                 by: Sequence[str] = (), interval: int | None = None) -> list[Any]:
     """Histogram counts grouped by ``period``, ``metric``, ``by``, (``b``) and ``bucket``."""
-    q = _Sql()
+    q = await _sql(deps)
     mp = q.p(list(metrics))
     src = q.source("hist", periods, where=f" AND metric = ANY({mp}::text[])",
                    interval=interval)
@@ -450,7 +470,7 @@ async def durations(deps: Deps, s: Scope, metric: str = "duration") -> dict[str,
 
 
 async def error_types(deps: Deps, s: Scope, limit: int = 50) -> list[dict[str, Any]]:
-    q = _Sql()
+    q = await _sql(deps)
     src = q.source("errors", [(0, s)])
     rows = await deps.pool.fetch(f"SELECT error_type, sum(n)::float8 AS n FROM {src} "
                                  "GROUP BY error_type ORDER BY n DESC, error_type", *q.params)
@@ -505,7 +525,7 @@ async def failures(deps: Deps, s: Scope, interval: str = "hour",
 
 
 async def retries(deps: Deps, s: Scope) -> dict[str, Any]:
-    q = _Sql()
+    q = await _sql(deps)
     src = q.source("attempts", [(0, s)])
     sums, attempts = await asyncio.gather(
         _rollup_sums(deps, [(0, s)], by=("queue_name", "job_type")),
@@ -547,7 +567,7 @@ async def series(deps: Deps, s: Scope, metrics: Sequence[str], subjects: Sequenc
                  agg: str = "avg") -> dict[tuple[str, str], list[dict[str, Any]]]:
     """(metric, subject) -> ``[{at, value}]`` averaged (or summed, ``agg="sum"``) per step."""
     minute, step = sample_step(s)
-    q = _Sql()
+    q = _Sql()  # samples only: no rollup grains
     m = q.p(list(metrics))
     st = q.p(step)
     lo = q.p(to_dt(s.from_ms if minute else _floor(s.from_ms, HOUR)))
@@ -575,7 +595,7 @@ async def series(deps: Deps, s: Scope, metrics: Sequence[str], subjects: Sequenc
 async def latest(deps: Deps, s: Scope, metric: str,
                  subjects: Sequence[str] | None = None) -> dict[str, float]:
     """subject -> the last sample of ``metric`` before ``to`` (within the range's last hours)."""
-    q = _Sql()
+    q = _Sql()  # samples only: no rollup grains
     m = q.p(metric)
     hi = q.p(to_dt(s.to_ms))
     lo_min = q.p(to_dt(max(s.from_ms, s.to_ms - HOUR)))
@@ -636,7 +656,7 @@ _WORKER_METRICS = ("workers.count", "workers.busy", "workers.slots", "redis.memo
 
 async def resources(deps: Deps, s: Scope) -> dict[str, Any]:
     minute, _ = sample_step(s)
-    q = _Sql()
+    q = _Sql()  # samples only: no rollup grains
     lo = q.p(to_dt(s.from_ms if minute else _floor(s.from_ms, HOUR)))
     hi = q.p(to_dt(s.to_ms))
     per_worker_sql = (
@@ -747,7 +767,7 @@ async def sla(deps: Deps, s: Scope) -> list[dict[str, Any]]:
     if not defs:
         return []
     g = HOUR if s.span <= 2 * DAY else DAY
-    q = _Sql()
+    q = await _sql(deps)
     queues, metrics = [d["queue"] for d in defs], [d["metric"] for d in defs]
     targets = [sketch.bucket(int(d["targetMs"])) for d in defs]
     qp, mp, tp = q.p(queues), q.p(metrics), q.p(targets)
@@ -953,7 +973,7 @@ async def slow_jobs(deps: Deps, s: Scope, limit: int = 10) -> list[dict[str, Any
     1.5), p95 growth against the previous equal period, waits longer than runs (add workers),
     compute spent on failed attempts."""
     bounded("limit", limit, 1, 100)
-    q = _Sql()
+    q = await _sql(deps)
     src = q.source("errors", [(0, s)])
     hist, sums, errs = await asyncio.gather(
         _hist(deps, [(0, s), (1, s.previous())], ["duration"], by=("queue_name", "job_type")),

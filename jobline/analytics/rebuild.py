@@ -23,7 +23,8 @@ its last attempt, else the attempt's start (wait 0); counted unless the outcome 
 every other failed one to a retry.
 
 One pass over the raw rows of the range, set-based (the minute rows are aggregated once into a
-temporary table; hour and day rows are sums of them). Minute rows older than
+temporary table; hour and day rows are sums of them, of the minutes before the compaction
+watermark only: migration 0030, :mod:`jobline.analytics.rollups`). Minute rows older than
 ``JOBLINE_ROLLUP_MINUTE_DAYS`` are not written (retention would drop them). Events of the range
 that the relay has not folded yet are counted again when it folds them: rebuild ranges the live
 system has finished with (the seed's history, a repair after an outage).
@@ -35,7 +36,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from jobline.analytics.rollups import COLUMNS, GRAINS, SUMS
+from jobline.analytics.rollups import COLUMNS, COMPACT_LOCK_KEY, GRAINS, SUMS, WATERMARK
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.connections import Deps
 
@@ -182,7 +183,7 @@ def _statements() -> list[tuple[str, str]]:
                 sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
                        f"SELECT date_trunc('{grain}', t, 'UTC'), {k}, "
                        + ", ".join(f"sum({v})" for v in vals)
-                       + f" FROM {temp} GROUP BY 1, {k}")
+                       + f" FROM {temp} WHERE t < {WATERMARK} GROUP BY 1, {k}")
             out.append((name, sql))
     return out
 
@@ -213,6 +214,9 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
     async with deps.pool.acquire() as conn, conn.transaction():
         # big hash aggregates over a month of jobs stay in memory
         await conn.execute("SET LOCAL work_mem = '256MB'")
+        # The compaction watermark cannot move until this commits: the hour/day rows written
+        # hold exactly the minutes before it, like the live ones (the rest is compacted later).
+        await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", COMPACT_LOCK_KEY)
         t = time.perf_counter()
 
         def lap(name: str) -> None:

@@ -197,7 +197,11 @@ async def retention(deps: Deps) -> dict[str, Any]:
     out: dict[str, Any] = {"deleted": {}, "dropped": []}
     async with deps.pool.acquire() as conn:
         for t in MINUTE_TABLES:
-            st = await conn.execute(f"DELETE FROM {t} WHERE minute < $1", minute_cut)
+            # never a minute the compaction has not summed into the hour/day rows yet (from the
+            # watermark's hour on: query.decompose reads those minutes)
+            st = await conn.execute(
+                f"DELETE FROM {t} WHERE minute < least($1, (SELECT date_trunc('hour', "
+                "compacted_through, 'UTC') FROM rollup_watermark WHERE id = 1))", minute_cut)
             out["deleted"][t] = int(st.rsplit(" ", 1)[-1])
         st = await conn.execute("DELETE FROM analytics_samples WHERE minute < $1", minute_cut)
         out["deleted"]["analytics_samples"] = int(st.rsplit(" ", 1)[-1])

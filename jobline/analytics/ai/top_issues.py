@@ -137,7 +137,7 @@ async def _sla(deps: Deps, s: aq.Scope) -> list[dict[str, Any]]:
 
 
 async def _slow(deps: Deps, s: aq.Scope) -> list[dict[str, Any]]:
-    q = aq._Sql()
+    q = await aq._sql(deps)
     src = q.source("errors", [(0, s)])
     hist, errs = await asyncio.gather(
         aq._hist(deps, [(0, s), (1, s.previous())], ["duration"],
@@ -178,7 +178,7 @@ async def _slow(deps: Deps, s: aq.Scope) -> list[dict[str, Any]]:
 
 
 async def _retry_storms(deps: Deps, s: aq.Scope) -> list[dict[str, Any]]:
-    q = aq._Sql()
+    q = await aq._sql(deps)
     src = q.source("attempts", [(0, s)])
     rows = await deps.pool.fetch(
         f"SELECT queue_name, job_type, sum(failed)::float8 AS failed, "

@@ -79,17 +79,25 @@ SELECT minute, sum(submitted) AS submitted, sum(started) AS started,
 
 # All-time totals from the day grain: the minute rows are kept only JOBLINE_ROLLUP_MINUTE_DAYS
 # (a Prometheus counter summed over them would fall as they expire), and a day row per (queue,
-# type) is 1,440 times fewer rows to sum on every scrape.
-TOTALS = """
-SELECT queue_name, job_type, sum(submitted) AS submitted, sum(started) AS started,
-       sum(completed) AS completed, sum(failed) AS failed, sum(retries) AS retries,
-       sum(dead_letter) AS dead_letter, sum(cancelled) AS cancelled,
-       sum(duration_sum_ms) AS duration_sum_ms, sum(wait_sum_ms) AS wait_sum_ms
-  FROM job_rollups_day GROUP BY queue_name, job_type
-"""
+# type) is 1,440 times fewer rows to sum on every scrape. The day rows hold the minutes before
+# the compaction watermark (migration 0030); the minutes from it on are added, in the same
+# snapshot, so a counter never lags the live fold.
+_COMPACTED = "(SELECT compacted_through FROM rollup_watermark WHERE id = 1)"
+_TOTAL_COLS = ("submitted", "started", "completed", "failed", "retries", "dead_letter",
+               "cancelled", "duration_sum_ms", "wait_sum_ms")
+TOTALS = (
+    "SELECT queue_name, job_type, "
+    + ", ".join(f"sum({c}) AS {c}" for c in _TOTAL_COLS)
+    + "\n  FROM (SELECT queue_name, job_type, " + ", ".join(_TOTAL_COLS) + " FROM job_rollups_day"
+    + "\n        UNION ALL SELECT queue_name, job_type, " + ", ".join(_TOTAL_COLS)
+    + f" FROM job_rollups WHERE minute >= {_COMPACTED}) t"
+    + "\n GROUP BY queue_name, job_type")
 
-HISTOGRAM_TOTALS = """
-SELECT queue_name, job_type, metric, bucket, sum(n) AS n FROM job_rollup_histograms_day
+HISTOGRAM_TOTALS = f"""
+SELECT queue_name, job_type, metric, bucket, sum(n) AS n
+  FROM (SELECT queue_name, job_type, metric, bucket, n FROM job_rollup_histograms_day
+        UNION ALL SELECT queue_name, job_type, metric, bucket, n FROM job_rollup_histograms
+                   WHERE minute >= {_COMPACTED}) t
  GROUP BY queue_name, job_type, metric, bucket ORDER BY queue_name, job_type, metric, bucket
 """
 

@@ -851,6 +851,11 @@ CREATE TABLE public.retry_policies (
     CONSTRAINT retry_policies_backoff_check CHECK (((base_ms >= 0) AND (cap_ms >= 0) AND (factor >= (1)::double precision))),
     CONSTRAINT retry_policies_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
 );
+CREATE TABLE public.rollup_watermark (
+    id integer DEFAULT 1 NOT NULL,
+    compacted_through timestamp with time zone NOT NULL,
+    CONSTRAINT rollup_watermark_id_check CHECK ((id = 1))
+);
 CREATE TABLE public.schedule_runs (
     schedule_id uuid NOT NULL,
     fire_at timestamp with time zone NOT NULL,
@@ -1007,6 +1012,8 @@ ALTER TABLE ONLY public.queues
     ADD CONSTRAINT queues_pkey PRIMARY KEY (name);
 ALTER TABLE ONLY public.retry_policies
     ADD CONSTRAINT retry_policies_pkey PRIMARY KEY (job_type);
+ALTER TABLE ONLY public.rollup_watermark
+    ADD CONSTRAINT rollup_watermark_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.schedule_runs
     ADD CONSTRAINT schedule_runs_pkey PRIMARY KEY (schedule_id, fire_at);
 ALTER TABLE ONLY public.schedules
