@@ -242,6 +242,26 @@ async def test_rebuild_writes_hour_and_day_rows_only_before_the_watermark(
     assert await coarse_minus_minutes(deps) == []
 
 
+async def test_rebuild_keeps_minutes_not_compacted_even_past_the_minute_retention(
+        deps: Deps, bus: EventBus, clock: FakeClock) -> None:
+    """A watermark left behind (no relay ran to compact): the minutes after it are read from
+    minute rows, so a rebuild writes them even when they are older than the minute retention."""
+    from jobline.analytics import query as aq
+
+    await deps.pool.execute("UPDATE rollup_watermark SET compacted_through = $1",
+                            to_dt(START))
+    await jobs.submit(deps, JobSpec("mail", "send", {}))
+    clock.advance(5)
+    (c,) = await claim_all(deps, clock, "mail")
+    await jobs.complete(deps, [Outcome(c.id, c.token, True, None, finished_ms=clock.now_ms())])
+    clock.advance(9 * 86_400_000)  # past the 7-day minute retention
+    await rebuild_mod.rebuild(deps, START, START + 60_000)
+    assert await deps.pool.fetchval("SELECT sum(completed) FROM job_rollups") == 1
+    assert await deps.pool.fetchval("SELECT count(*) FROM job_rollups_day") == 0
+    s = aq.scope(clock.now_ms(), START - 86_400_000, START + 86_400_000)
+    assert (await aq.summary(deps, s))["succeeded"]["value"] == 1
+
+
 async def test_rebuild_detects_drift(deps: Deps, bus: EventBus, clock: FakeClock) -> None:
     """The comparison has teeth: a rollup row the raw rows do not support is replaced."""
     await jobs.submit(deps, JobSpec("mail", "send", {}))

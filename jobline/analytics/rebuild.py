@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobline.analytics.rollups import COLUMNS, COMPACT_LOCK_KEY, GRAINS, SUMS, WATERMARK
-from jobline.shared.platform.clock import to_dt
+from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 
 DAY_MS = 86_400_000
@@ -217,6 +217,11 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
         # The compaction watermark cannot move until this commits: the hour/day rows written
         # hold exactly the minutes before it, like the live ones (the rest is compacted later).
         await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", COMPACT_LOCK_KEY)
+        # Minutes not compacted yet are read from their minute rows (query.decompose), so they
+        # are written at minute grain even past the minute retention.
+        w = await conn.fetchval(f"SELECT {WATERMARK}")
+        if w is not None:
+            cutoff = min(cutoff, from_dt(w) // 3_600_000 * 3_600_000)
         t = time.perf_counter()
 
         def lap(name: str) -> None:
