@@ -181,3 +181,34 @@ async def test_a_slowdown_is_a_duration_anomaly_naming_the_slower_type(
     (cause,) = slow[0]["possibleCauses"]
     m = re.match(r"encode runs ([\d.]+)x slower: mean ([\d,]+) ms \(was 200 ms\)", cause)
     assert m is not None and float(m[1]) >= 4, cause
+
+
+async def test_a_stalled_queue_is_detected_on_its_second_minute(
+        deps: Deps, clock: FakeClock) -> None:
+    """The oldest pending job of a queue that stops being served ages a minute per minute;
+    against a few seconds normally, two minutes of it are an anomaly (with the old 30 s floor
+    of the score's scale it took five)."""
+    rng = random.Random(9)
+    hours = [(metric, "video", to_dt(T0 - k * WEEK), avg, mx)
+             for k in range(1, 5)
+             for metric, avg, mx in (("queue.oldest_pending_ms", 4_000.0, 8_000.0 + 100 * k),
+                                     ("queue.depth", 3.0, 6.0))]
+    await deps.pool.executemany(
+        "INSERT INTO analytics_samples_hour (metric, subject, at, avg, min, max, last, n) "
+        "VALUES ($1, $2, $3, $4, 0, $5, $4, 60)", hours)
+    stall = T0 + 20 * MIN
+    samples = []
+    for i in range(30):
+        m = T0 + i * MIN
+        age = (m - stall + MIN) if m >= stall else rng.uniform(500, 8_000)
+        samples.append(("queue.oldest_pending_ms", "video", to_dt(m), float(age)))
+        samples.append(("queue.depth", "video", to_dt(m), float(rng.randint(0, 6))))
+    await deps.pool.executemany(
+        "INSERT INTO analytics_samples (metric, subject, minute, value) "
+        "VALUES ($1, $2, $3, $4)", samples)
+    found = await anomaly.detect(deps, T0, T0 + 30 * MIN)
+    assert [(a["queue"], a["metric"]) for a in found] == [("video", "oldest_pending_age")]
+    (a,) = found
+    # its second minute is scored once complete, at 2 minutes past the stall's start
+    assert a["detectedAtMs"] - stall == 2 * MIN
+    assert a["currentValue"] == 2 * MIN and a["baseline"] == pytest.approx(8_250, abs=100)

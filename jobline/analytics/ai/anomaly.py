@@ -62,7 +62,12 @@ METRICS = ("failure_rate", "duration_p95", "throughput", "backlog_growth", "olde
 FLOORS = {"failure_rate": (0.25, 0.02), "duration_p95": (0.2, 50.0),
           # a drop's score is at most 1 / the relative floor: 0.1 lets a stall reach 10
           "throughput": (0.1, 2.0), "backlog_growth": (0.0, 50.0),
-          "oldest_pending_age": (0.25, 30_000.0)}
+          # 10 s: a queue whose oldest pending job is normally seconds old and is now two
+          # minutes old has stopped being served. A stalled queue's oldest job ages 60 s a
+          # minute, so the floor sets the delay: 30 s needed 5 minutes of ageing to score 8,
+          # 10 s needs 2 (bench/anomaly_eval.py: stalls' median delay 300 -> 120 s, no false
+          # alarm more)
+          "oldest_pending_age": (0.25, 10_000.0)}
 #: +1: only a rise is an anomaly; -1: only a drop.
 DIRECTION = {"failure_rate": 1, "duration_p95": 1, "throughput": -1, "backlog_growth": 1,
              "oldest_pending_age": 1}
@@ -289,21 +294,27 @@ WIDTHS = {"failure_rate": (1, 2, WINDOW_MIN, 10), "duration_p95": (WINDOW_MIN,),
           "oldest_pending_age": (WINDOW_MIN,)}
 
 
-def _best(metric: str, windows: dict[int, dict[str, float | None]], b: Baseline | None,
-          widest: int = 10) -> tuple[float, float | None, int]:
-    """The highest score of ``metric`` over its windows up to ``widest`` minutes, with that
-    window's value and width."""
-    best, best_v, best_w = 0.0, None, WINDOW_MIN
+def _scores(metric: str, windows: dict[int, dict[str, float | None]], b: Baseline | None
+            ) -> dict[int, tuple[float, float]]:
+    """Per window width of ``metric``: its score and value (widths without a value omitted)."""
+    out: dict[int, tuple[float, float]] = {}
     for w in WIDTHS[metric]:
-        if w > widest:
-            continue
         values = windows[w]
         v = values[metric]
         if v is None or b is None:
             continue
         n = int(values["n_finished" if metric == "failure_rate" else "n_completed"] or 0)
-        s = _score(metric, v, b, n, w)
-        if best_v is None or s > best:
+        out[w] = (_score(metric, v, b, n, w), v)
+    return out
+
+
+def _best(metric: str, windows: dict[int, dict[str, float | None]], b: Baseline | None,
+          widest: int = 10) -> tuple[float, float | None, int]:
+    """The highest score of ``metric`` over its windows up to ``widest`` minutes, with that
+    window's value and width."""
+    best, best_v, best_w = 0.0, None, WINDOW_MIN
+    for w, (s, v) in _scores(metric, windows, b).items():
+        if w <= widest and (best_v is None or s > best):
             best, best_v, best_w = s, v, w
     return best, best_v, best_w
 
@@ -362,10 +373,15 @@ class Episode:
     calm: int = 0
 
 
-async def detect(deps: Deps, from_ms: int, to_ms: int, *, queue: str | None = None
+async def detect(deps: Deps, from_ms: int, to_ms: int, *, queue: str | None = None,
+                 trace: dict[tuple[str, str, int], dict[int, tuple[float, ...]]] | None = None
                  ) -> list[dict[str, Any]]:
     """Run the detector on every whole minute in ``[from, to)``, in order, storing episodes and
-    emitting one ``ai.anomaly`` event per new episode. Returns the new episodes."""
+    emitting one ``ai.anomaly`` event per new episode. Returns the new episodes.
+
+    ``trace``, when given, receives every scored (queue, metric, minute)'s ``(score, value,
+    baseline median, baseline scale, n)`` per window width (bench/anomaly_eval.py's delay
+    breakdown)."""
     first = from_ms // MINUTE * MINUTE
     lead = (FALLBACK_HOURS * 60 + WINDOW_MIN) * MINUTE
     data = await _read(deps, first - lead, to_ms, queue)
@@ -391,6 +407,12 @@ async def detect(deps: Deps, from_ms: int, to_ms: int, *, queue: str | None = No
                 key = (q, metric)
                 b = base.get(key)
                 score, v, width = _best(metric, windows, b)
+                if trace is not None and not warming and b is not None:
+                    trace[(q, metric, m)] = {
+                        w: (sv[0], sv[1], b.median, b.scale,
+                            float(windows[w]["n_finished" if metric == "failure_rate"
+                                             else "n_completed"] or 0))
+                        for w, sv in _scores(metric, windows, b).items()}
                 ep = opened.get(key)
                 if warming:
                     streak[key] = streak[key] + 1 if score >= THRESHOLD and ep is None else 0
