@@ -694,19 +694,30 @@ async def retry_stats(deps: Deps, from_ms: int) -> dict[str, Any]:
     j = await deps.pool.fetchrow(
         "SELECT count(*) AS jobs, count(*) FILTER (WHERE status = 'completed') AS completed, "
         "count(*) FILTER (WHERE status = 'dead_letter') AS dead FROM jobs WHERE id >= $1", floor)
-    by_error = {r["error_type"]: {"retries": int(r["retries"]), "wasted": int(r["wasted"])}
+    # per error type: the retries it caused (a retry is wasted when it failed again, recovered
+    # when it completed), and the jobs whose first attempt failed with it and how many of those
+    # completed in the end (where eventual success is lost or won)
+    by_error = {r["error_type"]: {"retries": int(r["retries"]), "wasted": int(r["wasted"]),
+                                  "recovered": int(r["retries"]) - int(r["wasted"])}
                 for r in await deps.pool.fetch(
                     "SELECT coalesce(p.error_type, 'none') AS error_type, count(*) AS retries, "
                     "count(*) FILTER (WHERE a.outcome <> 'completed') AS wasted "
                     "FROM job_attempts a JOIN job_attempts p ON p.job_id = a.job_id "
                     "AND p.attempt = a.attempt - 1 WHERE a.job_id >= $1 AND a.attempt > 1 "
                     "GROUP BY 1 ORDER BY 2 DESC", floor)}
+    by_first = {r["e"]: {"jobs": int(r["jobs"]), "completed": int(r["completed"])}
+                for r in await deps.pool.fetch(
+                    "SELECT coalesce(a.error_type, 'error') AS e, count(*) AS jobs, "
+                    "count(*) FILTER (WHERE j.status = 'completed') AS completed "
+                    "FROM job_attempts a JOIN jobs j ON j.id = a.job_id "
+                    "WHERE a.job_id >= $1 AND a.attempt = 1 AND a.outcome <> 'completed' "
+                    "GROUP BY 1 ORDER BY 2 DESC", floor)}
     n = int(j["jobs"])
     return {"jobs": n, "attempts": int(a["attempts"]), "retries": int(a["retries"]),
             "wastedRetries": int(a["wasted"]), "completed": int(j["completed"]),
             "deadLetters": int(j["dead"]),
             "eventualSuccess": int(j["completed"]) / n if n else None,
-            "byPreviousError": by_error}
+            "byPreviousError": by_error, "byFirstError": by_first}
 
 
 async def decision_stats(deps: Deps, from_ms: int) -> dict[str, Any]:
