@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -82,6 +83,27 @@ SELECT job_type, etype, t AS failed_at,
   FROM g
 """
 
+# Whether an error type comes in runs for a job type (the world's error: an outage, a rate
+# limit) or strikes jobs independently (a job's own error): per (job type, error type) of the
+# jobs' first attempts in time order, how many were followed by another first attempt of the
+# type (n) and how often that one failed with the same error too (same); '' stands for a
+# completed attempt, so the counts of a type sum to its first attempts.
+RUNS = """
+WITH f AS (
+  SELECT j.job_type, a.started_at,
+         CASE WHEN a.outcome = 'completed' THEN '' ELSE coalesce(a.error_type, 'error') END
+           AS etype
+    FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+   WHERE a.attempt = 1 AND a.started_at >= $1 AND a.started_at < $2
+     AND a.outcome IN ('completed', 'failed', 'timeout', 'lease_expired')
+), s AS (
+  SELECT job_type, etype, lead(etype) OVER (PARTITION BY job_type ORDER BY started_at) AS nxt
+    FROM f
+)
+SELECT job_type, etype, count(*) AS n, count(*) FILTER (WHERE nxt = etype) AS same
+  FROM s WHERE nxt IS NOT NULL GROUP BY 1, 2
+"""
+
 SAVE = """
 INSERT INTO ai_models (kind, version, trained_at, metrics, meta, model)
 SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5 FROM ai_models WHERE kind = $1
@@ -116,10 +138,26 @@ def table(pairs: list[tuple[str, str, bool, int]]) -> dict[str, Any]:
             "stats": [{"jobType": k[0], "errorType": k[1], **v} for k, v in acc.items()]}
 
 
-def clear_table(clears: list[tuple[str, str, int | None]]) -> list[dict[str, Any]]:
+def clear_table(clears: list[tuple[str, str, int | None]],
+                runs: Sequence[tuple[str, str, int, int]] = ()) -> list[dict[str, Any]]:
     """Clear-time quantiles of (job type, error type, ms until the type next completed, or None
     when it did not in the window), per (job type, error type) and pooled per error type:
-    ``q[k]`` is the ``(k + 1) / CLEAR_STEPS`` quantile, None where it lies past the window."""
+    ``q[k]`` is the ``(k + 1) / CLEAR_STEPS`` quantile, None where it lies past the window.
+    ``runs`` (job type, error type or '' for a success, n, same; see ``RUNS``) adds whether the
+    error comes in runs: ``fresh`` first attempts with it followed by another, ``freshSame`` of
+    them followed by the same error, ``freshShare`` its share of the first attempts."""
+    total: dict[str, int] = defaultdict(int)
+    for rt, _et, n, _same in runs:
+        total[rt] += n
+    run_acc: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for rt, ret, n, same in runs:
+        if not ret:
+            continue
+        for key in ((rt, ret), (None, ret)):
+            r = run_acc[key]
+            r[0] += n
+            r[1] += same
+            r[2] += total[rt]  # pooled: the first attempts of the types the error struck
     acc: dict[tuple[str | None, str], list[int | None]] = defaultdict(list)
     for job_type, etype, ms in clears:
         acc[(job_type, etype)].append(ms)
@@ -132,8 +170,10 @@ def clear_table(clears: list[tuple[str, str, int | None]]) -> list[dict[str, Any
         for k in range(adaptive.CLEAR_STEPS):
             i = math.ceil(n * (k + 1) / adaptive.CLEAR_STEPS) - 1
             q.append(known[i] if i < len(known) else None)
+        fresh, same, of = run_acc.get((jt, et), (0, 0, 0))
         out.append({"jobType": jt, "errorType": et, "n": n,
-                    "censored": n - len(known), "q": q})
+                    "censored": n - len(known), "q": q, "fresh": fresh, "freshSame": same,
+                    "freshShare": fresh / of if of else 0.0})
     return out
 
 
@@ -160,19 +200,25 @@ async def train(deps: Deps, *, days: int = DEFAULT_DAYS) -> dict[str, Any]:
     crows = await deps.pool.fetch(CLEARS, to_dt(to_ms - days * 86_400_000), to_dt(to_ms))
     clears = [(r["job_type"], r["etype"],
                int(r["clear_ms"]) if r["clear_ms"] is not None else None) for r in crows]
+    async def runs_until(end_ms: int) -> list[tuple[str, str, int, int]]:
+        return [(r["job_type"], r["etype"], int(r["n"]), int(r["same"])) for r in await
+                deps.pool.fetch(RUNS, to_dt(to_ms - days * 86_400_000), to_dt(end_ms))]
+
+    runs = await runs_until(to_ms)
     cut = int(len(pairs) * 0.8)
     # the older table knows only what was known at the first held-out failure: earlier
     # failures, and a clear time reaching past that moment is not known yet (censored)
-    older_clears = clears
+    older_clears, older_runs = clears, runs
     if cut < len(rows):
         cut_ms = from_dt(rows[cut]["failed_at"])
         older_clears = [
             (jt, et, ms if ms is not None and from_dt(r["failed_at"]) + ms < cut_ms else None)
             for (jt, et, ms), r in zip(clears, crows, strict=True)
             if from_dt(r["failed_at"]) < cut_ms]
+        older_runs = await runs_until(cut_ms)
     older = adaptive.Model.parse(None, orjson.dumps(
-        {**table(pairs[:cut]), "clears": clear_table(older_clears)}).decode())
-    model = {**table(pairs), "clears": clear_table(clears)}
+        {**table(pairs[:cut]), "clears": clear_table(older_clears, older_runs)}).decode())
+    model = {**table(pairs), "clears": clear_table(clears, runs)}
     metrics = {"followUps": len(pairs), "errorTypes": len({p[1] for p in pairs}),
                "jobTypes": len({p[0] for p in pairs}), "holdout": replay(older, pairs[cut:]),
                "window": {"from": to_dt(to_ms - days * 86_400_000).isoformat(),

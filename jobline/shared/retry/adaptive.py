@@ -143,11 +143,27 @@ class Clears:
     n: int
     censored: int
     q: tuple[int | None, ...]
+    #: first attempts of the type that failed with the error and were followed by another
+    #: first attempt, how many of those failed with it too, and the error's share of the
+    #: type's first attempts
+    fresh: int = 0
+    fresh_same: int = 0
+    fresh_share: float = 0.0
 
     @classmethod
     def of(cls, d: Mapping[str, Any]) -> Clears:
         return cls(int(d["n"]), int(d["censored"]),
-                   tuple(int(x) if x is not None else None for x in d["q"]))
+                   tuple(int(x) if x is not None else None for x in d["q"]),
+                   int(d.get("fresh", 0)), int(d.get("freshSame", 0)),
+                   float(d.get("freshShare", 0.0)))
+
+    def in_runs(self) -> bool:
+        """The error comes in runs: a fresh job after one that failed with it fails with it
+        too significantly more often (lower bound) than fresh jobs of the type do. The world's
+        error (an outage, a rate limit) does; a job's own (a timeout, a bad input) does not,
+        and then two of them in a row are chance, not a duration to wait out."""
+        return (self.fresh >= MIN_PAIRS
+                and bounds(self.fresh_same, self.fresh)[0] > self.fresh_share)
 
     def wait_for(self, share: float) -> int | None:
         """The wait after which ``share`` of the failures had cleared (None: unknown, the
@@ -195,9 +211,10 @@ class Model:
         return None, ""
 
     def clears(self, job_type: str, error_type: str) -> tuple[Clears | None, str]:
-        # the job type's own clear times first: a rate limit's window is its dependency's
+        # the job type's own clear times first (a rate limit's window is its dependency's),
+        # when it has enough failures and fresh jobs to judge whether the error comes in runs
         c = self.clears_by_type.get((job_type, error_type))
-        if c is not None and c.n >= MIN_PAIRS:
+        if c is not None and c.n >= MIN_PAIRS and c.fresh >= MIN_PAIRS:
             return c, job_type
         c = self.clears_by_error.get(error_type)
         if c is not None and c.n >= MIN_PAIRS:
@@ -249,6 +266,8 @@ def decide(model: Model | None, job_type: str, error_type: str | None, fixed_del
     # how long the job type took to work again after this error (any job): the wait the
     # error needs, as far as the history shows it
     clears, cscope = model.clears(job_type, etype)
+    if clears is not None and not clears.in_runs():
+        clears = None
     share = CLEAR_SHARE_LAST if last else CLEAR_SHARE
     clear_ms = clears.wait_for(share) if clears is not None else None
     # the follow-ups waited as long as the error takes to clear: what they say about
