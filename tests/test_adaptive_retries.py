@@ -336,3 +336,28 @@ def test_the_last_attempt_takes_the_best_wait() -> None:
     assert adaptive.decide(m, "t", "E", 1_000, 3_600_000, 3).delay_ms == 5_000
     d = adaptive.decide(m, "t", "E", 1_000, 3_600_000, 1)
     assert d.retry and d.delay_ms == 60_000 and "last attempt" in d.reason, d
+
+
+def test_only_an_error_that_comes_in_runs_is_waited_out() -> None:
+    # a type's own timeouts: 30% of retries succeed after 5 s; on a quiet night, two in a row
+    # left a quarter of them 30 minutes from the type's next completion
+    pairs = [("t", "Timeout", i < 30, 5_000) for i in range(100)]
+    clears: list[tuple[str, str, int | None]] = [
+        ("t", "Timeout", 1_800_000 if i < 10 else 0) for i in range(40)]
+
+    def model(same: int) -> adaptive.Model:
+        # 40 fresh jobs failed with it and were followed by another; ``same`` of those failed
+        # with it too; it is 5% of the type's 800 fresh jobs
+        runs = [("t", "Timeout", 40, same), ("t", "", 760, 740)]
+        return adaptive.Model.parse(1, orjson.dumps(
+            {**retry_training.table(pairs),
+             "clears": retry_training.clear_table(clears, runs)}).decode())
+
+    # 2 of 40 (5%) is the base rate: chance, not a duration
+    c, _ = model(2).clears("t", "Timeout")
+    assert c is not None and not c.in_runs() and c.wait_for(0.9) == 1_800_000
+    d = adaptive.decide(model(2), "t", "Timeout", 1_000, 3_600_000)
+    assert d.retry and d.delay_ms == 5_000, d
+    # 30 of 40 is a run (an outage): waited out
+    d = adaptive.decide(model(30), "t", "Timeout", 1_000, 3_600_000)
+    assert d.retry and d.delay_ms == 1_800_000 and "completed again within" in d.reason, d
