@@ -7,8 +7,15 @@ type) and gap bucket, and pooled per error type; the table is stored as JSON in 
 (kind ``retry_advisor``) with its sample sizes. No third-party model code: the decision rule
 reads the table directly, which keeps the failure path light and every decision explainable.
 
+Next to the follow-ups, the table's ``clears``: for every failure, how long until the job type
+(any job of it) completed again while fresh jobs kept failing with the same error (``CLEARS``),
+as quantiles per (job type, error type) and pooled, with whether the error comes in runs
+(``RUNS``). They say how long an outage or a rate-limit window lasts when the fixed backoff's
+retries never waited that long.
+
 The holdout check: the table trained on the older 80% of the window is replayed against the
-newest 20% (by failure time): for each held-out follow-up the advisor's decision is compared
+newest 20% (by failure time; its clear times and runs as known at the first held-out failure):
+for each held-out follow-up the advisor's decision is compared
 with what happened, reported as ``metrics.holdout`` (how many follow-ups the advisor would
 have skipped and how many of those failed anyway).
 """
