@@ -250,23 +250,38 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--no-seed", action="store_true", help="skip the seeded history")
     ap.add_argument("--no-sim", action="store_true", help="skip the simulator")
+    ap.add_argument("--sim-only", default=None,
+                    help="comma-separated simulator evaluations to run (prediction, scaling, "
+                         "retries); the others are kept from the last run's file")
     ai_sim.add_args(ap, "sim-")
     args = ap.parse_args()
     r: dict[str, Any] = {}
     previous = Path(args.out) / "ai_eval.json"
-    if args.no_seed and previous.exists():
+    old: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    if args.no_seed and old:
         # keep the seed section of the last full run (older files hold it at the top level)
-        old = json.loads(previous.read_text())
         if "prediction" in old:
             r["seed"] = old
         elif isinstance(old.get("seed"), dict):
             r["seed"] = old["seed"]
+    sim_parts = frozenset(p for p in (args.sim_only or "").split(",") if p)
+    if not sim_parts <= ai_sim.PARTS:
+        ap.error(f"--sim-only: unknown {sorted(sim_parts - ai_sim.PARTS)}")
     if not args.no_seed:
         r["seed"] = asyncio.run(run(parse_count(args.jobs), args.days, args.seed,
                                     args.train_days, args.data_dir))
     if not args.no_sim:
-        r["simulator"] = asyncio.run(ai_sim.run_all(seed=args.seed, base_dir=args.data_dir,
-                                                    **ai_sim.kwargs(args, "sim-")))
+        sim = asyncio.run(ai_sim.run_all(seed=args.seed, base_dir=args.data_dir,
+                                         parts=sim_parts, **ai_sim.kwargs(args, "sim-")))
+        kept = old.get("simulator") if sim_parts else None
+        if isinstance(kept, dict):
+            # the evaluations not re-run stay as the last run made them (same history: the
+            # same sizes and seed are checked)
+            same = all(kept.get(k) == sim[k] for k in ("jobs", "days", "seed", "tickS"))
+            if not same:
+                ap.error("--sim-only: the last run's simulator section has other sizes")
+            sim = {**{k: v for k, v in kept.items() if k in ai_sim.PARTS - sim_parts}, **sim}
+        r["simulator"] = sim
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ai_eval.json").write_text(json.dumps(r, indent=2, default=str))

@@ -98,6 +98,8 @@ MAX_DES_ARRIVALS = 400_000
 #: The advisor's settings the scaling evaluation runs: (re-plan every, arrival rate measured
 #: over). The first is ``scaling.recommend``'s own window (the last hour).
 ADVISOR_VARIANTS = ((5 * MIN, HOUR), (1 * MIN, 15 * MIN))
+#: The evaluations ``run_all`` can run on the history (``--only``).
+PARTS = frozenset({"prediction", "scaling", "retries"})
 #: The fixed exponential policy every job type gets (the arm adaptive retries are measured
 #: against): 5 attempts, 10 s doubling to at most 15 minutes, full jitter.
 FIXED_POLICY = RetryPolicy(max_attempts=5,
@@ -694,19 +696,30 @@ async def retry_stats(deps: Deps, from_ms: int) -> dict[str, Any]:
     j = await deps.pool.fetchrow(
         "SELECT count(*) AS jobs, count(*) FILTER (WHERE status = 'completed') AS completed, "
         "count(*) FILTER (WHERE status = 'dead_letter') AS dead FROM jobs WHERE id >= $1", floor)
-    by_error = {r["error_type"]: {"retries": int(r["retries"]), "wasted": int(r["wasted"])}
+    # per error type: the retries it caused (a retry is wasted when it failed again, recovered
+    # when it completed), and the jobs whose first attempt failed with it and how many of those
+    # completed in the end (where eventual success is lost or won)
+    by_error = {r["error_type"]: {"retries": int(r["retries"]), "wasted": int(r["wasted"]),
+                                  "recovered": int(r["retries"]) - int(r["wasted"])}
                 for r in await deps.pool.fetch(
                     "SELECT coalesce(p.error_type, 'none') AS error_type, count(*) AS retries, "
                     "count(*) FILTER (WHERE a.outcome <> 'completed') AS wasted "
                     "FROM job_attempts a JOIN job_attempts p ON p.job_id = a.job_id "
                     "AND p.attempt = a.attempt - 1 WHERE a.job_id >= $1 AND a.attempt > 1 "
                     "GROUP BY 1 ORDER BY 2 DESC", floor)}
+    by_first = {r["e"]: {"jobs": int(r["jobs"]), "completed": int(r["completed"])}
+                for r in await deps.pool.fetch(
+                    "SELECT coalesce(a.error_type, 'error') AS e, count(*) AS jobs, "
+                    "count(*) FILTER (WHERE j.status = 'completed') AS completed "
+                    "FROM job_attempts a JOIN jobs j ON j.id = a.job_id "
+                    "WHERE a.job_id >= $1 AND a.attempt = 1 AND a.outcome <> 'completed' "
+                    "GROUP BY 1 ORDER BY 2 DESC", floor)}
     n = int(j["jobs"])
     return {"jobs": n, "attempts": int(a["attempts"]), "retries": int(a["retries"]),
             "wastedRetries": int(a["wasted"]), "completed": int(j["completed"]),
             "deadLetters": int(j["dead"]),
             "eventualSuccess": int(j["completed"]) / n if n else None,
-            "byPreviousError": by_error}
+            "byPreviousError": by_error, "byFirstError": by_first}
 
 
 async def decision_stats(deps: Deps, from_ms: int) -> dict[str, Any]:
@@ -732,14 +745,18 @@ def _json_default(v: Any) -> Any:
 
 async def run_all(*, jobs: int, days: int, seed: int, tick_s: int, replay_days: float,
                   scale_queues: list[str], scale_days: int, scale_load: float,
-                  target_s: float, base_dir: str | None = None) -> dict[str, Any]:
+                  target_s: float, base_dir: str | None = None,
+                  parts: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The history, then the evaluations named in ``parts`` (empty: all of ``PARTS``)."""
     import stores
     from ai_eval import eval_prediction
 
     from jobline.shared.platform.config import Settings
     from jobline.shared.platform.connections import connect
 
-    out: dict[str, Any] = {"jobs": jobs, "days": days, "seed": seed, "tickS": tick_s}
+    parts = parts or PARTS
+    out: dict[str, Any] = {"jobs": jobs, "days": days, "seed": seed, "tickS": tick_s,
+                           "replayDays": replay_days}
     end = START_MS + days * DAY
     replay_end = end + int(replay_days * DAY)
     world = World(seed, outages(seed, START_MS, replay_end + DAY), capacities(jobs, days))
@@ -762,16 +779,19 @@ async def run_all(*, jobs: int, days: int, seed: int, tick_s: int, replay_days: 
                               "ticks": st.ticks, "seconds": round(st.seconds, 1),
                               "rebuildSeconds": rb["seconds"],
                               **await history_facts(deps, START_MS)}
-            out["prediction"] = await eval_prediction(deps, days)
-            out["scaling"] = [await eval_scaling(
-                deps, q, START_MS, end, seed=seed, days=scale_days, load=scale_load,
-                target_ms=int(target_s * SEC)) for q in scale_queues]
+            if "prediction" in parts:
+                out["prediction"] = await eval_prediction(deps, days)
+            if "scaling" in parts:
+                out["scaling"] = [await eval_scaling(
+                    deps, q, START_MS, end, seed=seed, days=scale_days, load=scale_load,
+                    target_ms=int(target_s * SEC)) for q in scale_queues]
             history_end = clock.now_ms()
         finally:
             await deps.close()
-        out["retries"] = await replay_arms(svc, settings, world, seed=seed, jobs=jobs, days=days,
-                                           start_ms=history_end, replay_days=replay_days,
-                                           tick_ms=tick_s * SEC)
+        if "retries" in parts:
+            out["retries"] = await replay_arms(
+                svc, settings, world, seed=seed, jobs=jobs, days=days, start_ms=history_end,
+                replay_days=replay_days, tick_ms=tick_s * SEC)
     return out
 
 
@@ -869,21 +889,12 @@ async def enable_adaptive(deps: Deps, days: int) -> dict[str, Any]:
 # --- report ------------------------------------------------------------------------------------
 
 
-def markdown(r: dict[str, Any]) -> str:
+def prediction_md(p: dict[str, Any]) -> list[str]:
     def g(v: Any, fmt: str = ".3f") -> str:
         return "—" if v is None else format(v, fmt)
 
-    h, p = r["history"], r["prediction"]
     m, b = p["model"], p["baseline"]
-    lines = [
-        f"## Simulator: {h['submitted']:,} jobs over {r['days']} simulated days (seed {r['seed']},"
-        f" tick {r['tickS']} s)", "",
-        f"Generated by `bench/ai_sim.py` (`--jobs {r['jobs']} --days {r['days']}`; via "
-        f"`bench/ai_eval.py`: `--sim-jobs`, `--sim-days`): the jobs "
-        f"ran through the real engine ({h['attempts']:,} attempts in {h['seconds']} s), the "
-        f"rollups rebuilt from the raw rows.", "",
-        "Attempts by error type: " + ", ".join(f"{k} {v:,}" for k, v in
-                                               h["attemptsByError"].items()) + ".", "",
+    return [
         f"### Failure prediction (holdout: newest {p['rows']['holdout']:,} attempts; "
         f"failure rate {m['failureRate']:.3f})", "",
         "| | model | baseline (type rate) | goal |", "|---|---:|---:|---|",
@@ -893,7 +904,56 @@ def markdown(r: dict[str, Any]) -> str:
         f"| Brier | {g(m['brier'], '.4f')} | {g(b['brier'], '.4f')} | lower |",
         f"| ECE | {g(m['ece'], '.4f')} | {g(b['ece'], '.4f')} | lower |", "",
     ]
-    for s in r["scaling"]:
+
+
+def retry_breakdown_md(rt: dict[str, Any]) -> list[str]:
+    """Per error type, both arms: the retries it caused, how many were wasted (failed again)
+    and recovered (completed), and the jobs it failed first and how many completed."""
+    arms = [(k, rt[k]) for k in ("fixed", "adaptive") if "byFirstError" in rt.get(k, {})]
+    if not arms:
+        return []
+    first = arms[0][1]
+    errors = sorted({e for _, a in arms for e in (*a["byPreviousError"], *a["byFirstError"])},
+                    key=lambda e: (-first["byPreviousError"].get(e, {}).get("retries", 0),
+                                   -first["byFirstError"].get(e, {}).get("jobs", 0), e))
+    lines = ["By error type: the retries it caused (wasted: failed again; recovered: "
+             "completed), and the jobs whose first attempt failed with it (how many completed "
+             "in the end):", "",
+             "| error type | " + " | ".join(f"{k}: retries | wasted | recovered | jobs | "
+                                         f"completed" for k, _ in arms) + " |",
+             "|---|" + "---:|---:|---:|---:|---:|" * len(arms)]
+    for e in errors:
+        cells = []
+        for _, a in arms:
+            x = a["byPreviousError"].get(e, {"retries": 0, "wasted": 0})
+            f = a["byFirstError"].get(e, {"jobs": 0, "completed": 0})
+            cells.append(f"{x['retries']:,} | {x['wasted']:,} | "
+                         f"{x['retries'] - x['wasted']:,} | {f['jobs']:,} | "
+                         f"{f['completed']:,}")
+        lines.append(f"| {e} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def markdown(r: dict[str, Any]) -> str:
+    def g(v: Any, fmt: str = ".3f") -> str:
+        return "—" if v is None else format(v, fmt)
+
+    h = r["history"]
+    # runs from before replayDays was recorded: the replay's own record of its days
+    replay = r.get("replayDays") or r.get("retries", {}).get("workload", {}).get("days", 2.0)
+    lines = [
+        f"## Simulator: {h['submitted']:,} jobs over {r['days']} simulated days (seed {r['seed']},"
+        f" tick {r['tickS']} s)", "",
+        f"Generated by `bench/ai_sim.py` (`--jobs {r['jobs']} --days {r['days']} --replay-days "
+        f"{replay:g}`; via `bench/ai_eval.py`: `--sim-jobs`, `--sim-days`, "
+        f"`--sim-replay-days`): the jobs "
+        f"ran through the real engine ({h['attempts']:,} attempts in {h['seconds']} s), the "
+        f"rollups rebuilt from the raw rows.", "",
+        "Attempts by error type: " + ", ".join(f"{k} {v:,}" for k, v in
+                                               h["attemptsByError"].items()) + ".", ""]
+    if "prediction" in r:
+        lines += prediction_md(r["prediction"])
+    for s in r.get("scaling", ()):
         if "error" in s:
             lines += [f"### Scaling ({s['queue']}): {s['error']}", ""]
             continue
@@ -912,6 +972,8 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{x['policy']} {g(x['workerHoursSaved'], '.1%')} fewer worker-hours, goal "
                 f"(≥ 95% of windows, ≥ 15% fewer worker-hours) "
                 f"**{'met' if x['goalMet'] else 'not met'}**" for x in s["advisors"]) + ".", ""]
+    if "retries" not in r:
+        return "\n".join(lines)
     rt = r["retries"]
     f = rt["fixed"]
     lines += [f"### Retries: the next {rt['workload']['days']} day(s), {rt['workload']['jobs']:,} "
@@ -933,9 +995,13 @@ def markdown(r: dict[str, Any]) -> str:
                   f"Wasted retries cut by {g(rt['wastedRetriesCut'], '.1%')}, eventual success "
                   f"{rt['successDeltaPp']:+.2f} pp; goal (≥ 50% fewer, ≤ 1 pp lower) "
                   f"**{'met' if rt['goalMet'] else 'not met'}**.", ""]
-    lines += ["Fixed policy's retries by the error that caused them: " + ", ".join(
-        f"{k} {v['wasted']:,}/{v['retries']:,} wasted" for k, v in
-        f["byPreviousError"].items()) + ".", ""]
+    breakdown = retry_breakdown_md(rt)
+    if breakdown:
+        lines += breakdown
+    else:  # a run from before the per-error breakdown
+        lines += ["Fixed policy's retries by the error that caused them: " + ", ".join(
+            f"{k} {v['wasted']:,}/{v['retries']:,} wasted" for k, v in
+            f["byPreviousError"].items()) + ".", ""]
     return "\n".join(lines)
 
 
@@ -968,8 +1034,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default=None, help="write ai_sim.{json,md} here")
+    ap.add_argument("--only", default=",".join(sorted(PARTS)),
+                    help="comma-separated evaluations to run after the history "
+                         "(prediction, scaling, retries; e.g. --only retries)")
     args = ap.parse_args()
-    r = asyncio.run(run_all(seed=args.seed, base_dir=args.data_dir, **kwargs(args)))
+    parts = frozenset(p for p in args.only.split(",") if p)
+    if not parts <= PARTS:
+        ap.error(f"--only: unknown {sorted(parts - PARTS)}")
+    r = asyncio.run(run_all(seed=args.seed, base_dir=args.data_dir, parts=parts,
+                            **kwargs(args)))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -257,3 +257,107 @@ def test_when_the_longest_waits_seen_do_best_it_waits_longer_than_any_seen() -> 
     d = adaptive.decide(m, "t", "RateLimited", 1_000, 3_600_000)
     assert d.retry and d.delay_ms == 140_000 and "longer than any seen" in d.reason
     assert d.success_probability is not None and d.success_probability < adaptive.PLATEAU
+
+
+async def test_an_outage_longer_than_any_follow_up_waited_is_waited_out(
+        deps: Deps, clock: FakeClock) -> None:
+    """The fixed backoff retried within a minute, so its follow-ups only show that waiting a
+    minute fails; the fresh jobs failing until each outage ended show how long it lasted."""
+    queue = f"q{uuid.uuid4().hex[:6]}"
+    backoff = {"baseMs": 60_000, "factor": 1.0, "jitter": True, "capMs": 3_600_000}
+    outage_ms, tick_ms = 600_000, 10_000
+    start = clock.now_ms()
+    for k in range(3 * 2 * outage_ms // tick_ms):  # three cycles: 10 min down, 10 min up
+        now = start + k * tick_ms
+        clock.set(now)
+        down = (now - start) % (2 * outage_ms) < outage_ms
+        if k % 3 == 0:  # a fresh job every 30 s
+            await jobs.submit_many(deps, [JobSpec(queue=queue, job_type="pay.charge",
+                                                  payload={"n": k}, backoff=backoff,
+                                                  max_attempts=3)])
+        for c in await jobs.claim(deps, "w", [queue], 100):
+            if down:
+                await jobs.fail(deps, [Outcome(c.id, c.token, ok=False, error="503",
+                                               error_type="Unavailable")],
+                                [c.attempt], [c.backoff])
+            else:
+                await jobs.complete(deps, [Outcome(c.id, c.token, ok=True, result=None)])
+    out = await retry_training.train(deps, days=1)
+    assert out["followUps"] >= 40
+    m = adaptive.Model.parse(out["version"], await deps.pool.fetchval(
+        "SELECT model::text FROM ai_models WHERE kind = $1 AND version = $2",
+        adaptive.KIND, out["version"]))
+    stats, _ = m.stats("pay.charge", "Unavailable")
+    assert stats is not None and stats.max_gap_ms < 120_000  # no follow-up waited 2 minutes
+
+    # (the job's backoff cap bounds the wait: the fixture's default cap is a minute)
+    job_id, status = await fail_once(deps, spec("pay.charge", backoff={**ADAPTIVE,
+                                                                        "capMs": 3_600_000},
+                                                max_attempts=5), "Unavailable")
+    assert status == Status.SCHEDULED
+    d = await decision_of(deps, job_id)
+    assert d is not None and d["retry"] is True, d
+    # 90% of the failures saw the type complete again within the outage's remaining time
+    assert 8 * 60_000 <= d["delayMs"] <= 11 * 60_000, d
+    assert "completed again within" in d["reason"] and d["successProbability"] >= 0.85
+
+
+def table_of(rows: list[tuple[int, int, int]], error_type: str = "E") -> adaptive.Model:
+    """A model from (gap ms, follow-ups, successes) rows of one job type "t"."""
+    pairs = [("t", error_type, i < ok, gap) for gap, n, ok in rows for i in range(n)]
+    return adaptive.Model.parse(1, orjson.dumps(retry_training.table(pairs)).decode())
+
+
+def test_retries_that_rarely_succeed_whatever_the_wait_are_not_made() -> None:
+    # 12% succeed after 5 s, 1 min or 10 min alike (a job's own timeouts): not hopeless, but
+    # each retry is far likelier wasted than not
+    m = table_of([(5_000, 100, 12), (60_000, 100, 12), (600_000, 100, 12)], "Timeout")
+    d = adaptive.decide(m, "t", "Timeout", 1_000, 3_600_000)
+    assert not d.retry and "whatever the wait" in d.reason, d
+    # the same rate rising with the wait is a wait too short, not a lost cause
+    m = table_of([(5_000, 100, 2), (60_000, 100, 8), (600_000, 100, 19)], "Timeout")
+    assert adaptive.decide(m, "t", "Timeout", 1_000, 3_600_000).retry
+
+
+def test_a_lucky_handful_of_follow_ups_does_not_set_the_wait() -> None:
+    # 55 of 100 after 5 s, 4 of 5 after a minute: by point estimate the minute looks better
+    # (5/7 smoothed), by its lower bound it is not
+    m = table_of([(5_000, 100, 55), (60_000, 5, 4)])
+    d = adaptive.decide(m, "t", "E", 1_000, 3_600_000)
+    assert d.retry and d.delay_ms == 5_000, d
+    lo, hi = adaptive.bounds(4, 5)
+    assert lo < adaptive.bounds(55, 100)[0] < 0.55 < 4 / 5 < hi
+
+
+def test_the_last_attempt_takes_the_best_wait() -> None:
+    # 88% after 5 s is near 95% after a minute: a job with attempts to spare retries soon,
+    # its last attempt waits the minute
+    m = table_of([(5_000, 100, 88), (60_000, 100, 95)])
+    assert adaptive.decide(m, "t", "E", 1_000, 3_600_000, 3).delay_ms == 5_000
+    d = adaptive.decide(m, "t", "E", 1_000, 3_600_000, 1)
+    assert d.retry and d.delay_ms == 60_000 and "last attempt" in d.reason, d
+
+
+def test_only_an_error_that_comes_in_runs_is_waited_out() -> None:
+    # a type's own timeouts: 30% of retries succeed after 5 s; on a quiet night, two in a row
+    # left a quarter of them 30 minutes from the type's next completion
+    pairs = [("t", "Timeout", i < 30, 5_000) for i in range(100)]
+    clears: list[tuple[str, str, int | None]] = [
+        ("t", "Timeout", 1_800_000 if i < 10 else 0) for i in range(40)]
+
+    def model(same: int) -> adaptive.Model:
+        # 40 fresh jobs failed with it and were followed by another; ``same`` of those failed
+        # with it too; it is 5% of the type's 800 fresh jobs
+        runs = [("t", "Timeout", 40, same), ("t", "", 760, 740)]
+        return adaptive.Model.parse(1, orjson.dumps(
+            {**retry_training.table(pairs),
+             "clears": retry_training.clear_table(clears, runs)}).decode())
+
+    # 2 of 40 (5%) is the base rate: chance, not a duration
+    c, _ = model(2).clears("t", "Timeout")
+    assert c is not None and not c.in_runs() and c.wait_for(0.9) == 1_800_000
+    d = adaptive.decide(model(2), "t", "Timeout", 1_000, 3_600_000)
+    assert d.retry and d.delay_ms == 5_000, d
+    # 30 of 40 is a run (an outage): waited out
+    d = adaptive.decide(model(30), "t", "Timeout", 1_000, 3_600_000)
+    assert d.retry and d.delay_ms == 1_800_000 and "completed again within" in d.reason, d
