@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import heapq
 import json
 import math
@@ -425,6 +426,8 @@ async def rebuild_rollups(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any
 
 @dataclass(eq=False)  # identity: two idle workers with equal fields are still two
 class _Worker:
+    #: creation order: breaks ties in the event heap (``id()`` would make runs differ)
+    seq: int
     ready_ms: int
     created_ms: int
     busy_until: int = 0
@@ -446,11 +449,11 @@ def des(arrivals: list[int], durations: list[int], policy: str, *, target_ms: in
     take ``startup_ms`` to start. Windows of ``window_ms`` (by arrival) from ``score_from_ms``
     meet the SLA when their p95 wait is at most ``target_ms``; worker-hours are counted from
     ``score_from_ms`` too."""
-    workers: list[_Worker] = [_Worker(start_ms, start_ms) for _ in range(min_workers)]
+    workers: list[_Worker] = [_Worker(k, start_ms, start_ms) for k in range(min_workers)]
     queue: deque[tuple[int, int]] = deque()  # (arrival ms, run ms)
     free: list[_Worker] = list(workers)
     done: list[tuple[int, int]] = []  # heap (finish ms, id(worker))
-    by_id = {id(w): w for w in workers}
+    by_id = {w.seq: w for w in workers}
     waits: dict[int, list[int]] = defaultdict(list)
     tick = 30 * SEC if policy == "reactive" else replan_ms
     next_tick = start_ms
@@ -459,17 +462,21 @@ def des(arrivals: list[int], durations: list[int], policy: str, *, target_ms: in
     seen: deque[int] = deque()  # arrivals of the last hour (the advisor's measured rate)
     day_ago = 0  # index into arrivals: the advisor's "same hour yesterday"
 
+    busy_ms = 0  # run time inside [score_from_ms, end_ms): never more than the worker time
+
     def start(w: _Worker, at: int, job: tuple[int, int]) -> None:
+        nonlocal busy_ms
         w.busy_until = at + job[1]
+        busy_ms += max(0, min(w.busy_until, end_ms) - max(at, score_from_ms))
         if job[0] >= score_from_ms:
             waits[(job[0] - score_from_ms) // window_ms].append(at - job[0])
-        heapq.heappush(done, (w.busy_until, id(w)))
+        heapq.heappush(done, (w.busy_until, w.seq))
 
     def add(at: int) -> None:
-        w = _Worker(at + startup_ms, at)
+        w = _Worker(len(workers), at + startup_ms, at)
         workers.append(w)
-        by_id[id(w)] = w
-        heapq.heappush(done, (w.ready_ms, id(w)))  # becomes free when ready
+        by_id[w.seq] = w
+        heapq.heappush(done, (w.ready_ms, w.seq))  # becomes free when ready
 
     def retire(w: _Worker, at: int) -> None:
         w.ended_ms = at
@@ -571,7 +578,7 @@ def des(arrivals: list[int], durations: list[int], policy: str, *, target_ms: in
     all_waits = sorted(w for ws in waits.values() for w in ws)
     return {"policy": policy if policy == "advisor" else f"reactive(T={threshold})",
             "windows": windows, "windowsMet": met, "shareMet": met / max(1, windows),
-            "workerHours": round(hours, 1),
+            "workerHours": round(hours, 1), "busyHours": round(busy_ms / HOUR, 1),
             "p95WaitS": round(all_waits[int(0.95 * (len(all_waits) - 1))] / 1000, 2)
             if all_waits else None,
             "worstWindowP95S": round(max(p95s) / 1000, 1) if p95s else None}
@@ -672,8 +679,12 @@ def compare_scaling(queue: str, per_min: dict[int, int], durs: list[int], from_m
         r["goalMet"] = (r["shareMet"] >= 0.95 and ref["workerHours"] > 0
                         and r["workerHours"] <= 0.85 * ref["workerHours"])
         advisors.append(r)
+    scored = len(arrivals) - bisect.bisect_left(arrivals, score_from)
     return {
-        "queue": queue, "days": (end - score_from) / DAY, "arrivals": len(arrivals),
+        "queue": queue, "days": (end - score_from) / DAY,
+        # the scored days' arrivals: the warm-up day's are simulated but neither scored nor
+        # charged, so they must not be set against the worker-hours
+        "arrivals": scored, "warmupArrivals": len(arrivals) - scored,
         "scale": round(scale, 1), "meanServiceS": round(mean_s, 2),
         "offeredLoad": round(load, 1), "targetWaitS": target_ms / 1000,
         "reactive": runs, "advisors": advisors, "reference": ref["policy"],
