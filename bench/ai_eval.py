@@ -23,6 +23,8 @@ real engine, prediction on it, scaling advice against a reactive policy, and the
 
     python bench/ai_eval.py --jobs 1M          # writes bench/results/ai_eval.{json,md}
     python bench/ai_eval.py --no-seed --sim-jobs 20000 --sim-days 10   # the simulator only
+    python bench/ai_eval.py --no-seed --sim-jobs 12000 --sim-days 14 --sim-only-scaling
+        # the scaling comparison only (the simulator's other sections kept from the last run)
 """
 
 from __future__ import annotations
@@ -265,8 +267,19 @@ def main() -> None:
         r["seed"] = asyncio.run(run(parse_count(args.jobs), args.days, args.seed,
                                     args.train_days, args.data_dir))
     if not args.no_sim:
-        r["simulator"] = asyncio.run(ai_sim.run_all(seed=args.seed, base_dir=args.data_dir,
-                                                    **ai_sim.kwargs(args, "sim-")))
+        sim = asyncio.run(ai_sim.run_all(seed=args.seed, base_dir=args.data_dir,
+                                         **ai_sim.kwargs(args, "sim-")))
+        if args.sim_only_scaling:
+            # only the scaling section is new: the last run's prediction and retries stay
+            # (they came from the same history when the sizes and seed are the same)
+            old_sim = json.loads(previous.read_text()).get("simulator") \
+                if previous.exists() else None
+            if not old_sim or (old_sim["jobs"], old_sim["days"], old_sim["seed"]) != (
+                    sim["jobs"], sim["days"], sim["seed"]):
+                raise SystemExit("--sim-only-scaling needs a previous simulator section of the "
+                                 "same --sim-jobs, --sim-days and --seed to keep")
+            sim = {**old_sim, "scaling": sim["scaling"]}
+        r["simulator"] = sim
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ai_eval.json").write_text(json.dumps(r, indent=2, default=str))

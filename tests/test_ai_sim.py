@@ -166,3 +166,7 @@ def test_the_scaling_comparison_charges_at_least_the_work_it_reports() -> None:
         # the simulation's own tally of run time inside the scored days agrees
         assert x["busyHours"] <= x["workerHours"], x
         assert x["busyHours"] == pytest.approx(work_h, rel=0.03), x
+        assert x["busyHours"] == pytest.approx(r["workHours"], abs=0.2), x
+    # the floors the report sets the goal against: the work, then the clairvoyant Erlang C
+    assert r["workHours"] <= r["erlangFloorHours"]
+    assert r["goalReachable"] == (r["goalLineHours"] >= r["workHours"])
