@@ -23,6 +23,8 @@ real engine, prediction on it, scaling advice against a reactive policy, and the
 
     python bench/ai_eval.py --jobs 1M          # writes bench/results/ai_eval.{json,md}
     python bench/ai_eval.py --no-seed --sim-jobs 20000 --sim-days 10   # the simulator only
+    python bench/ai_eval.py --no-seed --sim-jobs 12000 --sim-days 14 --sim-only scaling
+        # the scaling comparison only (the simulator's other sections kept from the last run)
 """
 
 from __future__ import annotations

@@ -145,3 +145,28 @@ def check_payload_and_time_of_day(history: dict[str, Any]) -> None:
     hours = Counter(from_dt(a["created_at"]) // ai_sim.HOUR % 24
                     for runs in history["by_job"].values() for a in runs[:1])
     assert sum(hours[h] for h in range(9, 17)) / 8 > 2 * sum(hours[h] for h in range(6)) / 6
+
+
+def test_the_scaling_comparison_charges_at_least_the_work_it_reports() -> None:
+    """Busy time can never exceed worker time: every policy's worker-hours over the scored
+    days are at least the scored arrivals' run time (work conservation), and the arrivals the
+    report states are the scored ones (not the warm-up day's too), so the heading's
+    ``arrivals x mean run time`` is the work the worker-hours are compared with."""
+    # three days of history at 2 jobs a minute (4 in the afternoon), run times near 10 s
+    start = ai_sim.START_MS
+    per_min = {start + m * ai_sim.MIN: 4 if (m // 60) % 24 in range(12, 18) else 2
+               for m in range(3 * 1440)}
+    durs = [9_000, 10_000, 11_000]
+    r = ai_sim.compare_scaling("q", per_min, durs, start, start + 3 * DAY, seed=SEED, days=1,
+                               load=2.0, target_ms=30_000)
+    work_h = r["arrivals"] * r["meanServiceS"] / 3600
+    runs = [*r["reactive"], *r["advisors"]]
+    for x in runs:
+        assert x["workerHours"] >= work_h * 0.98, (x["policy"], x["workerHours"], work_h)
+        # the simulation's own tally of run time inside the scored days agrees
+        assert x["busyHours"] <= x["workerHours"], x
+        assert x["busyHours"] == pytest.approx(work_h, rel=0.03), x
+        assert x["busyHours"] == pytest.approx(r["workHours"], abs=0.2), x
+    # the floors the report sets the goal against: the work, then the clairvoyant Erlang C
+    assert r["workHours"] <= r["erlangFloorHours"]
+    assert r["goalReachable"] == (r["goalLineHours"] >= r["workHours"])

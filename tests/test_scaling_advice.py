@@ -53,6 +53,22 @@ def test_the_advice_is_the_fewest_slots_meeting_the_target() -> None:
     assert scaling.slots_for(0.0, s, target) == 0
 
 
+def test_the_backlog_term_starts_every_queued_job_within_the_target() -> None:
+    """FIFO with c busy slots: the backlog's last job starts after ``backlog`` completions,
+    ``c / S`` per second, so ``c >= backlog * S / T`` starts it within ``T``; the steady-state
+    term keeps ``c`` above the offered load, so later arrivals wait no longer."""
+    lam, s, t = 2.0, 3.0, 10.0  # offered load 6
+    steady = scaling.slots_for(lam, s, t)
+    assert scaling.plan(lam, 0.0, s, t, 0)["suggested"] == steady
+    for backlog in (1, 20, 40, 500):
+        p = scaling.plan(lam, 0.0, s, t, backlog)
+        assert p["clear"] == math.ceil(backlog * s / t)
+        assert p["suggested"] == max(steady, p["clear"]) > lam * s
+        assert backlog * s / p["suggested"] <= t
+    # a small backlog is within what the steady state already starts in time
+    assert scaling.plan(lam, 0.0, s, t, 20)["suggested"] == steady
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(start_ms=1_800_000_000_000)
@@ -83,10 +99,10 @@ async def test_the_endpoint_measures_missing_inputs_and_rest_equals_graphql(
     assert a["suggestedWorkers"] == scaling.slots_for(1.0, 0.5, 1.0)
     assert a["currentWorkers"] == 0 and "add" in a["reasoning"][-1]
 
-    # a given backlog of 600 jobs must be cleared within 1 s on top of the arrivals
+    # a given backlog of 600 jobs must all start within 1 s: 600 completions of 0.5 s each
     b = (await admin.post("/api/v1/ai/scaling-recommendation", json={
         "queue": "img", "targetLatencyMs": 1000, "pendingJobs": 600, "currentWorkers": 4})).json()
-    assert b["suggestedWorkers"] == math.ceil((600 + 1.0 * 1) * 0.5 / 1)
+    assert b["suggestedWorkers"] == math.ceil(600 * 0.5 / 1)
     assert b["inputs"]["pendingSource"] == "given" and b["currentWorkers"] == 4
 
     q = """{ scalingRecommendation(queue: "img", targetLatencyMs: 1000) {
