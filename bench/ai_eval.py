@@ -251,7 +251,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None, help="where the store lives (default /dev/shm)")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--no-seed", action="store_true", help="skip the seeded history")
-    ap.add_argument("--no-sim", action="store_true", help="skip the simulator")
+    ap.add_argument("--no-sim", action="store_true",
+                    help="skip the simulator (its section is kept from the last run's file)")
     ap.add_argument("--sim-only", default=None,
                     help="comma-separated simulator evaluations to run (prediction, scaling, "
                          "retries); the others are kept from the last run's file")
@@ -266,6 +267,8 @@ def main() -> None:
             r["seed"] = old
         elif isinstance(old.get("seed"), dict):
             r["seed"] = old["seed"]
+    if args.no_sim and isinstance(old.get("simulator"), dict):
+        r["simulator"] = old["simulator"]  # kept from the last run, like the seed's
     sim_parts = frozenset(p for p in (args.sim_only or "").split(",") if p)
     if not sim_parts <= ai_sim.PARTS:
         ap.error(f"--sim-only: unknown {sorted(sim_parts - ai_sim.PARTS)}")
