@@ -195,6 +195,29 @@ async def replica_resume(replica: EmbeddedPostgres) -> None:
         await conn.close()
 
 
+async def test_an_idle_primary_does_not_make_a_caught_up_replica_look_stale(
+        deps: Deps, replica: EmbeddedPostgres) -> None:
+    """The replica's last replayed commit ages while nothing is written; the WAL positions
+    show it has everything, so it keeps serving within a bound shorter than that age."""
+    assert deps.reads is not None
+    await core.submit_many(deps, [_spec()])
+    await _on_replica(deps)
+    deps.reads.max_lag_ms = 1_000
+    conn = await asyncpg.connect(replica.dsn("postgres"))
+    try:
+        async def replay_age_ms() -> float | None:
+            age = await conn.fetchval(
+                "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000")
+            return float(age) if age is not None and age > 2_000 else None
+
+        age = await wait_until(replay_age_ms, message="last replayed commit 2 s old")
+    finally:
+        await conn.close()
+    src = await deps.reads.check()
+    MEASURED["idle_primary"] = {"replay_timestamp_age_ms": round(age), "lag_ms": src.lag_ms}
+    assert src.source == "replica" and src.lag_ms is not None and src.lag_ms < 1_000, src
+
+
 def _registry() -> Registry:
     reg = Registry()
 

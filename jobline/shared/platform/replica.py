@@ -170,8 +170,11 @@ class ReadRouter:
         if row["behind_ms"] is not None:
             # the replica's clock measured this, a moment after ``start``
             candidates.append(time.monotonic() - float(row["behind_ms"]) / 1000)
-        fresh_at = min(max(candidates), start) if candidates else None
-        return _Check(start, fresh_at, "replica" if fresh_at is not None else "unchecked")
+        if not candidates:
+            # behind every remembered primary position and no commit replayed since it
+            # started: far behind, by an unknown amount
+            return _Check(start, None, "lagging")
+        return _Check(start, min(max(candidates), start), "replica")
 
     def _warn(self, kind: str, message: str) -> None:
         if self._warned != kind:  # once per state change, not once per second
