@@ -47,7 +47,8 @@ def replica(services: Any) -> Iterator[EmbeddedPostgres]:
                     "(DATABASE_URL / --pg-bin point elsewhere)")
     shm = Path("/dev/shm")
     parent = str(shm) if os.access(shm, os.W_OK) else None
-    base = Path(tempfile.mkdtemp(prefix=f"jobline-test-replica-{os.getpid()}-", dir=parent))
+    # conftest's prefix: a killed session's leftover is stopped and removed by the next one
+    base = Path(tempfile.mkdtemp(prefix=f"jobline-test-pg-{os.getpid()}-replica-", dir=parent))
     pg = EmbeddedPostgres(base, fast=True)
     try:
         pg.init_replica_of(services.postgres.port)
