@@ -310,6 +310,12 @@ async def test_every_routed_read_runs_on_the_read_only_replica(
         assert r.headers["X-Jobline-Read-Source"] == "replica", path
         assert int(r.headers["X-Jobline-Read-Lag-Ms"]) <= 60_000, path
     now = datetime.now(UTC)
+    # The OpenAPI document names exactly these operations as replica-routed.
+    doc = (await admin.get("/api/v1/openapi.json")).json()
+    documented = {path for path, item in doc["paths"].items() if "X-Jobline-Read-Source"
+                  in item.get("get", {}).get("responses", {}).get("200", {}).get("headers", {})}
+    assert documented == {*ROUTED_GETS, "/api/v1/analytics/dependencies/critical-path"}
+    assert "headers" not in doc["paths"]["/api/v1/jobs/{jobId}"]["get"]["responses"]["200"]
     data = await _graphql(admin, ROUTED_GRAPHQL % (
         (now - timedelta(days=1)).isoformat(), (now + timedelta(minutes=1)).isoformat(),
         done[0].submitted.id))

@@ -26,6 +26,25 @@ _STATE_KEY = "jobline_read_source"
 #: Response headers of an endpoint whose reads may be served by the replica.
 SOURCE_HEADER = "X-Jobline-Read-Source"
 LAG_HEADER = "X-Jobline-Read-Lag-Ms"
+#: The operations whose reads go through :func:`read` / :func:`read_deps` (so the replica may
+#: serve them): the OpenAPI document lists the two headers on their 200 responses, and
+#: tests/test_read_replica.py checks each really is served by the replica.
+READ_ROUTED: frozenset[str] = frozenset({
+    "listJobs", "listQueues", "listWorkers", "listAuditEvents", "metricsQueues",
+    "metricsWorkers", "metricsTimeline", "metricsDurationHistogram", "metricsThroughput",
+    "prometheus", "listDeadLetters", "exportDeadLetters", "aiTopIssues",
+    "analyticsSummary", "analyticsThroughput", "analyticsDurations", "analyticsFailures",
+    "analyticsRetries", "analyticsQueuesHealth", "analyticsResources", "analyticsCost",
+    "analyticsSla", "analyticsAvailability", "analyticsSlowJobs", "analyticsTopIssues",
+    "analyticsCriticalPath"})
+#: Their OpenAPI description.
+READ_HEADERS: dict[str, object] = {
+    SOURCE_HEADER: {"schema": {"type": "string", "enum": ["replica", "primary"]},
+                    "description": "Where this read ran: the DATABASE_READ_URL replica (within "
+                                   "JOBLINE_READ_MAX_LAG_MS) or the primary"},
+    LAG_HEADER: {"schema": {"type": "integer", "minimum": 0},
+                 "description": "Upper bound on how old the replica's data is, ms (absent when "
+                                "no replica is configured or its position is unknown)"}}
 
 
 @dataclass
