@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from jobline.api.body import bulk_body_limit, parse_json, read_body
-from jobline.api.context import ctx
+from jobline.api.context import ctx, read, read_deps
 from jobline.api.docs import Op, Resp, cursor, documented, page_size, query
 from jobline.api.errors import JSONResponse, by_method, check_query_params, endpoint
 from jobline.api.jobs import job_id_param, validate
@@ -68,8 +68,9 @@ def _query(request: Request) -> DlqQuery:
 async def list_dlq(request: Request) -> Response:
     q = _query(request)
     c = ctx(request)
-    page = await dlq.list_dead_letters(c.require_deps(), q.to_filter(),
-                                       cursor=q.cursor, limit=q.page_size)
+    f = q.to_filter()
+    page = await read(request, lambda deps: dlq.list_dead_letters(
+        deps, f, cursor=q.cursor, limit=q.page_size))
     return JSONResponse({"jobs": [job_json(j, history=False, mask_keys=c.settings.mask_keys)
                                   for j in page.jobs],
                          "pageSize": q.page_size, "nextCursor": page.next_cursor})
@@ -99,10 +100,10 @@ async def export_dlq_csv(request: Request) -> Response:
     q = _query(request)
     if q.cursor is not None:
         raise ValidationFailed("cursor", "the export always covers the whole selection")
-    deps = ctx(request).require_deps()
     f = q.to_filter()
     # Validate (and fail with a proper 4xx) before the 200 status line is sent.
     f.args()
+    deps = read_deps(request)
 
     async def rows(deps: Deps) -> AsyncIterator[str]:
         buf = io.StringIO()

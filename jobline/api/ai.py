@@ -17,7 +17,7 @@ from jobline.analytics import query as aq
 from jobline.analytics.ai import anomaly, forecast, predict, scaling, top_issues, training
 from jobline.analytics.ai import dlq as dlq_ai
 from jobline.api.body import parse_json, read_body, single_body_limit
-from jobline.api.context import ctx
+from jobline.api.context import ctx, read
 from jobline.api.docs import OBJECT, Op, Resp, documented, query
 from jobline.api.errors import JSONResponse, by_method, check_query_params, endpoint
 from jobline.api.jobs import validate
@@ -429,9 +429,8 @@ _TIME = {"type": "string"}
 async def ai_top_issues(request: Request) -> Response:
     check_query_params(request.query_params.keys(), TopIssuesQuery)
     q = request.query_params
-    deps = ctx(request).require_deps()
-    return JSONResponse(await top_issues.top_issues(deps, when(q.get("from"), "from"),
-                                                    when(q.get("to"), "to")))
+    frm, to = when(q.get("from"), "from"), when(q.get("to"), "to")
+    return JSONResponse(await read(request, lambda deps: top_issues.top_issues(deps, frm, to)))
 
 
 async def _adaptive_state(c: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from jobline.analytics import query as aq
 from jobline.api.body import parse_json, read_body
-from jobline.api.context import ctx
+from jobline.api.context import ctx, read
 from jobline.api.docs import OBJECT, Op, Param, Resp, documented, query
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.shared.core.inputs import InputModel
@@ -68,8 +68,8 @@ def analytics_route(op_id: str, summary: str, params: tuple[Param, ...],
                        errors=(400, 503)))
         @endpoint
         async def handler(request: Request) -> Response:
-            deps = ctx(request).require_deps()
-            return JSONResponse(await fn(deps, scope_of(request, deps), request))
+            s = scope_of(request, ctx(request).require_deps())
+            return JSONResponse(await read(request, lambda deps: fn(deps, s, request)))
 
         handler.__name__ = fn.__name__
         return handler
@@ -166,8 +166,8 @@ async def critical_path(request: Request) -> Response:
     raw = request.query_params.get("jobId")
     if raw is None:
         raise aq.BadParameter("jobId", "is required")
-    return JSONResponse(await aq.critical_path(ctx(request).require_deps(),
-                                               aq.parse_job_id(raw)))
+    job_id = aq.parse_job_id(raw)
+    return JSONResponse(await read(request, lambda deps: aq.critical_path(deps, job_id)))
 
 
 async def _object(request: Request, allowed: set[str], required: set[str]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from jobline.api.context import add_read_headers
 from jobline.shared.core.inputs import loc_to_field as loc_to_field
 from jobline.shared.core.inputs import validation_failed as validation_failed
 from jobline.shared.platform.errors import (
@@ -124,7 +125,7 @@ def endpoint(fn: Endpoint) -> Endpoint:
         try:
             if request.query_params:
                 check_documented_query(request, wrapper)
-            return await fn(request)
+            response = await fn(request)
         except JoblineError as e:
             return await jobline_error(request, e)
         except HTTPException as e:
@@ -138,6 +139,9 @@ def endpoint(fn: Endpoint) -> Endpoint:
         except Exception as e:
             log.error("%s %s failed", request.method, request.url.path, exc_info=e)
             return error_response(500, "internal", "internal error")
+        if "state" in request.scope:  # a routed read noted its source (api/context.read)
+            add_read_headers(request, response)
+        return response
 
     return wrapper
 

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobline.analytics.consumer import KINDS
-from jobline.api.context import ApiContext, ctx
+from jobline.api.context import ApiContext, ctx, read
 from jobline.api.docs import TIME, UUID, Op, Resp, cursor, documented, query
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.shared.events import audit
@@ -71,10 +71,10 @@ async def list_audit(request: Request) -> Response:
             raise ValidationFailed("limit", "must be an integer")
         limit = int(q["limit"])
     keys = ctx(request).settings.mask_keys
-    page = await audit.query(ctx(request).require_deps(), job_id=job_id,
-                             type_=q.get("type") or None, from_ms=_time_ms("from", q.get("from")),
-                             to_ms=_time_ms("to", q.get("to")), limit=limit,
-                             cursor=q.get("cursor") or None)
+    frm, to = _time_ms("from", q.get("from")), _time_ms("to", q.get("to"))
+    page = await read(request, lambda deps: audit.query(
+        deps, job_id=job_id, type_=q.get("type") or None, from_ms=frm, to_ms=to, limit=limit,
+        cursor=q.get("cursor") or None))
     # Stored masked with the default patterns (outbox triggers, events.emit); masked again with
     # this deployment's JOBLINE_MASK_KEYS, which may name more.
     events = [{**mask(e, keys), "error": mask_text(e.get("error"), keys)} if "error" in e

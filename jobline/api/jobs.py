@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from jobline.api.body import bulk_body_limit, parse_json, read_body, single_body_limit
-from jobline.api.context import ctx
+from jobline.api.context import ctx, read
 from jobline.api.docs import Op, Resp, cursor, documented, page_size, query
 from jobline.api.errors import (
     JSONResponse,
@@ -136,9 +136,9 @@ async def list_jobs(request: Request) -> Response:
     q = validate(ListJobsQuery, dict(request.query_params))
     if q.page_size > c.settings.max_page_size:
         raise ValidationFailed("pageSize", f"must be at most {c.settings.max_page_size}")
-    page = await core.list_jobs(c.require_deps(), queue=q.queue, status=q.status,
-                                job_type=q.job_type, page=q.page, page_size=q.page_size,
-                                cursor=str(q.cursor) if q.cursor else None)
+    page = await read(request, lambda deps: core.list_jobs(
+        deps, queue=q.queue, status=q.status, job_type=q.job_type, page=q.page,
+        page_size=q.page_size, cursor=str(q.cursor) if q.cursor else None))
     return JSONResponse({"jobs": [job_json(j, history=False, mask_keys=c.settings.mask_keys)
                                   for j in page.jobs],
                          "page": q.page, "pageSize": q.page_size, "total": page.total,

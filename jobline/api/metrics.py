@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from jobline.analytics import rollups
 from jobline.analytics.consumer import KINDS
-from jobline.api.context import ctx
+from jobline.api.context import read
 from jobline.api.docs import OBJECT, TIME, Op, Resp, cursor, documented, query
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.events import _time_ms, bus_of
@@ -32,6 +32,7 @@ from jobline.shared.core import job_types
 from jobline.shared.events import outbox as core_events
 from jobline.shared.fleet import actions as fleet_actions
 from jobline.shared.observe import monitoring
+from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import UnknownParameter, ValidationFailed
 
 ADMIN = "Admin key required."
@@ -55,9 +56,9 @@ def _only(request: Request, allowed: set[str]) -> None:
 @endpoint
 async def metrics_queues(request: Request) -> Response:
     _only(request, {"queue"})
-    deps = ctx(request).require_deps()
-    return JSONResponse({"queues": await monitoring.queue_metrics(
-        deps, request.query_params.get("queue") or None)})
+    queue = request.query_params.get("queue") or None
+    return JSONResponse({"queues": await read(
+        request, lambda deps: monitoring.queue_metrics(deps, queue))})
 
 
 @documented(Op(
@@ -67,7 +68,7 @@ async def metrics_queues(request: Request) -> Response:
 @endpoint
 async def metrics_workers(request: Request) -> Response:
     _only(request, set())
-    return JSONResponse({"workers": await monitoring.worker_metrics(ctx(request).require_deps())})
+    return JSONResponse({"workers": await read(request, monitoring.worker_metrics)})
 
 
 @documented(Op(
@@ -90,9 +91,10 @@ async def metrics_timeline(request: Request) -> Response:
         if not q["limit"].isdigit():
             raise ValidationFailed("limit", "must be an integer")
         limit = int(q["limit"])
-    page = await monitoring.job_timeline(
-        ctx(request).require_deps(), _time_ms("from", q.get("from")), _time_ms("to", q.get("to")),
-        queue=q.get("queue") or None, limit=limit, cursor=q.get("cursor") or None)
+    frm, to = _time_ms("from", q.get("from")), _time_ms("to", q.get("to"))
+    page = await read(request, lambda deps: monitoring.job_timeline(
+        deps, frm, to, queue=q.get("queue") or None, limit=limit,
+        cursor=q.get("cursor") or None))
     return JSONResponse({"jobs": page.items, "nextCursor": page.next_cursor})
 
 
@@ -108,10 +110,10 @@ async def metrics_timeline(request: Request) -> Response:
 async def metrics_histogram(request: Request) -> Response:
     _only(request, {"queue", "jobType", "metric", "from", "to"})
     q = request.query_params
-    return JSONResponse(await monitoring.duration_histogram(
-        ctx(request).require_deps(), queue=q.get("queue") or None,
-        job_type=q.get("jobType") or None, metric=q.get("metric") or "duration",
-        from_ms=_time_ms("from", q.get("from")), to_ms=_time_ms("to", q.get("to"))))
+    frm, to = _time_ms("from", q.get("from")), _time_ms("to", q.get("to"))
+    return JSONResponse(await read(request, lambda deps: monitoring.duration_histogram(
+        deps, queue=q.get("queue") or None, job_type=q.get("jobType") or None,
+        metric=q.get("metric") or "duration", from_ms=frm, to_ms=to)))
 
 
 @documented(Op(
@@ -125,9 +127,9 @@ async def metrics_histogram(request: Request) -> Response:
 async def metrics_throughput(request: Request) -> Response:
     _only(request, {"queue", "from", "to"})
     q = request.query_params
-    return JSONResponse({"series": await monitoring.throughput_series(
-        ctx(request).require_deps(), queue=q.get("queue") or None,
-        from_ms=_time_ms("from", q.get("from")), to_ms=_time_ms("to", q.get("to")))})
+    frm, to = _time_ms("from", q.get("from")), _time_ms("to", q.get("to"))
+    return JSONResponse({"series": await read(request, lambda deps: monitoring.throughput_series(
+        deps, queue=q.get("queue") or None, from_ms=frm, to_ms=to))})
 
 
 # --- Prometheus ----------------------------------------------------------------------------------
@@ -263,14 +265,19 @@ class Snapshot(Collector):
 
 
 async def snapshot(request: Request) -> dict[str, Any]:
-    deps = ctx(request).require_deps()
-    return {"totals": await monitoring.totals(deps),
-            "histograms": await monitoring.histogram_totals(deps),
-            "queues": await monitoring.queue_metrics(deps),
-            "workers": await monitoring.worker_metrics(deps),
-            "groups": await fleet_actions.group_views(deps),
-            "jobTypes": await job_types.list_job_types(deps),
-            "lag": await core_events.lag(deps, await bus_of(request.app), KINDS)}
+    bus = await bus_of(request.app)
+
+    async def gather(deps: Deps) -> dict[str, Any]:
+        return {"totals": await monitoring.totals(deps),
+                "histograms": await monitoring.histogram_totals(deps),
+                "queues": await monitoring.queue_metrics(deps),
+                "workers": await monitoring.worker_metrics(deps),
+                "groups": await fleet_actions.group_views(deps),
+                "jobTypes": await job_types.list_job_types(deps),
+                "lag": await core_events.lag(deps, bus, KINDS)}
+
+    # A scrape tolerates the replica's bounded staleness (docs/deploy.md, "Read replica").
+    return await read(request, gather)
 
 
 @documented(Op(

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from jobline.api import batches as b
 from jobline.api import schemas as s
+from jobline.api.context import READ_HEADERS, READ_ROUTED
 from jobline.api.docs import OBJECT, UUID, Op, Resp, documented, op_of
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.security_doc import add_security
@@ -152,6 +153,9 @@ def build_openapi(settings: Settings, routes: Sequence[BaseRoute]) -> dict[str, 
             item["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": schema_of(op.body, "validation")}}}
         item["responses"] = {str(code): response(r) for code, r in op.responses.items()}
+        if op.id in READ_ROUTED:
+            ok = item["responses"]["200"]
+            ok["headers"] = {**ok.get("headers", {}), **READ_HEADERS}
         if op.errors is not None:
             item["responses"].update(errors(op.errors))
         item.update(op.extra)

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobline.api.body import parse_json, read_body
-from jobline.api.context import ctx
+from jobline.api.context import ctx, read
 from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
@@ -33,7 +33,7 @@ _SMALL_BODY = 4096
                 errors=(503,)))
 @endpoint
 async def list_queues(request: Request) -> Response:
-    return JSONResponse({"queues": await core.queue_stats(ctx(request).require_deps())})
+    return JSONResponse({"queues": await read(request, core.queue_stats)})
 
 
 def _name(request: Request) -> str:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobline.api.body import parse_json, read_body
-from jobline.api.context import ctx
+from jobline.api.context import ctx, read
 from jobline.api.docs import OBJECT, Op, Resp, documented, query
 from jobline.api.errors import JSONResponse, by_method, endpoint
 from jobline.api.jobs import validate
@@ -86,7 +86,7 @@ def _actor(request: Request) -> actions.Actor:
                     "workers": {"type": "array", "items": WORKER}}})}, errors=(503,)))
 @endpoint
 async def list_workers(request: Request) -> Response:
-    return JSONResponse({"workers": await actions.workers(ctx(request).require_deps())})
+    return JSONResponse({"workers": await read(request, actions.workers)})
 
 
 @documented(Op("workerLogs", "The worker's last log lines (secrets masked)",

@@ -249,7 +249,7 @@ class AiQueries:
         frm, to = _epoch_ms(from_ms, "fromMs"), _epoch_ms(to_ms, "toMs")
         if frm is not None and to is not None and frm >= to:
             raise ValidationFailed("fromMs", "must be before toMs")
-        out = await top_issues.top_issues(c.deps, frm, to)
+        out = await c.read(lambda d: top_issues.top_issues(d, frm, to))
         return AiTopIssues(issues=[AiTopIssue(
             kind=i["kind"], title=i["title"], detail=i["detail"], queue=i["queue"],
             job_type=i["jobType"], impact_jobs=i["impactJobs"],

@@ -149,27 +149,27 @@ class AnalyticsFailures:
     @strawberry.field
     @domain
     async def error_types(self, info: Info[Context, None]) -> list[ErrorTypeCount]:
-        rows = await aq.error_types(ctx(info).deps, self.scope)
+        rows = await ctx(info).read(lambda d: aq.error_types(d, self.scope))
         return [build(ErrorTypeCount, r) for r in rows]
 
     @strawberry.field
     @domain
     async def trend(self, info: Info[Context, None],
                     interval: str = "hour") -> list[FailureRatePoint]:
-        rows = await aq.failure_trend(ctx(info).deps, self.scope, interval)
+        rows = await ctx(info).read(lambda d: aq.failure_trend(d, self.scope, interval))
         return [build(FailureRatePoint, r) for r in rows]
 
     @strawberry.field
     @domain
     async def top_job_types(self, info: Info[Context, None],
                             limit: int = 10) -> list[JobTypeFailures]:
-        rows = await aq.top_failing(ctx(info).deps, self.scope, limit)
+        rows = await ctx(info).read(lambda d: aq.top_failing(d, self.scope, limit))
         return [build(JobTypeFailures, r) for r in rows]
 
     @strawberry.field
     @domain
     async def time_to_failure(self, info: Info[Context, None]) -> list[AnalyticsHistogramBucket]:
-        rows = await aq.time_to_failure(ctx(info).deps, self.scope)
+        rows = await ctx(info).read(lambda d: aq.time_to_failure(d, self.scope))
         return [build(AnalyticsHistogramBucket, r) for r in rows]
 
 
@@ -395,20 +395,20 @@ class Analytics:
     @strawberry.field
     @domain
     async def summary(self, info: Info[Context, None]) -> AnalyticsSummary:
-        return build(AnalyticsSummary, await aq.summary(ctx(info).deps, self.scope))
+        return build(AnalyticsSummary, await ctx(info).read(lambda d: aq.summary(d, self.scope)))
 
     @strawberry.field
     @domain
     async def throughput(self, info: Info[Context, None],
                          interval: str = "hour") -> list[ThroughputBucket]:
-        rows = await aq.throughput(ctx(info).deps, self.scope, interval)
+        rows = await ctx(info).read(lambda d: aq.throughput(d, self.scope, interval))
         return [build(ThroughputBucket, r) for r in rows]
 
     @strawberry.field
     @domain
     async def durations(self, info: Info[Context, None],
                         metric: str = "duration") -> AnalyticsDurations:
-        return build(AnalyticsDurations, await aq.durations(ctx(info).deps, self.scope, metric))
+        return build(AnalyticsDurations, await ctx(info).read(lambda d: aq.durations(d, self.scope, metric)))
 
     @strawberry.field
     def failures(self) -> AnalyticsFailures:
@@ -417,44 +417,44 @@ class Analytics:
     @strawberry.field
     @domain
     async def retries(self, info: Info[Context, None]) -> AnalyticsRetries:
-        return build(AnalyticsRetries, await aq.retries(ctx(info).deps, self.scope))
+        return build(AnalyticsRetries, await ctx(info).read(lambda d: aq.retries(d, self.scope)))
 
     @strawberry.field
     @domain
     async def queues_health(self, info: Info[Context, None]) -> list[QueueHealth]:
-        return [build(QueueHealth, r) for r in await aq.queues_health(ctx(info).deps,
-                                                                       self.scope)]
+        return [build(QueueHealth, r) for r in await ctx(info).read(lambda d: aq.queues_health(d,
+                                                                       self.scope))]
 
     @strawberry.field
     @domain
     async def resources(self, info: Info[Context, None]) -> AnalyticsResources:
-        return build(AnalyticsResources, await aq.resources(ctx(info).deps, self.scope))
+        return build(AnalyticsResources, await ctx(info).read(lambda d: aq.resources(d, self.scope)))
 
     @strawberry.field
     @domain
     async def cost(self, info: Info[Context, None], group_by: str = "queue") -> AnalyticsCost:
-        return build(AnalyticsCost, await aq.cost(ctx(info).deps, self.scope, group_by))
+        return build(AnalyticsCost, await ctx(info).read(lambda d: aq.cost(d, self.scope, group_by)))
 
     @strawberry.field
     @domain
     async def sla(self, info: Info[Context, None]) -> list[SlaReport]:
-        return [build(SlaReport, r) for r in await aq.sla(ctx(info).deps, self.scope)]
+        return [build(SlaReport, r) for r in await ctx(info).read(lambda d: aq.sla(d, self.scope))]
 
     @strawberry.field
     @domain
     async def availability(self, info: Info[Context, None]) -> AnalyticsAvailability:
-        return build(AnalyticsAvailability, await aq.availability(ctx(info).deps, self.scope))
+        return build(AnalyticsAvailability, await ctx(info).read(lambda d: aq.availability(d, self.scope)))
 
     @strawberry.field
     @domain
     async def slow_jobs(self, info: Info[Context, None], limit: int = 10) -> list[SlowJobType]:
-        rows = await aq.slow_jobs(ctx(info).deps, self.scope, limit)
+        rows = await ctx(info).read(lambda d: aq.slow_jobs(d, self.scope, limit))
         return [build(SlowJobType, r) for r in rows]
 
     @strawberry.field
     @domain
     async def top_issues(self, info: Info[Context, None], limit: int = 3) -> list[TopIssue]:
-        rows = await aq.top_issues(ctx(info).deps, self.scope, limit)
+        rows = await ctx(info).read(lambda d: aq.top_issues(d, self.scope, limit))
         return [build(TopIssue, r) for r in rows]
 
 
@@ -479,7 +479,8 @@ class AnalyticsQueries:
                             job_id: strawberry.ID) -> CriticalPath:
         c = ctx(info)
         c.require(A, "read analytics")
-        return build(CriticalPath, await aq.critical_path(c.deps, aq.parse_job_id(job_id)))
+        job = aq.parse_job_id(job_id)
+        return build(CriticalPath, await c.read(lambda d: aq.critical_path(d, job)))
 
 
 def _ms(v: datetime, field: str) -> int:

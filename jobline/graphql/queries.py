@@ -43,6 +43,7 @@ from .types import (
     QueueControls,
     QueueMetrics,
     RateLimit,
+    ReadReplica,
     Schedule,
     StatusCounts,
     ThroughputPoint,
@@ -75,11 +76,11 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
         c = ctx(info)
         c.require(D, "list jobs")
         f = filter or JobFilter()
-        page = await search_jobs(c.deps, JobSearch(
+        page = await c.read(lambda d: search_jobs(d, JobSearch(
             queue=f.queue, status=f.status.value if f.status else None, job_type=f.job_type,
             error_type=f.error_type, from_ms=opt_ms(f.created_from), to_ms=opt_ms(f.created_to),
             payload_match=f.payload_match,  # type: ignore[arg-type]
-            text=f.search), first=first, after=after)
+            text=f.search), first=first, after=after))
         return JobConnection(
             edges=[JobEdge(cursor=str(j.id), node=Job.of(j)) for j in page.jobs],
             page_info=PageInfo(has_next_page=page.next_cursor is not None,
@@ -91,7 +92,7 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
         c = ctx(info)
         c.require(D, "list queues")
         out = []
-        for q in await jobs_core.queue_stats(c.deps):
+        for q in await c.read(jobs_core.queue_stats):
             rl = q["rateLimit"]
             out.append(Queue(
                 name=q["name"],
@@ -111,7 +112,7 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
     async def workers(self, info: Info[Context, None]) -> list[Worker]:
         c = ctx(info)
         c.require(A, "list workers")
-        return [Worker.of(w) for w in await fleet_actions.workers(c.deps)]
+        return [Worker.of(w) for w in await c.read(fleet_actions.workers)]
 
     @strawberry.field
     @domain
@@ -154,9 +155,9 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
         c.require(A, "list the dead-letter queue")
         if not 1 <= first <= 500:
             raise ValidationFailed("first", "must be 1-500")
-        page = await dlq.list_dead_letters(
-            c.deps, (filter or DlqFilterInput()).to_core(),
-            cursor=parse_id(after, "after") if after else None, limit=first)
+        f = (filter or DlqFilterInput()).to_core()
+        cursor = parse_id(after, "after") if after else None
+        page = await c.read(lambda d: dlq.list_dead_letters(d, f, cursor=cursor, limit=first))
         return DeadLetterPage(jobs=[Job.of(j) for j in page.jobs], next_cursor=page.next_cursor)
 
     @strawberry.field
@@ -168,9 +169,10 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
                            after: str | None = None) -> AuditPage:
         c = ctx(info)
         c.require(A, "read the audit log")
-        page = await audit_query(c.deps, job_id=parse_id(job_id, "jobId") if job_id else None,
-                                 type_=type, from_ms=opt_ms(from_), to_ms=opt_ms(to), limit=first,
-                                 cursor=after)
+        jid = parse_id(job_id, "jobId") if job_id else None
+        page = await c.read(lambda d: audit_query(
+            d, job_id=jid, type_=type, from_ms=opt_ms(from_), to_ms=opt_ms(to), limit=first,
+            cursor=after))
         return AuditPage(events=[JSON(e) for e in page.events], next_cursor=page.next_cursor)
 
     @strawberry.field(description="Per-queue live depth and recent rollup figures (admin).")
@@ -179,7 +181,8 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
                             queue: str | None = None) -> list[QueueMetrics]:
         c = ctx(info)
         c.require(A, "read queue metrics")
-        return [QueueMetrics.of(m) for m in await monitoring.queue_metrics(c.deps, queue)]
+        return [QueueMetrics.of(m) for m in await c.read(
+            lambda d: monitoring.queue_metrics(d, queue))]
 
     @strawberry.field(description="Jobs created in [from, to) for a Gantt chart (admin).")
     @domain
@@ -189,8 +192,8 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
                            first: int = 500, after: str | None = None) -> Timeline:
         c = ctx(info)
         c.require(A, "read metrics")
-        page = await monitoring.job_timeline(c.deps, opt_ms(from_), opt_ms(to), queue=queue,
-                                             limit=first, cursor=after)
+        page = await c.read(lambda d: monitoring.job_timeline(
+            d, opt_ms(from_), opt_ms(to), queue=queue, limit=first, cursor=after))
         return Timeline(items=[TimelineEntry(
             id=strawberry.ID(i["id"]), queue=i["queue"], job_type=i["jobType"],
             status=i["status"], created_ms=i["createdMs"], start_ms=i["startMs"],
@@ -210,8 +213,9 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
         c.require(A, "read metrics")
         if lanes not in ("worker", "queue"):
             raise ValidationFailed("lanes", "worker or queue")
-        d = await monitoring.timeline_density(c.deps, opt_ms(from_), opt_ms(to), queue=queue,
-                                              by_worker=lanes == "worker", buckets=buckets)
+        d = await c.read(lambda deps: monitoring.timeline_density(
+            deps, opt_ms(from_), opt_ms(to), queue=queue, by_worker=lanes == "worker",
+            buckets=buckets))
         return TimelineDensity(from_ms=d["fromMs"], to_ms=d["toMs"], bucket_ms=d["bucketMs"],
                                cells=[DensityCell(**c) for c in d["cells"]])
 
@@ -224,8 +228,9 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
                                  to: datetime | None = None) -> DurationHistogram:
         c = ctx(info)
         c.require(A, "read metrics")
-        h = await monitoring.duration_histogram(c.deps, queue=queue, job_type=job_type,
-                                                metric=metric, from_ms=opt_ms(from_), to_ms=opt_ms(to))
+        h = await c.read(lambda d: monitoring.duration_histogram(
+            d, queue=queue, job_type=job_type, metric=metric, from_ms=opt_ms(from_),
+            to_ms=opt_ms(to)))
         return DurationHistogram(
             metric=h["metric"], total=h["total"],
             buckets=[HistogramBucket(lower_ms=b["lowerMs"], upper_ms=b["upperMs"],
@@ -245,13 +250,21 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
             completed=p["completed"], failed=p["failed"], retries=p["retries"],
             dead_letter=p["deadLetter"], cancelled=p["cancelled"],
             avg_duration_ms=p["avgDurationMs"])
-            for p in await monitoring.throughput_series(c.deps, queue=queue, from_ms=opt_ms(from_),
-                                                        to_ms=opt_ms(to))]
+            for p in await c.read(lambda d: monitoring.throughput_series(
+                d, queue=queue, from_ms=opt_ms(from_), to_ms=opt_ms(to)))]
 
     @strawberry.field(description="Who the API key belongs to: the dashboard follows its role.")
     def viewer(self, info: Info[Context, None]) -> Viewer:
         p = ctx(info).require(D, "read its own key")
         return Viewer(role=str(p.role), name=p.name)
+
+    @strawberry.field(description="Where this request's staleness-tolerant reads go.")
+    def read_replica(self, info: Info[Context, None]) -> ReadReplica:
+        c = ctx(info)
+        c.require(D, "read the read routing")
+        s = c.read_source()
+        return ReadReplica(source=s.source, lag_ms=s.lag_ms, max_lag_ms=s.max_lag_ms,
+                           reason=s.reason)
 
     @strawberry.field(description="The newest batches first (at most 100).")
     @domain
@@ -269,4 +282,5 @@ class Query(AlertQueries, AnalyticsQueries, WorkerQueries, AiQueries):
                                 filter: DlqFilterInput | None = None) -> int:
         c = ctx(info)
         c.require(A, "count the dead-letter queue")
-        return await dlq.count_dead_letters(c.deps, (filter or DlqFilterInput()).to_core())
+        f = (filter or DlqFilterInput()).to_core()
+        return await c.read(lambda d: dlq.count_dead_letters(d, f))

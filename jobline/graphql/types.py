@@ -589,3 +589,17 @@ class BatchCreated:
 class Viewer:
     role: str
     name: str
+
+
+@strawberry.type(description=(
+    "Where this request's dashboard, analytics and listing reads went (DATABASE_READ_URL; "
+    "docs/deploy.md, \"Read replica\"). Every other read, and every write, uses the primary."))
+class ReadReplica:
+    source: str = strawberry.field(description="replica | primary")
+    lag_ms: int | None = strawberry.field(description=(
+        "Upper bound on how old a replica read is, ms; null when no replica is configured or "
+        "its position is unknown"))
+    max_lag_ms: int = strawberry.field(description="JOBLINE_READ_MAX_LAG_MS: past it, the "
+                                                   "primary serves")
+    reason: str = strawberry.field(description=(
+        "replica | no_replica | unchecked | lagging | unreachable | not_standby"))

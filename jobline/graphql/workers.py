@@ -120,7 +120,7 @@ class WorkerQueries:
     async def worker_groups(self, info: Info[Context, None]) -> list[WorkerGroup]:
         c = ctx(info)
         c.require(A, "read worker groups")
-        return [WorkerGroup.of(g) for g in await actions.group_views(c.deps)]
+        return [WorkerGroup.of(g) for g in await c.read(actions.group_views)]
 
     @strawberry.field(description="A worker's last log lines, oldest first, secrets masked.")
     @domain

@@ -87,6 +87,31 @@ class EmbeddedPostgres(LocalServer):
         """Start (or adopt an already-running server in ``data_dir``); returns the ``jobline`` DSN."""
         return super().start(timeout)
 
+    def init_replica_of(self, primary_port: int, timeout: float = 120.0) -> None:
+        """Fill this (not yet started, empty) server's data directory with a base backup of the
+        server on ``primary_port``, set up as its streaming standby (``pg_basebackup -R``:
+        ``standby.signal`` + ``primary_conninfo``); :meth:`start` then runs a read-only hot
+        standby. The primary needs ``wal_level >= replica``, a free WAL sender and a
+        ``replication`` line in pg_hba.conf: PostgreSQL's defaults and initdb's
+        ``--auth=trust`` file give all three (the tests' replica, docs/deploy.md)."""
+        if (self.pgdata / "PG_VERSION").exists():
+            raise EmbeddedServiceError(f"{self.pgdata} already holds a cluster")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare()
+        args = [self._bin("pg_basebackup"), "-h", HOST, "-p", str(primary_port),
+                "-U", PG_SUPERUSER, "-D", str(self.pgdata), "-R", "-X", "stream",
+                "--checkpoint=fast"]  # fmt: skip
+        if self.fast:
+            args.append("--no-sync")
+        t0 = time.monotonic()
+        try:
+            self._run(args, timeout=timeout)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise EmbeddedServiceError(
+                f"pg_basebackup from port {primary_port} into {self.pgdata} failed: {exc}"
+            ) from exc
+        log.info("base backup into %s took %.2fs", self.pgdata, time.monotonic() - t0)
+
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run one SQL statement through the bundled psql (sync; no event loop needed)."""
         out = subprocess.run(

@@ -44,6 +44,13 @@ class Settings:
     home: Path = field(default_factory=lambda: Path(os.environ.get("JOBLINE_HOME", ".jobline")).resolve())
     database_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
     redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
+    #: A streaming replica of ``database_url`` for staleness-tolerant reads (dashboard,
+    #: analytics, listings; docs/deploy.md, "Read replica"). None: every read uses the primary.
+    database_read_url: str | None = field(
+        default_factory=lambda: os.environ.get("DATABASE_READ_URL") or None)
+    #: The most a replica read may lag the primary, ms; past it (or with the replica down)
+    #: those reads go to the primary.
+    read_max_lag_ms: int = field(default_factory=lambda: _int("JOBLINE_READ_MAX_LAG_MS", 5_000))
     #: Prepended to every Redis key; lets tests and tenants share one server.
     redis_prefix: str = field(default_factory=lambda: os.environ.get("JOBLINE_REDIS_PREFIX", "jl"))
     api_host: str = field(default_factory=lambda: os.environ.get("JOBLINE_HOST", "127.0.0.1"))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -22,6 +23,9 @@ from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
 from jobline.shared.platform.config import Settings, services_file
 from jobline.shared.platform.errors import ConfigError
+from jobline.shared.platform.replica import ReadRouter, ReadSource, is_replica_failure
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,15 +38,59 @@ class Deps:
     rng: random.Random = field(default_factory=random.Random)
     #: Queue names known to exist in the ``queues`` table (a cache that only saves an upsert).
     known_queues: set[str] = field(default_factory=set)
+    #: Routes staleness-tolerant reads to the ``DATABASE_READ_URL`` replica; None: no replica.
+    reads: ReadRouter | None = None
+
+    @property
+    def read_pool(self) -> asyncpg.Pool:
+        """The replica's pool, or the primary's without a replica (unrouted: prefer
+        :meth:`read`, which honours the staleness bound)."""
+        return self.reads.replica if self.reads is not None else self.pool
+
+    def read_source(self) -> ReadSource:
+        """Where a staleness-tolerant read would go now."""
+        if self.reads is None:
+            return ReadSource("primary", None, self.settings.read_max_lag_ms, "no_replica")
+        return self.reads.status()
+
+    def for_reads(self) -> tuple[Deps, ReadSource]:
+        """These deps with ``pool`` pointing where a staleness-tolerant read goes now (the
+        replica within the bound, else the primary), and that choice. Borrowed: never close
+        the returned deps; never write or claim through them (a replica refuses writes)."""
+        if self.reads is None:
+            return self, self.read_source()
+        pool, src = self.reads.route()
+        return (self if pool is self.pool else replace(self, pool=pool)), src
+
+    async def read(self, fn: Callable[[Deps], Awaitable[T]]) -> tuple[T, ReadSource]:
+        """Run the read ``fn`` where :meth:`for_reads` says; if the replica fails under it
+        (gone, restarting, a recovery conflict), mark it down and run ``fn`` again on the
+        primary. ``fn`` must only read: it may run twice."""
+        deps, src = self.for_reads()
+        if src.source != "replica":
+            return await fn(deps), src
+        try:
+            return await fn(deps), src
+        except Exception as e:
+            if self.reads is None or not is_replica_failure(e):
+                raise
+            self.reads.replica_failed(e)
+        return await fn(self), self.read_source()
 
     async def close(self, timeout: float | None = None) -> None:
         """Close both stores. With ``timeout``: a pool still waiting after it for a connection
         in use (``Pool.close`` waits for every one to be released) is terminated instead."""
+        if self.reads is not None:
+            await self.reads.close(timeout)
         try:
             await asyncio.wait_for(self.pool.close(), timeout)
         except TimeoutError:
             self.pool.terminate()
         await asyncio.wait_for(self.redis.aclose(), timeout)
+
+
+#: Connect timeout of the replica pool's connections, s.
+CONNECT_TIMEOUT_S = 2.0
 
 
 def _jsonb_encode(v: Any) -> bytes:
@@ -72,13 +120,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
-                      events: bool = True) -> asyncpg.Pool:
+                      events: bool = True, **kw: Any) -> asyncpg.Pool:
     """``events=False`` (JOBLINE_EVENTS=off) sets ``jobline.events = off`` on every connection
     at its start: the job triggers then write no outbox rows (migration 0011). A startup
     parameter, not a ``SET``: pooled connections keep no session state of their own."""
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_conn,
                                      command_timeout=60, reset=_keep_session,
-                                     server_settings=None if events else {"jobline.events": "off"})
+                                     server_settings=None if events else {"jobline.events": "off"},
+                                     **kw)
     assert pool is not None
     return pool
 
@@ -132,5 +181,14 @@ async def connect(settings: Settings, clock: Clock = SYSTEM_CLOCK, *, pool_size:
                 "(an evicting Redis silently drops queued jobs)")
     pool = await create_pool(settings.database_url, max_size=pool_size or settings.pg_pool_size,
                              events=settings.events)
+    reads = None
+    if settings.database_read_url:
+        # min_size=0: a replica that is down must not stop the process from starting (its
+        # reads go to the primary until it answers); a short connect timeout keeps a replica
+        # that black-holes packets from holding a check (or a read) for a minute.
+        replica = await create_pool(settings.database_read_url, min_size=0,
+                                    max_size=pool_size or settings.pg_pool_size,
+                                    events=settings.events, timeout=CONNECT_TIMEOUT_S)
+        reads = ReadRouter(pool, replica, settings.read_max_lag_ms)
     return Deps(pool=pool, redis=r, dispatch=Dispatch(r, settings.redis_prefix), clock=clock,
-                settings=settings)
+                settings=settings, reads=reads)
