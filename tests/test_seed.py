@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import drain
 from jobline.worker.registry import Registry
 
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 #: the conftest's template database (migrated once per session)
 TEMPLATE_DB = "jobline_template"
 
@@ -370,9 +372,7 @@ async def test_the_analytics_percentiles_are_within_5_percent_of_the_raw_rows(
     the read layer's p50/p95/p99 of duration, wait and e2e are within 5% (issue 16; the sketch
     promises 2%) of the exact nearest-rank values from the raw rows, for whole ranges,
     unfiltered, per queue and per queue + job type, and count exactly the range's events."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    sys.path.insert(0, str(BENCH))
     import analytics_accuracy as acc
 
     from jobline.analytics.seed import build_rollups
