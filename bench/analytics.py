@@ -13,6 +13,9 @@
     python bench/analytics.py --jobs 10k --out D  # smoke
 
 The seed includes its rollups step (the rebuild from the raw rows), timed in ``steps_s``.
+The other measurements of issue 16: ``bench/analytics_accuracy.py`` (percentile error against
+exact values from the raw rows), ``bench/rollup_fold.py`` (the live fold at 10,000 events/s),
+``bench/analytics_api.py`` (endpoint latency on a 100M-shaped rollup store).
 """
 
 from __future__ import annotations

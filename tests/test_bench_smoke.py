@@ -112,3 +112,20 @@ def test_workers_bench_runs_and_reports(tmp_path: Path) -> None:
     assert report["backlog_spike_to_scale_up"]["desired_rises_s"]["median"] >= 0
     assert report["worker_hours"]["autoscaled_over_fixed"] > 0
     assert (tmp_path / "workers.md").read_text().startswith("# workers")
+
+
+def test_rollup_fold_bench_runs_and_reports(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    subprocess.run([sys.executable, str(BENCH.parent / "rollup_fold.py"), "--runs", "1",
+                    "--passes", "20", "--out", str(tmp_path)], env=env, check=True,
+                   timeout=800, capture_output=True)
+    report = json.loads((tmp_path / "rollup_fold.json").read_text())
+    for mode in ("compacted", "all grains"):
+        (run,) = report["results"][mode]
+        assert run["passes"] == 20 and run["events"] > 0, mode
+        assert report["median"][mode]["events_per_s"] > 0, mode
+    # the compacted mode compacted its minute; the other wrote every grain instead
+    assert report["results"]["compacted"][0]["compaction_ms"] > 0
+    assert report["results"]["all grains"][0]["compaction_ms"] == 0
+    assert report["rows_per_minute"]["job_rollup_histograms"] > 0
+    assert (tmp_path / "rollup_fold.md").read_text().startswith("# Rollup fold capacity")

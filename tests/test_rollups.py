@@ -345,3 +345,43 @@ async def test_0023_derives_hour_and_day_rows_from_the_minute_history(
         assert await conn.fetchval("SELECT n FROM job_rollup_histograms_day") == 6
     finally:
         await conn.close()
+
+
+async def test_a_rebuild_statement_may_outlast_the_pools_command_timeout(
+        deps: Deps, clock: FakeClock) -> None:
+    """A rebuild over a month of a large seed runs statements for minutes: the pool's client-side
+    command timeout (60 s, for interactive work) must not cancel them (the seed's rollups step
+    died on it at 1M jobs under load). Here the pool's timeout is 1 s and the rebuild's lock
+    wait is held 1.5 s by a compaction."""
+    import asyncio
+    import dataclasses
+
+    import asyncpg
+
+    from jobline.testing import wait_until
+
+    await jobs.submit(deps, JobSpec("mail", "send", {}))
+    pool = await asyncpg.create_pool(deps.settings.database_url, min_size=1, max_size=2,
+                                     command_timeout=1.0)
+    assert pool is not None
+    holder = await asyncpg.connect(deps.settings.database_url)
+    try:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT pg_advisory_xact_lock($1)", rollups.COMPACT_LOCK_KEY)
+        task = asyncio.create_task(rebuild_mod.rebuild(dataclasses.replace(deps, pool=pool),
+                                                       START, START + 60_000))
+
+        async def waiting() -> bool:
+            return bool(await holder.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
+
+        await wait_until(waiting, message="the rebuild waits for the compaction lock")
+        await asyncio.sleep(1.5)  # a statement running past the pool's 1 s command timeout
+        await tx.commit()
+        rep = await asyncio.wait_for(task, 60)
+    finally:
+        await holder.close()
+        await pool.close()
+    assert rep["rows"]["job_rollups"] == 1
+    assert await deps.pool.fetchval("SELECT sum(submitted) FROM job_rollups") == 1

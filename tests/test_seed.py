@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from jobline.shared.platform.connections import Deps, connect
 from jobline.testing import drain
 from jobline.worker.registry import Registry
 
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 #: the conftest's template database (migrated once per session)
 TEMPLATE_DB = "jobline_template"
 
@@ -362,3 +364,40 @@ async def test_the_rollups_rebuilt_from_the_seed_answer_the_analytics(
     s = await query.summary(deps, query.scope(rep.to_ms, rep.from_ms, rep.to_ms))
     assert s["processed"]["value"] == raw["completed"] + raw["dead"]
     assert s["p95Ms"]["value"] is not None and s["p95Ms"]["value"] > s["p50Ms"]["value"]
+
+
+async def test_the_analytics_percentiles_are_within_5_percent_of_the_raw_rows(
+        seeded: tuple[Deps, SeedReport]) -> None:
+    """``bench/analytics_accuracy.py`` at a tiny scale: over the rollups rebuilt from the seed,
+    the read layer's p50/p95/p99 of duration, wait and e2e are within 5% (issue 16; the sketch
+    promises 2%) of the exact nearest-rank values from the raw rows, for whole ranges,
+    unfiltered, per queue and per queue + job type, and count exactly the range's events."""
+    sys.path.insert(0, str(BENCH))
+    import analytics_accuracy as acc
+
+    from jobline.analytics.seed import build_rollups
+
+    deps, rep = seeded
+    await build_rollups(deps, rep.from_ms, rep.to_ms)
+    # the store is older than the minute retention: the minute-edged range reads whole hours
+    # (documented), so its counts differ, but its percentiles match the time it covers
+    spans = acc.ranges(rep.from_ms, rep.to_ms)
+    assert set(spans) == {"3d", "last 24h", "past 24h, hour edges", "past 24h, minute edges"}
+    cells = acc.cells(spans, [("email", "email.send"), ("webhooks", "webhook.deliver"),
+                              ("video-encoding", "video.transcode")])
+    rows = await acc.measure(deps, cells)
+    assert len(rows) == 3 * len(cells) == 3 * 4 * (1 + 3 + 3)
+    for r in rows:
+        assert r["exact_n"] > 0, r
+        for p in acc.PCTS:
+            assert r[f"p{p}_exact"] is not None
+            assert r[f"p{p}_error_vs_read_range"] <= acc.SKETCH_BOUND, (p, r)
+            if "minute" not in r["range"]:
+                assert r["read_n"] == r["exact_n"], r
+                assert r[f"p{p}_error"] <= acc.REQUIRED, (p, r)
+    assert all(r["read_n"] > r["exact_n"] for r in rows if "minute" in r["range"])
+    summary = acc.summarize(rows)
+    assert {(s["metric"], s["percentile"]) for s in summary} == {
+        (m, f"p{p}") for m in acc.METRICS for p in acc.PCTS}
+    assert all(s["cells"] == 3 * 7 for s in summary)  # the minute-edged range left out
+    assert max(s["max_error"] for s in summary) <= acc.SKETCH_BOUND

@@ -41,6 +41,10 @@ from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 
 DAY_MS = 86_400_000
+#: Client-side timeout of each rebuild statement (s). The pool's ``command_timeout`` (60 s) is
+#: for interactive work; a month of a 100M-job seed takes minutes per statement (the seed's
+#: rollups step died on the pool's timeout at 1M jobs on a loaded machine).
+STATEMENT_TIMEOUT_S = 24 * 3600.0
 
 
 def _ms(expr: str) -> str:
@@ -213,13 +217,15 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
     args = (to_dt(lo), to_dt(hi))
     async with deps.pool.acquire() as conn, conn.transaction():
         # big hash aggregates over a month of jobs stay in memory
-        await conn.execute("SET LOCAL work_mem = '256MB'")
+        tmo = STATEMENT_TIMEOUT_S
+        await conn.execute("SET LOCAL work_mem = '256MB'", timeout=tmo)
         # The compaction watermark cannot move until this commits: the hour/day rows written
         # hold exactly the minutes before it, like the live ones (the rest is compacted later).
-        await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", COMPACT_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", COMPACT_LOCK_KEY,
+                           timeout=tmo)
         # Minutes not compacted yet are read from their minute rows (query.decompose), so they
         # are written at minute grain even past the minute retention.
-        w = await conn.fetchval(f"SELECT {WATERMARK}")
+        w = await conn.fetchval(f"SELECT {WATERMARK}", timeout=tmo)
         if w is not None:
             cutoff = min(cutoff, from_dt(w) // 3_600_000 * 3_600_000)
         t = time.perf_counter()
@@ -230,20 +236,21 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
             phases[name] = round(phases.get(name, 0.0) + now - t, 3)
             t = now
 
-        status = await conn.execute(ATTEMPT_FACTS, *args)
+        status = await conn.execute(ATTEMPT_FACTS, *args, timeout=tmo)
         attempts = int(status.rsplit(" ", 1)[-1])
-        await conn.execute("ANALYZE rb_att")
+        await conn.execute("ANALYZE rb_att", timeout=tmo)
         lap("attempts")
         for name, sql in (("rollups", MINUTE_ROLLUPS), ("histograms", MINUTE_HISTOGRAMS),
                           ("errors", MINUTE_ERRORS), ("attempt_numbers", MINUTE_ATTEMPTS)):
-            await conn.execute(sql, *args, to_dt(cutoff))
+            await conn.execute(sql, *args, to_dt(cutoff), timeout=tmo)
             lap(name)
         for name, sql in STATEMENTS:
             if sql.startswith("DELETE"):
-                await conn.execute(sql, *args)
+                await conn.execute(sql, *args, timeout=tmo)
                 lap("delete")
                 continue
-            status = await conn.execute(sql, *((to_dt(cutoff),) if "$1" in sql else ()))
+            status = await conn.execute(sql, *((to_dt(cutoff),) if "$1" in sql else ()),
+                                        timeout=tmo)
             rows[name] = rows.get(name, 0) + int(status.rsplit(" ", 1)[-1])
             lap("insert")
     return {"from": _iso(lo), "to": _iso(hi), "attempts": attempts, "rows": rows,
