@@ -537,17 +537,25 @@ WITH r0 AS (
     RETURNING queue_name, status, batch_id, created_at, completed_at
 ), att AS (
     INSERT INTO {attempts_table} (job_id, lease_token, attempt, worker_id, started_at,
-                                  finished_at, outcome, error_type, error, duration_ms)
+                                  finished_at, outcome, error_type, error, duration_ms,
+                                  due_at, counted, next_status)
     SELECT fin.id, v.n, v.n, 'seed-w' || ((fin.h15 >> 12) + v.n) % {WORKERS},
            {ts('v.s')}, {ts('v.f')},
            CASE WHEN NOT v.failed THEN 'completed'
                 WHEN fin.fam = {timeout_fam} THEN 'timeout'
                 WHEN fin.fam = {lease_fam} THEN 'lease_expired' ELSE 'failed' END,
            CASE WHEN v.failed THEN fin.etype END, CASE WHEN v.failed THEN fin.emsg END,
-           (v.f - v.s)::int
-      FROM fin CROSS JOIN LATERAL (VALUES (1, fin.s1, fin.f1), (2, fin.s2, fin.f2),
-                                          (3, fin.s3, fin.f3)) AS v0(n, s, f)
-     CROSS JOIN LATERAL (SELECT v0.n, v0.s, v0.f, v0.n < fin.na OR fin.dlq AS failed) AS v
+           (v.f - v.s)::int,
+           -- the facts of migration 0023, so a rebuild's waits are exact (a retry is due
+           -- after its backoff, not when it started)
+           {ts('v.d')}, true,
+           CASE WHEN NOT v.failed THEN 'completed' WHEN v.n < fin.na THEN 'scheduled'
+                ELSE 'dead_letter' END
+      FROM fin CROSS JOIN LATERAL (VALUES (1, fin.s1, fin.f1, fin.created),
+                                          (2, fin.s2, fin.f2, fin.d2),
+                                          (3, fin.s3, fin.f3, fin.d3)) AS v0(n, s, f, d)
+     CROSS JOIN LATERAL (SELECT v0.n, v0.s, v0.f, v0.d, v0.n < fin.na OR fin.dlq AS failed)
+                     AS v
      WHERE v0.n <= fin.na
     RETURNING 1
 )
