@@ -377,7 +377,14 @@ async def test_a_rebuild_statement_may_outlast_the_pools_command_timeout(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
 
         await wait_until(waiting, message="the rebuild waits for the compaction lock")
-        await asyncio.sleep(1.5)  # a statement running past the pool's 1 s command timeout
+
+        async def past_the_timeout() -> bool:
+            # the rebuild's statement has been running longer than the pool's 1 s timeout
+            return bool(await holder.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                "AND clock_timestamp() - query_start > interval '1.5 s'"))
+
+        await wait_until(past_the_timeout, message="the rebuild's statement runs past 1.5 s")
         await tx.commit()
         rep = await asyncio.wait_for(task, 60)
     finally:
