@@ -67,6 +67,9 @@ POOL_SCHEDULER = 6
 POOL_LAMBDA = 2            # JOBLINE_LAMBDA_PG_POOL
 #: AWS Lambda's default concurrent-executions quota per account and region (AWS documentation).
 LAMBDA_ACCOUNT_CONCURRENCY = 1_000
+#: One plain submit's PostgreSQL statement, warm (docs/performance.md, "One statement per plain
+#: submit": 0.67 -> 0.41 ms); not in a results file, so quoted here with its source.
+SUBMIT_TXN_MS = 0.41
 #: Cores per host when packing the stateless processes (hosts like this machine).
 HOST_CORES = 2
 
@@ -95,6 +98,7 @@ class Inputs:
     consumer_groups: int = 1
     lambda_call_ms: float = 0.0
     lambda_call_source: str = "given"
+    lambda_txn_ms: float = 0.0
     pg_bulk_us_per_row: float = 0.0
     pg_max_connections: int = PG_MAX_CONNECTIONS
     sources: tuple[tuple[str, str], ...] = ()
@@ -156,6 +160,9 @@ def load_inputs(results: Path = RESULTS, *, handler_us: float = 0.0) -> Inputs:
         kafka_events_per_s_per_consumer=kafka,
         # One submit at a time per Lambda container: the in-process sequential submit's time.
         lambda_call_ms=1000.0 / thr["submit_sequential_jobs_per_s"]["median"],
+        # docs/performance.md, "One statement per plain submit": 0.41 ms per submit, warm -- the
+        # time a submit holds a PostgreSQL connection, which is what a proxy multiplexes
+        lambda_txn_ms=SUBMIT_TXN_MS,
         lambda_call_source="one sequential in-process submit, throughput.json; a real Lambda "
                            "adds its network round trips: --lambda-call-ms",
         pg_bulk_us_per_row=_load(results, "pg_ceiling")["results"]["shipped"]["pg_cpu_us_per_row"],
@@ -283,16 +290,22 @@ def lambda_path(inputs: Inputs, jobs_per_s: float, dep: Deployment) -> dict[str,
     """Submits through Lambda instead of API processes. One invocation at a time per container,
     so concurrency = rate x call time (Little's law), with the same headroom; each container holds
     its pool for its life. Without a proxy: containers x pool + the servers' pools must fit
-    max_connections. With RDS Proxy: the database sees about one connection per busy
-    transaction (same Little's law), if sessions are not pinned."""
+    max_connections. With RDS Proxy: the database sees about one connection per transaction in
+    flight (rate x transaction time), if sessions are not pinned."""
     call_s = inputs.lambda_call_ms / 1000.0
     concurrency = max(1, math.ceil(jobs_per_s * call_s / inputs.target_utilisation - 1e-9))
     others = server_connections({**dep, "api": 0})
     direct = concurrency * POOL_LAMBDA + others
     free = inputs.pg_max_connections - others
     max_direct_concurrency = max(0, free // POOL_LAMBDA)
-    proxied = concurrency + others
-    return {"call_ms": round(inputs.lambda_call_ms, 3), "concurrency": concurrency,
+    # RDS Proxy lends a database connection per transaction: busy connections = rate x the
+    # submit's transaction time (Little's law), with the same headroom, never more than the
+    # containers themselves
+    busy = max(1, math.ceil(jobs_per_s * inputs.lambda_txn_ms / 1000.0
+                            / inputs.target_utilisation - 1e-9))
+    proxied = min(concurrency, busy) + others
+    return {"call_ms": round(inputs.lambda_call_ms, 3), "txn_ms": inputs.lambda_txn_ms,
+            "concurrency": concurrency,
             "fits_account_default": concurrency <= LAMBDA_ACCOUNT_CONCURRENCY,
             "connections_direct": direct,
             "fits_direct": direct <= inputs.pg_max_connections,

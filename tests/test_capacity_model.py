@@ -29,6 +29,7 @@ FIXED = cm.Inputs(
     today_jobs_per_s=1_000.0,
     kafka_events_per_s_per_consumer=10_000.0,
     lambda_call_ms=2.0,
+    lambda_txn_ms=0.5,
     pg_bulk_us_per_row=10.0,
 )
 ONE_EACH = {"api": 1, "postgres": 1, "valkey": 1, "workers": 1, "relay": 1}
@@ -133,7 +134,8 @@ def test_event_and_lambda_constraints() -> None:
     others = cm.server_connections({**dep, "api": 0})
     assert lam["concurrency"] == 40
     assert lam["connections_direct"] == 40 * cm.POOL_LAMBDA + others
-    assert lam["connections_with_proxy"] == 40 + others
+    # behind RDS Proxy: 10,000/s x 0.5 ms = 5 transactions in flight -> 10 at 50 %
+    assert lam["connections_with_proxy"] == 10 + others
     assert lam["connections_with_proxy"] < lam["connections_direct"]
     # ten times the rate no longer fits max_connections without a proxy
     big = cm.lambda_path(FIXED, 100_000.0, dep)
@@ -146,7 +148,7 @@ def _fixed_with_scheduler() -> cm.Inputs:
                                  cm.Component("scheduler", "process", 1.0, "fixed", max_units=1)),
                      target_utilisation=0.5, today_jobs_per_s=1_000.0,
                      kafka_events_per_s_per_consumer=10_000.0, lambda_call_ms=2.0,
-                     pg_bulk_us_per_row=10.0)
+                     lambda_txn_ms=0.5, pg_bulk_us_per_row=10.0)
 
 
 def test_output_is_deterministic() -> None:
