@@ -91,6 +91,7 @@ else
 	$(BIN)/python bench/latency_breakdown.py
 	$(BIN)/python bench/queue_stats.py
 	$(BIN)/python bench/workers.py --runs 3
+	$(BIN)/python bench/capacity_model.py
 endif
 
 # Not part of `make bench` (nor of `make test`, which runs them --small): ~15 min of load.
