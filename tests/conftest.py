@@ -29,12 +29,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import psutil
 import pytest
-import redis.asyncio as aioredis
 
 from jobline.local import EmbeddedPostgres, EmbeddedValkey
 from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps, connect, create_redis
+from jobline.shared.platform.redis_client import is_cluster
 
 TEMPLATE_DB = "jobline_template"
 COMPACTED_FOREVER = "UPDATE rollup_watermark SET compacted_through = '9000-01-01T00:00:00Z'"
@@ -263,18 +263,31 @@ def redis_url(services: Services) -> str:
 async def redis_prefix(services: Services) -> AsyncIterator[str]:
     prefix = f"t{os.getpid()}x{next(_prefix_counter)}"
     yield prefix
-    client = aioredis.Redis.from_url(services.redis_url)
+    client = create_redis(services.redis_url)
+
+    async def unlink(keys: list[bytes]) -> None:
+        if not is_cluster(client):
+            await client.unlink(*keys)
+            return
+        async with client.pipeline(transaction=False) as p:  # one slot per command
+            for key in keys:
+                # not p.unlink(): the cluster client's multi-key unlink is a coroutine that
+                # splits by slot itself, not a pipelined command
+                p.execute_command("UNLINK", key)
+            await p.execute()
+
     try:
         # Keys may be hash-tagged ("{prefix}:...") for cluster slots, so match both spellings.
+        # A cluster client's SCAN walks every primary.
         for pattern in (f"{prefix}*", f"{{{prefix}}}*"):
             batch: list[bytes] = []
             async for key in client.scan_iter(match=pattern, count=1000):
                 batch.append(key)
                 if len(batch) >= 1000:
-                    await client.unlink(*batch)
+                    await unlink(batch)
                     batch.clear()
             if batch:
-                await client.unlink(*batch)
+                await unlink(batch)
     finally:
         await client.aclose()
 
