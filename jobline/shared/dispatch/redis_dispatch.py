@@ -574,11 +574,27 @@ class Dispatch:
     # --- epoch: detects a flushed/restarted-empty Redis --------------------------------------
 
     async def epoch(self) -> str | None:
-        v = await self.r.get(self.epoch_key)
-        return _s(v) if v is not None else None
+        """The time of the last full reconcile, or None when any part of Redis lost it: on a
+        cluster each slot group keeps its own copy, so a flushed or replaced shard shows."""
+        if not self.grouped:
+            v = await self.r.get(self.epoch_key)
+            return _s(v) if v is not None else None
+        async with _Pipe(self.r) as pipe:
+            for g in self.groups:
+                pipe.get(f"{g.base}:epoch")
+            values = await pipe.execute()
+        if any(v is None for v in values):
+            return None
+        return min(_s(v) for v in values)
 
     async def set_epoch(self, value: str) -> None:
-        await self.r.set(self.epoch_key, value)
+        if not self.grouped:
+            await self.r.set(self.epoch_key, value)
+            return
+        async with _Pipe(self.r) as pipe:
+            for g in self.groups:
+                pipe.set(f"{g.base}:epoch", value)
+            await pipe.execute()
 
 
 class _Pipe:
