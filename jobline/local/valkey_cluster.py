@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -56,6 +57,10 @@ def _client(port: int, timeout: float = 2.0) -> redis.Redis:
     for command in ("CLUSTER NODES", "CLUSTER INFO"):
         c.response_callbacks.pop(command, None)
     return c
+
+
+def _raw(c: redis.Redis, *args: str | bytes) -> Any:
+    return c.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 def _free_ports(n: int) -> list[int]:
@@ -240,7 +245,7 @@ class ValkeyCluster:
         for port in self._alive_ports():
             c = _client(port)
             try:
-                text = c.execute_command("CLUSTER NODES")
+                text = _raw(c, "CLUSTER NODES")
             except redis.RedisError as e:
                 last = e
                 continue
@@ -293,14 +298,14 @@ class ValkeyCluster:
     def keyslot(self, key: str | bytes) -> int:
         c = _client(self._alive_ports()[0])
         try:
-            return int(c.execute_command("CLUSTER KEYSLOT", key))
+            return int(_raw(c, "CLUSTER KEYSLOT", key))
         finally:
             c.close()
 
     def cluster_info(self, port: int) -> dict[str, str]:
         c = _client(port)
         try:
-            text = c.execute_command("CLUSTER INFO")
+            text = _raw(c, "CLUSTER INFO")
         finally:
             c.close()
         if isinstance(text, dict):  # redis-py parses CLUSTER INFO
