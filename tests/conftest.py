@@ -31,6 +31,7 @@ import psutil
 import pytest
 
 from jobline.local import EmbeddedPostgres, EmbeddedValkey
+from jobline.local.valkey_cluster import ValkeyCluster
 from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps, connect, create_redis
@@ -136,6 +137,36 @@ def services(
             cluster.stop()
         if pg_dir is not None:
             shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ExternalCluster:
+    """A Redis/Valkey Cluster the session did not start (``REDIS_CLUSTER_URL``): usable through
+    its URL, but no fault can be injected (tests that kill or flush nodes skip on it)."""
+
+    url: str
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyCluster | ExternalCluster]:
+    """A Valkey Cluster of 3 masters + 3 replicas (``jobline.local.valkey_cluster``), started
+    on first use (only sessions with a test that asks for it pay its ~7 s start) and stopped at
+    the end of the session. ``REDIS_CLUSTER_URL`` (any node of a running cluster) replaces it.
+
+    Shared by the session: tests isolate themselves with their own key prefix, and a test that
+    kills a master waits for the failover and restarts the node before it returns, leaving the
+    cluster ok (roles may have moved: ask ``cluster.nodes``, never assume a port's role).
+    """
+    external = os.environ.get("REDIS_CLUSTER_URL") or None
+    if external is not None:
+        yield ExternalCluster(external)
+        return
+    cluster = ValkeyCluster(tmp_path_factory.mktemp("valkey-cluster"), masters=3, replicas=1)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 _PG_TMP_PREFIX = "jobline-test-pg-"

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.exceptions
-
 from jobline.shared.core import counts
 from jobline.shared.observe.monitoring import OLDEST_PENDING
 from jobline.shared.observe.workers import list_workers
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.redis_client import UNAVAILABLE_ERRORS, used_memory
 
 log = logging.getLogger("jobline.analytics.samples")
 
@@ -141,10 +140,9 @@ async def collect(deps: Deps) -> Samples:
             s.put("worker.cpu_pct", str(w["id"]), w.get("cpuPercent"))
             s.put("worker.rss_bytes", str(w["id"]), w.get("rssBytes"))
         s.put("health.up", "workers", 1 if workers else 0)
-        info = await deps.dispatch.r.info("memory")
-        s.put("redis.memory_bytes", "*", info.get("used_memory"))
+        s.put("redis.memory_bytes", "*", await used_memory(deps.dispatch.r))
         s.put("health.up", "redis", 1)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as e:
+    except UNAVAILABLE_ERRORS as e:
         log.warning("samples: Redis readings failed: %s", e)
         s.put("health.up", "redis", 0)
     return s

@@ -1,5 +1,9 @@
 """``/healthz`` (the process is up) and ``/readyz`` (it can reach Postgres and Redis).
 
+On a Redis Cluster "reach Redis" means every primary answers ``PING``: with one shard down a
+third of the queues cannot be served, which is an outage of this process's dispatch, not a
+detail (a failover takes it back to ready within seconds).
+
 Liveness deliberately checks nothing external: restarting an API process cannot fix a database
 outage, so a down database must make it unready (taken out of rotation), never "dead".
 """
@@ -17,6 +21,7 @@ from jobline.api.docs import Op, Resp, documented
 from jobline.api.errors import JSONResponse, endpoint
 from jobline.api.schemas import HealthOut
 from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.redis_client import ping_all
 
 #: A readiness probe must answer fast even when a store hangs rather than refuses.
 PROBE_TIMEOUT_S = 2.0
@@ -40,7 +45,7 @@ async def _check_postgres(deps: Deps) -> str:
 async def _check_redis(deps: Deps) -> str:
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S):
-            await deps.redis.ping()
+            await ping_all(deps.redis)
     except Exception as e:
         return f"down: {type(e).__name__}"
     return "ok"

@@ -18,6 +18,9 @@ event consumers should see durably, and it may be reported many times a second.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +31,14 @@ import orjson
 from jobline.shared.dispatch.mirror import after_commit
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.redis_client import UNAVAILABLE_ERRORS, publish_many
 from jobline.shared.security.masking import mask_text
 
+log = logging.getLogger("jobline.progress")
+
+#: Back-off between attempts to renew a lost progress subscription (seconds).
+RESUBSCRIBE_MIN_S = 0.05
+RESUBSCRIBE_MAX_S = 2.0
 #: Log lines kept per execution (the newest).
 MAX_LOG_LINES = 100
 #: Characters kept of one log line or progress message.
@@ -130,10 +139,9 @@ async def record(deps: Deps, reports: Sequence[ProgressReport]) -> list[uuid.UUI
         to_dt(deps.clock.now_ms()), MAX_LOG_LINES)
     written = [r["job_id"] for r in rows]
     with after_commit("progress of %d jobs stored, not announced", len(written)):
-        async with deps.dispatch.r.pipeline(transaction=False) as pipe:
-            for job_id in written:
-                pipe.publish(channel(deps.dispatch.prefix, job_id), b"1")
-            await pipe.execute()
+        # one round trip: a pipeline, or on a Redis Cluster (no pipelined PUBLISH) one script
+        await publish_many(deps.dispatch.r,
+                           [(channel(deps.dispatch.prefix, job_id), b"1") for job_id in written])
     return written
 
 
@@ -151,13 +159,35 @@ async def get_progress(deps: Deps, job_id: uuid.UUID) -> Progress | None:
 
 async def updates(deps: Deps, job_id: uuid.UUID) -> AsyncIterator[None]:
     """Yield once subscribed, then once per progress announcement of ``job_id`` (the caller
-    re-reads). Runs until the consumer stops iterating; uses a pub/sub connection of its own."""
-    pubsub = deps.dispatch.r.pubsub(ignore_subscribe_messages=True)
-    try:
-        await pubsub.subscribe(channel(deps.dispatch.prefix, job_id))
-        yield None
-        async for msg in pubsub.listen():
-            if msg.get("type") == "message":
-                yield None
-    finally:
-        await pubsub.aclose()
+    re-reads). Runs until the consumer stops iterating; uses a pub/sub connection of its own.
+
+    A subscription lost after it was made (Redis restarted; on a Cluster, the node serving the
+    channel's slot failed over) is renewed with back-off, and renewing yields once more: a report
+    announced while nobody listened is then re-read, so none is missed for good. Redis
+    unreachable at the first subscribe raises, as any Redis call does.
+    """
+    delay = RESUBSCRIBE_MIN_S
+    first = True
+    while True:
+        pubsub = deps.dispatch.r.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel(deps.dispatch.prefix, job_id))
+            delay = RESUBSCRIBE_MIN_S
+            if not first:
+                log.info("progress of job %s: subscription renewed", job_id)
+            first = False
+            yield None
+            async for msg in pubsub.listen():
+                if msg.get("type") == "message":
+                    yield None
+            return  # the connection closed without an error: nothing more will come
+        except UNAVAILABLE_ERRORS as e:
+            if first:
+                raise  # unreachable from the start: the caller reports it, as before
+            log.warning("progress of job %s: subscription lost (%s); renewing in %.2fs",
+                        job_id, type(e).__name__, delay)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+        await asyncio.sleep(delay)  # back-off while Redis is down, not a wait for state
+        delay = min(delay * 2, RESUBSCRIBE_MAX_S)

@@ -10,11 +10,13 @@ the same answer; over the cap the submission fails with
 
 How the depth is measured, and the trade-offs:
   * ``ZCARD`` of the queue's ready and delayed sets in Redis, pipelined: O(1), one round trip for
-    all queues of a request, no Postgres query on the hot path. Jobs ``waiting`` on dependencies
+    all queues of a request (on a Redis Cluster one per node holding those queues), no Postgres
+    query on the hot path. Jobs ``waiting`` on dependencies
     are not in Redis and do not count (they cannot run before their parents anyway).
   * The check and the insert are not one atomic step: concurrent submitters may overshoot the cap
     by at most their in-flight batch sizes. The cap is a pressure valve, not an exact quota.
-  * When Redis is unreachable the check is skipped (fails open): Postgres is the truth and a
+  * When Redis is unreachable (on a Cluster also: a shard without a master mid-failover) the
+    check is skipped (fails open): Postgres is the truth and a
     submit it commits is acknowledged; refusing all work because the *measurement* failed would
     turn a Redis blip into an outage. The cap is back as soon as Redis answers.
   * Redis lags Postgres after a flush until ``reconcile`` runs; during that window the measured
@@ -27,10 +29,9 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 
-import redis.exceptions
-
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import Unavailable
+from jobline.shared.platform.redis_client import UNAVAILABLE_ERRORS
 
 log = logging.getLogger("jobline.backpressure")
 
@@ -70,7 +71,7 @@ async def admit(deps: Deps, queues: Iterable[str]) -> None:
         return
     try:
         depths = await queue_depths(deps, adding)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as e:
+    except UNAVAILABLE_ERRORS as e:
         log.warning("queue depth unknown (%s); admitting without the cap", type(e).__name__)
         return
     for q in sorted(adding):

@@ -15,20 +15,21 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import redis.exceptions
+from jobline.shared.platform.redis_client import REDIS_ERRORS
 
 log = logging.getLogger("jobline.dispatch")
 
 
 @contextmanager
 def after_commit(what: str, *args: object) -> Iterator[None]:
-    """Run the Redis mirror of an already committed change; a :class:`redis.exceptions.RedisError`
-    inside is logged (``what % args``, then the error) and suppressed. Anything else propagates.
+    """Run the Redis mirror of an already committed change; any Redis error inside (a
+    :class:`redis.exceptions.RedisError`, or a Cluster client's ``RedisClusterException`` such as
+    a slot no node serves) is logged (``what % args``, then the error) and suppressed. Anything else propagates.
 
     Use only after the commit: before it, a Redis failure must fail the operation.
     """
     try:
         yield
-    except redis.exceptions.RedisError as e:
+    except REDIS_ERRORS as e:
         log.warning("%s; Redis mirror failed (%s: %s), reconcile will repair it",
                     what % args if args else what, type(e).__name__, e)

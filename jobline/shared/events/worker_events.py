@@ -13,6 +13,7 @@ from typing import Any
 from jobline.shared.events.outbox import NewEvent, emit
 from jobline.shared.observe import workers
 from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.redis_client import get_many
 
 
 def _tracked(deps: Deps) -> str:
@@ -39,7 +40,7 @@ async def sweep_lost_workers(deps: Deps) -> list[str]:
            for m in await deps.redis.smembers(_tracked(deps))]
     if not ids:
         return []
-    beats = await deps.redis.mget([workers.worker_key(d.prefix, i) for i in ids])
+    beats = await get_many(deps.redis, [workers.worker_key(d.prefix, i) for i in ids])
     lost = []
     for worker_id, beat in zip(ids, beats, strict=True):
         if beat is None and await deps.redis.srem(_tracked(deps), worker_id):

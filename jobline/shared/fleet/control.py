@@ -26,6 +26,7 @@ from jobline.shared.core import cancellation
 from jobline.shared.core.jobs import translate_errors
 from jobline.shared.observe.workers import commands_key, logs_key, seen_key, stopped_key
 from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.redis_client import get_many
 
 Command = Literal["quiet", "stop", "restart"]
 COMMANDS: tuple[str, ...] = ("quiet", "resume", "stop", "restart")
@@ -110,7 +111,7 @@ async def vanished(deps: Deps, live: set[str]) -> dict[str, tuple[str, bool]]:
     gone = [w for w in seen if w not in live]
     if not gone:
         return {}
-    marks = await d.r.mget([stopped_key(d.prefix, w) for w in gone])
+    marks = await get_many(d.r, [stopped_key(d.prefix, w) for w in gone])
     await d.r.hdel(seen_key(d.prefix), *gone)
     # a command a dead worker never carried out (it crashed first) is dropped with it
     await d.r.hdel(commands_key(d.prefix), *gone)

@@ -15,14 +15,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import redis.exceptions
-
 from jobline.shared.observe import rollups
 from jobline.shared.observe.workers import list_workers
 from jobline.shared.platform.clock import from_dt, to_dt
 from jobline.shared.platform.connections import Deps
 from jobline.shared.platform.errors import ValidationFailed
 from jobline.shared.platform.ids import uuid7_floor
+from jobline.shared.platform.redis_client import UNAVAILABLE_ERRORS
 
 #: Throughput and failure rate in queue metrics cover this much recent time.
 RECENT_MS = 15 * 60_000
@@ -135,7 +134,7 @@ async def queue_metrics(deps: Deps, queue: str | None = None) -> list[dict[str, 
         if queue is not None:
             names = {queue}
         depth = await deps.dispatch.depth(sorted(names))
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    except UNAVAILABLE_ERRORS:
         redis_ok = False
         if queue is not None:
             names = {queue}

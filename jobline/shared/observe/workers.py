@@ -10,6 +10,11 @@ sweep. Every key of it is spelled here, and only here.
   and ``{prefix}:workers:seen``: worker management (``jobline.shared.fleet.control``).
 
 Best-effort bookkeeping: no job state lives here (leases are in the dispatch keys).
+
+Redis Cluster: these keys carry no hash tag, so they spread over the slots; no command here
+touches two of them at once except through a non-transactional pipeline or
+:func:`~jobline.shared.platform.redis_client.get_many` (one MGET per slot). A shard lost with
+some of them heals at the next heartbeat (``register_worker`` writes both the key and the set).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import orjson
 
 from jobline.shared.core.jobs import translate_errors
 from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.redis_client import get_many
 
 try:  # an optional dependency ([local] extra): the runtime must not need it
     import psutil as _psutil
@@ -137,7 +143,8 @@ async def list_workers(deps: Deps) -> list[dict[str, Any]]:
            for m in await d.r.smembers(live_set_key(d.prefix))]
     if not ids:
         return []
-    vals = await d.r.mget([worker_key(d.prefix, i) for i in ids])
+    # one MGET per slot on a Cluster: each worker's key hashes to its own slot
+    vals = await get_many(d.r, [worker_key(d.prefix, i) for i in ids])
     out, dead = [], []
     for i, v in zip(ids, vals, strict=True):
         if v is None:

@@ -9,6 +9,9 @@
 - Redis may be flushed: a marker key tells the relay the stream was lost, and the relay replays
   the outbox's retained window (consumers dedupe by event id). A consumer whose group vanished
   recreates it.
+- Redis Cluster: every command and script here names the stream alone (one slot), and the
+  marker shares the stream's slot (``{P:events}:alive``), so both live on one shard and are lost
+  together. A blocking ``XREADGROUP`` waits on the stream's node.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import redis.exceptions
 from jobline.shared.events.bus import BusConsumer, Delivery, EventBus, GroupLag, as_record
 from jobline.shared.events.outbox import Event, Record, unpack, unpack_json
 from jobline.shared.platform.connections import create_redis
+from jobline.shared.platform.redis_client import colocated
 
 DEFAULT_MAXLEN = 1_000_000
 
@@ -63,7 +67,10 @@ class RedisStreamsBus(EventBus):
                  claim_idle_ms: int = 30_000) -> None:
         self.url = url
         self.stream = f"{prefix}:events"
-        self.marker = f"{prefix}:events:alive"
+        # In the stream's own slot: on a Redis Cluster a shard lost (flushed, or failed over
+        # without its last writes) takes the stream and its marker together, so lost_state()
+        # sees the loss. (A marker in another slot would survive it and hide the loss.)
+        self.marker = colocated(self.stream, ":alive")
         self.maxlen = maxlen
         self.claim_idle_ms = claim_idle_ms
         self.redis = create_redis(url)
