@@ -60,6 +60,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run against a throwaway cluster of the PostgreSQL binaries in DIR (e.g. "
              "/usr/lib/postgresql/15/bin) instead of the embedded PostgreSQL 18 or DATABASE_URL; "
              "env JOBLINE_TEST_PG_BIN")  # fmt: skip
+    parser.addoption(
+        "--redis-cluster", action="store_true",
+        default=bool(os.environ.get("JOBLINE_TEST_REDIS_CLUSTER")),
+        help="run against a local Valkey Cluster of 3 masters + 3 replicas instead of one "
+             "embedded Valkey (dispatch in the slot-group layout); env JOBLINE_TEST_REDIS_CLUSTER")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,6 +117,7 @@ def services(
     postgres: EmbeddedPostgres | None = None
     cluster: ClusterFromBin | None = None
     valkey: EmbeddedValkey | None = None
+    vcluster: ValkeyCluster | None = None
     base = tmp_path_factory.mktemp("services")
     pg_dir: Path | None = None
     try:
@@ -123,12 +129,17 @@ def services(
             pg_dir = _postgres_dir(base)
             postgres = EmbeddedPostgres(pg_dir, fast=True)
             database_url = postgres.start()
+        if redis_url is None and pytestconfig.getoption("--redis-cluster"):
+            vcluster = ValkeyCluster(base / "valkey-cluster", masters=3, replicas=1)
+            redis_url = vcluster.start()
         if redis_url is None:
             # In-memory only: tests simulate Redis data loss with valkey.restart(wipe=True).
             valkey = EmbeddedValkey(base / "valkey", persist=False)
             redis_url = valkey.start()
         yield Services(database_url, redis_url, postgres, valkey)
     finally:
+        if vcluster is not None:
+            vcluster.stop()
         if valkey is not None:
             valkey.stop()
         if postgres is not None:

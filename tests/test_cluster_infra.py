@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from conftest import ExternalCluster
 from redis.asyncio.cluster import RedisCluster
 
 from jobline.api import health
@@ -46,7 +47,6 @@ from jobline.shared.platform.redis_client import (
 )
 from jobline.shared.security import key_rate_limit
 from jobline.testing import wait_until
-from tests.conftest import ExternalCluster
 
 _prefixes = itertools.count(1)
 
@@ -359,7 +359,8 @@ async def test_get_many_and_used_memory(rc: RedisCluster, cdeps: Deps) -> None:
     assert await get_many(rc, keys) == [b"a", None, b"c"]
     per_node = await rc.info("memory", target_nodes=RedisCluster.PRIMARIES)
     total = await used_memory(rc)
-    assert total == sum(int(i["used_memory"]) for i in per_node.values())
+    # other tests' processes may write meanwhile: the two readings agree within 5 %
+    assert total == pytest.approx(sum(int(i["used_memory"]) for i in per_node.values()), rel=0.05)
     assert total is not None and total > max(int(i["used_memory"]) for i in per_node.values())
 
 
