@@ -18,21 +18,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
+import redis
 import stores
 
-from jobline.local.valkey_cluster import ValkeyCluster
+from jobline.local import EmbeddedValkey
+from jobline.local.valkey_cluster import ClusterNodeServer, ValkeyCluster
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec
 from jobline.shared.platform.config import Settings
@@ -102,24 +107,59 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def valkey(config: str, tmp: Path) -> Iterator[tuple[str, list[int]]]:
+    """(URL, node pids) of: one plain node, a cluster of one master (all 16,384 slots on one
+    node: the cluster client and slot groups at the cost of a single server), or 3 masters."""
+    if config == "single":
+        node = EmbeddedValkey(tmp, persist=False)
+        try:
+            url = node.start()
+            assert node.pid is not None
+            yield url, [node.pid]
+        finally:
+            node.stop()
+    elif config == "cluster-1":
+        # valkey-cli --cluster create wants 3 masters; one node takes every slot by hand
+        port, bus = (free_port() for _ in range(2))
+        node = ClusterNodeServer(tmp, port, bus, node_timeout_ms=2000)
+        try:
+            node.start()
+            c = redis.Redis(port=port)
+            c.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+            while c.info("cluster").get("cluster_enabled") != 1 or \
+                    c.execute_command("CLUSTER", "INFO").decode().find("cluster_state:ok") < 0:
+                time.sleep(0.05)  # a startup poll outside any measurement
+            c.close()
+            assert node.pid is not None
+            yield f"redis://127.0.0.1:{port}", [node.pid]
+        finally:
+            node.stop()
+    else:
+        vc = ValkeyCluster(tmp, masters=int(config.split("-")[1]), replicas=0)
+        try:
+            url = vc.start()
+            yield url, [n.pid for n in vc.nodes if n.pid is not None]
+        finally:
+            vc.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with stores.local("jobline-bench-cluster-", external=True) as services:
         for config in args.configs:
-            with tempfile.TemporaryDirectory(prefix=f"jl-{config}-") as tmp:
-                if config == "single":
-                    vc = ValkeyCluster(Path(tmp), masters=1, replicas=0, cluster=False)
-                else:
-                    vc = ValkeyCluster(Path(tmp), masters=int(config.split("-")[1]), replicas=0)
-                url = vc.start()
-                try:
-                    settings = Settings().with_(database_url=services.database_url,
-                                                redis_url=url, redis_prefix="bench")
-                    pids = [node.pid for node in vc.nodes]
-                    runs = [await drain(settings, pids, args.jobs, args.queues, args.processes,
-                                        args.concurrency) for _ in range(args.runs)]
-                finally:
-                    vc.stop()
+            with tempfile.TemporaryDirectory(prefix=f"jl-{config}-") as tmp, \
+                    valkey(config, Path(tmp)) as (url, pids):
+                settings = Settings().with_(database_url=services.database_url, redis_url=url,
+                                            redis_prefix="bench")
+                runs = [await drain(settings, pids, args.jobs, args.queues, args.processes,
+                                    args.concurrency) for _ in range(args.runs)]
             out[config] = {**summarize(runs), "runs": runs}
             print(config, json.dumps(out[config]["jobs_per_s_runs"]), flush=True)
     return {

@@ -203,3 +203,23 @@ async def test_a_lost_group_is_noticed_and_rebuilt(deps: Deps) -> None:
     assert (await d.depth(["q2"]))["q2"]["ready"] == 1
     got, _ = await d.claim(QUEUES, 100, deps.clock.now_ms(), deps.clock.now_ms() + 30_000)
     assert sorted(str(j) for _, j in got) == sorted(str(s.submitted.id) for s in subs)
+
+
+async def test_a_paused_or_full_queue_takes_no_share_of_a_claim_across_groups(deps: Deps) -> None:
+    """The claim asks each group for what it can give: a paused queue's (or a capped queue's)
+    ready jobs must not use up the batch that other groups could fill."""
+    from jobline.shared.dispatch.redis_dispatch import QueueControls
+
+    d = deps.dispatch
+    now = 1_000_000
+    first, other = "q0", next(q for q in QUEUES if d.group_of(q) is not d.group_of("q0"))
+    await d.enqueue(first, [entry(i) for i in range(50)], now)
+    await d.enqueue(other, [entry(100 + i) for i in range(50)], now)
+    await d.set_queue_meta([QueueControls(first, paused=True, version=1)])
+    order = [first, other]  # the paused queue's group comes first in the rotation
+    for rotate in range(2):
+        got, _ = await d.claim(order, 5, now, now + 30_000, rotate)
+        assert [q for q, _ in got] == [other] * 5
+    await d.set_queue_meta([QueueControls(first, paused=False, max_in_flight=2, version=2)])
+    got, _ = await d.claim(order, 10, now, now + 30_000, 0)
+    assert sorted(q for q, _ in got).count(first) == 2 and len(got) == 10

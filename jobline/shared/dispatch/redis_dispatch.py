@@ -188,6 +188,7 @@ class Dispatch:
         self._queue_meta = client.register_script(_script("queue_meta"))
         self._release = client.register_script(_script("release"))
         self._unclaim = client.register_script(_script("unclaim"))
+        self._peek = client.register_script(_script("peek"))
         #: Application clock minus Valkey's clock (ms) as last measured by ``wait_and_claim``'s
         #: caller; the timed claim adds it to Valkey's TIME so its ``now`` is on the
         #: application clock (docs/redis-keys.md, "Clocks").
@@ -265,32 +266,61 @@ class Dispatch:
         if len(parts) == 1:
             return await self._claim_group(parts[0][0], queues, n, now_ms, lease_deadline_ms,
                                            rotate)
-        # One script per slot group, one group after another until ``n`` are leased: running
-        # them side by side could lease more than the worker has room for. The rotation picks
-        # the group to start with, as it picks the queue to start with inside a group.
-        out: list[tuple[str, uuid.UUID]] = []
+        # Across slot groups: first read what each group can give (ready jobs plus delayed ones
+        # already due, none from a paused queue, no more than a capped queue has room for),
+        # then run the claim scripts of the groups that can give side by side, each asked for
+        # at most its share, so together they never lease more than ``n``. Two round trips per
+        # node instead of one per group; a share the read overestimated (a rate limit, a race
+        # with another worker) only makes this claim smaller.
+        order = [parts[(rotate + i) % len(parts)] for i in range(len(parts))]
+        async with _Pipe(self.r) as pipe:
+            for _, qs in order:
+                keys: list[str] = []
+                for q in qs:
+                    k = self.keys(q)
+                    keys += [k.ready, k.delayed, k.meta, k.leases]
+                await pipe.script(self._peek, keys, [now_ms])
+            reads = await pipe.execute()
+        shares: list[int] = []
+        left = n
         soonest: int | None = None
-        for step in range(len(parts)):
-            g, qs = parts[(rotate + step) % len(parts)]
-            got, due = await self._claim_group(g, qs, n - len(out), now_ms, lease_deadline_ms,
-                                               rotate)
-            out += got
-            if due is not None and (soonest is None or due < soonest):
-                soonest = due
-            if len(out) >= n:
-                break
+        for can, head in reads:
+            if int(head) >= 0:
+                soonest = int(head) if soonest is None else min(soonest, int(head))
+            shares.append(min(left, int(can)))
+            left -= shares[-1]
+        if not any(shares):
+            return [], soonest
+        async with _Pipe(self.r) as pipe:
+            for (g, qs), share in zip(order, shares, strict=True):
+                if share:
+                    await pipe.script(self._claim, self._claim_keys(g, qs),
+                                      [now_ms, lease_deadline_ms, share, rotate % len(qs), 1000])
+            results = await pipe.execute()
+        out: list[tuple[str, uuid.UUID]] = []
+        asked = [qs for (_, qs), share in zip(order, shares, strict=True) if share]
+        for qs, res in zip(asked, results, strict=True):
+            for j in range(0, len(res) - 1, 2):
+                out.append((qs[int(res[j])], uuid.UUID(_s(res[j + 1]))))
+            if int(res[-1]) >= 0:
+                t = int(res[-1])
+                soonest = t if soonest is None else min(soonest, t)
         return out, (None if out else soonest)
 
-    async def _claim_group(self, g: Group, queues: Sequence[str], n: int, now_ms: int,
-                           lease_deadline_ms: int, rotate: int
-                           ) -> tuple[list[tuple[str, uuid.UUID]], int | None]:
+    def _claim_keys(self, g: Group, queues: Sequence[str]) -> list[str]:
         keys: list[str] = []
         for q in queues:
             k = self.keys(q)
             keys += [k.ready, k.leases, k.delayed, k.dprio, k.wake, k.meta, k.rate]
         keys.append(g.wake_all)
+        return keys
+
+    async def _claim_group(self, g: Group, queues: Sequence[str], n: int, now_ms: int,
+                           lease_deadline_ms: int, rotate: int
+                           ) -> tuple[list[tuple[str, uuid.UUID]], int | None]:
         res = cast(list[Any], await self._claim(
-            keys=keys, args=[now_ms, lease_deadline_ms, n, rotate % len(queues), 1000]))
+            keys=self._claim_keys(g, queues),
+            args=[now_ms, lease_deadline_ms, n, rotate % len(queues), 1000]))
         out = []
         for i in range(0, len(res) - 1, 2):
             out.append((queues[int(res[i])], uuid.UUID(_s(res[i + 1]))))
