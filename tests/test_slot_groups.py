@@ -223,3 +223,33 @@ async def test_a_paused_or_full_queue_takes_no_share_of_a_claim_across_groups(de
     await d.set_queue_meta([QueueControls(first, paused=False, max_in_flight=2, version=2)])
     got, _ = await d.claim(order, 10, now, now + 30_000, 0)
     assert sorted(q for q, _ in got).count(first) == 2 and len(got) == 10
+
+
+async def test_a_flushed_shard_of_a_real_cluster_is_rebuilt(settings: Settings,
+                                                           valkey_cluster: Any) -> None:
+    """FLUSHALL on one master of the 3-master cluster (its replica follows): the scheduler's
+    check (each group's epoch) notices, reconcile restores the lost queues, every job is
+    claimable again exactly once."""
+    from jobline.shared.core import maintenance
+
+    if not hasattr(valkey_cluster, "flush_shard"):
+        pytest.fail("needs the session's own cluster (REDIS_CLUSTER_URL cannot be flushed)")
+    deps = await connect(settings.with_(redis_url=valkey_cluster.url, redis_slot_groups=None))
+    try:
+        d = deps.dispatch
+        assert d.grouped and len(d.groups) == 12
+        queues = [f"fs{i}" for i in range(24)]
+        subs = await jobs.submit_many(deps, [JobSpec(job_type="t", queue=q, payload={})
+                                             for q in queues for _ in range(3)])
+        await maintenance.reconcile(deps)
+        victim = d.keys(queues[0]).ready
+        valkey_cluster.flush_shard(victim)
+        lost = [q for q in queues if (await d.depth([q]))[q]["ready"] == 0]
+        assert queues[0] in lost and len(lost) < len(queues)  # one shard of three lost its part
+        report = await maintenance.ensure_dispatch_state(deps)
+        assert report is not None and report.added == 3 * len(lost)
+        now = deps.clock.now_ms()
+        got, _ = await d.claim(queues, 1000, now, now + 30_000)
+        assert sorted(str(j) for _, j in got) == sorted(str(s.submitted.id) for s in subs)
+    finally:
+        await deps.close()
