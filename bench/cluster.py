@@ -29,12 +29,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import redis
+import shipped
 import stores
 
 from jobline.local import EmbeddedValkey
@@ -97,6 +99,52 @@ async def drain(settings: Settings, pids: list[int], n: int, queues: int, proces
                 # the client side of the same work: the cluster client's routing and the
                 # claims across slot groups are paid here, not in Valkey
                 "workers_us_per_job": worker_cpu * 1e6 / n}
+    finally:
+        await deps.close()
+
+
+async def drain_shipped(services: Any, url: str, pids: list[int], n: int,
+                        queues: int) -> dict[str, Any]:
+    """The same workload on ``make run``'s stack (API, scheduler, relay with events on, 2 worker
+    processes x 25: ``bench/shipped.py``'s ``Stack``) with ``url`` as its Redis."""
+    svc = types.SimpleNamespace(database_url=services.database_url, redis_url=url,
+                                postgres=services.postgres, valkey=None)
+    stack = shipped.Stack(svc)
+    deps = await connect(stack.settings)
+    try:
+        await deps.pool.execute("TRUNCATE jobs, job_attempts, idempotency_keys, queues")
+        stack.start()
+        try:
+            await stack.wait_ready(deps, 2)
+            names = [f"c{i}" for i in range(queues)]
+            procs = {pid: psutil.Process(pid) for pid in pids}
+            cpu0 = {pid: sum(p.cpu_times()[:2]) for pid, p in procs.items()}
+            scpu0 = stack.cpu()
+            for start in range(0, n, 5000):
+                await jobs.submit_many(deps, [
+                    JobSpec(queue=names[i % queues], job_type="demo.noop", payload={"i": i})
+                    for i in range(start, min(n, start + 5000))])
+            deadline = time.monotonic() + 600
+            while await deps.pool.fetchval(
+                    "SELECT count(*) FROM jobs WHERE status = 'completed'") < n:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("drain did not finish in 10 minutes")
+                await asyncio.sleep(0.25)  # a progress probe; the rate comes from timestamps
+            cpu = {pid: sum(p.cpu_times()[:2]) - cpu0[pid] for pid, p in procs.items()}
+            scpu = stack.cpu()
+            row = await deps.pool.fetchrow(
+                "SELECT min(started_at) AS a, max(completed_at) AS b FROM jobs "
+                "WHERE status = 'completed'")
+        finally:
+            stack.stop()
+        per_node = sorted((c * 1e6 / n for c in cpu.values()), reverse=True)
+        groups = {g: (scpu[g] - scpu0.get(g, 0.0)) * 1e6 / n for g in scpu if g != "driver"}
+        return {"jobs_per_s": n / (row["b"] - row["a"]).total_seconds(),
+                "valkey_us_per_job_by_node": per_node,
+                "valkey_us_per_job_total": sum(per_node),
+                "busiest_node_us_per_job": per_node[0],
+                "workers_us_per_job": groups.get("workers", 0.0),
+                "stack_us_per_job": {g: round(v, 1) for g, v in groups.items()}}
     finally:
         await deps.close()
 
@@ -170,14 +218,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     valkey(config, Path(tmp)) as (url, pids):
                 settings = Settings().with_(database_url=services.database_url, redis_url=url,
                                             redis_prefix="bench")
-                runs = [await drain(settings, pids, args.jobs, args.queues, args.processes,
-                                    args.concurrency) for _ in range(args.runs)]
+                if args.stack == "shipped":
+                    runs = [await drain_shipped(services, url, pids, args.jobs, args.queues)
+                            for _ in range(args.runs)]
+                else:
+                    runs = [await drain(settings, pids, args.jobs, args.queues,
+                                        args.processes, args.concurrency)
+                            for _ in range(args.runs)]
             out[config] = {**summarize(runs), "runs": runs}
             print(config, json.dumps(out[config]["jobs_per_s_runs"]), flush=True)
     return {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load": os.getloadavg()},
-        "settings": {"jobs": args.jobs, "queues": args.queues, "runs": args.runs,
+        "settings": {"stack": args.stack, "jobs": args.jobs, "queues": args.queues,
+                     "runs": args.runs,
                      "processes": args.processes, "concurrency": args.concurrency},
         "results": out,
     }
@@ -188,8 +242,12 @@ def markdown(rep: dict[str, Any]) -> str:
     lines = [
         "# Redis Cluster: 1 node vs 1 master vs 3 masters",
         "",
-        f"{s['jobs']:,} no-op jobs over {s['queues']} queues, {s['processes']} worker processes "
-        f"x {s['concurrency']}, median of {s['runs']} runs (`python bench/cluster.py`).",
+        f"{s['jobs']:,} no-op jobs over {s['queues']} queues, "
+        + ("`make run`'s stack (API, scheduler, relay, events on, 2 worker processes x 25)"
+           if s.get("stack") == "shipped" else
+           f"{s['processes']} worker processes x {s['concurrency']}")
+        + f", median of {s['runs']} runs (`python bench/cluster.py"
+        + (" --stack shipped" if s.get("stack") == "shipped" else "") + "`).",
         "",
         "| configuration | jobs/s | Valkey µs/job (all nodes) | per node | busiest node: "
         "jobs/s per core | workers µs/job |",
@@ -212,13 +270,17 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=25)
     ap.add_argument("--configs", type=lambda v: v.split(","), default=CONFIGS)
+    ap.add_argument("--stack", choices=["workers", "shipped"], default="workers",
+                    help="workers: bare worker processes; shipped: make run's stack, events on "
+                         "(results as cluster-shipped)")
     ap.add_argument("--quick", action="store_true", help="write results as cluster-smoke")
     args = ap.parse_args()
     import uvloop
 
     rep = uvloop.run(run(args))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "cluster-smoke" if args.quick else "cluster"
+    name = "cluster-smoke" if args.quick else (
+        "cluster-shipped" if args.stack == "shipped" else "cluster")
     (RESULTS / f"{name}.json").write_text(json.dumps(rep, indent=2))
     (RESULTS / f"{name}.md").write_text(markdown(rep))
     print(markdown(rep))
