@@ -203,6 +203,9 @@ class Topology:
         run("ip", "netns", "add", ns)
         self._created.append(ns)
         run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        # deleted before its namespace: a namespace can outlive its name for minutes (orphaned
+        # TCP sockets to dead peers hold it), and with it the pair
+        self._created.append(veth)
         run("ip", "link", "set", veth, "master", self.bridge, "up")
         run("ip", "-n", ns, "addr", "add", f"{self.addr(host)}/{self.subnet.prefixlen}",
             "dev", "eth0")
