@@ -233,7 +233,7 @@ async def test_p1_worker_cut_from_the_stores_mid_job_is_fenced(
     await wait_until(fenced, timeout=60, message="w1's late completion refused")
     back_ms = now_ms() - healed_at
     v = await judge(deps, tmp_path, "P1 worker cut from PostgreSQL + Valkey mid-job", [cid],
-                    f"w1 cut from pg+valkey; late completion fenced {back_ms} ms after heal",
+                    f"w1 cut from pg + valkey; late completion fenced {back_ms} ms after heal",
                     [cut_at])
     assert executions(tmp_path)[cid] == 2  # both runs performed the side effect...
     after = await deps.pool.fetch(
@@ -304,8 +304,9 @@ async def test_p2_api_cut_from_valkey_commits_and_from_postgres_answers_503(
     half = await deps.pool.fetchval("SELECT count(*) FROM jobs WHERE payload->>'cid' LIKE 'np-%'")
     assert half == 0, "a submit answered 503 must not be stored"
     await judge(deps, tmp_path, "P2 API cut from Valkey, then from PostgreSQL", [*cids, "after-heal"],
-                f"api|valkey: {n} submits 201 in {submit_s:.1f} s, all done {dispatched_ms} ms "
-                f"after the cut; api|pg: 3 x 503 in {answer_503_ms} ms, 0 stored", [cut_at],
+                f"api cut from valkey: {n} submits 201 in {submit_s:.1f} s, all done "
+                f"{dispatched_ms} ms after the cut; api cut from pg: 3 x 503 in {answer_503_ms} "
+                "ms, 0 stored", [cut_at],
                 dispatched_ms=dispatched_ms, answer_503_ms=answer_503_ms)
 
 
@@ -365,8 +366,8 @@ async def test_p3_partition_healed_everything_completes(
         await submit("post", 5)
     await drained(deps)
     drained_ms = now_ms() - healed_at
-    v = await judge(deps, tmp_path, "P3 partition (w1 isolated, API|Valkey) healed", acked,
-                    f"w1 isolated + api|valkey; {len(acked)} acked ({unanswered} unanswered), "
+    v = await judge(deps, tmp_path, "P3 partition (w1 isolated, API cut from Valkey) healed", acked,
+                    f"w1 isolated + api cut from valkey; {len(acked)} acked ({unanswered} unanswered), "
                     f"drained {drained_ms} ms "
                     f"after the heal", [cut_at], drained_after_heal_ms=drained_ms)
     assert len(acked) == before + during + 5 - unanswered
