@@ -51,3 +51,23 @@ async def stubborn(payload: dict[str, Any], ctx: JobContext) -> None:
     while True:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(3600)
+
+
+def gate(cid: str, execution: int) -> str:
+    """The file that lets execution ``execution`` (the fencing token) of ``cid`` finish."""
+    return f"gate-{cid}-{execution}"
+
+
+@job("chaos.gated", queue="default")
+async def gated(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Runs until the test opens this execution's gate (a file in ``$JOBLINE_HOME``), then
+    performs its side effect: the test decides which run finishes when, without timing guesses.
+    It ignores ``ctx.cancelled`` on purpose: a run cut off from the stores must be able to
+    finish late and be fenced."""
+    cid = str(payload["cid"])
+    home = Path(Settings().home)
+    # a file the test creates from another process: there is nothing to block on
+    while not (home / gate(cid, ctx.execution)).exists():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    _effect(ctx, cid)
+    return {"cid": cid}

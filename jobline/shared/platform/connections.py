@@ -7,8 +7,10 @@ job state, so the same operation can run in a worker, an API process or a Lambda
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -95,6 +97,14 @@ class Deps:
 
 #: Connect timeout of the replica pool's connections, s.
 CONNECT_TIMEOUT_S = 2.0
+#: Connect timeout of the primary pool's connections, s (asyncpg's default is 60: behind a
+#: network partition every new connection held its caller for a minute).
+PRIMARY_CONNECT_TIMEOUT_S = 10.0
+#: TCP_USER_TIMEOUT of every PostgreSQL connection, ms: how long bytes we sent may stay
+#: unacknowledged before the kernel drops the connection. The server's kernel acknowledges at
+#: once however slow the query, so only a dead peer or a partition trips it; the call then fails
+#: (Unavailable: 503, a retried flush) instead of waiting out the 60 s command timeout.
+PG_TCP_USER_TIMEOUT_MS = 10_000
 
 
 def _jsonb_encode(v: Any) -> bytes:
@@ -105,7 +115,19 @@ def _jsonb_decode(b: bytes) -> Any:
     return orjson.loads(memoryview(b)[1:])
 
 
+def _bound_unacked(conn: asyncpg.Connection) -> None:
+    """Set :data:`PG_TCP_USER_TIMEOUT_MS` on ``conn``'s socket (TCP on Linux only)."""
+    transport = getattr(conn, "_transport", None)  # asyncpg exposes no socket options
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    opt = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if sock is None or opt is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, opt, PG_TCP_USER_TIMEOUT_MS)
+
+
 async def _init_conn(conn: asyncpg.Connection) -> None:
+    _bound_unacked(conn)
     # Binary format, so jsonb columns can take part in binary COPY (bulk submit); the Python
     # side is unchanged: objects in, objects out (``orjson.Fragment`` for JSON text as is).
     await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
@@ -128,6 +150,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
     """``events=False`` (JOBLINE_EVENTS=off) sets ``jobline.events = off`` on every connection
     at its start: the job triggers then write no outbox rows (migration 0011). A startup
     parameter, not a ``SET``: pooled connections keep no session state of their own."""
+    kw.setdefault("timeout", PRIMARY_CONNECT_TIMEOUT_S)
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_conn,
                                      command_timeout=60, reset=_keep_session,
                                      server_settings=None if events else {"jobline.events": "off"},
@@ -172,7 +195,11 @@ def create_redis(url: str, *, blocking: bool = False, cluster: bool | None = Non
     outage surfaces as Unavailable and the caller's loop decides. Timeouts are not retried: a
     timed-out script may have run, and re-sending a claim would lease jobs twice.
     """
-    retry = Retry(ExponentialBackoff(cap=0.5, base=0.02), 3)
+    # Only ConnectionError: redis-py's default also retries TimeoutError (and "Timeout
+    # connecting to server"), so behind a network partition every call took 4 x 5 s and a
+    # submit's Redis mirror held its request for 20-40 s (tests/chaos/test_partitions.py P2).
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.02), 3,
+                  supported_errors=(redis.exceptions.ConnectionError,))
     if blocking:
         kw.setdefault("socket_timeout", None)
     else:
@@ -186,7 +213,10 @@ def create_redis(url: str, *, blocking: bool = False, cluster: bool | None = Non
         # its own retries cover a master that died until its replica is promoted.
         return RedisCluster.from_url(
             url, socket_keepalive=True, socket_connect_timeout=5,
-            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
+            # connection errors only, like the single-node client: a timed-out command may
+            # have run, and behind a partition retried timeouts held callers ~30 s
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 6,
+                        supported_errors=(redis.exceptions.ConnectionError,)),
             retry_on_error=[redis.exceptions.ConnectionError], **kw)
     return aioredis.Redis.from_url(
         url, health_check_interval=10, socket_keepalive=True, socket_connect_timeout=5,
