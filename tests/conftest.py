@@ -30,6 +30,7 @@ import asyncpg
 import psutil
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from jobline.local import EmbeddedPostgres, EmbeddedValkey
 from jobline.local.valkey_cluster import ValkeyCluster
@@ -294,15 +295,34 @@ def redis_url(services: Services) -> str:
 async def redis_prefix(services: Services) -> AsyncIterator[str]:
     prefix = f"t{os.getpid()}x{next(_prefix_counter)}"
     yield prefix
-    client = aioredis.Redis.from_url(services.redis_url)
+    await delete_prefix(services.redis_url, prefix)
+
+
+#: REDIS_URL -> whether it is a node of a Redis Cluster (asked once per session).
+_is_cluster_url: dict[str, bool] = {}
+
+
+async def delete_prefix(url: str, prefix: str) -> None:
+    """Delete every key of ``prefix`` (``SCAN``: tests only), on one server or, when ``url`` is a
+    node of a Redis Cluster (``REDIS_URL`` may be, to run the suite on one), on every primary."""
+    client: aioredis.Redis | RedisCluster = aioredis.Redis.from_url(url)
     try:
-        # Keys may be hash-tagged ("{prefix}:...") for cluster slots, so match both spellings.
-        for pattern in (f"{prefix}*", f"{{{prefix}}}*"):
+        if url not in _is_cluster_url:
+            info = await client.info("cluster")
+            _is_cluster_url[url] = bool(int(info.get("cluster_enabled") or 0))
+        if _is_cluster_url[url]:
+            await client.aclose()
+            client = RedisCluster.from_url(url)
+        scan: dict[str, Any] = ({"target_nodes": RedisCluster.PRIMARIES}
+                                if isinstance(client, RedisCluster) else {})
+        # Keys may be hash-tagged ("{prefix}:...") for cluster slots, so match both spellings,
+        # and "{prefix:...}" (a key co-located with an untagged one).
+        for pattern in (f"{prefix}*", f"{{{prefix}*"):
             batch: list[bytes] = []
-            async for key in client.scan_iter(match=pattern, count=1000):
+            async for key in client.scan_iter(match=pattern, count=1000, **scan):
                 batch.append(key)
                 if len(batch) >= 1000:
-                    await client.unlink(*batch)
+                    await client.unlink(*batch)  # split by slot on a Cluster client
                     batch.clear()
             if batch:
                 await client.unlink(*batch)

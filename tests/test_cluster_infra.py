@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from conftest import ExternalCluster, delete_prefix
 from redis.asyncio.cluster import RedisCluster
 
 from jobline.api import health
@@ -46,7 +47,6 @@ from jobline.shared.platform.redis_client import (
 )
 from jobline.shared.security import key_rate_limit
 from jobline.testing import wait_until
-from tests.conftest import ExternalCluster
 
 _prefixes = itertools.count(1)
 
@@ -68,7 +68,7 @@ async def rc(valkey_cluster: ValkeyCluster | ExternalCluster) -> AsyncIterator[R
 
 
 @pytest.fixture
-async def cdeps(database_url: str, settings: Settings, rc: RedisCluster,
+async def cdeps(database_url: str, settings: Settings,
                 valkey_cluster: ValkeyCluster | ExternalCluster) -> AsyncIterator[Deps]:
     """Deps on the test's database and the cluster, under a key prefix of the test's own."""
     prefix = f"c{os.getpid()}x{next(_prefixes)}"
@@ -81,11 +81,7 @@ async def cdeps(database_url: str, settings: Settings, rc: RedisCluster,
         yield d
     finally:
         await d.close()
-        # every primary, every key of the prefix (the colocated marker starts with "{")
-        stale = [k async for k in rc.scan_iter(match=f"*{prefix}*", count=1000,
-                                               target_nodes=RedisCluster.PRIMARIES)]
-        if stale:
-            await rc.delete(*stale)
+        await delete_prefix(valkey_cluster.url, prefix)
 
 
 @pytest.fixture
@@ -359,8 +355,11 @@ async def test_get_many_and_used_memory(rc: RedisCluster, cdeps: Deps) -> None:
     assert await get_many(rc, keys) == [b"a", None, b"c"]
     per_node = await rc.info("memory", target_nodes=RedisCluster.PRIMARIES)
     total = await used_memory(rc)
-    assert total == sum(int(i["used_memory"]) for i in per_node.values())
-    assert total is not None and total > max(int(i["used_memory"]) for i in per_node.values())
+    used = [int(i["used_memory"]) for i in per_node.values()]
+    assert len(used) == 3 and total is not None
+    # every primary counted once (read a moment apart: client buffers move a few KB)
+    assert abs(total - sum(used)) < 0.05 * sum(used)
+    assert total > max(used) + 0.5 * min(used)
 
 
 async def test_readiness_probe_reaches_the_cluster(cdeps: Deps) -> None:
