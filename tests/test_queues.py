@@ -68,10 +68,10 @@ async def test_resume_pushes_the_wake_list(fdeps: Deps) -> None:
     await queues.pause_queue(deps, "q")
     await jobs.submit(deps, spec())
     k = deps.dispatch.keys("q")
-    await deps.redis.delete(k.wake, deps.dispatch.wake_all)
+    await deps.redis.delete(k.wake, k.group.wake_all)
     await queues.resume_queue(deps, "q")
     assert await deps.redis.llen(k.wake) == 1  # type: ignore[misc]
-    assert await deps.redis.llen(deps.dispatch.wake_all) == 1  # type: ignore[misc]
+    assert await deps.redis.llen(k.group.wake_all) == 1  # type: ignore[misc]
     # nothing to wake for: an empty queue's resume pushes nothing
     await queues.pause_queue(deps, "empty")
     await queues.resume_queue(deps, "empty")

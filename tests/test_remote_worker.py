@@ -17,11 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec
 from jobline.shared.platform.config import Settings
 from jobline.shared.platform.connections import Deps
+from jobline.shared.platform.redis_client import is_cluster
 from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
@@ -150,6 +152,9 @@ async def test_wait_returns_when_a_submit_wakes_the_queue(http: httpx.AsyncClien
 
 
 async def _has_blocked_client(deps: Deps) -> bool:
+    if is_cluster(deps.redis):  # the wait blocks on whichever node holds the queue's slot
+        per_node: Any = await deps.redis.info("clients", target_nodes=RedisCluster.ALL_NODES)
+        return any(int(i.get("blocked_clients", 0)) > 0 for i in per_node.values())
     info = await deps.redis.info("clients")
     return int(info.get("blocked_clients", 0)) > 0
 

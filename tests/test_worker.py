@@ -265,7 +265,8 @@ async def test_wait_and_claim_leases_on_valkeys_clock_and_an_interrupted_wait_ta
     """The idle worker's wait and its claim share one round trip: a submit that ends the wait
     is claimed by it, with the lease computed from Valkey's clock; a wait of a worker told to
     stop returns at once, claims nothing and passes the wake-up on."""
-    block = Dispatch(create_redis(settings.redis_url or "", blocking=True), settings.redis_prefix)
+    block = Dispatch(create_redis(settings.redis_url or "", blocking=True), settings.redis_prefix,
+                     settings.redis_slot_groups)
     keys = deps.dispatch.keys("work")
     try:
         waiting = asyncio.create_task(jobs.wait_and_claim(

@@ -214,17 +214,19 @@ async def wait(request: Request) -> Response:
     body = validate(WaitIn, await _body(request))
     deps = ctx(request).require_deps()
     assert deps.settings.redis_url
-    woken = await _wait(deps.settings.redis_url, deps.settings.redis_prefix, body)
+    woken = await _wait(deps.settings.redis_url, deps.settings.redis_prefix,
+                        deps.settings.redis_slot_groups, body)
     return JSONResponse({"woken": woken})
 
 
 @core.translate_errors
-async def _wait(url: str, prefix: str, body: WaitIn) -> bool:
+async def _wait(url: str, prefix: str, groups: int | None, body: WaitIn) -> bool:
     client = create_redis(url, blocking=True)
+    d = Dispatch(client, prefix, groups)
     try:
-        return await Dispatch(client, prefix).wait_for_work(body.queues, body.timeout_ms / 1000,
-                                                            owner=body.worker_id)
+        return await d.wait_for_work(body.queues, body.timeout_ms / 1000, owner=body.worker_id)
     finally:
+        await d.aclose_waiters()
         await client.aclose()
 
 

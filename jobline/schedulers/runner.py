@@ -92,8 +92,8 @@ class Scheduler:
         block = create_redis(s.redis_url, blocking=True)
         # the cron loop blocks on its own wake list, so it needs a connection of its own
         cron_block = create_redis(s.redis_url, blocking=True)
-        timer_wake = Dispatch(block, s.redis_prefix)
-        cron_wake = Dispatch(cron_block, s.redis_prefix)
+        timer_wake = Dispatch(block, s.redis_prefix, s.redis_slot_groups)
+        cron_wake = Dispatch(cron_block, s.redis_prefix, s.redis_slot_groups)
         try:
             with contextlib.suppress(Unavailable):
                 await maintenance.ensure_dispatch_state(self.deps)
@@ -130,6 +130,7 @@ class Scheduler:
                 self._every(ANOMALY_EVERY_S, "anomalies", self._anomalies),
             )
         finally:
+            await timer_wake.aclose_waiters()
             await block.aclose()
             await cron_block.aclose()
 

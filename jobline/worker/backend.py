@@ -89,10 +89,11 @@ class DirectBackend:
         assert self.settings.redis_url
         # BLPOP holds its connection, so waiting uses a client of its own.
         self._block = Dispatch(create_redis(self.settings.redis_url, blocking=True),
-                               self.settings.redis_prefix)
+                               self.settings.redis_prefix, self.settings.redis_slot_groups)
 
     async def aclose(self) -> None:
         if self._block is not None:
+            await self._block.aclose_waiters()
             await self._block.r.aclose()
 
     async def known_queues(self) -> list[str]:
@@ -137,8 +138,9 @@ class DirectBackend:
                              timeout_s: float, queues: Sequence[str], n: int,
                              rotate: int) -> jobs.ClaimResult:
         assert self._block is not None
-        if not isinstance(self.clock, SystemClock):
-            # the one-round-trip path leases on Valkey's clock; an injected clock must rule
+        if not isinstance(self.clock, SystemClock) or self._block.spans_groups(wait_on, queues):
+            # the one-round-trip path leases on Valkey's clock (an injected clock must rule),
+            # and needs the wait and the claim on one node (one slot group)
             return await wait_then_claim(self, worker_id, wait_on, timeout_s, queues, n, rotate)
         return await jobs.wait_and_claim(self.deps, self._block, worker_id, wait_on, timeout_s,
                                          queues, n, rotate)

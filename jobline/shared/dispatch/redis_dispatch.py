@@ -4,20 +4,33 @@ Redis holds no truth. Everything here can be rebuilt from Postgres by ``reconcil
 change is one Lua script (files in ``lua/``, each stating its guarantees and KEYS/ARGV) or a single
 atomic command. Key layout is documented in ``docs/redis-keys.md``; per-queue keys carry the queue
 name as a ``{hash tag}`` so one queue's keys live in one Redis Cluster slot.
+
+Slot groups (Redis Cluster): a script may touch one slot only, yet every transition also wakes
+all-queue workers, registers the queue and arms the delayed-job timer. With ``groups > 0`` the
+queues are spread over that many slot groups; a group's queues and its own wake list, queue
+registry and timer list all carry the group's hash tag, so each script stays inside one slot while
+the groups spread over the cluster's masters. ``groups == 0`` is the single-node layout (global
+wake/registry/timer keys), byte for byte the keys of earlier releases.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NamedTuple, TypeVar, cast
 
-import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.exceptions import NoScriptError
 
 from jobline.shared.core.models import PRIORITY_MAX
+from jobline.shared.platform.redis_client import RedisClient, is_cluster
 
 #: Ready score = (PRIORITY_MAX - priority) * PRIO_SPAN + seq. A double holds integers exactly up to
 #: 2**53; 11 priority levels * 2**49 < 2**53, so scores are exact while seq < 2**49 (5.6e14 jobs).
@@ -89,11 +102,51 @@ class QueueControls:
     rate_window_ms: int | None = None
 
 
-class QueueKeys:
-    __slots__ = ("delayed", "dprio", "leases", "meta", "name", "rate", "ready", "wake")
+#: Slot groups a cluster client gets when ``JOBLINE_REDIS_SLOT_GROUPS`` is not set: enough to
+#: spread evenly over 3-8 masters; each all-queue worker blocks on one connection per group.
+DEFAULT_CLUSTER_GROUPS = 12
 
-    def __init__(self, prefix: str, name: str) -> None:
-        base = f"{prefix}:{{{name}}}"
+
+def group_tags(n: int) -> list[str]:
+    """Hash tags for ``n`` slot groups, group ``i``'s tag hashing into the ``i``-th of ``n``
+    equal slice of the 16,384 slots, so the groups spread evenly over any balanced cluster
+    (whose masters own contiguous slot ranges) instead of where CRC16 happens to put ``g0..gn``."""
+    tags = []
+    for i in range(n):
+        lo, hi = i * REDIS_CLUSTER_HASH_SLOTS // n, (i + 1) * REDIS_CLUSTER_HASH_SLOTS // n
+        k = 0
+        while not lo <= key_slot(f"g{i}.{k}".encode()) < hi:
+            k += 1
+        tags.append(f"g{i}.{k}")
+    return tags
+
+
+class Group:
+    """The cross-queue keys of one slot group (or the global ones, single-node layout)."""
+
+    __slots__ = ("base", "index", "queues", "timer", "wake_all")
+
+    def __init__(self, prefix: str, tag: str | None, index: int = 0) -> None:
+        self.index = index
+        self.base = prefix if tag is None else f"{prefix}:{{{tag}}}"
+        self.wake_all = f"{self.base}:wake"
+        self.queues = f"{self.base}:queues"
+        self.timer = f"{self.base}:timer"
+
+    def private_wake(self, owner: str) -> str:
+        return f"{self.base}:wake:{owner}"
+
+    def stop_flag(self, owner: str) -> str:
+        return f"{self.base}:stopping:{owner}"
+
+
+class QueueKeys:
+    __slots__ = ("delayed", "dprio", "group", "leases", "meta", "name", "rate", "ready", "wake")
+
+    def __init__(self, prefix: str, name: str, group: Group | None = None) -> None:
+        grouped = group is not None and group.base != prefix
+        base = f"{group.base}:q:{name}" if grouped and group else f"{prefix}:{{{name}}}"
+        self.group = group if group is not None else Group(prefix, None)
         self.name = name
         self.ready = f"{base}:ready"
         self.delayed = f"{base}:delayed"
@@ -106,16 +159,27 @@ class QueueKeys:
 
 
 class Dispatch:
-    """Typed access to the dispatch keys under one prefix. Holds a client, no job state."""
+    """Typed access to the dispatch keys under one prefix. Holds a client, no job state.
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "jl") -> None:
+    ``groups``: slot groups (module docstring); None = :data:`DEFAULT_CLUSTER_GROUPS` for a
+    cluster client, the single-node layout otherwise. Every process of a deployment must use the
+    same value (a change moves queues to other keys: run ``jobline reconcile`` after it)."""
+
+    def __init__(self, client: RedisClient, prefix: str = "jl", groups: int | None = None) -> None:
         self.r = client
         self.prefix = prefix
-        self.queues_key = f"{prefix}:queues"
-        self.wake_all = f"{prefix}:wake"
-        self.timer_wake = f"{prefix}:timer"
+        if groups is None:
+            groups = DEFAULT_CLUSTER_GROUPS if is_cluster(client) else 0
+        self.groups = ([Group(prefix, t, i) for i, t in enumerate(group_tags(groups))]
+                       if groups > 0 else [Group(prefix, None)])
+        self.grouped = groups > 0
+        g0 = self.groups[0]
+        self.queues_key = g0.queues
+        self.wake_all = g0.wake_all
+        self.timer_wake = g0.timer
         self.epoch_key = f"{prefix}:epoch"
-        self.cron_wake = f"{prefix}:cron"
+        self.cron_wake = f"{g0.base}:cron"
+        self._waiters: dict[tuple[tuple[str, ...], ...], _MultiWait] = {}
         self._enqueue = client.register_script(_script("enqueue"))
         self._claim = client.register_script(_script("claim"))
         self._promote = client.register_script(_script("promote"))
@@ -124,6 +188,7 @@ class Dispatch:
         self._queue_meta = client.register_script(_script("queue_meta"))
         self._release = client.register_script(_script("release"))
         self._unclaim = client.register_script(_script("unclaim"))
+        self._peek = client.register_script(_script("peek"))
         #: Application clock minus Valkey's clock (ms) as last measured by ``wait_and_claim``'s
         #: caller; the timed claim adds it to Valkey's TIME so its ``now`` is on the
         #: application clock (docs/redis-keys.md, "Clocks").
@@ -133,8 +198,22 @@ class Dispatch:
     def keys(self, queue: str) -> QueueKeys:
         k = self._keys.get(queue)
         if k is None:
-            k = self._keys[queue] = QueueKeys(self.prefix, queue)
+            k = self._keys[queue] = QueueKeys(self.prefix, queue, self.group_of(queue))
         return k
+
+    def group_of(self, queue: str) -> Group:
+        if not self.grouped:
+            return self.groups[0]
+        return self.groups[zlib.crc32(queue.encode()) % len(self.groups)]
+
+    def split(self, queues: Sequence[str]) -> list[tuple[Group, list[str]]]:
+        """``queues`` by slot group, groups in order of their first queue (one group when not
+        grouped): the unit one script may serve."""
+        out: dict[int, tuple[Group, list[str]]] = {}
+        for q in queues:
+            g = self.group_of(q)
+            out.setdefault(g.index, (g, []))[1].append(q)
+        return list(out.values())
 
     # --- transitions -----------------------------------------------------------------------
 
@@ -146,9 +225,9 @@ class Dispatch:
             return []
         k = self.keys(queue)
         args = _enqueue_args(queue, entries, now_ms, positions)
+        g = k.group
         res = await self._enqueue(
-            keys=[k.ready, k.delayed, k.dprio, k.leases, k.wake, self.wake_all, self.queues_key,
-                  self.timer_wake],
+            keys=[k.ready, k.delayed, k.dprio, k.leases, k.wake, g.wake_all, g.queues, g.timer],
             args=args,
         )
         return [int(x) for x in res] if positions else []
@@ -160,14 +239,15 @@ class Dispatch:
         if len(by_queue) == 1:
             (q, entries), = by_queue.items()
             return {q: await self.enqueue(q, entries, now_ms, positions=positions)}
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with _Pipe(self.r) as pipe:
             for q, entries in by_queue.items():
                 k = self.keys(q)
                 args = _enqueue_args(q, entries, now_ms, positions)
-                await self._enqueue(
-                    keys=[k.ready, k.delayed, k.dprio, k.leases, k.wake, self.wake_all,
-                          self.queues_key, self.timer_wake],
-                    args=args, client=pipe)
+                g = k.group
+                await pipe.script(
+                    self._enqueue,
+                    [k.ready, k.delayed, k.dprio, k.leases, k.wake, g.wake_all, g.queues, g.timer],
+                    args)
             res = await pipe.execute()
         return {q: ([int(x) for x in r] if positions else [])
                 for q, r in zip(by_queue, res, strict=True)}
@@ -182,13 +262,65 @@ class Dispatch:
         """
         if not queues or n <= 0:
             return [], None
+        parts = self.split(queues)
+        if len(parts) == 1:
+            return await self._claim_group(parts[0][0], queues, n, now_ms, lease_deadline_ms,
+                                           rotate)
+        # Across slot groups: first read what each group can give (ready jobs plus delayed ones
+        # already due, none from a paused queue, no more than a capped queue has room for),
+        # then run the claim scripts of the groups that can give side by side, each asked for
+        # at most its share, so together they never lease more than ``n``. Two round trips per
+        # node instead of one per group; a share the read overestimated (a rate limit, a race
+        # with another worker) only makes this claim smaller.
+        order = [parts[(rotate + i) % len(parts)] for i in range(len(parts))]
+        async with _Pipe(self.r) as pipe:
+            for _, qs in order:
+                keys: list[str] = []
+                for q in qs:
+                    k = self.keys(q)
+                    keys += [k.ready, k.delayed, k.meta, k.leases]
+                await pipe.script(self._peek, keys, [now_ms])
+            reads = await pipe.execute()
+        shares: list[int] = []
+        left = n
+        soonest: int | None = None
+        for can, head in reads:
+            if int(head) >= 0:
+                soonest = int(head) if soonest is None else min(soonest, int(head))
+            shares.append(min(left, int(can)))
+            left -= shares[-1]
+        if not any(shares):
+            return [], soonest
+        async with _Pipe(self.r) as pipe:
+            for (g, qs), share in zip(order, shares, strict=True):
+                if share:
+                    await pipe.script(self._claim, self._claim_keys(g, qs),
+                                      [now_ms, lease_deadline_ms, share, rotate % len(qs), 1000])
+            results = await pipe.execute()
+        out: list[tuple[str, uuid.UUID]] = []
+        asked = [qs for (_, qs), share in zip(order, shares, strict=True) if share]
+        for qs, res in zip(asked, results, strict=True):
+            for j in range(0, len(res) - 1, 2):
+                out.append((qs[int(res[j])], uuid.UUID(_s(res[j + 1]))))
+            if int(res[-1]) >= 0:
+                t = int(res[-1])
+                soonest = t if soonest is None else min(soonest, t)
+        return out, (None if out else soonest)
+
+    def _claim_keys(self, g: Group, queues: Sequence[str]) -> list[str]:
         keys: list[str] = []
         for q in queues:
             k = self.keys(q)
             keys += [k.ready, k.leases, k.delayed, k.dprio, k.wake, k.meta, k.rate]
-        keys.append(self.wake_all)
+        keys.append(g.wake_all)
+        return keys
+
+    async def _claim_group(self, g: Group, queues: Sequence[str], n: int, now_ms: int,
+                           lease_deadline_ms: int, rotate: int
+                           ) -> tuple[list[tuple[str, uuid.UUID]], int | None]:
         res = cast(list[Any], await self._claim(
-            keys=keys, args=[now_ms, lease_deadline_ms, n, rotate % len(queues), 1000]))
+            keys=self._claim_keys(g, queues),
+            args=[now_ms, lease_deadline_ms, n, rotate % len(queues), 1000]))
         out = []
         for i in range(0, len(res) - 1, 2):
             out.append((queues[int(res[i])], uuid.UUID(_s(res[i + 1]))))
@@ -199,24 +331,28 @@ class Dispatch:
         """Move due delayed jobs to ready. Returns (moved, next due ms or None)."""
         if not queues:
             return 0, None
-        keys: list[str] = []
-        for q in queues:
-            k = self.keys(q)
-            keys += [k.ready, k.delayed, k.dprio, k.wake, k.meta]
-        keys.append(self.wake_all)
-        moved, nxt = await self._promote(keys=keys, args=[now_ms, limit])
-        return int(moved), (int(nxt) if int(nxt) >= 0 else None)
+        async with _Pipe(self.r) as pipe:
+            for g, qs in self.split(queues):
+                keys: list[str] = []
+                for q in qs:
+                    k = self.keys(q)
+                    keys += [k.ready, k.delayed, k.dprio, k.wake, k.meta]
+                keys.append(g.wake_all)
+                await pipe.script(self._promote, keys, [now_ms, limit])
+            res = await pipe.execute()
+        moved = sum(int(m) for m, _ in res)
+        dues = [int(d) for _, d in res if int(d) >= 0]
+        return moved, (min(dues) if dues else None)
 
     async def remove(self, items: Iterable[tuple[str, uuid.UUID]]) -> int:
         """Remove jobs from every dispatch structure of their queue."""
         by_q = by_queue((q, str(job_id)) for q, job_id in items)
         if not by_q:
             return 0
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with _Pipe(self.r) as pipe:
             for q, ids in by_q.items():
                 k = self.keys(q)
-                await self._remove(keys=[k.ready, k.delayed, k.dprio, k.leases], args=ids,
-                                   client=pipe)
+                await pipe.script(self._remove, [k.ready, k.delayed, k.dprio, k.leases], ids)
             res = await pipe.execute()
         return sum(int(x) for x in res)
 
@@ -226,13 +362,13 @@ class Dispatch:
         by_q = by_queue((q, str(job_id)) for q, job_id in items)
         if not by_q:
             return
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with _Pipe(self.r) as pipe:
             for q, ids in by_q.items():
                 k = self.keys(q)
                 # unpack() in Lua is bounded by the C stack: chunk very large batches
                 for i in range(0, len(ids), 5000):
-                    await self._release(keys=[k.leases, k.meta, k.ready, k.wake, self.wake_all],
-                                        args=ids[i:i + 5000], client=pipe)
+                    await pipe.script(self._release, [k.leases, k.meta, k.ready, k.wake,
+                                              k.group.wake_all], ids[i:i + 5000])
             await pipe.execute()
 
     async def unclaim(self, now_ms: int,
@@ -246,11 +382,11 @@ class Dispatch:
             by_q.setdefault(q, []).extend((str(job_id), -1 if owner is None else owner))
         if not by_q:
             return 0
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with _Pipe(self.r) as pipe:
             for q, args in by_q.items():
                 k = self.keys(q)
-                await self._unclaim(keys=[k.leases, k.meta, k.ready, k.wake, self.wake_all, k.rate],
-                                    args=[now_ms, *args], client=pipe)
+                await pipe.script(self._unclaim, [k.leases, k.meta, k.ready, k.wake, k.group.wake_all,
+                                          k.rate], [now_ms, *args])
             res = await pipe.execute()
         return sum(int(x) for x in res)
 
@@ -258,7 +394,7 @@ class Dispatch:
         by_q = by_queue((q, str(job_id)) for q, job_id in items)
         if not by_q:
             return
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with _Pipe(self.r) as pipe:
             for q, ids in by_q.items():
                 # XX: only refresh existing leases; a lease the reaper removed must stay removed.
                 pipe.zadd(self.keys(q).leases, dict.fromkeys(ids, deadline_ms), xx=True)
@@ -272,16 +408,15 @@ class Dispatch:
         items = list(controls)
         if not items:
             return 0
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with _Pipe(self.r) as pipe:
             for c in items:
                 k = self.keys(c.name)
-                await self._queue_meta(
-                    keys=[k.meta, k.ready, k.wake, self.wake_all, self.queues_key],
-                    args=[c.name, c.version, "1" if c.paused else "0",
-                          "" if c.max_in_flight is None else c.max_in_flight,
-                          "" if c.rate_limit is None else c.rate_limit,
-                          "" if c.rate_window_ms is None else c.rate_window_ms],
-                    client=pipe)
+                await pipe.script(
+                    self._queue_meta, [k.meta, k.ready, k.wake, k.group.wake_all, k.group.queues],
+                    [c.name, c.version, "1" if c.paused else "0",
+                     "" if c.max_in_flight is None else c.max_in_flight,
+                     "" if c.rate_limit is None else c.rate_limit,
+                     "" if c.rate_window_ms is None else c.rate_window_ms])
             res = await pipe.execute()
         return sum(int(x) for x in res)
 
@@ -296,23 +431,30 @@ class Dispatch:
         args: list[Any] = [queue]
         for job_id, kind, score, rscore in quads:
             args += [job_id, kind, score, rscore]
+        g = k.group
         return int(await self._reconcile(
-            keys=[k.ready, k.delayed, k.dprio, k.leases, k.wake, self.wake_all, self.queues_key,
-                  self.timer_wake],
+            keys=[k.ready, k.delayed, k.dprio, k.leases, k.wake, g.wake_all, g.queues, g.timer],
             args=args))
 
     # --- reads -------------------------------------------------------------------------------
 
     async def known_queues(self) -> list[str]:
-        members = await self.r.smembers(self.queues_key)
-        return sorted(_s(m) for m in members)
+        if not self.grouped:
+            members = await self.r.smembers(self.queues_key)
+            return sorted(_s(m) for m in members)
+        # no SUNION: the groups' registries live in different slots
+        async with _Pipe(self.r) as pipe:
+            for g in self.groups:
+                pipe.smembers(g.queues)
+            res = await pipe.execute()
+        return sorted({_s(m) for members in res for m in members})
 
     async def expired_leases(self, queue: str, now_ms: int, limit: int = 1000) -> list[uuid.UUID]:
         ids = await self.r.zrangebyscore(self.keys(queue).leases, "-inf", now_ms, start=0, num=limit)
         return [uuid.UUID(_s(i)) for i in ids]
 
     async def depth(self, queues: Sequence[str]) -> dict[str, dict[str, int]]:
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with _Pipe(self.r) as pipe:
             for q in queues:
                 k = self.keys(q)
                 pipe.zcard(k.ready)
@@ -326,39 +468,87 @@ class Dispatch:
         """A wake-up list only ``owner`` blocks on: pushing it interrupts that owner's BLPOP.
 
         Needed because cancelling a blocking command in redis-py waits for the command to end.
+        (Slot groups: each group has its own, :meth:`Group.private_wake`.)
         """
-        return f"{self.prefix}:wake:{owner}"
+        return self.groups[0].private_wake(owner)
+
+    def _wake_sets(self, queues: Sequence[str] | None, owner: str | None
+                   ) -> list[tuple[Group, list[str]]]:
+        """The lists to block on for ``queues`` (None = any queue), by slot group, each group's
+        set ending with ``owner``'s private wake-up there."""
+        if queues is None:
+            sets = [(g, [g.wake_all]) for g in self.groups]
+        else:
+            sets = [(g, [self.keys(q).wake for q in qs]) for g, qs in self.split(queues)]
+        if owner is not None:
+            for g, keys in sets:
+                keys.append(g.private_wake(owner))
+        return sets
+
+    async def _block(self, sets: list[list[str]], timeout_s: float, owner: str | None,
+                     repush: bool) -> bool:
+        if len(sets) == 1:
+            return await self.r.blpop(sets[0], timeout=max(timeout_s, 0.001)) is not None
+        key = tuple(tuple(s) for s in sets)
+        w = self._waiters.get(key)
+        if w is None:
+            # the key sets change only when a worker's queue list does: retire the old waiter
+            for old in self._waiters.values():
+                await old.aclose(self)
+            self._waiters.clear()
+            w = self._waiters[key] = _MultiWait(sets, owner, repush)
+        return await w.wait(self, timeout_s)
 
     async def wait_for_work(self, queues: Sequence[str] | None, timeout_s: float,
                             owner: str | None = None) -> bool:
         """Block until a wake-up for ``queues`` (None = any queue) or ``timeout_s``.
 
-        Must be called on a client whose connection may block (BLPOP holds it).
+        Must be called on a client whose connection may block (BLPOP holds it). Across slot
+        groups one BLPOP cannot watch every list, so a waiter per group blocks in the
+        background (:class:`_MultiWait`); ``owner`` then names it, for :meth:`interrupt`.
         """
-        keys = [self.wake_all] if queues is None else [self.keys(q).wake for q in queues]
-        if owner is not None:
-            keys.append(self.private_wake(owner))
-        res = await self.r.blpop(keys, timeout=max(timeout_s, 0.001))
-        return res is not None
+        sets = self._wake_sets(queues, owner)
+        if len(sets) > 1 and owner is None:
+            owner = f"anon:{uuid.uuid4().hex[:12]}"
+            sets = self._wake_sets(queues, owner)
+            return await _MultiWait([k for _, k in sets], owner, True).wait(
+                self, timeout_s, once=True)
+        return await self._block([k for _, k in sets], timeout_s, owner, True)
 
     async def wait_for_timer(self, timeout_s: float, owner: str | None = None) -> bool:
-        keys = [self.timer_wake]
-        if owner is not None:
-            keys.append(self.private_wake(owner))
-        res = await self.r.blpop(keys, timeout=max(timeout_s, 0.001))
-        return res is not None
+        sets = [[g.timer, *([g.private_wake(owner)] if owner is not None else [])]
+                for g in self.groups]
+        return await self._block(sets, timeout_s, owner, True)
+
+    def spans_groups(self, *queue_lists: Sequence[str] | None) -> bool:
+        """Whether waiting on / claiming from these queues needs more than one slot group (then
+        the one-round-trip :meth:`wait_and_claim` cannot serve them)."""
+        if not self.grouped:
+            return False
+        seen: set[int] = set()
+        for qs in queue_lists:
+            seen |= ({g.index for g in self.groups} if qs is None
+                     else {self.group_of(q).index for q in qs})
+        return len(seen) > 1
 
     def stop_flag(self, owner: str) -> str:
         """Set when ``owner`` is told to stop: its pending wait-and-claim then takes nothing."""
-        return f"{self.prefix}:stopping:{owner}"
+        return self.groups[0].stop_flag(owner)
 
     async def interrupt(self, owner: str) -> None:
-        key = self.private_wake(owner)
         async with self.r.pipeline(transaction=False) as p:
-            p.set(self.stop_flag(owner), 1, px=60_000)
-            p.lpush(key, 1)
-            p.pexpire(key, 60_000)
+            for g in self.groups:
+                key = g.private_wake(owner)
+                p.set(g.stop_flag(owner), 1, px=60_000)
+                p.lpush(key, 1)
+                p.pexpire(key, 60_000)
             await p.execute()
+
+    async def aclose_waiters(self) -> None:
+        """End the background waiters of :meth:`wait_for_work` (grouped layout)."""
+        for w in self._waiters.values():
+            await w.aclose(self)
+        self._waiters.clear()
 
     async def wait_and_claim(
         self, wait_on: Sequence[str] | None, timeout_s: float, owner: str,
@@ -374,18 +564,21 @@ class Dispatch:
         is added to that reading, so every time the script compares or writes stays on the
         application clock. Returns (leased pairs, next due ms or None, the time the leases were
         computed from, on the application clock). An interrupted ``owner`` claims nothing.
+        Only for queues of one slot group (:meth:`spans_groups`): BLPOP and script must run on
+        the same node, in that order.
         """
-        wake = [self.wake_all] if wait_on is None else [self.keys(q).wake for q in wait_on]
+        assert not self.spans_groups(wait_on, queues), "wait_and_claim across slot groups"
+        g = self.group_of(queues[0]) if queues else self.groups[0]
+        wake = [g.wake_all] if wait_on is None else [self.keys(q).wake for q in wait_on]
         keys: list[str] = []
         for q in queues:
             k = self.keys(q)
             keys += [k.ready, k.leases, k.delayed, k.dprio, k.wake, k.meta, k.rate]
-        keys += [self.wake_all, self.stop_flag(owner)]
-        async with self.r.pipeline(transaction=False) as pipe:
-            pipe.blpop([*wake, self.private_wake(owner)], timeout=max(timeout_s, 0.001))
-            await self._claim(keys=keys, args=["time", lease_ms, max(n, 0),
-                                               rotate % max(len(queues), 1), 1000, offset_ms],
-                              client=pipe)
+        keys += [g.wake_all, g.stop_flag(owner)]
+        async with _Pipe(self.r) as pipe:
+            pipe.blpop([*wake, g.private_wake(owner)], timeout=max(timeout_s, 0.001))
+            await pipe.script(self._claim, keys, ["time", lease_ms, max(n, 0),
+                                                  rotate % max(len(queues), 1), 1000, offset_ms])
             _, res = await pipe.execute()
         now = int(res[-1])
         out = [(queues[int(res[i])], uuid.UUID(_s(res[i + 1]))) for i in range(0, len(res) - 2, 2)]
@@ -396,7 +589,7 @@ class Dispatch:
 
     async def wake_cron(self) -> None:
         """Tell a sleeping cron loop that schedules changed (it re-reads the next fire time)."""
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=not is_cluster(self.r)) as p:
             p.lpush(self.cron_wake, 1)
             p.ltrim(self.cron_wake, 0, 0)
             await p.execute()
@@ -411,11 +604,150 @@ class Dispatch:
     # --- epoch: detects a flushed/restarted-empty Redis --------------------------------------
 
     async def epoch(self) -> str | None:
-        v = await self.r.get(self.epoch_key)
-        return _s(v) if v is not None else None
+        """The time of the last full reconcile, or None when any part of Redis lost it: on a
+        cluster each slot group keeps its own copy, so a flushed or replaced shard shows."""
+        if not self.grouped:
+            v = await self.r.get(self.epoch_key)
+            return _s(v) if v is not None else None
+        async with _Pipe(self.r) as pipe:
+            for g in self.groups:
+                pipe.get(f"{g.base}:epoch")
+            values = await pipe.execute()
+        if any(v is None for v in values):
+            return None
+        return min(_s(v) for v in values)
 
     async def set_epoch(self, value: str) -> None:
-        await self.r.set(self.epoch_key, value)
+        if not self.grouped:
+            await self.r.set(self.epoch_key, value)
+            return
+        async with _Pipe(self.r) as pipe:
+            for g in self.groups:
+                pipe.set(f"{g.base}:epoch", value)
+            await pipe.execute()
+
+
+class _Pipe:
+    """A non-transactional pipeline that may carry script calls, on one node or a cluster.
+
+    redis-py's cluster pipeline does not load scripts the way the single-node one does, and a
+    node promoted after a failover has none cached: a call answered NOSCRIPT did not run there,
+    so it is re-sent on its own through the script object (which loads the script and retries).
+    Only those calls are re-sent: the rest of the pipeline has run, and claims are not idempotent.
+    """
+
+    def __init__(self, r: RedisClient) -> None:
+        self.r = r
+        self.p: Any = r.pipeline(transaction=False)
+        self.scripts: dict[int, tuple[AsyncScript, list[str], list[Any]]] = {}
+        self.n = 0
+
+    async def __aenter__(self) -> _Pipe:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.p.reset()
+
+    def __getattr__(self, name: str) -> Any:
+        # plain commands (zadd, zcard, blpop, ...) queue on the underlying pipeline
+        cmd = getattr(self.p, name)
+
+        def queued(*a: Any, **kw: Any) -> Any:
+            self.n += 1
+            return cmd(*a, **kw)
+        return queued
+
+    async def script(self, s: AsyncScript, keys: list[str], args: list[Any]) -> None:
+        self.scripts[self.n] = (s, keys, args)
+        self.n += 1
+        await s(keys=keys, args=args, client=self.p)
+
+    async def execute(self) -> list[Any]:
+        res = list(await self.p.execute(raise_on_error=False))
+        for i, x in enumerate(res):
+            if isinstance(x, NoScriptError) and i in self.scripts:
+                s, keys, args = self.scripts[i]
+                res[i] = await s(keys=keys, args=args, client=self.r)
+            elif isinstance(x, Exception):
+                raise x
+        return res
+
+
+class _MultiWait:
+    """BLPOP over lists in several slots: one background task per slot blocks on its own
+    connection and turns a wake-up into a local signal.
+
+    Invariant: a wake-up popped while nobody here is waiting is pushed back (``repush``), so a
+    busy process never swallows the wake-up an idle one should get. With an owner, each set
+    ends with the owner's private wake-up of that slot, which :meth:`Dispatch.interrupt` pushes.
+    """
+
+    #: How long each background BLPOP blocks before looping (it re-checks whether to go on).
+    BLOCK_S = 5.0
+
+    def __init__(self, sets: list[list[str]], owner: str | None, repush: bool) -> None:
+        self.sets = sets
+        self.owner = owner
+        self.repush = repush
+        self.wanting = asyncio.Event()
+        self.hit = asyncio.Event()
+        self.closing = False
+        self.interrupted = False
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def _loop(self, d: Dispatch, keys: list[str]) -> None:
+        private = keys[-1] if self.owner is not None else None
+        while not self.closing:
+            await self.wanting.wait()
+            try:
+                res = await d.r.blpop(keys, timeout=self.BLOCK_S)
+            except Exception:  # Redis away: the caller's own calls surface it; retry later
+                await asyncio.sleep(0.2)
+                continue
+            if res is None:
+                continue
+            key = _s(res[0])
+            if key == private:
+                # an interrupt ends the current wait, or the next one if none is pending (as
+                # the private list would, had its element stayed for the next BLPOP)
+                self.interrupted = True
+                self.hit.set()
+                continue
+            if self.wanting.is_set():
+                self.hit.set()
+            elif self.repush:
+                async with d.r.pipeline(transaction=False) as p:
+                    p.lpush(key, 1)
+                    p.ltrim(key, 0, 0)
+                    await p.execute()
+
+    async def wait(self, d: Dispatch, timeout_s: float, once: bool = False) -> bool:
+        if self.interrupted:
+            self.interrupted = False
+            return True
+        if not self.tasks:
+            self.tasks = [asyncio.create_task(self._loop(d, keys)) for keys in self.sets]
+        self.hit.clear()
+        self.wanting.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.hit.wait(), max(timeout_s, 0.001))
+            self.interrupted = False
+            return self.hit.is_set()
+        finally:
+            self.wanting.clear()
+            if once:
+                await self.aclose(d)
+
+    async def aclose(self, d: Dispatch) -> None:
+        # Cancelling drops the blocked connections at once (redis-py 8 disconnects a
+        # cancelled command); a wake-up popped at that very moment is lost, which only costs
+        # an idle worker its wait timeout.
+        self.closing = True
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []
 
 
 def _s(v: Any) -> str:

@@ -53,6 +53,15 @@ class Settings:
     read_max_lag_ms: int = field(default_factory=lambda: _int("JOBLINE_READ_MAX_LAG_MS", 5_000))
     #: Prepended to every Redis key; lets tests and tenants share one server.
     redis_prefix: str = field(default_factory=lambda: os.environ.get("JOBLINE_REDIS_PREFIX", "jl"))
+    #: ``auto``: ask the server once (INFO cluster) whether ``redis_url`` is a cluster node;
+    #: ``on``/``off`` skip the question (docs/deploy.md, "Redis Cluster").
+    redis_cluster: str = field(
+        default_factory=lambda: os.environ.get("JOBLINE_REDIS_CLUSTER", "auto"))
+    #: Slot groups the queues are spread over (docs/redis-keys.md, "Redis Cluster"); None: 12 on
+    #: a cluster, the single-node layout otherwise. Every process must agree.
+    redis_slot_groups: int | None = field(
+        default_factory=lambda: (int(os.environ["JOBLINE_REDIS_SLOT_GROUPS"])
+                                 if os.environ.get("JOBLINE_REDIS_SLOT_GROUPS") else None))
     api_host: str = field(default_factory=lambda: os.environ.get("JOBLINE_HOST", "127.0.0.1"))
     api_port: int = field(default_factory=lambda: _int("JOBLINE_PORT", 8000))
     #: How long a claim is valid without a heartbeat.

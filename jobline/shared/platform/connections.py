@@ -7,6 +7,7 @@ job state, so the same operation can run in a worker, an API process or a Lambda
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -14,8 +15,10 @@ from typing import Any, TypeVar
 
 import asyncpg
 import orjson
+import redis
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
@@ -23,6 +26,7 @@ from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.platform.clock import SYSTEM_CLOCK, Clock
 from jobline.shared.platform.config import Settings, services_file
 from jobline.shared.platform.errors import ConfigError
+from jobline.shared.platform.redis_client import RedisClient
 from jobline.shared.platform.replica import ReadRouter, ReadSource, is_replica_failure
 
 T = TypeVar("T")
@@ -31,7 +35,7 @@ T = TypeVar("T")
 @dataclass
 class Deps:
     pool: asyncpg.Pool
-    redis: aioredis.Redis
+    redis: RedisClient
     dispatch: Dispatch
     clock: Clock
     settings: Settings
@@ -132,9 +136,37 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
     return pool
 
 
-def create_redis(url: str, *, blocking: bool = False, **kw: Any) -> aioredis.Redis:
-    """A Redis client. ``blocking=True`` for the connection that waits in BLPOP: no socket
-    timeout (the command's own timeout bounds the wait).
+#: URL -> whether it is a cluster node, asked once per process (``JOBLINE_REDIS_CLUSTER=auto``).
+_CLUSTER_URLS: dict[str, bool] = {}
+
+
+def is_cluster_url(url: str, mode: str | None = None) -> bool:
+    """Whether ``url`` names a Redis Cluster node. ``mode`` (default ``JOBLINE_REDIS_CLUSTER``):
+    ``on``/``off`` decide; ``auto`` asks the node (``INFO cluster``) once per process, with a
+    short blocking call: it runs when a process opens its first client, before any load."""
+    mode = (mode or os.environ.get("JOBLINE_REDIS_CLUSTER") or "auto").lower()
+    if mode in ("on", "1", "true", "yes"):
+        return True
+    if mode in ("off", "0", "false", "no"):
+        return False
+    known = _CLUSTER_URLS.get(url)
+    if known is None:
+        probe = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        try:
+            known = str(probe.info("cluster").get("cluster_enabled", 0)) == "1"
+        except redis.exceptions.RedisError:
+            return False  # unreachable: not cached, the caller's own commands will say why
+        finally:
+            probe.close()
+        _CLUSTER_URLS[url] = known
+    return known
+
+
+def create_redis(url: str, *, blocking: bool = False, cluster: bool | None = None,
+                 **kw: Any) -> RedisClient:
+    """A Redis client; a cluster client when ``url`` is a cluster node (``cluster``: None asks
+    :func:`is_cluster_url`). ``blocking=True`` for the connection that waits in BLPOP: no
+    socket timeout (the command's own timeout bounds the wait).
 
     A few quick retries ride over a dropped connection (Valkey restart, failover); a longer
     outage surfaces as Unavailable and the caller's loop decides. Timeouts are not retried: a
@@ -147,6 +179,15 @@ def create_redis(url: str, *, blocking: bool = False, **kw: Any) -> aioredis.Red
         # short: a frozen Redis must turn into a fast 503 (or a committed submit that the
         # scheduler's recent sweep dispatches), never a request hanging for half a minute
         kw.setdefault("socket_timeout", 5)
+    if cluster is None:
+        cluster = is_cluster_url(url)
+    if cluster:
+        # The cluster client follows MOVED/ASK and re-reads the slot map after a failover;
+        # its own retries cover a master that died until its replica is promoted.
+        return RedisCluster.from_url(
+            url, socket_keepalive=True, socket_connect_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
+            retry_on_error=[redis.exceptions.ConnectionError], **kw)
     return aioredis.Redis.from_url(
         url, health_check_interval=10, socket_keepalive=True, socket_connect_timeout=5,
         retry=retry, retry_on_error=[redis.exceptions.ConnectionError], **kw)
@@ -165,7 +206,8 @@ async def connect(settings: Settings, clock: Clock = SYSTEM_CLOCK, *, pool_size:
         raise ConfigError(
             "DATABASE_URL and REDIS_URL must be set, or a `jobline run` must be running: looked "
             f"for its {f} ({found}; the directory is JOBLINE_HOME, default .jobline)")
-    r = create_redis(settings.redis_url)
+    r = create_redis(settings.redis_url,
+                     cluster=is_cluster_url(settings.redis_url, settings.redis_cluster))
     if check_redis_policy:
         try:
             cfg = await r.config_get("maxmemory-policy")
@@ -190,5 +232,5 @@ async def connect(settings: Settings, clock: Clock = SYSTEM_CLOCK, *, pool_size:
                                     max_size=pool_size or settings.pg_pool_size,
                                     events=settings.events, timeout=CONNECT_TIMEOUT_S)
         reads = ReadRouter(pool, replica, settings.read_max_lag_ms)
-    return Deps(pool=pool, redis=r, dispatch=Dispatch(r, settings.redis_prefix), clock=clock,
-                settings=settings, reads=reads)
+    return Deps(pool=pool, redis=r, dispatch=Dispatch(r, settings.redis_prefix, settings.redis_slot_groups),
+                clock=clock, settings=settings, reads=reads)
