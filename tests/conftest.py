@@ -319,9 +319,10 @@ async def redis_prefix(services: Services) -> AsyncIterator[str]:
             await p.execute()
 
     try:
-        # Keys may be hash-tagged ("{prefix}:...") for cluster slots, so match both spellings.
+        # Keys may be hash-tagged ("{prefix}:...") for cluster slots, or co-located with an
+        # untagged key ("{prefix:events}:alive"), so match both spellings.
         # A cluster client's SCAN walks every primary.
-        for pattern in (f"{prefix}*", f"{{{prefix}}}*"):
+        for pattern in (f"{prefix}*", f"{{{prefix}*"):
             batch: list[bytes] = []
             async for key in client.scan_iter(match=pattern, count=1000):
                 batch.append(key)

@@ -27,17 +27,13 @@ from jobline.local.valkey_cluster import ValkeyCluster
 from jobline.shared.core import cancellation, progress
 from jobline.shared.core.progress import ProgressReport
 from jobline.shared.dispatch import backpressure
-from jobline.shared.dispatch.redis_dispatch import Dispatch
 from jobline.shared.events import worker_events
-from jobline.shared.events.buses import redis_streams
 from jobline.shared.events.buses.redis_streams import RedisStreamsBus
 from jobline.shared.events.outbox import Event
 from jobline.shared.fleet import control
 from jobline.shared.observe import workers
-from jobline.shared.platform import connections
-from jobline.shared.platform.clock import SYSTEM_CLOCK
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import Deps, create_pool
+from jobline.shared.platform.connections import Deps, connect
 from jobline.shared.platform.redis_client import (
     colocated,
     get_many,
@@ -68,15 +64,14 @@ async def rc(valkey_cluster: ValkeyCluster | ExternalCluster) -> AsyncIterator[R
 
 
 @pytest.fixture
-async def cdeps(database_url: str, settings: Settings, rc: RedisCluster,
+async def cdeps(settings: Settings, rc: RedisCluster,
                 valkey_cluster: ValkeyCluster | ExternalCluster) -> AsyncIterator[Deps]:
-    """Deps on the test's database and the cluster, under a key prefix of the test's own."""
+    """Deps on the test's database and the cluster, under a key prefix of the test's own,
+    opened like every process opens them (``connect`` detects the cluster)."""
     prefix = f"c{os.getpid()}x{next(_prefixes)}"
-    client = RedisCluster.from_url(valkey_cluster.url)
-    pool = await create_pool(database_url, max_size=4)
-    d = Deps(pool=pool, redis=client, dispatch=Dispatch(client, prefix),  # type: ignore[arg-type]
-             clock=SYSTEM_CLOCK,
-             settings=settings.with_(redis_url=valkey_cluster.url, redis_prefix=prefix))
+    d = await connect(settings.with_(redis_url=valkey_cluster.url, redis_prefix=prefix),
+                      pool_size=4)
+    assert is_cluster(d.redis) and is_cluster(d.dispatch.r)
     try:
         yield d
     finally:
@@ -86,23 +81,6 @@ async def cdeps(database_url: str, settings: Settings, rc: RedisCluster,
                                                target_nodes=RedisCluster.PRIMARIES)]
         if stale:
             await rc.delete(*stale)
-
-
-@pytest.fixture
-async def cluster_create_redis(monkeypatch: pytest.MonkeyPatch,
-                               valkey_cluster: ValkeyCluster | ExternalCluster) -> None:
-    """``create_redis`` that gives a Cluster client for the cluster's URL. The lead's
-    ``connections.create_redis`` detects cluster mode itself; until it does, the modules under
-    test get this stand-in (same role: a client for a URL, ``blocking`` without socket timeout)."""
-    probe = connections.create_redis(valkey_cluster.url)
-    detects = is_cluster(probe)
-    await probe.aclose()
-    if not detects:
-        def create(url: str, *, blocking: bool = False, **kw: Any) -> RedisCluster:
-            kw.setdefault("socket_timeout", None if blocking else 5)
-            return RedisCluster.from_url(url, socket_connect_timeout=5, **kw)
-
-        monkeypatch.setattr(redis_streams, "create_redis", create)
 
 
 def spread(rc: RedisCluster, make: Callable[[str], str], *, nodes: int = 3) -> list[str]:
@@ -227,10 +205,10 @@ async def test_cancel_signal_reaches_workers_subscribed_on_every_node(cdeps: Dep
 
 
 async def test_progress_is_announced_to_subscribers_on_every_node(
-        cdeps: Deps, deps: Deps, rc: RedisCluster) -> None:
-    """Three running jobs (claimed through the single-server ``deps``: job state is Postgres's,
-    shared by both) report progress through the cluster deps; each job's subscriber hears it."""
-    await _running_jobs(deps, 12)
+        cdeps: Deps, rc: RedisCluster) -> None:
+    """Running jobs (submitted and claimed through the cluster) report progress; the subscriber
+    of one job per master hears its report."""
+    await _running_jobs(cdeps, 12)
     rows = await cdeps.pool.fetch("SELECT id, lease_token FROM jobs WHERE status = 'processing'")
     by_node: dict[str, Any] = {}
     for r in rows:
@@ -286,7 +264,7 @@ def _events(n: int) -> list[Event]:
 
 
 async def test_event_bus_publishes_and_consumes_with_a_group(
-        cdeps: Deps, cluster_create_redis: None) -> None:
+        cdeps: Deps) -> None:
     bus = RedisStreamsBus(cdeps.settings.redis_url or "", cdeps.dispatch.prefix)
     try:
         assert is_cluster(bus.redis)
@@ -385,7 +363,7 @@ def test_colocated_keys_share_the_slot() -> None:
 
 
 async def test_event_bus_sees_its_stream_lost_when_its_shard_is_flushed(
-        cdeps: Deps, rc: RedisCluster, cluster_create_redis: None,
+        cdeps: Deps, rc: RedisCluster,
         valkey_cluster: ValkeyCluster | ExternalCluster) -> None:
     cluster = _local(valkey_cluster)
     bus = RedisStreamsBus(cdeps.settings.redis_url or "", cdeps.dispatch.prefix)
@@ -402,13 +380,13 @@ async def test_event_bus_sees_its_stream_lost_when_its_shard_is_flushed(
 
 
 async def test_master_failover_registry_and_progress_subscription_recover(
-        cdeps: Deps, deps: Deps, rc: RedisCluster,
+        cdeps: Deps, rc: RedisCluster,
         valkey_cluster: ValkeyCluster | ExternalCluster) -> None:
     """SIGKILL the master serving a running job's progress channel (and a worker's key): its
     replica takes over; the registry answers again and the progress subscription renews itself
     and hears the next report. Records the failover time in the test report."""
     cluster = _local(valkey_cluster)
-    await _running_jobs(deps, 1)
+    await _running_jobs(cdeps, 1)
     row = await cdeps.pool.fetchrow("SELECT id, lease_token FROM jobs WHERE status = 'processing'")
     assert row is not None
     p = cdeps.dispatch.prefix

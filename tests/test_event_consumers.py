@@ -22,7 +22,7 @@ from jobline.analytics.fold import make_fold
 from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec, Outcome
 from jobline.shared.events.bus import EventBus
-from jobline.shared.events.buses import create_bus
+from jobline.shared.events.buses import RedisStreamsBus, create_bus
 from jobline.shared.events.outbox import (
     Event,
     NewEvent,
@@ -301,8 +301,9 @@ async def test_a_flushed_redis_gets_the_retained_events_again(
     await run_jobs(deps, clock, [("q", "t", True, 1)])
     assert await relay_all(deps, bus) == 3
     assert await counts(deps, clock) == (1, 1, 1, 0, 0, 0, 0)
-    await deps.redis.delete(f"{deps.settings.redis_prefix}:events",
-                            f"{deps.settings.redis_prefix}:events:alive")
+    assert isinstance(bus, RedisStreamsBus)
+    assert bus.stream == f"{deps.settings.redis_prefix}:events"
+    await deps.redis.delete(bus.stream, bus.marker)
     assert await relay_all(deps, bus) == 3
     assert await deps.redis.xlen(f"{deps.settings.redis_prefix}:events") == 3
     # the re-published events are not folded twice (the fold's watermark did not move back)
