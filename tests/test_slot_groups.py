@@ -253,3 +253,25 @@ async def test_a_flushed_shard_of_a_real_cluster_is_rebuilt(settings: Settings,
         assert sorted(str(j) for _, j in got) == sorted(str(s.submitted.id) for s in subs)
     finally:
         await deps.close()
+
+
+async def test_an_evicting_master_of_a_cluster_is_refused(settings: Settings,
+                                                         valkey_cluster: Any) -> None:
+    """The noeviction check asks every primary: one evicting master would drop queued jobs."""
+    import redis as sync_redis
+
+    from jobline.shared.platform.errors import ConfigError
+
+    if not hasattr(valkey_cluster, "nodes"):
+        pytest.fail("needs the session's own cluster (REDIS_CLUSTER_URL cannot be reconfigured)")
+    masters = [n for n in valkey_cluster.nodes if n.role == "master"]
+    victim = sync_redis.Redis(port=masters[-1].port)
+    victim.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        with pytest.raises(ConfigError, match="allkeys-lru"):
+            await connect(settings.with_(redis_url=valkey_cluster.url))
+    finally:
+        victim.config_set("maxmemory-policy", "noeviction")
+        victim.close()
+    deps = await connect(settings.with_(redis_url=valkey_cluster.url))  # all noeviction again
+    await deps.close()

@@ -22,7 +22,6 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import asyncpg
 import orjson
-import redis.exceptions
 
 from jobline.shared.core import cancellation, edges, offload, progress, sql
 from jobline.shared.core import counts as counts_mod
@@ -52,6 +51,7 @@ from jobline.shared.platform.errors import (
     ValidationFailed,
 )
 from jobline.shared.platform.ids import uuid7_floor, uuid7_many
+from jobline.shared.platform.redis_client import UNAVAILABLE_ERRORS
 from jobline.shared.retry import adaptive
 from jobline.shared.retry.backoff import Backoff
 from jobline.shared.retry.policy import MAX_CAP_MS, RetryPolicy, merge_backoff
@@ -75,7 +75,7 @@ def translate_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
         except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError,
                 asyncpg.InterfaceError, ConnectionError, OSError, TimeoutError) as e:
             raise Unavailable(f"database unavailable: {type(e).__name__}") from e
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+        except UNAVAILABLE_ERRORS as e:  # includes a cluster mid-failover (CLUSTERDOWN, ...)
             raise Unavailable(f"redis unavailable: {type(e).__name__}") from e
 
     return wrapper
@@ -977,7 +977,7 @@ async def queue_stats(deps: Deps) -> list[dict[str, Any]]:
     try:
         names |= set(await deps.dispatch.known_queues())
         depth = await deps.dispatch.depth(sorted(names))
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    except UNAVAILABLE_ERRORS:
         depth = {}
     out = []
     for q in sorted(names):

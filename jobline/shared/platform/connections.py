@@ -215,8 +215,12 @@ def create_redis(url: str, *, blocking: bool = False, cluster: bool | None = Non
             url, socket_keepalive=True, socket_connect_timeout=5,
             # connection errors only, like the single-node client: a timed-out command may
             # have run, and behind a partition retried timeouts held callers ~30 s
-            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 6,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3,
                         supported_errors=(redis.exceptions.ConnectionError,)),
+            # pub/sub (cancel signals, progress subscriptions) takes its connections from the
+            # same per-node pool: redis-py's default of 100 per node would fail every command
+            # to a node once 100 subscriptions sit on it
+            max_connections=2**16,
             retry_on_error=[redis.exceptions.ConnectionError], **kw)
     return aioredis.Redis.from_url(
         url, health_check_interval=10, socket_keepalive=True, socket_connect_timeout=5,
@@ -239,14 +243,22 @@ async def connect(settings: Settings, clock: Clock = SYSTEM_CLOCK, *, pool_size:
     r = create_redis(settings.redis_url,
                      cluster=is_cluster_url(settings.redis_url, settings.redis_cluster))
     if check_redis_policy:
+        policies: list[Any] = []
         try:
-            cfg = await r.config_get("maxmemory-policy")
+            if isinstance(r, RedisCluster):  # every primary: one evicting master is enough
+                per_node: Any = await r.config_get("maxmemory-policy",
+                                                   target_nodes=RedisCluster.PRIMARIES)
+                cfgs = (list(per_node.values()) if "maxmemory-policy" not in per_node
+                        and b"maxmemory-policy" not in per_node else [per_node])
+            else:
+                cfgs = [await r.config_get("maxmemory-policy")]
         except Exception:  # managed Redis may forbid CONFIG; nothing to check then
-            cfg = {}
-        policy = cfg.get("maxmemory-policy") or cfg.get(b"maxmemory-policy")  # type: ignore[call-overload]
-        if isinstance(policy, bytes):
-            policy = policy.decode()
-        if policy and policy != "noeviction":
+            cfgs = []
+        for cfg in cfgs:
+            p = cfg.get("maxmemory-policy") or cfg.get(b"maxmemory-policy")
+            policies.append(p.decode() if isinstance(p, bytes) else p)
+        policy = next((p for p in policies if p and p != "noeviction"), None)
+        if policy:
             await r.aclose()
             raise ConfigError(
                 f"Redis maxmemory-policy is {policy!r}; Jobline needs 'noeviction' "
