@@ -45,10 +45,24 @@ from jobline.shared.core import jobs
 from jobline.shared.core.models import JobSpec
 from jobline.shared.observe.workers import list_workers
 from jobline.shared.platform.config import Settings
-from jobline.shared.platform.connections import connect
+from jobline.shared.platform.connections import Deps, connect
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = ["single", "cluster-1", "cluster-3"]
+
+
+async def submit_and_wait(deps: Deps, names: list[str], n: int) -> None:
+    """Submit ``n`` no-op jobs round-robin over ``names`` and wait until all completed."""
+    for start in range(0, n, 5000):
+        await jobs.submit_many(deps, [
+            JobSpec(queue=names[i % len(names)], job_type="demo.noop", payload={"i": i})
+            for i in range(start, min(n, start + 5000))])
+    deadline = time.monotonic() + 600
+    while await deps.pool.fetchval(
+            "SELECT count(*) FROM jobs WHERE status = 'completed'") < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError("drain did not finish in 10 minutes")
+        await asyncio.sleep(0.25)  # a progress probe; the rate comes from timestamps
 
 
 async def drain(settings: Settings, pids: list[int], n: int, queues: int, processes: int,
@@ -71,16 +85,7 @@ async def drain(settings: Settings, pids: list[int], n: int, queues: int, proces
                 await asyncio.sleep(0.05)
             wcpu0 = sum(sum(psutil.Process(w.pid).cpu_times()[:2]) for w in workers)
             cpu0 = {pid: sum(p.cpu_times()[:2]) for pid, p in procs.items()}
-            for start in range(0, n, 5000):
-                await jobs.submit_many(deps, [
-                    JobSpec(queue=names[i % queues], job_type="demo.noop", payload={"i": i})
-                    for i in range(start, min(n, start + 5000))])
-            deadline = time.monotonic() + 600
-            while await deps.pool.fetchval(
-                    "SELECT count(*) FROM jobs WHERE status = 'completed'") < n:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("drain did not finish in 10 minutes")
-                await asyncio.sleep(0.25)  # a progress probe; the rate comes from timestamps
+            await submit_and_wait(deps, names, n)
             cpu = {pid: sum(p.cpu_times()[:2]) - cpu0[pid] for pid, p in procs.items()}
             worker_cpu = sum(sum(psutil.Process(w.pid).cpu_times()[:2]) for w in workers) - wcpu0
             row = await deps.pool.fetchrow(
@@ -120,16 +125,7 @@ async def drain_shipped(services: Any, url: str, pids: list[int], n: int,
             procs = {pid: psutil.Process(pid) for pid in pids}
             cpu0 = {pid: sum(p.cpu_times()[:2]) for pid, p in procs.items()}
             scpu0 = stack.cpu()
-            for start in range(0, n, 5000):
-                await jobs.submit_many(deps, [
-                    JobSpec(queue=names[i % queues], job_type="demo.noop", payload={"i": i})
-                    for i in range(start, min(n, start + 5000))])
-            deadline = time.monotonic() + 600
-            while await deps.pool.fetchval(
-                    "SELECT count(*) FROM jobs WHERE status = 'completed'") < n:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("drain did not finish in 10 minutes")
-                await asyncio.sleep(0.25)  # a progress probe; the rate comes from timestamps
+            await submit_and_wait(deps, names, n)
             cpu = {pid: sum(p.cpu_times()[:2]) - cpu0[pid] for pid, p in procs.items()}
             scpu = stack.cpu()
             row = await deps.pool.fetchrow(
