@@ -94,7 +94,7 @@ typecheck: $(STAMP) ## Mypy
 check: lint typecheck test ## Lint + typecheck + tests
 
 # `make bench ARGS=--seed-scenarios` is `make bench-seed`.
-bench: $(STAMP) ## Suite (10 scenarios x 3 + peers), shipped stack vs events off vs BullMQ, profiles, queue stats at 1M/10M jobs (~50 min); bench/results/
+bench: $(STAMP) ## Suite (10 scenarios x 3 + peers), shipped stack vs events off vs BullMQ, profiles, queue stats at 1M/10M jobs, 1 node vs 1 vs 3 cluster masters (~60 min); bench/results/
 ifneq ($(filter --seed-scenarios,$(ARGS)),)
 	$(MAKE) --no-print-directory bench-seed
 else
@@ -105,6 +105,8 @@ else
 	$(BIN)/python bench/latency_breakdown.py
 	$(BIN)/python bench/queue_stats.py
 	$(BIN)/python bench/workers.py --runs 3
+	$(BIN)/python bench/cluster.py --runs 3
+	$(BIN)/python bench/cluster.py --runs 3 --stack shipped
 	$(BIN)/python bench/capacity_model.py
 endif
 
