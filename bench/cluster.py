@@ -270,15 +270,17 @@ def main() -> None:
                     help="workers: bare worker processes; shipped: make run's stack, events on "
                          "(results as cluster-shipped)")
     ap.add_argument("--quick", action="store_true", help="write results as cluster-smoke")
+    ap.add_argument("--out", default=str(RESULTS), help="results directory")
     args = ap.parse_args()
     import uvloop
 
     rep = uvloop.run(run(args))
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     name = "cluster-smoke" if args.quick else (
         "cluster-shipped" if args.stack == "shipped" else "cluster")
-    (RESULTS / f"{name}.json").write_text(json.dumps(rep, indent=2))
-    (RESULTS / f"{name}.md").write_text(markdown(rep))
+    (out / f"{name}.json").write_text(json.dumps(rep, indent=2))
+    (out / f"{name}.md").write_text(markdown(rep))
     print(markdown(rep))
 
 
