@@ -716,10 +716,13 @@ class _MultiWait:
             if self.wanting.is_set():
                 self.hit.set()
             elif self.repush:
-                async with d.r.pipeline(transaction=False) as p:
-                    p.lpush(key, 1)
-                    p.ltrim(key, 0, 0)
-                    await p.execute()
+                # a failed hand-back must not end this group's waiter: the wake-up is a hint,
+                # and an idle worker's wait timeout covers its loss
+                with contextlib.suppress(Exception):
+                    async with d.r.pipeline(transaction=False) as p:
+                        p.lpush(key, 1)
+                        p.ltrim(key, 0, 0)
+                        await p.execute()
 
     async def wait(self, d: Dispatch, timeout_s: float, once: bool = False) -> bool:
         if self.interrupted:
