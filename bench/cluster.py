@@ -252,8 +252,11 @@ def markdown(rep: dict[str, Any]) -> str:
     for name, r in rep["results"].items():
         nodes = ", ".join(f"{x:.1f}" for x in r["valkey_us_per_job_by_node"])
         proj = r["projected_jobs_per_s_per_core_of_busiest_node"]
+        # a small run can finish inside one clock tick of a node's CPU counter (10 ms): then
+        # there is no per-core projection, which the table says rather than failing
+        proj_s = f"{proj:,.0f}" if proj else "n/a (under one CPU tick)"
         lines.append(f"| {name} | {r['jobs_per_s']:,.0f} | {r['valkey_us_per_job_total']:.1f} | "
-                     f"{nodes} | {proj:,.0f} | {r['workers_us_per_job']:.0f} |")
+                     f"{nodes} | {proj_s} | {r['workers_us_per_job']:.0f} |")
     lines += ["", f"Load average at the end: {rep['machine']['load']}", ""]
     return "\n".join(lines)
 

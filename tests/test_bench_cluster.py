@@ -19,7 +19,7 @@ BENCH = Path(__file__).parent.parent / "bench"
 @pytest.mark.parametrize("stack", ["workers", "shipped"])
 def test_cluster_bench_runs_and_reports(tmp_path: Path, stack: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    r = subprocess.run([sys.executable, str(BENCH / "cluster.py"), "--jobs", "600", "--runs",
+    r = subprocess.run([sys.executable, str(BENCH / "cluster.py"), "--jobs", "3000", "--runs",
                         "1", "--quick", "--stack", stack, "--configs", "single,cluster-3",
                         "--out", str(tmp_path)], env=env, timeout=800, capture_output=True,
                        text=True)
@@ -36,3 +36,20 @@ def test_cluster_bench_runs_and_reports(tmp_path: Path, stack: str) -> None:
     if stack == "shipped":
         assert {"workers", "relay", "postgres"} <= set(three["runs"][0]["stack_us_per_job"])
     assert (tmp_path / "cluster-smoke.md").read_text().startswith("# Redis Cluster")
+
+
+def test_markdown_says_when_a_run_fell_under_one_cpu_tick() -> None:
+    """CI once failed here: a 600-job run finished inside one 10 ms tick of every node's CPU
+    counter, so there was no per-core projection to format."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import cluster  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(BENCH))
+    row = {"jobs_per_s": 5000.0, "valkey_us_per_job_total": 0.0,
+           "valkey_us_per_job_by_node": [0.0], "workers_us_per_job": 80.0,
+           "projected_jobs_per_s_per_core_of_busiest_node": None}
+    md = cluster.markdown({"settings": {"jobs": 600, "queues": 8, "runs": 1, "processes": 2,
+                                        "concurrency": 25},
+                           "results": {"single": row}, "machine": {"load": (0, 0, 0)}})
+    assert "| single | 5,000 | 0.0 | 0.0 | n/a (under one CPU tick) | 80 |" in md
