@@ -113,7 +113,8 @@ async def measure_endpoints(deps: Deps, from_ms: int, to_ms: int,
     return out
 
 
-async def run(jobs: int, days: int, seed_value: int, base_dir: str | None) -> dict[str, Any]:
+async def run(jobs: int, days: int, seed_value: int, base_dir: str | None,
+              forecasts: bool = False) -> dict[str, Any]:
     async with stores.local("analytics", external=False, base_dir=base_dir) as svc:
         settings = Settings().with_(database_url=svc.database_url, redis_url=svc.redis_url,
                                     redis_prefix="bench")
@@ -130,6 +131,14 @@ async def run(jobs: int, days: int, seed_value: int, base_dir: str | None) -> di
             finally:
                 await conn.close()
             endpoints = await measure_endpoints(deps, rep.from_ms, rep.to_ms)
+            fc = None
+            if forecasts:
+                # issue 17's forecast backtest on the same store (the largest seed is too
+                # costly to fill twice): Prophet vs seasonal naive per queue
+                import ai_eval
+                t = time.perf_counter()
+                fc = await ai_eval.eval_forecasts(deps)
+                fc["seconds"] = time.perf_counter() - t
         finally:
             await deps.close()
     return {
@@ -138,7 +147,7 @@ async def run(jobs: int, days: int, seed_value: int, base_dir: str | None) -> di
         "rows_per_s": (rep.jobs + rep.attempts) / wall,
         "table_bytes": sizes, "database_bytes": db_bytes,
         "bytes_per_job": sum(sizes.values()) / max(1, rep.jobs),
-        "matview": matview, "endpoints": endpoints,
+        "matview": matview, "endpoints": endpoints, "forecasts": fc,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
 
@@ -177,6 +186,19 @@ def markdown(r: dict[str, Any]) -> str:
                   "| endpoint | range | filter | p50 ms | p95 ms |", "|---|---|---|---|---|",
                   *[f"| {e['endpoint']} | {e['range']} | {e['filter']} | {e['p50_ms']:.1f} | "
                     f"{e['p95_ms']:.1f} |" for e in r["endpoints"]], ""]
+    if r.get("forecasts"):
+        f = r["forecasts"]
+
+        def g(v: Any) -> str:
+            return "" if v is None else f"{v:.3f}"
+        lines += [f"Forecast backtest on this store (7 days held out, MASE, lower is better; "
+                  f"{f['seconds']:.0f} s for all queues): median Prophet "
+                  f"{g(f['medianMaseProphet'])}, seasonal naive {g(f['medianMaseSeasonalNaive'])}; "
+                  f"Prophet better on {f['prophetBetter']} of {len(f['queues'])} queues.", "",
+                  "| queue | Prophet | seasonal naive | capacity model |", "|---|---:|---:|---|",
+                  *[f"| {q} | {g(v.get('maseProphet'))} | {g(v.get('maseSeasonalNaive'))} | "
+                    f"{v.get('capacityModel', v.get('error', ''))} |"
+                    for q, v in f["queues"].items()], ""]
     return "\n".join(lines)
 
 
@@ -190,9 +212,11 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--data-dir", default=None,
                     help="where the store lives (default /dev/shm; use a disk for 10M+)")
+    ap.add_argument("--forecasts", action="store_true",
+                    help="also backtest the forecasts (issue 17) on the seeded store")
     a = ap.parse_args()
     load = os.getloadavg()[0]
-    r = asyncio.run(run(parse_count(a.jobs), a.days, a.seed, a.data_dir))
+    r = asyncio.run(run(parse_count(a.jobs), a.days, a.seed, a.data_dir, a.forecasts))
     r["load_avg_1m_before"] = load
     r["load_avg_1m_after"] = os.getloadavg()[0]
     out = Path(a.out)
