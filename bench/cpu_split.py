@@ -134,12 +134,7 @@ async def w_process(settings: Settings, n: int) -> dict[str, Any]:
     try:
         deps = await connect(settings)
         try:
-            deadline = time.monotonic() + 600
-            # progress probe every 250 ms: a count over the table is PostgreSQL CPU too
-            while await suite.count_completed(deps) < n:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("jobs did not complete")
-                await asyncio.sleep(0.25)
+            await suite.wait_completed(deps, n, 600, every=0.05)
             rate = await suite.middle_rate(deps)
         finally:
             await deps.close()

@@ -195,13 +195,7 @@ async def drain_run(n: int, events: bool) -> dict[str, Any]:
         await asyncio.sleep(1.0)  # let the commit's own background work settle before the window
         cpu0 = stack.cpu()
         await resume_queue(deps, QUEUE)
-        deadline = time.monotonic() + 900
-        # progress probe every 250 ms: a count over the table is PostgreSQL CPU too (same for
-        # both configurations)
-        while await suite.count_completed(deps, QUEUE) < n:
-            if time.monotonic() > deadline:
-                raise RuntimeError("jobs did not complete")
-            await asyncio.sleep(0.25)
+        await suite.wait_completed(deps, n, 900, QUEUE, every=0.05)
         cpu1 = stack.cpu()
         row = await deps.pool.fetchrow(
             "SELECT count(*) AS n, extract(epoch FROM max(completed_at) - min(started_at)) AS s"
