@@ -113,43 +113,68 @@ async def measure_endpoints(deps: Deps, from_ms: int, to_ms: int,
     return out
 
 
+def _say(msg: str) -> None:
+    """Progress on stderr as it happens: a 100M run takes over an hour, and its steps were
+    otherwise known only at the end (or read off ``pg_stat_activity``)."""
+    import sys
+    print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
+
+
 async def run(jobs: int, days: int, seed_value: int, base_dir: str | None,
-              forecasts: bool = False) -> dict[str, Any]:
+              forecasts: bool = False, checkpoint: Path | None = None) -> dict[str, Any]:
+    """Seed, then measure; with ``checkpoint``, the results so far are written there after
+    every phase, so a phase that fails (or a run stopped for time) keeps the earlier ones."""
+    r: dict[str, Any] = {"days": days, "seed": seed_value, "matview": None, "endpoints": [],
+                         "forecasts": None,
+                         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+
+    def save() -> None:
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            checkpoint.write_text(json.dumps(r, indent=2, default=str) + "\n")
+
     async with stores.local("analytics", external=False, base_dir=base_dir) as svc:
         settings = Settings().with_(database_url=svc.database_url, redis_url=svc.redis_url,
                                     redis_prefix="bench")
         deps = await connect(settings)
         try:
             t = time.perf_counter()
-            rep = await seed(deps, jobs=jobs, days=days, seed_value=seed_value)
+            rep = await seed(deps, jobs=jobs, days=days, seed_value=seed_value, progress=_say)
             wall = time.perf_counter() - t
+            r.update({"jobs": rep.jobs, "attempts": rep.attempts, "seed_s": wall,
+                      "steps_s": rep.seconds, "jobs_per_s": rep.jobs / wall,
+                      "rows_per_s": (rep.jobs + rep.attempts) / wall,
+                      "rollups": rep.rollups})
+            _say(f"seeded in {wall:.0f} s: {rep.seconds}")
             conn = await asyncpg.connect(svc.database_url)
             try:
-                sizes = await table_bytes(conn)
-                db_bytes = int(await conn.fetchval("SELECT pg_database_size(current_database())"))
-                matview = await measure_matview(conn)
+                r["table_bytes"] = await table_bytes(conn)
+                r["database_bytes"] = int(
+                    await conn.fetchval("SELECT pg_database_size(current_database())"))
+                r["bytes_per_job"] = sum(r["table_bytes"].values()) / max(1, rep.jobs)
+                save()
+                _say("materialized-view baseline")
+                r["matview"] = await measure_matview(conn)
+                save()
             finally:
                 await conn.close()
-            endpoints = await measure_endpoints(deps, rep.from_ms, rep.to_ms)
-            fc = None
+            _say("endpoints")
+            r["endpoints"] = await measure_endpoints(deps, rep.from_ms, rep.to_ms)
+            save()
             if forecasts:
                 # issue 17's forecast backtest on the same store (the largest seed is too
                 # costly to fill twice): Prophet vs seasonal naive per queue
                 import ai_eval
+                _say("forecast backtest")
                 t = time.perf_counter()
                 fc = await ai_eval.eval_forecasts(deps)
                 fc["seconds"] = time.perf_counter() - t
+                r["forecasts"] = fc
+                save()
+            _say("done")
         finally:
             await deps.close()
-    return {
-        "jobs": rep.jobs, "attempts": rep.attempts, "days": days, "seed": seed_value,
-        "seed_s": wall, "steps_s": rep.seconds, "jobs_per_s": rep.jobs / wall,
-        "rows_per_s": (rep.jobs + rep.attempts) / wall,
-        "table_bytes": sizes, "database_bytes": db_bytes,
-        "bytes_per_job": sum(sizes.values()) / max(1, rep.jobs),
-        "matview": matview, "endpoints": endpoints, "forecasts": fc,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-    }
+    return r
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -167,6 +192,9 @@ def markdown(r: dict[str, Any]) -> str:
         "| step | s |", "|---|---|",
         *[f"| {k} | {v:.1f} |" for k, v in r["steps_s"].items()],
         "",
+        *(["Rollups step (the rebuild) by phase, s: "
+           + ", ".join(f"{k} {v:.1f}" for k, v in r["rollups"].get("phases", {}).items()), ""]
+          if r.get("rollups") else []),
         "| table | MiB |", "|---|---|",
         *[f"| {k} | {v / mb:,.1f} |" for k, v in r["table_bytes"].items()],
         "",
@@ -216,11 +244,13 @@ def main() -> None:
                     help="also backtest the forecasts (issue 17) on the seeded store")
     a = ap.parse_args()
     load = os.getloadavg()[0]
-    r = asyncio.run(run(parse_count(a.jobs), a.days, a.seed, a.data_dir, a.forecasts))
+    out = Path(a.out)
+    r = asyncio.run(run(parse_count(a.jobs), a.days, a.seed, a.data_dir, a.forecasts,
+                        checkpoint=out / "analytics.partial.json"))
     r["load_avg_1m_before"] = load
     r["load_avg_1m_after"] = os.getloadavg()[0]
-    out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "analytics.partial.json").unlink(missing_ok=True)
     (out / "analytics.json").write_text(json.dumps(r, indent=2) + "\n")
     (out / "analytics.md").write_text(markdown(r))
     print(markdown(r))

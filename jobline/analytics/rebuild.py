@@ -180,14 +180,19 @@ def _statements() -> list[tuple[str, str]]:
             name = table + suffix
             out.append((name, f"DELETE FROM {name} WHERE {tcol} >= $1 AND {tcol} < $2"))
             k = ", ".join(keys)
+            # ORDER BY the primary key's columns: rows in key order append to the key's
+            # rightmost leaf (btree's fast path), where a hash aggregate's order would touch a
+            # random page of an index far larger than shared_buffers per row (the 100M seed's
+            # minute histograms: > 30 min of random reads, docs/analytics.md)
             if grain == "minute":
                 sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
-                       f"SELECT t, {k}, {', '.join(vals)} FROM {temp} WHERE t >= $1")
+                       f"SELECT t, {k}, {', '.join(vals)} FROM {temp} WHERE t >= $1"
+                       f" ORDER BY t, {k}")
             else:
                 sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
                        f"SELECT date_trunc('{grain}', t, 'UTC'), {k}, "
                        + ", ".join(f"sum({v})" for v in vals)
-                       + f" FROM {temp} WHERE t < {WATERMARK} GROUP BY 1, {k}")
+                       + f" FROM {temp} WHERE t < {WATERMARK} GROUP BY 1, {k} ORDER BY 1, {k}")
             out.append((name, sql))
     return out
 
