@@ -170,3 +170,38 @@ def test_the_scaling_comparison_charges_at_least_the_work_it_reports() -> None:
     # the floors the report sets the goal against: the work, then the clairvoyant Erlang C
     assert r["workHours"] <= r["erlangFloorHours"]
     assert r["goalReachable"] == (r["goalLineHours"] >= r["workHours"])
+
+
+def test_step_scaling_answers_a_burst_in_one_tick() -> None:
+    """The step-scaling baseline adds ``ceil(backlog / T)`` workers at a tick where the
+    one-per-tick policy adds one: on a burst of 200 one-minute jobs its jobs wait far less,
+    and it pays for the workers it starts at once."""
+    start = ai_sim.START_MS
+    arrivals = [start + 1_000] * 200
+    durations = [60_000] * 200
+    common = {"target_ms": 30_000, "start_ms": start, "end_ms": start + ai_sim.HOUR,
+              "score_from_ms": start, "threshold": 10}
+    one = ai_sim.des(arrivals, durations, "reactive", **common)
+    step = ai_sim.des(arrivals, durations, "reactive-step", **common)
+    assert one["policy"] == "reactive(T=10)" and step["policy"] == "reactive-step(T=10)"
+    # one worker a tick drains 200 minutes of work over many minutes; the first step tick
+    # starts 20 workers (200 / 10), the next ones more while the backlog stays above 10
+    assert step["p95WaitS"] < one["p95WaitS"] / 3, (step, one)
+    assert step["busyHours"] == pytest.approx(one["busyHours"])
+    assert step["workerHours"] >= step["busyHours"]
+
+
+def test_the_reference_is_the_cheapest_reactive_setting_of_either_kind_meeting_the_sla() -> None:
+    start = ai_sim.START_MS
+    per_min = {start + m * ai_sim.MIN: 4 if (m // 60) % 24 in range(12, 18) else 2
+               for m in range(3 * 1440)}
+    r = ai_sim.compare_scaling("q", per_min, [9_000, 10_000, 11_000], start, start + 3 * DAY,
+                               seed=SEED, days=1, load=2.0, target_ms=30_000)
+    names = [x["policy"] for x in r["reactive"]]
+    assert names == [*(f"reactive(T={t})" for t in ai_sim.REACTIVE_THRESHOLDS),
+                     *(f"reactive-step(T={t})" for t in ai_sim.STEP_THRESHOLDS)]
+    meeting = [x for x in r["reactive"] if x["shareMet"] >= 0.95]
+    assert meeting  # two busy workers on average: some threshold keeps the SLA
+    assert r["reference"] == min(meeting, key=lambda x: x["workerHours"])["policy"]
+    ref_h = min(x["workerHours"] for x in meeting)
+    assert r["goalLineHours"] == pytest.approx(0.85 * ref_h, abs=0.06)
