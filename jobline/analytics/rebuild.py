@@ -207,9 +207,12 @@ def day_range(from_ms: int, to_ms: int) -> tuple[int, int]:
     return lo, hi
 
 
-async def rebuild(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
+async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True
+                  ) -> dict[str, Any]:
     """Recompute every rollup grain for the whole UTC days touching ``[from_ms, to_ms)`` from
-    ``jobs`` + ``job_attempts`` (delete then insert, one transaction). Returns what it did:
+    ``jobs`` + ``job_attempts`` (delete then insert, one transaction), then (``vacuum``)
+    ``VACUUM (ANALYZE)`` the tables written, so the reads after it have statistics and
+    index-only scans. Returns what it did:
     ``from``/``to`` (the days, ISO), ``attempts`` (attempt rows read), ``rows`` (rows written
     per table), ``seconds`` and ``phases`` (seconds per step)."""
     if to_ms <= from_ms:
@@ -220,9 +223,9 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
     rows: dict[str, int] = {}
     phases: dict[str, float] = {}
     args = (to_dt(lo), to_dt(hi))
+    tmo = STATEMENT_TIMEOUT_S
     async with deps.pool.acquire() as conn, conn.transaction():
         # big hash aggregates over a month of jobs stay in memory
-        tmo = STATEMENT_TIMEOUT_S
         await conn.execute("SET LOCAL work_mem = '256MB'", timeout=tmo)
         # The compaction watermark cannot move until this commits: the hour/day rows written
         # hold exactly the minutes before it, like the live ones (the rest is compacted later).
@@ -258,6 +261,18 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
                                         timeout=tmo)
             rows[name] = rows.get(name, 0) + int(status.rsplit(" ", 1)[-1])
             lap("insert")
+    if vacuum:
+        t = time.perf_counter()
+        async with deps.pool.acquire() as conn:
+            # VACUUM cannot run in a transaction block, hence after the commit. Without it the
+            # reads that follow a rebuild ran on tables the planner had no statistics for and
+            # whose visibility map was empty, so every "index-only" histogram scan fetched each
+            # row from the heap (a 10M-job seed: slow-jobs over 24 h ~2x faster, durations over
+            # 30 days ~5x, for 7 s of VACUUM; docs/analytics.md). Autovacuum gets there too,
+            # minutes later and while users read.
+            for name in rows:
+                await conn.execute(f"VACUUM (ANALYZE) {name}", timeout=tmo)
+        phases["vacuum"] = round(time.perf_counter() - t, 3)
     return {"from": _iso(lo), "to": _iso(hi), "attempts": attempts, "rows": rows,
             "seconds": round(time.perf_counter() - t0, 3), "phases": phases}
 
