@@ -255,8 +255,16 @@ async def long_jobs(z: dict[str, Any]) -> dict[str, Any]:
                 "('completed', 'dead_letter', 'failed', 'cancelled')") < n:
             if time.monotonic() > deadline:
                 raise RuntimeError("the long jobs did not all finish")
-            await asyncio.sleep(1.0)  # progress probe
-        await asyncio.sleep(2.0)  # let the relay publish the last completions' events
+            await asyncio.sleep(0.25)  # progress probe
+        # Each completion's jobs.completed event is written by the completing statement
+        # itself (the outbox); wait until every job has one (rather than a fixed 2 s), up to
+        # 10 s, then let the check below report what it finds.
+        events_by = time.monotonic() + 10
+        while time.monotonic() < events_by and await deps.pool.fetchval(
+                "SELECT count(DISTINCT j) FROM job_events, unnest(job_ids) AS j "
+                "WHERE type = 'jobs.completed' AND j IN (SELECT id FROM jobs "
+                "WHERE queue_name = 'long')") < n:
+            await asyncio.sleep(0.1)  # progress probe
         check = await deps.pool.fetchrow(
             """SELECT count(*) FILTER (WHERE j.status = 'completed') AS completed,
                       count(*) FILTER (WHERE j.attempts = 1) AS attempts_1,

@@ -237,7 +237,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from jobline.shared.platform.connections import Deps, connect
     from jobline.worker.diagnostics import ExitWatchdog, install_dump_signal
     from jobline.worker.remote import RemoteBackend
-    from jobline.worker.runtime import TEARDOWN_STEP_S, Worker, WorkerStats
+    from jobline.worker.runtime import Worker, WorkerStats
 
     _install_uvloop()
     queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
@@ -281,7 +281,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         finally:
             cold_exit = signals["n"] > 1
             if isinstance(deps, Deps):  # the worker closed a remote backend itself
-                await deps.close(timeout=TEARDOWN_STEP_S)
+                await deps.close(timeout=worker.teardown_step_s)
 
     stats = asyncio.run(go())
     if cold_exit:
@@ -297,7 +297,7 @@ def _supervise(args: argparse.Namespace) -> int:
     """``--group`` / ``--processes N``: a supervisor converging to the group's stored count."""
     from jobline.worker import pool
     from jobline.worker.group_control import RemoteControl
-    from jobline.worker.runtime import TEARDOWN_STEP_S
+    from jobline.worker.runtime import stop_bound_s
 
     group = args.group or "default"
 
@@ -317,7 +317,7 @@ def _supervise(args: argparse.Namespace) -> int:
 
     s = load()
     # a child's warm stop: grace + the worker's own stop bound + its watchdog margin, + slack
-    warm = (s.shutdown_grace_s + 2 * s.lease_ms / 1000 + 10 * TEARDOWN_STEP_S
+    warm = (s.shutdown_grace_s + stop_bound_s(2 * s.lease_ms / 1000, s.teardown_step_ms / 1000)
             + 2 * WATCHDOG_MARGIN_S)
     control: pool.GroupControl = (RemoteControl(args.remote, args.api_key) if args.remote
                                   else pool.direct_control(resolve_settings()))

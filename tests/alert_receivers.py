@@ -64,7 +64,10 @@ def smtp_server(*, starttls_auth: tuple[str, str] | None = None,
             ok = (isinstance(auth_data, LoginPassword) and auth_data.login == user.encode()
                   and auth_data.password == password.encode())
             box.logins.append(auth_data.login.decode() if ok else "refused")
-            return AuthResult(success=ok)
+            # handled=False: aiosmtpd answers the refusal itself (535), as a real server does.
+            # With its default (handled=True) it sends nothing, and the client sat out its
+            # whole read timeout (15 s) on every wrong-password attempt.
+            return AuthResult(success=ok, handled=False)
 
         kw = {"tls_context": _self_signed(cert_dir), "require_starttls": True,
               "auth_required": True, "auth_require_tls": True, "authenticator": authenticator}

@@ -185,6 +185,8 @@ async def test_email_over_starttls_with_auth(admin: Any, deps: Deps, tmp_path: P
         assert "bot" in mailbox.logins and "refused" in mailbox.logins
         b = (await admin.get(f"/api/v1/alert-deliveries/{ko['id']}")).json()
         assert b["status"] in ("retrying", "failed") and b["error"].startswith("SMTP")
+        # the server refused the login (535), the client did not merely time out waiting
+        assert "535" in b["error"], b["error"]
 
 
 async def test_send_test_retries_a_flaky_receiver_until_it_answers(

@@ -342,3 +342,13 @@ async def test_a_remote_worker_publishes_over_the_api_and_gets_dependency_result
     assert types["resize_avatar"].defaults == job_types.JobTypeDefaults(
         "resize_avatar", "remote", 5, 30_000, AVATAR_BACKOFF, ("bad_image",))
     assert types["total"].registered_ms is not None
+
+
+async def test_a_type_published_twice_in_one_call_keeps_its_last_entry(deps: Deps) -> None:
+    # found by the REST fuzzer: one ON CONFLICT DO UPDATE may not touch a row twice, so a
+    # duplicate in one publish was a 500
+    first = job_types.JobTypeDefaults("dup", "q1", 2, None, None, None)
+    last = job_types.JobTypeDefaults("dup", "q2", 7, None, None, None)
+    await job_types.publish(deps, [first, last])
+    (t,) = [t for t in await job_types.list_job_types(deps) if t.defaults.job_type == "dup"]
+    assert (t.defaults.queue, t.defaults.max_attempts) == ("q2", 7)

@@ -45,13 +45,25 @@ from jobline.worker.registry import HandlerSpec, JobContext, Registry, default_r
 
 log = logging.getLogger("jobline.worker")
 
-#: Upper bound on each store call of the shutdown sequence once handlers are done (deregister,
-#: the workers.stopped event, closing the blocking Redis client) and on stopping a background
-#: loop. A store that does not answer in this time is abandoned, not waited for.
-TEARDOWN_STEP_S = 5.0
+#: The upper bound on each store call of the shutdown sequence once handlers are done
+#: (deregister, the workers.stopped event, closing the blocking Redis client) and on stopping a
+#: background loop is ``Settings.teardown_step_ms`` (``JOBLINE_TEARDOWN_STEP_MS``, 5 s): a store
+#: that does not answer in that time is abandoned, not waited for.
 #: How long cut-off handlers get to end once cancelled (well inside the CLI's cold-exit bound,
 #: so their jobs are released before a second signal forces the exit).
 CANCELLED_HANDLERS_S = 2.0
+#: How long a shutdown step that overran its bound gets to end once cancelled (``_bounded``).
+ABANDON_S = 1.0
+
+
+def stop_bound_s(give_up_after_s: float, teardown_step_s: float) -> float:
+    """How long a worker's ``run()`` may take to return once the grace period is over (or the
+    handlers are done), whatever state the stores are in; ``give_up_after_s`` is the last
+    flush's retry budget (two leases by default). With the default 5 s step: budget + 51 s."""
+    # the cut-off handlers, the release (a step), the two loops (a step each), the last flush
+    # (its budget and a step, then its own stop, a step), and four store calls (progress,
+    # deregister, workers.stopped, closing the backend: a step and ABANDON_S each)
+    return give_up_after_s + CANCELLED_HANDLERS_S + 9 * teardown_step_s + 4 * ABANDON_S
 
 #: A job whose type this worker has no handler for is handed back, its attempt not counted, to
 #: start again after this delay, doubled for every earlier hand-back of the job and capped: a
@@ -131,6 +143,7 @@ class Completer:
         self.max_batch = max_batch
         self.give_up_after_s = (give_up_after_s if give_up_after_s is not None
                                 else 2 * backend.settings.lease_ms / 1000)
+        self.teardown_step_s = backend.settings.teardown_step_ms / 1000
         self._queue: list[_Pending] = []
         #: The batch being flushed (still unrecorded: heartbeated like the queue).
         self._flushing: list[_Pending] = []
@@ -213,7 +226,7 @@ class Completer:
             log.error("recording %d outcomes did not finish in %.1fs at shutdown; abandoning "
                       "it (their leases lapse and the reaper re-runs them):\n%s",
                       len(self.pending), timeout, _task_stack(self._task))
-            await stop_task(self._task, TEARDOWN_STEP_S)
+            await stop_task(self._task, self.teardown_step_s)
 
 
 class Worker:
@@ -250,6 +263,8 @@ class Worker:
         self.stats = WorkerStats()
         self.running: dict[uuid.UUID, _Running] = {}
         self.completer = Completer(self.backend, self.stats)
+        #: Each shutdown step's bound (see :func:`stop_bound_s`).
+        self.teardown_step_s = self.backend.settings.teardown_step_ms / 1000
         self._slot = asyncio.Event()
         self._stop = asyncio.Event()
         self._cold = asyncio.Event()
@@ -370,15 +385,15 @@ class Worker:
             # just completed, so a loop cancelled at that moment carried on forever.
             self._stop_loops = True
             for t in (hb, cl):
-                await stop_task(t, TEARDOWN_STEP_S)
+                await stop_task(t, self.teardown_step_s)
             if self._progress is not None:
-                await _bounded("storing progress", self._progress.aclose(), TEARDOWN_STEP_S)
-            await self.completer.aclose(self.completer.give_up_after_s + TEARDOWN_STEP_S)
-            await _bounded("deregistering", self._deregister(), TEARDOWN_STEP_S)
+                await _bounded("storing progress", self._progress.aclose(), self.teardown_step_s)
+            await self.completer.aclose(self.completer.give_up_after_s + self.teardown_step_s)
+            await _bounded("deregistering", self._deregister(), self.teardown_step_s)
             self.logs.uninstall()
             await _bounded("reporting workers.stopped", self._report("stopped"),
-                           TEARDOWN_STEP_S)
-            await _bounded("closing the backend", self.backend.aclose(), TEARDOWN_STEP_S)
+                           self.teardown_step_s)
+            await _bounded("closing the backend", self.backend.aclose(), self.teardown_step_s)
             self._executor.shutdown(wait=not self._cold.is_set(), cancel_futures=True)
         log.info("worker %s stopped: processed=%d failed=%d rejected=%d", self.worker_id,
                  self.stats.processed, self.stats.failed, self.stats.rejected)
@@ -387,12 +402,9 @@ class Worker:
     @property
     def stop_bound_s(self) -> float:
         """How long ``run()`` may take to return once the grace period is over (or the handlers
-        are done), whatever state the stores are in: the cut-off handlers, the release, the two
-        loops, the last flush, and three store calls, each bounded. The CLI's watchdog forces
-        the process out past grace + this (+ a margin)."""
-        # cut-off handlers 1 + release 1 + two loops 2 + the flush's own stop 1 + three store
-        # calls (each up to a step and a second) 4, plus the flush's retry budget and a step
-        return self.completer.give_up_after_s + 10 * TEARDOWN_STEP_S
+        are done), whatever state the stores are in (:func:`stop_bound_s`). The CLI's watchdog
+        forces the process out past grace + this (+ a margin)."""
+        return stop_bound_s(self.completer.give_up_after_s, self.teardown_step_s)
 
     async def _drain(self) -> None:
         """Warm shutdown: wait for running handlers up to the grace period, then give the rest
@@ -426,7 +438,7 @@ class Worker:
             try:
                 n = await asyncio.wait_for(
                     self.backend.release([(r.job.id, r.job.token) for r in leftover]),
-                    TEARDOWN_STEP_S)
+                    self.teardown_step_s)
                 log.info("released %d unfinished jobs", n)
             except (Unavailable, TimeoutError):
                 log.warning("could not release %d jobs; their leases will expire",
@@ -881,7 +893,7 @@ async def _bounded(what: str, aw: Awaitable[Any], timeout: float) -> None:
     done, _ = await asyncio.wait([task], timeout=timeout)
     if not done:
         log.warning("shutdown: %s did not finish in %.1fs; abandoning it", what, timeout)
-        await stop_task(task, 1.0)
+        await stop_task(task, ABANDON_S)
     elif not task.cancelled() and task.exception() is not None:
         log.warning("shutdown: %s failed: %r", what, task.exception())
 

@@ -134,7 +134,9 @@ class JobType:
 
 @translate_errors
 async def publish(deps: Deps, types: Sequence[JobTypeDefaults]) -> None:
-    """Record (replace) these types' registered defaults; one statement."""
+    """Record (replace) these types' registered defaults; one statement. A type named twice
+    keeps its last entry (one ``ON CONFLICT DO UPDATE`` may not touch a row twice)."""
+    types = list({t.job_type: t for t in types}.values())
     if not types:
         return
     await deps.pool.execute(

@@ -85,6 +85,12 @@ class Settings:
         "JOBLINE_ADAPTIVE_RETRIES", "on").strip().lower() not in ("off", "0", "false", "no"))
     #: Seconds a SIGTERMed worker waits for in-flight jobs before releasing them.
     shutdown_grace_s: float = field(default_factory=lambda: _float("JOBLINE_SHUTDOWN_GRACE_S", 25.0))
+    #: Upper bound, ms, on each store call of a worker's shutdown once its handlers are done
+    #: (release, deregister, the workers.stopped event, closing connections) and on stopping a
+    #: background loop: a store that does not answer in this time is abandoned. The worker's
+    #: stop bound is nine of these plus its flush budget and 6 s (jobline.worker.runtime).
+    teardown_step_ms: int = field(
+        default_factory=lambda: _int("JOBLINE_TEARDOWN_STEP_MS", 5_000))
     #: How often the scheduler records worker-group history and runs the autoscaler.
     fleet_step_ms: int = field(default_factory=lambda: _int("JOBLINE_FLEET_STEP_MS", 2000))
     pg_pool_size: int = field(default_factory=lambda: _int("JOBLINE_PG_POOL", 10))

@@ -30,10 +30,19 @@ from jobline.shared.events.outbox import EVENT_TYPES, Event, Record, unpack_json
 class KafkaBus(EventBus):
     name = "kafka"
 
-    def __init__(self, bootstrap: str, prefix: str, *, partitions: int = 3) -> None:
+    def __init__(self, bootstrap: str, prefix: str, *, partitions: int = 3,
+                 session_timeout_ms: int | None = None) -> None:
+        """``session_timeout_ms``: how long the group coordinator waits for a silent member
+        before handing its partitions to the others (the analogue of the Redis bus's
+        ``claim_idle_ms``); ``None`` keeps aiokafka's default (10 s). Tests shorten it so a
+        dead consumer's partitions move in about a second; heartbeats go at a tenth of it."""
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.partitions = partitions
+        self._group_options: dict[str, int] = {}
+        if session_timeout_ms is not None:
+            self._group_options = {"session_timeout_ms": session_timeout_ms,
+                                   "heartbeat_interval_ms": max(1, session_timeout_ms // 10)}
         self.topics = [self.topic(t) for t in EVENT_TYPES]
         self.producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
@@ -62,7 +71,7 @@ class KafkaBus(EventBus):
     async def consumer(self, group: str, name: str) -> BusConsumer:
         c = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=group,
                              client_id=name, enable_auto_commit=False,
-                             auto_offset_reset="earliest")
+                             auto_offset_reset="earliest", **self._group_options)
         await c.start()
         return KafkaConsumer(c)
 
