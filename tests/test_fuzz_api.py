@@ -34,7 +34,7 @@ from jobline.shared.platform.connections import Deps
 from jobline.shared.security.auth import create_key
 from jobline.testing import wait_until
 
-#: Examples per operation and generation mode; x ~31 operations x 2 modes.
+#: Examples per operation and generation mode, for each of the API's ~100 operations (2 modes).
 POSITIVE_EXAMPLES = 20
 NEGATIVE_EXAMPLES = 10
 #: A long poll (up to its timeoutMs) per example would dominate the run; tests/test_remote_worker.py
