@@ -3,11 +3,11 @@
 - Seed: ``jobline.analytics.seed.seed`` of ``--jobs`` jobs over ``--days`` days into a fresh
   embedded store (/dev/shm, removed afterwards): wall time per step, jobs/s and rows/s, and
   ``pg_total_relation_size`` per table (heap + indexes + TOAST, partitions summed).
-- Baseline: the seed document's own ``analytics_daily_jobs`` materialized view
-  (docs/analytics.md): time of ``CREATE MATERIALIZED VIEW``, of its unique index and of
-  ``REFRESH MATERIALIZED VIEW CONCURRENTLY``, and its size.
 - Endpoints: :func:`measure_endpoints`, the analytics API's p50/p95 per endpoint on the seeded
-  store (30-day and 24-hour ranges, with and without filters).
+  store (30-day and 24-hour ranges, with and without filters), timed before the baseline.
+- Baseline (``--no-matview`` skips it): the seed document's own ``analytics_daily_jobs``
+  materialized view (docs/analytics.md): time of ``CREATE MATERIALIZED VIEW``, of its unique
+  index and of ``REFRESH MATERIALIZED VIEW CONCURRENTLY``, and its size.
 
     python bench/analytics.py --jobs 1M           # writes bench/results/analytics.{json,md}
     python bench/analytics.py --jobs 10k --out D  # smoke
