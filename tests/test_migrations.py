@@ -207,3 +207,48 @@ async def test_0011_moves_the_outbox_and_audit_rows_and_keeps_what_was_published
     finally:
         await conn.close()
     assert_declared_schema(empty_database)
+
+
+async def test_live_state_reads_still_use_the_queue_status_index(database_url: str) -> None:
+    """0031 narrowed ``jobs_queue_status_sched`` to jobs not completed or cancelled. The reads it
+    exists for name a live status, which implies that predicate: their plans must still probe it
+    (with a seq scan ruled out, the other candidate is ``(status, id)``, which cannot seek the
+    queue). And a finished job must have no entry in it."""
+    from jobline.analytics.alerting.metrics import OLDEST_PENDING as ALERT_OLDEST
+    from jobline.shared.core import sql
+    from jobline.shared.fleet.scaler import OLDEST_READY
+    from jobline.shared.observe.monitoring import OLDEST_PENDING
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO jobs (id, queue_name, job_type, payload, status, scheduled_for,"
+            "                  created_at, updated_at)"
+            " SELECT jobline_uuid7(), 'q' || (g % 5), 't', '{}',"
+            "  (ARRAY['pending','scheduled','waiting','completed','completed','completed',"
+            "         'dead_letter','cancelled'])[1 + g % 8], now(), now(), now()"
+            " FROM generate_series(1, 4000) g")
+        await conn.execute("ANALYZE jobs")
+        await conn.execute("SET enable_seqscan = off")
+        reads: list[tuple[str, tuple[object, ...]]] = [
+            (OLDEST_PENDING, (["q1", "q2"],)), (ALERT_OLDEST, (["q1"],)),
+            (OLDEST_READY, (["q1", "q3"],)),
+            (sql.PURGE_CANDIDATES, ("q1", uuid.UUID(int=(1 << 128) - 1), 100)),
+            ("SELECT count(*) FROM jobs WHERE queue_name = $1 AND status = 'dead_letter'",
+             ("q2",))]
+        for query, args in reads:
+            plan = await conn.fetchval("EXPLAIN (FORMAT JSON) " + query, *args)
+            used = re.findall(r'"Index Name": "([^"]+)"', str(plan))
+            assert any("queue_name_status_scheduled_for" in n for n in used), (query, used)
+        # VACUUM counts each index's entries (reltuples): 4 of the 8 statuses are live
+        await conn.execute("RESET enable_seqscan")
+        await conn.execute("VACUUM jobs")
+        counts = await conn.fetch(
+            "SELECT c.relname, c.reltuples FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname LIKE 'jobs%'"
+            " AND c.relkind = 'i' AND c.reltuples > 0")
+        by_kind = {k: sum(r["reltuples"] for r in counts if k in r["relname"])
+                   for k in ("queue_name_status_scheduled_for", "status_id")}
+        assert by_kind == {"queue_name_status_scheduled_for": 2000, "status_id": 4000}, counts
+    finally:
+        await conn.close()

@@ -627,13 +627,14 @@ class Month:
         return f"{parent}_{self.suffix}"
 
 
-#: The indexes a jobs partition gets from its parent (migrations 0001, 0003, 0018): built on
+#: The indexes a jobs partition gets from its parent (migrations 0001, 0003, 0018, 0031): built on
 #: the standalone table before ATTACH, which then adopts them instead of building them itself.
 JOB_INDEXES = (
     # a constraint, not just a unique index: ATTACH adopts an index for the parent's primary
     # key only if it backs a constraint (else it builds another one, under its lock)
     "ALTER TABLE {t} ADD CONSTRAINT {t}_pkey PRIMARY KEY (id)",
-    "CREATE INDEX {t}_qss ON {t} (queue_name, status, scheduled_for)",
+    "CREATE INDEX {t}_qss ON {t} (queue_name, status, scheduled_for)"
+    " WHERE status <> ALL ('{{completed,cancelled}}'::text[])",
     "CREATE INDEX {t}_status_id ON {t} (status, id)",
     "CREATE INDEX {t}_type_id ON {t} (job_type, id)",
     "CREATE INDEX {t}_lease ON {t} (lease_expires_at) WHERE status = 'processing'",
