@@ -165,6 +165,24 @@ async def test_rebuild_equals_the_live_fold_row_for_row(deps: Deps, bus: EventBu
     await rebuild_mod.rebuild(deps, START + 3_600_000, START + 3_600_001)
     assert await snapshot(deps) == live
 
+    # a bulk rebuild (the seed's: indexes dropped, rows inserted, indexes built again, in one
+    # transaction) writes the same rows and leaves the same indexes and primary keys
+    async def indexes() -> list[tuple[str, str, str | None]]:
+        rows = await deps.pool.fetch(
+            "SELECT i.indrelid::regclass::text AS t, pg_get_indexdef(i.indexrelid) AS d,"
+            " c.conname FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid"
+            " WHERE i.indrelid = ANY($1::regclass[]) ORDER BY 1, 2", list(TABLES))
+        return [(r["t"], r["d"], r["conname"]) for r in rows]
+
+    before = await indexes()
+    assert len(before) == len(TABLES) + 2  # every primary key, two metric indexes
+    for t in TABLES:
+        await deps.pool.execute(f"DELETE FROM {t}")
+    rep = await rebuild_mod.rebuild(deps, START, clock.now_ms(), bulk=True)
+    assert rep["phases"]["build_indexes"] >= 0
+    assert await snapshot(deps) == live
+    assert await indexes() == before
+
 
 async def coarse_minus_minutes(deps: Deps) -> list[str]:
     """The compaction invariant: every hour/day row is the sum of its minute rows before the

@@ -353,6 +353,12 @@ async def test_the_rollups_rebuilt_from_the_seed_answer_the_analytics(
     deps, rep = seeded
     out = await build_rollups(deps, rep.from_ms, rep.to_ms)
     assert out["attempts"] > 0
+    assert out["bulk"] is True  # a new store: indexes built after the rows
+    bulk_days = await deps.pool.fetch("SELECT * FROM job_rollups_day ORDER BY 1, 2, 3")
+    # with rollups in place the step is the live system's rebuild, with the same rows
+    again = await build_rollups(deps, rep.from_ms, rep.to_ms)
+    assert again["bulk"] is False and "build_indexes" not in again["phases"]
+    assert await deps.pool.fetch("SELECT * FROM job_rollups_day ORDER BY 1, 2, 3") == bulk_days
     raw = await deps.pool.fetchrow(
         "SELECT count(*) FILTER (WHERE status = 'completed') AS completed, "
         "count(*) FILTER (WHERE status = 'dead_letter') AS dead FROM jobs "

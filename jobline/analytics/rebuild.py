@@ -33,6 +33,7 @@ system has finished with (the seed's history, a repair after an outage).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,9 +172,11 @@ _TABLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
-def _statements() -> list[tuple[str, str]]:
+def _statements(*, ordered: bool = True) -> list[tuple[str, str]]:
     """(table, SQL) to run after the temporary minute tables exist: delete the days' rows of
-    every grain ($1/$2 the whole days), insert them again (minute rows: $1 the oldest kept)."""
+    every grain ($1/$2 the whole days), insert them again (minute rows: $1 the oldest kept).
+    ``ordered=False`` (a bulk rebuild, whose tables have no index while it inserts) leaves out
+    the ORDER BY: the index builds after it sort anyway."""
     out: list[tuple[str, str]] = []
     for table, temp, keys, vals in _TABLES:
         for grain, _, suffix, tcol in GRAINS:
@@ -187,17 +190,45 @@ def _statements() -> list[tuple[str, str]]:
             if grain == "minute":
                 sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
                        f"SELECT t, {k}, {', '.join(vals)} FROM {temp} WHERE t >= $1"
-                       f" ORDER BY t, {k}")
+                       + (f" ORDER BY t, {k}" if ordered else ""))
             else:
                 sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
                        f"SELECT date_trunc('{grain}', t, 'UTC'), {k}, "
                        + ", ".join(f"sum({v})" for v in vals)
-                       + f" FROM {temp} WHERE t < {WATERMARK} GROUP BY 1, {k} ORDER BY 1, {k}")
+                       + f" FROM {temp} WHERE t < {WATERMARK} GROUP BY 1, {k}"
+                       + (f" ORDER BY 1, {k}" if ordered else ""))
             out.append((name, sql))
     return out
 
 
 STATEMENTS = _statements()
+BULK_STATEMENTS = _statements(ordered=False)
+#: Every table a rebuild writes.
+TABLES = tuple(table + suffix for table, *_ in _TABLES for _, _, suffix, _ in GRAINS)
+
+# A rollup table's indexes and the statements that build them again: its primary key as a
+# constraint (what the live fold's ON CONFLICT names), any other index by its definition.
+_INDEX_DEFS = """
+SELECT i.indrelid::regclass::text AS tbl, i.indexrelid::regclass::text AS idx, c.conname,
+       CASE WHEN c.conname IS NULL THEN pg_get_indexdef(i.indexrelid)
+            ELSE format('ALTER TABLE %s ADD CONSTRAINT %I %s', i.indrelid::regclass, c.conname,
+                        pg_get_constraintdef(c.oid)) END AS build
+  FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.contype = 'p'
+ WHERE i.indrelid = ANY($1::regclass[])
+ ORDER BY 1, 2
+"""
+
+
+async def _drop_indexes(conn: Any, tables: Sequence[str], tmo: float) -> list[str]:
+    """Drop the indexes of ``tables``; return the statements that build them again."""
+    rows = await conn.fetch(_INDEX_DEFS, list(tables), timeout=tmo)
+    for r in rows:
+        if r["conname"] is not None:
+            await conn.execute(f'ALTER TABLE {r["tbl"]} DROP CONSTRAINT "{r["conname"]}"',
+                               timeout=tmo)
+        else:
+            await conn.execute(f"DROP INDEX {r['idx']}", timeout=tmo)
+    return [r["build"] for r in rows]
 
 
 def day_range(from_ms: int, to_ms: int) -> tuple[int, int]:
@@ -207,12 +238,21 @@ def day_range(from_ms: int, to_ms: int) -> tuple[int, int]:
     return lo, hi
 
 
-async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True
-                  ) -> dict[str, Any]:
+async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
+                  bulk: bool = False) -> dict[str, Any]:
     """Recompute every rollup grain for the whole UTC days touching ``[from_ms, to_ms)`` from
     ``jobs`` + ``job_attempts`` (delete then insert, one transaction), then (``vacuum``)
     ``VACUUM (ANALYZE)`` the tables written, so the reads after it have statistics and
-    index-only scans. Returns what it did:
+    index-only scans.
+
+    ``bulk`` is for a store nobody uses yet (the seed's): the rollup tables' indexes are
+    dropped before the inserts and built again after them, in the same transaction, so the
+    rows written are the same and a failure leaves the indexes as they were. One index build
+    from all the rows (sorted once, on both cores: PostgreSQL's parallel build) is cheaper
+    than sorting the rows for an insert in key order and then updating every index row by row
+    (a 5M-job seed's inserts: see docs/analytics.md, "Rebuild"). The transaction holds the
+    tables' exclusive locks from the drop on, so the live fold and the analytics reads wait
+    for it: never on a live system. Returns what it did:
     ``from``/``to`` (the days, ISO), ``attempts`` (attempt rows read), ``rows`` (rows written
     per table), ``seconds`` and ``phases`` (seconds per step)."""
     if to_ms <= from_ms:
@@ -252,7 +292,12 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True
                           ("errors", MINUTE_ERRORS), ("attempt_numbers", MINUTE_ATTEMPTS)):
             await conn.execute(sql, *args, to_dt(cutoff), timeout=tmo)
             lap(name)
-        for name, sql in STATEMENTS:
+        builds: list[str] = []
+        if bulk:
+            await conn.execute("SET LOCAL maintenance_work_mem = '1GB'", timeout=tmo)
+            builds = await _drop_indexes(conn, TABLES, tmo)
+            lap("drop_indexes")
+        for name, sql in BULK_STATEMENTS if bulk else STATEMENTS:
             if sql.startswith("DELETE"):
                 await conn.execute(sql, *args, timeout=tmo)
                 lap("delete")
@@ -261,6 +306,10 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True
                                         timeout=tmo)
             rows[name] = rows.get(name, 0) + int(status.rsplit(" ", 1)[-1])
             lap("insert")
+        for build in builds:
+            await conn.execute(build, timeout=tmo)
+        if builds:
+            lap("build_indexes")
     if vacuum:
         t = time.perf_counter()
         async with deps.pool.acquire() as conn:

@@ -847,10 +847,17 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
 async def build_rollups(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
     """THE ROLLUPS STEP: every rollup grain over the seeded range, recomputed from the raw rows
     by the same code ``jobline analytics rebuild`` runs, in one call over the whole range (one
-    pass over the attempt rows)."""
-    from jobline.analytics.rebuild import rebuild
+    pass over the attempt rows). On a store whose rollup tables are still empty (a new one)
+    the rebuild runs in bulk (indexes built after the rows: ``rebuild(bulk=True)``); a live
+    fold that started meanwhile waits for its commit. A store with rollups already gets the
+    rebuild a live system gets, beside which the fold and the reads go on (the compaction
+    waits)."""
+    from jobline.analytics.rebuild import TABLES, rebuild
 
-    result: dict[str, Any] = await rebuild(deps, from_ms, to_ms)
+    empty = await deps.pool.fetchval(
+        "SELECT " + " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t})" for t in TABLES))
+    result: dict[str, Any] = await rebuild(deps, from_ms, to_ms, bulk=bool(empty))
+    result["bulk"] = bool(empty)
     return result
 
 
