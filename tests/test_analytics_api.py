@@ -220,6 +220,13 @@ async def test_partial_hours_and_days_match_the_minute_data(deps: Deps,
     assert s["successRate"]["value"] == pytest.approx(
         want["completed"] / (want["completed"] + want["dead_letter"]))
     counts = st.buckets("duration", frm, to)
+    # day, hour and minute rows are read by a statement each and merged: one row per bucket
+    rows = await aq._hist(deps, [(0, aq.scope(T0, frm, to))], ["duration"])
+    per_bucket = Counter[int]()
+    for b, n in counts:
+        per_bucket[b] += n
+    assert sorted((r["bucket"], int(r["n"])) for r in rows) == sorted(per_bucket.items())
+    assert aq._Sql().grains([(0, aq.scope(T0, frm, to))]) == [aq.MINUTE, aq.HOUR, aq.DAY]
     raw = [v for m, v in st.raw["duration"] if frm <= m < to]
     for p, key in ((50, "p50Ms"), (95, "p95Ms"), (99, "p99Ms")):
         assert s[key]["value"] == sketch.percentile(counts, p)  # the merge of the same buckets
