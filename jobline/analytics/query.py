@@ -385,13 +385,12 @@ async def _hist(deps: Deps, periods: Sequence[tuple[int, Scope]], metrics: Seque
     merged here: an unfiltered read of 30 days on the 100M seed aggregates ~160,000 day rows
     and ~100,000 hour rows of one metric, and the planner ran such a statement on one core
     (docs/analytics.md, "A third complete 100M run")."""
-    w = await deps.pool.fetchval(WATERMARK)
-    compacted = None if w is None else from_dt(w)
-    jobs = [(p, g) for p in periods for g in _Sql(compacted).grains([p], interval)]
-    if not jobs:
+    compacted = (await _sql(deps)).compacted_ms
+    reads = [(p, g) for p in periods for g in _Sql(compacted).grains([p], interval)]
+    if not reads:
         return []
     parts = await asyncio.gather(*(_hist_part(deps, compacted, [p], metrics, by, interval, g)
-                                   for p, g in jobs))
+                                   for p, g in reads))
     if len(parts) == 1:
         return parts[0]
     # The same group can come from two grains (a bucket's day rows and its hour edges).
