@@ -172,11 +172,9 @@ _TABLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
-def _statements(*, ordered: bool = True) -> list[tuple[str, str]]:
+def _statements() -> list[tuple[str, str]]:
     """(table, SQL) to run after the temporary minute tables exist: delete the days' rows of
-    every grain ($1/$2 the whole days), insert them again (minute rows: $1 the oldest kept).
-    ``ordered=False`` (a bulk rebuild, whose tables have no index while it inserts) leaves out
-    the ORDER BY: the index builds after it sort anyway."""
+    every grain ($1/$2 the whole days), insert them again (minute rows: $1 the oldest kept)."""
     out: list[tuple[str, str]] = []
     for table, temp, keys, vals in _TABLES:
         for grain, _, suffix, tcol in GRAINS:
@@ -186,23 +184,26 @@ def _statements(*, ordered: bool = True) -> list[tuple[str, str]]:
             # ORDER BY the primary key's columns: rows in key order append to the key's
             # rightmost leaf (btree's fast path), where a hash aggregate's order would touch a
             # random page of an index far larger than shared_buffers per row (the 100M seed's
-            # minute histograms: > 30 min of random reads, docs/analytics.md)
+            # minute histograms: > 30 min of random reads, docs/analytics.md). A bulk rebuild
+            # (no index while it inserts) keeps the order too: it is the heap's, and reads that
+            # fetch rows from the heap (the minute table has no covering index) read a range's
+            # rows from adjacent pages instead of pages spread over the whole table (a 100M seed
+            # built without it answered the unfiltered 24-hour reads 1.4-1.7x slower than the
+            # run before it; the heap's order is the difference known).
             if grain == "minute":
                 sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
                        f"SELECT t, {k}, {', '.join(vals)} FROM {temp} WHERE t >= $1"
-                       + (f" ORDER BY t, {k}" if ordered else ""))
+                       f" ORDER BY t, {k}")
             else:
                 sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
                        f"SELECT date_trunc('{grain}', t, 'UTC'), {k}, "
                        + ", ".join(f"sum({v})" for v in vals)
-                       + f" FROM {temp} WHERE t < {WATERMARK} GROUP BY 1, {k}"
-                       + (f" ORDER BY 1, {k}" if ordered else ""))
+                       + f" FROM {temp} WHERE t < {WATERMARK} GROUP BY 1, {k} ORDER BY 1, {k}")
             out.append((name, sql))
     return out
 
 
 STATEMENTS = _statements()
-BULK_STATEMENTS = _statements(ordered=False)
 #: Every table a rebuild writes.
 TABLES = tuple(table + suffix for table, *_ in _TABLES for _, _, suffix, _ in GRAINS)
 
@@ -248,11 +249,10 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
     ``bulk`` is for a store nobody uses yet (the seed's): the rollup tables' indexes are
     dropped before the inserts and built again after them, in the same transaction, so the
     rows written are the same and a failure leaves the indexes as they were. One index build
-    from all the rows (sorted once, on both cores: PostgreSQL's parallel build) is cheaper
-    than sorting the rows for an insert in key order and then updating every index row by row
-    (a 5M-job seed's inserts: see docs/analytics.md, "Rebuild"). The transaction holds the
-    tables' exclusive locks from the drop on, so the live fold and the analytics reads wait
-    for it: never on a live system. Returns what it did:
+    from all the rows (on both cores: PostgreSQL's parallel build) is cheaper than updating
+    every index row by row (a 5M-job seed's inserts: see docs/analytics.md, "Rebuild"). The
+    transaction holds the tables' exclusive locks from the drop on, so the live fold and the
+    analytics reads wait for it: never on a live system. Returns what it did:
     ``from``/``to`` (the days, ISO), ``attempts`` (attempt rows read), ``rows`` (rows written
     per table), ``seconds`` and ``phases`` (seconds per step)."""
     if to_ms <= from_ms:
@@ -297,7 +297,7 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
             await conn.execute("SET LOCAL maintenance_work_mem = '1GB'", timeout=tmo)
             builds = await _drop_indexes(conn, TABLES, tmo)
             lap("drop_indexes")
-        for name, sql in BULK_STATEMENTS if bulk else STATEMENTS:
+        for name, sql in STATEMENTS:
             if sql.startswith("DELETE"):
                 await conn.execute(sql, *args, timeout=tmo)
                 lap("delete")
