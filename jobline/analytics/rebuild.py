@@ -23,7 +23,7 @@ its last attempt, else the attempt's start (wait 0); counted unless the outcome 
 every other failed one to a retry.
 
 One pass over the raw rows of the range, set-based (the minute rows are aggregated once into a
-temporary table; hour and day rows are sums of them, of the minutes before the compaction
+working table (:func:`working`); hour and day rows are sums of them, of the minutes before the compaction
 watermark only: migration 0030, :mod:`jobline.analytics.rollups`). Minute rows older than
 ``JOBLINE_ROLLUP_MINUTE_DAYS`` are not written (retention would drop them). Events of the range
 that the relay has not folded yet are counted again when it folds them: rebuild ranges the live
@@ -32,6 +32,7 @@ system has finished with (the seed's history, a repair after an outage).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -162,7 +163,7 @@ SELECT {_M.format("finished_at")} AS t, queue_name, job_type, attempt,
  GROUP BY 1, 2, 3, 4
 """
 
-#: (rollup table, its temporary minute table, key columns, value columns)
+#: (rollup table, its minute working table, key columns, value columns)
 _TABLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("job_rollups", "rb_r", ("queue_name", "job_type"), COLUMNS + SUMS),
     ("job_rollup_histograms", "rb_h", ("queue_name", "job_type", "metric", "bucket"), ("n",)),
@@ -172,8 +173,23 @@ _TABLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
+_WORKING = re.compile(r"\b(rb_(?:att|r|h|e|a))\b")
+_CREATE_TEMP = re.compile(r"CREATE TEMP TABLE (\w+) ON COMMIT DROP AS")
+
+
+def working(sql: str, suffix: str) -> str:
+    """``sql`` on this rebuild's own working tables: ``rb_*`` renamed ``rb_*_<suffix>`` and
+    created UNLOGGED instead of TEMP. Parallel workers cannot read a temporary table (it lives
+    in its backend's local buffers), so every aggregate over the attempt facts ran on one core;
+    an unlogged table is read by all of them and, like a temporary one, writes no WAL. The
+    suffix (the backend's pid) keeps two rebuilds apart; the tables are dropped before the
+    commit, and a failed transaction rolls their creation back."""
+    return _CREATE_TEMP.sub(r"CREATE UNLOGGED TABLE \1 AS",
+                            _WORKING.sub(lambda m: f"{m.group(1)}_{suffix}", sql))
+
+
 def _statements() -> list[tuple[str, str]]:
-    """(table, SQL) to run after the temporary minute tables exist: delete the days' rows of
+    """(table, SQL) to run after the minute working tables exist: delete the days' rows of
     every grain ($1/$2 the whole days), insert them again (minute rows: $1 the oldest kept)."""
     out: list[tuple[str, str]] = []
     for table, temp, keys, vals in _TABLES:
@@ -284,13 +300,14 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
             phases[name] = round(phases.get(name, 0.0) + now - t, 3)
             t = now
 
-        status = await conn.execute(ATTEMPT_FACTS, *args, timeout=tmo)
+        sfx = str(await conn.fetchval("SELECT pg_backend_pid()", timeout=tmo))
+        status = await conn.execute(working(ATTEMPT_FACTS, sfx), *args, timeout=tmo)
         attempts = int(status.rsplit(" ", 1)[-1])
-        await conn.execute("ANALYZE rb_att", timeout=tmo)
+        await conn.execute(working("ANALYZE rb_att", sfx), timeout=tmo)
         lap("attempts")
         for name, sql in (("rollups", MINUTE_ROLLUPS), ("histograms", MINUTE_HISTOGRAMS),
                           ("errors", MINUTE_ERRORS), ("attempt_numbers", MINUTE_ATTEMPTS)):
-            await conn.execute(sql, *args, to_dt(cutoff), timeout=tmo)
+            await conn.execute(working(sql, sfx), *args, to_dt(cutoff), timeout=tmo)
             lap(name)
         builds: list[str] = []
         if bulk:
@@ -302,7 +319,8 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
                 await conn.execute(sql, *args, timeout=tmo)
                 lap("delete")
                 continue
-            status = await conn.execute(sql, *((to_dt(cutoff),) if "$1" in sql else ()),
+            status = await conn.execute(working(sql, sfx),
+                                        *((to_dt(cutoff),) if "$1" in sql else ()),
                                         timeout=tmo)
             rows[name] = rows.get(name, 0) + int(status.rsplit(" ", 1)[-1])
             lap("insert")
@@ -310,6 +328,8 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
             await conn.execute(build, timeout=tmo)
         if builds:
             lap("build_indexes")
+        await conn.execute(working("DROP TABLE rb_att, rb_r, rb_h, rb_e, rb_a", sfx),
+                           timeout=tmo)
     if vacuum:
         t = time.perf_counter()
         async with deps.pool.acquire() as conn:
