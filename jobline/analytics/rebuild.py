@@ -23,8 +23,8 @@ its last attempt, else the attempt's start (wait 0); counted unless the outcome 
 every other failed one to a retry.
 
 One pass over the raw rows of the range, set-based (the minute rows are aggregated once into a
-working table (:func:`working`); hour and day rows are sums of them, of the minutes before the compaction
-watermark only: migration 0030, :mod:`jobline.analytics.rollups`). Minute rows older than
+working table, :func:`working`; hour and day rows are sums of them, of the minutes before the
+compaction watermark only: migration 0030, :mod:`jobline.analytics.rollups`). Minute rows older than
 ``JOBLINE_ROLLUP_MINUTE_DAYS`` are not written (retention would drop them). Events of the range
 that the relay has not folded yet are counted again when it folds them: rebuild ranges the live
 system has finished with (the seed's history, a repair after an outage).
