@@ -9,7 +9,9 @@ import itertools
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +53,15 @@ _n = itertools.count(1)
 
 
 async def _seeded_store(services: Any, admin_conn: asyncpg.Connection, redis_url: str,
-                        tmp: Path, **kw: Any) -> tuple[str, Deps, SeedReport]:
+                        tmp: Path, *, rollups: bool = False, minute_days: int = 7,
+                        **kw: Any) -> tuple[str, Deps, SeedReport]:
     name = f"seed_{os.getpid()}_{next(_n)}"
     await admin_conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
     settings = Settings().with_(database_url=with_database(services.database_url, name),
                                 redis_url=redis_url, redis_prefix=f"seedt{os.getpid()}x{name}",
-                                home=tmp)
+                                home=tmp, rollup_minute_days=minute_days)
     deps = await connect(settings)
-    rep = await seed(deps, rollups=False, **kw)
+    rep = await seed(deps, rollups=rollups, **kw)
     return name, deps, rep
 
 
@@ -408,6 +411,56 @@ async def test_the_rollups_rebuilt_from_the_seed_answer_the_analytics(
     s = await query.summary(deps, query.scope(rep.to_ms, rep.from_ms, rep.to_ms))
     assert s["processed"]["value"] == raw["completed"] + raw["dead"]
     assert s["p95Ms"]["value"] is not None and s["p95Ms"]["value"] > s["p50Ms"]["value"]
+
+
+async def test_a_fresh_stores_rollups_are_aggregated_as_the_rows_are_written(
+        services: Any, template_db: str, admin_conn: asyncpg.Connection,
+        tmp_path: Path) -> None:
+    """On a fresh store the seed aggregates each hour's minute rollup rows in the statement
+    that writes the hour (``seed._parts_sql``), and the chains' and the pending jobs' after
+    them; the rollups written from those parts are, row for row, what a rebuild from the raw
+    rows writes, at minute grain after the cutoff and hour grain before it."""
+    from jobline.analytics.rebuild import TABLES, rebuild
+    from jobline.shared.platform.clock import from_dt
+
+    # the minute retention's cutoff falls inside the seeded range, whatever today is
+    now = int(time.time() * 1000)
+    days = -(-(now - (END_MS - 86_400_000)) // 86_400_000)
+    name, deps, rep = await _seeded_store(services, admin_conn, services.redis_url, tmp_path,
+                                          rollups=True, minute_days=days, jobs=6_000, days=2,
+                                          seed_value=5, end_ms=END_MS, pending=30)
+    try:
+        out = rep.rollups
+        assert out is not None and out["bulk"] is True
+        assert out["attempts"] is None  # the raw rows were not read
+        assert "attempts" not in out["phases"] and "histograms" in out["phases"]
+        # the parts are gone
+        assert await deps.pool.fetchval(
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'seed\\_part\\_%'") == 0
+        cutoff = from_dt(datetime.fromisoformat(out["cutoff"]))
+        assert rep.from_ms < cutoff < rep.to_ms
+
+        async def snapshot() -> dict[str, list[Any]]:
+            return {t: [tuple(r.values()) for r in await deps.pool.fetch(
+                f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4, 5")] for t in TABLES}
+
+        seeded_rows = await snapshot()
+        assert all(seeded_rows[t] for t in TABLES)
+        # minute rows from the cutoff on (the pending jobs' submissions among them)
+        assert await deps.pool.fetchval("SELECT min(minute) FROM job_rollups") >= to_dt(cutoff)
+        assert await deps.pool.fetchval(
+            "SELECT sum(submitted) FROM job_rollups WHERE minute >= $1",
+            to_dt(rep.to_ms)) == rep.pending
+        for t in TABLES:
+            await deps.pool.execute(f"DELETE FROM {t}")
+        again = await rebuild(deps, rep.from_ms, now + 3_600_000, cutoff_ms=cutoff)
+        assert again["attempts"] == rep.attempts
+        rebuilt = await snapshot()
+        for t in TABLES:
+            assert rebuilt[t] == seeded_rows[t], t
+    finally:
+        await deps.close()
+        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def test_the_analytics_percentiles_are_within_5_percent_of_the_raw_rows(

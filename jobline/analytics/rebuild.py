@@ -54,9 +54,12 @@ def _ms(expr: str) -> str:
     return f"least(greatest(0, extract(epoch FROM {expr}) * 1000), 2147483647)::int"
 
 
-# One row per attempt touching [$1, $2): its time facts and its fate.
-ATTEMPT_FACTS = f"""
-CREATE TEMP TABLE rb_att ON COMMIT DROP AS
+def attempt_facts(lo: str = "$1", hi: str = "$2", attempts: str = "job_attempts",
+                  jobs: str = "jobs") -> str:
+    """The SELECT of one row per attempt touching [``lo``, ``hi``): its time facts and its fate,
+    from the rows of ``attempts`` and ``jobs`` (tables, or the seed's CTEs of the rows it has
+    just written: :func:`minute_parts`)."""
+    return f"""
 SELECT j.queue_name, j.job_type, a.attempt, a.started_at, a.finished_at, a.duration_ms,
        coalesce(nullif(a.error_type, ''), 'unknown') AS error_type,
        {_ms("a.started_at - coalesce(a.due_at, CASE WHEN a.lease_token = j.lease_token "
@@ -64,7 +67,7 @@ SELECT j.queue_name, j.job_type, a.attempt, a.started_at, a.finished_at, a.durat
        {_ms("a.finished_at - j.created_at")} AS e2e_ms,
        f.nxt,
        f.counted AND f.nxt IN ('pending', 'scheduled', 'dead_letter') AS failed
-  FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+  FROM {attempts} a JOIN {jobs} j ON j.id = a.job_id
  CROSS JOIN LATERAL (SELECT
        coalesce(a.next_status, CASE
            WHEN a.outcome IN ('completed', 'cancelled') THEN a.outcome
@@ -72,96 +75,111 @@ SELECT j.queue_name, j.job_type, a.attempt, a.started_at, a.finished_at, a.durat
                 THEN 'dead_letter'
            ELSE 'pending' END) AS nxt,
        coalesce(a.counted, a.outcome NOT IN ('retry', 'released', 'cancelled')) AS counted) f
- WHERE (a.started_at >= $1 AND a.started_at < $2) OR (a.finished_at >= $1 AND a.finished_at < $2)
+ WHERE (a.started_at >= {lo} AND a.started_at < {hi}) OR (a.finished_at >= {lo} AND a.finished_at < {hi})
 """
+
+
+ATTEMPT_FACTS = "CREATE TEMP TABLE rb_att ON COMMIT DROP AS" + attempt_facts()
 
 # The finest grain a row is written at: minutes from the minute retention's cutoff ($3) on,
 # hours before it (no minute row is kept there: aggregating by minute only to sum them again
 # cost most of a month's rebuild). A key before $3 is an hour start, so it stays before $3.
-_M = ("(CASE WHEN {0} >= $3 THEN date_trunc('minute', {0}, 'UTC') "
+_M = ("(CASE WHEN {0} >= {cut} THEN date_trunc('minute', {0}, 'UTC') "
       "ELSE date_trunc('hour', {0}, 'UTC') END)")
 
-# Counters per minute: every source grouped, then summed.
-MINUTE_ROLLUPS = f"""
-CREATE TEMP TABLE rb_r ON COMMIT DROP AS
+
+def minute_selects(lo: str = "$1", hi: str = "$2", cut: str = "$3", att: str = "rb_att",
+                   jobs: str = "jobs") -> dict[str, str]:
+    """The SELECTs of the minute working rows, by working table (``rb_r`` counters, ``rb_h``
+    histogram buckets, ``rb_e`` error types, ``rb_a`` attempt numbers): the events in
+    [``lo``, ``hi``) of the attempt facts ``att`` (:func:`attempt_facts`) and the jobs
+    ``jobs``, keyed by their minute from ``cut`` on and by their hour before it. Every value is
+    a count or a sum, so the rows of disjoint sets of jobs add up to the rows of their union
+    (what the seed relies on: :func:`rebuild`'s ``parts``)."""
+    def m(col: str) -> str:
+        return _M.format(col, cut=cut)
+
+    rollups = f"""
 SELECT t, queue_name, job_type,
        {", ".join(f"sum({c})::bigint AS {c}" for c in (*COLUMNS, *SUMS))}
   FROM (
-    SELECT {_M.format("created_at")} AS t, queue_name, job_type, count(*) AS submitted,
+    SELECT {m("created_at")} AS t, queue_name, job_type, count(*) AS submitted,
            0 AS started, 0 AS completed, 0 AS failed, 0 AS retries, 0 AS dead_letter,
            0 AS cancelled, 0 AS duration_sum_ms, 0 AS wait_sum_ms, 0 AS e2e_sum_ms,
            0 AS failed_ms
-      FROM jobs WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2, 3
+      FROM {jobs} WHERE created_at >= {lo} AND created_at < {hi} GROUP BY 1, 2, 3
     UNION ALL
-    SELECT {_M.format("completed_at")}, queue_name, job_type, 0, 0, 0, 0, 0, 0, count(*),
+    SELECT {m("completed_at")}, queue_name, job_type, 0, 0, 0, 0, 0, 0, count(*),
            0, 0, 0, 0
-      FROM jobs WHERE status = 'cancelled' AND completed_at >= $1 AND completed_at < $2
+      FROM {jobs} WHERE status = 'cancelled' AND completed_at >= {lo} AND completed_at < {hi}
      GROUP BY 1, 2, 3
     UNION ALL
-    SELECT {_M.format("started_at")}, queue_name, job_type, 0, count(*), 0, 0, 0, 0, 0, 0,
+    SELECT {m("started_at")}, queue_name, job_type, 0, count(*), 0, 0, 0, 0, 0, 0,
            sum({_ms("started_at - scheduled_for")}), 0, 0
-      FROM jobs WHERE status = 'processing' AND started_at >= $1 AND started_at < $2
+      FROM {jobs} WHERE status = 'processing' AND started_at >= {lo} AND started_at < {hi}
      GROUP BY 1, 2, 3
     UNION ALL
-    SELECT {_M.format("started_at")}, queue_name, job_type, 0, count(*), 0, 0, 0, 0, 0, 0,
+    SELECT {m("started_at")}, queue_name, job_type, 0, count(*), 0, 0, 0, 0, 0, 0,
            sum(wait_ms), 0, 0
-      FROM rb_att WHERE started_at >= $1 AND started_at < $2 GROUP BY 1, 2, 3
+      FROM {att} WHERE started_at >= {lo} AND started_at < {hi} GROUP BY 1, 2, 3
     UNION ALL
-    SELECT {_M.format("finished_at")}, queue_name, job_type, 0, 0,
+    SELECT {m("finished_at")}, queue_name, job_type, 0, 0,
            count(*) FILTER (WHERE nxt = 'completed'), count(*) FILTER (WHERE failed),
            count(*) FILTER (WHERE failed AND nxt IN ('pending', 'scheduled')),
            count(*) FILTER (WHERE nxt = 'dead_letter'), 0,
            coalesce(sum(duration_ms) FILTER (WHERE nxt = 'completed'), 0), 0,
            coalesce(sum(e2e_ms) FILTER (WHERE nxt = 'completed'), 0),
            coalesce(sum(duration_ms) FILTER (WHERE failed), 0)
-      FROM rb_att
-     WHERE finished_at >= $1 AND finished_at < $2
+      FROM {att}
+     WHERE finished_at >= {lo} AND finished_at < {hi}
        AND (nxt IN ('completed', 'dead_letter') OR failed)
      GROUP BY 1, 2, 3
   ) AS s
  GROUP BY 1, 2, 3
 """
-
-MINUTE_HISTOGRAMS = f"""
-CREATE TEMP TABLE rb_h ON COMMIT DROP AS
+    histograms = f"""
 SELECT t, queue_name, job_type, metric, b AS bucket, count(*)::bigint AS n
   FROM (
-    SELECT {_M.format("finished_at")} AS t, queue_name, job_type, v.metric,
+    SELECT {m("finished_at")} AS t, queue_name, job_type, v.metric,
            jobline_bucket(v.ms) AS b
-      FROM rb_att CROSS JOIN LATERAL (VALUES ('duration', duration_ms), ('e2e', e2e_ms))
+      FROM {att} CROSS JOIN LATERAL (VALUES ('duration', duration_ms), ('e2e', e2e_ms))
            AS v(metric, ms)
-     WHERE finished_at >= $1 AND finished_at < $2 AND nxt = 'completed'
+     WHERE finished_at >= {lo} AND finished_at < {hi} AND nxt = 'completed'
     UNION ALL
-    SELECT {_M.format("finished_at")}, queue_name, job_type, 'failed',
+    SELECT {m("finished_at")}, queue_name, job_type, 'failed',
            jobline_bucket(duration_ms)
-      FROM rb_att WHERE finished_at >= $1 AND finished_at < $2 AND failed
+      FROM {att} WHERE finished_at >= {lo} AND finished_at < {hi} AND failed
     UNION ALL
-    SELECT {_M.format("started_at")}, queue_name, job_type, 'wait', jobline_bucket(wait_ms)
-      FROM rb_att WHERE started_at >= $1 AND started_at < $2
+    SELECT {m("started_at")}, queue_name, job_type, 'wait', jobline_bucket(wait_ms)
+      FROM {att} WHERE started_at >= {lo} AND started_at < {hi}
     UNION ALL
-    SELECT {_M.format("started_at")}, queue_name, job_type, 'wait',
+    SELECT {m("started_at")}, queue_name, job_type, 'wait',
            jobline_bucket({_ms("started_at - scheduled_for")})
-      FROM jobs WHERE status = 'processing' AND started_at >= $1 AND started_at < $2
+      FROM {jobs} WHERE status = 'processing' AND started_at >= {lo} AND started_at < {hi}
   ) AS s
  GROUP BY 1, 2, 3, 4, 5
 """
-
-MINUTE_ERRORS = f"""
-CREATE TEMP TABLE rb_e ON COMMIT DROP AS
-SELECT {_M.format("finished_at")} AS t, queue_name, job_type, error_type, count(*)::bigint AS n
-  FROM rb_att WHERE finished_at >= $1 AND finished_at < $2 AND failed
+    errors = f"""
+SELECT {m("finished_at")} AS t, queue_name, job_type, error_type, count(*)::bigint AS n
+  FROM {att} WHERE finished_at >= {lo} AND finished_at < {hi} AND failed
  GROUP BY 1, 2, 3, 4
 """
-
-MINUTE_ATTEMPTS = f"""
-CREATE TEMP TABLE rb_a ON COMMIT DROP AS
-SELECT {_M.format("finished_at")} AS t, queue_name, job_type, attempt,
+    attempts = f"""
+SELECT {m("finished_at")} AS t, queue_name, job_type, attempt,
        count(*) FILTER (WHERE nxt = 'completed')::bigint AS completed,
        count(*) FILTER (WHERE failed)::bigint AS failed
-  FROM rb_att
- WHERE finished_at >= $1 AND finished_at < $2 AND (nxt = 'completed' OR failed)
+  FROM {att}
+ WHERE finished_at >= {lo} AND finished_at < {hi} AND (nxt = 'completed' OR failed)
  GROUP BY 1, 2, 3, 4
 """
+    return {"rb_r": rollups, "rb_h": histograms, "rb_e": errors, "rb_a": attempts}
+
+
+#: (phase name, working table, its CREATE from the raw rows of [$1, $2), cutoff $3)
+MINUTES = tuple((name, temp, f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS" + sql)
+                for name, (temp, sql) in zip(("rollups", "histograms", "errors",
+                                              "attempt_numbers"),
+                                             minute_selects().items(), strict=True))
 
 #: (rollup table, its minute working table, key columns, value columns)
 _TABLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
@@ -255,8 +273,20 @@ def day_range(from_ms: int, to_ms: int) -> tuple[int, int]:
     return lo, hi
 
 
+def minute_cutoff(deps: Deps, watermark: datetime | None) -> int:
+    """The first minute written at minute grain: ``JOBLINE_ROLLUP_MINUTE_DAYS`` before now,
+    or the hour of the compaction ``watermark`` if that is earlier (minutes not compacted yet
+    are read from their minute rows, :func:`jobline.analytics.query.decompose`, so they are
+    written at minute grain even past the minute retention)."""
+    cutoff = (deps.clock.now_ms() - deps.settings.rollup_minute_days * DAY_MS) // 60_000 * 60_000
+    if watermark is not None:
+        cutoff = min(cutoff, from_dt(watermark) // 3_600_000 * 3_600_000)
+    return cutoff
+
+
 async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
-                  bulk: bool = False) -> dict[str, Any]:
+                  bulk: bool = False, parts: Sequence[str] | None = None,
+                  cutoff_ms: int | None = None) -> dict[str, Any]:
     """Recompute every rollup grain for the whole UTC days touching ``[from_ms, to_ms)`` from
     ``jobs`` + ``job_attempts`` (delete then insert, one transaction), then (``vacuum``)
     ``VACUUM (ANALYZE)`` the tables written, so the reads after it have statistics and
@@ -269,12 +299,20 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
     every index row by row (a 5M-job seed's inserts: see docs/analytics.md, "Rebuild"). The
     transaction holds the tables' exclusive locks from the drop on, so the live fold and the
     analytics reads wait for it: never on a live system. Returns what it did:
-    ``from``/``to`` (the days, ISO), ``attempts`` (attempt rows read), ``rows`` (rows written
-    per table), ``seconds`` and ``phases`` (seconds per step)."""
+    ``from``/``to`` (the days, ISO), ``cutoff`` (the first minute written at minute grain),
+    ``attempts`` (attempt rows read), ``rows`` (rows written per table), ``seconds`` and
+    ``phases`` (seconds per step).
+
+    ``parts`` (the seed's) are four tables of minute working rows already aggregated, in the
+    order and shape of :func:`minute_selects`' (``rb_r``, ``rb_h``, ``rb_e``, ``rb_a``), with
+    ``cutoff_ms`` the cutoff they were keyed with (:func:`minute_cutoff`); a key may have
+    several rows (one per set of jobs aggregated), summed here. The raw rows are not read
+    (``attempts`` is None): the caller vouches that the parts hold every job of the days."""
     if to_ms <= from_ms:
         raise ValueError("rebuild: from must be before to")
+    if parts is not None and (len(parts) != len(MINUTES) or cutoff_ms is None):
+        raise ValueError("rebuild: parts needs a table per working table and their cutoff")
     lo, hi = day_range(from_ms, to_ms)
-    cutoff = (deps.clock.now_ms() - deps.settings.rollup_minute_days * DAY_MS) // 60_000 * 60_000
     t0 = time.perf_counter()
     rows: dict[str, int] = {}
     phases: dict[str, float] = {}
@@ -289,9 +327,8 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
                            timeout=tmo)
         # Minutes not compacted yet are read from their minute rows (query.decompose), so they
         # are written at minute grain even past the minute retention.
-        w = await conn.fetchval(f"SELECT {WATERMARK}", timeout=tmo)
-        if w is not None:
-            cutoff = min(cutoff, from_dt(w) // 3_600_000 * 3_600_000)
+        cutoff = (cutoff_ms if cutoff_ms is not None else
+                  minute_cutoff(deps, await conn.fetchval(f"SELECT {WATERMARK}", timeout=tmo)))
         t = time.perf_counter()
 
         def lap(name: str) -> None:
@@ -301,14 +338,24 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
             t = now
 
         sfx = str(await conn.fetchval("SELECT pg_backend_pid()", timeout=tmo))
-        status = await conn.execute(working(ATTEMPT_FACTS, sfx), *args, timeout=tmo)
-        attempts = int(status.rsplit(" ", 1)[-1])
-        await conn.execute(working("ANALYZE rb_att", sfx), timeout=tmo)
-        lap("attempts")
-        for name, sql in (("rollups", MINUTE_ROLLUPS), ("histograms", MINUTE_HISTOGRAMS),
-                          ("errors", MINUTE_ERRORS), ("attempt_numbers", MINUTE_ATTEMPTS)):
-            await conn.execute(working(sql, sfx), *args, to_dt(cutoff), timeout=tmo)
-            lap(name)
+        attempts: int | None = None
+        if parts is None:
+            status = await conn.execute(working(ATTEMPT_FACTS, sfx), *args, timeout=tmo)
+            attempts = int(status.rsplit(" ", 1)[-1])
+            await conn.execute(working("ANALYZE rb_att", sfx), timeout=tmo)
+            lap("attempts")
+            for name, _, sql in MINUTES:
+                await conn.execute(working(sql, sfx), *args, to_dt(cutoff), timeout=tmo)
+                lap(name)
+        else:
+            for (name, temp, _), (_, _, keys, vals), part in zip(MINUTES, _TABLES, parts,
+                                                                 strict=True):
+                k = ", ".join(keys)
+                await conn.execute(working(
+                    f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT t, {k}, "
+                    + ", ".join(f"sum({v})::bigint AS {v}" for v in vals)
+                    + f" FROM {part} GROUP BY t, {k}", sfx), timeout=tmo)
+                lap(name)
         builds: list[str] = []
         if bulk:
             await conn.execute("SET LOCAL maintenance_work_mem = '1GB'", timeout=tmo)
@@ -328,8 +375,8 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
             await conn.execute(build, timeout=tmo)
         if builds:
             lap("build_indexes")
-        await conn.execute(working("DROP TABLE rb_att, rb_r, rb_h, rb_e, rb_a", sfx),
-                           timeout=tmo)
+        await conn.execute(working("DROP TABLE rb_r, rb_h, rb_e, rb_a"
+                                   + (", rb_att" if parts is None else ""), sfx), timeout=tmo)
     if vacuum:
         t = time.perf_counter()
         async with deps.pool.acquire() as conn:
@@ -342,7 +389,8 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
             for name in rows:
                 await conn.execute(f"VACUUM (ANALYZE) {name}", timeout=tmo)
         phases["vacuum"] = round(time.perf_counter() - t, 3)
-    return {"from": _iso(lo), "to": _iso(hi), "attempts": attempts, "rows": rows,
+    return {"from": _iso(lo), "to": _iso(hi), "cutoff": _iso(cutoff), "attempts": attempts,
+            "rows": rows,
             "seconds": round(time.perf_counter() - t0, 3), "phases": phases}
 
 

@@ -46,6 +46,15 @@ from typing import Any
 
 import asyncpg
 
+from jobline.analytics.rebuild import (
+    TABLES,
+    attempt_facts,
+    day_range,
+    minute_cutoff,
+    minute_selects,
+    rebuild,
+)
+from jobline.analytics.rollups import WATERMARK
 from jobline.shared.platform.clock import to_dt
 from jobline.shared.platform.connections import Deps
 
@@ -348,8 +357,10 @@ def _h(seed: int, k: int) -> str:
 _TS = "('epoch'::timestamptz + ({0}) * interval '1 millisecond')"
 
 
-def generate_sql(seed: int, jobs_table: str, attempts_table: str) -> str:
-    """The statement that writes one hour of jobs and their attempts.
+def generate_sql(seed: int, jobs_table: str, attempts_table: str,
+                 parts: Sequence[str] = ()) -> str:
+    """The statement that writes one hour of jobs and their attempts (and, with ``parts``, the
+    hour's minute rollup rows into them: :func:`_parts_sql`).
 
     Returns rows (kind, queue_name, status, batch_id, n, first_at, last_at): kind 'q' the jobs
     per (queue, status), 'b' per batch (with its first creation and last completion), 'a' the
@@ -359,7 +370,8 @@ def generate_sql(seed: int, jobs_table: str, attempts_table: str) -> str:
     $5 seq base, $6 end of the range (ms; nothing happens after it), then per queue (arrays
     indexed like QUEUES): $7/$8/$9 failure spike from/to/factor, $10 its error family index,
     $11/$12/$13 slowdown from/to/factor; $14/$15 the crash wave, $16/$17 the outage, $18 the
-    hour's load (wait-time factor).
+    hour's load (wait-time factor); with ``parts``, $19/$20 the rollups' range and $21 their
+    minute cutoff (timestamptz).
     """
     types = JOB_TYPES
     fam_names = list(ERROR_FAMILIES)
@@ -535,7 +547,8 @@ WITH r0 AS (
                                          & 4611686018427387903) | (-9223372036854775807 - 1)),
                             'hex')::uuid END
       FROM fin
-    RETURNING queue_name, status, batch_id, created_at, completed_at
+    RETURNING id, queue_name, job_type, status, batch_id, created_at, started_at, completed_at,
+              scheduled_for, lease_token
 ), att AS (
     INSERT INTO {attempts_table} (job_id, lease_token, attempt, worker_id, started_at,
                                   finished_at, outcome, error_type, error, duration_ms,
@@ -558,8 +571,9 @@ WITH r0 AS (
      CROSS JOIN LATERAL (SELECT v0.n, v0.s, v0.f, v0.d, v0.n < fin.na OR fin.dlq AS failed)
                      AS v
      WHERE v0.n <= fin.na
-    RETURNING 1
-)
+    RETURNING job_id, lease_token, attempt, started_at, finished_at, duration_ms, error_type,
+              outcome, due_at, counted, next_status
+){_parts_sql(parts)}
 SELECT 'q' AS kind, queue_name, status, NULL::uuid AS batch_id, count(*) AS n,
        NULL::timestamptz AS first_at, NULL::timestamptz AS last_at
   FROM j GROUP BY queue_name, status
@@ -569,6 +583,23 @@ SELECT 'b', NULL, NULL, batch_id, count(*), min(created_at), max(completed_at)
 UNION ALL
 SELECT 'a', NULL, NULL, NULL, count(*), NULL, NULL FROM att
 """
+
+
+def _parts_sql(parts: Sequence[str]) -> str:
+    """The CTEs that add an hour's minute rollup rows to ``parts`` (rb_r, rb_h, rb_e, rb_a's
+    shapes): the rebuild's own SELECTs (:mod:`jobline.analytics.rebuild`) over the rows the
+    statement has just inserted, as its RETURNING gives them, so the rows are aggregated while
+    they are in memory instead of read back from a 60 GB table after the load (the 100M seed's
+    rollup step: 38 minutes, most of it that read, the join of attempts to jobs and its spills).
+    A job's events may fall into the next hour's minutes: that key gets a row from each
+    statement; the rebuild sums them (``rebuild(parts=...)``)."""
+    if not parts:
+        return ""
+    ctes = [f", fx AS ({attempt_facts('$19', '$20', 'att', 'j')})"]
+    selects = minute_selects("$19", "$20", "$21", "fx", "j")
+    for i, (part, sql) in enumerate(zip(parts, selects.values(), strict=True)):
+        ctes.append(f", p{i} AS (INSERT INTO {part} {sql})")
+    return "\n".join(ctes)
 
 
 @dataclass
@@ -725,6 +756,16 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
         c0 = conns[0]
         await _check_range(c0, months)
         t = time.perf_counter()
+        parts: tuple[str, ...] = ()
+        if rollups and await _fresh(c0):
+            parts = PARTS
+            cutoff = minute_cutoff(deps, await c0.fetchval(f"SELECT {WATERMARK}"))
+            # every event of the seed is in [lo, hi): its range, and the pending jobs submitted
+            # now
+            window = (to_dt(start // DAY_MS * DAY_MS),
+                      to_dt(day_range(start, max(end, deps.clock.now_ms()) + DAY_MS)[1]),
+                      to_dt(cutoff))
+            await _create_parts(c0)
         seq_base = int(await c0.fetchval("SELECT setval('jobs_seq', nextval('jobs_seq') + $1)",
                                          jobs)) - jobs
         for mo in months:
@@ -763,7 +804,10 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
             mo = next(x for x in months if x.lo_ms <= lo < x.hi_ms)
             args = _hour_args(g, n, lo, hi - lo, seq_base, end, incidents, fam_idx,
                               _load(weights[i] / max(1e-9, (hi - lo) / HOUR_MS)))
-            text = generate_sql(seed_value, mo.staging("jobs"), mo.staging("job_attempts"))
+            text = generate_sql(seed_value, mo.staging("jobs"), mo.staging("job_attempts"),
+                                parts)
+            if parts:
+                args += window
             tasks.append(_hinted(_statement(text, args),
                                  (mo.staging("jobs"), mo.staging("job_attempts"))))
             g += n
@@ -778,7 +822,7 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
         results = await _parallel(conns, [_then(task, tick) for task in tasks])
         for rows in results:
             stats.extend(rows)
-        chain_rows = await _write_chains(
+        chain_rows, chain_ids = await _write_chains(
             c0, rng, months, start, end, n_chain, seq_base + g,
             next((i for i in incidents if i.kind == "outage"), None))
         rep.chains = n_chain // len(CHAIN)
@@ -834,6 +878,9 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
                                            jobs, deps.settings)
         rep.seconds["samples"] = time.perf_counter() - t
     except BaseException:
+        if parts:
+            with contextlib.suppress(Exception):
+                await conns[0].execute(f"DROP TABLE IF EXISTS {', '.join(parts)}")
         for mo in months:
             for parent in ("jobs", "job_attempts"):
                 # best effort: the original error is what matters
@@ -846,33 +893,82 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
 
     # --- the pending backlog, through the core's submit ---------------------------------------
     t = time.perf_counter()
-    rep.pending = await _submit_pending(deps, rng, n_pending)
+    pending_ids = await _submit_pending(deps, rng, n_pending)
+    rep.pending = len(pending_ids)
     rep.jobs += rep.pending
     rep.seconds["pending"] = time.perf_counter() - t
 
     if rollups:
         t = time.perf_counter()
-        # to now: the pending jobs were submitted after the range's end (their submissions
-        # count in the rollups too)
-        rep.rollups = await build_rollups(deps, start, deps.clock.now_ms() + MINUTE_MS)
+        try:
+            if parts:
+                # the jobs the hours' statements did not write: the chains and the pending
+                await _add_parts(deps, [*chain_ids, *pending_ids], window)
+            # to now: the pending jobs were submitted after the range's end (their
+            # submissions count in the rollups too)
+            rep.rollups = await build_rollups(deps, start, deps.clock.now_ms() + MINUTE_MS,
+                                              parts=parts, cutoff_ms=cutoff if parts else None)
+        finally:
+            if parts:
+                await deps.pool.execute(f"DROP TABLE IF EXISTS {', '.join(parts)}")
         rep.seconds["rollups"] = time.perf_counter() - t
     say(f"seed: {rep.jobs} jobs, {rep.attempts} attempts in {time.perf_counter() - t_all:.1f} s")
     return rep
 
 
-async def build_rollups(deps: Deps, from_ms: int, to_ms: int) -> dict[str, Any]:
+#: The seed's minute rollup rows, aggregated as its rows are written (:func:`_parts_sql`):
+#: unlogged (a crash loses a seed that is redone anyway), dropped once the rollups are built.
+PARTS = ("seed_part_rollups", "seed_part_histograms", "seed_part_errors", "seed_part_attempts")
+
+
+async def _fresh(conn: asyncpg.Connection) -> bool:
+    """No job and no rollup row yet: the seed's rows are all the rollups will count, so they
+    can be aggregated as they are written (else the rebuild reads every raw row of the range,
+    the live ones too)."""
+    return bool(await conn.fetchval(
+        "SELECT NOT EXISTS (SELECT 1 FROM jobs) AND "
+        + " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t})" for t in TABLES)))
+
+
+async def _create_parts(conn: asyncpg.Connection) -> None:
+    never = "'-infinity'::timestamptz"
+    for part, sql in zip(PARTS, minute_selects(never, never, never, "fx", "jobs").values(),
+                         strict=True):
+        await conn.execute(f"DROP TABLE IF EXISTS {part}")
+        await conn.execute(
+            f"CREATE UNLOGGED TABLE {part} WITH (autovacuum_enabled = off) AS "
+            f"WITH fx AS ({attempt_facts(never, never)}) {sql} WITH NO DATA")
+
+
+async def _add_parts(deps: Deps, ids: Sequence[uuid.UUID], window: Sequence[Any]) -> None:
+    """Add the minute rollup rows of the jobs ``ids`` (written after the hours: the chains,
+    the pending jobs) to :data:`PARTS`, by the same SELECTs over their stored rows."""
+    if not ids:
+        return
+    src = ("WITH jx AS (SELECT * FROM jobs WHERE id = ANY($4::uuid[])), "
+           "ax AS (SELECT * FROM job_attempts WHERE job_id = ANY($4::uuid[])), "
+           f"fx AS ({attempt_facts('$1', '$2', 'ax', 'jx')}) ")
+    async with deps.pool.acquire() as conn:
+        for part, sql in zip(PARTS, minute_selects("$1", "$2", "$3", "fx", "jx").values(),
+                             strict=True):
+            await conn.execute(f"{src} INSERT INTO {part} {sql}", *window, list(ids),
+                               timeout=3_600)
+
+
+async def build_rollups(deps: Deps, from_ms: int, to_ms: int, *, parts: Sequence[str] = (),
+                        cutoff_ms: int | None = None) -> dict[str, Any]:
     """THE ROLLUPS STEP: every rollup grain over the seeded range, recomputed from the raw rows
     by the same code ``jobline analytics rebuild`` runs, in one call over the whole range (one
-    pass over the attempt rows). On a store whose rollup tables are still empty (a new one)
+    pass over the attempt rows), or, with ``parts``, written from the minute rows the seed
+    aggregated as it wrote its rows (``rebuild(parts=...)``: a fresh store). On a store whose rollup tables are still empty (a new one)
     the rebuild runs in bulk (indexes built after the rows: ``rebuild(bulk=True)``); a live
     fold that started meanwhile waits for its commit. A store with rollups already gets the
     rebuild a live system gets, beside which the fold and the reads go on (the compaction
     waits)."""
-    from jobline.analytics.rebuild import TABLES, rebuild
-
     empty = await deps.pool.fetchval(
         "SELECT " + " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t})" for t in TABLES))
-    result: dict[str, Any] = await rebuild(deps, from_ms, to_ms, bulk=bool(empty))
+    result: dict[str, Any] = await rebuild(deps, from_ms, to_ms, bulk=bool(empty),
+                                           parts=parts or None, cutoff_ms=cutoff_ms)
     result["bulk"] = bool(empty)
     return result
 
@@ -1015,11 +1111,14 @@ async def _attach(conn: asyncpg.Connection, mo: Month) -> None:
 
 async def _write_chains(conn: asyncpg.Connection, rng: random.Random, months: Sequence[Month],
                         start: int, end: int, n: int, seq0: int,
-                        outage: Incident | None) -> list[dict[str, Any]]:
+                        outage: Incident | None
+                        ) -> tuple[list[dict[str, Any]], list[uuid.UUID]]:
     """Report chains (extract -> aggregate -> render), submitted together: the later jobs wait
-    (job_dependencies) until the one before completes, then run. Every chain completed."""
+    (job_dependencies) until the one before completes, then run. Every chain completed.
+    Returns the per-queue counts and the jobs' ids."""
     if n <= 0:
-        return []
+        return [], []
+    ids: list[uuid.UUID] = []
     specs = {t.name: t for t in JOB_TYPES}
     jobs: dict[str, list[tuple[Any, ...]]] = {}
     attempts: dict[str, list[tuple[Any, ...]]] = {}
@@ -1053,6 +1152,7 @@ async def _write_chains(conn: asyncpg.Connection, rng: random.Random, months: Se
             attempts.setdefault(mo.suffix, []).append((
                 jid, 1, 1, f"seed-w{rng.randrange(WORKERS)}", to_dt(started),
                 to_dt(finished), "completed", finished - started))
+            ids.append(jid)
             if prev is not None:
                 edges.append((jid, prev))
             counts[(spec.queue, "completed")] = counts.get((spec.queue, "completed"), 0) + 1
@@ -1074,17 +1174,17 @@ async def _write_chains(conn: asyncpg.Connection, rng: random.Random, months: Se
     await conn.copy_records_to_table("job_dependencies", records=edges,
                                      columns=["job_id", "depends_on"])
     return [*({"kind": "q", "queue_name": q, "status": s, "n": c} for (q, s), c in counts.items()),
-            {"kind": "a", "n": n}]
+            {"kind": "a", "n": n}], ids
 
 
-async def _submit_pending(deps: Deps, rng: random.Random, n: int) -> int:
+async def _submit_pending(deps: Deps, rng: random.Random, n: int) -> list[uuid.UUID]:
     """The backlog: ``n`` jobs submitted now through the core (Postgres, then Redis), pending
-    for whatever workers serve the seed's queues."""
+    for whatever workers serve the seed's queues. Returns their ids."""
     from jobline.shared.core.jobs import submit_many
     from jobline.shared.core.models import JobSpec
 
     if n <= 0:
-        return 0
+        return []
     weights = [t.weight for t in JOB_TYPES]
     specs = []
     for _ in range(n):
@@ -1092,11 +1192,11 @@ async def _submit_pending(deps: Deps, rng: random.Random, n: int) -> int:
         specs.append(JobSpec(queue=t.queue, job_type=t.name, priority=t.priority,
                              payload={t.size_field: rng.randrange(t.size_lo, t.size_hi),
                                       t.cat_field: rng.choice(t.cats)}))
-    done = 0
+    ids: list[uuid.UUID] = []
     for i in range(0, n, 1_000):
         res = await submit_many(deps, specs[i:i + 1_000], limits=False)
-        done += len(res)
-    return done
+        ids += [r.submitted.id for r in res]
+    return ids
 
 
 async def _write_samples(conn: asyncpg.Connection, seed: int, start: int, end: int,
