@@ -433,7 +433,7 @@ async def test_a_fresh_stores_rollups_are_aggregated_as_the_rows_are_written(
         out = rep.rollups
         assert out is not None and out["bulk"] is True
         assert out["attempts"] is None  # the raw rows were not read
-        assert "attempts" not in out["phases"] and "histograms" in out["phases"]
+        assert "attempts" not in out["phases"] and "analyze_parts" in out["phases"]
         # the parts are gone
         assert await deps.pool.fetchval(
             "SELECT count(*) FROM pg_class WHERE relname LIKE 'seed\\_part\\_%'") == 0

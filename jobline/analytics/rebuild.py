@@ -206,11 +206,15 @@ def working(sql: str, suffix: str) -> str:
                             _WORKING.sub(lambda m: f"{m.group(1)}_{suffix}", sql))
 
 
-def _statements() -> list[tuple[str, str]]:
+def _statements(parts: Sequence[str] | None = None) -> list[tuple[str, str]]:
     """(table, SQL) to run after the minute working tables exist: delete the days' rows of
-    every grain ($1/$2 the whole days), insert them again (minute rows: $1 the oldest kept)."""
+    every grain ($1/$2 the whole days), insert them again (minute rows: $1 the oldest kept).
+    With ``parts`` (tables of minute rows in the working tables' shapes, a key possibly in
+    several rows) they are read instead, the minute rows summed per key: one sort both merges
+    them and orders them, where merging into a working table first wrote every row once more."""
     out: list[tuple[str, str]] = []
-    for table, temp, keys, vals in _TABLES:
+    for i, (table, temp, keys, vals) in enumerate(_TABLES):
+        src = temp if parts is None else parts[i]
         for grain, _, suffix, tcol in GRAINS:
             name = table + suffix
             out.append((name, f"DELETE FROM {name} WHERE {tcol} >= $1 AND {tcol} < $2"))
@@ -224,15 +228,19 @@ def _statements() -> list[tuple[str, str]]:
             # rows from adjacent pages instead of pages spread over the whole table (a 100M seed
             # built without it answered the unfiltered 24-hour reads 1.4-1.7x slower than the
             # run before it; the heap's order is the difference known).
-            if grain == "minute":
+            if grain == "minute" and parts is None:
                 sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
-                       f"SELECT t, {k}, {', '.join(vals)} FROM {temp} WHERE t >= $1"
+                       f"SELECT t, {k}, {', '.join(vals)} FROM {src} WHERE t >= $1"
                        f" ORDER BY t, {k}")
+            elif grain == "minute":
+                sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
+                       f"SELECT t, {k}, " + ", ".join(f"sum({v})" for v in vals)
+                       + f" FROM {src} WHERE t >= $1 GROUP BY t, {k} ORDER BY t, {k}")
             else:
                 sql = (f"INSERT INTO {name} ({tcol}, {k}, {', '.join(vals)})\n"
                        f"SELECT date_trunc('{grain}', t, 'UTC'), {k}, "
                        + ", ".join(f"sum({v})" for v in vals)
-                       + f" FROM {temp} WHERE t < {WATERMARK} GROUP BY 1, {k} ORDER BY 1, {k}")
+                       + f" FROM {src} WHERE t < {WATERMARK} GROUP BY 1, {k} ORDER BY 1, {k}")
             out.append((name, sql))
     return out
 
@@ -306,7 +314,7 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
     ``parts`` (the seed's) are four tables of minute working rows already aggregated, in the
     order and shape of :func:`minute_selects`' (``rb_r``, ``rb_h``, ``rb_e``, ``rb_a``), with
     ``cutoff_ms`` the cutoff they were keyed with (:func:`minute_cutoff`); a key may have
-    several rows (one per set of jobs aggregated), summed here. The raw rows are not read
+    several rows (one per set of jobs aggregated), summed by the inserts. The raw rows are not read
     (``attempts`` is None): the caller vouches that the parts hold every job of the days."""
     if to_ms <= from_ms:
         raise ValueError("rebuild: from must be before to")
@@ -348,20 +356,17 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
                 await conn.execute(working(sql, sfx), *args, to_dt(cutoff), timeout=tmo)
                 lap(name)
         else:
-            for (name, temp, _), (_, _, keys, vals), part in zip(MINUTES, _TABLES, parts,
-                                                                 strict=True):
-                k = ", ".join(keys)
-                await conn.execute(working(
-                    f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT t, {k}, "
-                    + ", ".join(f"sum({v})::bigint AS {v}" for v in vals)
-                    + f" FROM {part} GROUP BY t, {k}", sfx), timeout=tmo)
-                lap(name)
+            for part in parts:
+                # the statements' plans need the parts' sizes (written by other sessions,
+                # never analyzed: autovacuum is off on them)
+                await conn.execute(f"ANALYZE {part}", timeout=tmo)
+            lap("analyze_parts")
         builds: list[str] = []
         if bulk:
             await conn.execute("SET LOCAL maintenance_work_mem = '1GB'", timeout=tmo)
             builds = await _drop_indexes(conn, TABLES, tmo)
             lap("drop_indexes")
-        for name, sql in STATEMENTS:
+        for name, sql in (STATEMENTS if parts is None else _statements(parts)):
             if sql.startswith("DELETE"):
                 await conn.execute(sql, *args, timeout=tmo)
                 lap("delete")
@@ -375,8 +380,9 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
             await conn.execute(build, timeout=tmo)
         if builds:
             lap("build_indexes")
-        await conn.execute(working("DROP TABLE rb_r, rb_h, rb_e, rb_a"
-                                   + (", rb_att" if parts is None else ""), sfx), timeout=tmo)
+        if parts is None:
+            await conn.execute(working("DROP TABLE rb_att, rb_r, rb_h, rb_e, rb_a", sfx),
+                               timeout=tmo)
     if vacuum:
         t = time.perf_counter()
         async with deps.pool.acquire() as conn:
