@@ -28,6 +28,10 @@ compaction watermark only: migration 0030, :mod:`jobline.analytics.rollups`). Mi
 ``JOBLINE_ROLLUP_MINUTE_DAYS`` are not written (retention would drop them). Events of the range
 that the relay has not folded yet are counted again when it folds them: rebuild ranges the live
 system has finished with (the seed's history, a repair after an outage).
+
+The SELECTs are builders (:func:`attempt_facts`, :func:`minute_selects`) over any source of
+job and attempt rows: the seed runs them over the rows each of its statements has just written
+and hands the results to :func:`rebuild` as ``parts``, which then reads no raw row.
 """
 
 from __future__ import annotations
@@ -75,7 +79,8 @@ SELECT j.queue_name, j.job_type, a.attempt, a.started_at, a.finished_at, a.durat
                 THEN 'dead_letter'
            ELSE 'pending' END) AS nxt,
        coalesce(a.counted, a.outcome NOT IN ('retry', 'released', 'cancelled')) AS counted) f
- WHERE (a.started_at >= {lo} AND a.started_at < {hi}) OR (a.finished_at >= {lo} AND a.finished_at < {hi})
+ WHERE (a.started_at >= {lo} AND a.started_at < {hi})
+    OR (a.finished_at >= {lo} AND a.finished_at < {hi})
 """
 
 

@@ -945,6 +945,7 @@ async def _fresh(conn: asyncpg.Connection) -> bool:
 
 
 async def _create_parts(conn: asyncpg.Connection) -> None:
+    """The empty :data:`PARTS`, their columns those of :func:`minute_selects`' rows."""
     never = "'-infinity'::timestamptz"
     for part, sql in zip(PARTS, minute_selects(never, never, never, "fx", "jobs").values(),
                          strict=True):
@@ -974,8 +975,8 @@ async def build_rollups(deps: Deps, from_ms: int, to_ms: int, *, parts: Sequence
     """THE ROLLUPS STEP: every rollup grain over the seeded range, recomputed from the raw rows
     by the same code ``jobline analytics rebuild`` runs, in one call over the whole range (one
     pass over the attempt rows), or, with ``parts``, written from the minute rows the seed
-    aggregated as it wrote its rows (``rebuild(parts=...)``: a fresh store). On a store whose rollup tables are still empty (a new one)
-    the rebuild runs in bulk (indexes built after the rows: ``rebuild(bulk=True)``); a live
+    aggregated as it wrote its rows (``rebuild(parts=...)``: a fresh store). On a store whose
+    rollup tables are still empty (a new one) the rebuild runs in bulk (indexes built after the rows: ``rebuild(bulk=True)``); a live
     fold that started meanwhile waits for its commit. A store with rollups already gets the
     rebuild a live system gets, beside which the fold and the reads go on (the compaction
     waits)."""
