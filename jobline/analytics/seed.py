@@ -935,13 +935,15 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
 PARTS = ("seed_part_rollups", "seed_part_histograms", "seed_part_errors", "seed_part_attempts")
 
 
+#: True when every rollup table is empty (a new store).
+NO_ROLLUPS = "SELECT " + " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t})" for t in TABLES)
+
+
 async def _fresh(conn: asyncpg.Connection) -> bool:
     """No job and no rollup row yet: the seed's rows are all the rollups will count, so they
     can be aggregated as they are written (else the rebuild reads every raw row of the range,
     the live ones too)."""
-    return bool(await conn.fetchval(
-        "SELECT NOT EXISTS (SELECT 1 FROM jobs) AND "
-        + " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t})" for t in TABLES)))
+    return bool(await conn.fetchval(NO_ROLLUPS + " AND NOT EXISTS (SELECT 1 FROM jobs)"))
 
 
 async def _create_parts(conn: asyncpg.Connection) -> None:
@@ -980,8 +982,7 @@ async def build_rollups(deps: Deps, from_ms: int, to_ms: int, *, parts: Sequence
     fold that started meanwhile waits for its commit. A store with rollups already gets the
     rebuild a live system gets, beside which the fold and the reads go on (the compaction
     waits)."""
-    empty = await deps.pool.fetchval(
-        "SELECT " + " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t})" for t in TABLES))
+    empty = await deps.pool.fetchval(NO_ROLLUPS)
     result: dict[str, Any] = await rebuild(deps, from_ms, to_ms, bulk=bool(empty),
                                            parts=parts or None, cutoff_ms=cutoff_ms)
     result["bulk"] = bool(empty)
