@@ -62,7 +62,7 @@ def attempt_facts(lo: str = "$1", hi: str = "$2", attempts: str = "job_attempts"
                   jobs: str = "jobs") -> str:
     """The SELECT of one row per attempt touching [``lo``, ``hi``): its time facts and its fate,
     from the rows of ``attempts`` and ``jobs`` (tables, or the seed's CTEs of the rows it has
-    just written: :func:`minute_parts`)."""
+    just written: ``jobline.analytics.seed._parts_sql``)."""
     return f"""
 SELECT j.queue_name, j.job_type, a.attempt, a.started_at, a.finished_at, a.duration_ms,
        coalesce(nullif(a.error_type, ''), 'unknown') AS error_type,
