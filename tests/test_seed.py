@@ -434,6 +434,15 @@ async def test_a_fresh_stores_rollups_are_aggregated_as_the_rows_are_written(
         assert out is not None and out["bulk"] is True
         assert out["attempts"] is None  # the raw rows were not read
         assert "attempts" not in out["phases"] and "analyze_parts" in out["phases"]
+        # written on two connections, a transaction per table, each of which built its
+        # indexes again: a primary key on each, and the two histogram metric indexes
+        assert out["connections"] == 2
+        idx = await deps.pool.fetch(
+            "SELECT indrelid::regclass::text AS t, indisprimary AS pk FROM pg_index "
+            "WHERE indrelid = ANY($1::regclass[])", list(TABLES))
+        assert sorted(r["t"] for r in idx if r["pk"]) == sorted(TABLES)
+        assert sorted(r["t"] for r in idx if not r["pk"]) == [
+            "job_rollup_histograms_day", "job_rollup_histograms_hour"]
         # the parts are gone
         assert await deps.pool.fetchval(
             "SELECT count(*) FROM pg_class WHERE relname LIKE 'seed\\_part\\_%'") == 0

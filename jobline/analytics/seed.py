@@ -983,8 +983,11 @@ async def build_rollups(deps: Deps, from_ms: int, to_ms: int, *, parts: Sequence
     rebuild a live system gets, beside which the fold and the reads go on (the compaction
     waits)."""
     empty = await deps.pool.fetchval(NO_ROLLUPS)
+    # From parts on a new store: the tables written on two connections at once (the
+    # rebuild's inserts run on one core each; this machine has two).
     result: dict[str, Any] = await rebuild(deps, from_ms, to_ms, bulk=bool(empty),
-                                           parts=parts or None, cutoff_ms=cutoff_ms)
+                                           parts=parts or None, cutoff_ms=cutoff_ms,
+                                           connections=2 if parts and empty else 1)
     result["bulk"] = bool(empty)
     return result
 
