@@ -414,17 +414,40 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
             "seconds": round(time.perf_counter() - t0, 3), "phases": phases}
 
 
-#: The tables :func:`_rebuild_tables` starts first: the histograms' grains, by far the most
-#: rows (a 100M-job seed: 42M minute, 12M hour rows; every other table under 1M), so the
-#: small tables fill in beside the last of them.
-_FIRST = ("job_rollup_histograms", "job_rollup_histograms_hour", "job_rollup_histograms_day")
+def _tasks(parts: Sequence[str], lo: datetime, hi: datetime,
+           cutoff: datetime) -> list[tuple[tuple[str, ...], list[tuple[str, tuple[Any, ...]]]]]:
+    """:func:`_rebuild_tables`' units of work, biggest first: (tables, [(SQL, args)]) per
+    family, its minute table alone, its hour and day tables together; the histograms' first
+    (a 100M-job seed: 42M minute, 12M hour rows; every other table under 1M), so the small
+    ones fill in beside the last of them. The day rows are summed from the hour rows just
+    written, not from the part: both hold exactly the minutes before the watermark, and the
+    hour rows are a fraction of the part's (the 100M seed's day insert from the part read
+    all of it and sorted it again, ~5 minutes beside the minute table's)."""
+    stmts = dict(_statements(parts))
+    minute: list[tuple[tuple[str, ...], list[tuple[str, tuple[Any, ...]]]]] = []
+    coarse: list[tuple[tuple[str, ...], list[tuple[str, tuple[Any, ...]]]]] = []
+    for table, _, keys, vals in _TABLES:
+        k = ", ".join(keys)
+        minute.append(((table,), [(f"DELETE FROM {table} WHERE minute >= $1 AND minute < $2",
+                                   (lo, hi)), (stmts[table], (cutoff,))]))
+        hour, day = table + "_hour", table + "_day"
+        coarse.append(((hour, day), [
+            (f"DELETE FROM {hour} WHERE at >= $1 AND at < $2", (lo, hi)),
+            (f"DELETE FROM {day} WHERE at >= $1 AND at < $2", (lo, hi)),
+            (stmts[hour], ()),
+            (f"INSERT INTO {day} (at, {k}, {', '.join(vals)})\n"
+             f"SELECT date_trunc('day', at, 'UTC'), {k}, "
+             + ", ".join(f"sum({v})" for v in vals)
+             + f" FROM {hour} WHERE at >= $1 AND at < $2 GROUP BY 1, {k} ORDER BY 1, {k}",
+             (lo, hi))]))
+    return [x for pair in zip(minute, coarse, strict=True) for x in pair]
 
 
 async def _rebuild_tables(deps: Deps, lo: int, hi: int, parts: Sequence[str], cutoff: int,
                           connections: int, vacuum: bool) -> dict[str, Any]:
-    """:func:`rebuild` in bulk from ``parts`` on ``connections`` connections: each table in
-    its own transaction (drop its indexes, delete its days, insert, build its indexes,
-    commit, then VACUUM it), the biggest first, the rest taken by whichever connection is
+    """:func:`rebuild` in bulk from ``parts`` on ``connections`` connections: each unit of
+    :func:`_tasks` in its own transaction (drop its tables' indexes, delete their days,
+    insert, build the indexes, commit, then VACUUM them), taken by whichever connection is
     free. An INSERT ... SELECT runs on one core (PostgreSQL plans no parallel workers for a
     write), so one connection left half of a 2-core machine idle for the whole step (the
     100M seed: 673 s). The tables are disjoint, so the transactions take no lock of each
@@ -433,7 +456,6 @@ async def _rebuild_tables(deps: Deps, lo: int, hi: int, parts: Sequence[str], cu
     ``bulk``) may be left with; the seed rebuilds from the raw rows when it is run again."""
     t0 = time.perf_counter()
     tmo = STATEMENT_TIMEOUT_S
-    args = (to_dt(lo), to_dt(hi))
     rows: dict[str, int] = {}
     phases: dict[str, float] = {}
 
@@ -449,13 +471,9 @@ async def _rebuild_tables(deps: Deps, lo: int, hi: int, parts: Sequence[str], cu
             # analyzed: autovacuum is off on them)
             await conn.execute(f"ANALYZE {part}", timeout=tmo)
     add("analyze_parts", t)
-    by_table: dict[str, list[str]] = {}
-    for name, sql in _statements(parts):
-        by_table.setdefault(name, []).append(sql)
-    queue = sorted(by_table, key=lambda n: (n not in _FIRST, _FIRST.index(n) if n in _FIRST
-                                            else 0))
+    queue = _tasks(parts, to_dt(lo), to_dt(hi), to_dt(cutoff))
 
-    async def write(name: str) -> None:
+    async def write(tables: Sequence[str], stmts: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
         async with deps.pool.acquire() as conn:
             async with conn.transaction():
                 await conn.execute("SET LOCAL work_mem = '256MB'", timeout=tmo)
@@ -464,28 +482,27 @@ async def _rebuild_tables(deps: Deps, lo: int, hi: int, parts: Sequence[str], cu
                 await conn.execute("SELECT pg_advisory_xact_lock_shared($1)",
                                    COMPACT_LOCK_KEY, timeout=tmo)
                 t = time.perf_counter()
-                builds = await _drop_indexes(conn, [name], tmo)
+                builds = await _drop_indexes(conn, tables, tmo)
                 t = add("drop_indexes", t)
-                for sql in by_table[name]:
+                for sql, args in stmts:
+                    status = await conn.execute(sql, *args, timeout=tmo)
                     if sql.startswith("DELETE"):
-                        await conn.execute(sql, *args, timeout=tmo)
                         t = add("delete", t)
                         continue
-                    status = await conn.execute(
-                        sql, *((to_dt(cutoff),) if "$1" in sql else ()), timeout=tmo)
-                    rows[name] = int(status.rsplit(" ", 1)[-1])
+                    rows[sql.split(None, 3)[2]] = int(status.rsplit(" ", 1)[-1])
                     t = add("insert", t)
                 for build in builds:
                     await conn.execute(build, timeout=tmo)
                 t = add("build_indexes", t)
             if vacuum:
                 # after the commit, as in rebuild
-                await conn.execute(f"VACUUM (ANALYZE) {name}", timeout=tmo)
+                for table in tables:
+                    await conn.execute(f"VACUUM (ANALYZE) {table}", timeout=tmo)
                 add("vacuum", t)
 
     async def worker() -> None:
         while queue:
-            await write(queue.pop(0))
+            await write(*queue.pop(0))
 
     tasks = [asyncio.create_task(worker()) for _ in range(connections)]
     try:
@@ -498,7 +515,7 @@ async def _rebuild_tables(deps: Deps, lo: int, hi: int, parts: Sequence[str], cu
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     return {"from": _iso(lo), "to": _iso(hi), "cutoff": _iso(cutoff), "attempts": None,
-            "rows": {n: rows[n] for n in by_table}, "connections": connections,
+            "rows": {n: rows[n] for n in TABLES}, "connections": connections,
             "seconds": round(time.perf_counter() - t0, 3), "phases": phases}
 
 
