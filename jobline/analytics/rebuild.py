@@ -324,8 +324,8 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
     (``attempts`` is None): the caller vouches that the parts hold every job of the days.
 
     ``connections`` > 1 (a bulk rebuild from ``parts`` only) writes the tables on that many
-    connections at once, one transaction per table (:func:`_rebuild_tables`); ``phases`` are
-    then summed over the connections."""
+    connections at once, a transaction per family's minute table and per its hour and day
+    tables (:func:`_rebuild_tables`); ``phases`` are then summed over the connections."""
     if to_ms <= from_ms:
         raise ValueError("rebuild: from must be before to")
     if parts is not None and (len(parts) != len(MINUTES) or cutoff_ms is None):
@@ -422,7 +422,7 @@ def _tasks(parts: Sequence[str], lo: datetime, hi: datetime,
     ones fill in beside the last of them. The day rows are summed from the hour rows just
     written, not from the part: both hold exactly the minutes before the watermark, and the
     hour rows are a fraction of the part's (the 100M seed's day insert from the part read
-    all of it and sorted it again, ~5 minutes beside the minute table's)."""
+    all of it and sorted it again, ~4 minutes beside the minute table's)."""
     stmts = dict(_statements(parts))
     minute: list[tuple[tuple[str, ...], list[tuple[str, tuple[Any, ...]]]]] = []
     coarse: list[tuple[tuple[str, ...], list[tuple[str, tuple[Any, ...]]]]] = []
