@@ -370,10 +370,7 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
                 await conn.execute(working(sql, sfx), *args, to_dt(cutoff), timeout=tmo)
                 lap(name)
         else:
-            for part in parts:
-                # the statements' plans need the parts' sizes (written by other sessions,
-                # never analyzed: autovacuum is off on them)
-                await conn.execute(f"ANALYZE {part}", timeout=tmo)
+            await _analyze(conn, parts)
             lap("analyze_parts")
         builds: list[str] = []
         if bulk:
@@ -414,6 +411,13 @@ async def rebuild(deps: Deps, from_ms: int, to_ms: int, *, vacuum: bool = True,
             "seconds": round(time.perf_counter() - t0, 3), "phases": phases}
 
 
+async def _analyze(conn: Any, parts: Sequence[str]) -> None:
+    """ANALYZE the parts: the inserts' plans need their sizes (written by other sessions,
+    never analyzed: autovacuum is off on them)."""
+    for part in parts:
+        await conn.execute(f"ANALYZE {part}", timeout=STATEMENT_TIMEOUT_S)
+
+
 def _tasks(parts: Sequence[str], lo: datetime, hi: datetime,
            cutoff: datetime) -> list[tuple[tuple[str, ...], list[tuple[str, tuple[Any, ...]]]]]:
     """:func:`_rebuild_tables`' units of work, biggest first: (tables, [(SQL, args)]) per
@@ -423,18 +427,18 @@ def _tasks(parts: Sequence[str], lo: datetime, hi: datetime,
     written, not from the part: both hold exactly the minutes before the watermark, and the
     hour rows are a fraction of the part's (the 100M seed's day insert from the part read
     all of it and sorted it again, ~4 minutes beside the minute table's)."""
-    stmts = dict(_statements(parts))
+    # (DELETE, INSERT) per table, as rebuild runs them
+    stmts: dict[str, list[str]] = {}
+    for name, sql in _statements(parts):
+        stmts.setdefault(name, []).append(sql)
     minute: list[tuple[tuple[str, ...], list[tuple[str, tuple[Any, ...]]]]] = []
     coarse: list[tuple[tuple[str, ...], list[tuple[str, tuple[Any, ...]]]]] = []
     for table, _, keys, vals in _TABLES:
         k = ", ".join(keys)
-        minute.append(((table,), [(f"DELETE FROM {table} WHERE minute >= $1 AND minute < $2",
-                                   (lo, hi)), (stmts[table], (cutoff,))]))
+        minute.append(((table,), [(stmts[table][0], (lo, hi)), (stmts[table][1], (cutoff,))]))
         hour, day = table + "_hour", table + "_day"
         coarse.append(((hour, day), [
-            (f"DELETE FROM {hour} WHERE at >= $1 AND at < $2", (lo, hi)),
-            (f"DELETE FROM {day} WHERE at >= $1 AND at < $2", (lo, hi)),
-            (stmts[hour], ()),
+            (stmts[hour][0], (lo, hi)), (stmts[day][0], (lo, hi)), (stmts[hour][1], ()),
             (f"INSERT INTO {day} (at, {k}, {', '.join(vals)})\n"
              f"SELECT date_trunc('day', at, 'UTC'), {k}, "
              + ", ".join(f"sum({v})" for v in vals)
@@ -466,10 +470,7 @@ async def _rebuild_tables(deps: Deps, lo: int, hi: int, parts: Sequence[str], cu
 
     t = time.perf_counter()
     async with deps.pool.acquire() as conn:
-        for part in parts:
-            # the statements' plans need the parts' sizes (written by other sessions, never
-            # analyzed: autovacuum is off on them)
-            await conn.execute(f"ANALYZE {part}", timeout=tmo)
+        await _analyze(conn, parts)
     add("analyze_parts", t)
     queue = _tasks(parts, to_dt(lo), to_dt(hi), to_dt(cutoff))
 
