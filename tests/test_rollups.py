@@ -182,7 +182,7 @@ async def test_rebuild_equals_the_live_fold_row_for_row(deps: Deps, bus: EventBu
     assert rep["phases"]["build_indexes"] >= 0
     assert await snapshot(deps) == live
     assert await indexes() == before
-    # a transaction per table (several connections) only from the seed's parts
+    # a transaction per unit of tables (several connections) only from the seed's parts
     with pytest.raises(ValueError, match="several connections"):
         await rebuild_mod.rebuild(deps, START, clock.now_ms(), bulk=True, connections=2)
     # the rebuilds' working tables (unlogged, so parallel workers can read them) are gone

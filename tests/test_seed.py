@@ -434,7 +434,7 @@ async def test_a_fresh_stores_rollups_are_aggregated_as_the_rows_are_written(
         assert out is not None and out["bulk"] is True
         assert out["attempts"] is None  # the raw rows were not read
         assert "attempts" not in out["phases"] and "analyze_parts" in out["phases"]
-        # written on two connections, a transaction per table, each of which built its
+        # written on two connections, a transaction per unit of tables, each of which built its
         # indexes again: a primary key on each, and the two histogram metric indexes
         assert out["connections"] == 2
         idx = await deps.pool.fetch(
