@@ -508,7 +508,10 @@ WITH r0 AS (
            -- UUIDv7: 48 bits of ms, version 7, 12 + 62 hashed bits, variant 10
            (lpad(to_hex((created << 16) | 28672 | (h15 & 4095)), 16, '0')
             || to_hex((h16 & 4611686018427387903) | (-9223372036854775807 - 1)))::uuid AS id
-      FROM k OFFSET 0
+      -- in id order, so the heap is in key order and the index builds sort nearly sorted
+      -- input (5M jobs, two runs each, alternated: indexes 13.4 / 11.9 -> 12.0 / 10.6 s,
+      -- rows 72.9 / 73.3 -> 68.1 / 73.3 s)
+      FROM k ORDER BY id OFFSET 0
 ), fin AS (
     SELECT m.*,
            CASE na WHEN 1 THEN s1 WHEN 2 THEN s2 ELSE s3 END AS sa,
@@ -690,8 +693,8 @@ class SeedError(Exception):
 
 
 async def _session(conn: asyncpg.Connection) -> None:
-    # on, not off: _hinted reads each hour's rows right after their commit, and hint bits of
-    # an asynchronous commit are not set until its commit record is flushed (one flush per
+    # on, not off: _vacuumed sets each hour's hint bits right after its commit, and hint bits
+    # of an asynchronous commit are not set until its commit record is flushed (one flush per
     # hour's statement costs nothing here)
     await conn.execute("SET synchronous_commit = on")
     await conn.execute("SET maintenance_work_mem = '512MB'")
@@ -810,8 +813,8 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
                                 parts)
             if parts:
                 args += window
-            tasks.append(_hinted(_statement(text, args),
-                                 (mo.staging("jobs"), mo.staging("job_attempts"))))
+            tasks.append(_vacuumed(_statement(text, args),
+                                   (mo.staging("jobs"), mo.staging("job_attempts"))))
             g += n
         done = {"n": 0}
 
@@ -1036,31 +1039,34 @@ def _statement(text: str, args: list[Any]) -> Callable[[asyncpg.Connection], Awa
     return run
 
 
-def _hinted(task: Callable[[asyncpg.Connection], Awaitable[Any]],
-            tables: Sequence[str]) -> Callable[[asyncpg.Connection], Awaitable[Any]]:
-    """``task`` (an hour's INSERT into ``tables``), then a read of the pages it appended.
+def _vacuumed(task: Callable[[asyncpg.Connection], Awaitable[Any]],
+              tables: Sequence[str]) -> Callable[[asyncpg.Connection], Awaitable[Any]]:
+    """``task`` (an hour's INSERT into ``tables``), then a ``VACUUM (FREEZE)`` of them, which
+    visits only the pages not yet all-frozen in the visibility map: the hour's new pages (and
+    those the other connection is filling, which its own vacuum finishes).
 
-    Why: a row's commit hint bits are set by the first read after its commit. Unread, that is
-    the first index build, long after: by then a checkpoint has passed, and with data
-    checksums on (initdb's default since PostgreSQL 18) the first hint-bit change of a page
-    after a checkpoint writes the whole page to WAL, and the page is written out again. Read
-    here, right after the commit, the pages are in the same checkpoint cycle and mostly still
-    in shared buffers: no page image, no second write. Measured at 20M jobs: WAL 25 -> 12 GB,
-    the index step 134 -> 82 s, the rows step unchanged; at 100M rows + indexes 2,256 ->
-    1,882 s (docs/analytics.md, "How it is fast" and "A fifth complete 100M run").
+    Why right after the commit: the pages are in the same checkpoint cycle and mostly still in
+    shared buffers, so setting their hint bits and their all-visible/all-frozen flags writes
+    no page image to WAL (data checksums on, initdb's default since PostgreSQL 18: the first
+    such change to a page after a checkpoint logs the whole page) and no second write.
+    - Hint bits: left unset, the first index build after the rows set them, checkpoints later:
+      at 20M jobs WAL 25 -> 12 GB and the index step 134 -> 82 s when an hour's pages were
+      read right after its commit (what this did before the vacuum); at 100M rows + indexes
+      2,256 -> 1,882 s (docs/analytics.md, "How it is fast").
+    - Visibility: left to autovacuum once the partitions are attached, its first pass read
+      and rewrote every heap page (a page image each): at 5M jobs 57 s after the seed and
+      264k page images (2.1 GB of WAL, the whole heap); vacuumed here, autovacuum finds
+      nothing to do, for no measurable cost in the rows step (75.3 / 75.4 s). Frozen, the
+      history is also skipped by every later anti-wraparound vacuum.
 
-    The read is a TID range scan from the table's size before the INSERT: the pages the other
-    connection appends meanwhile are read too (rows it has not committed yet keep no hint;
-    its own read sets them). The session commits synchronously (:func:`_session`): a hint bit
-    of an asynchronously committed row can only be set once its commit record is flushed."""
+    ``INDEX_CLEANUP OFF`` (nothing was deleted, and the only indexes are the small partial
+    ones) and ``TRUNCATE OFF`` (its exclusive lock would wait for the other connection's
+    INSERT). The session commits synchronously (:func:`_session`): a hint bit of an
+    asynchronously committed row can only be set once its commit record is flushed."""
     async def run(conn: asyncpg.Connection) -> Any:
-        before = await conn.fetchrow("SELECT " + ", ".join(
-            f"pg_relation_size('{t}') / current_setting('block_size')::int" for t in tables))
-        assert before is not None
         res = await task(conn)
-        await conn.fetchrow("SELECT " + ", ".join(
-            f"(SELECT count(*) FROM {t} WHERE ctid >= '({b},0)'::tid)"
-            for t, b in zip(tables, before, strict=True)))
+        for t in tables:
+            await conn.execute(f"VACUUM (FREEZE, INDEX_CLEANUP OFF, TRUNCATE OFF) {t}")
         return res
     return run
 
