@@ -47,16 +47,30 @@ def dump_schema(dsn: str) -> str:
     return "\n".join(keep) + "\n"
 
 
+#: ``ALTER TABLE ONLY t ALTER COLUMN c SET (options);`` as pg_dump writes a column's options.
+_COLUMN_OPTIONS = re.compile(r"^(ALTER TABLE ONLY \S+ ALTER COLUMN \S+ SET )\((.*)\);$")
+
+
 def version_neutral(dump: str) -> str:
-    """``dump`` without the names PostgreSQL 18 gives the NOT NULL constraints of partitioned
-    tables and their partitions (``col type CONSTRAINT parent_col_not_null NOT NULL``); 14-17
-    dump a bare ``NOT NULL``. Only a default-style name (ending in ``_<column>_not_null``) is
-    dropped, so a deliberately named constraint still counts."""
+    """``dump`` without what differs between PostgreSQL versions and not between schemas:
+    - the names PostgreSQL 18 gives the NOT NULL constraints of partitioned tables and their
+      partitions (``col type CONSTRAINT parent_col_not_null NOT NULL``); 14-17 dump a bare
+      ``NOT NULL``. Only a default-style name (ending in ``_<column>_not_null``) is dropped,
+      so a deliberately named constraint still counts.
+    - the ``pg_attver=<n>`` column option that Debian's PostgreSQL 15.20 sets on every column
+      by itself (a number per column and database, so no two dumps agree), which its pg_dump
+      writes as ``ALTER COLUMN ... SET (pg_attver=<n>)`` for some columns. Other column
+      options still count."""
     out: list[str] = []
     for line in dump.splitlines():
         if line.startswith("    ") and " NOT NULL" in line:
             column = re.escape(line.split()[0])
             line = re.sub(rf" CONSTRAINT \w+_{column}_not_null NOT NULL", " NOT NULL", line)
+        if m := _COLUMN_OPTIONS.match(line):
+            options = [o for o in m[2].split(", ") if not o.startswith("pg_attver=")]
+            if not options:
+                continue
+            line = f"{m[1]}({', '.join(options)});"
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -69,6 +83,15 @@ def assert_declared_schema(dsn: str) -> None:
         "schema drifted from jobline/shared/platform/schema.sql; if intended, rerun "
         "tests/test_migrations.py with JOBLINE_UPDATE_SCHEMA=1 (on the embedded PostgreSQL 18, "
         "no --pg-bin) and commit the file")
+
+
+def test_version_neutral_drops_only_the_automatic_column_option() -> None:
+    dump = ("ALTER TABLE ONLY public.t ALTER COLUMN a SET (pg_attver=32431032);\n"
+            "ALTER TABLE ONLY public.t ALTER COLUMN b SET (n_distinct=5, pg_attver=7);\n"
+            "ALTER TABLE ONLY public.t ALTER COLUMN c SET (n_distinct=-1);\n")
+    assert version_neutral(dump) == (
+        "ALTER TABLE ONLY public.t ALTER COLUMN b SET (n_distinct=5);\n"
+        "ALTER TABLE ONLY public.t ALTER COLUMN c SET (n_distinct=-1);\n")
 
 
 async def test_migrations_yield_the_declared_schema(database_url: str) -> None:
