@@ -113,7 +113,7 @@ async def test_wait_and_claim_leases_on_the_application_clock_under_skew(
         row = await deps.pool.fetchrow(
             "SELECT started_at, lease_expires_at FROM jobs WHERE id = $1", due)
         started, lease = from_dt(row["started_at"]), from_dt(row["lease_expires_at"])
-        # on the application clock (never before the promotion's ``now``, see _claim_popped)
+        # on the application clock (never before it was due, see _claim_popped)
         assert 0 <= started - clock.now_ms() < 5_000
         # on the same clock, up to the offset's measuring error (the test clock stands still
         # while Valkey's runs; before the fix the two were ten minutes apart)

@@ -86,6 +86,59 @@ async def test_the_window_slides(fdeps: Deps) -> None:
     assert len(await jobs.claim(deps, "w", ["q"], 5)) == 1
 
 
+class TickingClock(FakeClock):
+    """Moves on by ``tick_ms`` at every reading: a worker whose event loop was busy between the
+    claim script and anything it reads after it."""
+
+    def __init__(self, tick_ms: int) -> None:
+        super().__init__()
+        self.tick_ms = tick_ms
+
+    def now_ms(self) -> int:
+        self.advance(self.tick_ms)
+        return super().now_ms()
+
+
+async def test_a_start_is_stamped_with_its_rate_entrys_time(settings: Settings) -> None:
+    """``started_at`` is what observes a rate limit (the issue's test reads it), so it must be the
+    time the limiter counted the claim at, not a later reading: with a later one, two processes'
+    starts a whole window apart in the log looked closer (CI, stop 35)."""
+    deps = await connect(settings.with_(lease_ms=10_000), TickingClock(40))
+    try:
+        await rate_limits.set_rate_limit(deps, "q", limit=3, window_ms=1000)
+        await jobs.submit_many(deps, [spec() for _ in range(5)])
+        claimed = await jobs.claim(deps, "w", ["q"], 5)
+        assert len(claimed) == 3
+        logged = {int(score) for _, score in await deps.redis.zrange(
+            deps.dispatch.keys("q").rate, 0, -1, withscores=True)}
+        rows = await deps.pool.fetch(
+            "SELECT (extract(epoch FROM started_at) * 1000)::bigint AS s FROM jobs "
+            "WHERE status = 'processing'")
+        assert {r["s"] for r in rows} == {j.started_ms for j in claimed} == logged
+        assert len(logged) == 1
+    finally:
+        await deps.close()
+
+
+async def test_a_job_promoted_ahead_of_the_claim_is_stamped_at_its_due_time(
+        fdeps: Deps) -> None:
+    """The scheduler promotes on its own clock; a claim whose ``now`` is a little behind it still
+    never stamps a job as started before it was due."""
+    deps = fdeps
+    clock = deps.clock
+    assert isinstance(clock, FakeClock)
+    [sub] = await jobs.submit_many(deps, [JobSpec(queue="q", job_type="t", payload={},
+                                                  delay_ms=1000)])
+    clock.advance(1000)
+    assert (await maintenance.promote_due(deps))[0] == 1
+    clock.advance(-7)  # the claimer's clock, 7 ms behind the scheduler's
+    [job] = await jobs.claim(deps, "w", ["q"], 1)
+    due = clock.now_ms() + 7
+    assert job.started_ms == due
+    stored = await jobs.get_job(deps, sub.submitted.id)
+    assert stored.started_ms == stored.scheduled_for_ms == due
+
+
 async def test_other_queues_are_not_limited_and_clearing_lifts_it(fdeps: Deps) -> None:
     deps = fdeps
     await rate_limits.set_rate_limit(deps, "q", limit=1, window_ms=60_000)

@@ -493,15 +493,16 @@ async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, 
     un-leased in Redis at once (``Dispatch.unclaim``), so they hold no slot of a capped queue
     and no rate-limit entry; a job running elsewhere gets its owner's lease entry back.
     ``now`` is the time the claim script ran with (its rate entries carry it)."""
-    # The start time is read after the claim script: a job the scheduler promoted (on its own
-    # clock) while the script was on its way would otherwise be stamped as started before it
-    # was due. It is never before the script's ``now`` either: in wait-and-claim mode that is
-    # Valkey's clock plus a measured offset, which can run a few ms ahead of ours, and a job it
-    # promoted must not be stamped as started before it was due. The lease deadline stays
-    # computed from the script's reading.
-    started = max(deps.clock.now_ms(), now)
+    # A job is stamped as started at the claim's ``now``, the very time its rate-limit entry
+    # carries: ``started_at`` is the observer of a queue's rate limit, and a stamp read later
+    # (after the reply, with the worker's event loop busy for tens of ms under load) let two
+    # processes' starts look closer than the window they were claimed a window apart in (CI,
+    # stop 35). ``now`` is the application clock: read before the script here, or Valkey's
+    # clock plus the measured offset in wait-and-claim mode. The SQL raises a job's stamp to
+    # its ``scheduled_for``: a job the scheduler promoted (on its own clock) while the script
+    # was on its way is never stamped as started before it was due.
     rows = await deps.pool.fetch(sql.CLAIM_JOBS, [job_id for _, job_id in popped],
-                                 to_dt(started), to_dt(deadline), worker_id)
+                                 to_dt(now), to_dt(deadline), worker_id)
     # UPDATE ... RETURNING has no order; hand jobs out in the order Redis popped them.
     rank = {job_id: i for i, (_, job_id) in enumerate(popped)}
     if len(rows) < len(popped):
@@ -512,7 +513,8 @@ async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, 
             id=r["id"], queue=r["queue_name"], job_type=r["job_type"],
             payload=orjson.loads(r["payload"]), attempt=r["attempts"],
             max_attempts=r["max_attempts"], token=r["lease_token"], timeout_ms=r["timeout_ms"],
-            lease_expires_ms=deadline, started_ms=started, backoff=r["backoff"]))
+            lease_expires_ms=deadline, started_ms=from_dt(r["started_at"]),
+            backoff=r["backoff"]))
     payloads = await offload.resolve_many(deps.settings, [j.payload for j in out])
     for j, p in zip(out, payloads, strict=True):
         j.payload = p

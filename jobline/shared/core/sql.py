@@ -113,21 +113,22 @@ CLAIM_JOBS = f"""
 WITH c AS (
     UPDATE jobs
        SET status = 'processing', attempts = attempts + 1, lease_token = lease_token + 1,
-           started_at = $2, lease_expires_at = $3, worker_id = $4, updated_at = $2
+           started_at = greatest($2, scheduled_for), lease_expires_at = $3, worker_id = $4,
+           updated_at = $2
      WHERE id = ANY($1::uuid[]) AND (status || '') IN {E.CLAIM_JOBS.guard()}
     RETURNING id, queue_name, job_type, payload, attempts, max_attempts, lease_token,
-              timeout_ms, backoff, seq, scheduled_for
+              timeout_ms, backoff, seq, scheduled_for, started_at
 ), ev AS (
     INSERT INTO job_events (event_id, type, occurred_at, queue_name, job_type, n, job_ids,
                             at_ms, attempts, millis)
-    SELECT jobline_event_base_id(), 'jobs.started', $2, queue_name, job_type, count(*),
-           array_agg(id), array_agg((extract(epoch FROM $2::timestamptz) * 1000)::bigint),
-           array_agg(attempts), array_agg({_MS.format("$2::timestamptz - scheduled_for")})
+    SELECT jobline_event_base_id(), 'jobs.started', max(started_at), queue_name, job_type,
+           count(*), array_agg(id), array_agg((extract(epoch FROM started_at) * 1000)::bigint),
+           array_agg(attempts), array_agg({_MS.format("started_at - scheduled_for")})
       FROM c WHERE {_EVENTS_ON}
      GROUP BY queue_name, job_type, seq / 1000
 )
 SELECT id, queue_name, job_type, payload::text AS payload, attempts, max_attempts, lease_token,
-       timeout_ms, backoff
+       timeout_ms, backoff, started_at
   FROM c
 """
 
