@@ -121,7 +121,7 @@ WITH c AS (
 ), ev AS (
     INSERT INTO job_events (event_id, type, occurred_at, queue_name, job_type, n, job_ids,
                             at_ms, attempts, millis)
-    SELECT jobline_event_base_id(), 'jobs.started', max(started_at), queue_name, job_type,
+    SELECT jobline_event_base_id(), 'jobs.started', $2, queue_name, job_type,
            count(*), array_agg(id), array_agg((extract(epoch FROM started_at) * 1000)::bigint),
            array_agg(attempts), array_agg({_MS.format("started_at - scheduled_for")})
       FROM c WHERE {_EVENTS_ON}
