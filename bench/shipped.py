@@ -87,6 +87,45 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
+def backend_cpu_s(postmaster: int) -> dict[int, float]:
+    """CPU seconds so far of each of the postmaster's children (key its pid), and under key 0 the
+    postmaster's own plus what the children it reaped used (a backend that exited)."""
+    root = psutil.Process(postmaster)
+    out: dict[int, float] = {}
+    for c in root.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = c.cpu_times()
+            out[c.pid] = t.user + t.system
+    t = root.cpu_times()
+    out[0] = t.user + t.system + t.children_user + t.children_system
+    return out
+
+
+async def backend_owners(deps: Deps, roots: dict[str, list[int]]) -> dict[int, str]:
+    """pid -> owner of each backend: the stack group (``workers``, ``relay``, ...) or ``driver``
+    (this process) at the client end of its TCP socket, else its ``backend_type``."""
+    owner_of_port: dict[int, int] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.laddr and conn.pid:
+            owner_of_port[conn.laddr.port] = conn.pid
+    group_of: dict[int, str] = {pid: g for g, pids in roots.items() if g != "postgres"
+                                for pid in pids}
+    group_of[os.getpid()] = "driver"
+    out: dict[int, str] = {}
+    for r in await deps.pool.fetch(
+            "SELECT pid, backend_type, client_port FROM pg_stat_activity"):
+        name = str(r["backend_type"])
+        pid = owner_of_port.get(r["client_port"] or -1)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            while pid is not None and pid not in group_of:
+                parent = psutil.Process(pid).ppid()
+                pid = parent if parent > 1 else None
+        if pid is not None:
+            name = group_of[pid]
+        out[int(r["pid"])] = name
+    return out
+
+
 class Stack:
     """``make run``'s processes on given stores; stopped in ``jobline run``'s order."""
 
@@ -193,10 +232,18 @@ async def drain_run(n: int, events: bool) -> dict[str, Any]:
                                           for i in range(start, min(n, start + 5000))])
         submit_s = time.perf_counter() - t0
         await asyncio.sleep(1.0)  # let the commit's own background work settle before the window
+        postmaster = stack.services.postgres.pid if stack.services.postgres else None
         cpu0 = stack.cpu()
+        pg0 = backend_cpu_s(postmaster) if postmaster else {}
         await resume_queue(deps, QUEUE)
         await suite.wait_completed(deps, n, 900, QUEUE, every=0.05)
         cpu1 = stack.cpu()
+        pg1 = backend_cpu_s(postmaster) if postmaster else {}
+        owners = await backend_owners(deps, stack.roots())
+        by_backend: dict[str, float] = {}
+        for pid, spent in pg1.items():
+            key = "exited" if pid == 0 else owners.get(pid, "other")
+            by_backend[key] = by_backend.get(key, 0.0) + spent - pg0.get(pid, 0.0)
         row = await deps.pool.fetchrow(
             "SELECT count(*) AS n, extract(epoch FROM max(completed_at) - min(started_at)) AS s"
             " FROM jobs WHERE queue_name = $1 AND status = 'completed'", QUEUE)
@@ -219,7 +266,10 @@ async def drain_run(n: int, events: bool) -> dict[str, Any]:
                 "events_not_yet_relayed_at_end": unrelayed, "outbox_rows": rows_per_type,
                 "cpu_us_per_job": {g: round(used.get(g, 0.0) / n * 1e6, 1) for g in GROUPS
                                    if g in used},
-                "total_cpu_us_per_job": round(sum(used.values()) / n * 1e6, 1)}
+                "total_cpu_us_per_job": round(sum(used.values()) / n * 1e6, 1),
+                # PostgreSQL's share above by whose backend spent it
+                "postgres_cpu_us_per_job_by_backend": {
+                    k: round(v / n * 1e6, 1) for k, v in sorted(by_backend.items())}}
 
 
 async def bullmq_run(n: int) -> dict[str, Any]:
@@ -270,6 +320,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             out["configs"][c]["cpu_us_per_job_median"] = split
             out["configs"][c]["total_cpu_us_per_job_median"] = round(
                 statistics.median(r["total_cpu_us_per_job"] for r in rs), 1)
+            owners = sorted({k for r in rs for k in r["postgres_cpu_us_per_job_by_backend"]})
+            out["configs"][c]["postgres_cpu_us_per_job_by_backend_median"] = {
+                k: round(statistics.median(r["postgres_cpu_us_per_job_by_backend"].get(k, 0.0)
+                                           for r in rs), 1) for k in owners}
     med = {c: v["jobs_per_s"]["median"] for c, v in out["configs"].items()}
     out["ratios"] = {}
     if "on" in med and "off" in med:
@@ -323,6 +377,18 @@ def markdown(rep: dict[str, Any], name: str) -> str:
         lines.append("| **total** | " + " | ".join(
             f"{rep['configs'][c]['total_cpu_us_per_job_median']:,.1f}" for c in split_cfgs)
             + " |")
+        owners = sorted({k for c in split_cfgs for k, v in rep["configs"][c].get(
+            "postgres_cpu_us_per_job_by_backend_median", {}).items() if v > 0})
+        if owners:
+            lines += ["", "PostgreSQL's CPU µs per job by whose backend spent it (median of the "
+                      "runs; `exited`: backends that ended during the drain):", "",
+                      "| backend of | " + " | ".join(split_cfgs) + " |",
+                      "|---|" + "---:|" * len(split_cfgs)]
+            for k in owners:
+                vals = [rep["configs"][c].get("postgres_cpu_us_per_job_by_backend_median",
+                                              {}).get(k) for c in split_cfgs]
+                lines.append(f"| {k} | " + " | ".join("" if v is None else f"{v:,.1f}"
+                                                      for v in vals) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -39,6 +39,12 @@ def test_shipped_bench_runs_and_reports(tmp_path: Path) -> None:
     assert "relay" in on["cpu_us_per_job_median"]
     assert not {"relay", "consumers"} & set(off["cpu_us_per_job_median"])
     assert "consumers" not in on["cpu_us_per_job_median"]
+    # PostgreSQL's CPU by whose backend spent it: the workers' claims and completions in both
+    # (a relay's reads of 300 jobs' rows may take less than one 10 ms tick, so only where a
+    # relay is not is asserted)
+    assert on["postgres_cpu_us_per_job_by_backend_median"]["workers"] > 0
+    assert off["postgres_cpu_us_per_job_by_backend_median"]["workers"] > 0
+    assert "relay" not in off["postgres_cpu_us_per_job_by_backend_median"]
     assert report["ratios"]["shipped_over_events_off"] > 0
     assert (tmp_path / "shipped-smoke.md").read_text().startswith("# shipped-smoke")
 
