@@ -139,6 +139,21 @@ async def test_a_job_promoted_ahead_of_the_claim_is_stamped_at_its_due_time(
     assert stored.started_ms == stored.scheduled_for_ms == due
 
 
+async def test_an_immediate_job_is_stamped_at_the_claims_now(fdeps: Deps) -> None:
+    """An immediate job's due time is its submitter's clock: a submitter 2 s ahead of the worker
+    does not move the job's start (and so shorten its recorded run time)."""
+    deps = fdeps
+    clock = deps.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(2000)  # the submitter's clock
+    [sub] = await jobs.submit_many(deps, [spec()])
+    clock.advance(-2000)  # the worker's
+    [job] = await jobs.claim(deps, "w", ["q"], 1)
+    assert job.started_ms == clock.now_ms()
+    stored = await jobs.get_job(deps, sub.submitted.id)
+    assert stored.started_ms == clock.now_ms() == stored.scheduled_for_ms - 2000
+
+
 async def test_other_queues_are_not_limited_and_clearing_lifts_it(fdeps: Deps) -> None:
     deps = fdeps
     await rate_limits.set_rate_limit(deps, "q", limit=1, window_ms=60_000)

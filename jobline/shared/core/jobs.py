@@ -498,9 +498,11 @@ async def _claim_popped(deps: Deps, worker_id: str, popped: Sequence[tuple[str, 
     # (after the reply, with the worker's event loop busy for tens of ms under load) let two
     # processes' starts look closer than the window they were claimed a window apart in (CI,
     # stop 35). ``now`` is the application clock: read before the script here, or Valkey's
-    # clock plus the measured offset in wait-and-claim mode. The SQL raises a job's stamp to
-    # its ``scheduled_for``: a job the scheduler promoted (on its own clock) while the script
-    # was on its way is never stamped as started before it was due.
+    # clock plus the measured offset in wait-and-claim mode. The SQL raises a delayed job's
+    # stamp to its ``scheduled_for``: a job the scheduler promoted (on its own clock) while the
+    # script was on its way is never stamped as started before it was due. An immediate job's
+    # is not raised: its due time is its submitter's clock, and a submitter running ahead of
+    # the worker would otherwise shorten the job's recorded run time by the difference.
     rows = await deps.pool.fetch(sql.CLAIM_JOBS, [job_id for _, job_id in popped],
                                  to_dt(now), to_dt(deadline), worker_id)
     # UPDATE ... RETURNING has no order; hand jobs out in the order Redis popped them.

@@ -113,8 +113,11 @@ CLAIM_JOBS = f"""
 WITH c AS (
     UPDATE jobs
        SET status = 'processing', attempts = attempts + 1, lease_token = lease_token + 1,
-           started_at = greatest($2, scheduled_for), lease_expires_at = $3, worker_id = $4,
-           updated_at = $2
+           -- a delayed job (due after it was created) never starts before it was due; an
+           -- immediate one's due time is its submitter's clock, which the claim's need not follow
+           started_at = CASE WHEN scheduled_for > created_at THEN greatest($2, scheduled_for)
+                             ELSE $2 END,
+           lease_expires_at = $3, worker_id = $4, updated_at = $2
      WHERE id = ANY($1::uuid[]) AND (status || '') IN {E.CLAIM_JOBS.guard()}
     RETURNING id, queue_name, job_type, payload, attempts, max_attempts, lease_token,
               timeout_ms, backoff, seq, scheduled_for, started_at
