@@ -114,15 +114,14 @@ async def backend_owners(deps: Deps, roots: dict[str, list[int]]) -> dict[int, s
     out: dict[int, str] = {}
     for r in await deps.pool.fetch(
             "SELECT pid, backend_type, client_port FROM pg_stat_activity"):
-        name = str(r["backend_type"])
         pid = owner_of_port.get(r["client_port"] or -1)
-        with contextlib.suppress(psutil.NoSuchProcess):
+        try:
             while pid is not None and pid not in group_of:
                 parent = psutil.Process(pid).ppid()
                 pid = parent if parent > 1 else None
-        if pid is not None:
-            name = group_of[pid]
-        out[int(r["pid"])] = name
+        except psutil.NoSuchProcess:
+            pid = None  # its client is gone: counted by its backend type
+        out[int(r["pid"])] = group_of[pid] if pid is not None else str(r["backend_type"])
     return out
 
 
