@@ -129,3 +129,17 @@ def test_rollup_fold_bench_runs_and_reports(tmp_path: Path) -> None:
     assert report["results"]["all grains"][0]["compaction_ms"] == 0
     assert report["rows_per_minute"]["job_rollup_histograms"] > 0
     assert (tmp_path / "rollup_fold.md").read_text().startswith("# Rollup fold capacity")
+
+
+def test_index_sort_bench_runs_and_reports(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    out = tmp_path / "index_sort.json"
+    subprocess.run([sys.executable, str(BENCH.parent / "index_sort.py"), "--rows", "20k",
+                    "--mem", "4MB,1MB", "--repeat", "2", "--out", str(out)], env=env,
+                   check=True, timeout=800, capture_output=True)
+    report = json.loads(out.read_text())
+    assert report["rows"] == 20_000 and report["repeat"] == 2
+    for mem in ("4MB", "1MB"):
+        for index in ("status_id", "type_id"):
+            runs = report["seconds"][mem][index]
+            assert len(runs) == 2 and all(s > 0 for s in runs), (mem, index)

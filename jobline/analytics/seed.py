@@ -698,7 +698,7 @@ async def _session(conn: asyncpg.Connection) -> None:
     # hour's statement costs nothing here)
     await conn.execute("SET synchronous_commit = on")
     # for the index builds: runs of 128 MB merged, not one sort of up to 5 GB in memory. A sort
-    # of a (text, uuid) key over a heap of 30M rows, CREATE INDEX twice each: (job_type, id)
+    # of a (text, uuid) key over a heap of 30M rows (bench/index_sort.py), twice each: (job_type, id)
     # 51.2 / 51.4 s at 128 MB, 60.3 / 65.8 at 512 MB, 72.7 / 77.6 at 6 GB (all in memory);
     # (status, id) 27.4 / 32.9, 31.2 / 31.4 and 28.1 / 30.1 s. (Likely the caches: a quicksort
     # of one large array compares tuples spread over gigabytes; sorted runs merge as streams.)
