@@ -697,12 +697,10 @@ async def _session(conn: asyncpg.Connection) -> None:
     # of an asynchronous commit are not set until its commit record is flushed (one flush per
     # hour's statement costs nothing here)
     await conn.execute("SET synchronous_commit = on")
-    # for the index builds: runs of 128 MB merged, not one sort of up to 5 GB in memory. A sort
-    # of a (text, uuid) key over a heap of 30M rows (bench/index_sort.py), twice each: (job_type, id)
-    # 51.2 / 51.4 s at 128 MB, 60.3 / 65.8 at 512 MB, 72.7 / 77.6 at 6 GB (all in memory);
-    # (status, id) 27.4 / 32.9, 31.2 / 31.4 and 28.1 / 30.1 s. (Likely the caches: a quicksort
-    # of one large array compares tuples spread over gigabytes; sorted runs merge as streams.)
-    await conn.execute("SET maintenance_work_mem = '128MB'")
+    # 512 MB: 128 MB sort runs sped a (job_type, id) build over a synthetic 30M-row heap up
+    # (bench/index_sort.py: 51 against 60-66 s), not the 100M seed's index step (the twelfth
+    # run, docs/analytics.md: 547 s against 533 at 512 MB)
+    await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute("SET work_mem = '64MB'")
     await conn.execute("SET jit = off")
     # one plan for every hour's statement: a custom plan per execution cost ~25 ms of planning
