@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,10 @@ from jobline.shared.platform.errors import Unavailable
 from jobline.shared.platform.redis_client import UNAVAILABLE_ERRORS, is_cluster
 from jobline.testing import wait_until
 
-pytestmark = pytest.mark.slow
+#: The waits below (load, failover, submissions, drain) are each bounded with a message naming
+#: what did not happen; together they exceed the suite's 120 s default, which would otherwise end
+#: a slow recovery (a busy CI machine) with a bare timeout instead of that message.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 #: Queues of several slot groups (so of several masters); the handler serves any queue.
 QUEUES = [f"cf{i}" for i in range(8)]
@@ -64,6 +68,7 @@ class Submitter:
         self.deps, self.ms = deps, ms
         self.acked: list[str] = []
         self.refused = 0
+        self.last_error: BaseException | None = None
         self._n = 0
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -79,8 +84,9 @@ class Submitter:
                 batch.append((f"live-{self._n}", q))
             try:
                 await jobs.submit_many(self.deps, [work(c, q, self.ms) for c, q in batch])
-            except (Unavailable, *UNAVAILABLE_ERRORS):
+            except (Unavailable, *UNAVAILABLE_ERRORS) as e:
                 self.refused += 1  # not acknowledged, so not judged
+                self.last_error = e
             else:
                 self.acked += [c for c, _ in batch]
             await asyncio.sleep(0.05)  # client think time, not a state wait
@@ -145,7 +151,21 @@ async def kill_a_master_under_load(settings: Settings, tmp_path: Path,
         async def submitted_after() -> bool:
             return len(submitter.acked) >= more
 
-        await wait_until(submitted_after, timeout=60, message="submissions after the failover")
+        async def after_kill(what: Callable[[], Awaitable[bool]], timeout: float,
+                             message: str) -> None:
+            # a recovery that does not come must say where it stuck: the tmp dir with the
+            # processes' logs is gone by the time anyone reads a CI log
+            try:
+                await wait_until(what, timeout=timeout, message=message)
+            except AssertionError as e:
+                tails = "\n".join(f"--- {p.args!r}\n{procs.logs(p)[-3000:]}"
+                                  for p in procs.started)
+                raise AssertionError(
+                    f"{e}; after the kill of :{killed}: {submitter.refused} submit batches "
+                    f"refused (last: {submitter.last_error!r}), jobs by status "
+                    f"{await counts(deps)}\n{tails}") from None
+
+        await after_kill(submitted_after, 60, "submissions after the failover")
         await submitter.stop()
         acked = cids + submitter.acked
         t0 = time.monotonic()
@@ -154,7 +174,7 @@ async def kill_a_master_under_load(settings: Settings, tmp_path: Path,
             c = await counts(deps)
             return bool(c) and set(c) <= {"completed", "dead_letter", "cancelled", "failed"}
 
-        await wait_until(drained, timeout=180, message="queue drained after the failover")
+        await after_kill(drained, 180, "queue drained after the failover")
         drain_s = time.monotonic() - t0
         # dispatch back on that shard: the first job of its queues claimed after the kill (a
         # claim needs the shard's master; a completion of a job claimed before does not). Claims
