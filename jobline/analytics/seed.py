@@ -664,12 +664,16 @@ class Month:
 
 #: The indexes a jobs partition gets from its parent (migrations 0001, 0003, 0018, 0031): built on
 #: the standalone table before ATTACH, which then adopts them instead of building them itself.
+#: The full indexes, built after the rows, two at a time, in this order (the longest builds
+#: first, so the two connections finish together). Each is a ``CREATE INDEX``, whose SHARE lock
+#: lets the other connection build on the same table meanwhile. The primary key's index is
+#: one of them, a plain unique index: built as ``ADD CONSTRAINT ... PRIMARY KEY``, it held an
+#: ACCESS EXCLUSIVE lock for its whole build and the other connection's build on that table
+#: waited (the twelfth 100M run: ~90 s of the index step with one core idle).
 JOB_INDEXES = (
-    # a constraint, not just a unique index: ATTACH adopts an index for the parent's primary
-    # key only if it backs a constraint (else it builds another one, under its lock)
-    "ALTER TABLE {t} ADD CONSTRAINT {t}_pkey PRIMARY KEY (id)",
     "CREATE INDEX {t}_status_id ON {t} (status, id)",
     "CREATE INDEX {t}_type_id ON {t} (job_type, id)",
+    "CREATE UNIQUE INDEX {t}_pkey ON {t} (id)",
 )
 #: The partial ones, created on the empty table before its rows: the inserts maintain them for
 #: the few rows they hold (the history is mostly completed jobs), where building each after the
@@ -682,7 +686,11 @@ JOB_PARTIAL_INDEXES = (
     "CREATE INDEX {t}_batch ON {t} (batch_id, status) WHERE batch_id IS NOT NULL",
     "CREATE INDEX {t}_rexp ON {t} (result_expires_at) WHERE result_expires_at IS NOT NULL",
 )
-ATTEMPT_INDEXES = ("ALTER TABLE {t} ADD CONSTRAINT {t}_pkey PRIMARY KEY (job_id, lease_token)",)
+ATTEMPT_INDEXES = ("CREATE UNIQUE INDEX {t}_pkey ON {t} (job_id, lease_token)",)
+#: Then the primary key, made from its built index: a catalog change, no scan (the key columns
+#: are NOT NULL already). A constraint, not just a unique index: ATTACH adopts an index for the
+#: parent's primary key only if it backs one (else it builds another, under its lock).
+PRIMARY_KEY = "ALTER TABLE {t} ADD CONSTRAINT {t}_pkey PRIMARY KEY USING INDEX {t}_pkey"
 #: A partition of the range may already hold a few live jobs (moved into the new table); more
 #: than this means the range was seeded before: refuse rather than copy millions of rows.
 MAX_LIVE_ROWS = 100_000
@@ -859,13 +867,19 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
         # --- indexes, then the partitions ---------------------------------------------------
         t = time.perf_counter()
         idx_tasks = []
-        for mo in months:
-            for parent, defs in (("jobs", JOB_INDEXES), ("job_attempts", ATTEMPT_INDEXES)):
+        # the biggest month first, and its longest builds first (JOB_INDEXES), so the two
+        # connections finish together
+        for mo in sorted(months, key=lambda x: -sum(n for i, n in enumerate(per_hour)
+                                                    if x.lo_ms <= (h0 + i) * HOUR_MS < x.hi_ms)):
+            for parent, defs in (("jobs", JOB_INDEXES[:2]), ("job_attempts", ATTEMPT_INDEXES),
+                                 ("jobs", JOB_INDEXES[2:])):
                 st = mo.staging(parent)
                 for d in defs:
                     idx_tasks.append(_exec(d.format(t=st)))
-        # biggest first, so the two connections finish together
         await _parallel(conns, idx_tasks)
+        for mo in months:
+            for parent in ("jobs", "job_attempts"):
+                await c0.execute(PRIMARY_KEY.format(t=mo.staging(parent)))
         rep.seconds["indexes"] = time.perf_counter() - t
         t = time.perf_counter()
         for mo in months:
