@@ -877,8 +877,9 @@ async def seed(deps: Deps, *, jobs: int, days: int = 30, seed_value: int = 42,
         if rollups and parts:
             # From the parts the rollups need no raw row, so they are built beside the index
             # builds, whose connections wait on reads for part of their time (at 100M the
-            # heap is not in the page cache: a third of the index step's samples in the
-            # twelfth run were I/O waits).
+            # heap is not in the page cache). Measured at 100M: 941 s from the rows' end to
+            # the seed's against 984 one after the other (docs/analytics.md, the thirteenth
+            # run); the two cores are then saturated.
             rollup_task = asyncio.create_task(_rollups_from_parts(
                 deps, window, pending_ids, start, cutoff))
 
